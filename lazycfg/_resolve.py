@@ -20,11 +20,7 @@ from typing import Any
 
 from lazycfg import _persist_walk as W
 
-try:
-    from lazycfg._errors import ConfigError
-except ImportError:  # pragma: no cover - only before the core lands
-    class ConfigError(Exception):  # type: ignore[no-redef]
-        """Fallback base error."""
+from lazycfg._errors import ResolveError
 
 _INTERP = re.compile(r"\$\{([^${}\\]*)\}")
 _KEY_PATH = re.compile(r"^(\.*)([A-Za-z0-9_\-]+(?:(?:\.[A-Za-z0-9_\-]+)|(?:\[\d+\]))*)$")
@@ -37,10 +33,6 @@ _FLOAT = re.compile(r"^[+-]?(?:(?:\d(?:_?\d)*)?\.\d(?:_?\d)*(?:[eE][+-]?\d+)?|\d
 Path = tuple
 
 _CURRENT_NOW: list[datetime] = []  # the timestamp of the resolve in progress, for OmegaConf's `now`
-
-
-class InterpolationError(ConfigError):
-    """An interpolation that cannot be resolved; the message names the key and the reference."""
 
 
 class _Unhandled(Exception):
@@ -63,7 +55,7 @@ def resolve(cfg: Any, *, now: datetime | None = None) -> Any:
         ``cfg`` itself, without ``${...}`` strings.
 
     Raises:
-        InterpolationError: a reference is missing or circular; names the key holding it.
+        ResolveError: a reference is missing or circular; names the key holding it.
     """
     _Resolver(cfg, now or datetime.now()).run()
     return cfg
@@ -130,7 +122,7 @@ class _Resolver:
             return value
         if path in self.active:
             cycle = " -> ".join(path_str(p) for p in self.active[self.active.index(path):] + [path])
-            raise InterpolationError(f"circular interpolation at {path_str(path)}: {cycle}")
+            raise ResolveError(f"circular interpolation at {path_str(path)}: {cycle}", path_str(path))
         self.active.append(path)
         try:
             try:
@@ -179,9 +171,9 @@ class _Resolver:
             raise _Unhandled
         dots, keys = len(m.group(1)), _SEGMENT.findall(m.group(2))
         if dots > len(path):
-            raise InterpolationError(
+            raise ResolveError(
                 f"cannot resolve '${{{body}}}' at {path_str(path)}: it goes {dots - 1} level(s) "
-                f"up from a key that is only {len(path) - 1} level(s) deep")
+                f"up from a key that is only {len(path) - 1} level(s) deep", path_str(path))
         # One dot is the container holding the string, each further dot one level up.
         base = path[: len(path) - dots] if dots else ()
         return self._lookup(base, keys, body, path)
@@ -194,7 +186,7 @@ class _Resolver:
                 obj = self._resolve_path(cur)
             key = _child_key(obj, seg)
             if key is None:
-                raise InterpolationError(self._missing(body, origin, cur, seg, obj))
+                raise ResolveError(self._missing(body, origin, cur, seg, obj), path_str(origin))
             cur = cur + (key,)
             obj = W.get_child(obj, key)
         if has_interpolation(obj):
@@ -231,9 +223,10 @@ class _Resolver:
         if len(parsed) == 2:
             default = parsed[1]
             return None if default is None else str(default)
-        raise InterpolationError(
+        raise ResolveError(
             f"cannot resolve '${{oc.env:{args.strip()}}}' at {path_str(path)}: environment "
-            f"variable '{name}' is not set; set it or give a default: ${{oc.env:{name},DEFAULT}}")
+            f"variable '{name}' is not set; set it or give a default: ${{oc.env:{name},DEFAULT}}",
+            path_str(path))
 
     # -- OmegaConf fallback ------------------------------------------------------------------
     def _omegaconf(self, text: str, path: Path) -> Any:
@@ -241,16 +234,16 @@ class _Resolver:
         from omegaconf.errors import OmegaConfBaseException
 
         _register_now()
-        mirror = OmegaConf.create(_plain(self.root), flags={"allow_objects": True})
-        node: Any = mirror
-        for key in path[:-1]:
-            node = node[key]
         _CURRENT_NOW.append(self.now)
         try:
+            node: Any = OmegaConf.create(_plain(self.root), flags={"allow_objects": True})
+            for key in path[:-1]:
+                node = node[key]
             value = node[path[-1]]
-        except OmegaConfBaseException as e:
+        except (OmegaConfBaseException, ValueError, KeyError, TypeError) as e:
             msg = str(e).splitlines()[0]
-            raise InterpolationError(f"cannot resolve '{text}' at {path_str(path)}: {msg}") from e
+            raise ResolveError(f"cannot resolve '{text}' at {path_str(path)}: {msg}",
+                               path_str(path)) from e
         finally:
             _CURRENT_NOW.pop()
         if OmegaConf.is_config(value):

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from lazycfg import _resolve
-from lazycfg._resolve import InterpolationError, resolve
+from lazycfg._resolve import ResolveError, resolve
 
 NOW = datetime(2024, 5, 6, 7, 8, 9)
 
@@ -149,7 +149,7 @@ ERRORS = [
 @pytest.mark.parametrize("tree,words", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
 def test_errors_name_the_key(tree, words, monkeypatch):
     monkeypatch.delenv("LAZYCFG_UNSET_VAR", raising=False)
-    with pytest.raises(InterpolationError) as info:
+    with pytest.raises(ResolveError) as info:
         resolve(tree)
     for word in words:
         assert word in str(info.value)
