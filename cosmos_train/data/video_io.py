@@ -1,0 +1,50 @@
+"""Write uint8 videos to mp4 with PyAV (for samples, tests and dataset preparation)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+__all__ = ["write_mp4"]
+
+
+def write_mp4(path: str | Path, video: torch.Tensor, *, fps: float = 24.0,
+              codec: str = "mpeg4", quality: int = 2) -> Path:
+    """Encode ``video`` uint8 ``[3, T, H, W]`` (RGB) to ``path``; returns the path.
+
+    Args:
+        path: output ``.mp4`` file; parent folders are created.
+        video: uint8 tensor ``[3, T, H, W]``; ``H`` and ``W`` must be even (yuv420p).
+        fps: frame rate stored in the container.
+        codec: FFmpeg encoder name (``mpeg4`` is always built into PyAV; ``libx264`` usually is).
+        quality: ``mpeg4`` quantiser 1 (best) .. 31, or the x264 CRF for ``libx264``.
+    """
+    import av
+
+    if video.dtype != torch.uint8 or video.dim() != 4 or video.shape[0] != 3:
+        raise ValueError(f"video must be uint8 [3, T, H, W], got {video.dtype} {tuple(video.shape)}")
+    _, frames, height, width = video.shape
+    if height % 2 or width % 2:
+        raise ValueError(f"height and width must be even for yuv420p mp4, got {height}x{width}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if codec == "mpeg4":
+            # Pin the quantiser (qmin = qmax) so small clips are not starved of bits.
+            stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": "0"}
+            stream.bit_rate = 50_000_000
+        elif codec in ("libx264", "h264"):
+            stream.options = {"crf": str(quality)}
+        array = video.permute(1, 2, 3, 0).contiguous().numpy()  # [T, H, W, 3]
+        for k in range(frames):
+            frame = av.VideoFrame.from_ndarray(array[k], format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
