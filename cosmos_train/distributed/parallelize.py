@@ -1,0 +1,198 @@
+"""How nets are materialised: meta build, activation checkpointing, per-block compile, FSDP2, DDP.
+
+:func:`make_net_builder` returns a :data:`cosmos_train.model.base.NetBuilder`. The model decides
+*what* the net is (a zero-argument factory); the builder decides *how* it is built (torchtitan's
+order: AC, then per-block ``torch.compile``, then per-block ``fully_shard`` + root):
+
+1. build the net on the ``meta`` device (no memory, no init cost);
+2. materialise it unsharded on ``init_device`` and call ``init_weights()`` under a fixed seed
+   inside a forked RNG, so every rank gets identical weights without touching the global RNG
+   (DTensor random init is incomplete on CPU/gloo, so initialisation happens before sharding);
+3. apply activation checkpointing and per-block compile;
+4. FSDP2: ``fully_shard`` every block and the root with a bf16 ``MixedPrecisionPolicy`` (fp32
+   gradient reduction) over a 1D mesh or a 2D HSDP ``("replicate", "shard")`` mesh, which moves
+   the local shards to the device.
+
+EMA nets get the same sharding but no mixed precision (they stay fp32) and no AC or compile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from cosmos_train.distributed.env import get_world_size
+
+__all__ = ["make_net_builder", "wrap_ddp", "build_mesh", "apply_fsdp", "apply_compile", "broadcast_module"]
+
+log = logging.getLogger(__name__)
+
+_MODES = ("none", "ddp", "fsdp")
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32, None: None}
+
+
+def _dtype(name: str | torch.dtype | None) -> torch.dtype | None:
+    if isinstance(name, torch.dtype) or name is None:
+        return name
+    if name not in _DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use one of {[k for k in _DTYPES if k]}")
+    return _DTYPES[name]
+
+
+def build_mesh(*, device: torch.device | str, shard_size: int | None = None) -> Any:
+    """A 1D ``("shard",)`` mesh over all ranks, or a 2D HSDP ``("replicate", "shard")`` mesh.
+
+    Args:
+        device: the device type of the mesh (``cpu`` with gloo, ``cuda`` with nccl).
+        shard_size: ranks per shard group (Cosmos ``fsdp_shard_size``); ``None`` or the world
+            size gives plain FSDP.
+    """
+    from torch.distributed.device_mesh import init_device_mesh
+
+    world = get_world_size()
+    dev = torch.device(device).type
+    if shard_size is None or shard_size <= 0 or shard_size == world:
+        return init_device_mesh(dev, (world,), mesh_dim_names=("shard",))
+    if world % shard_size:
+        raise ValueError(f"fsdp shard_size={shard_size} must divide the world size {world}")
+    return init_device_mesh(dev, (world // shard_size, shard_size), mesh_dim_names=("replicate", "shard"))
+
+
+def apply_compile(net: nn.Module, **compile_kwargs: Any) -> nn.Module:
+    """Compiles each of ``net.blocks`` in place (``module.compile`` keeps parameter names)."""
+    blocks = getattr(net, "blocks", None)
+    if blocks is None:
+        raise ValueError(f"{type(net).__name__} has no .blocks; per-block compile needs an nn.ModuleList named blocks")
+    for block in blocks:
+        block.compile(**compile_kwargs)
+    return net
+
+
+def apply_fsdp(
+    net: nn.Module,
+    *,
+    mesh: Any,
+    param_dtype: torch.dtype | None = torch.bfloat16,
+    reduce_dtype: torch.dtype | None = torch.float32,
+    reshard_after_forward: bool = True,
+) -> nn.Module:
+    """``fully_shard`` each block, then the root; the last block keeps its params for backward."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
+    blocks = list(getattr(net, "blocks", []))
+    for i, block in enumerate(blocks):
+        # The last block runs first in backward; resharding it after forward would only regather it.
+        fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=reshard_after_forward and i < len(blocks) - 1)
+    fully_shard(net, mesh=mesh, mp_policy=mp, reshard_after_forward=reshard_after_forward)
+    return net
+
+
+@torch.no_grad()
+def broadcast_module(net: nn.Module, src: int = 0) -> None:
+    """Copies rank ``src``'s parameters and buffers to every rank (unsharded modules only)."""
+    if get_world_size() == 1:
+        return
+    for t in list(net.parameters()) + list(net.buffers()):
+        torch.distributed.broadcast(t.data, src=src)
+
+
+def make_net_builder(
+    *,
+    device: torch.device | str,
+    mode: str = "none",
+    mesh: Any = None,
+    shard_size: int | None = None,
+    param_dtype: str | torch.dtype | None = "bfloat16",
+    reduce_dtype: str | torch.dtype | None = "float32",
+    ac_mode: str = "none",
+    ac_every_n_blocks: int = 1,
+    compile_blocks: bool = False,
+    compile_kwargs: dict[str, Any] | None = None,
+    init_device: torch.device | str | None = None,
+    seed: int = 0,
+    reshard_after_forward: bool = True,
+) -> Callable[..., nn.Module]:
+    """A :data:`NetBuilder` for ``"none"`` / ``"ddp"`` / ``"fsdp"`` training.
+
+    Args:
+        device: training device. mode: parallelism (DDP wrapping itself is the trainer's job;
+            here ``"ddp"`` only means "unsharded, identical on all ranks").
+        mesh: an FSDP device mesh; built with :func:`build_mesh` from ``shard_size`` if None.
+        param_dtype, reduce_dtype: FSDP ``MixedPrecisionPolicy`` of the trained net (``None``:
+            keep fp32). Ignored outside FSDP (use autocast in the model there).
+        ac_mode: ``"none" | "block" | "selective" | "mm_only"`` per-block activation checkpointing.
+        compile_blocks: ``torch.compile`` each block.
+        init_device: where the unsharded net is initialised before sharding (default ``device``;
+            ``"cpu"`` saves accelerator memory for large nets at the cost of a slower init).
+        seed: init seed, identical on every rank.
+        reshard_after_forward: FSDP ``reshard_after_forward`` (False trades memory for speed).
+    """
+    if mode not in _MODES:
+        raise ValueError(f"make_net_builder: mode must be one of {_MODES}, got {mode!r}")
+    device = torch.device(device)
+    init_dev = torch.device(init_device) if init_device is not None else device
+    p_dtype, r_dtype = _dtype(param_dtype), _dtype(reduce_dtype)
+    state: dict[str, Any] = {"mesh": mesh}
+
+    def build(make_net: Callable[[], nn.Module], *, role: str = "net") -> nn.Module:
+        if role not in ("net", "net_ema"):
+            raise ValueError(f"net builder: role must be 'net' or 'net_ema', got {role!r}")
+        with torch.device("meta"):
+            net = make_net()
+        net = net.to_empty(device=init_dev)
+        # Identical init on every rank, independent of (and not disturbing) the global RNG.
+        devices = [init_dev] if init_dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            init = getattr(net, "init_weights", None)
+            if not callable(init):
+                raise TypeError(f"{type(net).__name__} has no init_weights(); the net builder initialises nets with it")
+            with torch.no_grad():
+                init()
+        if role == "net_ema":
+            net.requires_grad_(False)
+            net.float()
+        else:
+            if ac_mode != "none":
+                from cosmos_train.nets.checkpointing import apply_activation_checkpointing
+
+                net = apply_activation_checkpointing(net, mode=ac_mode, every_n_blocks=ac_every_n_blocks)
+            if compile_blocks:
+                apply_compile(net, **(compile_kwargs or {}))
+        if mode == "fsdp":
+            if state["mesh"] is None:
+                state["mesh"] = build_mesh(device=device, shard_size=shard_size)
+            is_ema = role == "net_ema"
+            apply_fsdp(
+                net,
+                mesh=state["mesh"],
+                param_dtype=None if is_ema else p_dtype,
+                reduce_dtype=None if is_ema else r_dtype,
+                reshard_after_forward=reshard_after_forward,
+            )
+        elif init_dev != device:
+            net = net.to(device)
+        return net
+
+    return build
+
+
+def wrap_ddp(module: nn.Module, *, find_unused_parameters: bool = False, **ddp_kwargs: Any) -> nn.parallel.DistributedDataParallel:
+    """DDP without ``static_graph``, so ``no_sync()`` really skips the all-reduce when accumulating.
+
+    DDP broadcasts rank 0's parameters and buffers at construction, which also guarantees
+    identical weights for unsharded nets.
+    """
+    dev = next((p.device for p in module.parameters()), torch.device("cpu"))
+    device_ids = [dev.index] if dev.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(
+        module,
+        device_ids=device_ids,
+        find_unused_parameters=find_unused_parameters,
+        broadcast_buffers=ddp_kwargs.pop("broadcast_buffers", False),
+        **ddp_kwargs,
+    )

@@ -1,0 +1,229 @@
+"""A small rectified-flow video model behind :class:`TrainModel`, for trainer tests and benchmarks.
+
+``ToyVideoModel`` denoises tiny videos ``[3, T, H, W]`` with a transformer of ``blocks`` (self
+attention + MLP per block), so per-block activation checkpointing, per-block ``fully_shard``,
+EMA, sampling and MFU accounting are exercised exactly as for the real DiT, in milliseconds.
+``ToyVideoDataset`` gives deterministic smooth videos with ``sample_idx``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cosmos_train.model.base import Batch, NetBuilder, TrainModel, default_net_builder
+from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
+
+__all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_param_count"]
+
+
+def sample_generator(seed: int, iteration: int, sample_idx: int) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, iteration, sample_idx)``: the same draws however a batch is split."""
+    mixed = (seed * 0x9E3779B1 + (iteration + 1) * 0x85EBCA77 + sample_idx * 0xC2B2AE3D) % (2**63 - 1)
+    return torch.Generator().manual_seed(mixed)
+
+
+class ToyBlock(nn.Module):
+    """Pre-norm transformer block: self attention (SDPA) then MLP."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        x = x + self.proj(att)
+        return x + self.mlp(self.norm2(x))
+
+
+class ToyNet(nn.Module):
+    """Token transformer over the voxels of a tiny video; predicts the flow velocity.
+
+    Args:
+        in_channels: video channels (3).
+        dim: model width; num_blocks: depth; num_heads: attention heads.
+    """
+
+    def __init__(self, *, in_channels: int = 3, dim: int = 32, num_blocks: int = 2, num_heads: int = 2) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"ToyNet: dim={dim} must be divisible by num_heads={num_heads}")
+        self.in_channels, self.model_channels, self.num_heads, self.num_blocks = in_channels, dim, num_heads, num_blocks
+        self.x_embedder = nn.Linear(in_channels + 1, dim)
+        self.blocks = nn.ModuleList(ToyBlock(dim, num_heads) for _ in range(num_blocks))
+        self.final_layer = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, in_channels))
+
+    def init_weights(self) -> None:
+        """Deterministic given the global torch seed; zero output layer like DiT's final layer."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.final_layer[1].weight)
+
+    def forward(self, x_B_C_T_H_W: torch.Tensor, timesteps_B: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x_B_C_T_H_W.shape
+        tokens = x_B_C_T_H_W.flatten(2).transpose(1, 2)  # [B, THW, C]
+        tt = timesteps_B.view(b, 1, 1).expand(b, tokens.shape[1], 1).to(tokens.dtype)
+        x = self.x_embedder(torch.cat([tokens, tt], dim=-1))
+        for block in self.blocks:
+            x = block(x)
+        out = self.final_layer(x)
+        return out.transpose(1, 2).reshape(b, c, t, h, w)
+
+
+class ToyVideoDataset(torch.utils.data.Dataset):
+    """Deterministic smooth videos: item ``i`` is a function of ``(seed, i)`` only.
+
+    Items hold ``video`` (float32 in [-1, 1], ``[3, T, H, W]``) and ``sample_idx``.
+    """
+
+    def __init__(self, *, length: int = 64, shape: tuple[int, int, int, int] = (3, 2, 4, 4), seed: int = 0) -> None:
+        self.length, self.shape, self.seed = int(length), tuple(shape), int(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        if not 0 <= idx < self.length:
+            raise IndexError(f"ToyVideoDataset index {idx} out of range [0, {self.length})")
+        g = torch.Generator().manual_seed(self.seed * 100_003 + idx)
+        c, t, h, w = self.shape
+        base = torch.rand(c, 1, 1, 1, generator=g) * 2 - 1
+        ramp = torch.linspace(-1, 1, w).view(1, 1, 1, w) * (torch.rand(c, 1, 1, 1, generator=g) - 0.5)
+        video = (base + ramp + 0.1 * torch.randn(c, t, h, w, generator=g)).clamp(-1, 1)
+        return {"video": video, "sample_idx": torch.tensor(idx, dtype=torch.int64)}
+
+
+class ToyVideoModel(TrainModel):
+    """Rectified-flow model over :class:`ToyVideoDataset` videos.
+
+    Args:
+        dim, num_blocks, num_heads: net size.
+        video_shape: ``(C, T, H, W)`` of the data.
+        ema_s: power-EMA rate, or ``None`` for no EMA net.
+        seed: seed of the per-sample diffusion draws.
+        nonfinite_at: iterations whose loss is forced to NaN (tests of the non-finite policy).
+        device, net_builder: runtime arguments, as for every model.
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int = 32,
+        num_blocks: int = 2,
+        num_heads: int = 2,
+        video_shape: tuple[int, int, int, int] = (3, 2, 4, 4),
+        ema_s: float | None = 0.1,
+        seed: int = 0,
+        nonfinite_at: tuple[int, ...] = (),
+        device: torch.device | str = "cpu",
+        net_builder: NetBuilder | None = None,
+    ) -> None:
+        super().__init__()
+        self.device = torch.device(device)
+        self.video_shape = tuple(video_shape)
+        self.seed = int(seed)
+        self.nonfinite_at = tuple(nonfinite_at)
+        builder = net_builder or default_net_builder(self.device)
+        make_net: Callable[[], nn.Module] = lambda: ToyNet(  # noqa: E731
+            in_channels=self.video_shape[0], dim=dim, num_blocks=num_blocks, num_heads=num_heads
+        )
+        self.net = builder(make_net, role="net")
+        self.ema = PowerEMA(s=ema_s) if ema_s is not None else None
+        if ema_s is not None:
+            self.net_ema = builder(make_net, role="net_ema")
+            copy_params(self.net, self.net_ema)
+
+    # TrainModel declares ``net_ema = None`` on the class, which shadows nn.Module's submodule
+    # lookup (``__getattr__`` is only consulted when normal lookup fails); read it from _modules.
+    @property
+    def net_ema(self) -> nn.Module | None:  # type: ignore[override]
+        return self._modules.get("net_ema")
+
+    # ---- diffusion -------------------------------------------------------------------------
+    def _draws(self, batch: Batch, iteration: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample ``(t, noise)``; ``iteration=None`` gives the fixed validation draws."""
+        ts, noises = [], []
+        for idx in batch["sample_idx"].tolist():
+            g = sample_generator(self.seed, -7 if iteration is None else iteration, int(idx))
+            ts.append(torch.full((), 0.5) if iteration is None else torch.rand((), generator=g))
+            noises.append(torch.randn(self.video_shape, generator=g))
+        return torch.stack(ts).to(self.device), torch.stack(noises).to(self.device)
+
+    def _loss(self, net: nn.Module, batch: Batch, iteration: int | None) -> torch.Tensor:
+        x0 = batch["video"].to(self.device, torch.float32)
+        t, noise = self._draws(batch, iteration)
+        tb = t.view(-1, 1, 1, 1, 1)
+        xt = (1 - tb) * x0 + tb * noise
+        v_pred = net(xt, t)
+        return F.mse_loss(v_pred.float(), noise - x0)
+
+    def training_step(self, batch: Batch, iteration: int) -> tuple[dict[str, Any], torch.Tensor]:
+        loss = self._loss(self.net, batch, iteration)
+        if iteration in self.nonfinite_at:
+            loss = loss * float("nan")
+        return {"loss": loss.detach()}, loss
+
+    @torch.no_grad()
+    def validation_step(self, batch: Batch, iteration: int) -> tuple[dict[str, Any], torch.Tensor]:
+        loss = self._loss(self.net, batch, None)
+        return {"loss": loss}, loss
+
+    # ---- EMA -------------------------------------------------------------------------------
+    def on_before_zero_grad(self, optimizer: torch.optim.Optimizer, scheduler: Any, iteration: int) -> None:
+        if self.ema is not None and self.net_ema is not None:
+            self.ema.update(self.net, self.net_ema, iteration)
+
+    @contextlib.contextmanager
+    def ema_scope(self, enabled: bool = True) -> Iterator[None]:
+        if not enabled or self.net_ema is None:
+            yield
+            return
+        with swapped_weights(self.net, self.net_ema):
+            yield
+
+    # ---- accounting and sampling -----------------------------------------------------------
+    def tokens_per_sample(self, batch: Batch) -> int:
+        _, t, h, w = self.video_shape
+        return t * h * w
+
+    def flops_per_sample(self, batch: Batch) -> float:
+        """3x forward: 2 FLOPs per linear weight per token, plus 4*N*D per token per attention layer."""
+        n = self.tokens_per_sample(batch)
+        linear = sum(m.in_features * m.out_features for m in self.net.modules() if isinstance(m, nn.Linear))
+        attn = 4 * len(self.net.blocks) * n * self.net.model_channels
+        return 3.0 * n * (2.0 * linear + attn)
+
+    @torch.no_grad()
+    def generate_samples(self, batch: Batch, *, num_steps: int = 8, guidance: float = 0.0, seed: int = 0) -> torch.Tensor:
+        """Euler integration of the learned flow from noise (t=1) to data (t=0); uint8 on CPU."""
+        b = len(batch["sample_idx"])
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn((b, *self.video_shape), generator=g).to(self.device)
+        for i in range(num_steps, 0, -1):
+            t = torch.full((b,), i / num_steps, device=self.device)
+            x = x - (1.0 / num_steps) * self.net(x, t).float()
+        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def toy_param_count(dim: int, num_blocks: int, in_channels: int = 3) -> int:
+    """Parameter count of :class:`ToyNet` (for docs and sanity checks)."""
+    block = 2 * 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + (dim * 4 * dim + 4 * dim) + (4 * dim * dim + dim)
+    return (in_channels + 1) * dim + dim + num_blocks * block + 2 * dim + dim * in_channels + in_channels
+

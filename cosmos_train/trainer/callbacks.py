@@ -1,0 +1,511 @@
+"""Callbacks: the Cosmos hook list, a dispatching group, and the standard training callbacks.
+
+Hook signatures and call points follow Cosmos's ``ImaginaireTrainer`` (see
+``reference/trainer_spec.md`` §1.2-1.3): ``on_before_optimizer_step`` and ``on_before_zero_grad``
+receive the pre-increment (0-based) iteration, ``on_training_step_end`` the post-increment one.
+Every callback gets ``self.trainer`` (and ``self.config`` when the trainer has one) before
+``on_train_start``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from cosmos_train.distributed.env import get_rank, is_dist
+
+__all__ = [
+    "HOOKS",
+    "Callback",
+    "EveryN",
+    "CallbackGroup",
+    "CallbackError",
+    "GradClip",
+    "IterSpeed",
+    "ProgressBar",
+    "MemoryStats",
+    "ManualGC",
+    "EveryNDrawSample",
+    "RecordingCallback",
+    "total_grad_norm",
+    "ema_net",
+    "PEAK_FLOPS",
+    "peak_flops",
+]
+
+log = logging.getLogger(__name__)
+
+#: Every hook a callback may implement, in the order Cosmos declares them.
+HOOKS: tuple[str, ...] = (
+    "on_train_start",
+    "on_training_step_start",
+    "on_training_step_batch_start",
+    "on_before_forward",
+    "on_after_forward",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_dataloading",
+    "on_after_dataloading",
+    "on_optimizer_init_start",
+    "on_optimizer_init_end",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "on_training_step_batch_end",
+    "on_training_step_end",
+    "on_validation_start",
+    "on_validation_step_start",
+    "on_validation_step_end",
+    "on_validation_end",
+    "on_load_checkpoint_start",
+    "on_load_checkpoint",
+    "on_load_checkpoint_end",
+    "on_save_checkpoint_start",
+    "on_save_checkpoint",
+    "on_save_checkpoint_end",
+    "on_save_checkpoint_success",
+    "on_train_end",
+    "on_app_end",
+)
+
+
+def ema_net(model: Any) -> Any:
+    """``model.net_ema`` as a registered submodule, or ``None``.
+
+    A class-level ``net_ema = None`` default would shadow ``nn.Module``'s submodule lookup, so
+    registered submodules are read from ``_modules`` first.
+    """
+    modules = getattr(model, "_modules", None)
+    if isinstance(modules, dict) and modules.get("net_ema") is not None:
+        return modules["net_ema"]
+    return getattr(model, "net_ema", None)
+
+
+class Callback:
+    """Base class: every hook is a no-op. ``trainer`` and ``config`` are set by the trainer."""
+
+    trainer: Any = None
+    config: Any = None
+
+    def on_train_start(self, model, iteration: int = 0) -> None: ...
+    def on_training_step_start(self, model, data_batch, iteration: int = 0) -> None: ...
+    def on_training_step_batch_start(self, model, data_batch, iteration: int = 0) -> None: ...
+    def on_before_forward(self, iteration: int = 0) -> None: ...
+    def on_after_forward(self, iteration: int = 0) -> None: ...
+    def on_before_backward(self, model_ddp, loss, iteration: int = 0) -> None: ...
+    def on_after_backward(self, model_ddp, iteration: int = 0) -> None: ...
+    def on_before_dataloading(self, iteration: int = 0) -> None: ...
+    def on_after_dataloading(self, iteration: int = 0) -> None: ...
+    def on_optimizer_init_start(self) -> None: ...
+    def on_optimizer_init_end(self) -> None: ...
+    def on_before_optimizer_step(self, model_ddp, optimizer, scheduler, grad_scaler, iteration: int = 0) -> None: ...
+    def on_before_zero_grad(self, model_ddp, optimizer, scheduler, iteration: int = 0) -> None: ...
+    def on_training_step_batch_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None: ...
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None: ...
+    def on_validation_start(self, model, dataloader_val, iteration: int = 0) -> None: ...
+    def on_validation_step_start(self, model, data_batch, iteration: int = 0) -> None: ...
+    def on_validation_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None: ...
+    def on_validation_end(self, model, iteration: int = 0) -> None: ...
+    def on_load_checkpoint_start(self, model) -> None: ...
+    def on_load_checkpoint(self, model, state_dict) -> None: ...
+    def on_load_checkpoint_end(self, model, iteration: int = 0, checkpoint_path: str | None = None) -> None: ...
+    def on_save_checkpoint_start(self, model, iteration: int = 0) -> None: ...
+    def on_save_checkpoint(self, model, state_dict) -> None: ...
+    def on_save_checkpoint_end(self, model, iteration: int = 0) -> None: ...
+    def on_save_checkpoint_success(self, iteration: int = 0, elapsed_time: float = 0.0) -> None: ...
+    def on_train_end(self, model, iteration: int = 0) -> None: ...
+    def on_app_end(self) -> None: ...
+
+
+class EveryN(Callback):
+    """Runs :meth:`every_n_impl` on ``on_training_step_end`` when ``iteration % every_n == 0``.
+
+    Args:
+        every_n: cadence in optimizer steps (post-increment iterations, so 1-based).
+        barrier_after: synchronise ranks after the run (Cosmos's default), so a slow rank-0
+            action does not skew the next step's timing on the other ranks.
+    """
+
+    def __init__(self, *, every_n: int = 1, barrier_after: bool = False) -> None:
+        if every_n < 1:
+            raise ValueError(f"{type(self).__name__}: every_n must be >= 1, got {every_n}")
+        self.every_n = int(every_n)
+        self.barrier_after = barrier_after
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if iteration % self.every_n == 0:
+            self.every_n_impl(model, data_batch, output_batch, loss, iteration)
+            if self.barrier_after and is_dist():
+                torch.distributed.barrier()
+
+    def every_n_impl(self, model, data_batch, output_batch, loss, iteration: int) -> None:
+        raise NotImplementedError
+
+
+class CallbackError(RuntimeError):
+    """A callback failed; the message names it."""
+
+
+class CallbackGroup:
+    """Dispatches each hook to every callback in dict order; errors name the failing callback.
+
+    Args:
+        callbacks: ``{name: Callback}``; ``None`` entries are skipped (a disabled option).
+        trainer: set as ``cb.trainer`` on each callback.
+    """
+
+    def __init__(self, callbacks: dict[str, Callback] | None = None, trainer: Any = None) -> None:
+        self._callbacks: dict[str, Callback] = {}
+        for name, cb in (callbacks or {}).items():
+            if cb is None:
+                continue
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"trainer.callbacks.{name} is a {type(cb).__name__}, not a Callback; "
+                    "its target must subclass cosmos_train.trainer.callbacks.Callback"
+                )
+            cb.trainer = trainer
+            cb.config = getattr(trainer, "config", None)
+            self._callbacks[name] = cb
+        # Only hooks some callback overrides are dispatched: an empty hook costs nothing per step.
+        self._active: dict[str, list[tuple[str, Any]]] = {}
+        for hook in HOOKS:
+            impls = []
+            for name, cb in self._callbacks.items():
+                fn = getattr(type(cb), hook, None)
+                if fn is not None and fn is not getattr(Callback, hook):
+                    impls.append((name, getattr(cb, hook)))
+            self._active[hook] = impls
+
+    def __getitem__(self, name: str) -> Callback:
+        return self._callbacks[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._callbacks
+
+    def __iter__(self):
+        return iter(self._callbacks.items())
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._callbacks.get(name, default)
+
+    def find(self, cls: type) -> list[Callback]:
+        """All callbacks that are instances of ``cls``."""
+        return [cb for cb in self._callbacks.values() if isinstance(cb, cls)]
+
+    def call(self, hook: str, *args: Any, **kwargs: Any) -> None:
+        """Calls ``hook`` on every callback that implements it."""
+        for name, fn in self._active[hook]:
+            try:
+                fn(*args, **kwargs)
+            except Exception as exc:
+                raise CallbackError(f"callback {name!r} ({type(self._callbacks[name]).__name__}) failed in {hook}: {exc}") from exc
+
+    def __getattr__(self, hook: str):
+        if hook in HOOKS:
+            return lambda *a, **k: self.call(hook, *a, **k)
+        raise AttributeError(f"CallbackGroup has no hook {hook!r}; hooks are: {', '.join(HOOKS)}")
+
+
+# ---- gradient clipping -----------------------------------------------------------------------
+
+
+def _grads(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    return [p.grad for p in params if p.grad is not None]
+
+
+@torch.no_grad()
+def total_grad_norm(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Total L2 norm of the gradients, DTensor-aware (the full-tensor norm on every rank).
+
+    FSDP2 gradients are sharded DTensors; ``torch.nn.utils.get_total_norm`` reduces them to a
+    DTensor whose ``full_tensor()`` all-reduces the partial norms.
+    """
+    grads = _grads(params)
+    if not grads:
+        return torch.zeros(())
+    norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0, foreach=None)
+    full = getattr(norm, "full_tensor", None)
+    return full() if callable(full) else norm
+
+
+class GradClip(Callback):
+    """Clips the total gradient norm of ``model.net`` before the optimizer step and records it.
+
+    Non-finite gradients are never zeroed here (Cosmos's ``force_finite`` silently hid NaNs):
+    the trainer's ``nonfinite`` policy decides to raise or skip using the norm this reports.
+
+    Args:
+        clip_norm: max total L2 norm; ``None`` or ``<= 0`` only measures.
+    """
+
+    def __init__(self, *, clip_norm: float | None = 1.0) -> None:
+        self.clip_norm = clip_norm
+
+    def on_before_optimizer_step(self, model_ddp, optimizer, scheduler, grad_scaler, iteration: int = 0) -> None:
+        params = [p for p in self.trainer.model.net.parameters() if p.grad is not None]
+        norm = total_grad_norm(params)
+        if self.clip_norm is not None and self.clip_norm > 0 and params:
+            # Same formula as torch.nn.utils.clip_grads_with_norm_, applied to local shards.
+            coef = torch.clamp(self.clip_norm / (norm + 1e-6), max=1.0)
+            grads = [_local(p.grad) for p in params]
+            torch._foreach_mul_(grads, coef.to(grads[0].device))
+        self.trainer.report_grad_norm(norm)
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    to_local = getattr(t, "to_local", None)
+    return to_local() if callable(to_local) else t
+
+
+# ---- throughput, MFU, memory -------------------------------------------------------------------
+
+#: Dense bf16 peak FLOP/s by device-name substring (first match wins).
+PEAK_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H200", 989e12),
+    ("H100", 989e12),
+    ("H800", 989e12),
+    ("GH200", 989e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("A800", 312e12),
+    ("L40S", 362e12),
+    ("A10G", 125e12),
+    ("L4", 121e12),
+)
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Peak bf16 FLOP/s of ``device`` from :data:`PEAK_FLOPS`, ``None`` when unknown (e.g. CPU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAK_FLOPS:
+        if key in name:
+            return value
+    return None
+
+
+class IterSpeed(Callback):
+    """Adds ``tokens_per_s``, ``tflops_per_s_per_device`` and ``mfu`` to each logged row.
+
+    Uses the trainer's ``samples_per_s`` (global) and ``model.tokens_per_sample`` /
+    ``model.flops_per_sample`` (attention included) for the last batch seen.
+    """
+
+    def __init__(self, *, peak_flops_per_s: float | None = None) -> None:
+        self.peak = peak_flops_per_s
+        self._batch = None
+
+    def on_train_start(self, model, iteration: int = 0) -> None:
+        if self.peak is None:
+            self.peak = peak_flops(self.trainer.device)
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if not self.trainer.is_log_step(iteration):
+            return
+        m = self.trainer.pending_metrics
+        sps = m.get("samples_per_s")
+        if not sps:
+            return
+        tokens = model.tokens_per_sample(data_batch)
+        flops = model.flops_per_sample(data_batch)
+        world = self.trainer.world_size
+        if tokens:
+            m["tokens_per_s"] = sps * tokens
+        if flops:
+            per_device = sps * flops / world
+            m["tflops_per_s_per_device"] = per_device / 1e12
+            if self.peak:
+                m["mfu"] = per_device / self.peak
+
+
+class MemoryStats(Callback):
+    """Adds peak memory (GiB) to logged rows: CUDA allocated/reserved, else the process max RSS."""
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if not self.trainer.is_log_step(iteration):
+            return
+        m = self.trainer.pending_metrics
+        if self.trainer.device.type == "cuda":
+            m["mem_peak_alloc_gib"] = torch.cuda.max_memory_allocated(self.trainer.device) / 2**30
+            m["mem_peak_reserved_gib"] = torch.cuda.max_memory_reserved(self.trainer.device) / 2**30
+            torch.cuda.reset_peak_memory_stats(self.trainer.device)
+        else:
+            import resource
+
+            m["mem_max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+class ManualGC(Callback):
+    """Disables automatic GC after ``warm_up`` steps and collects every ``every_n`` steps.
+
+    Automatic collections land at random points on different ranks and stall collectives;
+    collecting on a fixed cadence keeps ranks in step (Cosmos ``ManualGarbageCollection``).
+    """
+
+    def __init__(self, *, every_n: int = 200, warm_up: int = 5, generation: int = 1) -> None:
+        self.every_n, self.warm_up, self.generation = int(every_n), int(warm_up), int(generation)
+        self._was_enabled = gc.isenabled()
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if iteration == self.warm_up:
+            gc.disable()
+        if iteration > self.warm_up and iteration % self.every_n == 0:
+            gc.collect(self.generation)
+
+    def on_train_end(self, model, iteration: int = 0) -> None:
+        if self._was_enabled:
+            gc.enable()
+
+
+class ProgressBar(Callback):
+    """A tqdm bar on rank 0 advanced per optimizer step, showing the last logged loss."""
+
+    def __init__(self, *, disable: bool = False) -> None:
+        self.disable = disable
+        self._bar = None
+
+    def on_train_start(self, model, iteration: int = 0) -> None:
+        if self.disable or get_rank() != 0:
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=self.trainer.max_iter, initial=iteration, desc="train", dynamic_ncols=True)
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        last = self.trainer.last_logged
+        if last and last.get("iteration") == iteration and "loss" in last:
+            self._bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last.get('lr', 0):.3g}")
+
+    def on_train_end(self, model, iteration: int = 0) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+# ---- samples --------------------------------------------------------------------------------
+
+
+def write_video(frames_T_H_W_C: torch.Tensor, path: str | Path, fps: int = 8) -> Path:
+    """Writes uint8 frames ``[T, H, W, 3]`` as an H.264 mp4 (PyAV); falls back to gif if needed."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = frames_T_H_W_C.cpu().numpy()
+    t, h, w, _ = frames.shape
+    # libx264 with yuv420p needs even sizes; pad by edge replication.
+    ph, pw = h + (h % 2), w + (w % 2)
+    if (ph, pw) != (h, w):
+        import numpy as np
+
+        frames = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    tmp = path.with_name(path.name + ".tmp.mp4")
+    with av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = pw, ph, "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, path)
+    return path
+
+
+def tile_videos(videos_B_3_T_H_W: torch.Tensor) -> torch.Tensor:
+    """Places a batch of uint8 videos side by side: ``[T, H, B*W, 3]``."""
+    if videos_B_3_T_H_W.dtype != torch.uint8 or videos_B_3_T_H_W.dim() != 5 or videos_B_3_T_H_W.shape[1] != 3:
+        raise ValueError(
+            f"generate_samples must return uint8 [B, 3, T, H, W]; got {videos_B_3_T_H_W.dtype} {tuple(videos_B_3_T_H_W.shape)}"
+        )
+    b, c, t, h, w = videos_B_3_T_H_W.shape
+    return videos_B_3_T_H_W.permute(2, 3, 0, 4, 1).reshape(t, h, b * w, c)
+
+
+class EveryNDrawSample(EveryN):
+    """Every ``every_n`` steps, samples videos for the current batch and writes mp4 files.
+
+    All ranks run ``model.generate_samples`` (a sharded net needs every rank); rank 0 writes
+    ``<job>/samples/iter_000000200_{reg,ema}.mp4``.
+
+    Args:
+        every_n: cadence; is_ema: sample with the EMA weights (``model.ema_scope``) too;
+        num_samples: first samples of the batch to draw; num_steps, guidance, seed: sampler
+        arguments; fps: of the written video; regular: also sample the regular weights.
+    """
+
+    def __init__(
+        self,
+        *,
+        every_n: int = 200,
+        is_ema: bool = True,
+        regular: bool = True,
+        num_samples: int = 1,
+        num_steps: int = 35,
+        guidance: float = 0.0,
+        seed: int = 0,
+        fps: int = 8,
+    ) -> None:
+        super().__init__(every_n=every_n)
+        self.is_ema, self.regular = is_ema, regular
+        self.num_samples, self.num_steps, self.guidance, self.seed, self.fps = num_samples, num_steps, guidance, seed, fps
+        self.written: list[Path] = []
+
+    def _slice(self, batch: dict[str, Any]) -> dict[str, Any]:
+        n = self.num_samples
+        return {k: (v[:n] if isinstance(v, (torch.Tensor, list, tuple)) else v) for k, v in batch.items()}
+
+    def every_n_impl(self, model, data_batch, output_batch, loss, iteration: int) -> None:
+        batch = self._slice(data_batch)
+        variants = ([("reg", False)] if self.regular else []) + ([("ema", True)] if self.is_ema and ema_net(model) is not None else [])
+        was_training = model.training
+        model.eval()
+        try:
+            for tag, use_ema in variants:
+                with model.ema_scope(enabled=use_ema):
+                    video = model.generate_samples(batch, num_steps=self.num_steps, guidance=self.guidance, seed=self.seed)
+                if get_rank() == 0:
+                    path = Path(self.trainer.job_dir) / "samples" / f"iter_{iteration:09d}_{tag}.mp4"
+                    self.written.append(write_video(tile_videos(video), path, fps=self.fps))
+        finally:
+            model.train(was_training)
+
+
+# ---- tests -----------------------------------------------------------------------------------
+
+
+class RecordingCallback(Callback):
+    """Records ``(hook, iteration)`` for every hook call (iteration ``None`` where a hook has none)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int | None]] = []
+
+
+def _make_recorder(hook: str):
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        it = kwargs.get("iteration")
+        if it is None:
+            ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+            it = ints[0] if ints else None
+        self.events.append((hook, it))
+
+    record.__name__ = hook
+    return record
+
+
+for _hook in HOOKS:
+    setattr(RecordingCallback, _hook, _make_recorder(_hook))
+del _hook

@@ -1,0 +1,82 @@
+"""A step watchdog: if no training step finishes within ``timeout_s``, dump stacks and act.
+
+A thread instead of Cosmos's ``SIGALRM`` so it works off the main thread and on every OS. A
+rank stuck in a collective cannot be interrupted from Python, so the default action is to dump
+every thread's stack (to find the hang) and exit the process, letting ``torchrun`` tear down
+the job instead of waiting for the 30-minute collective timeout.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Callable
+
+__all__ = ["Watchdog", "WATCHDOG_EXIT_CODE"]
+
+log = logging.getLogger(__name__)
+
+#: Exit status used when the watchdog ends the process (matches ``timeout(1)``).
+WATCHDOG_EXIT_CODE = 124
+
+
+class Watchdog:
+    """Fires ``on_timeout`` when :meth:`kick` is not called for ``timeout_s`` seconds.
+
+    Args:
+        timeout_s: allowed seconds between kicks (the first period starts at :meth:`start`).
+        on_timeout: called with a message; default dumps stacks and ``os._exit(124)``.
+        poll_s: how often the thread checks.
+    """
+
+    def __init__(self, *, timeout_s: float, on_timeout: Callable[[str], None] | None = None, poll_s: float | None = None) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"Watchdog: timeout_s must be > 0, got {timeout_s}")
+        self.timeout_s = float(timeout_s)
+        self.on_timeout = on_timeout or self._exit
+        self.poll_s = poll_s if poll_s is not None else min(1.0, self.timeout_s / 4)
+        self._last = time.monotonic()
+        self._what = "start"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fired = False
+
+    def start(self) -> "Watchdog":
+        self._last = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="cosmos-train-watchdog", daemon=True)
+        self._thread.start()
+        return self
+
+    def kick(self, what: str = "") -> None:
+        """Marks progress (cheap: one clock read)."""
+        self._last = time.monotonic()
+        self._what = what
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            idle = time.monotonic() - self._last
+            if idle > self.timeout_s:
+                self.fired = True
+                self.on_timeout(
+                    f"watchdog: no training progress for {idle:.1f}s (timeout_s={self.timeout_s}) after {self._what!r}; "
+                    "a rank is probably stuck in a collective or the data loader. Raise trainer.timeout_s if steps are this slow."
+                )
+                return
+
+    @staticmethod
+    def _exit(message: str) -> None:
+        log.error(message)
+        print(message, file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(WATCHDOG_EXIT_CODE)
