@@ -1,0 +1,417 @@
+"""Override parsing: ``key=VALUE`` strings -> :class:`Override` (no config access here).
+
+Forms (DESIGN section 4)::
+
+    a.b.c=VALUE        set              +a.b=VALUE   add (must not exist)
+    ++a.b=VALUE        add or set       ~a.b         delete (``~a.b=VALUE``: only if equal)
+    a.b+=VALUE         append/extend    a.blocks.0.x=V, a.blocks[0].x=V, a['k.with.dots']=V
+    a.*.x=V            glob segment (``*``/``?`` patterns inside a segment too)
+
+VALUE: Python literals (``1``, ``1e-3``, ``-2``, ``1_000``, ``'quoted'``, ``[1, 2]``, ``(1, 2)``,
+``{'a': 1}``), ``true/false/null/none`` in any case, ``[a, b]`` / ``{k: v}`` with bare words,
+``${...}`` kept verbatim for ``resolve``, anything else a plain string (spaces, ``:``, ``=``
+and ``,`` included: ``a=b=c`` sets ``a`` to ``"b=c"``). An empty value is ``""``.
+A malformed override raises :class:`OverrideError` quoting it with a caret under the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import OverrideError
+
+__all__ = ["Override", "parse_override", "parse_value", "parse_key_path", "is_glob"]
+
+_KINDS = ("set", "add", "force", "delete", "append")
+_SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
+
+
+class Override:
+    """One parsed override.
+
+    Attributes:
+        text: the original text.
+        kind: "set", "add" (``+``), "force" (``++``), "delete" (``~``) or "append" (``+=``).
+        keys: tuple of path keys (str, or int for list indices; glob segments are str with
+            ``*``/``?``).
+        value: the parsed value (None for a delete without ``=VALUE``).
+        has_value: False only for ``~key``.
+    """
+
+    __slots__ = ("text", "kind", "keys", "value", "has_value")
+
+    def __init__(self, text: str, kind: str, keys: tuple, value: Any, has_value: bool) -> None:
+        self.text = text
+        self.kind = kind
+        self.keys = keys
+        self.value = value
+        self.has_value = has_value
+
+    @property
+    def path(self) -> str:
+        from ._tree import format_path
+
+        return format_path(self.keys)
+
+    def __repr__(self) -> str:
+        return (f"Override({self.text!r}, kind={self.kind!r}, keys={self.keys!r}, "
+                f"value={self.value!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Override):
+            return NotImplemented
+        return (self.kind, self.keys, self.has_value, self.value) == (
+            other.kind, other.keys, other.has_value, other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def is_glob(key: object) -> bool:
+    """True for a path segment with ``*`` or ``?``."""
+    return isinstance(key, str) and ("*" in key or "?" in key)
+
+
+def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideError:
+    caret = " " * pos + "^"
+    return OverrideError(f"malformed override {text!r}: {msg}\n    {text}\n    {caret}", path)
+
+
+# ----------------------------------------------------------------------------- key paths
+def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> list:
+    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int).
+
+    Args:
+        text: the key part of an override.
+        full: the whole override text (for error carets); defaults to ``text``.
+        offset: position of ``text`` inside ``full``.
+    """
+    full = text if full is None else full
+    keys: list = []
+    i, n = 0, len(text)
+    if n == 0:
+        raise _fail(full, offset, "empty key")
+    expect_seg = True
+    while i < n:
+        c = text[i]
+        if c == "[":
+            j = i + 1
+            if j < n and text[j] in "'\"":
+                value, j = _parse_quoted(text, j, full, offset)
+                keys.append(value)
+            else:
+                k = text.find("]", j)
+                if k < 0:
+                    raise _fail(full, offset + i, "unclosed '['")
+                inner = text[j:k].strip()
+                if inner == "*":
+                    keys.append("*")
+                else:
+                    try:
+                        keys.append(int(inner))
+                    except ValueError:
+                        raise _fail(full, offset + j, f"list index must be an integer, a quoted "
+                                    f"key or '*', got {inner!r}") from None
+                j = k
+            if j >= n or text[j] != "]":
+                raise _fail(full, offset + j, "expected ']'")
+            i = j + 1
+            expect_seg = False
+            if i < n and text[i] not in ".[":
+                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
+            if i < n and text[i] == ".":
+                i += 1
+                expect_seg = True
+                if i >= n:
+                    raise _fail(full, offset + i, "path ends with '.'")
+            continue
+        if c == ".":
+            raise _fail(full, offset + i, "empty path segment")
+        j = i
+        while j < n and text[j] in _SEG_CHARS:
+            j += 1
+        if j == i:
+            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
+        seg = text[i:j]
+        keys.append(int(seg) if seg.isdigit() else seg)
+        i = j
+        expect_seg = False
+        if i < n:
+            if text[i] == ".":
+                i += 1
+                expect_seg = True
+                if i >= n:
+                    raise _fail(full, offset + i - 1, "path ends with '.'")
+            elif text[i] != "[":
+                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
+    if expect_seg and not keys:
+        raise _fail(full, offset, "empty key")
+    return keys
+
+
+# ----------------------------------------------------------------------------- overrides
+def parse_override(text: str) -> Override:
+    """Parses one override string.
+
+    Raises:
+        OverrideError: malformed (quotes the text and points at the problem).
+    """
+    if not isinstance(text, str):
+        raise OverrideError(f"an override must be a string like 'key=value', got {text!r}")
+    if text.startswith("--"):
+        raise _fail(text, 0, "overrides are 'key=value' (no leading '--'); flags belong to the "
+                    "command, not to the override list")
+    i = 0
+    if text.startswith("++"):
+        kind, i = "force", 2
+    elif text.startswith("+"):
+        kind, i = "add", 1
+    elif text.startswith("~"):
+        kind, i = "delete", 1
+    else:
+        kind = "set"
+    if text[i:i + 1] in ("+", "~"):
+        raise _fail(text, i, "too many prefix characters (use one of '+', '++', '~')")
+    eq = _find_eq(text, i)
+    if eq < 0:
+        if kind == "delete":
+            key_text, value_text = text[i:], None
+        else:
+            raise _fail(text, len(text), "missing '=' (write key=value, or ~key to delete)")
+    else:
+        key_text, value_text = text[i:eq], text[eq + 1:]
+    if kind != "delete" and key_text.endswith("+"):
+        if kind != "set":
+            raise _fail(text, eq - 1, "'+=' (append) cannot be combined with a '+'/'++' prefix")
+        kind = "append"
+        key_text = key_text[:-1]
+    stripped = key_text.strip()
+    if not stripped:
+        raise _fail(text, i, "empty key before '='")
+    keys = parse_key_path(stripped, full=text, offset=i + key_text.find(stripped))
+    if value_text is None:
+        return Override(text, kind, tuple(keys), None, False)
+    value = parse_value(value_text, full=text, offset=eq + 1)
+    return Override(text, kind, tuple(keys), value, True)
+
+
+def _find_eq(text: str, start: int) -> int:
+    """Index of the first '=' outside brackets and quotes in the key part."""
+    depth = 0
+    quote = ""
+    for j in range(start, len(text)):
+        c = text[j]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"" and depth:
+            quote = c
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+        elif c == "=" and depth == 0:
+            return j
+    return -1
+
+
+# ----------------------------------------------------------------------------- values
+def parse_value(text: str, *, full: str | None = None, offset: int = 0) -> Any:
+    """Parses an override VALUE (see the module docstring)."""
+    full = text if full is None else full
+    lead = len(text) - len(text.lstrip())
+    s = text.strip()
+    if not s:
+        return ""
+    c = s[0]
+    if c in "[({":
+        parser = _ValueParser(s, full, offset + lead)
+        value = parser.value()
+        parser.skip_ws()
+        if parser.i < len(s):
+            raise _fail(full, offset + lead + parser.i, "unexpected text after the closing "
+                        "bracket (quote the whole value to make it a string)")
+        return value
+    if c in "'\"":
+        value, j = _parse_quoted(s, 0, full, offset + lead)
+        if s[j:].strip():
+            raise _fail(full, offset + lead + j, "unexpected text after the closing quote")
+        return value
+    return _scalar(s)
+
+
+def _scalar(word: str) -> Any:
+    """Converts a bare word: bool/null words, int, float, else the string itself."""
+    low = word.lower()
+    if low == "true":
+        return True
+    if low == "false":
+        return False
+    if low in ("null", "none"):
+        return None
+    if "${" in word:
+        return word
+    c = word[0]
+    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
+        try:
+            return int(word)
+        except ValueError:
+            pass
+        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
+            try:
+                return int(word, 0)
+            except ValueError:
+                pass
+        try:
+            return float(word)
+        except ValueError:
+            pass
+    return word
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
+
+
+def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
+    """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
+    quote = s[i]
+    out = []
+    j = i + 1
+    n = len(s)
+    while j < n:
+        c = s[j]
+        if c == "\\" and j + 1 < n:
+            out.append(_ESCAPES.get(s[j + 1], "\\" + s[j + 1]))
+            j += 2
+            continue
+        if c == quote:
+            return "".join(out), j + 1
+        out.append(c)
+        j += 1
+    raise _fail(full, offset + i, f"unterminated {quote} string")
+
+
+class _ValueParser:
+    """Recursive-descent parser for container values."""
+
+    def __init__(self, s: str, full: str, offset: int) -> None:
+        self.s = s
+        self.full = full
+        self.offset = offset
+        self.i = 0
+
+    def fail(self, msg: str, pos: int | None = None) -> OverrideError:
+        return _fail(self.full, self.offset + (self.i if pos is None else pos), msg)
+
+    def skip_ws(self) -> None:
+        s, i = self.s, self.i
+        while i < len(s) and s[i] in " \t\n":
+            i += 1
+        self.i = i
+
+    def value(self, stop: str = "") -> Any:
+        self.skip_ws()
+        if self.i >= len(self.s):
+            raise self.fail("expected a value")
+        c = self.s[self.i]
+        if c == "[":
+            return self.sequence("]", list)
+        if c == "(":
+            return self.sequence(")", tuple)
+        if c == "{":
+            return self.mapping()
+        if c in "'\"":
+            value, self.i = _parse_quoted(self.s, self.i, self.full, self.offset)
+            return value
+        return self.bare(stop)
+
+    def bare(self, stop: str) -> Any:
+        s = self.s
+        start = i = self.i
+        n = len(s)
+        while i < n:
+            c = s[i]
+            if c == "$" and i + 1 < n and s[i + 1] == "{":
+                depth = 0
+                while i < n:
+                    if s[i] == "{":
+                        depth += 1
+                    elif s[i] == "}":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    i += 1
+                if i >= n:
+                    raise self.fail("unterminated '${'", start)
+                i += 1
+                continue
+            if c in ",)]}" or c in stop:
+                break
+            if c in "[({":
+                raise self.fail(f"unexpected {c!r} inside a bare word (quote it)", i)
+            i += 1
+        word = s[start:i].strip()
+        if not word:
+            raise self.fail("empty element", start)
+        self.i = i
+        return _scalar(word)
+
+    def sequence(self, close: str, kind: type) -> Any:
+        open_pos = self.i
+        self.i += 1
+        items = []
+        self.skip_ws()
+        if self.i < len(self.s) and self.s[self.i] == close:
+            self.i += 1
+            return kind(items)
+        while True:
+            items.append(self.value())
+            self.skip_ws()
+            if self.i >= len(self.s):
+                raise self.fail(f"missing {close!r}", open_pos)
+            c = self.s[self.i]
+            if c == ",":
+                self.i += 1
+                self.skip_ws()
+                if self.i < len(self.s) and self.s[self.i] == close:
+                    self.i += 1
+                    return kind(items)
+                continue
+            if c == close:
+                self.i += 1
+                return kind(items)
+            raise self.fail(f"expected ',' or {close!r}")
+
+    def mapping(self) -> dict:
+        open_pos = self.i
+        self.i += 1
+        out: dict = {}
+        self.skip_ws()
+        if self.i < len(self.s) and self.s[self.i] == "}":
+            self.i += 1
+            return out
+        while True:
+            self.skip_ws()
+            key_pos = self.i
+            key = self.value(stop=":")
+            if isinstance(key, (list, dict)):
+                raise self.fail("a dict key must be a scalar", key_pos)
+            self.skip_ws()
+            if self.i >= len(self.s) or self.s[self.i] != ":":
+                raise self.fail("expected ':' after a dict key")
+            self.i += 1
+            out[key] = self.value()
+            self.skip_ws()
+            if self.i >= len(self.s):
+                raise self.fail("missing '}'", open_pos)
+            c = self.s[self.i]
+            if c == ",":
+                self.i += 1
+                self.skip_ws()
+                if self.i < len(self.s) and self.s[self.i] == "}":
+                    self.i += 1
+                    return out
+                continue
+            if c == "}":
+                self.i += 1
+                return out
+            raise self.fail("expected ',' or '}'")

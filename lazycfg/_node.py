@@ -1,0 +1,812 @@
+"""Lazy nodes (``L(target)(*args, **kwargs)``), attribute-access mappings and lazy references.
+
+Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
+
+* :class:`LazyNode` is a slotted object. Its state lives in dunder slots that cannot collide
+  with kwarg names, so a kwarg may be called ``items`` or ``keys``:
+
+  - ``__lz_target__``: the target exactly as given: a callable, a dotted string
+    (``"torch.optim.AdamW"``) or a :class:`LazyRef`. ``target_name(node)`` gives the dotted
+    import name used for equality and saving; ``resolve_target(node)`` imports it.
+  - ``__lz_args__``: list of positional arguments (``node._args_``, ``node[0]``).
+  - ``__lz_kwargs__``: dict of the keyword arguments written, in call order (only those written:
+    signature defaults are never copied in).
+  - ``__lz_recursive__``: bool, ``node._recursive_`` (False: ``instantiate`` passes the children
+    unbuilt).
+  - ``__lz_site__``: ``"file:line"`` where the node was created.
+  - ``__lz_hist__``: provenance, ``{key: [Record, ...]}`` or None (see ``_provenance``).
+  - ``__lz_frozen__``: None, or the config path of the node when frozen (for error messages).
+  - ``__lz_choices__``: group selections when this node is a config root (see ``choices``).
+
+  Reading: ``node.lr`` / ``node["lr"]`` (kwargs), ``node[0]`` (positional), ``node._target_``,
+  ``node._args_``, ``node._recursive_``. Writing the same ways records provenance and respects
+  freezing. ``iter(node)`` yields kwarg names, ``len(node)`` counts them, ``"lr" in node``.
+  Equality compares the target by dotted name, args, kwargs and ``_recursive_`` (not the site,
+  history or frozen state). ``copy.deepcopy`` preserves sharing and keeps history.
+
+* :class:`ConfigDict` is a ``dict`` subclass with attribute access (for keys that do not shadow a
+  dict method) and the same metadata slots (site, history, frozen, choices). Every plain
+  ``dict`` placed into a config (node kwargs, mapping values, config-class fields, list and tuple
+  elements) is converted to a ``ConfigDict`` on assignment (:func:`wrap`).
+
+* :class:`ConfigList` is a ``list`` subclass that ``freeze`` substitutes for plain lists so they can
+  refuse mutation. Unfrozen configs hold plain lists.
+
+* :class:`LazyRef` is a dotted import name produced by ``with lazy_imports(): from x import Y``.
+  It is accepted as a target, compares equal to its dotted string and is resolved (imported) by
+  ``instantiate``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Iterator
+
+from ._errors import ConfigError, ConfigKeyError, FrozenConfigError
+from ._provenance import caller_site, record
+
+__all__ = [
+    "LazyCall",
+    "L",
+    "LazyNode",
+    "ConfigDict",
+    "ConfigList",
+    "LazyRef",
+    "PLACEHOLDER",
+    "wrap",
+    "target_name",
+    "resolve_target",
+    "locate",
+    "is_node",
+    "node_kwargs",
+    "node_args",
+    "new_node",
+    "frozen_error",
+    "suggest",
+]
+
+_SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
+
+
+class _Placeholder:
+    """Marks an argument supplied at build time (``instantiate(cfg, params=...)``)."""
+
+    __slots__ = ()
+    _instance: _Placeholder | None = None
+
+    def __new__(cls) -> _Placeholder:
+        if cls._instance is None:
+            cls._instance = object.__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "PLACEHOLDER"
+
+    def __reduce__(self) -> str:
+        return "PLACEHOLDER"
+
+    def __deepcopy__(self, memo: dict) -> _Placeholder:
+        return self
+
+    def __copy__(self) -> _Placeholder:
+        return self
+
+
+PLACEHOLDER = _Placeholder()
+
+
+def suggest(name: object, candidates: Any, n: int = 3) -> str:
+    """Returns a " Did you mean 'x'?" suffix (empty when nothing is close)."""
+    import difflib  # lazy: only on the error path
+
+    cands = [str(c) for c in candidates]
+    close = difflib.get_close_matches(str(name), cands, n=n, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def frozen_error(path: str, key: object, action: str = "set") -> FrozenConfigError:
+    """The error for a mutation of a frozen container at ``path`` (its own path) + ``key``."""
+    full = _join(path, key)
+    return FrozenConfigError(
+        f"cannot {action} {full!r}: the config is frozen. Runtime code changes a frozen config "
+        f"only inside `with lazycfg.unfreeze(cfg): ...`.", full)
+
+
+def _join(path: str | None, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}.{key}" if path else str(key)
+    return f"{path}.{key}" if path else str(key)
+
+
+# ----------------------------------------------------------------------------- lazy references
+class LazyRef:
+    """A dotted import name standing for an object that is imported only when needed.
+
+    Produced by ``with lazy_imports(): from pkg.mod import Cls`` (then ``Cls`` is
+    ``LazyRef("pkg.mod.Cls")``); attribute access extends the name. Calling it is an error: wrap
+    it in ``L(...)``. Compares equal to its dotted string.
+    """
+
+    __slots__ = ("__lz_name__",)
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "__lz_name__", name)
+
+    def __getattr__(self, attr: str) -> LazyRef:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return LazyRef(f"{self.__lz_name__}.{attr}")
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        raise ConfigError(f"cannot set {attr!r} on the lazy import reference "
+                          f"{self.__lz_name__!r}", self.__lz_name__)
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        raise ConfigError(
+            f"{self.__lz_name__} is a lazy import reference and cannot be called while the config "
+            f"is written; use L({self.__lz_name__.rsplit('.', 1)[-1]})(...) instead.",
+            self.__lz_name__)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRef):
+            return self.__lz_name__ == other.__lz_name__
+        if isinstance(other, str):
+            return self.__lz_name__ == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.__lz_name__)
+
+    def __repr__(self) -> str:
+        return f"LazyRef({self.__lz_name__!r})"
+
+    def __str__(self) -> str:
+        return self.__lz_name__
+
+    def __reduce__(self) -> tuple:
+        return (LazyRef, (self.__lz_name__,))
+
+    def __deepcopy__(self, memo: dict) -> LazyRef:
+        return self
+
+    def __copy__(self) -> LazyRef:
+        return self
+
+
+_LOCATE_CACHE: dict[str, Any] = {}
+
+
+def locate(name: str, path: str | None = None) -> Any:
+    """Imports a dotted name (``"pkg.mod.Cls"`` or ``"pkg.mod.Cls.method"``).
+
+    Raises:
+        ConfigError: nothing importable has that name (the message names ``path``).
+    """
+    obj = _LOCATE_CACHE.get(name)
+    if obj is not None:
+        return obj
+    import importlib
+
+    parts = name.split(".")
+    if not name or not all(parts):
+        raise ConfigError(f"{path or '<target>'}: {name!r} is not a dotted import name", path)
+    module = None
+    error: BaseException | None = None
+    for i in range(len(parts), 0, -1):
+        modname = ".".join(parts[:i])
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and not modname.startswith(exc.name) and exc.name != modname:
+                error = exc  # a dependency of the module is missing: report that, not "no module"
+                break
+            error = exc
+            continue
+        except Exception as exc:  # noqa: BLE001 - import-time failure of the target's module
+            error = exc
+            break
+        obj = module
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError as exc:
+            raise ConfigError(f"{path or '<target>'}: cannot import {name!r}: module {modname!r} "
+                              f"has no attribute {attr!r}", path) from exc
+        _LOCATE_CACHE[name] = obj
+        return obj
+    raise ConfigError(f"{path or '<target>'}: cannot import {name!r} ({error})", path) from error
+
+
+def target_name(target: object) -> str:
+    """The dotted import name of a target (callable, dotted string or LazyRef)."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, LazyRef):
+        return target.__lz_name__
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    if module and qualname:
+        return f"{module}.{qualname}"
+    return repr(target)
+
+
+def _targets_equal(a: object, b: object) -> bool:
+    if a is b:
+        return True
+    na, nb = target_name(a), target_name(b)
+    if na == nb:
+        return True
+    # a re-exported name (pkg.Cls vs pkg.mod.Cls): compare objects, importing nothing new
+    oa, ob = _loaded(a, na), _loaded(b, nb)
+    return oa is not None and oa is ob
+
+
+def _loaded(target: object, name: str) -> object:
+    if callable(target) and not isinstance(target, LazyRef):
+        return target
+    module, _, attr = name.rpartition(".")
+    mod = sys.modules.get(module)
+    return getattr(mod, attr, None) if mod is not None else None
+
+
+def resolve_target(node: LazyNode, path: str | None = None) -> Callable:
+    """The callable a node's target stands for, importing it when it is a name."""
+    target = node.__lz_target__
+    if isinstance(target, LazyRef):
+        return locate(target.__lz_name__, path)
+    if isinstance(target, str):
+        return locate(target, path)
+    return target
+
+
+# ----------------------------------------------------------------------------- wrapping
+def wrap(value: Any, site: str = "") -> Any:
+    """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
+
+    Lists are updated in place (so a list shared by reference stays shared); tuples are rebuilt
+    only when an element changed. Nodes, ConfigDicts and other objects are returned as they are.
+    """
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        new = ConfigDict.__new__(ConfigDict)
+        _init_meta(new, site)
+        for k, v in value.items():
+            dict.__setitem__(new, k, wrap(v, site))
+        return new
+    if t is list or t is ConfigList:
+        for i, item in enumerate(value):
+            if type(item) not in _SCALARS:
+                new_item = wrap(item, site)
+                if new_item is not item:
+                    list.__setitem__(value, i, new_item)
+        return value
+    if t is tuple:
+        items = [wrap(v, site) for v in value]
+        if any(a is not b for a, b in zip(items, value)):
+            return tuple(items)
+        return value
+    return value
+
+
+def _init_meta(obj: object, site: str) -> None:
+    object.__setattr__(obj, "__lz_site__", site)
+    object.__setattr__(obj, "__lz_hist__", None)
+    object.__setattr__(obj, "__lz_frozen__", None)
+    object.__setattr__(obj, "__lz_choices__", None)
+
+
+# ----------------------------------------------------------------------------- ConfigDict
+class ConfigDict(dict):
+    """A ``dict`` with attribute access, provenance and freezing.
+
+    ``m.key`` works for keys that are identifiers and do not shadow a dict method
+    (``m["items"]`` always works). Equality is plain dict equality (metadata ignored).
+    """
+
+    __slots__ = ("__lz_site__", "__lz_hist__", "__lz_frozen__", "__lz_choices__")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _init_meta(self, caller_site())
+        for k, v in dict(*args, **kwargs).items():
+            dict.__setitem__(self, k, wrap(v, self.__lz_site__))
+
+    # -- attribute access
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            raise ConfigKeyError(
+                f"{_join(self.__lz_frozen__ or '', name)!r}: no such key (keys: "
+                f"{', '.join(map(str, self.keys())) or 'none'}).{suggest(name, self.keys())}",
+                name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__lz_"):
+            object.__setattr__(self, name, value)
+            return
+        if hasattr(dict, name):
+            raise ConfigError(f"{name!r} shadows a dict method: write m[{name!r}] = ... instead",
+                              name)
+        self._lz_set(name, value, None, "python")
+
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("__lz_"):
+            object.__delattr__(self, name)
+            return
+        try:
+            self.__delitem__(name)
+        except KeyError:
+            raise ConfigKeyError(f"{name!r}: no such key{suggest(name, self.keys())}",
+                                 name) from None
+
+    # -- item access
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._lz_set(key, value, None, "python")
+
+    def _lz_set(self, key: Any, value: Any, source: str | None, kind: str) -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, key)
+        value = wrap(value, self.__lz_site__)
+        had = dict.__contains__(self, key)
+        record(self, key, dict.get(self, key) if had else None, had, value, source, kind)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, key, "delete")
+        dict.__delitem__(self, key)
+
+    def _check_mutable(self) -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, "*", "modify")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for k, v in dict(*args, **kwargs).items():
+            self._lz_set(k, v, None, "python")
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self._lz_set(key, default, None, "python")
+        return dict.__getitem__(self, key)
+
+    def pop(self, *args: Any) -> Any:
+        self._check_mutable()
+        return dict.pop(self, *args)
+
+    def popitem(self) -> tuple:
+        self._check_mutable()
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        self._check_mutable()
+        dict.clear(self)
+
+    def __ior__(self, other: Any) -> ConfigDict:
+        self.update(other)
+        return self
+
+    def __or__(self, other: Any) -> ConfigDict:
+        new = ConfigDict(self)
+        new.update(other)
+        return new
+
+    def copy(self) -> ConfigDict:
+        new = ConfigDict.__new__(type(self))
+        _init_meta(new, self.__lz_site__)
+        dict.update(new, self)
+        return new
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(dict)) | {k for k in self if isinstance(k, str)})
+
+    def __repr__(self) -> str:
+        return f"ConfigDict({dict.__repr__(self)})"
+
+    # -- copy / pickle (bypass __setitem__, which would record provenance or refuse when frozen)
+    def __deepcopy__(self, memo: dict) -> ConfigDict:
+        from copy import deepcopy
+
+        new = ConfigDict.__new__(type(self))
+        memo[id(self)] = new
+        for name in ConfigDict.__slots__:
+            object.__setattr__(new, name, deepcopy(getattr(self, name), memo))
+        for k, v in dict.items(self):
+            dict.__setitem__(new, k, v if type(v) in _SCALARS else deepcopy(v, memo))
+        return new
+
+    def __copy__(self) -> ConfigDict:
+        new = self.copy()
+        for name in ("__lz_hist__", "__lz_choices__"):
+            value = getattr(self, name)
+            object.__setattr__(new, name, dict(value) if value else None)
+        return new
+
+    def __reduce__(self) -> tuple:
+        meta = tuple(getattr(self, n) for n in ConfigDict.__slots__)
+        return (_restore_dict, (type(self), dict(self), meta))
+
+
+def _restore_dict(cls: type, items: dict, meta: tuple) -> ConfigDict:
+    new = cls.__new__(cls)
+    dict.update(new, items)
+    for name, value in zip(ConfigDict.__slots__, meta):
+        object.__setattr__(new, name, value)
+    return new
+
+
+# ----------------------------------------------------------------------------- ConfigList
+class ConfigList(list):
+    """A ``list`` that refuses mutation while frozen (``freeze`` swaps it in for plain lists)."""
+
+    __slots__ = ("__lz_hist__", "__lz_frozen__")
+
+    def __init__(self, *args: Any) -> None:
+        list.__init__(self, *args)
+        object.__setattr__(self, "__lz_hist__", None)
+        object.__setattr__(self, "__lz_frozen__", None)
+
+    def _check(self, key: object = "*", action: str = "modify") -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, key, action)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check(index if isinstance(index, int) else "*", "set")
+        list.__setitem__(self, index, wrap(value) if not isinstance(index, slice) else value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._check(index if isinstance(index, int) else "*", "delete")
+        list.__delitem__(self, index)
+
+    def append(self, value: Any) -> None:
+        self._check()
+        list.append(self, wrap(value))
+
+    def extend(self, values: Any) -> None:
+        self._check()
+        list.extend(self, [wrap(v) for v in values])
+
+    def insert(self, index: Any, value: Any) -> None:
+        self._check()
+        list.insert(self, index, wrap(value))
+
+    def pop(self, *args: Any) -> Any:
+        self._check()
+        return list.pop(self, *args)
+
+    def remove(self, value: Any) -> None:
+        self._check()
+        list.remove(self, value)
+
+    def clear(self) -> None:
+        self._check()
+        list.clear(self)
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._check()
+        list.sort(self, *args, **kwargs)
+
+    def reverse(self) -> None:
+        self._check()
+        list.reverse(self)
+
+    def __iadd__(self, values: Any) -> ConfigList:
+        self.extend(values)
+        return self
+
+    def __imul__(self, n: Any) -> ConfigList:
+        self._check()
+        return list.__imul__(self, n)  # type: ignore[return-value]
+
+    def __deepcopy__(self, memo: dict) -> ConfigList:
+        from copy import deepcopy
+
+        new = ConfigList.__new__(type(self))
+        memo[id(self)] = new
+        list.__init__(new, [v if type(v) in _SCALARS else deepcopy(v, memo) for v in self])
+        object.__setattr__(new, "__lz_hist__", deepcopy(self.__lz_hist__, memo))
+        object.__setattr__(new, "__lz_frozen__", self.__lz_frozen__)
+        return new
+
+    def __reduce__(self) -> tuple:
+        return (_restore_list, (type(self), list(self), self.__lz_hist__, self.__lz_frozen__))
+
+
+def _restore_list(cls: type, items: list, hist: object, frozen: object) -> ConfigList:
+    new = cls.__new__(cls)
+    list.__init__(new, items)
+    object.__setattr__(new, "__lz_hist__", hist)
+    object.__setattr__(new, "__lz_frozen__", frozen)
+    return new
+
+
+# ----------------------------------------------------------------------------- LazyNode
+_NODE_SLOTS = ("__lz_target__", "__lz_args__", "__lz_kwargs__", "__lz_recursive__",
+               "__lz_site__", "__lz_hist__", "__lz_frozen__", "__lz_choices__")
+_SPECIAL = frozenset({"_target_", "_args_", "_recursive_"})
+
+
+class LazyNode:
+    """A recorded call ``target(*args, **kwargs)``, built later by ``instantiate``.
+
+    Create with ``L(target)(...)``. See the module docstring for storage, access and equality.
+    Nodes have no public methods: helpers are module-level functions.
+    """
+
+    __slots__ = _NODE_SLOTS + ("__weakref__",)
+
+    # -- the three special slots, as read/write attributes
+    @property
+    def _target_(self) -> Any:
+        return self.__lz_target__
+
+    @_target_.setter
+    def _target_(self, value: Any) -> None:
+        _check_target(value, "_target_")
+        self._lz_special("_target_", "__lz_target__", value)
+
+    @property
+    def _args_(self) -> list:
+        return self.__lz_args__
+
+    @_args_.setter
+    def _args_(self, value: Any) -> None:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"_args_ must be a list or tuple, got {type(value).__name__}",
+                              "_args_")
+        self._lz_special("_args_", "__lz_args__", [wrap(v, self.__lz_site__) for v in value])
+
+    @property
+    def _recursive_(self) -> bool:
+        return self.__lz_recursive__
+
+    @_recursive_.setter
+    def _recursive_(self, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"_recursive_ must be a bool, got {value!r}", "_recursive_")
+        self._lz_special("_recursive_", "__lz_recursive__", value)
+
+    def _lz_special(self, key: str, slot: str, value: Any) -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, key)
+        record(self, key, getattr(self, slot), True, value, None, "python")
+        object.__setattr__(self, slot, value)
+
+    # -- kwargs as attributes
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self.__lz_kwargs__[name]
+        except KeyError:
+            raise ConfigKeyError(
+                f"L({target_name(self.__lz_target__)}) has no argument {name!r} written "
+                f"(written: {', '.join(self.__lz_kwargs__) or 'none'})."
+                f"{suggest(name, self.__lz_kwargs__)}", name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SPECIAL:
+            object.__setattr__(self, name, value)  # the property setters above
+        elif name.startswith("__lz_"):
+            object.__setattr__(self, name, value)
+        else:
+            self._lz_set(name, value, None, "python")
+
+    def _lz_set(self, key: str, value: Any, source: str | None, kind: str) -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, key)
+        kwargs = self.__lz_kwargs__
+        value = wrap(value, self.__lz_site__)
+        had = key in kwargs
+        record(self, key, kwargs.get(key), had, value, source, kind)
+        kwargs[key] = value
+
+    def __delattr__(self, name: str) -> None:
+        self._lz_del(name, None)
+
+    def _lz_del(self, key: str, source: str | None) -> None:
+        if self.__lz_frozen__ is not None:
+            raise frozen_error(self.__lz_frozen__, key, "delete")
+        if key not in self.__lz_kwargs__:
+            raise ConfigKeyError(f"L({target_name(self.__lz_target__)}) has no argument {key!r} "
+                                 f"to delete.{suggest(key, self.__lz_kwargs__)}", key)
+        from ._provenance import DELETED
+
+        record(self, key, self.__lz_kwargs__[key], True, DELETED, source, "delete")
+        del self.__lz_kwargs__[key]
+
+    # -- items: str -> kwargs, int -> positional args
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int) and not isinstance(key, bool):
+            try:
+                return self.__lz_args__[key]
+            except IndexError:
+                raise ConfigKeyError(f"L({target_name(self.__lz_target__)}) has "
+                                     f"{len(self.__lz_args__)} positional args; no index {key}",
+                                     str(key)) from None
+        if key in _SPECIAL:
+            return getattr(self, key)
+        try:
+            return self.__lz_kwargs__[key]
+        except KeyError:
+            raise ConfigKeyError(
+                f"L({target_name(self.__lz_target__)}) has no argument {key!r} written."
+                f"{suggest(key, self.__lz_kwargs__)}", str(key)) from None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, int) and not isinstance(key, bool):
+            if self.__lz_frozen__ is not None:
+                raise frozen_error(self.__lz_frozen__, key)
+            args = self.__lz_args__
+            if not -len(args) <= key < len(args):
+                raise ConfigKeyError(f"positional index {key} out of range ({len(args)} args)",
+                                     str(key))
+            value = wrap(value, self.__lz_site__)
+            record(self, key, args[key], True, value, None, "python")
+            args[key] = value
+        elif key in _SPECIAL:
+            setattr(self, key, value)
+        elif not isinstance(key, str):
+            raise ConfigError(f"kwarg names must be str, got {key!r}", str(key))
+        else:
+            self._lz_set(key, value, None, "python")
+
+    def __delitem__(self, key: Any) -> None:
+        self._lz_del(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.__lz_kwargs__))
+
+    def __len__(self) -> int:
+        return len(self.__lz_kwargs__)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__lz_kwargs__
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __dir__(self) -> list[str]:
+        return ["_args_", "_recursive_", "_target_", *self.__lz_kwargs__]
+
+    # -- equality, copying, pickling
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LazyNode):
+            return NotImplemented
+        if self is other:
+            return True
+        return (self.__lz_recursive__ == other.__lz_recursive__
+                and _targets_equal(self.__lz_target__, other.__lz_target__)
+                and self.__lz_args__ == other.__lz_args__
+                and self.__lz_kwargs__ == other.__lz_kwargs__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __deepcopy__(self, memo: dict) -> LazyNode:
+        from copy import deepcopy
+
+        new = LazyNode.__new__(LazyNode)
+        memo[id(self)] = new
+        setter = object.__setattr__
+        setter(new, "__lz_target__", self.__lz_target__)  # callables/names are not copied
+        setter(new, "__lz_args__", [a if type(a) in _SCALARS else deepcopy(a, memo)
+                                    for a in self.__lz_args__])
+        setter(new, "__lz_kwargs__", {k: v if type(v) in _SCALARS else deepcopy(v, memo)
+                                      for k, v in self.__lz_kwargs__.items()})
+        setter(new, "__lz_recursive__", self.__lz_recursive__)
+        setter(new, "__lz_site__", self.__lz_site__)
+        setter(new, "__lz_hist__", deepcopy(self.__lz_hist__, memo) if self.__lz_hist__
+               else None)
+        setter(new, "__lz_frozen__", self.__lz_frozen__)
+        setter(new, "__lz_choices__", deepcopy(self.__lz_choices__, memo))
+        return new
+
+    def __copy__(self) -> LazyNode:
+        new = new_node(self.__lz_target__, list(self.__lz_args__), dict(self.__lz_kwargs__),
+                       self.__lz_recursive__, self.__lz_site__)
+        if self.__lz_hist__:
+            object.__setattr__(new, "__lz_hist__", {k: list(v) for k, v in
+                                                    self.__lz_hist__.items()})
+        return new
+
+    def __reduce__(self) -> tuple:
+        return (_restore_node, tuple(getattr(self, n) for n in _NODE_SLOTS))
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.__lz_args__]
+        parts += [f"{k}={v!r}" for k, v in self.__lz_kwargs__.items()]
+        if not self.__lz_recursive__:
+            parts.append("_recursive_=False")
+        return f"L({target_name(self.__lz_target__)})({', '.join(parts)})"
+
+
+def _restore_node(*state: Any) -> LazyNode:
+    new = LazyNode.__new__(LazyNode)
+    for name, value in zip(_NODE_SLOTS, state):
+        object.__setattr__(new, name, value)
+    return new
+
+
+def new_node(target: Any, args: list, kwargs: dict, recursive: bool = True,
+             site: str = "") -> LazyNode:
+    """Creates a node from already-wrapped parts without recording provenance (for loaders)."""
+    node = LazyNode.__new__(LazyNode)
+    setter = object.__setattr__
+    setter(node, "__lz_target__", target)
+    setter(node, "__lz_args__", args)
+    setter(node, "__lz_kwargs__", kwargs)
+    setter(node, "__lz_recursive__", recursive)
+    setter(node, "__lz_site__", site)
+    setter(node, "__lz_hist__", None)
+    setter(node, "__lz_frozen__", None)
+    setter(node, "__lz_choices__", None)
+    return node
+
+
+def _check_target(target: Any, what: str = "target") -> None:
+    if isinstance(target, (str, LazyRef)):
+        if not str(target) or " " in str(target):
+            raise ConfigError(f"{what}: {target!r} is not a dotted import name "
+                              f"(like 'torch.optim.AdamW')", what)
+        return
+    if isinstance(target, LazyNode) or not callable(target):
+        raise ConfigError(f"{what} must be a callable, a dotted import name or a lazy import "
+                          f"reference, got {target!r} ({type(target).__name__})", what)
+
+
+class LazyCall:
+    """``L(target)(*args, **kwargs)`` records a call to build later with ``instantiate``.
+
+    Args:
+        target: a callable (class or function), a dotted import name (``"torch.optim.AdamW"``) or
+            a lazy import reference (``with lazy_imports(): ...``).
+
+    Calling the result with arguments returns a :class:`LazyNode`. The special keyword
+    ``_recursive_=False`` makes ``instantiate`` pass the node's children unbuilt.
+    """
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Any) -> None:
+        _check_target(target)
+        self.target = target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> LazyNode:
+        recursive = kwargs.pop("_recursive_", True)
+        if not isinstance(recursive, bool):
+            raise ConfigError(f"_recursive_ must be a bool, got {recursive!r}", "_recursive_")
+        if "_target_" in kwargs or "_args_" in kwargs:
+            raise ConfigError("_target_ and _args_ are set by L(target)(*args), not as kwargs",
+                              "_target_")
+        site = caller_site()
+        args_list = [a if type(a) in _SCALARS else wrap(a, site) for a in args]
+        for k, v in kwargs.items():
+            if type(v) not in _SCALARS:
+                kwargs[k] = wrap(v, site)
+        return new_node(self.target, args_list, kwargs, recursive, site)
+
+    def __repr__(self) -> str:
+        return f"L({target_name(self.target)})"
+
+
+L = LazyCall
+
+
+def is_node(obj: object) -> bool:
+    """True for a lazy node."""
+    return type(obj) is LazyNode
+
+
+def node_kwargs(node: LazyNode) -> dict:
+    """The node's kwargs dict itself (mutating it bypasses provenance and freezing)."""
+    return node.__lz_kwargs__
+
+
+def node_args(node: LazyNode) -> list:
+    """The node's positional-args list itself."""
+    return node.__lz_args__
