@@ -1,0 +1,149 @@
+"""Activation checkpointing for the DiT: full per-block recompute or selective (SAC) policies.
+
+Modes:
+
+- ``"none"``: keep every activation.
+- ``"block"``: full recompute of each wrapped block in backward (Cosmos ``block_wise``).
+- ``"selective"``: keep the attention (SDPA) outputs, recompute everything else (Cosmos
+  ``predict2_*_720_aggressive``). Recomputing a block then costs no attention FLOPs.
+- ``"mm_only"``: keep matmul and attention outputs (Cosmos ``mm_only``); recompute the cheap
+  elementwise work only.
+
+Our blocks carry an ``ac_mode`` attribute that their ``forward`` honours, so parameter names and
+state_dict keys never gain a ``_checkpoint_wrapped_module.`` segment and a block stays
+``torch.compile(fullgraph=True)``-able (the non-reentrant checkpoint is traced as one HOP).
+Modules without ``ac_mode`` fall back to torch's ``checkpoint_wrapper``, whose state_dict hooks
+strip its prefix.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+
+__all__ = [
+    "AC_MODES",
+    "COSMOS_SAC_MODES",
+    "apply_activation_checkpointing",
+    "normalize_ac_mode",
+    "run_with_activation_checkpointing",
+    "saved_ops",
+]
+
+AC_MODES = ("none", "block", "selective", "mm_only")
+
+#: Cosmos ``SACConfig.mode`` names and the mode here that reproduces their policy.
+COSMOS_SAC_MODES = {
+    "block_wise": "block",
+    "mm_only": "mm_only",
+    "predict2_2b_720_aggressive": "selective",
+    "predict2_14b_720_aggressive": "selective",
+    "predict2_2b_720": "mm_only",
+    "predict2_14b_720": "mm_only",
+}
+
+
+def _attention_ops() -> list[Any]:
+    names = [
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_fused_attention_overrideable",
+    ]
+    # Some kernels only exist in some builds; keep the ones this torch has.
+    return [getattr(torch.ops.aten, n).default for n in names if hasattr(torch.ops.aten, n)]
+
+
+@functools.cache
+def saved_ops(mode: str) -> frozenset:
+    """The aten ops whose outputs a selective ``mode`` keeps (empty for the other modes)."""
+    if mode == "selective":
+        return frozenset(_attention_ops())
+    if mode == "mm_only":
+        return frozenset(_attention_ops() + [torch.ops.aten.mm.default, torch.ops.aten.addmm.default])
+    return frozenset()
+
+
+def _policy(saved: frozenset, ctx: Any, func: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
+    return CheckpointPolicy.MUST_SAVE if func in saved else CheckpointPolicy.PREFER_RECOMPUTE
+
+
+@functools.cache
+def _context_fn(mode: str) -> Callable[[], Any]:
+    policy = functools.partial(_policy, saved_ops(mode))
+    return functools.partial(create_selective_checkpoint_contexts, policy)
+
+
+def normalize_ac_mode(mode: str | None) -> str:
+    """Map a mode (ours or a Cosmos ``SACConfig.mode``) to one of :data:`AC_MODES`."""
+    if mode is None:
+        return "none"
+    if mode in AC_MODES:
+        return mode
+    if mode in COSMOS_SAC_MODES:
+        return COSMOS_SAC_MODES[mode]
+    raise ValueError(
+        f"unknown activation-checkpointing mode {mode!r}; use one of {list(AC_MODES)} "
+        f"(or a Cosmos SAC mode: {sorted(COSMOS_SAC_MODES)})"
+    )
+
+
+def run_with_activation_checkpointing(fn: Callable[..., torch.Tensor], mode: str, *args: Any) -> torch.Tensor:
+    """Call ``fn(*args)`` under the checkpointing ``mode`` (plain call when no grad is needed)."""
+    if mode == "none" or not torch.is_grad_enabled():
+        return fn(*args)
+    if mode == "block":
+        return checkpoint(fn, *args, use_reentrant=False)
+    return checkpoint(fn, *args, use_reentrant=False, context_fn=_context_fn(mode))
+
+
+def _set_mode(module: nn.Module, mode: str) -> nn.Module:
+    """Set ``mode`` on a module; returns the module to put in its place."""
+    target = getattr(module, "_orig_mod", module)  # a torch.compile'd block: set it on the original
+    if hasattr(target, "ac_mode"):
+        target.ac_mode = mode
+        return module
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+        CheckpointWrapper,
+        checkpoint_wrapper,
+    )
+
+    inner = module._checkpoint_wrapped_module if isinstance(module, CheckpointWrapper) else module
+    if mode == "none":
+        return inner
+    if mode == "block":
+        return checkpoint_wrapper(inner)
+    return checkpoint_wrapper(inner, context_fn=_context_fn(mode))
+
+
+def apply_activation_checkpointing(net: nn.Module, mode: str = "block", every_n_blocks: int = 1) -> nn.Module:
+    """Enable activation checkpointing on ``net.blocks[i]`` for ``i % every_n_blocks == 0`` (Cosmos).
+
+    ``net.final_layer`` (if present) follows the same mode, as in Cosmos. Other blocks are set to
+    ``"none"``, so calling this again replaces the previous setting. Returns ``net`` (changed in
+    place); state_dict keys are unchanged.
+
+    Args:
+        net: a net with a ``blocks`` ``nn.ModuleList``.
+        mode: one of ``"none"``, ``"block"``, ``"selective"``, ``"mm_only"`` (or a Cosmos SAC mode).
+        every_n_blocks: checkpoint every n-th block (1 = all).
+    """
+    mode = normalize_ac_mode(mode)
+    if not isinstance(every_n_blocks, int) or every_n_blocks < 1:
+        raise ValueError(f"every_n_blocks must be an int >= 1, got {every_n_blocks!r}")
+    blocks = getattr(net, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList):
+        raise TypeError(
+            f"{type(net).__name__} has no `blocks` nn.ModuleList; activation checkpointing needs the net's block list"
+        )
+    for i in range(len(blocks)):
+        blocks[i] = _set_mode(blocks[i], mode if i % every_n_blocks == 0 else "none")
+    final = getattr(net, "final_layer", None)
+    if isinstance(final, nn.Module):
+        net.final_layer = _set_mode(final, mode)
+    return net
