@@ -111,6 +111,12 @@ class VideoTokenizer(nn.Module, abc.ABC):
         """Tokenizers stay in eval mode: a parent's ``model.train()`` must not change them."""
         return super().train(False)
 
+    def extra_repr(self) -> str:
+        return (
+            f"latent_ch={self.latent_ch}, spatial_compression_factor={self.spatial_compression_factor}, "
+            f"temporal_compression_factor={self.temporal_compression_factor}"
+        )
+
     # ----------------------------------------------------------------- validation
     def _module_device(self) -> torch.device | None:
         for t in self.parameters():

@@ -396,6 +396,21 @@ def _readable_diff(model: nn.Module, sd: dict[str, torch.Tensor], limit: int = 8
     return "\n".join(lines)
 
 
+def _read_checkpoint(path: str) -> object:
+    """``torch.load`` with tensors only; memory-mapped when the file format allows it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        pass  # legacy (non-zip) files cannot be memory-mapped: read them normally below
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - reported with the path and what to do
+        raise ValueError(
+            f"could not read {path!r} as a PyTorch state_dict ({type(err).__name__}: {err}); "
+            "it must be a file written by torch.save(model.state_dict(), path), such as Wan2.1_VAE.pth"
+        ) from err
+
+
 def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
     """Load a local Wan2.1 VAE state_dict file into ``model`` strictly (keys and shapes).
 
@@ -403,7 +418,7 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
         FileNotFoundError: the file does not exist (nothing is ever downloaded).
         ValueError: the file is not a Wan2.1 VAE state_dict for this configuration.
     """
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"Wan2.1 VAE weights not found at {path!r}. Nothing is downloaded: fetch Wan2.1_VAE.pth "
@@ -411,7 +426,7 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
             "tokenizer.ckpt_path to its local path, or set tokenizer.ckpt_path=null for random "
             "weights (timing only), or use the PoolingTokenizer stand-in."
         )
-    sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    sd = _read_checkpoint(path)
     for wrapper in ("state_dict", "model"):  # tolerate the usual {"state_dict": {...}} wrapping
         if isinstance(sd, dict) and set(sd) == {wrapper} and isinstance(sd[wrapper], dict):
             sd = sd[wrapper]

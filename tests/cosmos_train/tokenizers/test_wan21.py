@@ -213,3 +213,10 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
 def test_encode_rejects_bad_frame_count() -> None:
     with pytest.raises(ValueError, match="1 \\+ 4\\*k pixel frames, got 4"):
         Wan21VAE(dtype="float32", **TINY).encode(torch.zeros(1, 3, 4, 16, 16))
+
+
+def test_unreadable_weights_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "Wan2.1_VAE.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not read .* as a PyTorch state_dict"):
+        Wan21VAE(ckpt_path=str(path), **TINY)
