@@ -73,9 +73,9 @@ class CausalConv3d(nn.Conv3d):
                  stride: int | tuple[int, int, int] = 1, padding: int | tuple[int, int, int] = 0) -> None:
         k = (kernel,) * 3 if isinstance(kernel, int) else tuple(kernel)
         p = (padding,) * 3 if isinstance(padding, int) else tuple(padding)
+        super().__init__(in_ch, out_ch, k, stride=stride, padding=(0, p[1], p[2]))
         # The reference pads 2*p_t frames in front only; with p_t = (kt - 1) / 2 that is kt - 1.
         self.context_t = 2 * p[0]
-        super().__init__(in_ch, out_ch, k, stride=stride, padding=(0, p[1], p[2]))
 
     def forward(self, x: torch.Tensor, state: _State | None = None) -> torch.Tensor:  # type: ignore[override]
         n = self.context_t
