@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cosmos_train.model.base import Batch, NetBuilder, TrainModel, default_net_builder
+from cosmos_train.model.base import Batch, NetBuilder, TrainModel
 from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
 
 __all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_param_count"]
@@ -140,7 +140,12 @@ class ToyVideoModel(TrainModel):
         self.video_shape = tuple(video_shape)
         self.seed = int(seed)
         self.nonfinite_at = tuple(nonfinite_at)
-        builder = net_builder or default_net_builder(self.device)
+        if net_builder is None:
+            from cosmos_train.distributed.parallelize import make_net_builder
+
+            # Seeded init: two models built in one process (a resumed run, a reference) are equal.
+            net_builder = make_net_builder(device=self.device, seed=self.seed)
+        builder = net_builder
         make_net: Callable[[], nn.Module] = lambda: ToyNet(  # noqa: E731
             in_channels=self.video_shape[0], dim=dim, num_blocks=num_blocks, num_heads=num_heads
         )

@@ -14,9 +14,15 @@ import torch
 
 from cosmos_train.distributed.env import get_world_size, is_dist
 
-__all__ = ["StragglerMonitor"]
+__all__ = ["StragglerMonitor", "find_stragglers"]
 
 log = logging.getLogger(__name__)
+
+
+def find_stragglers(step_times: list[float], max_ratio: float) -> list[int]:
+    """Ranks whose step time exceeds ``max_ratio`` times the median step time."""
+    median = statistics.median(step_times)
+    return [r for r, t in enumerate(step_times) if median > 0 and t > max_ratio * median]
 
 
 class StragglerMonitor:
@@ -57,7 +63,7 @@ class StragglerMonitor:
             torch.distributed.all_gather_into_tensor(buf, mine)
             times = buf.tolist()
         median = statistics.median(times)
-        slow = [r for r, t in enumerate(times) if median > 0 and t > self.max_ratio * median]
+        slow = find_stragglers(times, self.max_ratio)
         self.last_report = {"iteration": iteration, "step_times": times, "median": median, "stragglers": slow}
         if slow:
             self._bad_reports += 1

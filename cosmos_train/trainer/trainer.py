@@ -326,17 +326,15 @@ class Trainer:
         cb.on_optimizer_init_end()
         self._data = DataStream(train_loader)
         self.iteration = 0
-        fresh = True
         if checkpointer is not None:
-            loaded = checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
-            fresh = loaded is None
+            checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
         self._writer = MetricsWriter(self.job_dir, enabled=self.env.is_main, tensorboard=self.tensorboard)
         watchdog = Watchdog(timeout_s=self.timeout_s).start() if self.timeout_s else None
         try:
             cb.on_train_start(model, self.iteration)
-            if self.run_validation and val_loader is not None and fresh and self.iteration == 0:
+            if self.run_validation and val_loader is not None and self.iteration == 0:
                 self.validate(val_loader)
             with maybe_profile(self.profiling, self.job_dir / "torch_trace") as prof:
                 self._loop(val_loader, checkpointer, watchdog, prof)
