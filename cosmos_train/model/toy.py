@@ -18,7 +18,7 @@ from torch import nn
 from cosmos_train.model.base import Batch, NetBuilder, TrainModel
 from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
 
-__all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_param_count"]
+__all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_components", "toy_param_count"]
 
 
 def sample_generator(seed: int, iteration: int, sample_idx: int) -> torch.Generator:
@@ -232,3 +232,45 @@ def toy_param_count(dim: int, num_blocks: int, in_channels: int = 3) -> int:
     block = 2 * 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + (dim * 4 * dim + 4 * dim) + (4 * dim * dim + dim)
     return (in_channels + 1) * dim + dim + num_blocks * block + 2 * dim + dim * in_channels + in_channels
 
+
+
+def toy_components(
+    *,
+    lr: float = 1e-3,
+    batch_size: int = 2,
+    dataset_length: int = 16,
+    shuffle: bool = True,
+    warmup: int = 5,
+    rank: int | None = None,
+    world_size: int | None = None,
+    **model_kwargs: Any,
+) -> tuple["ToyVideoModel", torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, Any]:
+    """A ready ``(model, optimizer, scheduler, train_loader)`` for tests and benchmarks.
+
+    AdamW over ``model.optimizer_parameters()``, a linear warm-up ``LambdaLR`` and a resumable
+    :func:`cosmos_train.data.loader.build_dataloader` over :class:`ToyVideoDataset`.
+    """
+    from cosmos_train.data.loader import build_dataloader
+
+    model = ToyVideoModel(**model_kwargs)
+    optimizer = torch.optim.AdamW([p for _, p in model.optimizer_parameters()], lr=lr, weight_decay=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _Warmup(warmup))
+    shape = model.video_shape
+    loader = build_dataloader(
+        dataset=ToyVideoDataset(length=dataset_length, shape=shape, seed=model.seed),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        rank=rank,
+        world_size=world_size,
+    )
+    return model, optimizer, scheduler, loader
+
+
+class _Warmup:
+    """Picklable linear warm-up factor (LambdaLR saves callable objects' ``__dict__``)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = max(int(steps), 1)
+
+    def __call__(self, n: int) -> float:
+        return min(1.0, (n + 1) / self.steps)

@@ -42,7 +42,6 @@ class MetricsWriter:
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", buffering=1, encoding="utf-8")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -56,6 +55,8 @@ class MetricsWriter:
         if not self.enabled:
             return
         clean = {k: _clean(v) for k, v in row.items()}
+        if self._file is None:  # opened lazily, and again after close() (validate() after fit)
+            self._file = open(self.path, "a", buffering=1, encoding="utf-8")
         self._file.write(json.dumps(clean, sort_keys=False) + "\n")
         if self._tb is not None:
             step = int(clean["iteration"])
