@@ -2,7 +2,7 @@
 
 - :class:`MockVideoDataset`, :class:`MockImageDataset`: Cosmos's mock keys, deterministic per index.
 - :class:`SyntheticVideoDataset`: moving coloured shapes with fixed caption embeddings (CPU default).
-- :class:`LocalVideoDataset` the ``cosmos_nemo_assets`` folder (PyAV).
+- :class:`LocalVideoDataset`: the ``cosmos_nemo_assets`` folder (PyAV).
 - :func:`write_mp4`: encode uint8 ``[3,T,H,W]`` videos to mp4.
 - :func:`build_dataloader`: sampler with ``set_epoch`` and exact mid-epoch ``state_dict`` resume.
 """

@@ -225,3 +225,9 @@ def test_load_text_embedding_formats(tmp_path):
     torch.save({"other": torch.ones(2)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="needs an 'embeddings' entry"):
         load_text_embedding(tmp_path / "bad.pt")
+
+
+def test_packet_count_fallback_matches_container_count(data_dir):
+    from cosmos_train.data.local_video import _count_packets
+
+    assert _count_packets(data_dir / "videos" / "long.mp4") == 20
