@@ -18,7 +18,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from lazycfg import _persist_walk as W
+from lazycfg import _tree
 
 from lazycfg._errors import ResolveError
 
@@ -82,38 +82,28 @@ class _Resolver:
             self._resolve_path(path)
 
     def _collect(self, obj: Any, path: Path) -> None:
-        seen: set[int] = set()
-        stack = [(obj, path)]
-        while stack:
-            obj, path = stack.pop()
-            if has_interpolation(obj):
-                self.pending.append(path)
-                continue
-            if W.kind(obj) == W.LEAF or id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            children = list(W.items(obj))
-            for key, child in reversed(children):
-                stack.append((child, path + (key,)))
+        # dedupe: a shared node is resolved once, in place, at its first path.
+        for p, value in _tree.walk(obj, path):
+            if has_interpolation(value):
+                self.pending.append(p)
 
     # -- reading and writing by path ---------------------------------------------------------
     def _get(self, path: Path) -> Any:
         obj = self.root
         for key in path:
-            obj = W.get_child(obj, key)
+            obj = _tree.get_child(obj, key)
         return obj
 
-    def _set(self, path: Path, value: Any) -> None:
+    def _set(self, path: Path, value: Any, text: str) -> None:
         parent = self._get(path[:-1])
         key = path[-1]
-        if W.kind(parent) == W.TUPLE:
+        if _tree.kind_of(parent) == "tuple":
             items = list(parent)
             items[key] = value
-            self._set(path[:-1], tuple(items))
-        elif W.kind(parent) == W.NODE and key == "_args_":
-            W.set_child(parent, key, value)
+            self._set(path[:-1], tuple(items), text)
         else:
-            W.set_child(parent, key, value)
+            _tree.set_child(parent, key, _typed(parent, key, value), source=f"resolve {text}",
+                            kind="python", path=_tree.format_path(path[:-1]))
 
     # -- resolution --------------------------------------------------------------------------
     def _resolve_path(self, path: Path) -> Any:
@@ -129,7 +119,7 @@ class _Resolver:
                 result = self._fast(value, path)
             except _Unhandled:
                 result = self._omegaconf(value, path)
-            self._set(path, result)
+            self._set(path, result, value)
         finally:
             self.active.pop()
         return result
@@ -188,10 +178,10 @@ class _Resolver:
             if key is None:
                 raise ResolveError(self._missing(body, origin, cur, seg, obj), path_str(origin))
             cur = cur + (key,)
-            obj = W.get_child(obj, key)
+            obj = _tree.get_child(obj, key)
         if has_interpolation(obj):
             obj = self._resolve_path(cur)
-        elif W.kind(obj) != W.LEAF:
+        elif _tree.kind_of(obj) != "leaf":
             # A whole subtree: resolve what it holds first, then hand out a copy (OmegaConf
             # returns a new container, never an alias).
             for p in list(self.pending):
@@ -204,7 +194,7 @@ class _Resolver:
         import difflib
 
         where = path_str(at) if at else "the root"
-        names = [str(k) for k, _ in W.items(obj)] if W.kind(obj) != W.LEAF else []
+        names = [str(k) for k, _ in _tree.children(obj)]
         msg = f"cannot resolve '${{{body}}}' at {path_str(origin)}: no key '{seg}' under {where}"
         close = difflib.get_close_matches(seg, names, n=3)
         if close:
@@ -253,18 +243,37 @@ class _Resolver:
 
 def _child_key(obj: Any, seg: str) -> Any:
     """The real key for path segment ``seg`` of ``obj`` (ints for lists and int-keyed dicts)."""
-    k = W.kind(obj)
-    if k in (W.LIST, W.TUPLE):
-        try:
-            i = int(seg)
-        except ValueError:
-            return None
-        return i if W.has_child(obj, i) else None
-    if W.has_child(obj, seg):
+    k = _tree.kind_of(obj)
+    if k == "leaf":
+        return None
+    keys = [key for key, _ in _tree.children(obj)]
+    if seg in keys:
         return seg
-    if k == W.MAPPING and seg.lstrip("-").isdigit() and int(seg) in obj:
-        return int(seg)
+    if seg.lstrip("-").isdigit() and int(seg) in keys:
+        i = int(seg)
+        return i if k not in ("list", "tuple") or -len(keys) <= i < len(keys) else None
     return None
+
+
+def _typed(parent: Any, key: Any, value: Any) -> Any:
+    """Parse a resolved string with the override VALUE grammar when the field is not a str.
+
+    ``trainer.max_iter: int = "${oc.env:ITERS}"`` resolves to ``"5"``, stored as ``5``.
+    """
+    if not isinstance(value, str) or _tree.kind_of(parent) != "attrs":
+        return value
+    import attrs
+
+    field = attrs.fields_dict(type(parent)).get(key)
+    ann = getattr(field, "type", None)
+    if ann is None or ann is str or ann == "str" or ann is Any or ann == "Any":
+        return value
+    from lazycfg._grammar import parse_value
+
+    try:
+        return parse_value(value)
+    except Exception:  # noqa: BLE001 - not a VALUE: let the type check report the string
+        return value
 
 
 def _parse_args(args: str) -> list[Any]:
@@ -290,14 +299,14 @@ def _parse_args(args: str) -> list[Any]:
     return out
 
 
-def _plain(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+def _plain(obj: Any) -> Any:
     """Plain dict/list mirror of a config tree for OmegaConf (nodes and attrs become dicts)."""
-    k = W.kind(obj)
-    if k == W.LEAF:
+    k = _tree.kind_of(obj)
+    if k == "leaf":
         return obj
-    if k in (W.LIST, W.TUPLE):
+    if k in ("list", "tuple"):
         return [_plain(v) for v in obj]
-    return {key: _plain(v) for key, v in W.items(obj)}
+    return {key: _plain(v) for key, v in _tree.children(obj)}
 
 
 def _register_now() -> None:

@@ -1,35 +1,482 @@
-"""Save/load configs as safe YAML, render them as Python, fingerprint them."""
+"""Save/load configs as safe YAML, fingerprint them.
+
+File layout (``yaml.safe_load`` reads it; libyaml is used when present)::
+
+    __lazycfg__: {version: 1}
+    choices: {optimizer: adamw, callbacks: [basic, wandb]}
+    config:                       # the tree, in config order
+      _class_: cosmos_train.config.Config          # an attrs/configclass instance
+      optimizer:
+        _target_: torch.optim.AdamW                # a lazy node (target as a dotted path)
+        _args_: [...]                              # positional args, when any
+        _recursive_: false                         # only when False
+        lr: 0.0003
+        betas: {__tuple__: [0.9, 0.999]}           # tuples stay tuples
+      model: &id001 {...}                          # a node reachable twice is one object
+      ema_model: *id001
+    sites: {optimizer: 'experiments/x.py:12', ...}  # where each container was created
+    history:                                        # provenance, per container and key
+      optimizer:
+        lr:
+        - [0.001, 'experiments/x.py:12', init]
+        - [0.0003, optimizer.lr=3e-4, override]
+
+Other tagged values: ``{__placeholder__: true}`` (``PLACEHOLDER``), ``{__object__: pkg.mod.name}``
+(classes, functions, enum members, torch dtypes: anything importable by dotted name),
+``{__partial__: pkg.fn, args: [...], keywords: {...}}`` (``functools.partial``),
+``{__current__: true}`` (in history: the value the key holds now),
+``{__lazyref__: pkg.mod.Cls}``, and ``{__mapping__: {...}}`` for a mapping whose own keys would
+look like one of these tags. Everything else (lambdas, local functions, live objects) is a
+``SerializationError`` naming the path.
+"""
 from __future__ import annotations
 
+import enum
+import functools
+import hashlib
 import os
 from typing import Any
 
+from lazycfg import _provenance as P
+from lazycfg import _tree
+from lazycfg._errors import ConfigError, SerializationError
+from lazycfg._node import PLACEHOLDER, ConfigDict, LazyRef, _init_meta, locate, new_node, target_name
+
+FORMAT_KEY = "__lazycfg__"
+VERSION = 1
+_SCALARS = (str, int, float, bool, type(None))
+_KEY_TYPES = (str, int, float, bool, type(None))
+_FIX = "use a dotted path string or L(...) instead"
+
+
+def _yaml():
+    import yaml  # lazy: `import lazycfg` must not pull yaml in
+
+    return yaml
+
+
+def _dumper():
+    yaml = _yaml()
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _loader():
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+# ----------------------------------------------------------------------------- encoding
+def _dotted(obj: Any) -> str | None:
+    """The dotted import name under which ``obj`` itself can be found, or None."""
+    if isinstance(obj, enum.Enum):
+        name = f"{type(obj).__module__}.{type(obj).__qualname__}.{obj.name}"
+    elif isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
+        name = target_name(obj)
+    else:
+        name = str(obj)  # torch.float32, torch.preserve_format, ...
+    if "<" in name or " " in name or "." not in name or name.startswith("__main__."):
+        return None
+    try:
+        return name if locate(name) is obj else None
+    except Exception:  # noqa: BLE001 - not importable under that name: not serializable
+        return None
+
+
+class _Encoder:
+    """Turns a config tree into YAML-ready data; shared containers become one object."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, Any] = {}
+        self.keep: list[Any] = []  # keep sources alive so ids stay unique while encoding
+        self.sites: dict[str, str] = {}
+        self.history: dict[str, dict] = {}
+        self.with_meta = True
+
+    def fail(self, path: tuple, value: Any, why: str) -> SerializationError:
+        where = _tree.format_path(path) or "<root>"
+        return SerializationError(
+            f"cannot save {where}: {why} ({type(value).__name__}: {value!r:.80}); {_FIX}", where)
+
+    def encode(self, value: Any, path: tuple) -> Any:
+        t = type(value)
+        if t in _SCALARS:
+            return value
+        if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
+            # numpy scalars and other subclasses: store the plain value
+            return next(b for b in (bool, int, float, str) if isinstance(value, b))(value)
+        oid = id(value)
+        if oid in self.memo:
+            return self.memo[oid]
+        kind = _tree.kind_of(value)
+        if kind == "leaf":
+            out = self.encode_leaf(value, path)
+        elif kind == "tuple":
+            out = {"__tuple__": [self.encode(v, (*path, i)) for i, v in enumerate(value)]}
+        elif kind == "list":
+            out = []
+            self.remember(value, out)
+            out.extend(self.encode(v, (*path, i)) for i, v in enumerate(value))
+        elif kind == "node":
+            out = self.encode_node(value, path)
+        elif kind == "attrs":
+            out = {"_class_": self.class_name(value, path)}
+            self.remember(value, out)
+            for key, child in _tree.children(value):
+                out[key] = self.encode(child, (*path, key))
+        else:  # mapping
+            out = {}
+            self.remember(value, out)
+            items = {}
+            for key, child in value.items():
+                if not isinstance(key, _KEY_TYPES):
+                    raise self.fail((*path, key), key, "mapping keys must be str, int, float, "
+                                    "bool or None")
+                items[key] = self.encode(child, (*path, key))
+            if any(_reserved(k) for k in items):
+                out["__mapping__"] = items
+            else:
+                out.update(items)
+        if kind != "leaf":
+            self.remember(value, out)
+        return out
+
+    def remember(self, value: Any, out: Any) -> None:
+        self.memo[id(value)] = out
+        self.keep.append(value)
+
+    def encode_node(self, node: Any, path: tuple) -> dict:
+        target = node.__lz_target__
+        if isinstance(target, (str, LazyRef)):
+            name = str(target)
+        else:
+            name = _dotted(target)
+            if name is None:
+                raise self.fail((*path, "_target_"), target, "the target is not importable by "
+                                "a dotted name (lambda, local function or __main__ object)")
+        out: dict = {"_target_": name}
+        self.remember(node, out)
+        if node.__lz_args__:
+            out["_args_"] = [self.encode(v, (*path, i)) for i, v in enumerate(node.__lz_args__)]
+        if not node.__lz_recursive__:
+            out["_recursive_"] = False
+        for key, child in node.__lz_kwargs__.items():
+            out[key] = self.encode(child, (*path, key))
+        return out
+
+    def class_name(self, obj: Any, path: tuple) -> str:
+        cls = type(obj)
+        name = _dotted(cls)
+        if name is None:
+            raise self.fail(path, obj, f"attrs class {cls.__qualname__} is not importable by a "
+                            "dotted name (define it at module level in an importable module)")
+        return name
+
+    def encode_leaf(self, value: Any, path: tuple) -> Any:
+        if value is PLACEHOLDER:
+            return {"__placeholder__": True}
+        if isinstance(value, LazyRef):
+            return {"__lazyref__": str(value)}
+        if isinstance(value, functools.partial):
+            func = _dotted(value.func)
+            if func is None:
+                raise self.fail(path, value, "the partial's function is not importable")
+            out: dict = {"__partial__": func}
+            if value.args:
+                out["args"] = [self.encode(v, (*path, i)) for i, v in enumerate(value.args)]
+            if value.keywords:
+                out["keywords"] = {k: self.encode(v, (*path, k))
+                                   for k, v in value.keywords.items()}
+            return out
+        if isinstance(value, bytes):
+            return value
+        name = _dotted(value)
+        if name is None:
+            why = ("a lambda or local function" if getattr(value, "__name__", "") == "<lambda>"
+                   or "<locals>" in getattr(value, "__qualname__", "") else
+                   "a live object, not a config value")
+            raise self.fail(path, value, why)
+        return {"__object__": name}
+
+    def note_meta(self, container: Any, path: tuple) -> None:
+        where = _tree.format_path(path) or "."
+        site = P.get_site(container)
+        if site:
+            self.sites[where] = site
+        hist = P.histories(container)
+        if hist:
+            kids = dict(_tree.children(container))
+            self.history[where] = {
+                key: [self.encode_record(r, kids.get(key, P.DELETED)) for r in recs]
+                for key, recs in hist.items() if isinstance(key, _KEY_TYPES)}
+
+    def encode_record(self, rec: P.Record, current: Any) -> list:
+        value = rec.value
+        if value is P.DELETED:
+            enc: Any = {"__deleted__": True}
+        elif type(value) in _SCALARS:
+            enc = value
+        elif value is current:
+            enc = {"__current__": True}  # the value the key holds now: restored as that object
+        else:
+            enc = {"__repr__": P._short_repr(value)}  # an old, replaced value: a summary
+        return [enc, rec.source, rec.kind]
+
+
+def _reserved(key: Any) -> bool:
+    return isinstance(key, str) and (key in ("_target_", "_class_") or
+                                     key.startswith("__") and key.endswith("__"))
+
+
+def to_data(cfg: Any, *, meta: bool = True) -> dict:
+    """The YAML-ready document for ``cfg`` (``meta``: include choices, sites and history)."""
+    enc = _Encoder()
+    enc.with_meta = meta
+    doc: dict = {FORMAT_KEY: {"version": VERSION}}
+    choices = P.get_choices(cfg) if meta else {}
+    if choices:
+        doc["choices"] = choices
+    doc["config"] = enc.encode(cfg, ())
+    if meta:
+        # After the whole tree: a record's value that is in the tree becomes an alias of it.
+        for path, obj in _tree.walk(cfg):
+            if _tree.kind_of(obj) != "leaf":
+                enc.note_meta(obj, path)
+        if enc.sites:
+            doc["sites"] = enc.sites
+        if enc.history:
+            doc["history"] = enc.history
+    return doc
+
+
+def dumps(cfg: Any, *, history: bool = True) -> str:
+    """Return the YAML text ``save`` would write.
+
+    Args:
+        cfg: the config.
+        history: include provenance (sites, history) and group choices.
+    """
+    return _yaml().dump(to_data(cfg, meta=history), Dumper=_dumper(), sort_keys=False,
+                        allow_unicode=True, default_flow_style=None, width=100)
+
 
 def save(cfg: Any, path: str | os.PathLike) -> None:
-    """Write ``cfg`` as YAML that ``yaml.safe_load`` reads and ``load`` restores."""
-    raise NotImplementedError
+    """Write ``cfg`` as YAML that ``yaml.safe_load`` reads and ``load`` restores.
 
-
-def dumps(cfg: Any) -> str:
-    """Return the YAML text ``save`` would write."""
-    raise NotImplementedError
-
-
-def loads(text: str) -> Any:
-    """Restore a config from the text of ``dumps``."""
-    raise NotImplementedError
-
-
-def load_yaml(path: str | os.PathLike) -> Any:
-    """Restore a config from a file written by ``save``."""
-    raise NotImplementedError
+    Raises:
+        SerializationError: a value cannot be written losslessly; names its path.
+    """
+    text = dumps(cfg)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)  # never leave a half-written config.yaml behind
 
 
 def to_py(cfg: Any) -> str:
     """Return executable Python source that ``load`` turns into an equal config."""
-    raise NotImplementedError
+    from lazycfg._persist_py import to_py as _to_py
+
+    return _to_py(cfg)
 
 
 def fingerprint(cfg: Any) -> str:
-    """Stable sha256 of the canonical YAML of ``cfg`` (history and choices excluded)."""
-    raise NotImplementedError
+    """Stable sha256 of the canonical YAML of ``cfg`` (history and choices excluded).
+
+    Every rank of a distributed job computes it after ``resolve``; equal fingerprints mean
+    identical configs.
+    """
+    return hashlib.sha256(dumps(cfg, history=False).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- decoding
+class _Decoder:
+    """Rebuilds a config tree from YAML data (aliases become one shared object)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.memo: dict[int, Any] = {}
+
+    def fail(self, path: tuple, msg: str) -> SerializationError:
+        where = _tree.format_path(path) or "<root>"
+        return SerializationError(f"{self.source}: cannot load {where}: {msg}", where)
+
+    def decode(self, data: Any, path: tuple) -> Any:
+        if type(data) in _SCALARS or isinstance(data, bytes):
+            return data
+        oid = id(data)
+        if oid in self.memo:
+            return self.memo[oid]
+        if isinstance(data, list):
+            out: Any = []
+            self.memo[oid] = out
+            out.extend(self.decode(v, (*path, i)) for i, v in enumerate(data))
+            return out
+        if not isinstance(data, dict):
+            raise self.fail(path, f"unexpected YAML value {data!r:.60}")
+        if "_target_" in data:
+            return self.decode_node(data, path)
+        if "_class_" in data:
+            return self.decode_attrs(data, path)
+        if len(data) >= 1:
+            tag = next(iter(data))
+            if _reserved(tag):
+                out = self.decode_tagged(tag, data, path)
+                self.memo[oid] = out
+                return out
+        return self.decode_mapping(data, data, path)
+
+    def decode_mapping(self, data: dict, items: dict, path: tuple) -> ConfigDict:
+        out = ConfigDict.__new__(ConfigDict)
+        _init_meta(out, "")
+        self.memo[id(data)] = out
+        for key, value in items.items():
+            dict.__setitem__(out, key, self.decode(value, (*path, key)))
+        return out
+
+    def decode_node(self, data: dict, path: tuple) -> Any:
+        target = data["_target_"]
+        if not isinstance(target, str):
+            raise self.fail(path, f"_target_ must be a dotted name, got {target!r}")
+        node = new_node(target, [], {}, data.get("_recursive_", True) is not False, "")
+        self.memo[id(data)] = node
+        args = data.get("_args_") or []
+        node.__lz_args__.extend(self.decode(v, (*path, i)) for i, v in enumerate(args))
+        kwargs = node.__lz_kwargs__
+        for key, value in data.items():
+            if key not in ("_target_", "_args_", "_recursive_"):
+                kwargs[key] = self.decode(value, (*path, key))
+        return node
+
+    def decode_attrs(self, data: dict, path: tuple) -> Any:
+        name = data["_class_"]
+        try:
+            cls = locate(name)
+        except ConfigError as e:
+            raise self.fail(path, f"class {name!r} does not import ({e})") from e
+        if not hasattr(cls, "__attrs_attrs__"):
+            raise self.fail(path, f"{name!r} is not an attrs class")
+        obj = cls.__new__(cls)  # no __init__: values are restored exactly, not re-validated
+        self.memo[id(data)] = obj
+        fields = {a.name: a for a in cls.__attrs_attrs__}
+        unknown = [k for k in data if k != "_class_" and k not in fields]
+        if unknown:
+            raise self.fail(path, f"{name} has no field(s) {', '.join(map(repr, unknown))}: the "
+                            "class changed since the file was saved")
+        import attrs
+
+        for fname, a in fields.items():
+            if fname in data:
+                value = self.decode(data[fname], (*path, fname))
+            elif a.default is attrs.NOTHING:
+                raise self.fail((*path, fname), f"required field {fname!r} of {name} is missing")
+            elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+                value = a.default.factory(obj) if a.default.takes_self else a.default.factory()
+            else:
+                value = a.default
+            object.__setattr__(obj, fname, value)
+        return obj
+
+    def decode_tagged(self, tag: str, data: dict, path: tuple) -> Any:
+        value = data[tag]
+        if tag == "__tuple__":
+            return tuple(self.decode(v, (*path, i)) for i, v in enumerate(value))
+        if tag == "__mapping__":
+            return self.decode_mapping(data, value, path)
+        if tag == "__placeholder__":
+            return PLACEHOLDER
+        if tag == "__lazyref__":
+            return LazyRef(value)
+        if tag == "__deleted__":
+            return P.DELETED
+        if tag == "__repr__":
+            return _Summary(value)
+        if tag in ("__object__", "__partial__"):
+            try:
+                obj = locate(value)
+            except ConfigError as e:
+                raise self.fail(path, f"{value!r} does not import ({e})") from e
+            if tag == "__object__":
+                return obj
+            args = [self.decode(v, (*path, i)) for i, v in enumerate(data.get("args") or [])]
+            kw = {k: self.decode(v, (*path, k)) for k, v in (data.get("keywords") or {}).items()}
+            return functools.partial(obj, *args, **kw)
+        raise self.fail(path, f"unknown tag {tag!r} (written by a newer lazycfg?)")
+
+
+class _Summary:
+    """A replaced value in a restored history, kept as the text it was saved as."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Summary):
+            return self.text == other.text
+        return P._short_repr(other) == self.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def from_data(doc: Any, source: str = "<string>") -> Any:
+    """Rebuild a config from a document produced by ``to_data`` (YAML-loaded)."""
+    if not isinstance(doc, dict) or FORMAT_KEY not in doc:
+        raise ConfigError(
+            f"{source} is not a lazycfg config file: it has no '{FORMAT_KEY}' header. "
+            "Only files written by lazycfg.save (e.g. a run's config.yaml) can be loaded; "
+            "write experiments as Python files.", None)
+    header = doc[FORMAT_KEY]
+    version = header.get("version") if isinstance(header, dict) else None
+    if version != VERSION:
+        raise ConfigError(f"{source}: unsupported lazycfg file version {version!r} (this "
+                          f"lazycfg reads version {VERSION}); upgrade lazycfg", None)
+    dec = _Decoder(source)
+    cfg = dec.decode(doc.get("config"), ())
+    sites, history = doc.get("sites") or {}, doc.get("history") or {}
+    if sites or history:
+        index = {(_tree.format_path(p) or "."): obj for p, obj in _tree.walk(cfg)
+                 if _tree.kind_of(obj) != "leaf"}
+        for where, site in sites.items():
+            if where in index:
+                P.set_site(index[where], site)
+        for where, keys in history.items():
+            container = index.get(where)
+            if container is None:
+                continue
+            kids = dict(_tree.children(container))
+            for key, recs in keys.items():
+                P.set_history(container, key, [
+                    P.Record(kids.get(key) if r[0] == {"__current__": True} else
+                             dec.decode(r[0], ()), r[1], r[2]) for r in recs])
+    choices = doc.get("choices")
+    if choices:
+        P.set_choices(cfg, choices)
+    return cfg
+
+
+def loads(text: str, *, source: str = "<string>") -> Any:
+    """Restore a config from the text of ``dumps``."""
+    yaml = _yaml()
+    try:
+        doc = yaml.load(text, Loader=_loader())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}", None) from e
+    return from_data(doc, source)
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """Restore a config from a file written by ``save``."""
+    from lazycfg._errors import ConfigFileNotFoundError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigFileNotFoundError(f"config file not found: {os.fspath(path)!r}",
+                                      None) from None
+    return loads(text, source=os.fspath(path))

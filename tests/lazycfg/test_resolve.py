@@ -90,7 +90,7 @@ def test_matches_omegaconf(name, value, monkeypatch):
     got = tree["job"]["x"]
     if isinstance(got, tuple):
         got = list(got)
-    assert got == expected and type(got) is type(expected)
+    assert got == expected and isinstance(got, type(expected))
 
 
 def test_int_keyed_dict_reference_is_an_extension():
