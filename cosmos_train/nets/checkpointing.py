@@ -59,24 +59,26 @@ def _attention_ops() -> list[Any]:
     return [getattr(torch.ops.aten, n).default for n in names if hasattr(torch.ops.aten, n)]
 
 
-@functools.cache
+_SAVED_OPS: dict[str, frozenset] = {
+    "selective": frozenset(_attention_ops()),
+    "mm_only": frozenset(_attention_ops() + [torch.ops.aten.mm.default, torch.ops.aten.addmm.default]),
+}
+
+
 def saved_ops(mode: str) -> frozenset:
     """The aten ops whose outputs a selective ``mode`` keeps (empty for the other modes)."""
-    if mode == "selective":
-        return frozenset(_attention_ops())
-    if mode == "mm_only":
-        return frozenset(_attention_ops() + [torch.ops.aten.mm.default, torch.ops.aten.addmm.default])
-    return frozenset()
+    return _SAVED_OPS.get(mode, frozenset())
 
 
 def _policy(saved: frozenset, ctx: Any, func: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
     return CheckpointPolicy.MUST_SAVE if func in saved else CheckpointPolicy.PREFER_RECOMPUTE
 
 
-@functools.cache
-def _context_fn(mode: str) -> Callable[[], Any]:
-    policy = functools.partial(_policy, saved_ops(mode))
-    return functools.partial(create_selective_checkpoint_contexts, policy)
+# Built once at import: plain dict lookups stay traceable under torch.compile (no lru_cache).
+_CONTEXT_FNS: dict[str, Callable[[], Any]] = {
+    mode: functools.partial(create_selective_checkpoint_contexts, functools.partial(_policy, ops))
+    for mode, ops in _SAVED_OPS.items()
+}
 
 
 def normalize_ac_mode(mode: str | None) -> str:
@@ -99,7 +101,7 @@ def run_with_activation_checkpointing(fn: Callable[..., torch.Tensor], mode: str
         return fn(*args)
     if mode == "block":
         return checkpoint(fn, *args, use_reentrant=False)
-    return checkpoint(fn, *args, use_reentrant=False, context_fn=_context_fn(mode))
+    return checkpoint(fn, *args, use_reentrant=False, context_fn=_CONTEXT_FNS[mode])
 
 
 def _set_mode(module: nn.Module, mode: str) -> nn.Module:
@@ -118,7 +120,7 @@ def _set_mode(module: nn.Module, mode: str) -> nn.Module:
         return inner
     if mode == "block":
         return checkpoint_wrapper(inner)
-    return checkpoint_wrapper(inner, context_fn=_context_fn(mode))
+    return checkpoint_wrapper(inner, context_fn=_CONTEXT_FNS[mode])
 
 
 def apply_activation_checkpointing(net: nn.Module, mode: str = "block", every_n_blocks: int = 1) -> nn.Module:
