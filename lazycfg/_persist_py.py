@@ -25,11 +25,13 @@ _NOTHING: Any = None
 class _Writer:
     def __init__(self) -> None:
         self.imports: dict[str, str] = {}  # dotted name -> local name
-        self.used_names: set[str] = {"L", "PLACEHOLDER", "LazyRef", "functools", "config"}
+        self.used_names: set[str] = {"L", "PLACEHOLDER", "LazyRef", "ConfigDict", "functools",
+                                     "config"}
         self.defs: list[str] = []
         self.shared: set[int] = set()
         self.names: dict[int, str] = {}
         self.keep: list[Any] = []
+        self.needs_configdict = False
 
     # -- sharing
     def count_refs(self, root: Any) -> None:
@@ -103,6 +105,11 @@ class _Writer:
         if kind == "mapping":
             items = [f"{self.render_key(k, path)}: {self.render(v, (*path, k), indent + 1)}"
                      for k, v in value.items()]
+            if id(value) in self.shared or not path:
+                # A plain dict literal is copied into a ConfigDict wherever it is placed; a
+                # mapping that must stay one object (shared, or the root) is built as one.
+                self.needs_configdict = True
+                return self.seq("ConfigDict({", "})", items, indent)
             return self.seq("{", "}", items, indent)
         if kind == "node":
             target = value.__lz_target__
@@ -230,6 +237,8 @@ def to_py(cfg: Any) -> str:
         imports[0] += ", PLACEHOLDER"
     if "lazycfg.LazyRef" in w.imports:
         imports[0] += ", LazyRef"
+    if w.needs_configdict:
+        imports[0] += ", ConfigDict"
     plain = sorted(v for k, v in w.imports.items() if k.startswith("import "))
     if "functools" in w.imports:
         plain.append("functools")
