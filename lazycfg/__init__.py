@@ -2,10 +2,20 @@
 
 See DESIGN.md section 3 for the public contract. Importing this package imports none of torch,
 numpy, hydra, omegaconf or yaml (heavy modules are imported lazily where needed).
+
+Main entry points::
+
+    from lazycfg import L, instantiate, load, apply_overrides, configclass, freeze, select
+
+    cfg = load("experiments/2b_nemo.py", ["optimizer=fused", "trainer.max_iter=10"])
+    optimizer = instantiate(cfg.optimizer, params=model.parameters())
 """
 
 from __future__ import annotations
 
+from ._check import check
+from ._configclass import configclass
+from ._diff import diff
 from ._errors import (
     ConfigError,
     ConfigFileNotFoundError,
@@ -18,10 +28,18 @@ from ._errors import (
     ResolveError,
     SerializationError,
 )
+from ._freeze import freeze, is_frozen, unfreeze
+from ._instantiate import instantiate
+from ._loader import lazy_imports, load, load_rel
 from ._node import PLACEHOLDER, ConfigDict, ConfigList, L, LazyCall, LazyNode, LazyRef
+from ._overrides import apply_overrides
 from ._provenance import Record, explain
+from ._registry import Registry, choices, default_registry, register, select
+from ._resolve import resolve
+from ._serialize import dumps, fingerprint, loads, save, to_py
 
 __all__ = [
+    "PLACEHOLDER",
     "ConfigDict",
     "ConfigError",
     "ConfigFileNotFoundError",
@@ -35,10 +53,31 @@ __all__ = [
     "LazyNode",
     "LazyRef",
     "OverrideError",
-    "PLACEHOLDER",
     "Record",
+    "Registry",
     "RegistryError",
     "ResolveError",
     "SerializationError",
+    "apply_overrides",
+    "check",
+    "choices",
+    "configclass",
+    "default_registry",
+    "diff",
+    "dumps",
     "explain",
+    "fingerprint",
+    "freeze",
+    "instantiate",
+    "is_frozen",
+    "lazy_imports",
+    "load",
+    "load_rel",
+    "loads",
+    "register",
+    "resolve",
+    "save",
+    "select",
+    "to_py",
+    "unfreeze",
 ]

@@ -94,6 +94,7 @@ class Record:
 
     def __str__(self) -> str:
         src = _short_source(self.source) if self.kind in ("init", "python") else self.source
+        src = src or "<unknown>"
         label = {"override": "override ", "select": "selected ", "delete": "deleted by ",
                  "load": "loaded from "}.get(self.kind, "")
         value = "<deleted>" if self.value is DELETED else _short_repr(self.value)

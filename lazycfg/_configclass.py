@@ -1,0 +1,251 @@
+"""``@configclass``: attrs classes whose assignments are type-checked, recorded and freezable.
+
+``@configclass`` is ``attrs.define(slots=False)`` plus:
+
+* every assignment (constructor included) is checked against the field annotation with lossless
+  conversion (``_types.check_value``) and raises :class:`ConfigTypeError` on a mismatch; attrs
+  converters and validators still run (on every assignment, not only in ``__init__``);
+* plain ``dict`` values become :class:`ConfigDict` (attribute access);
+* assignments after construction are recorded for provenance (``_provenance``), and the
+  instance remembers the ``file:line`` where it was created;
+* assigning or reading an unknown public attribute (``cfg.trainer.maxiter = 1``) is a
+  :class:`ConfigKeyError` with a did-you-mean suggestion instead of a new attribute;
+* mutable class-level defaults (``x: list = []``, ``sub: Sub = Sub()``, ``L(...)`` nodes) are
+  turned into factories, so instances never share them;
+* ``freeze`` stores the instance's path in ``__dict__["__lz_frozen__"]``, after which every
+  assignment raises :class:`FrozenConfigError`.
+
+Plain attrs classes are accepted by overrides, ``freeze`` and ``save``; ``set_plain_attrs`` is the
+override path for them (type-checked and recorded when they have a ``__dict__``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, TypeVar
+
+from ._errors import ConfigError, ConfigKeyError
+from ._node import ConfigDict, LazyNode, frozen_error, suggest, wrap
+from ._provenance import caller_site, record
+from ._types import check_value
+
+__all__ = ["configclass", "is_configclass", "field_types", "set_plain_attrs"]
+
+T = TypeVar("T")
+_SPECS: dict[type, dict[str, tuple[Any, Any]]] = {}
+
+
+def is_configclass(obj: object) -> bool:
+    """True for a ``@configclass`` class or instance."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return bool(cls.__dict__.get("__lz_configclass__")) or any(
+        b.__dict__.get("__lz_configclass__") for b in cls.__mro__[1:])
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """``{field name: resolved annotation}`` of an attrs class (unresolvable ones are ``Any``)."""
+    return {name: spec[0] for name, spec in _spec(cls).items()}
+
+
+def _spec(cls: type) -> dict[str, tuple[Any, Any]]:
+    """``{name: (annotation, attrs.Attribute)}`` for a class, resolved once."""
+    spec = _SPECS.get(cls)
+    if spec is not None:
+        return spec
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - fall back to resolving fields one by one
+        hints = {}
+        module = sys.modules.get(cls.__module__)
+        ns = dict(vars(module)) if module else {}
+        for a in cls.__attrs_attrs__:
+            tp = a.type
+            if isinstance(tp, str):
+                try:
+                    tp = eval(tp, ns, dict(vars(cls)))  # noqa: S307 - the class's own annotation
+                except Exception:  # noqa: BLE001
+                    tp = Any
+            hints[a.name] = tp if tp is not None else Any
+    spec = {a.name: (hints.get(a.name, a.type if a.type is not None else Any), a)
+            for a in cls.__attrs_attrs__}
+    for name, (tp, a) in list(spec.items()):
+        if isinstance(tp, str):
+            spec[name] = (Any, a)
+    _SPECS[cls] = spec
+    return spec
+
+
+def _owner_path(obj: object, name: str, path: str | None) -> str:
+    if path is not None:
+        return f"{path}.{name}" if path else name
+    frozen = obj.__dict__.get("__lz_frozen__") if hasattr(obj, "__dict__") else None
+    if frozen:
+        return f"{frozen}.{name}"
+    return f"{type(obj).__name__}.{name}"
+
+
+def _convert_and_check(obj: object, name: str, value: Any, tp: Any, a: Any,
+                       path: str) -> Any:
+    if a.converter is not None and not isinstance(value, LazyNode):
+        try:
+            value = a.converter(value)
+        except Exception as exc:  # noqa: BLE001 - report with the path
+            raise ConfigError(f"{path}: converter of {type(obj).__name__}.{name} rejected "
+                              f"{value!r}: {exc}", path) from exc
+    value = check_value(value, tp, path)
+    if a.validator is not None:
+        try:
+            a.validator(obj, a, value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: invalid value {value!r}: {exc}", path) from exc
+    return value
+
+
+def _setattr(self: Any, name: str, value: Any) -> None:
+    _lz_set(self, name, value, None, "python", None)
+
+
+def _lz_set(self: Any, name: str, value: Any, source: str | None, kind: str,
+            path: str | None) -> None:
+    d = self.__dict__
+    if name.startswith("__lz_"):
+        d[name] = value
+        return
+    spec = _SPECS.get(type(self)) or _spec(type(self))
+    field = spec.get(name)
+    frozen = d.get("__lz_frozen__")
+    if frozen is not None:
+        raise frozen_error(frozen if path is None else path, name)
+    if field is None:
+        if name.startswith("_") or _is_class_attr(type(self), name):
+            object.__setattr__(self, name, value)
+            return
+        full = _owner_path(self, name, path)
+        raise ConfigKeyError(
+            f"{full!r}: {type(self).__name__} has no field {name!r}.{suggest(name, spec)} "
+            f"Fields: {', '.join(spec)}.", full)
+    tp, a = field
+    if type(value) is dict or type(value) is list or type(value) is tuple:
+        value = wrap(value, d.get("__lz_site__", ""))
+    value = _convert_and_check(self, name, value, tp, a, _owner_path(self, name, path))
+    if name in d:
+        record(self, name, d[name], True, value, source, kind)
+    d[name] = value
+
+
+def _is_class_attr(cls: type, name: str) -> bool:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return True
+    return False
+
+
+def _delattr(self: Any, name: str) -> None:
+    if name.startswith("__lz_"):
+        object.__delattr__(self, name)
+        return
+    path = _owner_path(self, name, None)
+    if name in _spec(type(self)):
+        raise ConfigError(f"cannot delete {path!r}: it is a field of {type(self).__name__}; set "
+                          f"it instead", path)
+    object.__delattr__(self, name)
+
+
+def _getattr(self: Any, name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    spec = _spec(type(self))
+    full = _owner_path(self, name, None)
+    raise ConfigKeyError(f"{full!r}: {type(self).__name__} has no field {name!r}."
+                         f"{suggest(name, spec)}", full)
+
+
+def _is_mutable_default(value: Any) -> bool:
+    return (type(value) in (list, dict, set) or isinstance(value, (LazyNode, ConfigDict))
+            or getattr(type(value), "__attrs_attrs__", None) is not None)
+
+
+def _fresh(value: Any) -> Callable[[], Any]:
+    def factory() -> Any:
+        from copy import deepcopy
+
+        return deepcopy(value)
+    return factory
+
+
+def _fix_mutable_defaults(cls: type) -> None:
+    """Turns shared mutable class-level defaults into per-instance factories."""
+    import attrs
+
+    anns = cls.__dict__.get("__annotations__", {})
+    for name in anns:
+        if name not in cls.__dict__:
+            continue
+        value = cls.__dict__[name]
+        if type(value).__name__ == "_CountingAttr":
+            default = getattr(value, "_default", None)
+            if _is_mutable_default(default):
+                value._default = attrs.Factory(_fresh(default))
+        elif _is_mutable_default(value):
+            setattr(cls, name, attrs.field(factory=_fresh(value)))
+
+
+def configclass(maybe_cls: type[T] | None = None, **attrs_kwargs: Any) -> Any:
+    """Decorator: a type-checked, recorded, freezable attrs class (``attrs.define(slots=False)``).
+
+    Args:
+        maybe_cls: the class (when used without parentheses).
+        **attrs_kwargs: forwarded to ``attrs.define`` (``slots`` must stay False).
+
+    Example::
+
+        @configclass
+        class TrainerConfig:
+            max_iter: int = 1000
+            callbacks: dict = attrs.field(factory=dict)
+    """
+    if attrs_kwargs.get("slots"):
+        raise ConfigError("@configclass needs slots=False (instances carry metadata)")
+
+    def wrap_cls(cls: type[T]) -> type[T]:
+        import attrs
+
+        _fix_mutable_defaults(cls)
+        kwargs = {"slots": False, "on_setattr": attrs.setters.NO_OP, **attrs_kwargs}
+        new_cls = attrs.define(cls, **kwargs)
+        orig_init = new_cls.__init__
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            self.__dict__["__lz_site__"] = caller_site()
+            orig_init(self, *args, **kwargs)
+
+        __init__.__doc__ = orig_init.__doc__
+        __init__.__wrapped__ = orig_init  # type: ignore[attr-defined]
+        new_cls.__init__ = __init__
+        new_cls.__setattr__ = _setattr
+        new_cls.__delattr__ = _delattr
+        new_cls.__getattr__ = _getattr
+        new_cls._lz_set = _lz_set
+        new_cls.__lz_configclass__ = True
+        return new_cls
+
+    if maybe_cls is not None:
+        return wrap_cls(maybe_cls)
+    return wrap_cls
+
+
+def set_plain_attrs(obj: Any, name: str, value: Any, source: str | None, kind: str,
+                    path: str | None) -> None:
+    """Override path for plain (non-configclass) attrs instances: checked, recorded if possible."""
+    spec = _spec(type(obj))
+    full = _owner_path(obj, name, path)
+    if name not in spec:
+        raise ConfigKeyError(f"{full!r}: {type(obj).__name__} has no field {name!r}."
+                             f"{suggest(name, spec)}", full)
+    tp, a = spec[name]
+    value = _convert_and_check(obj, name, wrap(value), tp, a, full)
+    old = getattr(obj, name)
+    setattr(obj, name, value)  # raises when frozen (guarded class) or attrs-frozen
+    record(obj, name, old, True, value, source, kind)

@@ -1,0 +1,292 @@
+"""``load`` / ``load_rel`` / ``lazy_imports``: run experiment files as configs.
+
+Experiment files are executed (compiled code cached by mtime) as fresh, throw-away modules with
+their own ``__import__``: a relative import (``from .common import x``, ``from ..base import y``,
+``from . import common``) executes the sibling file afresh, so no mutation leaks between files or
+loads. Absolute imports are ordinary imports (registering options once per process).
+
+``load(path, overrides)`` (DESIGN section 4 precedence):
+1. single-key ``name=option`` overrides are *pinned* (``_registry.Pins``) while the file runs:
+   every ``select`` of that group uses the pinned option, and later edits still apply;
+2. the file runs and gives ``make_config()`` (defined in that file), else ``config``, else a
+   ``ConfigDict`` of its public config-like globals;
+3. pinned groups the experiment never selected are selected now; a pinned name that is neither
+   a registered group nor a root key is an ``OverrideError`` listing the valid groups;
+4. every other override applies in command-line order.
+
+``.yaml``/``.yml`` files are restored by ``_serialize.load_yaml`` and then overridden.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import types
+from typing import Any, Iterable
+
+from ._errors import ConfigError, ConfigFileNotFoundError, OverrideError
+from ._grammar import Override
+from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
+from ._registry import Pins, Registry, _pop_pins, _push_pins, active_pins, default_registry
+
+__all__ = ["load", "load_rel", "lazy_imports", "exec_config_file"]
+
+_CODE_CACHE: dict[str, tuple[int, int, types.CodeType]] = {}
+_COUNTER = [0]
+_CONFIG_MARK = "__lz_config_file__"
+
+
+def _abspath(path: Any) -> str:
+    return os.path.abspath(os.fspath(path))
+
+
+def _compile(path: str) -> types.CodeType:
+    st = os.stat(path)
+    cached = _CODE_CACHE.get(path)
+    if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
+        return cached[2]
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    try:
+        code = compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise ConfigError(f"syntax error in config file {path}:{exc.lineno}: {exc.msg}",
+                          path) from exc
+    _CODE_CACHE[path] = (st.st_mtime_ns, st.st_size, code)
+    return code
+
+
+def exec_config_file(path: str) -> types.ModuleType:
+    """Executes a config file as a fresh module (config-aware relative imports) and returns it."""
+    path = _abspath(path)
+    if not os.path.isfile(path):
+        raise ConfigFileNotFoundError(f"config file not found: {path}", path)
+    code = _compile(path)
+    _COUNTER[0] += 1
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = f"lazycfg_config_{_COUNTER[0]}.{stem}" if stem.isidentifier() else (
+        f"lazycfg_config_{_COUNTER[0]}._{stem}")
+    module = types.ModuleType(name)
+    ns = module.__dict__
+    ns["__file__"] = path
+    ns["__package__"] = None
+    ns[_CONFIG_MARK] = True
+    custom_builtins = dict(builtins.__dict__)
+    custom_builtins["__import__"] = _config_import
+    ns["__builtins__"] = custom_builtins
+    sys.modules[name] = module  # dataclasses/typing look classes' modules up while the file runs
+    try:
+        exec(code, ns)  # noqa: S102 - executing the user's config file is the point
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def _config_import(name: str, globals: dict | None = None, locals: Any = None,
+                   fromlist: Any = (), level: int = 0) -> Any:
+    """``__import__`` of config files: relative imports execute sibling config files afresh."""
+    if level > 0 and globals is not None and globals.get(_CONFIG_MARK):
+        base = os.path.dirname(globals["__file__"])
+        for _ in range(level - 1):
+            base = os.path.dirname(base)
+        where = os.path.join(base, *name.split(".")) if name else base
+        if name and os.path.isfile(where + ".py"):
+            return exec_config_file(where + ".py")
+        if os.path.isdir(where) and fromlist:
+            pkg = types.ModuleType(name or os.path.basename(where))
+            init = os.path.join(where, "__init__.py")
+            if os.path.isfile(init):
+                pkg.__dict__.update(vars(exec_config_file(init)))
+            for item in fromlist:
+                file = os.path.join(where, f"{item}.py")
+                if os.path.isfile(file):
+                    setattr(pkg, item, exec_config_file(file))
+                elif not hasattr(pkg, item):
+                    raise ImportError(f"{globals['__file__']}: relative import "
+                                      f"{'.' * level}{name} has no {item!r} (no {file})")
+            return pkg
+        raise ImportError(
+            f"{globals['__file__']}: relative import {'.' * level}{name} not found: "
+            f"{where}.py does not exist (config files import sibling config files relatively; "
+            f"import packages absolutely)")
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+def _is_config_like(value: Any) -> bool:
+    return (type(value) is LazyNode or isinstance(value, dict)
+            or (not isinstance(value, type)
+                and getattr(type(value), "__attrs_attrs__", None) is not None))
+
+
+def _config_of(module: types.ModuleType, path: str) -> Any:
+    ns = module.__dict__
+    make = ns.get("make_config")
+    if callable(make) and getattr(make, "__module__", None) == module.__name__:
+        return wrap(make())
+    if "config" in ns:
+        return wrap(ns["config"])
+    public = {k: v for k, v in ns.items() if not k.startswith("_") and _is_config_like(v)}
+    if not public:
+        raise ConfigError(f"{path}: the file defines no make_config(), no `config` and no public "
+                          f"config values (lazy nodes, dicts, attrs instances)", path)
+    return ConfigDict(public)
+
+
+def _run(path: str) -> Any:
+    return _config_of(exec_config_file(path), path)
+
+
+def _parse(overrides: Iterable[Any]) -> list[Override]:
+    from ._overrides import _parse_all
+
+    return _parse_all(overrides)
+
+
+def _is_pin(ov: Override) -> bool:
+    if len(ov.keys) != 1 or ov.kind != "set" or not isinstance(ov.keys[0], str):
+        return False
+    v = ov.value
+    return isinstance(v, str) or (isinstance(v, list) and bool(v) and all(
+        isinstance(x, str) for x in v))
+
+
+def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = None) -> Any:
+    """Loads a config from an experiment ``.py`` file (or a ``.yaml`` written by ``save``).
+
+    Args:
+        path: the file.
+        overrides: ``key=value`` strings (DESIGN section 4); group choices are pinned before the
+            experiment runs, the rest apply after it, in order.
+        registry: the registry for group choices (default: ``default_registry()``).
+
+    Raises:
+        ConfigFileNotFoundError: no such file.
+        OverrideError / ConfigTypeError: an override failed.
+        ConfigError: the file defines no config.
+    """
+    reg = registry or default_registry()
+    full = _abspath(path)
+    if not os.path.isfile(full):
+        raise ConfigFileNotFoundError(f"config file not found: {os.fspath(path)!r} "
+                                      f"(looked at {full})", os.fspath(path))
+    parsed = _parse(overrides)
+    ext = os.path.splitext(full)[1].lower()
+    if ext in (".yaml", ".yml"):
+        from ._overrides import apply_overrides
+        from ._serialize import load_yaml
+
+        return apply_overrides(load_yaml(full), parsed, reg)
+    if ext != ".py":
+        raise ConfigError(f"{full}: unsupported config file type {ext!r} (use .py, or .yaml "
+                          f"written by lazycfg.save)", full)
+    pins = Pins(reg, {})
+    for ov in parsed:
+        if _is_pin(ov):
+            pins.choices[ov.keys[0]] = ov.value
+            pins.texts[ov.keys[0]] = ov.text
+    token = _push_pins(pins)
+    try:
+        cfg = _run(full)
+    finally:
+        _pop_pins(token)
+    _finish(cfg, parsed, pins, reg)
+    return cfg
+
+
+def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None:
+    from ._overrides import apply_group, apply_one, is_group_override
+    from ._tree import children
+
+    root_keys = {k for k, _ in children(cfg)}
+    later: list[Override] = []
+    for ov in parsed:
+        if _is_pin(ov):
+            group = ov.keys[0]
+            if group in pins.used:
+                continue  # already applied while the experiment ran
+            if group in reg:
+                apply_group(cfg, ov, reg)
+                continue
+            if group in root_keys:
+                later.append(ov)  # an ordinary root key set: precedence 4
+                continue
+            groups = reg.groups()
+            raise OverrideError(
+                f"override {ov.text!r}: {group!r} is neither a registered config group nor a "
+                f"key of the config.{suggest(group, [*groups, *map(str, root_keys)])} Groups: "
+                f"{', '.join(groups) or 'none'}", group)
+        elif is_group_override(ov, reg):
+            apply_group(cfg, ov, reg)
+        else:
+            later.append(ov)
+    for ov in later:
+        apply_one(cfg, ov)
+
+
+def load_rel(path: Any) -> Any:
+    """Loads another experiment file by a path relative to the calling file; returns its config.
+
+    Pinned command-line group choices hold; key=value overrides are not applied (the outermost
+    ``load`` applies them once). Use it for files whose names are not identifiers
+    (``load_rel("2b_nemo.py")``).
+    """
+    frame = sys._getframe(1)
+    caller = frame.f_globals.get("__file__")
+    base = os.path.dirname(caller) if caller else os.getcwd()
+    full = os.path.normpath(os.path.join(base, os.fspath(path)))
+    if not os.path.isfile(full):
+        raise ConfigFileNotFoundError(f"load_rel({os.fspath(path)!r}): no such file {full} "
+                                      f"(relative to {caller or 'the working directory'})",
+                                      os.fspath(path))
+    if full.endswith((".yaml", ".yml")):
+        from ._serialize import load_yaml
+
+        return load_yaml(full)
+    if active_pins() is None:
+        token = _push_pins(None)
+        try:
+            return _run(full)
+        finally:
+            _pop_pins(token)
+    return _run(full)
+
+
+# ----------------------------------------------------------------------------- lazy imports
+def _lazy_import(name: str, globals: dict | None = None, locals: Any = None,
+                 fromlist: Any = (), level: int = 0) -> Any:
+    if level > 0:
+        if globals is not None and globals.get(_CONFIG_MARK):
+            return _config_import(name, globals, locals, fromlist, level)
+        import importlib.util
+
+        package = (globals or {}).get("__package__") or ""
+        name = importlib.util.resolve_name("." * level + name, package)
+    if fromlist:
+        return LazyRef(name)
+    return LazyRef(name.split(".")[0])
+
+
+class lazy_imports:  # noqa: N801 - used like a function: ``with lazy_imports():``
+    """``with lazy_imports(): from pkg.mod import Cls`` binds lazy references, importing nothing.
+
+    The names bound are :class:`LazyRef` objects (``LazyRef("pkg.mod.Cls")``): ``L(Cls)(...)``
+    accepts them, they compare equal to the dotted string, and ``instantiate``/``check`` import
+    them. Configs stay jump-to-definition friendly and ``lazycfg show`` never imports torch.
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[dict, Any]] = []
+
+    def __enter__(self) -> lazy_imports:
+        frame = sys._getframe(1)
+        for table in {id(frame.f_builtins): frame.f_builtins,
+                      id(builtins.__dict__): builtins.__dict__}.values():
+            self._saved.append((table, table.get("__import__")))
+            table["__import__"] = _lazy_import
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for table, original in reversed(self._saved):
+            table["__import__"] = original
+        self._saved.clear()

@@ -1,0 +1,371 @@
+"""Annotation checking and lossless conversion, shared by config classes, overrides and check.
+
+``check_value(value, annotation, path)`` returns the value, converted losslessly where needed
+(int -> float, integral float -> int, list <-> tuple, number -> str for str fields, enum name ->
+member), or raises :class:`ConfigTypeError` naming the path, the expected type and the value.
+
+Always accepted, whatever the annotation: ``PLACEHOLDER`` and interpolation strings
+(``"${...}"``, resolved later). Accepted for any non-builtin class annotation: a lazy node (it
+builds such an object) and a :class:`LazyRef`. Annotations this module cannot interpret (type
+variables, unresolved forward references, protocols) accept anything: ``check()`` is lenient
+where it cannot be sure. Checkers are compiled once per annotation and cached.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Callable
+
+from ._errors import ConfigTypeError
+from ._node import PLACEHOLDER, LazyNode, LazyRef
+
+__all__ = ["check_value", "type_repr", "value_accepts", "compile_checker"]
+
+Checker = Callable[[Any, str, bool], Any]
+_CACHE: dict[Any, Checker] = {}
+_NO_CONVERT = object()
+
+
+class _Reject(Exception):
+    """Internal: the value does not fit (message built by the caller)."""
+
+
+def type_repr(tp: Any) -> str:
+    """A readable name for an annotation (``int``, ``list[int]``, ``Optional[str]``)."""
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__qualname__ if tp.__module__ == "builtins" else (
+            f"{tp.__module__}.{tp.__qualname__}")
+    if tp is type(None):
+        return "None"
+    text = repr(tp)
+    return text.replace("typing.", "")
+
+
+def _is_interp(value: Any) -> bool:
+    return type(value) is str and "${" in value
+
+
+def check_value(value: Any, tp: Any, path: str, convert: bool = True) -> Any:
+    """Checks ``value`` against annotation ``tp``; returns it (converted when ``convert``).
+
+    Raises:
+        ConfigTypeError: the value does not fit (message: path, expected type, value).
+    """
+    if value is PLACEHOLDER or _is_interp(value):
+        return value
+    chk = compile_checker(tp)
+    try:
+        return chk(value, path, convert)
+    except _Reject:
+        raise ConfigTypeError(
+            f"{path or '<root>'}: expected {type_repr(tp)}, got {value!r} "
+            f"({type(value).__name__})", path, tp, value) from None
+
+
+def value_accepts(value: Any, tp: Any) -> bool:
+    """True when ``value`` fits ``tp`` (with lossless conversion)."""
+    try:
+        check_value(value, tp, "")
+        return True
+    except ConfigTypeError:
+        return False
+
+
+def compile_checker(tp: Any) -> Checker:
+    """The cached checker function for an annotation."""
+    try:
+        chk = _CACHE.get(tp)
+    except TypeError:  # unhashable annotation
+        return _build(tp)
+    if chk is None:
+        chk = _CACHE[tp] = _build(tp)
+    return chk
+
+
+def _any(value: Any, path: str, convert: bool) -> Any:
+    return value
+
+
+def _sub(value: Any, chk: Checker, path: str, convert: bool) -> Any:
+    if value is PLACEHOLDER or _is_interp(value):
+        return value
+    return chk(value, path, convert)
+
+
+def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
+    if tp is Any or tp is object or tp is None and False:
+        return _any
+    if tp is None or tp is type(None):
+        def chk_none(v: Any, p: str, c: bool) -> Any:
+            if v is None:
+                return v
+            raise _Reject
+        return chk_none
+    if isinstance(tp, (str, typing.ForwardRef, typing.TypeVar)):
+        return _any
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        subs = [compile_checker(a) for a in args]
+        exact = [_exact_type(a) for a in args]
+
+        def chk_union(v: Any, p: str, c: bool) -> Any:
+            t = type(v)
+            for et in exact:  # an exact member match wins over any conversion
+                if et is not None and t is et:
+                    return v
+            for s in subs:
+                try:
+                    return s(v, p, False)
+                except _Reject:
+                    pass
+            if c:
+                for s in subs:
+                    try:
+                        return s(v, p, True)
+                    except _Reject:
+                        pass
+            raise _Reject
+        return chk_union
+    if origin is typing.Literal:
+        allowed = args
+
+        def chk_literal(v: Any, p: str, c: bool) -> Any:
+            for a in allowed:
+                if type(a) is type(v) and a == v:
+                    return v
+            if c and not isinstance(v, bool) and isinstance(v, (int, float)):
+                for a in allowed:
+                    if isinstance(a, str) and a == str(v):
+                        return a
+            raise _Reject
+        return chk_literal
+    if origin is typing.Annotated if hasattr(typing, "Annotated") else False:
+        return compile_checker(args[0])
+    if origin in (list, typing.List) or origin in _abc("Sequence", "MutableSequence"):
+        elem = compile_checker(args[0]) if args else _any
+        keep_tuple = origin not in (list,) and origin in _abc("Sequence")
+
+        def chk_list(v: Any, p: str, c: bool) -> Any:
+            if isinstance(v, list):
+                out = v
+            elif isinstance(v, tuple) and (c or keep_tuple):
+                out = v if keep_tuple else list(v)
+            else:
+                raise _Reject
+            if elem is _any:
+                return out
+            new = [_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(out)]
+            if any(a is not b for a, b in zip(new, out)):
+                if isinstance(out, list):
+                    out[:] = new
+                    return out
+                return type(out)(new)
+            return out
+        return chk_list
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            elem = compile_checker(args[0])
+            fixed: list[Checker] | None = None
+        elif args == ((),):
+            elem, fixed = _any, []
+        else:
+            elem, fixed = _any, [compile_checker(a) for a in args] if args else None
+
+        def chk_tuple(v: Any, p: str, c: bool) -> Any:
+            if isinstance(v, tuple):
+                items = v
+            elif isinstance(v, list) and c:
+                items = tuple(v)
+            else:
+                raise _Reject
+            if fixed is not None:
+                if len(items) != len(fixed):
+                    raise _Reject
+                return tuple(_sub(x, f, f"{p}.{i}", c) for i, (x, f) in
+                             enumerate(zip(items, fixed)))
+            if elem is not _any:
+                return tuple(_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(items))
+            return items
+        return chk_tuple
+    if origin in (dict, typing.Dict) or origin in _abc("Mapping", "MutableMapping"):
+        kchk = compile_checker(args[0]) if args else _any
+        vchk = compile_checker(args[1]) if len(args) > 1 else _any
+
+        def chk_dict(v: Any, p: str, c: bool) -> Any:
+            if type(v) is LazyNode:
+                return v
+            if not isinstance(v, dict):
+                raise _Reject
+            if kchk is _any and vchk is _any:
+                return v
+            changed = False
+            items = []
+            for k, x in v.items():
+                nk = kchk(k, f"{p}.{k}", c) if kchk is not _any else k
+                nx = _sub(x, vchk, f"{p}.{k}", c) if vchk is not _any else x
+                changed = changed or nk is not k or nx is not x
+                items.append((nk, nx))
+            if changed:
+                dict.clear(v)
+                for k, x in items:
+                    dict.__setitem__(v, k, x)
+            return v
+        return chk_dict
+    if origin in (set, frozenset, typing.Set, typing.FrozenSet) or origin in _abc("Set"):
+        target = frozenset if origin in (frozenset, typing.FrozenSet) else set
+
+        def chk_set(v: Any, p: str, c: bool) -> Any:
+            if isinstance(v, (set, frozenset)):
+                return v if isinstance(v, target) else target(v)
+            if c and isinstance(v, (list, tuple)):
+                return target(v)
+            raise _Reject
+        return chk_set
+    if origin in (type, typing.Type):
+        base = args[0] if args and isinstance(args[0], type) else object
+
+        def chk_type(v: Any, p: str, c: bool) -> Any:
+            if isinstance(v, (str, LazyRef)):
+                return v
+            if isinstance(v, type) and issubclass(v, base):
+                return v
+            raise _Reject
+        return chk_type
+    if origin is not None and _is_callable_origin(origin):
+        return _chk_callable
+    if origin is not None:
+        # another parametrised generic (e.g. ``deque[int]``): check the origin class only
+        return _build(origin) if isinstance(origin, type) else _any
+    if tp is typing.Callable or _is_callable_origin(tp):
+        return _chk_callable
+    if not isinstance(tp, type):
+        return _any
+    return _build_class(tp)
+
+
+def _abc(*names: str) -> tuple:
+    import collections.abc as cabc
+
+    return tuple(getattr(cabc, n) for n in names) + tuple(
+        getattr(typing, n) for n in names if hasattr(typing, n))
+
+
+def _is_callable_origin(origin: Any) -> bool:
+    import collections.abc as cabc
+
+    return origin is cabc.Callable or origin is typing.Callable
+
+
+def _exact_type(tp: Any) -> type | None:
+    return tp if isinstance(tp, type) and not typing.get_args(tp) else None
+
+
+def _chk_callable(v: Any, p: str, c: bool) -> Any:
+    if callable(v) or isinstance(v, (str, LazyRef, LazyNode)):
+        return v
+    raise _Reject
+
+
+def _chk_bool(v: Any, p: str, c: bool) -> Any:
+    if type(v) is bool:
+        return v
+    raise _Reject
+
+
+def _chk_int(v: Any, p: str, c: bool) -> Any:
+    t = type(v)
+    if t is int:
+        return v
+    if t is bool:
+        raise _Reject
+    if isinstance(v, int):
+        return v
+    if c and isinstance(v, float) and v.is_integer():
+        return int(v)
+    if _is_np_int(v):
+        return int(v) if c else v
+    raise _Reject
+
+
+def _is_np_int(v: Any) -> bool:
+    mod = type(v).__module__
+    return mod == "numpy" and hasattr(v, "is_integer") is False and hasattr(v, "__index__")
+
+
+def _chk_float(v: Any, p: str, c: bool) -> Any:
+    t = type(v)
+    if t is float:
+        return v
+    if t is bool:
+        raise _Reject
+    if isinstance(v, (int, float)):
+        return float(v) if c or isinstance(v, float) else v
+    raise _Reject
+
+
+def _chk_str(v: Any, p: str, c: bool) -> Any:
+    if isinstance(v, str):
+        return v
+    if c and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    raise _Reject
+
+
+def _chk_complex(v: Any, p: str, c: bool) -> Any:
+    if isinstance(v, bool):
+        raise _Reject
+    if isinstance(v, (int, float, complex)):
+        return v
+    raise _Reject
+
+
+_PRIMITIVE = {bool: _chk_bool, int: _chk_int, float: _chk_float, str: _chk_str,
+              complex: _chk_complex}
+_CONTAINERS = {list: typing.List, tuple: typing.Tuple, dict: typing.Dict, set: typing.Set,
+               frozenset: typing.FrozenSet}
+
+
+def _build_class(tp: type) -> Checker:
+    prim = _PRIMITIVE.get(tp)
+    if prim is not None:
+        return prim
+    if tp in _CONTAINERS:
+        return _build(_CONTAINERS[tp])
+    if tp is type:
+        return _build(typing.Type)
+    import enum
+
+    if issubclass(tp, enum.Enum):
+        def chk_enum(v: Any, p: str, c: bool) -> Any:
+            if isinstance(v, tp):
+                return v
+            if c and isinstance(v, str):
+                if v in tp.__members__:
+                    return tp.__members__[v]
+                short = v.rsplit(".", 1)[-1]
+                if short in tp.__members__:
+                    return tp.__members__[short]
+            if c:
+                for m in tp:
+                    if m.value == v and type(m.value) is type(v):
+                        return m
+            raise _Reject
+        return chk_enum
+    if tp.__module__ == "pathlib" or tp.__name__ == "PathLike":
+        def chk_path(v: Any, p: str, c: bool) -> Any:
+            if isinstance(v, (str, tp)):
+                return v
+            raise _Reject
+        return chk_path
+    if getattr(tp, "_is_protocol", False):
+        return _any
+
+    def chk_class(v: Any, p: str, c: bool) -> Any:
+        if isinstance(v, tp):
+            return v
+        if type(v) is LazyNode or isinstance(v, LazyRef):
+            return v  # builds / imports such an object later; check() looks closer
+        raise _Reject
+    return chk_class
