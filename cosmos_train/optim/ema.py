@@ -72,6 +72,8 @@ def matched_params(src: nn.Module, tgt: nn.Module) -> tuple[list[torch.Tensor], 
 @torch.no_grad()
 def copy_params(src: nn.Module, tgt: nn.Module) -> None:
     """Copies ``src``'s parameters into ``tgt`` (local shards, dtype converted)."""
+    reshard_fsdp(src)
+    reshard_fsdp(tgt)
     src_list, tgt_list = matched_params(src, tgt)
     for a, b in zip(src_list, tgt_list):
         b.copy_(a)
@@ -101,6 +103,9 @@ class PowerEMA:
     def update(self, src_net: nn.Module, ema_net: nn.Module, iteration: int) -> float:
         """``ema <- beta * ema + (1 - beta) * net`` on every parameter; returns ``beta``."""
         beta = self.beta(iteration)
+        # After a forward without backward FSDP2 may still hold unsharded params; average the shards.
+        reshard_fsdp(src_net)
+        reshard_fsdp(ema_net)
         src_list, tgt_list = matched_params(src_net, ema_net)
         if beta == 0.0:
             # Exact copy: lerp with weight 1 can differ from the source by one ulp.
