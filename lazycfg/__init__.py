@@ -19,6 +19,7 @@ from ._diff import diff
 from ._errors import (
     ConfigError,
     ConfigFileNotFoundError,
+    ConfigImportError,
     ConfigKeyError,
     ConfigTypeError,
     FrozenConfigError,
@@ -43,6 +44,7 @@ __all__ = [
     "ConfigDict",
     "ConfigError",
     "ConfigFileNotFoundError",
+    "ConfigImportError",
     "ConfigKeyError",
     "ConfigList",
     "ConfigTypeError",

@@ -23,6 +23,7 @@ __all__ = [
     "RegistryError",
     "ResolveError",
     "ConfigFileNotFoundError",
+    "ConfigImportError",
 ]
 
 
@@ -87,6 +88,13 @@ class RegistryError(ConfigError):
 
 class ResolveError(ConfigError):
     """An interpolation (``${...}``) that cannot be resolved."""
+
+
+class ConfigImportError(ConfigError, ImportError):
+    """A relative import in a config file that names no sibling config file."""
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConfigFileNotFoundError(ConfigError, FileNotFoundError):

@@ -25,7 +25,7 @@ import sys
 import types
 from typing import Any, Iterable
 
-from ._errors import ConfigError, ConfigFileNotFoundError, OverrideError
+from ._errors import ConfigError, ConfigFileNotFoundError, ConfigImportError, OverrideError
 from ._grammar import Override
 from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
 from ._registry import Pins, Registry, _pop_pins, _push_pins, active_pins, default_registry
@@ -103,13 +103,14 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
                 if os.path.isfile(file):
                     setattr(pkg, item, exec_config_file(file))
                 elif not hasattr(pkg, item):
-                    raise ImportError(f"{globals['__file__']}: relative import "
-                                      f"{'.' * level}{name} has no {item!r} (no {file})")
+                    raise ConfigImportError(
+                        f"{globals['__file__']}: relative import {'.' * level}{name} has no "
+                        f"{item!r} (no {file})", globals["__file__"])
             return pkg
-        raise ImportError(
+        raise ConfigImportError(
             f"{globals['__file__']}: relative import {'.' * level}{name} not found: "
             f"{where}.py does not exist (config files import sibling config files relatively; "
-            f"import packages absolutely)")
+            f"import packages absolutely)", globals["__file__"])
     return builtins.__import__(name, globals, locals, fromlist, level)
 
 

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from ._errors import ConfigError, ConfigTypeError, FrozenConfigError, OverrideError, RegistryError
 from ._grammar import Override, is_glob, parse_override
-from ._node import LazyNode, suggest, target_name
+from ._node import ConfigDict, LazyNode, suggest, target_name
 from ._provenance import record
 from ._registry import Registry, default_registry
 from ._sig import checkable_target, params
@@ -214,12 +214,19 @@ def _target_exists(cfg: Any, keys: tuple, ov: Override) -> bool:
     return type(parent) is LazyNode and _param_status(parent, last) == "param"
 
 
-def _walk(cfg: Any, keys: tuple, ov: Override) -> Any:
+def _walk(cfg: Any, keys: tuple, ov: Override, create: bool = False) -> Any:
     obj = cfg
     for i, key in enumerate(keys):
         try:
             obj = get_child(obj, key, path=format_path(keys[:i]))
         except AttributeError as exc:
+            if create and isinstance(obj, dict):
+                # '+a.new.key=V' creates the missing intermediate mappings (Hydra's behaviour)
+                child = ConfigDict()
+                _guard(lambda: set_child(obj, key, child, ov.text, "override",
+                                         format_path(keys[:i])), ov)
+                obj = child
+                continue
             msg = str(exc)
             raise OverrideError(f"override {ov.text!r}: {msg}", format_path(keys[:i + 1])) from exc
         if obj is None and i < len(keys) - 1:
@@ -300,7 +307,7 @@ def _parent_keys(path: str) -> tuple:
 def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) -> None:
     ppath = format_path(keys[:-1])
     path = format_path(keys)
-    parent = _walk(cfg, keys[:-1], ov)
+    parent = _walk(cfg, keys[:-1], ov, create=ov.kind in ("add", "force"))
     last = keys[-1]
     pkind = kind_of(parent)
     if pkind == "leaf":
@@ -344,7 +351,10 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
             _merge(current, value, ov, source, path)
             return
     value = _checked(parent, last, value, exists, path)
+    old = get_child(parent, last) if exists else None
     _guard(lambda: set_child(parent, last, value, source, "override", ppath), ov)
+    if pkind == "list" and len(keys) >= 2:
+        _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
 
 
 def _guard(fn: Any, ov: Override) -> None:

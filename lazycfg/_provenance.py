@@ -260,11 +260,11 @@ def explain(cfg: object, path: str) -> list[Record]:
 
     Returns:
         Records (value, source, kind). The first one is the value given when the containing node,
-        mapping or config-class instance was created, with its ``file:line`` (and the
-        ``group=option`` selection that brought it in, when there was one).
+        mapping or config-class instance was created, with its ``file:line`` (plus the
+        ``group=option`` selection that brought that subtree in, when there was one).
 
     Raises:
-        ConfigKeyError: the path does not exist in ``cfg``.
+        ConfigKeyError: the path does not exist in ``cfg`` and has no recorded history.
     """
     from ._tree import format_path, get_child, parse_path
 
@@ -273,41 +273,29 @@ def explain(cfg: object, path: str) -> list[Record]:
         return []
     parent = cfg
     via = ""
-    trail: list = []
-    for key in keys[:-1]:
+    for i, key in enumerate(keys[:-1]):
         recs = get_history(parent, key)
-        sel = [r for r in recs if r.kind == "select"]
-        if sel:
-            via = sel[-1].source
-        parent = get_child(parent, key, path=format_path(trail))
-        trail.append(key)
-    last = keys[-1]
-    target_parent, target_key = parent, last
-    if isinstance(parent, (list, tuple)) and len(keys) >= 2:
-        # list elements have no metadata of their own: their history lives on the list's parent
-        container = cfg
-        for key in keys[:-2]:
-            container = get_child(container, key)
-        target_parent, target_key = container, f"{keys[-2]}.{last}"
-    recs = get_history(target_parent, target_key)
-    exists = True
-    try:
-        current = get_child(parent, last, path=format_path(trail))
-    except AttributeError:
-        exists = False
-        current = None
-    if not recs or recs[0].kind not in ("init", "load") and not any(
-            r.kind == "select" for r in recs[:1]):
-        site = get_site(target_parent)
-        if via:
-            site = f"{_short_source(site)} (via {via})" if site else via
-        if not recs and not exists:
-            from ._errors import ConfigKeyError
-
-            raise ConfigKeyError(f"explain: no value at {path!r}", path)
-        first_value = current if not recs else None
         if recs:
-            # the creation value was never overwritten before history existed: nothing to add
-            return recs
-        return [Record(first_value, site, "init")]
+            via = recs[-1].source if recs[-1].kind == "select" else ""
+        parent = get_child(parent, key, path=format_path(keys[:i]))
+    last = keys[-1]
+    holder, hkey = parent, last
+    if isinstance(parent, (list, tuple)) and len(keys) >= 2:
+        # list elements carry no metadata: their history lives on the list's parent
+        holder = cfg
+        for i, key in enumerate(keys[:-2]):
+            holder = get_child(holder, key, path=format_path(keys[:i]))
+        hkey = f"{keys[-2]}.{last}"
+    recs = get_history(holder, hkey)
+    if not recs:
+        current = get_child(parent, last, path=format_path(keys[:-1]))
+        return [Record(current, _with_via(get_site(holder), via), "init")]
+    if recs[0].kind == "init" and via:
+        recs[0] = Record(recs[0].value, _with_via(recs[0].source, via), "init")
     return recs
+
+
+def _with_via(site: str, via: str) -> str:
+    if not via:
+        return site
+    return f"{site} (via {via})" if site else f"(via {via})"
