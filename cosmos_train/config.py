@@ -1,0 +1,488 @@
+"""The typed training config: Cosmos-Predict2.5's ``Config`` schema, without Hydra.
+
+A config is one :class:`Config` instance: five lazy nodes (``model``, ``optimizer``,
+``scheduler``, ``dataloader_train``, ``dataloader_val``) plus typed sections (``job``,
+``trainer``, ``model_parallel``, ``checkpoint``). Field names, paths and defaults follow
+Cosmos's ``imaginaire/config.py`` so Cosmos users' overrides keep working
+(``trainer.max_iter=100``, ``checkpoint.save_iter=200``, ``job.name=foo``, ...), with these
+deliberate differences:
+
+* every section is a ``lazycfg.configclass``: assignments are type-checked (``trainer.max_iter=abc``
+  is an error naming the key), recorded for ``explain`` and blocked once frozen;
+* no shared mutable defaults (every list/dict default is a fresh object per instance);
+* ``trainer.type`` is a dotted string naming the trainer class and ``trainer.memory_format`` the
+  name of a ``torch`` memory format, so loading a config never imports torch;
+* ``trainer.ddp.static_graph`` defaults to False: gradient accumulation skips the all-reduce on
+  non-final micro-batches, which a static graph forbids;
+* fields kept for Cosmos compatibility whose feature is not implemented (tensor/pipeline/context
+  parallelism > 1, sequence parallelism) are rejected by :meth:`Config.validate` with a
+  :class:`lazycfg.ConfigError` naming the path, instead of being silently ignored.
+
+:func:`make_config` (the equivalent of Cosmos's video2world ``make_config``) lives in
+:mod:`cosmos_train.configs.base` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import attrs
+
+from lazycfg import ConfigError, configclass
+
+__all__ = [
+    "CheckpointConfig",
+    "Config",
+    "CuDNNConfig",
+    "DDPConfig",
+    "DEFAULT_OUTPUT_ROOT",
+    "JITConfig",
+    "JobConfig",
+    "ModelParallelConfig",
+    "ObjectStoreConfig",
+    "ParallelismConfig",
+    "Profiling",
+    "StragglerDetectionConfig",
+    "TrainerConfig",
+    "make_config",
+    "output_root",
+]
+
+#: Where job directories go when ``$IMAGINAIRE_OUTPUT_ROOT`` is unset (Cosmos's default).
+DEFAULT_OUTPUT_ROOT = "/tmp/imaginaire4-output"
+
+#: Names accepted by ``trainer.memory_format`` (attributes of ``torch``).
+MEMORY_FORMATS = ("preserve_format", "contiguous_format", "channels_last", "channels_last_3d")
+
+
+def output_root() -> str:
+    """The root of all job directories: ``$IMAGINAIRE_OUTPUT_ROOT``, else :data:`DEFAULT_OUTPUT_ROOT`."""
+    return os.environ.get("IMAGINAIRE_OUTPUT_ROOT") or DEFAULT_OUTPUT_ROOT
+
+
+@configclass
+class ObjectStoreConfig:
+    """An object-store location (S3-compatible) for checkpoints.
+
+    Object stores are not implemented: ``enabled=True`` fails in :meth:`Config.validate`.
+    """
+
+    enabled: bool = False
+    credentials: str = ""
+    bucket: str = ""
+
+
+@configclass
+class JobConfig:
+    """Names the run; the job directory is ``$IMAGINAIRE_OUTPUT_ROOT/{project}/{group}/{name}``."""
+
+    project: str = ""
+    group: str = ""
+    name: str = ""
+    #: ``online``/``offline``/``disabled``. There is no W&B client here: anything but
+    #: ``disabled`` keeps the local logs (metrics.jsonl, TensorBoard), which is W&B's offline mode.
+    wandb_mode: str = "online"
+
+    @property
+    def path(self) -> str:
+        """``{project}/{group}/{name}``, relative to the output root."""
+        return f"{self.project}/{self.group}/{self.name}"
+
+    @property
+    def path_local(self) -> str:
+        """The job directory; reads ``$IMAGINAIRE_OUTPUT_ROOT`` on every access, like Cosmos."""
+        return os.path.join(output_root(), self.path)
+
+
+@configclass
+class DDPConfig:
+    """Arguments of ``DistributedDataParallel``."""
+
+    find_unused_parameters: bool = False
+    #: False (Cosmos: True): a static graph turns ``no_sync`` during accumulation into a no-op.
+    static_graph: bool = False
+    broadcast_buffers: bool = True
+
+
+@configclass
+class CuDNNConfig:
+    """cuDNN flags set at trainer start."""
+
+    deterministic: bool = False
+    benchmark: bool = True
+
+
+@configclass
+class JITConfig:
+    """Kept for Cosmos compatibility (``checkpoint.jit``); not used by this trainer."""
+
+    enabled: bool = False
+    input_shape: Optional[list[int]] = None
+    device: str = "cuda"
+    dtype: str = "bfloat16"
+    strict: bool = True
+
+
+@configclass
+class CheckpointConfig:
+    """Checkpoint cadence and resume policy (Cosmos's ``CheckpointConfig``).
+
+    ``type`` is the checkpointer node selected by the ``ckpt_type`` group (``dcp`` by default);
+    ``None`` (``ckpt_type=none``) saves nothing, and the launcher logs that.
+    """
+
+    type: Any = None
+    dcp_async_mode_enabled: bool = False
+    save_to_object_store: ObjectStoreConfig = attrs.field(factory=ObjectStoreConfig)
+    save_iter: int = 999999999
+    load_from_object_store: ObjectStoreConfig = attrs.field(factory=ObjectStoreConfig)
+    #: A DCP checkpoint directory (``.../checkpoints/iter_000000200``) or an official consolidated
+    #: ``.pt`` file (loaded into the model only, EMA included when the file has it).
+    load_path: str = ""
+    load_training_state: bool = False
+    only_load_scheduler_state: bool = False
+    strict_resume: bool = True
+    jit: JITConfig = attrs.field(factory=JITConfig)
+    verbose: bool = True
+    keys_not_to_resume: list[str] = attrs.field(factory=list)
+    broadcast_via_filesystem: bool = False
+    load_ema_to_reg: bool = False
+    dcp_allow_mismatched_size: bool = False
+    #: Ours: keep only the last k checkpoints (0 keeps all).
+    keep_last_k: int = 0
+
+
+@configclass
+class StragglerDetectionConfig:
+    """Straggler detection: all-gather step times and flag ranks slower than ``max_diff`` x median."""
+
+    enabled: bool = False
+    report_freq: int = 100
+    profile_freq: int = 1
+    max_diff: float = 2.0
+    raise_error: bool = True
+    analyze_forward: bool = True
+    analyze_backward: bool = True
+    analyze_optimizer: bool = True
+    analyze_dataloading: bool = True
+
+
+@configclass
+class Profiling:
+    """Optional torch profiler window and CUDA memory snapshot."""
+
+    enable_profiling: bool = False
+    enable_memory_snapshot: bool = False
+    save_s3: bool = False
+    profile_freq: int = 1
+    target_ranks: list[int] = attrs.field(factory=lambda: list(range(8)))
+    record_shape: bool = False
+    profile_memory: bool = False
+    with_stack: bool = True
+    with_modules: bool = True
+
+
+@configclass
+class ParallelismConfig:
+    """Ours: how nets are materialised (no Cosmos equivalent; Cosmos hard-codes these in the model).
+
+    Attributes:
+        activation_checkpointing: ``none``, ``block`` (full recompute per block), ``selective``
+            (keep attention outputs, recompute the rest) or ``mm_only`` (keep matmuls + attention).
+        ac_every_n_blocks: checkpoint every n-th block only.
+        compile_blocks: ``torch.compile`` each transformer block (CUDA; slow first step).
+        param_dtype: FSDP2 mixed-precision parameter dtype (compute); params stay fp32 (master).
+        reduce_dtype: FSDP2 gradient reduce dtype.
+    """
+
+    activation_checkpointing: str = "none"
+    ac_every_n_blocks: int = 1
+    compile_blocks: bool = False
+    param_dtype: str = "bfloat16"
+    reduce_dtype: str = "float32"
+
+
+@configclass
+class TrainerConfig:
+    """The training loop's knobs (Cosmos's ``TrainerConfig``).
+
+    ``type`` names the trainer class as a dotted string; it is constructed with keyword arguments
+    mapped from this section by :mod:`cosmos_train.launch`. ``callbacks`` is a name -> lazy-node
+    mapping filled by the ``callbacks`` group (dict order is call order).
+    """
+
+    type: str = "cosmos_train.trainer.trainer.Trainer"
+    callbacks: Any = None
+    distributed_parallelism: str = "ddp"
+    ddp: DDPConfig = attrs.field(factory=DDPConfig)
+    cudnn: CuDNNConfig = attrs.field(factory=CuDNNConfig)
+    seed: int = 0
+    grad_scaler_args: dict[str, Any] = attrs.field(factory=lambda: {"enabled": False})
+    max_iter: int = 999999999
+    max_val_iter: Optional[int] = None
+    logging_iter: int = 100
+    run_validation: bool = True
+    validation_iter: int = 999999999
+    timeout_period: int = 999999999
+    memory_format: str = "preserve_format"
+    grad_accum_iter: int = 1
+    straggler_detection: StragglerDetectionConfig = attrs.field(factory=StragglerDetectionConfig)
+    profiling: Profiling = attrs.field(factory=Profiling)
+    #: Ours: what a non-finite loss or gradient norm does: ``raise`` or ``skip`` the step.
+    nonfinite: str = "raise"
+    #: Ours: allow TF32 matmuls on CUDA (Cosmos forces it on).
+    allow_tf32: bool = True
+    #: Ours: activation checkpointing, per-block compile and FSDP2 dtypes.
+    parallelism: ParallelismConfig = attrs.field(factory=ParallelismConfig)
+
+
+@configclass
+class ModelParallelConfig:
+    """Megatron's model-parallel sizes, kept so Cosmos overrides parse; only 1/False is supported."""
+
+    tensor_model_parallel_size: int = 1
+    pipeline_model_parallel_size: int = 1
+    context_parallel_size: int = 1
+    sequence_parallel: bool = False
+
+
+@configclass
+class Config:
+    """The whole training config (Cosmos's ``imaginaire.config.Config``).
+
+    The five lazy nodes are ``None`` until ``make_config()`` selects the default group options.
+    """
+
+    model: Any = None
+    optimizer: Any = None
+    scheduler: Any = None
+    dataloader_train: Any = None
+    dataloader_val: Any = None
+    job: JobConfig = attrs.field(factory=JobConfig)
+    trainer: TrainerConfig = attrs.field(factory=TrainerConfig)
+    model_parallel: ModelParallelConfig = attrs.field(factory=ModelParallelConfig)
+    checkpoint: CheckpointConfig = attrs.field(factory=CheckpointConfig)
+    upload_reproducible_setup: bool = False
+
+    def validate(self, *, world_size: int | None = None) -> None:
+        """Check the config before building anything; raises ``ConfigError`` naming the path.
+
+        Args:
+            world_size: the number of ranks (for ``fsdp_shard_size`` checks); skipped when None.
+        """
+        _validate(self, world_size=world_size)
+
+    def freeze(self) -> "Config":
+        """Deep-freeze the config (``lazycfg.freeze``); returns ``self``."""
+        import lazycfg
+
+        lazycfg.freeze(self)
+        return self
+
+    def pretty_print(self, use_color: bool = False) -> str:
+        """The config as readable indented text (one ``key: value`` line per leaf)."""
+        try:
+            from lazycfg._display import render_tree
+
+            return render_tree(self, color=use_color)
+        except NotImplementedError:  # the library renderer is optional
+            return "\n".join(_tree_lines(self, 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dicts/lists/scalars; lazy nodes carry their dotted ``_target_``."""
+        return _plain(self)
+
+
+def make_config() -> Config:
+    """Cosmos's video2world base config with every default group option selected."""
+    from cosmos_train.configs.base import make_config as _make_config
+
+    return _make_config()
+
+
+# --------------------------------------------------------------------------------------------
+# validate() and to_dict() helpers
+# --------------------------------------------------------------------------------------------
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "trainer.distributed_parallelism": ("ddp", "fsdp"),
+    "trainer.memory_format": MEMORY_FORMATS,
+    "trainer.nonfinite": ("raise", "skip"),
+    "trainer.parallelism.activation_checkpointing": ("none", "block", "selective", "mm_only"),
+    "trainer.parallelism.param_dtype": ("float32", "bfloat16", "float16"),
+    "trainer.parallelism.reduce_dtype": ("float32", "bfloat16"),
+    "job.wandb_mode": ("online", "offline", "disabled"),
+}
+
+_POSITIVE = (
+    "trainer.max_iter",
+    "trainer.logging_iter",
+    "trainer.validation_iter",
+    "trainer.grad_accum_iter",
+    "trainer.parallelism.ac_every_n_blocks",
+    "checkpoint.save_iter",
+)
+
+
+def _get(cfg: Any, path: str) -> Any:
+    """Read a dotted path through attributes and mapping items (None when a step is missing)."""
+    obj = cfg
+    for part in path.split("."):
+        if obj is None:
+            return None
+        try:
+            obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+        except (AttributeError, KeyError, TypeError):
+            try:
+                obj = obj[part]
+            except Exception:
+                return None
+    return obj
+
+
+def _validate(cfg: Config, *, world_size: int | None) -> None:
+    """Implementation of :meth:`Config.validate` (collects every problem, raises once)."""
+    problems: list[str] = []
+    for key in ("project", "group", "name"):
+        if not getattr(cfg.job, key):
+            problems.append(f"job.{key} is empty: set it (e.g. job.{key}=my_{key})")
+    for path, allowed in _CHOICES.items():
+        value = _get(cfg, path)
+        if value not in allowed:
+            problems.append(f"{path}={value!r} is not one of {', '.join(allowed)}")
+    for path in _POSITIVE:
+        value = _get(cfg, path)
+        if not isinstance(value, int) or value < 1:
+            problems.append(f"{path}={value!r} must be a positive integer")
+    mp = cfg.model_parallel
+    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size"):
+        if getattr(mp, key) != 1:
+            problems.append(
+                f"model_parallel.{key}={getattr(mp, key)}: only 1 is supported (the field is kept "
+                "for Cosmos compatibility; tensor/pipeline/context parallelism are not implemented)"
+            )
+    if mp.sequence_parallel:
+        problems.append("model_parallel.sequence_parallel=True: sequence parallelism is not implemented")
+    for key in ("save_to_object_store", "load_from_object_store"):
+        store = getattr(cfg.checkpoint, key)
+        if store.enabled:
+            problems.append(_object_store_problem(f"checkpoint.{key}", store))
+    for key in ("model", "optimizer", "scheduler", "dataloader_train"):
+        if getattr(cfg, key) is None:
+            group = {"model": "model", "optimizer": "optimizer", "scheduler": "scheduler",
+                     "dataloader_train": "data_train"}[key]
+            problems.append(f"{key} is not set: select an option with {group}=<option>")
+    if cfg.model is not None and _get(cfg, "model.config.net") is None and _get(cfg, "model.config") is not None:
+        problems.append("model.config.net is not set: select a net with net=<option> (e.g. net=cosmos_v1_2B)")
+    shard = _get(cfg, "model.config.fsdp_shard_size")
+    if isinstance(shard, int) and cfg.trainer.distributed_parallelism == "fsdp":
+        if shard < 1:
+            problems.append(f"model.config.fsdp_shard_size={shard} must be >= 1")
+        elif world_size is not None and shard > world_size:
+            problems.append(
+                f"model.config.fsdp_shard_size={shard} is larger than the world size ({world_size}): "
+                f"set model.config.fsdp_shard_size={world_size} (or launch more ranks)"
+            )
+        elif world_size is not None and world_size % shard:
+            problems.append(
+                f"model.config.fsdp_shard_size={shard} does not divide the world size ({world_size})"
+            )
+    _find_unresolved(cfg, "", problems)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _object_store_problem(path: str, store: ObjectStoreConfig) -> str:
+    """Why an enabled object store cannot be used (missing credentials, or not implemented)."""
+    if not store.credentials or not os.path.isfile(store.credentials):
+        return (
+            f"{path}.enabled=True but the credentials file {store.credentials!r} does not exist: "
+            f"provide it, or use local checkpoints (checkpoint=local, or {path}.enabled=false)"
+        )
+    return (
+        f"{path}.enabled=True: object-store checkpoints are not implemented in cosmos_train; "
+        f"use checkpoint=local (or {path}.enabled=false) and copy the job directory yourself"
+    )
+
+
+def _children(obj: Any) -> list[tuple[str, Any]]:
+    """(key, child) pairs of attrs instances, mappings, lists, tuples and lazy nodes."""
+    if isinstance(obj, (str, bytes, int, float, bool, type(None))):
+        return []
+    if attrs.has(type(obj)):
+        return [(f.name, getattr(obj, f.name)) for f in attrs.fields(type(obj))]
+    if isinstance(obj, (list, tuple)):
+        return [(str(i), v) for i, v in enumerate(obj)]
+    if _is_node(obj):
+        out = [(str(k), obj[k]) for k in obj]
+        out += [(f"_args_.{i}", v) for i, v in enumerate(getattr(obj, "_args_", ()) or ())]
+        return out
+    if hasattr(obj, "items"):
+        return [(str(k), v) for k, v in obj.items()]
+    return []
+
+
+def _is_node(obj: Any) -> bool:
+    """True for a lazycfg lazy node (duck-typed on ``_target_`` so this module imports nothing heavy)."""
+    try:
+        from lazycfg._node import LazyNode  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - the core is always present once integrated
+        return False
+    return isinstance(obj, LazyNode)
+
+
+def _find_unresolved(obj: Any, path: str, problems: list[str]) -> None:
+    """Report strings still holding ``${...}`` (the launcher resolves before validating)."""
+    if isinstance(obj, str):
+        if "${" in obj:
+            problems.append(f"{path or '<root>'}={obj!r} is an unresolved interpolation (run lazycfg.resolve first)")
+        return
+    for key, child in _children(obj):
+        _find_unresolved(child, f"{path}.{key}" if path else key, problems)
+
+
+def _target_name(target: Any) -> str:
+    """Dotted import name of a node target (strings pass through)."""
+    if isinstance(target, str):
+        return target
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    return f"{module}.{qualname}" if module and qualname else str(target)
+
+
+def _plain(obj: Any) -> Any:
+    """Implementation of :meth:`Config.to_dict`."""
+    if isinstance(obj, (str, bytes, int, float, bool, type(None))):
+        return obj
+    if _is_node(obj):
+        out: dict[str, Any] = {"_target_": _target_name(obj._target_)}
+        args = getattr(obj, "_args_", ()) or ()
+        if args:
+            out["_args_"] = [_plain(a) for a in args]
+        for key in obj:
+            out[str(key)] = _plain(obj[key])
+        return out
+    if attrs.has(type(obj)):
+        return {f.name: _plain(getattr(obj, f.name)) for f in attrs.fields(type(obj))}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "items"):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _tree_lines(obj: Any, depth: int) -> list[str]:
+    """Indented ``key: value`` lines (fallback renderer for :meth:`Config.pretty_print`)."""
+    pad = "  " * depth
+    lines: list[str] = []
+    for key, child in _children(obj):
+        if _is_node(child):
+            lines.append(f"{pad}{key}: L({_target_name(child._target_)})")
+            lines.extend(_tree_lines(child, depth + 1))
+        elif attrs.has(type(child)) or (hasattr(child, "items") and not isinstance(child, str)):
+            lines.append(f"{pad}{key}:" + ("" if _children(child) else " {}"))
+            lines.extend(_tree_lines(child, depth + 1))
+        else:
+            lines.append(f"{pad}{key}: {child!r}")
+    return lines

@@ -1,0 +1,53 @@
+"""``callbacks`` options (package ``trainer.callbacks``; a multi-option group: ``callbacks=[basic,wandb]``).
+
+Each option is a mapping ``{name: L(Callback)(...)}``; selecting several merges them in order, and
+the trainer calls callbacks in that order. Mapping from Cosmos's options:
+
+* ``basic``: ``grad_clip`` (total-norm clipping, 1.0; non-finite gradients are never zeroed),
+  ``iter_speed`` (tokens/s, TFLOP/s, MFU), ``device_monitor`` (peak memory), ``manual_gc``,
+  plus ``progress_bar`` (ours). Cosmos's ``low_prec`` (apex master-weight copy), ``heart_beat``
+  (S3 telemetry) and ``compile_tokenizer`` have no counterpart: fp32 params are the master
+  weights here, and there is no telemetry service.
+* ``wandb``: W&B is not a dependency. Every run already logs offline: ``<job>/metrics.jsonl``
+  (one JSON row per logged step) and TensorBoard events when ``tensorboard`` is installed
+  (disabled with ``job.wandb_mode=disabled``). The option exists, empty, so Cosmos command lines
+  (``callbacks=[basic,wandb]``) keep working.
+* ``viz_online_sampling``: sample videos every 5000 steps from the regular (``every_n_sample_reg``)
+  and EMA (``every_n_sample_ema``) weights, written as mp4 under ``<job>/samples/``.
+* ``cluster_speed``, ``debug``, ``long``: empty (Cosmos's are cluster telemetry or empty too).
+"""
+
+from __future__ import annotations
+
+from lazycfg import L, register
+
+_CB = "cosmos_train.trainer.callbacks"
+_PKG = "trainer.callbacks"
+
+
+def _sampler(*, is_ema: bool) -> object:
+    return L(f"{_CB}.EveryNDrawSample")(
+        every_n=5000, is_ema=is_ema, regular=not is_ema, num_samples=1, num_steps=35, guidance=0.0, seed=0, fps=16
+    )
+
+
+register(
+    "callbacks",
+    "basic",
+    {
+        "grad_clip": L(f"{_CB}.GradClip")(clip_norm=1.0),
+        "iter_speed": L(f"{_CB}.IterSpeed")(),
+        "device_monitor": L(f"{_CB}.MemoryStats")(),
+        "manual_gc": L(f"{_CB}.ManualGC")(every_n=5, warm_up=5),
+        "progress_bar": L(f"{_CB}.ProgressBar")(),
+    },
+    package=_PKG,
+)
+register(
+    "callbacks",
+    "viz_online_sampling",
+    {"every_n_sample_reg": _sampler(is_ema=False), "every_n_sample_ema": _sampler(is_ema=True)},
+    package=_PKG,
+)
+for _name in ("wandb", "cluster_speed", "debug", "long"):
+    register("callbacks", _name, {}, package=_PKG)

@@ -1,0 +1,79 @@
+"""``data_train`` / ``data_val`` options: the training and validation data loaders.
+
+Package ``dataloader_train`` / ``dataloader_val``. Every option is a
+``build_dataloader(dataset=..., ...)`` node (a resumable, distributed-aware loader).
+
+Deliberate differences from Cosmos's ``mock``: Cosmos joins an image loader and a 136-frame video
+loader (136 frames cannot go through the Wan2.1 tokenizer, whose inputs have 1+4k frames, so the
+Predict2.5 models assert on it). Here ``mock`` is the video loader alone with 93 frames at Cosmos's
+"512" resolution (384x640); ``mock_image`` is the image loader alone.
+
+``local_video`` reads the ``datasets/cosmos_nemo_assets`` folder layout (``videos/*.mp4``,
+``metas/*.txt``, precomputed text embeddings); prepare it with ``tools/prepare_nemo_assets.py``.
+"""
+
+from __future__ import annotations
+
+from lazycfg import L, register
+
+_LOADER = "cosmos_train.data.loader.build_dataloader"
+
+#: Cosmos's "512" resolution at 9:16 (``VIDEO_RES_SIZE_INFO["512"]["9,16"]``).
+_RES_512 = (384, 640)
+
+
+def _mock_video():
+    return L(_LOADER)(
+        dataset=L("cosmos_train.data.mock.MockVideoDataset")(
+            num_frames=93, height=_RES_512[0], width=_RES_512[1], text_len=512, text_dim=1024
+        ),
+        batch_size=1,
+        shuffle=False,
+        num_workers=0,
+    )
+
+
+def _mock_image():
+    return L(_LOADER)(
+        dataset=L("cosmos_train.data.mock.MockImageDataset")(height=_RES_512[0], width=_RES_512[1]),
+        batch_size=2,
+        shuffle=False,
+        num_workers=0,
+    )
+
+
+def _synthetic():
+    # 17 frames (1+4k) of 64x64: 5x8x8 latents through the 4x8x8 stand-in tokenizer.
+    return L(_LOADER)(
+        dataset=L("cosmos_train.data.synthetic.SyntheticVideoDataset")(
+            num_frames=17, height=64, width=64, length=256, text_len=8, text_dim=32
+        ),
+        batch_size=4,
+        shuffle=True,
+        num_workers=0,
+    )
+
+
+def _local_video():
+    return L(_LOADER)(
+        dataset=L("cosmos_train.data.local_video.LocalVideoDataset")(
+            dataset_dir="datasets/cosmos_nemo_assets", num_frames=93, video_size=(704, 1280)
+        ),
+        batch_size=1,
+        shuffle=True,
+        num_workers=4,
+        pin_memory=True,
+    )
+
+
+OPTIONS = {
+    "mock": _mock_video,
+    "mock_video": _mock_video,
+    "mock_image": _mock_image,
+    "synthetic": _synthetic,
+    "local_video": _local_video,
+}
+
+for _name, _make in OPTIONS.items():
+    register("data_train", _name, _make(), package="dataloader_train")
+    register("data_val", _name, _make(), package="dataloader_val")

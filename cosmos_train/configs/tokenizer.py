@@ -1,0 +1,31 @@
+"""``tokenizer`` options (package ``model.config.tokenizer``).
+
+* ``wan2pt1_tokenizer`` (default): the Wan2.1 VAE (8x8 spatial, 4x causal temporal, 16 channels).
+  Weights come from a local file: ``model.config.tokenizer.ckpt_path=/path/Wan2.1_VAE.pth``;
+  without one the VAE is randomly initialised (fine for throughput, useless for quality), and
+  the launcher logs that.
+* ``standin`` (alias ``pooling``): :class:`~cosmos_train.tokenizers.standin.PoolingTokenizer`, a
+  weight-free stand-in with the same shapes and a real decode (tests, the CPU default, benchmarks).
+* ``identity``: latents are pixels (3 channels), for unit tests of nets and losses.
+"""
+
+from __future__ import annotations
+
+from lazycfg import L, register
+
+_PKG = "model.config.tokenizer"
+
+register(
+    "tokenizer",
+    "wan2pt1_tokenizer",
+    L("cosmos_train.tokenizers.wan21.Wan21VAE")(ckpt_path=None, dtype="bfloat16", temporal_window=16),
+    package=_PKG,
+)
+for _name in ("standin", "pooling"):
+    register(
+        "tokenizer",
+        _name,
+        L("cosmos_train.tokenizers.standin.PoolingTokenizer")(latent_ch=16, spatial=8, temporal=4, seed=0),
+        package=_PKG,
+    )
+register("tokenizer", "identity", L("cosmos_train.tokenizers.standin.IdentityTokenizer")(latent_ch=3), package=_PKG)

@@ -1,0 +1,358 @@
+"""From a typed :class:`~cosmos_train.config.Config` to a running trainer.
+
+:func:`launch` is what ``tools/train.py`` calls (in one process or under ``torchrun``):
+
+1. initialise the process group from the ``torchrun`` environment (nothing in one process);
+2. resolve ``${...}`` interpolations once, on rank 0, and adopt rank 0's resolved config on every
+   rank; then check that every rank holds the identical config (fingerprints), so ``${now:}`` and
+   environment lookups can never differ between ranks;
+3. ``validate()`` (knowing the world size), then ``freeze()``;
+4. write ``config.yaml`` (the resolved config) and the log file into the job directory;
+5. :func:`build_and_train`: data loaders first (a missing dataset fails in seconds, not after
+   building a 2B net), then the model (``device``, ``net_builder`` and ``seed`` supplied at build
+   time), the optimizer and scheduler factories, the checkpointer, the callbacks and the trainer,
+   and ``trainer.fit``.
+
+Mapping of the config onto the components (everything else is passed through unchanged):
+
+* ``trainer.*`` -> ``Trainer(...)`` keyword arguments (``trainer.type`` names the class);
+* ``trainer.parallelism.*``, ``trainer.distributed_parallelism`` and
+  ``model.config.fsdp_shard_size`` -> :func:`cosmos_train.distributed.parallelize.make_net_builder`;
+* ``checkpoint.*`` -> the ``checkpoint.type`` node (``DCPCheckpointer``) keyword arguments;
+  ``checkpoint.type=None`` (``ckpt_type=none``) saves nothing and says so in the log; a
+  consolidated ``.pt`` in ``checkpoint.load_path`` is loaded into the model (the DCP checkpointer
+  does it itself, after resume checks; without a checkpointer the launcher does);
+* ``optimizer`` / ``scheduler`` -> factories called by the trainer with ``params=`` / ``optimizer=``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import lazycfg
+from lazycfg import ConfigError
+
+from cosmos_train.config import Config
+
+__all__ = ["build_and_train", "launch", "resolve_on_all_ranks", "trainer_kwargs", "checkpointer_kwargs", "preflight_data"]
+
+log = logging.getLogger("cosmos_train.launch")
+
+_PREPARE_HINT = (
+    "prepare it with: python tools/prepare_nemo_assets.py --videos-dir MP4_DIR "
+    '--prompt "A video of sks teal robot." --output-dir {dir}'
+)
+_EMBED_HINT = (
+    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} ... "
+    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests)"
+)
+
+
+def launch(config: Config) -> dict[str, Any]:
+    """Initialise distributed, resolve once, validate, freeze, save the config and train.
+
+    Args:
+        config: an unresolved, unfrozen config (``lazycfg.load(...)`` output).
+
+    Returns:
+        The trainer's summary (``{"iteration": ..., "last_logged": ...}``).
+    """
+    from cosmos_train.distributed.env import init_distributed
+
+    env = init_distributed()
+    config = resolve_on_all_ranks(config)
+    config.validate(world_size=env.world_size)
+    config.freeze()
+    job_dir = Path(config.job.path_local)
+    if env.rank == 0:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        lazycfg.save(config, job_dir / "config.yaml")
+    _setup_logging(job_dir, rank=env.rank)
+    log.info("job directory: %s (world size %d, device %s)", job_dir, env.world_size, env.device)
+    try:
+        return build_and_train(config)
+    finally:
+        _shutdown_distributed()
+
+
+def resolve_on_all_ranks(config: Config) -> Config:
+    """Rank 0 resolves interpolations; every rank adopts its result and the fingerprints must agree.
+
+    Before adopting rank 0's values, the *unresolved* configs of all ranks are compared too: a
+    rank-dependent config (different overrides or code on one node) is an error, not a silent
+    divergence.
+    """
+    from cosmos_train.distributed.env import all_gather_object, broadcast_object, get_rank, is_dist
+
+    if not is_dist():
+        return lazycfg.resolve(config)
+    mine = lazycfg.fingerprint(config)
+    prints = all_gather_object(mine)
+    bad = [r for r, fp in enumerate(prints) if fp != prints[0]]
+    if bad:
+        raise ConfigError(
+            f"ranks {bad} composed a different config than rank 0 before resolution (fingerprints "
+            f"{[prints[r][:12] for r in bad]} vs {prints[0][:12]}): every rank must run the same "
+            "experiment file, overrides and code"
+        )
+    text = lazycfg.dumps(lazycfg.resolve(config)) if get_rank() == 0 else None
+    text = broadcast_object(text)
+    resolved = lazycfg.loads(text)
+    final = all_gather_object(lazycfg.fingerprint(resolved))
+    if len(set(final)) != 1:
+        raise ConfigError(f"resolved configs differ across ranks (fingerprints {[f[:12] for f in final]})")
+    return resolved
+
+
+def build_and_train(config: Config) -> dict[str, Any]:
+    """Builds every component from a validated, frozen ``config`` and runs ``Trainer.fit``."""
+    from cosmos_train.distributed.env import get_env
+
+    env = get_env()
+    preflight_data(config)
+    train_loader = lazycfg.instantiate(config.dataloader_train)
+    val_loader = None
+    if config.trainer.run_validation and config.dataloader_val is not None:
+        val_loader = lazycfg.instantiate(config.dataloader_val)
+    _warn_about_ignored_fields(config)
+    net_builder = make_builder(config, device=env.device)
+    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed)
+    checkpointer = build_checkpointer(config)
+    if checkpointer is None and config.checkpoint.load_path:
+        load_official_weights(model, config.checkpoint.load_path)
+    trainer = build_trainer(config)
+    return trainer.fit(
+        model,
+        _factory(config.optimizer),
+        _factory(config.scheduler) if config.scheduler is not None else None,
+        train_loader,
+        val_loader,
+        checkpointer,
+    )
+
+
+def _factory(node: Any) -> Callable[..., Any]:
+    """A callable building ``node`` with runtime keyword arguments (``params=``, ``optimizer=``)."""
+
+    def build(**runtime: Any) -> Any:
+        return lazycfg.instantiate(node, **runtime)
+
+    return build
+
+
+def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
+    """The net builder for ``config``: parallelism mode, FSDP shard size, AC, compile, dtypes, seed."""
+    from cosmos_train.distributed.env import get_world_size
+    from cosmos_train.distributed.parallelize import make_net_builder
+
+    par = config.trainer.parallelism
+    if config.trainer.distributed_parallelism == "fsdp" and get_world_size() > 1:
+        mode = "fsdp"
+    elif get_world_size() > 1:
+        mode = "ddp"
+    else:
+        # One process: nothing to shard; FSDP configs run unsharded (same math, fp32 master params).
+        mode = "none"
+    shard = getattr(getattr(config.model, "config", None), "fsdp_shard_size", None)
+    return make_net_builder(
+        device=device,
+        mode=mode,
+        shard_size=shard if isinstance(shard, int) and shard > 0 else None,
+        param_dtype=par.param_dtype,
+        reduce_dtype=par.reduce_dtype,
+        ac_mode=par.activation_checkpointing,
+        ac_every_n_blocks=par.ac_every_n_blocks,
+        compile_blocks=par.compile_blocks,
+        seed=config.trainer.seed,
+    )
+
+
+def checkpointer_kwargs(config: Config) -> dict[str, Any]:
+    """``checkpoint.*`` as the checkpointer's keyword arguments."""
+    ck = config.checkpoint
+    return dict(
+        job_dir=config.job.path_local,
+        save_iter=ck.save_iter,
+        load_path=ck.load_path,
+        load_training_state=ck.load_training_state,
+        only_load_scheduler_state=ck.only_load_scheduler_state,
+        strict_resume=ck.strict_resume,
+        keys_not_to_resume=tuple(ck.keys_not_to_resume),
+        async_mode=ck.dcp_async_mode_enabled,
+        keep_last_k=ck.keep_last_k,
+        config=config,
+    )
+
+
+def build_checkpointer(config: Config) -> Any:
+    """Instantiates ``checkpoint.type`` with :func:`checkpointer_kwargs`; ``None`` logs a warning."""
+    if config.checkpoint.type is None:
+        log.warning(
+            "checkpoint.type is None (ckpt_type=none): NO checkpoints will be saved and this run cannot "
+            "be resumed; select ckpt_type=dcp to save"
+        )
+        return None
+    return lazycfg.instantiate(config.checkpoint.type, **checkpointer_kwargs(config))
+
+
+def trainer_kwargs(config: Config) -> dict[str, Any]:
+    """``trainer.*`` (and ``job``) as ``Trainer`` keyword arguments; callbacks are built here."""
+    tr = config.trainer
+    prof = tr.profiling
+    profiling = None
+    if prof.enable_profiling:
+        profiling = dict(
+            start_iter=5,
+            warmup=1,
+            active=max(1, prof.profile_freq),
+            ranks=tuple(prof.target_ranks),
+            record_shapes=prof.record_shape,
+            with_stack=prof.with_stack,
+            profile_memory=prof.profile_memory,
+        )
+    sd = tr.straggler_detection
+    straggler = None
+    if sd.enabled:
+        straggler = dict(report_every=sd.report_freq, max_ratio=sd.max_diff, raise_after=1 if sd.raise_error else None)
+    callbacks = {}
+    for name, node in (tr.callbacks or {}).items():
+        if node is None:
+            continue
+        callbacks[name] = lazycfg.instantiate(node)
+    return dict(
+        max_iter=tr.max_iter,
+        job_dir=config.job.path_local,
+        logging_iter=tr.logging_iter,
+        run_validation=tr.run_validation,
+        validation_iter=tr.validation_iter,
+        max_val_iter=tr.max_val_iter,
+        grad_accum_iter=tr.grad_accum_iter,
+        nonfinite=tr.nonfinite,
+        seed=tr.seed,
+        deterministic=tr.cudnn.deterministic,
+        allow_tf32=tr.allow_tf32,
+        callbacks=callbacks,
+        timeout_s=float(tr.timeout_period) if tr.timeout_period < 999999999 else None,
+        profiling=profiling,
+        straggler=straggler,
+        distributed_parallelism=tr.distributed_parallelism,
+        ddp_find_unused_parameters=tr.ddp.find_unused_parameters,
+        tensorboard=config.job.wandb_mode != "disabled",
+        config=config,
+    )
+
+
+def locate(dotted: str) -> Any:
+    """Imports ``pkg.mod.Name`` (``trainer.type``); a clear ``ConfigError`` when it does not exist."""
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"trainer.type={dotted!r} cannot be imported ({exc})", "trainer.type") from exc
+
+
+def build_trainer(config: Config) -> Any:
+    """``trainer.type`` constructed with :func:`trainer_kwargs`."""
+    cls = locate(config.trainer.type)
+    return cls(**trainer_kwargs(config))
+
+
+def load_official_weights(model: Any, path: str) -> None:
+    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``."""
+    if not str(path).endswith(".pt"):
+        raise ConfigError(
+            f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=none) only a consolidated .pt "
+            "file can be loaded; select ckpt_type=dcp to load a DCP checkpoint directory",
+            "checkpoint.load_path",
+        )
+    if not os.path.isfile(path):
+        raise ConfigError(f"checkpoint.load_path={path!r} does not exist", "checkpoint.load_path")
+    from cosmos_train.checkpoint.consolidated import load_consolidated
+
+    report = load_consolidated(path, net=model.net, net_ema=getattr(model, "net_ema", None))
+    log.info("loaded official weights from %s: %s", path, report)
+
+
+def preflight_data(config: Config) -> None:
+    """Fails fast, with the command that fixes it, when a dataset folder or its embeddings are missing."""
+    for key in ("dataloader_train", "dataloader_val"):
+        if key == "dataloader_val" and not config.trainer.run_validation:
+            continue
+        loader = getattr(config, key)
+        dataset = _kwarg(loader, "dataset")
+        dataset_dir = _kwarg(dataset, "dataset_dir")
+        if not isinstance(dataset_dir, str):
+            continue
+        path = Path(dataset_dir)
+        if not path.is_dir():
+            raise ConfigError(
+                f"{key}.dataset.dataset_dir={dataset_dir!r} does not exist (cwd: {os.getcwd()}); "
+                + _PREPARE_HINT.format(dir=dataset_dir),
+                f"{key}.dataset.dataset_dir",
+            )
+        for sub_key, default in (("videos_subdir", "videos"), ("captions_subdir", "metas")):
+            sub = _kwarg(dataset, sub_key) or default
+            if not (path / sub).is_dir():
+                raise ConfigError(
+                    f"{key}.dataset: {path / sub} does not exist; " + _PREPARE_HINT.format(dir=dataset_dir),
+                    f"{key}.dataset.{sub_key}",
+                )
+        emb = _kwarg(dataset, "text_embeddings_subdir")
+        if isinstance(emb, str) and emb and not (path / emb).is_dir():
+            raise ConfigError(
+                f"{key}.dataset.text_embeddings_subdir={emb!r}: {path / emb} does not exist; the net needs "
+                f"precomputed text embeddings there ({_kwarg(dataset, 'text_len')} x {_kwarg(dataset, 'text_dim')} "
+                "per caption, one <stem>.pt per video); " + _EMBED_HINT.format(dir=dataset_dir, sub=emb),
+                f"{key}.dataset.text_embeddings_subdir",
+            )
+
+
+def _kwarg(node: Any, name: str) -> Any:
+    """A written kwarg of a lazy node or mapping (None when absent)."""
+    if node is None:
+        return None
+    try:
+        return node[name] if name in node else None
+    except TypeError:
+        return None
+
+
+def _warn_about_ignored_fields(config: Config) -> None:
+    """Logs Cosmos fields that are accepted but have no effect here."""
+    if config.upload_reproducible_setup:
+        log.info("upload_reproducible_setup=True: there is no object store to upload to; config.yaml is in the job directory")
+    if config.trainer.grad_scaler_args.get("enabled"):
+        log.warning("trainer.grad_scaler_args.enabled=True is ignored: bf16 autocast needs no gradient scaler")
+    if config.trainer.memory_format != "preserve_format":
+        log.warning("trainer.memory_format=%s is ignored: the DiT works on token sequences", config.trainer.memory_format)
+
+
+def _setup_logging(job_dir: Path, *, rank: int) -> None:
+    """INFO logs to stderr on rank 0 (warnings elsewhere) and to ``<job>/stdout.log`` (rank 0)."""
+    root = logging.getLogger()
+    if getattr(root, "_cosmos_train_configured", False):
+        return
+    fmt = logging.Formatter(f"[%(asctime)s rank{rank} %(name)s %(levelname)s] %(message)s", "%H:%M:%S")
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(fmt)
+    console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    root.addHandler(console)
+    if rank == 0:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        file = logging.FileHandler(job_dir / "stdout.log")
+        file.setFormatter(fmt)
+        root.addHandler(file)
+    root.setLevel(logging.INFO)
+    root._cosmos_train_configured = True  # type: ignore[attr-defined]
+
+
+def _shutdown_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,21 @@
+"""The 2B nemo recipe on ONE GPU at 480p (93 frames at 480x832: 24x30x52 = 37,440 tokens).
+
+Differences from ``2b_nemo.py``: no sharding (``fsdp_shard_size=1`` on one rank), selective
+activation checkpointing (attention outputs kept) and per-block ``torch.compile``, which is the
+fastest setting that fits an 80 GB H100 (see docs/benchmarks.md), and 480p windows.
+
+    python tools/train.py experiments/2b_nemo_480p.py checkpoint.load_path=/path/to/model.pt
+"""
+
+from lazycfg import load_rel
+
+
+def make_config():
+    config = load_rel("2b_nemo.py")
+    config.job.name = "2b_cosmos_nemo_assets_480p"
+    config.model.config.fsdp_shard_size = 1
+    config.model.config.resolution = "480"
+    config.dataloader_train.dataset.video_size = (480, 832)
+    config.trainer.parallelism.activation_checkpointing = "selective"
+    config.trainer.parallelism.compile_blocks = True
+    return config
