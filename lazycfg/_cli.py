@@ -1,9 +1,155 @@
-"""``python -m lazycfg`` command line: show, explain, diff, check."""
+"""``python -m lazycfg`` / ``lazycfg``: show, explain, diff and check config files.
+
+Exit codes (for scripts): 0 success (``diff``: equal, ``check``: clean); 1 ``diff`` found
+differences or ``check`` found problems; 2 the command itself failed (bad arguments, a file that
+does not load, a malformed override).
+"""
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import os
+import sys
+from typing import Any, Sequence
+
+OK, FOUND, ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lazycfg", description="Inspect lazycfg configs (experiment .py files or saved "
+        "config.yaml files). Overrides use the key=value grammar of `tools/train.py`.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def color_flags(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--color", dest="color", action="store_true", default=None,
+                       help="colour the output (default: when writing to a terminal)")
+        g.add_argument("--no-color", dest="color", action="store_false")
+
+    show = sub.add_parser("show", help="print a config as a tree")
+    show.add_argument("file")
+    show.add_argument("overrides", nargs="*", help="key=value overrides")
+    show.add_argument("--resolve", action="store_true", help="resolve ${...} interpolations")
+    show.add_argument("--defaults", action="store_true",
+                      help="also show signature defaults (imports the targets)")
+    show.add_argument("-p", "--provenance", action="store_true",
+                      help="show where each value was set")
+    show.add_argument("--format", choices=("tree", "yaml", "py"), default="tree",
+                      help="tree (default), the YAML `save` writes, or Python (`to_py`)")
+    color_flags(show)
+
+    explain = sub.add_parser("explain", help="print the history of one value")
+    explain.add_argument("file")
+    explain.add_argument("path", help="dotted config path, e.g. optimizer.lr")
+    explain.add_argument("overrides", nargs="*")
+
+    diff = sub.add_parser("diff", help="print override lines that turn A into B")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--resolve", action="store_true", help="resolve both before comparing")
+
+    check = sub.add_parser("check", help="check configs against their targets' signatures")
+    check.add_argument("files", nargs="+")
+    check.add_argument("-o", "--override", action="append", default=[], dest="overrides",
+                       help="a key=value override applied to every file (repeatable)")
+    return p
+
+
+def _load(path: str, overrides: Sequence[str] = ()) -> Any:
+    from lazycfg import load
+
+    return load(path, list(overrides))
+
+
+def _use_color(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _show(args: argparse.Namespace) -> int:
+    cfg = _load(args.file, args.overrides)
+    if args.resolve:
+        from lazycfg import resolve
+
+        resolve(cfg)
+    if args.format == "yaml":
+        from lazycfg._serialize import dumps
+
+        sys.stdout.write(dumps(cfg, history=args.provenance))
+    elif args.format == "py":
+        from lazycfg._serialize import to_py
+
+        sys.stdout.write(to_py(cfg))
+    else:
+        from lazycfg._display import render_tree
+
+        sys.stdout.write(render_tree(cfg, color=_use_color(args.color),
+                                     provenance=args.provenance, defaults=args.defaults))
+    return OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from lazycfg import explain
+
+    cfg = _load(args.file, args.overrides)
+    records = explain(cfg, args.path)
+    print(f"{args.path}:")
+    for i, rec in enumerate(records, 1):
+        print(f"  {i}. {rec}")
+    return OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from lazycfg import diff
+
+    a, b = _load(args.a), _load(args.b)
+    if args.resolve:
+        from lazycfg import resolve
+
+        resolve(a)
+        resolve(b)
+    entries = diff(a, b)
+    for e in entries:
+        print(e if e.expressible else f"# not expressible as an override: {e}")
+    return FOUND if entries else OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from lazycfg import check
+
+    status = OK
+    for path in args.files:
+        try:
+            problems = check(_load(path, args.overrides))
+        except Exception as e:  # noqa: BLE001 - one broken file must not hide the others
+            print(f"{path}: error: {e}", file=sys.stderr)
+            status = ERROR
+            continue
+        if problems:
+            print(f"{path}: {len(problems)} problem(s)")
+            for prob in problems:
+                print(f"  {prob}")
+            status = max(status, FOUND)
+        else:
+            print(f"{path}: ok")
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code."""
-    raise NotImplementedError
+    """Run the CLI and return its exit code (0 ok, 1 differences/problems found, 2 error)."""
+    from lazycfg._errors import ConfigError
+
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on usage errors and 0 on --help
+        return int(e.code or 0)
+    run = {"show": _show, "explain": _explain, "diff": _diff, "check": _check}[args.command]
+    try:
+        return run(args)
+    except ConfigError as e:
+        print(f"lazycfg {args.command}: error: {e}", file=sys.stderr)
+        return ERROR
+    except BrokenPipeError:  # `lazycfg show x.py | head`
+        return OK
