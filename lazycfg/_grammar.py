@@ -211,6 +211,8 @@ def _find_eq(text: str, start: int) -> int:
             depth -= 1
         elif c == "=" and depth == 0:
             return j
+    if depth:  # an unclosed '[' in the key: split at the first '=' so the key error shows
+        return text.find("=", start)
     return -1
 
 
