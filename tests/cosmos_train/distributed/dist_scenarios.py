@@ -16,10 +16,11 @@ import torch
 import torch.distributed as dist
 
 from cosmos_train.checkpoint.dcp import DCPCheckpointer
+from cosmos_train.data.loader import build_dataloader
 from cosmos_train.distributed.consistency import RankMismatchError, broadcast_text, check_same_on_all_ranks
 from cosmos_train.distributed.env import init_distributed
 from cosmos_train.distributed.parallelize import make_net_builder
-from cosmos_train.model.toy import toy_components
+from cosmos_train.model.toy import ToyVideoDataset, toy_components
 from cosmos_train.trainer.callbacks import Callback, GradClip
 from cosmos_train.trainer.trainer import Trainer
 
@@ -66,13 +67,25 @@ class _NoiseProbe(Callback):
         self.noise_differs = _gather_differs(torch.rand(4))
 
 
-def _reference(job: Path, clip: float | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _val_loader(batch_size: int, world_size: int | None = None):
+    rank = 0 if world_size == 1 else None
+    return build_dataloader(dataset=ToyVideoDataset(length=4, seed=1), batch_size=batch_size, shuffle=False,
+                            rank=rank, world_size=world_size)
+
+
+def _reference(job: Path, clip: float | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
     """Single-process training with the same global batch (2 per micro-batch), on every rank."""
     model, opt, sched, loader = toy_components(batch_size=2, dataset_length=16, rank=0, world_size=1)
     trainer = Trainer(max_iter=STEPS, job_dir=job, logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="none", callbacks={"clip": GradClip(clip_norm=clip)})
-    trainer.fit(model, opt, sched, loader)
-    return _params(model.net), _params(model.net_ema)
+                      distributed_parallelism="none", callbacks={"clip": GradClip(clip_norm=clip)},
+                      run_validation=True, validation_iter=STEPS)
+    trainer.fit(model, opt, sched, loader, val_loader=_val_loader(2, world_size=1))
+    return _params(model.net), _params(model.net_ema), trainer.val_history
+
+
+def _val_diff(a: list, b: list) -> float:
+    assert [r["iteration"] for r in a] == [r["iteration"] for r in b] == [0, STEPS]
+    return max(abs(x[k] - y[k]) for x, y in zip(a, b) for k in ("val_loss", "val_loss_ema"))
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -86,10 +99,12 @@ def scenario_ddp(out: Path, rank: int) -> dict:
     init_differs = any(_gather_differs(p.detach().clone()) for p in model.net.parameters())
     probe, noise = _SyncProbe(fsdp=False), _NoiseProbe()
     trainer = Trainer(max_iter=STEPS, job_dir=out / "ddp", logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="ddp", callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe, "noise": noise})
-    trainer.fit(model, opt, sched, loader)
-    ref_net, ref_ema = _reference(out / f"ddp_ref{rank}", clip=0.5)
+                      distributed_parallelism="ddp", callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe, "noise": noise},
+                      run_validation=True, validation_iter=STEPS)
+    trainer.fit(model, opt, sched, loader, val_loader=_val_loader(1))
+    ref_net, ref_ema, ref_val = _reference(out / f"ddp_ref{rank}", clip=0.5)
     return {
+        "val_diff": _val_diff(trainer.val_history, ref_val),
         "net_diff": _max_diff(_params(model.net), ref_net),
         "ema_diff": _max_diff(_params(model.net_ema), ref_ema),
         "sync": probe.records,
@@ -104,11 +119,13 @@ def scenario_fsdp_fp32(out: Path, rank: int) -> dict:
     model, opt, sched, loader = toy_components(batch_size=1, dataset_length=16, net_builder=builder)
     probe = _SyncProbe(fsdp=True)
     trainer = Trainer(max_iter=STEPS, job_dir=out / "fsdp32", logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="fsdp", callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe})
-    trainer.fit(model, opt, sched, loader)
-    ref_net, ref_ema = _reference(out / f"fsdp_ref{rank}", clip=0.5)
+                      distributed_parallelism="fsdp", callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe},
+                      run_validation=True, validation_iter=STEPS)
+    trainer.fit(model, opt, sched, loader, val_loader=_val_loader(1))
+    ref_net, ref_ema, ref_val = _reference(out / f"fsdp_ref{rank}", clip=0.5)
     p = next(model.net.parameters())
     return {
+        "val_diff": _val_diff(trainer.val_history, ref_val),
         "net_diff": _max_diff(_params(model.net), ref_net),
         "ema_diff": _max_diff(_params(model.net_ema), ref_ema),
         "sync": probe.records,

@@ -59,6 +59,7 @@ def test_ddp_equals_single_process_and_skips_sync_when_accumulating(runs):
     for r in res["ddp"]:
         assert r["ddp_wrapped"] == "DistributedDataParallel"
         assert r["net_diff"] < 1e-6 and r["ema_diff"] < 1e-6
+        assert r["val_diff"] < 1e-6  # deterministic validation, regular and EMA weights
         # Non-final micro-batches keep rank-local gradients; the final one all-reduces.
         assert _sync_pattern(r["sync"]) == [(False, False), (True, True)] * 3
         assert r["noise_differs"] and not r["init_differs"]
@@ -69,6 +70,7 @@ def test_fsdp_fp32_equals_unsharded_and_skips_reduce_scatter(runs):
     for r in res["fsdp_fp32"]:
         assert r["is_dtensor"] and r["local_numel"] * 2 == r["full_numel"]
         assert r["net_diff"] < 1e-5 and r["ema_diff"] < 1e-5
+        assert r["val_diff"] < 1e-5  # EMA scope swaps local shards
         assert _sync_pattern(r["sync"]) == [(False, False), (True, True)] * 3
 
 
