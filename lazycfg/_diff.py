@@ -94,11 +94,28 @@ def _same_shape(a: Any, b: Any, ka: str) -> bool:
     return True
 
 
-def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set) -> None:
+def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set,
+          parent: str = "root") -> None:
     ka, kb = _tree.kind_of(a), _tree.kind_of(b)
+    if ka == kb == "tuple" and len(a) == len(b) and not any(
+            _tree.kind_of(x) in ("leaf", "tuple") and not _equal(x, y) or
+            _tree.kind_of(x) != _tree.kind_of(y) for x, y in zip(a, b)):
+        # only containers inside the tuple changed: edit them in place, keep the tuple,
+        # unless an element itself would have to be replaced (tuples are immutable)
+        inner: list[DiffEntry] = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            _diff(x, y, (*path, i), inner, seen, "tuple")
+        if not any(len(e.keys) == len(path) + 1 for e in inner):
+            out.extend(inner)
+            return
     if ka == "leaf" or kb == "leaf" or ka != kb or ka == "tuple":
         if not _equal(a, b):
-            out.append(DiffEntry(CHANGED, path, a, b))
+            if parent in ("mapping", "node") and _retyped(a, b):
+                # Overrides keep the type of the value they replace: delete, then add anew.
+                out.append(DiffEntry(REMOVED, path, a, None))
+                out.append(DiffEntry(ADDED, path, None, b))
+            else:
+                out.append(DiffEntry(CHANGED, path, a, b))
         return
     pair = (id(a), id(b))
     if pair in seen:  # a shared node: its differences are listed once, at its first path
@@ -114,33 +131,55 @@ def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set) -> None:
         args_a, args_b = a.__lz_args__, b.__lz_args__
         if len(args_a) != len(args_b):
             out.append(DiffEntry(CHANGED, (*path, "_args_"), list(args_a), list(args_b)))
+        elif any(_leaf_retyped(x, y) for x, y in zip(args_a, args_b)):
+            out.append(DiffEntry(CHANGED, (*path, "_args_"), list(args_a), list(args_b)))
         else:
             for i, (x, y) in enumerate(zip(args_a, args_b)):
-                _diff(x, y, (*path, i), out, seen)
-        _diff_keyed(a.__lz_kwargs__, b.__lz_kwargs__, path, out, seen)
+                _diff(x, y, (*path, i), out, seen, "args")
+        _diff_keyed(a.__lz_kwargs__, b.__lz_kwargs__, path, out, seen, "node")
     elif ka == "attrs":
         if not _same_shape(a, b, ka):
             out.append(DiffEntry(CHANGED, path, a, b))
             return
         for (key, x), (_, y) in zip(_tree.children(a), _tree.children(b)):
-            _diff(x, y, (*path, key), out, seen)
+            _diff(x, y, (*path, key), out, seen, "attrs")
     elif ka == "mapping":
-        _diff_keyed(a, b, path, out, seen)
+        _diff_keyed(a, b, path, out, seen, "mapping")
     else:  # list
-        if len(a) != len(b):
+        if len(a) != len(b) or any(_leaf_retyped(x, y) for x, y in zip(a, b)):
+            # a new length, or an element of another type: the whole list is replaced
             if not _equal(a, b):
                 out.append(DiffEntry(CHANGED, path, a, b))
             return
         for i, (x, y) in enumerate(zip(a, b)):
-            _diff(x, y, (*path, i), out, seen)
+            _diff(x, y, (*path, i), out, seen, "list")
 
 
-def _diff_keyed(a: dict, b: dict, path: tuple, out: list[DiffEntry], seen: set) -> None:
+def _retyped(a: Any, b: Any) -> bool:
+    """True when setting ``b`` over ``a`` would be refused or converted by an override."""
+    if a is None or type(a) is type(b):
+        return False
+    if isinstance(a, float) and type(b) is int:
+        return False  # int -> float is lossless and compares equal
+    return True
+
+
+def _leaf_retyped(a: Any, b: Any) -> bool:
+    ka, kb = _tree.kind_of(a), _tree.kind_of(b)
+    if ka != kb or ka == "tuple":
+        return not _equal(a, b) and _retyped(a, b)
+    if ka == "leaf":
+        return not _equal(a, b) and _retyped(a, b)
+    return False
+
+
+def _diff_keyed(a: dict, b: dict, path: tuple, out: list[DiffEntry], seen: set,
+                kind: str) -> None:
     for key, x in a.items():
         if key not in b:
             out.append(DiffEntry(REMOVED, (*path, key), x, None))
         else:
-            _diff(x, b[key], (*path, key), out, seen)
+            _diff(x, b[key], (*path, key), out, seen, kind)
     for key, y in b.items():
         if key not in a:
             out.append(DiffEntry(ADDED, (*path, key), None, y))
