@@ -33,11 +33,11 @@ class _Reject(Exception):
 
 def type_repr(tp: Any) -> str:
     """A readable name for an annotation (``int``, ``list[int]``, ``Optional[str]``)."""
+    if tp is type(None):
+        return "None"
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__qualname__ if tp.__module__ == "builtins" else (
             f"{tp.__module__}.{tp.__qualname__}")
-    if tp is type(None):
-        return "None"
     text = repr(tp)
     return text.replace("typing.", "")
 
