@@ -14,13 +14,11 @@ Unresolved ``${...}`` strings are accepted anywhere (they are resolved later).
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from lazycfg import _tree
 from lazycfg._errors import ConfigError
 from lazycfg._node import LazyNode, LazyRef, resolve_target, suggest, target_name
-from lazycfg._types import type_repr, value_accepts
 
 IMPORT, UNKNOWN_ARG, MISSING_ARG, BAD_ARGS, TYPE = (
     "import", "unknown-arg", "missing-arg", "bad-args", "type")
@@ -91,6 +89,8 @@ def _join(path: str, key: Any) -> str:
 
 
 def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
+    import inspect  # lazy: `import lazycfg` stays light (inspect pulls in ast, 25 ms)
+
     name = target_name(node.__lz_target__)
     try:
         target = resolve_target(node, path)
@@ -184,6 +184,8 @@ def _check_attrs(obj: Any, keys: tuple, problems: list[Problem]) -> None:
 
 
 def _check_type(value: Any, tp: Any, path: str, what: str, problems: list[Problem]) -> None:
+    from lazycfg._types import type_repr, value_accepts
+
     if type(value) is LazyNode:
         built = _built_class(value)
         classes = _classes_of(tp)

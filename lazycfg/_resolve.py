@@ -15,20 +15,34 @@ from __future__ import annotations
 import copy
 import os
 import re
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lazycfg import _tree
-
 from lazycfg._errors import ResolveError
 
-_INTERP = re.compile(r"\$\{([^${}\\]*)\}")
-_KEY_PATH = re.compile(r"^(\.*)([A-Za-z0-9_\-]+(?:(?:\.[A-Za-z0-9_\-]+)|(?:\[\d+\]))*)$")
-_SEGMENT = re.compile(r"[^.\[\]]+")
-_SIMPLE_ARG = re.compile(r"^[A-Za-z0-9_%\-+./:@?|*, ]*$")
-_INT = re.compile(r"^[+-]?(?:\d(?:_?\d)*)$")
-_FLOAT = re.compile(r"^[+-]?(?:(?:\d(?:_?\d)*)?\.\d(?:_?\d)*(?:[eE][+-]?\d+)?|\d(?:_?\d)*\.(?:[eE][+-]?\d+)?"
-                    r"|\d(?:_?\d)*[eE][+-]?\d+|inf|nan)$", re.IGNORECASE)
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class _Patterns:
+    """Regexes compiled on first use (keeps ``import lazycfg`` cheap)."""
+
+    def __getattr__(self, name: str) -> re.Pattern:
+        src = {
+            "interp": r"\$\{([^${}\\]*)\}",
+            "key_path": r"^(\.*)([A-Za-z0-9_\-]+(?:(?:\.[A-Za-z0-9_\-]+)|(?:\[\d+\]))*)$",
+            "segment": r"[^.\[\]]+",
+            "simple_arg": r"^[A-Za-z0-9_%\-+./:@?|*, ]*$",
+            "int": r"^[+-]?(?:\d(?:_?\d)*)$",
+            "float": r"^[+-]?(?:(?:\d(?:_?\d)*)?\.\d(?:_?\d)*(?:[eE][+-]?\d+)?"
+                     r"|\d(?:_?\d)*\.(?:[eE][+-]?\d+)?|\d(?:_?\d)*[eE][+-]?\d+|inf|nan)$",
+        }[name]
+        pattern = re.compile(src, re.IGNORECASE if name == "float" else 0)
+        setattr(self, name, pattern)
+        return pattern
+
+
+_RX = _Patterns()
 
 Path = tuple
 
@@ -57,7 +71,11 @@ def resolve(cfg: Any, *, now: datetime | None = None) -> Any:
     Raises:
         ResolveError: a reference is missing or circular; names the key holding it.
     """
-    _Resolver(cfg, now or datetime.now()).run()
+    if now is None:
+        from datetime import datetime
+
+        now = datetime.now()
+    _Resolver(cfg, now).run()
     return cfg
 
 
@@ -125,12 +143,12 @@ class _Resolver:
         return result
 
     def _fast(self, text: str, path: Path) -> Any:
-        matches = list(_INTERP.finditer(text))
+        matches = list(_RX.interp.finditer(text))
         if not matches:
             raise _Unhandled
         # Anything left outside the matched `${...}` that still opens one is a nested or
         # escaped form: leave it to OmegaConf.
-        rest = _INTERP.sub("", text)
+        rest = _RX.interp.sub("", text)
         if "${" in rest or "\\" in text:
             raise _Unhandled
         if len(matches) == 1 and matches[0].span() == (0, len(text)):
@@ -156,10 +174,10 @@ class _Resolver:
                     raise _Unhandled
                 return self.now.strftime(arg[0])
             raise _Unhandled
-        m = _KEY_PATH.match(body)
+        m = _RX.key_path.match(body)
         if not m:
             raise _Unhandled
-        dots, keys = len(m.group(1)), _SEGMENT.findall(m.group(2))
+        dots, keys = len(m.group(1)), _RX.segment.findall(m.group(2))
         if dots > len(path):
             raise ResolveError(
                 f"cannot resolve '${{{body}}}' at {path_str(path)}: it goes {dots - 1} level(s) "
@@ -278,7 +296,7 @@ def _typed(parent: Any, key: Any, value: Any) -> Any:
 
 def _parse_args(args: str) -> list[Any]:
     """Parse resolver arguments the way OmegaConf's grammar does, for the simple forms."""
-    if not _SIMPLE_ARG.match(args):
+    if not _RX.simple_arg.match(args):
         raise _Unhandled
     out: list[Any] = []
     for raw in args.split(","):
@@ -290,9 +308,9 @@ def _parse_args(args: str) -> list[Any]:
             out.append(None)
         elif low in ("true", "false"):
             out.append(low == "true")
-        elif _INT.match(s):
+        elif _RX.int.match(s):
             out.append(int(s.replace("_", "")))
-        elif _FLOAT.match(s):
+        elif _RX.float.match(s):
             out.append(float(s.replace("_", "")))
         else:
             out.append(s)
@@ -312,6 +330,8 @@ def _plain(obj: Any) -> Any:
 def _register_now() -> None:
     """Register OmegaConf's ``now`` resolver so that it uses the current resolve's timestamp."""
     from omegaconf import OmegaConf
+
+    from datetime import datetime
 
     def now(fmt: str) -> str:
         stamp = _CURRENT_NOW[-1] if _CURRENT_NOW else datetime.now()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import os
 from typing import Any
 
@@ -286,6 +285,8 @@ def fingerprint(cfg: Any) -> str:
     Every rank of a distributed job computes it after ``resolve``; equal fingerprints mean
     identical configs.
     """
+    import hashlib  # lazy: loading OpenSSL is not free and only fingerprints need it
+
     return hashlib.sha256(dumps(cfg, history=False).encode()).hexdigest()
 
 
