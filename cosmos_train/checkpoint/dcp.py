@@ -84,6 +84,7 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "checkpoint.save_iter",
     "checkpoint.keep_last_k",
     "checkpoint.async_mode",
+    "checkpoint.dcp_async_mode_enabled",
     "checkpoint.load_path",
     "checkpoint.load_training_state",
     "checkpoint.only_load_scheduler_state",

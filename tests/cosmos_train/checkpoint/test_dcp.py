@@ -171,6 +171,27 @@ def test_export_consolidated_writes_cosmos_files(tmp_path):
         export_consolidated(tmp_path / "missing", tmp_path / "out2")
 
 
+def _config(lr=1e-3, name="run", max_iter=3):
+    from lazycfg import L
+
+    return {"job": {"name": name}, "optimizer": L("torch.optim.AdamW")(lr=lr), "trainer": {"max_iter": max_iter}}
+
+
+def test_config_saved_with_checkpoint_and_compared_on_resume(tmp_path):
+    from cosmos_train.checkpoint.dcp import ConfigChangedError
+
+    _train(tmp_path, max_iter=1, save_iter=1, ckpt_kwargs={"config": _config()})
+    assert (tmp_path / "checkpoints" / "iter_000000001" / "config.yaml").is_file()
+
+    model, opt, sched = _fresh()
+    # job.* and max_iter may change.
+    assert DCPCheckpointer(job_dir=tmp_path, config=_config(name="renamed", max_iter=9)).load(model, opt, sched) == 1
+    with pytest.raises(ConfigChangedError, match=r"optimizer.lr=0.1[\s\S]*allowed_config_changes"):
+        DCPCheckpointer(job_dir=tmp_path, config=_config(lr=0.1)).load(model, opt, sched)
+    allowed = ("optimizer.lr",)
+    assert DCPCheckpointer(job_dir=tmp_path, config=_config(lr=0.1), allowed_config_changes=allowed).load(model, opt, sched) == 1
+
+
 class _Entry:
     def __init__(self, line):
         self.line = line

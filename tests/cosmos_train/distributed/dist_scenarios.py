@@ -17,7 +17,13 @@ import torch.distributed as dist
 
 from cosmos_train.checkpoint.dcp import DCPCheckpointer
 from cosmos_train.data.loader import build_dataloader
-from cosmos_train.distributed.consistency import RankMismatchError, broadcast_text, check_same_on_all_ranks
+from cosmos_train.distributed.consistency import (
+    RankMismatchError,
+    broadcast_config,
+    broadcast_text,
+    check_config_consistency,
+    check_same_on_all_ranks,
+)
 from cosmos_train.distributed.env import init_distributed
 from cosmos_train.distributed.parallelize import make_net_builder
 from cosmos_train.model.toy import ToyVideoDataset, toy_components
@@ -178,7 +184,20 @@ def scenario_consistency(out: Path, rank: int) -> dict:
         mismatch = None
     except RankMismatchError as exc:
         mismatch = str(exc)
-    return {"mismatch": mismatch, "broadcast": broadcast_text("from-rank-0" if rank == 0 else None)}
+    from lazycfg import L
+
+    def cfg(lr):
+        return {"optimizer": L("torch.optim.AdamW")(lr=lr), "trainer": {"max_iter": 3}}
+
+    same = check_config_consistency(cfg(1e-3))
+    try:
+        check_config_consistency(cfg(1e-3 * (rank + 1)))
+        cfg_mismatch = None
+    except RankMismatchError as exc:
+        cfg_mismatch = str(exc)
+    shipped = broadcast_config(cfg(1e-3 * (rank + 1)))
+    return {"mismatch": mismatch, "broadcast": broadcast_text("from-rank-0" if rank == 0 else None),
+            "fingerprint": same, "cfg_mismatch": cfg_mismatch, "shipped_lr": shipped["optimizer"]["lr"]}
 
 
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}

@@ -103,3 +103,6 @@ def test_rank_consistency_check(runs):
     for r in res["consistency"]:
         assert r["broadcast"] == "from-rank-0"
         assert "differs between ranks" in r["mismatch"] and "ranks [0]" in r["mismatch"] and "ranks [1]" in r["mismatch"]
+        assert r["cfg_mismatch"] is not None and "differs between ranks" in r["cfg_mismatch"]
+        assert r["shipped_lr"] == 1e-3  # rank 0's config on every rank
+    assert res["consistency"][0]["fingerprint"] == res["consistency"][1]["fingerprint"]

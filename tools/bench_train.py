@@ -1,0 +1,138 @@
+"""Trainer overhead benchmark: ``Trainer.fit`` versus a bare PyTorch loop doing the same work.
+
+Both loops run the toy video model (``cosmos_train.model.toy``) with the same data loader,
+AdamW, LambdaLR schedule, power EMA and gradient clipping; the trainer runs with no logging
+callbacks (``logging_iter`` beyond the run) so what is measured is the loop's own cost: hooks,
+the non-finite check, data-position tracking and bookkeeping. Runs alternate (bare, trainer,
+bare, ...) after one warm-up of each; the reported number is the median of the per-pair ratios.
+
+Usage::
+
+    python tools/bench_train.py [--runs 5] [--steps 20] [--no-write]
+
+Writes its section of ``docs/benchmarks.md`` (between the ``bench_train`` markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cosmos_train.model.toy import toy_components  # noqa: E402
+from cosmos_train.trainer.callbacks import GradClip  # noqa: E402
+from cosmos_train.trainer.trainer import Trainer  # noqa: E402
+
+START, END = "<!-- bench_train:start -->", "<!-- bench_train:end -->"
+MODEL = dict(dim=128, num_blocks=4, num_heads=4, video_shape=(3, 4, 8, 8))
+BATCH = 2
+CLIP = 1.0
+
+
+def _parts():
+    return toy_components(batch_size=BATCH, dataset_length=4096, **MODEL)
+
+
+def bare_loop(steps: int) -> float:
+    """Seconds for ``steps`` optimizer steps of a plain loop (same work as the trainer)."""
+    model, opt, sched, loader = _parts()
+    model.train()
+    params = [p for _, p in model.optimizer_parameters()]
+    t0 = time.perf_counter()
+    it = iter(loader)
+    for i in range(steps):
+        batch = next(it)
+        _, loss = model.training_step(batch, i)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        sched.step()
+        model.on_before_zero_grad(opt, sched, i)
+        opt.zero_grad(set_to_none=True)
+    return time.perf_counter() - t0
+
+
+def trainer_loop(steps: int, job_dir: str) -> float:
+    """Seconds for ``Trainer.fit`` over ``steps`` steps (setup inside fit included)."""
+    model, opt, sched, loader = _parts()
+    trainer = Trainer(max_iter=steps, job_dir=job_dir, logging_iter=10**9, tensorboard=False,
+                      callbacks={"grad_clip": GradClip(clip_norm=CLIP)})
+    t0 = time.perf_counter()
+    trainer.fit(model, opt, sched, loader)
+    return time.perf_counter() - t0
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replaces (or appends) only the bench_train section of ``path``."""
+    block = f"{START}\n{body.rstrip()}\n{END}\n"
+    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail.lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="alternating runs of each loop (>= 5)")
+    ap.add_argument("--steps", type=int, default=20, help="optimizer steps per run")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
+    ap.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args(argv)
+    if args.runs < 5:
+        ap.error("--runs must be >= 5 for a stable median")
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        bare_loop(2)
+        trainer_loop(2, os.path.join(tmp, "warm"))
+        bare, tr = [], []
+        for r in range(args.runs):
+            bare.append(bare_loop(args.steps))
+            tr.append(trainer_loop(args.steps, os.path.join(tmp, f"run{r}")))
+    ratios = [t / b for b, t in zip(bare, tr)]
+    ratio = statistics.median(ratios)
+    step_bare = statistics.median(bare) / args.steps
+    step_tr = statistics.median(tr) / args.steps
+    lines = [
+        "## Trainer overhead (`tools/bench_train.py`)",
+        "",
+        f"`Trainer.fit` vs a bare PyTorch loop doing the same work (toy DiT-like model {MODEL}, batch {BATCH}, "
+        f"AdamW + LambdaLR + power EMA + clip {CLIP}; no logging), {args.steps} steps per run, {args.runs} alternating runs "
+        f"of each after a warm-up; torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or platform.machine()}.",
+        "",
+        "| loop | median step |",
+        "|---|---|",
+        f"| bare PyTorch | {step_bare * 1e3:.1f} ms |",
+        f"| Trainer.fit | {step_tr * 1e3:.1f} ms |",
+        "",
+        f"Median per-pair ratio: **{ratio:.3f}** ({(ratio - 1) * 100:+.1f}% overhead; target <= +5%). "
+        f"Pair ratios: {', '.join(f'{x:.3f}' for x in ratios)}.",
+    ]
+    body = "\n".join(lines)
+    print(body)
+    if step_bare < 0.05:
+        print(f"warning: bare steps take {step_bare * 1e3:.1f} ms (< 50 ms); overhead ratios of tiny steps are noisy", file=sys.stderr)
+    if not args.no_write:
+        write_section(Path(args.output), body)
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
