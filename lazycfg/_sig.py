@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ._node import LazyNode, LazyRef, locate
+from ._node import LazyNode, LazyRef
 
 __all__ = ["checkable_target", "params", "Params", "param_annotation"]
 
@@ -47,14 +47,18 @@ def checkable_target(node: LazyNode) -> Any:
     """The node's target callable if it can be inspected without importing; else None."""
     target = node.__lz_target__
     if isinstance(target, (str, LazyRef)):
-        name = str(target)
-        parts = name.split(".")
+        # the longest imported prefix, then plain attribute access: never import anything
+        parts = str(target).split(".")
         for i in range(len(parts) - 1, 0, -1):
-            if ".".join(parts[:i]) in sys.modules:
-                try:
-                    return locate(name)
-                except Exception:  # noqa: BLE001 - unimportable: leave it to check()
+            module = sys.modules.get(".".join(parts[:i]))
+            if module is None:
+                continue
+            obj = module
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, _MISSING)
+                if obj is _MISSING:
                     return None
+            return obj
         return None
     return target
 

@@ -233,6 +233,14 @@ def test_signature_not_checked_for_unimported_string_target() -> None:
     assert "some_unimported_pkg_zz" not in sys.modules
 
 
+def test_parent_package_imported_is_not_enough() -> None:
+    import tests.fixtures.lazycfg  # noqa: F401 - the parent package is imported
+
+    cfg = ConfigDict(x=L("tests.fixtures.lazycfg.never_imported.Thing")(a=1))
+    apply_overrides(cfg, ["x.b=2"])  # would raise if the module were imported
+    assert cfg.x.b == 2
+
+
 def test_signature_checked_for_imported_string_target() -> None:
     cfg = ConfigDict(x=L("tests.fixtures.lazycfg.toy.Net")(), y=L(LazyRef(
         "tests.fixtures.lazycfg.toy.Net"))())
