@@ -15,16 +15,12 @@ File layout (``yaml.safe_load`` reads it; libyaml is used when present)::
       model: &id001 {...}                          # a node reachable twice is one object
       ema_model: *id001
     sites: {optimizer: 'experiments/x.py:12', ...}  # where each container was created
-    history:                                        # provenance, per container and key
-      optimizer:
-        lr:
-        - [0.001, 'experiments/x.py:12', init]
-        - [0.0003, optimizer.lr=3e-4, override]
+    history: |                    # provenance: JSON lines [container, key, [[source, kind, value]]]
+      ["optimizer", "lr", [["experiments/x.py:12", "init", 0.001], ["optimizer.lr=3e-4", "override", 0.0003]]]
 
 Other tagged values: ``{__placeholder__: true}`` (``PLACEHOLDER``), ``{__object__: pkg.mod.name}``
 (classes, functions, enum members, torch dtypes: anything importable by dotted name),
 ``{__partial__: pkg.fn, args: [...], keywords: {...}}`` (``functools.partial``),
-``{__current__: true}`` (in history: the value the key holds now),
 ``{__lazyref__: pkg.mod.Cls}``, and ``{__mapping__: {...}}`` for a mapping whose own keys would
 look like one of these tags. Everything else (lambdas, local functions, live objects) is a
 ``SerializationError`` naming the path.
@@ -54,9 +50,22 @@ def _yaml():
     return yaml
 
 
+_DUMPER: list = []
+
+
 def _dumper():
-    yaml = _yaml()
-    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    """libyaml's safe dumper (pure Python when libyaml is absent), writing ``_Block`` as ``|``.
+
+    A subclass, so that the representer is not added to PyYAML's global dumper.
+    """
+    if not _DUMPER:
+        yaml = _yaml()
+        base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        dumper = type("LazycfgDumper", (base,), {})
+        dumper.add_representer(_Block, lambda d, text: d.represent_scalar(
+            "tag:yaml.org,2002:str", str(text), style="|"))
+        _DUMPER.append(dumper)
+    return _DUMPER[0]
 
 
 def _loader():
@@ -210,15 +219,15 @@ class _Encoder:
 
     def encode_record(self, rec: P.Record, current: Any) -> list:
         value = rec.value
+        if value is current and type(value) not in _SCALARS:
+            return [rec.source, rec.kind]  # the value the key holds now: restored as that object
         if value is P.DELETED:
-            enc: Any = {"__deleted__": True}
+            enc: Any = {"deleted": True}
         elif type(value) in _SCALARS:
             enc = value
-        elif value is current:
-            enc = {"__current__": True}  # the value the key holds now: restored as that object
         else:
-            enc = {"__repr__": P._short_repr(value)}  # an old, replaced value: a summary
-        return [enc, rec.source, rec.kind]
+            enc = {"repr": P._short_repr(value)}  # an old, replaced value: a summary
+        return [rec.source, rec.kind, enc]
 
 
 def _reserved(key: Any) -> bool:
@@ -243,8 +252,27 @@ def to_data(cfg: Any, *, meta: bool = True) -> dict:
         if enc.sites:
             doc["sites"] = enc.sites
         if enc.history:
-            doc["history"] = enc.history
+            doc["history"] = _history_block(enc.history)
     return doc
+
+
+class _Block(str):
+    """A string YAML writes as a literal block (``|``)."""
+
+
+def _history_block(history: dict[str, dict]) -> _Block:
+    """History as JSON lines, one per (container, key): ``["trainer", "max_iter", [records]]``.
+
+    One YAML scalar instead of thousands of YAML nodes keeps save + load within a few ms; each
+    line stays readable. A record is ``[source, kind]`` (its value is the one the key holds
+    now), ``[source, kind, value]``, or ``[source, kind, {"repr": text}]`` for a replaced
+    container value, ``[source, kind, {"deleted": true}]`` for a deletion.
+    """
+    import json
+
+    lines = [json.dumps([where, key, recs], ensure_ascii=False)
+             for where, keys in history.items() for key, recs in keys.items()]
+    return _Block("\n".join(lines) + "\n")
 
 
 def dumps(cfg: Any, *, history: bool = True) -> str:
@@ -388,10 +416,6 @@ class _Decoder:
             return PLACEHOLDER
         if tag == "__lazyref__":
             return LazyRef(value)
-        if tag == "__deleted__":
-            return P.DELETED
-        if tag == "__repr__":
-            return _Summary(value)
         if tag in ("__object__", "__partial__"):
             try:
                 obj = locate(value)
@@ -438,26 +462,44 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
                           f"lazycfg reads version {VERSION}); upgrade lazycfg", None)
     dec = _Decoder(source)
     cfg = dec.decode(doc.get("config"), ())
-    sites, history = doc.get("sites") or {}, doc.get("history") or {}
+    sites, history = doc.get("sites") or {}, doc.get("history") or ""
     if sites or history:
         index = {(_tree.format_path(p) or "."): obj for p, obj in _tree.walk(cfg)
                  if _tree.kind_of(obj) != "leaf"}
         for where, site in sites.items():
             if where in index:
                 P.set_site(index[where], site)
-        for where, keys in history.items():
+        for where, key, recs in _parse_history(history, source):
             container = index.get(where)
             if container is None:
                 continue
-            kids = dict(_tree.children(container))
-            for key, recs in keys.items():
-                P.set_history(container, key, [
-                    P.Record(kids.get(key) if r[0] == {"__current__": True} else
-                             dec.decode(r[0], ()), r[1], r[2]) for r in recs])
+            current = dict(_tree.children(container)).get(key)
+            P.set_history(container, key, [P.Record(
+                current if len(r) == 2 else _record_value(r[2]), r[0], r[1]) for r in recs])
     choices = doc.get("choices")
     if choices:
         P.set_choices(cfg, choices)
     return cfg
+
+
+def _parse_history(block: Any, source: str) -> list:
+    import json
+
+    if not isinstance(block, str):
+        raise ConfigError(f"{source}: 'history' must be the JSON-lines block lazycfg.save "
+                          "writes", None)
+    try:
+        return [json.loads(line) for line in block.splitlines() if line.strip()]
+    except ValueError as e:
+        raise ConfigError(f"{source}: unreadable history line: {e}", None) from e
+
+
+def _record_value(enc: Any) -> Any:
+    if isinstance(enc, dict):
+        if enc.get("deleted"):
+            return P.DELETED
+        return _Summary(str(enc.get("repr", "")))
+    return enc
 
 
 def loads(text: str, *, source: str = "<string>") -> Any:
