@@ -139,6 +139,14 @@ def test_add_force_delete(roundtrip: RT) -> None:
     assert len(cfg.blocks) == 1 and cfg.blocks[0].num_heads == 2
 
 
+def test_nodes_and_mappings_accept_any_replacement() -> None:
+    # DESIGN: only bool/int/float/str/list/tuple values constrain the type of a replacement
+    cfg = apply_overrides(base(), ["++net=gone", "loader=null", "trainer.callbacks.a=${x}",
+                                   "trainer.callbacks.c=3"])
+    assert cfg.net == "gone" and cfg.loader is None and cfg.trainer.callbacks.a == "${x}"
+    assert cfg.trainer.callbacks.c == 3
+
+
 def test_append_and_extend(roundtrip: RT) -> None:
     cfg = roundtrip(base())
     apply_overrides(cfg, ["trainer.betas+=0.5", "trainer.betas+=[1, 2]", "trainer.size+=3"])
