@@ -1,7 +1,8 @@
 """Path-level differences between two configs, printable as override lines.
 
 ``diff(a, b)`` walks both trees together (the core walker's children, in config order) and
-returns entries whose ``str()`` is one override line (``path=VALUE``, ``+path=VALUE``, ``~path``);
+returns entries whose ``str()`` is one override line (``path=VALUE``, ``+path=VALUE``, ``~path``,
+``++path=VALUE`` where a node or mapping gives way to a plain value);
 applying the lines, in order, to a copy of ``a`` gives ``b``. Provenance and group choices are
 ignored, as by equality. A change the override grammar cannot spell (a lazy node or a config
 class instance appearing where there was none) still gets an entry, with ``expressible`` False
@@ -37,6 +38,9 @@ class DiffEntry:
 
     def __init__(self, kind: str, keys: tuple, old: Any, new: Any) -> None:
         self.kind, self.keys, self.old, self.new = kind, keys, old, new
+        # replacing a node or mapping by a value of another kind needs the forcing form
+        force = (kind == CHANGED and _tree.kind_of(old) in ("node", "mapping", "attrs")
+                 and _tree.kind_of(new) != _tree.kind_of(old))
         try:
             value = "" if kind == REMOVED else format_value(new)
             self.expressible = True
@@ -44,8 +48,8 @@ class DiffEntry:
             value = repr(new)
             self.expressible = False
         path = self.path
-        self._text = {CHANGED: f"{path}={value}", ADDED: f"+{path}={value}",
-                      REMOVED: f"~{path}"}[kind]
+        set_form = f"++{path}={value}" if force else f"{path}={value}"
+        self._text = {CHANGED: set_form, ADDED: f"+{path}={value}", REMOVED: f"~{path}"}[kind]
 
     @property
     def path(self) -> str:
