@@ -124,6 +124,13 @@ class _Video2WorldBase(TrainModel):
     def net_ema(self) -> nn.Module | None:  # type: ignore[override]
         return self._modules.get("net_ema")
 
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Loads ``net.*`` / ``net_ema.*``; Transformer Engine ``*._extra_state`` entries in Cosmos
+        checkpoints are dropped when this model has no such key."""
+        own = set(super().state_dict().keys())
+        kept = {k: v for k, v in state_dict.items() if not (k.endswith("._extra_state") and k not in own)}
+        return super().load_state_dict(kept, strict=strict, assign=assign)
+
     # ------------------------------------------------------------------ hooks
     def on_train_start(self, memory_format: torch.memory_format = torch.preserve_format) -> None:
         """Keeps ``net_ema`` in fp32 (Cosmos casts it here too); net params stay fp32 masters."""

@@ -318,3 +318,19 @@ def test_overfits_one_fixed_batch(kind) -> None:
         model.on_before_zero_grad(opt, None, it)
         losses.append(loss.item())
     assert sum(losses[-5:]) / 5 < 0.5 * losses[0], losses
+
+
+def test_load_state_dict_round_trip_and_te_extra_state() -> None:
+    src = make_model(RF)
+    with torch.no_grad():
+        for p in src.net.parameters():
+            p.add_(0.01)
+    state = dict(src.state_dict())
+    state["net.blocks.0.self_attn.q_proj._extra_state"] = torch.zeros(0)  # as in TE-based Cosmos checkpoints
+    dst = make_model(RF)
+    dst.load_state_dict(state)
+    for p, q in zip(src.net.parameters(), dst.net.parameters()):
+        assert torch.equal(p, q)
+    del state["net_ema.x_embedder.proj.1.weight"]
+    with pytest.raises(RuntimeError, match="net_ema.x_embedder.proj.1.weight"):
+        dst.load_state_dict(state)
