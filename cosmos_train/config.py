@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 import attrs
 
-from lazycfg import ConfigError, configclass
+from lazycfg import PLACEHOLDER, ConfigError, configclass
 
 __all__ = [
     "CheckpointConfig",
@@ -196,7 +196,8 @@ class ParallelismConfig:
         reduce_dtype: FSDP2 gradient reduce dtype.
     """
 
-    activation_checkpointing: str = "none"
+    #: ``none`` on the command line parses as null, which means the same.
+    activation_checkpointing: Optional[str] = "none"
     ac_every_n_blocks: int = 1
     compile_blocks: bool = False
     param_dtype: str = "bfloat16"
@@ -309,7 +310,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.distributed_parallelism": ("ddp", "fsdp"),
     "trainer.memory_format": MEMORY_FORMATS,
     "trainer.nonfinite": ("raise", "skip"),
-    "trainer.parallelism.activation_checkpointing": ("none", "block", "selective", "mm_only"),
+    "trainer.parallelism.activation_checkpointing": (None, "none", "block", "selective", "mm_only"),
     "trainer.parallelism.param_dtype": ("float32", "bfloat16", "float16"),
     "trainer.parallelism.reduce_dtype": ("float32", "bfloat16"),
     "job.wandb_mode": ("online", "offline", "disabled"),
@@ -350,7 +351,7 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
     for path, allowed in _CHOICES.items():
         value = _get(cfg, path)
         if value not in allowed:
-            problems.append(f"{path}={value!r} is not one of {', '.join(allowed)}")
+            problems.append(f"{path}={value!r} is not one of {', '.join(str(a) for a in allowed)}")
     for path in _POSITIVE:
         value = _get(cfg, path)
         if not isinstance(value, int) or value < 1:
@@ -452,9 +453,11 @@ def _target_name(target: Any) -> str:
 
 
 def _plain(obj: Any) -> Any:
-    """Implementation of :meth:`Config.to_dict`."""
+    """Implementation of :meth:`Config.to_dict` (``PLACEHOLDER`` becomes the string ``"PLACEHOLDER"``)."""
     if isinstance(obj, (str, bytes, int, float, bool, type(None))):
         return obj
+    if obj is PLACEHOLDER:
+        return "PLACEHOLDER"
     if _is_node(obj):
         out: dict[str, Any] = {"_target_": _target_name(obj._target_)}
         args = getattr(obj, "_args_", ()) or ()

@@ -165,7 +165,7 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
         shard_size=shard if isinstance(shard, int) and shard > 0 else None,
         param_dtype=par.param_dtype,
         reduce_dtype=par.reduce_dtype,
-        ac_mode=par.activation_checkpointing,
+        ac_mode=par.activation_checkpointing or "none",
         ac_every_n_blocks=par.ac_every_n_blocks,
         compile_blocks=par.compile_blocks,
         seed=config.trainer.seed,

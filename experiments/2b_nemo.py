@@ -50,7 +50,6 @@ def make_config():
     model.conditional_frames_probs = {0: 0.5, 1: 0.25, 2: 0.25}
     model.min_num_conditional_frames = 0
     model.max_num_conditional_frames = 2
-    model.tokenizer.temporal_window = 16
 
     # Net: Cosmos's 2B size with the released Predict2.5 changes written out, so a command-line
     # net=cosmos_v1_14B keeps them (as Hydra keeps an experiment's patches over a group swap).

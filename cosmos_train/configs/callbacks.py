@@ -19,14 +19,16 @@ the trainer calls callbacks in that order. Mapping from Cosmos's options:
 
 from __future__ import annotations
 
-from lazycfg import L, register
+from lazycfg import L, lazy_imports, register
 
-_CB = "cosmos_train.trainer.callbacks"
+with lazy_imports():
+    from cosmos_train.trainer.callbacks import EveryNDrawSample, GradClip, IterSpeed, ManualGC, MemoryStats, ProgressBar
+
 _PKG = "trainer.callbacks"
 
 
 def _sampler(*, is_ema: bool) -> object:
-    return L(f"{_CB}.EveryNDrawSample")(
+    return L(EveryNDrawSample)(
         every_n=5000, is_ema=is_ema, regular=not is_ema, num_samples=1, num_steps=35, guidance=0.0, seed=0, fps=16
     )
 
@@ -35,11 +37,11 @@ register(
     "callbacks",
     "basic",
     {
-        "grad_clip": L(f"{_CB}.GradClip")(clip_norm=1.0),
-        "iter_speed": L(f"{_CB}.IterSpeed")(),
-        "device_monitor": L(f"{_CB}.MemoryStats")(),
-        "manual_gc": L(f"{_CB}.ManualGC")(every_n=5, warm_up=5),
-        "progress_bar": L(f"{_CB}.ProgressBar")(),
+        "grad_clip": L(GradClip)(clip_norm=1.0),
+        "iter_speed": L(IterSpeed)(),
+        "device_monitor": L(MemoryStats)(),
+        "manual_gc": L(ManualGC)(every_n=5, warm_up=5),
+        "progress_bar": L(ProgressBar)(),
     },
     package=_PKG,
 )

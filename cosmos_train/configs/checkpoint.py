@@ -16,9 +16,12 @@ replaces the whole section, ``type`` included.
 
 from __future__ import annotations
 
-from lazycfg import PLACEHOLDER, L, register
+from lazycfg import PLACEHOLDER, L, lazy_imports, register
 
 from cosmos_train.config import CheckpointConfig, ObjectStoreConfig
+
+with lazy_imports():
+    from cosmos_train.checkpoint.dcp import DCPCheckpointer
 
 register("checkpoint", "local", CheckpointConfig(save_iter=1000))
 
@@ -41,7 +44,7 @@ register(
     "ckpt_type",
     "dcp",
     # Everything else comes from the checkpoint section at build time (cosmos_train.launch).
-    L("cosmos_train.checkpoint.dcp.DCPCheckpointer")(job_dir=PLACEHOLDER),
+    L(DCPCheckpointer)(job_dir=PLACEHOLDER),
     package="checkpoint.type",
 )
 register("ckpt_type", "none", None, package="checkpoint.type")

@@ -9,14 +9,15 @@ same conditioner (Cosmos's V2 only differs in internals).
 
 from __future__ import annotations
 
-from lazycfg import L, register
+from lazycfg import L, lazy_imports, register
 
-_TARGET = "cosmos_train.model.conditioner.Video2WorldConditioner"
+with lazy_imports():
+    from cosmos_train.model.conditioner import Video2WorldConditioner
 
 for _name in ("video_prediction_conditioner", "video_prediction_conditioner_v2"):
     register(
         "conditioner",
         _name,
-        L(_TARGET)(text_key="t5_text_embeddings", text_dropout_rate=0.2, use_video_condition_dropout_rate=0.0),
+        L(Video2WorldConditioner)(text_key="t5_text_embeddings", text_dropout_rate=0.2, use_video_condition_dropout_rate=0.0),
         package="model.config.conditioner",
     )

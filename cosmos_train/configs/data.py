@@ -14,17 +14,21 @@ Predict2.5 models assert on it). Here ``mock`` is the video loader alone with 93
 
 from __future__ import annotations
 
-from lazycfg import L, register
+from lazycfg import L, lazy_imports, register
 
-_LOADER = "cosmos_train.data.loader.build_dataloader"
+with lazy_imports():  # references only: nothing is imported until a loader is built
+    from cosmos_train.data.loader import build_dataloader
+    from cosmos_train.data.local_video import LocalVideoDataset
+    from cosmos_train.data.mock import MockImageDataset, MockVideoDataset
+    from cosmos_train.data.synthetic import SyntheticVideoDataset
 
 #: Cosmos's "512" resolution at 9:16 (``VIDEO_RES_SIZE_INFO["512"]["9,16"]``).
 _RES_512 = (384, 640)
 
 
 def _mock_video():
-    return L(_LOADER)(
-        dataset=L("cosmos_train.data.mock.MockVideoDataset")(
+    return L(build_dataloader)(
+        dataset=L(MockVideoDataset)(
             num_frames=93, height=_RES_512[0], width=_RES_512[1], text_len=512, text_dim=1024
         ),
         batch_size=1,
@@ -34,8 +38,8 @@ def _mock_video():
 
 
 def _mock_image():
-    return L(_LOADER)(
-        dataset=L("cosmos_train.data.mock.MockImageDataset")(height=_RES_512[0], width=_RES_512[1]),
+    return L(build_dataloader)(
+        dataset=L(MockImageDataset)(height=_RES_512[0], width=_RES_512[1]),
         batch_size=2,
         shuffle=False,
         num_workers=0,
@@ -44,8 +48,8 @@ def _mock_image():
 
 def _synthetic():
     # 17 frames (1+4k) of 64x64: 5x8x8 latents through the 4x8x8 stand-in tokenizer.
-    return L(_LOADER)(
-        dataset=L("cosmos_train.data.synthetic.SyntheticVideoDataset")(
+    return L(build_dataloader)(
+        dataset=L(SyntheticVideoDataset)(
             num_frames=17, height=64, width=64, length=256, text_len=8, text_dim=32
         ),
         batch_size=4,
@@ -55,8 +59,8 @@ def _synthetic():
 
 
 def _local_video():
-    return L(_LOADER)(
-        dataset=L("cosmos_train.data.local_video.LocalVideoDataset")(
+    return L(build_dataloader)(
+        dataset=L(LocalVideoDataset)(
             dataset_dir="datasets/cosmos_nemo_assets", num_frames=93, video_size=(704, 1280)
         ),
         batch_size=1,

@@ -16,15 +16,17 @@ re-applies the current ``net``/``conditioner``/``ema``/``tokenizer`` choices aft
 
 from __future__ import annotations
 
-from lazycfg import L, register
+from lazycfg import L, lazy_imports, register
 
 from cosmos_train.model.config import Video2WorldConfig, Video2WorldRectifiedFlowConfig
 
-_EDM = "cosmos_train.model.video2world.Video2WorldModel"
-_RF = "cosmos_train.model.video2world.Video2WorldModelRectifiedFlow"
+with lazy_imports():
+    from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRectifiedFlow
+
+_EDM, _RF = Video2WorldModel, Video2WorldModelRectifiedFlow
 
 
-def _option(parallelism: str, target: str, config: object) -> dict:
+def _option(parallelism: str, target: object, config: object) -> dict:
     return {
         "trainer.distributed_parallelism": parallelism,
         "model": L(target)(config=config, _recursive_=False),

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lazycfg import L, register
+from lazycfg import L, lazy_imports, register
 
-NET_TARGET = "cosmos_train.nets.dit.MiniTrainDiT"
+with lazy_imports():
+    from cosmos_train.nets.dit import MiniTrainDiT
 
 _COMMON: dict[str, Any] = dict(
     max_img_h=240,
@@ -77,4 +78,4 @@ NET_KWARGS["tiny"] = dict(
 )
 
 for _name, _kwargs in NET_KWARGS.items():
-    register("net", _name, L(NET_TARGET)(**_kwargs), package="model.config.net")
+    register("net", _name, L(MiniTrainDiT)(**_kwargs), package="model.config.net")

@@ -11,17 +11,18 @@ model's parameters are supplied at build time (``params=model.optimizer_paramete
 
 from __future__ import annotations
 
-from lazycfg import PLACEHOLDER, L, register
+from lazycfg import PLACEHOLDER, L, lazy_imports, register
 
-_ADAMW = "cosmos_train.optim.optimizers.build_adamw"
+with lazy_imports():
+    from cosmos_train.optim.optimizers import build_adamw
 
 register(
     "optimizer",
     "fusedadamw",
-    L(_ADAMW)(params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=True),
+    L(build_adamw)(params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=True),
 )
 register(
     "optimizer",
     "adamw",
-    L(_ADAMW)(params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=None),
+    L(build_adamw)(params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=None),
 )

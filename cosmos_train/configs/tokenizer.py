@@ -11,21 +11,25 @@
 
 from __future__ import annotations
 
-from lazycfg import L, register
+from lazycfg import L, lazy_imports, register
+
+with lazy_imports():
+    from cosmos_train.tokenizers.standin import IdentityTokenizer, PoolingTokenizer
+    from cosmos_train.tokenizers.wan21 import Wan21VAE
 
 _PKG = "model.config.tokenizer"
 
 register(
     "tokenizer",
     "wan2pt1_tokenizer",
-    L("cosmos_train.tokenizers.wan21.Wan21VAE")(ckpt_path=None, dtype="bfloat16", temporal_window=16),
+    L(Wan21VAE)(ckpt_path=None, dtype="bfloat16", temporal_window=16),
     package=_PKG,
 )
 for _name in ("standin", "pooling"):
     register(
         "tokenizer",
         _name,
-        L("cosmos_train.tokenizers.standin.PoolingTokenizer")(latent_ch=16, spatial=8, temporal=4, seed=0),
+        L(PoolingTokenizer)(latent_ch=16, spatial=8, temporal=4, seed=0),
         package=_PKG,
     )
-register("tokenizer", "identity", L("cosmos_train.tokenizers.standin.IdentityTokenizer")(latent_ch=3), package=_PKG)
+register("tokenizer", "identity", L(IdentityTokenizer)(latent_ch=3), package=_PKG)
