@@ -106,6 +106,11 @@ class _Video2WorldBase(TrainModel):
         if isinstance(self.conditioner, nn.Module) and any(p.requires_grad for p in self.conditioner.parameters()):
             raise ValueError("the conditioner must not have trainable parameters")
 
+        if isinstance(config.net, nn.Module):
+            raise TypeError(
+                "model.config.net must be a LazyCall node or a zero-argument factory, not a built module: "
+                "the model builds both net and net_ema from it (e.g. L(MiniTrainDiT)(...) or nets.presets.tiny)"
+            )
         builder = net_builder if net_builder is not None else default_net_builder(self.device)
         make_net: Callable[[], nn.Module] = lambda: build_component(config.net, "model.config.net")  # noqa: E731
         self.net = builder(make_net, role="net")

@@ -115,8 +115,9 @@ def test_lazycfg_nodes_are_instantiated() -> None:
         (lambda: Video2WorldModel(Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer)), TypeError, "needs a Video2WorldConfig"),
         (lambda: make_model(RF, net=None), ValueError, "model.config.net is not set"),
         (lambda: make_model(RF, tokenizer=functools.partial(PoolingTokenizer, latent_ch=8)), ValueError, "state_ch"),
+        (lambda: make_model(RF, net=tiny()), TypeError, "not a built module"),
     ],
-    ids=["wrong-config-class", "missing-net", "latent-ch-mismatch"],
+    ids=["wrong-config-class", "missing-net", "latent-ch-mismatch", "built-net"],
 )
 def test_construction_errors(make, exc, match) -> None:
     with pytest.raises(exc, match=match):
