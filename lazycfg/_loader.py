@@ -259,10 +259,13 @@ def _lazy_import(name: str, globals: dict | None = None, locals: Any = None,
     if level > 0:
         if globals is not None and globals.get(_CONFIG_MARK):
             return _config_import(name, globals, locals, fromlist, level)
-        import importlib.util
-
+        # no import statement may run here: __import__ itself is patched
         package = (globals or {}).get("__package__") or ""
-        name = importlib.util.resolve_name("." * level + name, package)
+        bits = package.rsplit(".", level - 1)
+        if not package or len(bits) < level:
+            raise ConfigImportError(f"relative import {'.' * level}{name} beyond the top-level "
+                                    f"package inside lazy_imports()", name)
+        name = f"{bits[0]}.{name}" if name else bits[0]
     if fromlist:
         return LazyRef(name)
     return LazyRef(name.split(".")[0])
@@ -274,6 +277,8 @@ class lazy_imports:  # noqa: N801 - used like a function: ``with lazy_imports():
     The names bound are :class:`LazyRef` objects (``LazyRef("pkg.mod.Cls")``): ``L(Cls)(...)``
     accepts them, they compare equal to the dotted string, and ``instantiate``/``check`` import
     them. Configs stay jump-to-definition friendly and ``lazycfg show`` never imports torch.
+    Every import statement inside the block yields references (``builtins.__import__`` is
+    swapped for the duration of the block, so keep only imports of targets inside it).
     """
 
     def __init__(self) -> None:

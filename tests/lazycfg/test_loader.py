@@ -179,3 +179,30 @@ def test_lazy_imports_restores_import() -> None:
     assert builtins.__import__ is original
     assert isinstance(ref, lazycfg.LazyRef) and str(ref) == "tests.fixtures.lazycfg.nothing_here"
     assert j == "os.path.join"
+
+
+def test_load_rel_outside_load_and_yaml(tmp_path: Path) -> None:
+    cfg = load_rel("../fixtures/lazycfg/experiments/sub/child.py")
+    assert cfg.sibling_value == 42
+    lazycfg.save(ConfigDict(a=1), tmp_path / "saved.yaml")
+    (tmp_path / "use_yaml.py").write_text(
+        "from lazycfg import load_rel\nconfig = load_rel('saved.yaml')\nconfig.b = 2\n")
+    assert load(tmp_path / "use_yaml.py") == {"a": 1, "b": 2}
+
+
+def test_lazy_imports_relative_in_package_module(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "lzpkg_rel"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cfg.py").write_text(
+        "from lazycfg import L, lazy_imports\n"
+        "with lazy_imports():\n"
+        "    from .models import Big\n"
+        "node = L(Big)(x=1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    mod = importlib.import_module("lzpkg_rel.cfg")
+    assert mod.node._target_ == "lzpkg_rel.models.Big"
+    assert "lzpkg_rel.models" not in sys.modules

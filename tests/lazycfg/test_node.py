@@ -225,3 +225,31 @@ def test_wrap_keeps_lists_in_place() -> None:
     node = L(Net)()
     assert wrap(node) is node
     assert isinstance(node, LazyNode)
+
+
+def test_configlist_behaves_like_a_list_until_frozen() -> None:
+    from lazycfg import ConfigList, freeze
+
+    lst = ConfigList([3, 1])
+    lst.append({"a": 1})
+    lst.extend([{"b": 2}])
+    lst.insert(0, 0)
+    lst += [9]
+    assert isinstance(lst[3], ConfigDict) and lst[3].a == 1 and lst[4].b == 2
+    lst.remove(9)
+    assert lst.pop() == {"b": 2}
+    del lst[-1]
+    lst[0] = 5
+    lst.sort()
+    lst.reverse()
+    lst *= 1
+    assert lst == [5, 3, 1]
+    lst2 = copy.deepcopy(lst)
+    assert lst2 == lst and isinstance(lst2, ConfigList)
+    assert pickle.loads(pickle.dumps(lst)) == lst
+    frozen = freeze(ConfigDict(x=lst)).x
+    for op in (lambda: frozen.insert(0, 1), lambda: frozen.reverse(), lambda: frozen.clear(),
+               lambda: frozen.remove(5), lambda: frozen.__imul__(2)):
+        with pytest.raises(ConfigError, match="frozen"):
+            op()
+    assert pickle.loads(pickle.dumps(frozen)) == [5, 3, 1]

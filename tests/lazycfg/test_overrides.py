@@ -311,3 +311,19 @@ def test_provenance_of_overrides() -> None:
     assert [r.value for r in recs] == [10, 3] and recs[-1].source == "trainer.max_iter=3"
     assert recs[-1].kind == "override"
     assert explain(cfg, "trainer.betas.1")[-1].source == "trainer.betas.1=0.5"
+
+
+def test_global_group_cannot_be_deleted(toy_registry: Registry) -> None:
+    with pytest.raises(OverrideError, match="lands at the root"):
+        apply_overrides(make_config(), ["~model"], registry=toy_registry)
+
+
+def test_glob_skips_positional_args_and_none_children() -> None:
+    cfg = ConfigDict(p=L(Net)(L(Net)(num_blocks=1), a=L(Net)(), b=None))
+    apply_overrides(cfg, ["p.*.num_blocks=4"])
+    assert cfg.p.a.num_blocks == 4 and cfg.p[0].num_blocks == 1 and cfg.p.b is None
+
+
+def test_positional_arg_override() -> None:
+    cfg = apply_overrides(ConfigDict(p=L(Net)(1, 2)), ["p.1=5", "p[0]=4"])
+    assert cfg.p._args_ == [4, 5]
