@@ -466,8 +466,8 @@ def resolve(cfg, now=None):
     def walk(obj):
         for k, v in children(obj):
             if isinstance(v, str) and "${{" in v:
-                m = re.fullmatch(r"\$\{{([^}}]*)\}}", v)
-                v = one(m) if m else re.sub(r"\$\{{([^}}]*)\}}", lambda m: str(one(m)), v)
+                m = re.fullmatch(r"\\$\\{{([^}}]*)\\}}", v)
+                v = one(m) if m else re.sub(r"\\$\\{{([^}}]*)\\}}", lambda m: str(one(m)), v)
                 if isinstance(obj, (dict, list)):
                     obj[k] = v
                 else:
