@@ -60,8 +60,9 @@ class TrainModel(nn.Module):
 
     #: The trainable net (``nn.Module``); the trainer clips its gradients and shards it.
     net: nn.Module
-    #: The EMA copy of ``net`` in fp32, or ``None`` when EMA is disabled.
-    net_ema: nn.Module | None = None
+    #: The EMA copy of ``net`` in fp32, or ``None`` when EMA is disabled. Annotation only: a
+    #: class-level default would shadow ``nn.Module``'s lookup of a registered submodule.
+    net_ema: nn.Module | None
 
     def training_step(self, batch: Batch, iteration: int) -> tuple[dict[str, Any], torch.Tensor]:
         """Forward pass of one micro-batch; returns ``(outputs, loss)`` with a scalar ``loss``.
