@@ -162,3 +162,39 @@ def test_common_forms_do_not_import_omegaconf():
         "resolve(t); assert 'omegaconf' not in sys.modules, 'omegaconf imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_resolved_string_is_parsed_for_a_typed_field(monkeypatch):
+    from lazycfg import configclass
+
+    @configclass
+    class Trainer:
+        max_iter: int = 10
+        name: str = "x"
+
+    monkeypatch.setenv("LAZYCFG_TEST_ITERS", "500")
+    cfg = Trainer(max_iter="${oc.env:LAZYCFG_TEST_ITERS}", name="${oc.env:LAZYCFG_TEST_ITERS}")
+    resolve(cfg)
+    assert cfg.max_iter == 500 and type(cfg.max_iter) is int
+    assert cfg.name == "500"  # a str field keeps the string
+
+
+def test_resolve_records_provenance():
+    from lazycfg import ConfigDict, explain
+
+    cfg = ConfigDict(a=1, b="${a}")
+    resolve(cfg)
+    assert str(explain(cfg, "b")[-1].source) == "resolve ${a}"
+
+
+def test_rank_zero_values_shipped_as_text_give_identical_fingerprints():
+    from lazycfg import ConfigDict, dumps, fingerprint, loads
+
+    def make() -> ConfigDict:
+        return ConfigDict(job={"name": "run_${now:%H-%M-%S-%f}"}, lr=1e-3)
+
+    rank0 = resolve(make(), now=datetime(2024, 1, 1, 0, 0, 0))
+    rank1_own = resolve(make(), now=datetime(2024, 1, 1, 0, 0, 1))  # a later clock
+    assert fingerprint(rank0) != fingerprint(rank1_own)  # the check catches the drift
+    rank1 = loads(dumps(rank0))  # what rank 0 broadcasts as text
+    assert fingerprint(rank1) == fingerprint(rank0) and rank1 == rank0
