@@ -174,13 +174,33 @@ class Registry:
             value = self._merge(group, names, opts)
         else:
             value = deepcopy(opts[0].node)
+        previous = get_choices(cfg)
         if package == "_global_":
+            replaced = [str(p) for p in value]
             for path, sub in value.items():
                 _set_path(cfg, str(path), sub, source)
         else:
+            replaced = [package]
             _set_path(cfg, package, value, source)
         _note_choice(cfg, group, names if multi else name)
+        self._reselect_nested(cfg, group, replaced, previous)
         return cfg
+
+    def _reselect_nested(self, cfg: Any, group: str, replaced: list[str],
+                         previous: dict[str, Any]) -> None:
+        """Re-applies the choices of groups whose package lies inside a replaced subtree.
+
+        Selecting ``model`` replaces ``model`` wholesale; the ``net`` option chosen earlier
+        (package ``model.config.net``) is selected again on top, as Hydra's defaults list
+        composes nested groups after their parent.
+        """
+        for other, option in previous.items():
+            if other == group or option is None or other not in self._groups:
+                continue
+            packages = {o.package for o in self._groups[other].values()}
+            if any(pk != "_global_" and any(pk.startswith(p + ".") for p in replaced)
+                   for pk in packages):
+                self.select(cfg, other, option)
 
     def _merge(self, group: str, names: list[str], opts: list[_Option]) -> Any:
         packages = {o.package for o in opts}

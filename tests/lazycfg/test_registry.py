@@ -166,3 +166,17 @@ def test_iter_options() -> None:
 
     names = [(g, n) for g, n, _ in iter_options(reg_with_options())]
     assert ("net", "small") in names and ("model", "fsdp") in names
+
+
+def test_nested_group_choices_survive_parent_selection() -> None:
+    reg = Registry()
+    reg.register("model", "a", {"model": ConfigDict(kind="a", net=None)}, package="_global_")
+    reg.register("model", "b", {"model": ConfigDict(kind="b", net=None)}, package="_global_")
+    reg.register("net", "small", L(Net)(num_blocks=2), package="model.net")
+    cfg = reg.select(ConfigDict(model=None), "model", "a")
+    reg.select(cfg, "net", "small")
+    cfg.model.net.num_heads = 3  # an edit of the old subtree is replaced with it
+    reg.select(cfg, "model", "b")
+    assert cfg.model.kind == "b" and cfg.model.net == L(Net)(num_blocks=2)
+    assert choices(cfg) == {"model": "b", "net": "small"}
+    assert explain(cfg, "model.net")[-1].source == "net=small"
