@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# stdlib helpers that may sit between user code and an assignment (deepcopy, with-blocks)
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+_SKIP_FILES = frozenset({_STDLIB + "copy.py", _STDLIB + "contextlib.py"})
 _HIST = "__lz_hist__"
 _SITE = "__lz_site__"
 _CHOICES = "__lz_choices__"
@@ -143,7 +146,7 @@ def caller_site(depth: int = 2) -> str:
     while frame is not None:
         name = frame.f_code.co_filename
         if not (name.startswith(_PKG_DIR) or name.startswith("<attrs generated")
-                or name.endswith(("copy.py", "contextlib.py"))):
+                or name in _SKIP_FILES):
             return f"{name}:{frame.f_lineno}"
         frame = frame.f_back
     return ""
