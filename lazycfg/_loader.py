@@ -124,14 +124,14 @@ def _config_of(module: types.ModuleType, path: str) -> Any:
     ns = module.__dict__
     make = ns.get("make_config")
     if callable(make) and getattr(make, "__module__", None) == module.__name__:
-        return wrap(make())
+        return wrap(make(), path)
     if "config" in ns:
-        return wrap(ns["config"])
+        return wrap(ns["config"], path)
     public = {k: v for k, v in ns.items() if not k.startswith("_") and _is_config_like(v)}
     if not public:
         raise ConfigError(f"{path}: the file defines no make_config(), no `config` and no public "
                           f"config values (lazy nodes, dicts, attrs instances)", path)
-    return ConfigDict(public)
+    return wrap(public, path)
 
 
 def _run(path: str) -> Any:
