@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from ._errors import ConfigError, RegistryError
 from ._node import ConfigDict, LazyNode, suggest
-from ._provenance import _note_choice, get_choices
+from ._provenance import _note_choice, _safe_eq, get_choices
 from ._tree import get_child, is_attrs, kind_of, parse_path, set_child
 
 __all__ = [
@@ -89,7 +89,7 @@ class Registry:
         options = self._groups.setdefault(group, {})
         existing = options.get(name)
         if existing is not None and not replace:
-            if existing.package == package and existing.node == node:
+            if existing.package == package and _safe_eq(existing.node, node):
                 return  # re-registering an equal option is a no-op
             raise RegistryError(
                 f"{group}={name} is already registered with a different value; pass "

@@ -94,7 +94,7 @@ def _sub(value: Any, chk: Checker, path: str, convert: bool) -> Any:
 
 
 def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
-    if tp is Any or tp is object or tp is None and False:
+    if tp is Any or tp is object:
         return _any
     if tp is None or tp is type(None):
         def chk_none(v: Any, p: str, c: bool) -> Any:
