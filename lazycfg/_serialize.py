@@ -14,7 +14,8 @@ File layout (``yaml.safe_load`` reads it; libyaml is used when present)::
         betas: {__tuple__: [0.9, 0.999]}           # tuples stay tuples
       model: &id001 {...}                          # a node reachable twice is one object
       ema_model: *id001
-    sites: {optimizer: 'experiments/x.py:12', ...}  # where each container was created
+    sites: |                      # where containers were created (when not on the parent's line)
+      ["optimizer", "experiments/x.py:12"]
     history: |                    # provenance: JSON lines [container, key, [[source, kind, value]]]
       ["optimizer", "lr", [["experiments/x.py:12", "init", 0.001], ["optimizer.lr=3e-4", "override", 0.0003]]]
 
@@ -205,10 +206,11 @@ class _Encoder:
             raise self.fail(path, value, why)
         return {"__object__": name}
 
-    def note_meta(self, container: Any, path: tuple) -> None:
+    def note_meta(self, container: Any, path: tuple, parent_site: str) -> str:
+        """Record site and history of one container; returns its site for its children."""
         where = _tree.format_path(path) or "."
-        site = P.get_site(container)
-        if site:
+        site = P.get_site(container) or parent_site
+        if site != parent_site:  # most nested nodes share their parent's line: not repeated
             self.sites[where] = site
         hist = P.histories(container)
         if hist:
@@ -216,6 +218,7 @@ class _Encoder:
             self.history[where] = {
                 key: [self.encode_record(r, kids.get(key, P.DELETED)) for r in recs]
                 for key, recs in hist.items() if isinstance(key, _KEY_TYPES)}
+        return site
 
     def encode_record(self, rec: P.Record, current: Any) -> list:
         value = rec.value
@@ -246,11 +249,12 @@ def to_data(cfg: Any, *, meta: bool = True) -> dict:
     doc["config"] = enc.encode(cfg, ())
     if meta:
         # After the whole tree: a record's value that is in the tree becomes an alias of it.
+        site_of: dict[tuple, str] = {}
         for path, obj in _tree.walk(cfg):
             if _tree.kind_of(obj) != "leaf":
-                enc.note_meta(obj, path)
+                site_of[path] = enc.note_meta(obj, path, site_of.get(path[:-1], ""))
         if enc.sites:
-            doc["sites"] = enc.sites
+            doc["sites"] = _json_lines([where, site] for where, site in enc.sites.items())
         if enc.history:
             doc["history"] = _history_block(enc.history)
     return doc
@@ -268,11 +272,14 @@ def _history_block(history: dict[str, dict]) -> _Block:
     now), ``[source, kind, value]``, or ``[source, kind, {"repr": text}]`` for a replaced
     container value, ``[source, kind, {"deleted": true}]`` for a deletion.
     """
+    return _json_lines([where, key, recs] for where, keys in history.items()
+                       for key, recs in keys.items())
+
+
+def _json_lines(rows: Any) -> _Block:
     import json
 
-    lines = [json.dumps([where, key, recs], ensure_ascii=False)
-             for where, keys in history.items() for key, recs in keys.items()]
-    return _Block("\n".join(lines) + "\n")
+    return _Block("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def dumps(cfg: Any, *, history: bool = True) -> str:
@@ -462,14 +469,21 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
                           f"lazycfg reads version {VERSION}); upgrade lazycfg", None)
     dec = _Decoder(source)
     cfg = dec.decode(doc.get("config"), ())
-    sites, history = doc.get("sites") or {}, doc.get("history") or ""
+    sites, history = doc.get("sites") or "", doc.get("history") or ""
     if sites or history:
-        index = {(_tree.format_path(p) or "."): obj for p, obj in _tree.walk(cfg)
-                 if _tree.kind_of(obj) != "leaf"}
-        for where, site in sites.items():
-            if where in index:
-                P.set_site(index[where], site)
-        for where, key, recs in _parse_history(history, source):
+        own = dict(_parse_lines(sites, "sites", source))
+        index: dict[str, Any] = {}
+        site_of: dict[tuple, str] = {}
+        for p, obj in _tree.walk(cfg):
+            if _tree.kind_of(obj) == "leaf":
+                continue
+            where = _tree.format_path(p) or "."
+            index[where] = obj
+            # a container without its own entry was created on its parent's line
+            site = site_of[p] = own.get(where) or site_of.get(p[:-1], "")
+            if site:
+                P.set_site(obj, site)
+        for where, key, recs in _parse_lines(history, "history", source):
             container = index.get(where)
             if container is None:
                 continue
@@ -482,16 +496,16 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
     return cfg
 
 
-def _parse_history(block: Any, source: str) -> list:
+def _parse_lines(block: Any, what: str, source: str) -> list:
     import json
 
     if not isinstance(block, str):
-        raise ConfigError(f"{source}: 'history' must be the JSON-lines block lazycfg.save "
+        raise ConfigError(f"{source}: '{what}' must be the JSON-lines block lazycfg.save "
                           "writes", None)
     try:
         return [json.loads(line) for line in block.splitlines() if line.strip()]
     except ValueError as e:
-        raise ConfigError(f"{source}: unreadable history line: {e}", None) from e
+        raise ConfigError(f"{source}: unreadable {what} line: {e}", None) from e
 
 
 def _record_value(enc: Any) -> Any:
