@@ -274,3 +274,15 @@ def test_to_py_is_readable_python():
     assert "config = Root(" in src and "_net = L('pkg.Net')(dim=4)" in src
     assert "size=" not in src  # fields equal to their default are left out
     compile(src, "<to_py>", "exec")
+
+
+def test_explain_shows_override_text_after_save_load(tmp_path):
+    cfg = Root(model=L("pkg.Model")(lr=1.0))
+    lazycfg.apply_overrides(cfg, ["model.lr=3e-4", "job.name=from_cli"])
+    save(cfg, tmp_path / "config.yaml")
+    back = lazycfg.load(tmp_path / "config.yaml")
+    for c in (cfg, back):
+        assert [r.source for r in explain(c, "model.lr")][-1] == "model.lr=3e-4"
+        assert [r.kind for r in explain(c, "job.name")][-1] == "override"
+        assert "override job.name=from_cli" in str(explain(c, "job.name")[-1])
+    assert back == cfg
