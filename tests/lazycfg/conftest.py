@@ -44,3 +44,15 @@ def toy_registry() -> lazycfg.Registry:
 @pytest.fixture
 def experiments() -> Path:
     return EXPERIMENTS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each lazycfg unit test sees an empty default registry.
+
+    In a full-suite run, cosmos_train's option modules register real groups (``net``, ``model``...)
+    in the process-wide default registry; library tests must not depend on what else was imported.
+    """
+    from lazycfg import _registry
+
+    monkeypatch.setattr(_registry, "_DEFAULT", lazycfg.Registry())
