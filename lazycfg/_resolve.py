@@ -130,7 +130,8 @@ class _Resolver:
             return value
         if path in self.active:
             cycle = " -> ".join(path_str(p) for p in self.active[self.active.index(path):] + [path])
-            raise ResolveError(f"circular interpolation at {path_str(path)}: {cycle}", path_str(path))
+            raise ResolveError(f"circular interpolation at {path_str(path)}: {cycle}",
+                               path_str(path))
         self.active.append(path)
         try:
             try:

@@ -16,8 +16,9 @@ File layout (``yaml.safe_load`` reads it; libyaml is used when present)::
       ema_model: *id001
     sites: |                      # where containers were created (when not on the parent's line)
       ["optimizer", "experiments/x.py:12"]
-    history: |                    # provenance: JSON lines [container, key, [[source, kind, value]]]
-      ["optimizer", "lr", [["experiments/x.py:12", "init", 0.001], ["optimizer.lr=3e-4", "override", 0.0003]]]
+    history: |                    # provenance: JSON lines [container, key, [records]]
+      ["optimizer", "lr", [["experiments/x.py:12", "init", 0.001], ["optimizer.lr=3e-4",
+        "override", 0.0003]]]      # (one line per key in the file)
 
 Other tagged values: ``{__placeholder__: true}`` (``PLACEHOLDER``), ``{__object__: pkg.mod.name}``
 (classes, functions, enum members, torch dtypes: anything importable by dotted name),
@@ -36,7 +37,8 @@ from typing import Any
 from lazycfg import _provenance as P
 from lazycfg import _tree
 from lazycfg._errors import ConfigError, SerializationError
-from lazycfg._node import PLACEHOLDER, ConfigDict, LazyRef, _init_meta, locate, new_node, target_name
+from lazycfg._node import (PLACEHOLDER, ConfigDict, LazyRef, _init_meta, locate, new_node,
+                           target_name)
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1
@@ -99,7 +101,6 @@ class _Encoder:
         self.keep: list[Any] = []  # keep sources alive so ids stay unique while encoding
         self.sites: dict[str, str] = {}
         self.history: dict[str, dict] = {}
-        self.with_meta = True
 
     def fail(self, path: tuple, value: Any, why: str) -> SerializationError:
         where = _tree.format_path(path) or "<root>"
@@ -241,7 +242,6 @@ def _reserved(key: Any) -> bool:
 def to_data(cfg: Any, *, meta: bool = True) -> dict:
     """The YAML-ready document for ``cfg`` (``meta``: include choices, sites and history)."""
     enc = _Encoder()
-    enc.with_meta = meta
     doc: dict = {FORMAT_KEY: {"version": VERSION}}
     choices = P.get_choices(cfg) if meta else {}
     if choices:

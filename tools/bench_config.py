@@ -181,7 +181,8 @@ D, Ld = yaml.CSafeDumper, yaml.CSafeLoader
 print(med(lambda: yaml.load(yaml.dump(plain, Dumper=D), Loader=Ld), {n}))
 try:
     from omegaconf import OmegaConf
-    print(med(lambda: OmegaConf.create(OmegaConf.to_yaml(OmegaConf.create(plain))), max(3, {n} // 5)))
+    rt = lambda: OmegaConf.create(OmegaConf.to_yaml(OmegaConf.create(plain)))
+    print(med(rt, max(3, {n} // 5)))
 except ImportError:
     print("nan")
 """

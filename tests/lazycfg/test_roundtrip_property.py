@@ -21,7 +21,8 @@ SEEDS = range(120)
 STRINGS = ["", "a", "hello world", "1e3", "480", "true", "False", "null", "None", "yes", "off",
            "~", " pad ", "a: b", "#x", "- item", "[1]", "{}", "${a.b}", "run_${now:%Y}",
            "héllo ✓", "multi\nline", "it's", 'say "hi"', "tab\tbed", "\\back", "0x1F", "1_000"]
-KEYS = ["a", "b", "lr", "dim", "name", "items", "keys", "_target_", "__tuple__", "x.y", "with space"]
+KEYS = ["a", "b", "lr", "dim", "name", "items", "keys", "_target_", "__tuple__", "x.y",
+        "with space"]
 
 
 @configclass

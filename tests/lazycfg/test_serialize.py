@@ -123,7 +123,8 @@ def test_torch_dtype_round_trips(tmp_path):
 
 def test_shared_node_is_one_object_after_load(tmp_path):
     shared = L("pkg.Dataset")(path="x")
-    cfg = ConfigDict(train=L("pkg.Loader")(dataset=shared), sampler=L("pkg.Sampler")(dataset=shared))
+    cfg = ConfigDict(train=L("pkg.Loader")(dataset=shared),
+                     sampler=L("pkg.Sampler")(dataset=shared))
     for back in (loads(dumps(cfg)), _py_roundtrip(cfg, tmp_path)):
         assert back == cfg
         assert back.train.dataset is back.sampler.dataset
