@@ -281,12 +281,13 @@ def _typed(parent: Any, key: Any, value: Any) -> Any:
     """
     if not isinstance(value, str) or _tree.kind_of(parent) != "attrs":
         return value
-    import attrs
+    from lazycfg._configclass import field_types
 
-    field = attrs.fields_dict(type(parent)).get(key)
-    ann = getattr(field, "type", None)
-    if ann is None or ann is str or ann == "str" or ann is Any or ann == "Any":
-        return value
+    import typing
+
+    ann = field_types(type(parent)).get(key)
+    if ann is None or ann is str or ann is Any or str in typing.get_args(ann):
+        return value  # the field takes strings (Optional[str] too): keep the text
     from lazycfg._grammar import parse_value
 
     try:
