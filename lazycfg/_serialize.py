@@ -67,6 +67,10 @@ def _dumper():
         dumper = type("LazycfgDumper", (base,), {})
         dumper.add_representer(_Block, lambda d, text: d.represent_scalar(
             "tag:yaml.org,2002:str", str(text), style="|"))
+        dumper.add_representer(_FlowList, lambda d, seq: d.represent_sequence(
+            "tag:yaml.org,2002:seq", seq, flow_style=True))
+        dumper.add_representer(_FlowDict, lambda d, m: d.represent_mapping(
+            "tag:yaml.org,2002:map", m, flow_style=True))
         _DUMPER.append(dumper)
     return _DUMPER[0]
 
@@ -121,11 +125,10 @@ class _Encoder:
         if kind == "leaf":
             out = self.encode_leaf(value, path)
         elif kind == "tuple":
-            out = {"__tuple__": [self.encode(v, (*path, i)) for i, v in enumerate(value)]}
+            out = _flow({"__tuple__": _flow([self.encode(v, (*path, i))
+                                             for i, v in enumerate(value)])})
         elif kind == "list":
-            out = []
-            self.remember(value, out)
-            out.extend(self.encode(v, (*path, i)) for i, v in enumerate(value))
+            out = _flow([self.encode(v, (*path, i)) for i, v in enumerate(value)])
         elif kind == "node":
             out = self.encode_node(value, path)
         elif kind == "attrs":
@@ -183,9 +186,9 @@ class _Encoder:
 
     def encode_leaf(self, value: Any, path: tuple) -> Any:
         if value is PLACEHOLDER:
-            return {"__placeholder__": True}
+            return _FlowDict(__placeholder__=True)
         if isinstance(value, LazyRef):
-            return {"__lazyref__": str(value)}
+            return _FlowDict(__lazyref__=str(value))
         if isinstance(value, functools.partial):
             func = _dotted(value.func)
             if func is None:
@@ -205,7 +208,7 @@ class _Encoder:
                    or "<locals>" in getattr(value, "__qualname__", "") else
                    "a live object, not a config value")
             raise self.fail(path, value, why)
-        return {"__object__": name}
+        return _FlowDict(__object__=name)
 
     def note_meta(self, container: Any, path: tuple, parent_site: str) -> str:
         """Record site and history of one container; returns its site for its children."""
@@ -234,6 +237,22 @@ class _Encoder:
         return [rec.source, rec.kind, enc]
 
 
+class _FlowList(list):
+    """A list of plain values, written on one line (``[0.9, 0.999]``)."""
+
+
+class _FlowDict(dict):
+    """A small tagged value, written on one line (``{__tuple__: [704, 1280]}``)."""
+
+
+def _flow(data: Any) -> Any:
+    """Mark a list or tag mapping holding only plain values for one-line YAML."""
+    values = data.values() if isinstance(data, dict) else data
+    if all(type(v) in _SCALARS or type(v) in (_FlowList, _FlowDict) for v in values):
+        return _FlowDict(data) if isinstance(data, dict) else _FlowList(data)
+    return data
+
+
 def _reserved(key: Any) -> bool:
     return isinstance(key, str) and (key in ("_target_", "_class_") or
                                      key.startswith("__") and key.endswith("__"))
@@ -242,10 +261,11 @@ def _reserved(key: Any) -> bool:
 def to_data(cfg: Any, *, meta: bool = True) -> dict:
     """The YAML-ready document for ``cfg`` (``meta``: include choices, sites and history)."""
     enc = _Encoder()
-    doc: dict = {FORMAT_KEY: {"version": VERSION}}
+    doc: dict = {FORMAT_KEY: _FlowDict(version=VERSION)}
     choices = P.get_choices(cfg) if meta else {}
     if choices:
-        doc["choices"] = choices
+        doc["choices"] = {g: _FlowList(o) if isinstance(o, list) else o
+                          for g, o in choices.items()}
     doc["config"] = enc.encode(cfg, ())
     if meta:
         # After the whole tree: a record's value that is in the tree becomes an alias of it.
@@ -290,7 +310,7 @@ def dumps(cfg: Any, *, history: bool = True) -> str:
         history: include provenance (sites, history) and group choices.
     """
     return _yaml().dump(to_data(cfg, meta=history), Dumper=_dumper(), sort_keys=False,
-                        allow_unicode=True, default_flow_style=None, width=100)
+                        allow_unicode=True, default_flow_style=False, width=100)
 
 
 def save(cfg: Any, path: str | os.PathLike) -> None:
