@@ -145,6 +145,9 @@ def test_yaml_is_readable_and_in_config_order():
     assert text.index("zeta") < text.index("alpha")
     assert f"_class_: {__name__}.Root" in text
     assert "0x" not in text  # no addresses anywhere
+    assert "  model:\n    _target_: pkg.Model\n    zeta: 1\n" in text  # one value per line
+    assert dumps(ConfigDict(b=[0.9, 0.999], t=(1, 2)), history=False).endswith(
+        "config:\n  b: [0.9, 0.999]\n  t: {__tuple__: [1, 2]}\n")
 
 
 LIVE = [
