@@ -283,7 +283,7 @@ def report(res: dict[str, Any]) -> str:
     growth = {p: _ratio(f200[p], f30[p]) for p in f30}
     targets = [
         ("fresh load / floor", f"{r_floor:.2f}x", "<= 1.5x", r_floor <= 1.5),
-        ("Hydra / lazycfg (fresh)", f"{r_hydra:.1f}x", ">= 6x", r_hydra >= 6),
+        ("Hydra / lazycfg (fresh)", f"{r_hydra:.2f}x", ">= 6x", r_hydra >= 6),
         ("warm load + 10 overrides", f"{warm['lazycfg']:.2f} ms", "<= 2 ms",
          warm["lazycfg"] <= 2),
         ("YAML save + load (history)", f"{y['lazycfg']:.2f} ms", "<= 5 ms", y["lazycfg"] <= 5),
