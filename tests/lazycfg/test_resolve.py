@@ -198,3 +198,17 @@ def test_rank_zero_values_shipped_as_text_give_identical_fingerprints():
     assert fingerprint(rank0) != fingerprint(rank1_own)  # the check catches the drift
     rank1 = loads(dumps(rank0))  # what rank 0 broadcasts as text
     assert fingerprint(rank1) == fingerprint(rank0) and rank1 == rank0
+
+
+def test_nodes_positional_args_and_shared_nodes():
+    from lazycfg import L, ConfigDict
+
+    shared = L("pkg.Data")(res="${model.res}")
+    cfg = ConfigDict(
+        model={"res": "720", "lr": 0.1},
+        opt=L("pkg.Opt")("${model.lr}", base_lr="${.scale}", scale=2,
+                         sched=L("pkg.S")(x="${..scale}")),
+        a=L("pkg.Loader")(data=shared), b=L("pkg.Sampler")(data=shared))
+    resolve(cfg)
+    assert cfg.opt._args_ == [0.1] and cfg.opt.base_lr == 2 and cfg.opt.sched.x == 2
+    assert cfg.a.data is cfg.b.data and cfg.a.data.res == "720"
