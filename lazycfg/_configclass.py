@@ -12,6 +12,8 @@
   :class:`ConfigKeyError` with a did-you-mean suggestion instead of a new attribute;
 * mutable class-level defaults (``x: list = []``, ``sub: Sub = Sub()``, ``L(...)`` nodes) are
   turned into factories, so instances never share them;
+* notebooks display instances as a config tree (``_repr_pretty_``/``_repr_html_``, unless the
+  class defines its own);
 * ``freeze`` stores the instance's path in ``__dict__["__lz_frozen__"]``, after which every
   assignment raises :class:`FrozenConfigError`.
 
@@ -25,7 +27,7 @@ import sys
 from typing import Any, Callable, TypeVar
 
 from ._errors import ConfigError, ConfigKeyError
-from ._node import ConfigDict, LazyNode, frozen_error, suggest, wrap
+from ._node import ConfigDict, LazyNode, _repr_html_, _repr_pretty_, frozen_error, suggest, wrap
 from ._provenance import caller_site, record
 from ._types import check_value
 
@@ -229,6 +231,9 @@ def configclass(maybe_cls: type[T] | None = None, **attrs_kwargs: Any) -> Any:
         new_cls.__getattr__ = _getattr
         new_cls._lz_set = _lz_set
         new_cls.__lz_configclass__ = True
+        for hook, fn in (("_repr_pretty_", _repr_pretty_), ("_repr_html_", _repr_html_)):
+            if not _is_class_attr(new_cls, hook):  # the class's own display wins
+                setattr(new_cls, hook, fn)
         return new_cls
 
     if maybe_cls is not None:

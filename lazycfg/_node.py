@@ -261,6 +261,21 @@ def resolve_target(node: LazyNode, path: str | None = None) -> Callable:
     return target
 
 
+# ----------------------------------------------------------------------------- notebook display
+def _repr_pretty_(self: Any, p: Any, cycle: bool) -> None:
+    """IPython pretty-printer hook: the config tree with provenance (``lazycfg._display``)."""
+    from ._display import repr_pretty
+
+    repr_pretty(self, p, cycle)
+
+
+def _repr_html_(self: Any) -> str:
+    """Notebook HTML hook: the config tree in a ``<pre>`` block."""
+    from ._display import repr_html
+
+    return repr_html(self)
+
+
 # ----------------------------------------------------------------------------- wrapping
 def wrap(value: Any, site: str = "") -> Any:
     """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
@@ -405,6 +420,9 @@ class ConfigDict(dict):
     def __dir__(self) -> list[str]:
         return sorted(set(dir(dict)) | {k for k in self if isinstance(k, str)})
 
+    _repr_pretty_ = _repr_pretty_
+    _repr_html_ = _repr_html_
+
     def __repr__(self) -> str:
         return f"ConfigDict({dict.__repr__(self)})"
 
@@ -512,6 +530,9 @@ class ConfigList(list):
         object.__setattr__(new, "__lz_hist__", deepcopy(self.__lz_hist__, memo))
         object.__setattr__(new, "__lz_frozen__", self.__lz_frozen__)
         return new
+
+    _repr_pretty_ = _repr_pretty_
+    _repr_html_ = _repr_html_
 
     def __reduce__(self) -> tuple:
         return (_restore_list, (type(self), list(self), self.__lz_hist__, self.__lz_frozen__))
@@ -673,6 +694,10 @@ class LazyNode:
 
     def __dir__(self) -> list[str]:
         return ["_args_", "_recursive_", "_target_", *self.__lz_kwargs__]
+
+    # notebook display (IPython looks these up on the type; a kwarg of that name is shadowed)
+    _repr_pretty_ = _repr_pretty_
+    _repr_html_ = _repr_html_
 
     # -- equality, copying, pickling
     def __eq__(self, other: object) -> bool:
