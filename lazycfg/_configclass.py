@@ -23,6 +23,7 @@ override path for them (type-checked and recorded when they have a ``__dict__``)
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any, Callable, TypeVar
 
@@ -34,6 +35,7 @@ from ._types import check_value
 __all__ = ["configclass", "is_configclass", "field_types", "set_plain_attrs"]
 
 T = TypeVar("T")
+_WRAPPED = frozenset({dict, list, tuple, functools.partial})  # types wrap() converts
 _SPECS: dict[type, dict[str, tuple[Any, Any]]] = {}
 
 
@@ -129,7 +131,7 @@ def _lz_set(self: Any, name: str, value: Any, source: str | None, kind: str,
             f"{full!r}: {type(self).__name__} has no field {name!r}.{suggest(name, spec)} "
             f"Fields: {', '.join(spec)}.", full)
     tp, a = field
-    if type(value) is dict or type(value) is list or type(value) is tuple:
+    if type(value) in _WRAPPED:
         value = wrap(value, d.get("__lz_site__", ""))
     value = _convert_and_check(self, name, value, tp, a, _owner_path(self, name, path))
     if name in d:

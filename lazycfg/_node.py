@@ -39,6 +39,7 @@ Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any, Callable, Iterator
 
@@ -52,6 +53,7 @@ __all__ = [
     "ConfigDict",
     "ConfigList",
     "LazyRef",
+    "ConfigPartial",
     "PLACEHOLDER",
     "wrap",
     "target_name",
@@ -261,6 +263,40 @@ def resolve_target(node: LazyNode, path: str | None = None) -> Callable:
     return target
 
 
+# ----------------------------------------------------------------------------- partials
+class ConfigPartial(functools.partial):
+    """A ``functools.partial`` that compares equal by content (func, args, keywords).
+
+    A plain partial compares by identity, so a config holding one would differ from its own deep
+    copy or its save/load round trip. :func:`wrap` swaps this subclass in for every plain
+    partial placed into a config; it calls, pickles and ``isinstance``-checks like the original.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, functools.partial):
+            return NotImplemented
+        return (self.func == other.func and self.args == other.args
+                and self.keywords == other.keywords)
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self.func)  # args/keywords may be unhashable; equal partials share func
+
+    def __repr__(self) -> str:
+        parts = [repr(self.func), *map(repr, self.args),
+                 *(f"{k}={v!r}" for k, v in self.keywords.items())]
+        return f"functools.partial({', '.join(parts)})"
+
+
+def _as_config_partial(value: functools.partial) -> ConfigPartial:
+    return ConfigPartial(value.func, *value.args, **value.keywords)
+
+
 # ----------------------------------------------------------------------------- notebook display
 def _repr_pretty_(self: Any, p: Any, cycle: bool) -> None:
     """IPython pretty-printer hook: the config tree with provenance (``lazycfg._display``)."""
@@ -279,6 +315,8 @@ def _repr_html_(self: Any) -> str:
 # ----------------------------------------------------------------------------- wrapping
 def wrap(value: Any, site: str = "") -> Any:
     """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
+
+    Plain ``functools.partial`` values become :class:`ConfigPartial` (equal by content).
 
     Lists are updated in place (so a list shared by reference stays shared); tuples are rebuilt
     only when an element changed. Nodes, ConfigDicts and other objects are returned as they are.
@@ -304,6 +342,8 @@ def wrap(value: Any, site: str = "") -> Any:
         if any(a is not b for a, b in zip(items, value)):
             return tuple(items)
         return value
+    if t is functools.partial:
+        return _as_config_partial(value)
     return value
 
 

@@ -37,8 +37,8 @@ from typing import Any
 from lazycfg import _provenance as P
 from lazycfg import _tree
 from lazycfg._errors import ConfigError, SerializationError
-from lazycfg._node import (PLACEHOLDER, ConfigDict, LazyRef, _init_meta, locate, new_node,
-                           target_name)
+from lazycfg._node import (PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta, locate,
+                           new_node, target_name)
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1
@@ -452,7 +452,7 @@ class _Decoder:
                 return obj
             args = [self.decode(v, (*path, i)) for i, v in enumerate(data.get("args") or [])]
             kw = {k: self.decode(v, (*path, k)) for k, v in (data.get("keywords") or {}).items()}
-            return functools.partial(obj, *args, **kw)
+            return ConfigPartial(obj, *args, **kw)  # equal by content, like wrap() makes it
         raise self.fail(path, f"unknown tag {tag!r} (written by a newer lazycfg?)")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import functools
 import pickle
+from typing import Any
 
 import pytest
 
@@ -253,3 +255,22 @@ def test_configlist_behaves_like_a_list_until_frozen() -> None:
         with pytest.raises(ConfigError, match="frozen"):
             op()
     assert pickle.loads(pickle.dumps(frozen)) == [5, 3, 1]
+
+
+@pytest.mark.parametrize(("other", "equal"), [
+    pytest.param(functools.partial(max, 3, key=abs), True, id="same-content"),
+    pytest.param(functools.partial(max, 4, key=abs), False, id="other-args"),
+    pytest.param(functools.partial(max, 3), False, id="other-keywords"),
+    pytest.param(functools.partial(min, 3, key=abs), False, id="other-func"),
+    pytest.param(max, False, id="not-a-partial"),
+])
+def test_partials_in_configs_compare_by_content(other: Any, equal: bool) -> None:
+    from lazycfg._node import ConfigPartial
+
+    node = L("pkg.Model")(fn=functools.partial(max, 3, key=abs))
+    fn = node.fn
+    assert type(fn) is ConfigPartial and fn(-5) == -5
+    assert (fn == other) is equal and (other == fn) is equal and (fn != other) is not equal
+    assert repr(fn) == "functools.partial(<built-in function max>, 3, key=<built-in function abs>)"
+    if equal:
+        assert hash(fn) == hash(ConfigPartial(max, 3, key=abs))

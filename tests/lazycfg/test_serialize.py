@@ -290,3 +290,21 @@ def test_explain_shows_override_text_after_save_load(tmp_path):
         assert [r.kind for r in explain(c, "job.name")][-1] == "override"
         assert "override job.name=from_cli" in str(explain(c, "job.name")[-1])
     assert back == cfg
+
+
+@configclass
+class _WithFn:
+    fn: Any = None
+
+
+def test_config_holding_partials_equals_itself_after_round_trips(tmp_path):
+    import copy
+
+    part = functools.partial(max, 3, key=abs)
+    cfg = ConfigDict(node=L("pkg.Model")(act=part, acts=[part]), typed=_WithFn(fn=part))
+    assert copy.deepcopy(cfg) == cfg
+    assert loads(dumps(cfg)) == cfg
+    assert _py_roundtrip(cfg, tmp_path) == cfg
+    other = ConfigDict(node=L("pkg.Model")(act=functools.partial(max, 4, key=abs), acts=[part]),
+                       typed=_WithFn(fn=part))
+    assert other != cfg
