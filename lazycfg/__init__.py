@@ -9,13 +9,17 @@ Main entry points::
 
     cfg = load("experiments/2b_nemo.py", ["optimizer=fused", "trainer.max_iter=10"])
     optimizer = instantiate(cfg.optimizer, params=model.parameters())
+
+Result types to inspect: ``Problem`` (``check``), ``DiffEntry`` (``diff``), ``Record``
+(``explain``); errors to catch: ``ConfigError`` and its subclasses (``CheckError`` from
+``check(cfg, strict=True)``, ``OverrideError``, ``ConfigTypeError``, ...).
 """
 
 from __future__ import annotations
 
-from ._check import check
+from ._check import CheckError, Problem, check
 from ._configclass import configclass
-from ._diff import diff
+from ._diff import DiffEntry, diff
 from ._errors import (
     ConfigError,
     ConfigFileNotFoundError,
@@ -32,7 +36,8 @@ from ._errors import (
 from ._freeze import freeze, is_frozen, unfreeze
 from ._instantiate import instantiate
 from ._loader import lazy_imports, load, load_rel
-from ._node import PLACEHOLDER, ConfigDict, ConfigList, L, LazyCall, LazyNode, LazyRef
+from ._node import (PLACEHOLDER, ConfigDict, ConfigList, ConfigPartial, L, LazyCall, LazyNode,
+                    LazyRef)
 from ._overrides import apply_overrides
 from ._provenance import Record, explain
 from ._registry import Registry, choices, default_registry, register, select
@@ -41,13 +46,16 @@ from ._serialize import dumps, fingerprint, loads, save, to_py
 
 __all__ = [
     "PLACEHOLDER",
+    "CheckError",
     "ConfigDict",
     "ConfigError",
     "ConfigFileNotFoundError",
     "ConfigImportError",
     "ConfigKeyError",
     "ConfigList",
+    "ConfigPartial",
     "ConfigTypeError",
+    "DiffEntry",
     "FrozenConfigError",
     "InstantiationError",
     "L",
@@ -55,6 +63,7 @@ __all__ = [
     "LazyNode",
     "LazyRef",
     "OverrideError",
+    "Problem",
     "Record",
     "Registry",
     "RegistryError",

@@ -30,5 +30,23 @@ def test_public_names() -> None:
         assert hasattr(lazycfg, name), name
     assert set(lazycfg.__all__) <= set(dir(lazycfg))
     for err in ("OverrideError", "InstantiationError", "FrozenConfigError", "SerializationError",
-                "ConfigTypeError", "RegistryError", "ResolveError", "ConfigFileNotFoundError"):
+                "ConfigTypeError", "RegistryError", "ResolveError", "ConfigFileNotFoundError",
+                "ConfigKeyError", "ConfigImportError", "CheckError"):
         assert issubclass(getattr(lazycfg, err), lazycfg.ConfigError)
+
+
+def test_result_types_are_public() -> None:
+    import lazycfg
+
+    cfg = lazycfg.L("no_such_pkg_xyz.Thing")(a=1)
+    problems = lazycfg.check(cfg)
+    assert problems and all(isinstance(p, lazycfg.Problem) for p in problems)
+    try:
+        lazycfg.check(cfg, strict=True)
+    except lazycfg.CheckError as e:
+        assert e.problems == problems
+    else:
+        raise AssertionError("check(strict=True) did not raise CheckError")
+    entries = lazycfg.diff(lazycfg.ConfigDict(a=1), lazycfg.ConfigDict(a=2))
+    assert [type(e) for e in entries] == [lazycfg.DiffEntry] and str(entries[0]) == "a=2"
+    assert all(isinstance(r, lazycfg.Record) for r in lazycfg.explain(cfg, "a"))
