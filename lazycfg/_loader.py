@@ -1,7 +1,8 @@
 """``load`` / ``load_rel`` / ``lazy_imports``: run experiment files as configs.
 
 Experiment files are executed (compiled code cached by mtime) as fresh, throw-away modules with
-their own ``__import__``: a relative import (``from .common import x``, ``from ..base import y``,
+their own ``__import__`` and ``dict`` (``dict(...)`` gives a ``ConfigDict`` that remembers its
+``file:line`` for ``explain``): a relative import (``from .common import x``, ``from ..base import y``,
 ``from . import common``) executes the sibling file afresh, so no mutation leaks between files or
 loads. Absolute imports are ordinary imports (registering options once per process).
 
@@ -57,6 +58,33 @@ def _compile(path: str) -> types.CodeType:
     return code
 
 
+class _SiteDictMeta(type):
+    """Metaclass of :class:`_SiteDict`: calls give ``ConfigDict``; type checks behave as ``dict``."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is _SiteDict:
+            return ConfigDict(*args, **kwargs)  # records the calling file:line as its site
+        return super().__call__(*args, **kwargs)  # a class a config file derives from dict
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, dict) if cls is _SiteDict else type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, dict) if cls is _SiteDict else type.__subclasscheck__(cls, sub)
+
+
+class _SiteDict(dict, metaclass=_SiteDictMeta):
+    """The ``dict`` builtin seen by config files.
+
+    ``dict(lr=1)`` in an experiment returns a :class:`ConfigDict` that remembers the line it was
+    written on, so ``explain`` shows ``file.py:12`` for its values (a plain dict only knows its
+    file). ``isinstance(x, dict)``, ``dict[str, int]`` and ``class X(dict)`` behave as usual.
+    """
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return dict[item]
+
+
 def exec_config_file(path: str) -> types.ModuleType:
     """Executes a config file as a fresh module (config-aware relative imports) and returns it."""
     path = _abspath(path)
@@ -74,6 +102,7 @@ def exec_config_file(path: str) -> types.ModuleType:
     ns[_CONFIG_MARK] = True
     custom_builtins = dict(builtins.__dict__)
     custom_builtins["__import__"] = _config_import
+    custom_builtins["dict"] = _SiteDict  # dict(...) remembers its file:line for explain
     ns["__builtins__"] = custom_builtins
     sys.modules[name] = module  # dataclasses/typing look classes' modules up while the file runs
     try:

@@ -206,3 +206,41 @@ def test_lazy_imports_relative_in_package_module(tmp_path: Path,
     mod = importlib.import_module("lzpkg_rel.cfg")
     assert mod.node._target_ == "lzpkg_rel.models.Big"
     assert "lzpkg_rel.models" not in sys.modules
+
+
+_DICT_SITES = '''\
+from lazycfg import L
+
+opts = dict(lr=1, inner=dict(a=2))
+plain = {"q": 3}
+
+
+class Bag(dict):
+    pass
+
+
+def make_config():
+    return dict(
+        opts=opts, plain=plain, made=dict(x=4), bag=Bag(k=5),
+        checks=[isinstance(opts, dict), isinstance({}, dict), issubclass(Bag, dict),
+                isinstance(opts, Bag), type(Bag()) is Bag, str(dict[str, int]),
+                sorted(dict.fromkeys("ab", 0))],
+    )
+'''
+
+
+def test_dicts_written_with_dict_remember_their_line(tmp_path: Path) -> None:
+    exp = tmp_path / "dict_sites.py"
+    exp.write_text(_DICT_SITES)
+    cfg = load(exp)
+    sources = {p: str(lazycfg.explain(cfg, p)[0]) for p in
+               ("opts.lr", "opts.inner.a", "made.x", "plain.q")}
+    assert sources == {"opts.lr": f"1  <- {exp}:3", "opts.inner.a": f"2  <- {exp}:3",
+                       "made.x": f"4  <- {exp}:13",
+                       "plain.q": f"3  <- {exp}:12"}  # a {...} display: where it was placed
+    # `dict` in a config file still behaves as the builtin for type checks and generics
+    assert list(cfg.checks) == [True, True, True, False, True, "dict[str, int]", ["a", "b"]]
+    assert type(cfg.bag).__name__ == "Bag" and cfg.bag["k"] == 5
+    # the line survives save -> load
+    back = lazycfg.loads(lazycfg.dumps(cfg))
+    assert str(lazycfg.explain(back, "made.x")[0]) == f"4  <- {exp}:13"
