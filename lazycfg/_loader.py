@@ -2,9 +2,9 @@
 
 Experiment files are executed (compiled code cached by mtime) as fresh, throw-away modules with
 their own ``__import__`` and ``dict`` (``dict(...)`` gives a ``ConfigDict`` that remembers its
-``file:line`` for ``explain``): a relative import (``from .common import x``, ``from ..base import y``,
-``from . import common``) executes the sibling file afresh, so no mutation leaks between files or
-loads. Absolute imports are ordinary imports (registering options once per process).
+``file:line`` for ``explain``): a relative import (``from .common import x``,
+``from ..base import y``, ``from . import common``) executes the sibling file afresh, so no
+mutation leaks between files or loads. Absolute imports are ordinary imports (registering options once per process).
 
 ``load(path, overrides)`` (DESIGN section 4 precedence):
 1. single-key ``name=option`` overrides are *pinned* (``_registry.Pins``) while the file runs:
@@ -59,7 +59,7 @@ def _compile(path: str) -> types.CodeType:
 
 
 class _SiteDictMeta(type):
-    """Metaclass of :class:`_SiteDict`: calls give ``ConfigDict``; type checks behave as ``dict``."""
+    """Metaclass of :class:`_SiteDict`: calls give ``ConfigDict``; type checks act as ``dict``."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is _SiteDict:
