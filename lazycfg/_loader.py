@@ -4,7 +4,8 @@ Experiment files are executed (compiled code cached by mtime) as fresh, throw-aw
 their own ``__import__`` and ``dict`` (``dict(...)`` gives a ``ConfigDict`` that remembers its
 ``file:line`` for ``explain``): a relative import (``from .common import x``,
 ``from ..base import y``, ``from . import common``) executes the sibling file afresh, so no
-mutation leaks between files or loads. Absolute imports are ordinary imports (registering options once per process).
+mutation leaks between files or loads. Absolute imports are ordinary imports (registering
+options once per process).
 
 ``load(path, overrides)`` (DESIGN section 4 precedence):
 1. single-key ``name=option`` overrides are *pinned* (``_registry.Pins``) while the file runs:
