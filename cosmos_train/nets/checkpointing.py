@@ -6,6 +6,12 @@ Modes:
 - ``"block"``: full recompute of each wrapped block in backward (Cosmos ``block_wise``).
 - ``"selective"``: keep the attention (SDPA) outputs, recompute everything else (Cosmos
   ``predict2_*_720_aggressive``). Recomputing a block then costs no attention FLOPs.
+- ``"selective_mlp"``: keep the attention outputs and the MLP matmul outputs (both are
+  rectangular matmuls, told apart from the square q/k/v/o projections by shape; the tiny per-frame
+  AdaLN and text k/v matmuls are rectangular too and kept). Recomputes only the q/k/v/o
+  projections and elementwise work: ~5 extra ``[N, D]`` tensors per block over ``"selective"``.
+- ``"selective_down"``: keep the attention outputs and the MLP down-projection output (the matmul
+  with the most FLOPs per saved byte: ``8 D`` per element); one extra ``[N, D]`` per block.
 - ``"mm_only"``: keep matmul and attention outputs (Cosmos ``mm_only``); recompute the cheap
   elementwise work only.
 
@@ -34,7 +40,7 @@ __all__ = [
     "saved_ops",
 ]
 
-AC_MODES = ("none", "block", "selective", "mm_only")
+AC_MODES = ("none", "block", "selective", "selective_mlp", "selective_down", "mm_only")
 
 #: Cosmos ``SACConfig.mode`` names and the mode here that reproduces their policy.
 COSMOS_SAC_MODES = {
@@ -59,25 +65,37 @@ def _attention_ops() -> list[Any]:
     return [getattr(torch.ops.aten, n).default for n in names if hasattr(torch.ops.aten, n)]
 
 
-_SAVED_OPS: dict[str, frozenset] = {
-    "selective": frozenset(_attention_ops()),
-    "mm_only": frozenset(_attention_ops() + [torch.ops.aten.mm.default, torch.ops.aten.addmm.default]),
+_ATTN = frozenset(_attention_ops())
+_MM = frozenset([torch.ops.aten.mm.default, torch.ops.aten.addmm.default])
+
+#: mode -> (ops always saved, rule for the remaining matmuls: None | "rect" | "down")
+_POLICIES: dict[str, tuple[frozenset, str | None]] = {
+    "selective": (_ATTN, None),
+    "selective_mlp": (_ATTN, "rect"),
+    "selective_down": (_ATTN, "down"),
+    "mm_only": (_ATTN | _MM, None),
 }
 
 
 def saved_ops(mode: str) -> frozenset:
-    """The aten ops whose outputs a selective ``mode`` keeps (empty for the other modes)."""
-    return _SAVED_OPS.get(mode, frozenset())
+    """The aten ops whose outputs a selective ``mode`` always keeps (empty for the other modes)."""
+    return _POLICIES.get(mode, (frozenset(), None))[0]
 
 
-def _policy(saved: frozenset, ctx: Any, func: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
-    return CheckpointPolicy.MUST_SAVE if func in saved else CheckpointPolicy.PREFER_RECOMPUTE
+def _policy(saved: frozenset, mm_rule: str | None, ctx: Any, func: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
+    if func in saved:
+        return CheckpointPolicy.MUST_SAVE
+    if mm_rule is not None and func is torch.ops.aten.mm.default:
+        k, n = args[0].shape[-1], args[1].shape[-1]  # [M, K] @ [K, N]
+        if (mm_rule == "rect" and k != n) or (mm_rule == "down" and k > n):
+            return CheckpointPolicy.MUST_SAVE
+    return CheckpointPolicy.PREFER_RECOMPUTE
 
 
 # Built once at import: plain dict lookups stay traceable under torch.compile (no lru_cache).
 _CONTEXT_FNS: dict[str, Callable[[], Any]] = {
-    mode: functools.partial(create_selective_checkpoint_contexts, functools.partial(_policy, ops))
-    for mode, ops in _SAVED_OPS.items()
+    mode: functools.partial(create_selective_checkpoint_contexts, functools.partial(_policy, ops, rule))
+    for mode, (ops, rule) in _POLICIES.items()
 }
 
 
@@ -132,7 +150,8 @@ def apply_activation_checkpointing(net: nn.Module, mode: str = "block", every_n_
 
     Args:
         net: a net with a ``blocks`` ``nn.ModuleList``.
-        mode: one of ``"none"``, ``"block"``, ``"selective"``, ``"mm_only"`` (or a Cosmos SAC mode).
+        mode: one of :data:`AC_MODES` (``"none"``, ``"block"``, ``"selective"``, ``"selective_mlp"``,
+            ``"selective_down"``, ``"mm_only"``) or a Cosmos SAC mode name.
         every_n_blocks: checkpoint every n-th block (1 = all).
     """
     mode = normalize_ac_mode(mode)

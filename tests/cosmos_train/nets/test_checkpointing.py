@@ -9,7 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from cosmos_train.nets import apply_activation_checkpointing, presets
 from cosmos_train.nets.checkpointing import saved_ops
 
-MODES = ["none", "block", "selective", "mm_only"]
+MODES = ["none", "block", "selective", "selective_mlp", "selective_down", "mm_only"]
 
 
 def _net(seed: int = 0):
@@ -90,6 +90,15 @@ def test_modes_recompute_what_they_should() -> None:
     assert n_mm(counts["mm_only"]) == n_mm(counts["none"])  # no matmul recomputed
     assert n_mm(counts["selective"]) > n_mm(counts["none"])  # projections recomputed
     assert n_mm(counts["block"]) == n_mm(counts["selective"])
+    # selective_mlp skips the MLP (and tiny AdaLN/text k/v) matmuls; selective_down only layer2 (+AdaLN down)
+    assert n_attn_fwd(counts["selective_mlp"]) == n_attn_fwd(counts["selective_down"]) == 0
+    per_block_recomputed = {m: (n_mm(counts[m]) - n_mm(counts["none"])) for m in ("selective", "selective_mlp", "selective_down")}
+    # Recomputed matmuls (torch stops recomputing once backward has what it needs, so the final
+    # layer's output projection is never recomputed). Per block: self q,k,v,o + cross q,k,v,o +
+    # MLP 2 + AdaLN 3x2 = 16; final layer AdaLN 2.
+    assert per_block_recomputed["selective"] == 2 * 16 + 2
+    assert per_block_recomputed["selective_mlp"] == 2 * (4 + 2)  # self q,k,v,o + cross q,o
+    assert per_block_recomputed["selective_down"] == 2 * (16 - 1 - 3) + 1  # minus layer2 and AdaLN downs
 
 
 def test_keys_and_names_unchanged_and_mode_can_be_reset() -> None:
