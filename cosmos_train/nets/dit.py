@@ -32,6 +32,7 @@ from cosmos_train.nets.layers import (
     Timesteps,
     VideoRopePosition3DEmb,
     rope_cos_sin,
+    to_compute_dtype,
     unpatchify,
 )
 
@@ -311,6 +312,10 @@ class MiniTrainDiT(nn.Module):
         """
         x = x_B_C_T_H_W
         timesteps_B_T = self._check_inputs(x, timesteps_B_T, crossattn_emb, condition_video_input_mask_B_C_T_H_W)
+        if not torch.is_autocast_enabled(x.device.type):
+            # No autocast (e.g. a bf16 net): compute in the weights' dtype, like Cosmos's bf16 nets.
+            compute_dtype = self.x_embedder.proj[1].weight.dtype
+            x, crossattn_emb = x.to(compute_dtype), crossattn_emb.to(compute_dtype)
         B, _, T, H, W = x.shape
         cond = condition_video_input_mask_B_C_T_H_W
         cond = x.new_zeros(B, 1, T, H, W) if cond is None else cond.to(x.dtype)
@@ -335,7 +340,8 @@ class MiniTrainDiT(nn.Module):
         """``(t_embedding_norm(emb), adaln_lora)``; fp32 with autocast off under the Wan fp32 strategy."""
         t = timesteps_B_T.float() * self.timestep_scale
         if not self.use_wan_fp32_strategy:
-            emb, lora = self.t_embedder(t)
+            sinus = to_compute_dtype(self.t_embedder[0](t), self.t_embedder[1].linear_1)
+            emb, lora = self.t_embedder[1](sinus)
             return self.t_embedding_norm(emb), lora
         with torch.autocast(device_type=t.device.type, enabled=False):
             sinus = self.t_embedder[0](t)

@@ -376,6 +376,16 @@ def _modulate(x_norm: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) ->
     return torch.addcmul(shift, x_norm, 1 + scale)
 
 
+def to_compute_dtype(h: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """Without autocast, feed a Linear its weight's dtype (a bf16 net with fp32 modulation).
+
+    Under autocast this is a no-op: autocast picks the matmul dtype itself.
+    """
+    if torch.is_autocast_enabled(h.device.type):
+        return h
+    return h.to(linear.weight.dtype)
+
+
 class Block(nn.Module):
     """DiT block: AdaLN-modulated self-attention (RoPE), cross-attention and GELU MLP.
 
@@ -456,15 +466,15 @@ class Block(nn.Module):
         (shift_sa, scale_sa, gate_sa), (shift_ca, scale_ca, gate_ca), (shift_mlp, scale_mlp, gate_mlp) = mods
 
         x = x_B_T_H_W_D.reshape(B, T, H * W, D)
-        h = _modulate(F.layer_norm(x, (D,), eps=1e-6), shift_sa, scale_sa)
+        h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_sa, scale_sa), self.self_attn.q_proj)
         h = self.self_attn(h.reshape(B, T * H * W, D), None, rope_cos_sin).view(B, T, H * W, D)
         x = torch.addcmul(x, gate_sa, h)
 
-        h = _modulate(F.layer_norm(x, (D,), eps=1e-6), shift_ca, scale_ca)
+        h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_ca, scale_ca), self.cross_attn.q_proj)
         h = self.cross_attn(h.reshape(B, T * H * W, D), crossattn_emb).view(B, T, H * W, D)
         x = torch.addcmul(x, gate_ca, h)
 
-        h = _modulate(F.layer_norm(x, (D,), eps=1e-6), shift_mlp, scale_mlp)
+        h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_mlp, scale_mlp), self.mlp.layer1)
         x = torch.addcmul(x, gate_mlp, self.mlp(h))
         return x.view(B, T, H, W, D)
 
@@ -506,7 +516,7 @@ class FinalLayer(nn.Module):
         lora = None if adaln_lora_B_T_3D is None else adaln_lora_B_T_3D[..., : 2 * D]
         shift, scale = _modulation(self.adaln_modulation, emb_B_T_D, lora, self.use_wan_fp32_strategy).unsqueeze(2).chunk(2, dim=-1)
         x = x_B_T_H_W_D.reshape(B, T, H * W, D)
-        x = _modulate(F.layer_norm(x, (D,), eps=1e-6), shift, scale)
+        x = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift, scale), self.linear)
         return self.linear(x).view(B, T, H, W, -1)
 
 

@@ -254,3 +254,14 @@ def test_bf16_autocast_forward_backward() -> None:
         assert torch.isfinite(out).all()
         assert all(p.grad is not None for p in net.parameters())
         assert (out.float() - ref).abs().max() < 0.1 * ref.abs().max()
+
+
+@pytest.mark.parametrize("fp32_mod", [False, True], ids=["bf16", "bf16_fp32_modulation"])
+def test_pure_bf16_net_without_autocast(fp32_mod: bool) -> None:
+    """A net cast to bf16 (as Cosmos runs it) works without autocast; fp32 modulation keeps fp32 gates."""
+    name = "tiny_predict2.5_2B"
+    ref = _forward(_net(name, use_wan_fp32_strategy=fp32_mod), name)
+    net = _net(name, use_wan_fp32_strategy=fp32_mod).to(torch.bfloat16)
+    out = _forward(net, name)
+    assert out.dtype == torch.bfloat16  # the final Linear runs in the weights' dtype
+    assert (out.float() - ref).abs().max() < 0.1 * ref.abs().max()
