@@ -97,3 +97,17 @@ def test_unknown_preset_lists_choices() -> None:
 def test_bad_kwargs_are_clear_errors(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match), torch.device("meta"):
         presets.tiny(**kw)
+
+
+@pytest.mark.parametrize("golden,preset", [("mini_net", "mini_net"), ("predict2.5_2B_video2world", "predict2_5_2B")])
+def test_te_extra_state_keys_sit_on_our_rmsnorms(golden: str, preset: str) -> None:
+    """TE 1.13 adds `<rmsnorm>._extra_state` after each RMSNorm weight: exactly our RMSNorm modules."""
+    _, _, rows = read_tsv(golden)
+    _, _, te_rows = read_tsv(golden, extra_state=True)
+    assert [r for r in te_rows if r[3] != "extra_state"] == rows
+    extra = [r[0] for r in te_rows if r[3] == "extra_state"]
+    net = _meta(preset)
+    norms = [f"{n}._extra_state" for n, m in net.named_modules() if type(m).__name__ == "RMSNorm"]
+    assert sorted(extra) == sorted(norms) and len(extra) == 4 * net.num_blocks + 1
+    keys = [r[0] for r in te_rows]
+    assert all(keys[keys.index(k) - 1] == k.replace("._extra_state", ".weight") for k in extra)
