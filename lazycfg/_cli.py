@@ -90,14 +90,45 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from lazycfg import explain
+    from lazycfg import ConfigError, explain
+    from lazycfg._grammar import is_glob, parse_key_path
+    from lazycfg._tree import format_path
 
+    path = args.path
+    if "=" in path or path[:1] in "~+":
+        key = path.lstrip("~+").split("=", 1)[0].rstrip("+")
+        raise ConfigError(f"{path!r} is an override, not a path: write the path to explain "
+                          f"first, then the overrides (lazycfg explain {args.file} {key} "
+                          f"{' '.join([*args.overrides, path])})", path)
     cfg = _load(args.file, args.overrides)
-    records = explain(cfg, args.path)
-    print(f"{args.path}:")
-    for i, rec in enumerate(records, 1):
-        print(f"  {i}. {rec}")
+    keys = tuple(parse_key_path(path))
+    paths = [format_path(k) for k in _matches(cfg, keys)] if any(map(is_glob, keys)) else [path]
+    if not paths:
+        raise ConfigError(f"{path!r} matches no value of the config", path)
+    for p in paths:
+        print(f"{p}:")
+        for i, rec in enumerate(explain(cfg, p), 1):
+            print(f"  {i}. {rec}")
     return OK
+
+
+def _matches(cfg: Any, keys: tuple) -> list[tuple]:
+    """The concrete key paths a globbed path names (those where the whole path exists)."""
+    import fnmatch
+
+    from lazycfg._grammar import is_glob
+    from lazycfg._tree import children, get_child
+
+    obj = cfg
+    for i, key in enumerate(keys):
+        if is_glob(key):
+            return [m for k, _ in children(obj) if fnmatch.fnmatchcase(str(k), str(key))
+                    for m in _matches(cfg, (*keys[:i], k, *keys[i + 1:]))]
+        try:
+            obj = get_child(obj, key)
+        except AttributeError:  # ConfigKeyError: this branch lacks the rest of the path
+            return []
+    return [keys]
 
 
 def _diff(args: argparse.Namespace) -> int:

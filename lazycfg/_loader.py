@@ -165,7 +165,61 @@ def _config_of(module: types.ModuleType, path: str) -> Any:
 
 
 def _run(path: str) -> Any:
-    return _config_of(exec_config_file(path), path)
+    try:
+        return _config_of(exec_config_file(path), path)
+    except Exception as exc:  # noqa: BLE001 - any failure of user code gets its file:line
+        located = _located(exc, path)
+        if located is exc:
+            raise  # a ConfigError (now naming the line) keeps its type, traceback and cause
+        raise located from exc
+
+
+def _located(exc: Exception, path: str) -> Exception:
+    """``exc`` as a ConfigError naming the config-file line that raised it (once per error).
+
+    A ConfigError keeps its type and gains the ``file:line`` prefix; any other exception becomes a
+    ConfigError (``ConfigImportError`` for an import failure) with the original chained.
+    """
+    if getattr(exc, "__lz_located__", False):
+        return exc
+    pins = active_pins()
+    pinned = [pins.texts[g] for g in pins.choices if g in pins.texts] if pins else []
+    if isinstance(exc, ConfigError) and any(f"override {t!r}" in exc.message for t in pinned):
+        exc.__lz_located__ = True  # type: ignore[attr-defined]
+        return exc  # a bad command-line choice: its own text says what to fix, not the file
+    site = _config_site(exc) or path
+    # an edit that fails only with a pinned option (a key that option lacks) says so
+    note = f" (with the command-line choice {', '.join(pinned)})" if pinned else ""
+    if isinstance(exc, ConfigError):
+        if site not in exc.message:
+            exc.message = f"{_short(site)}: {exc.message}{note}"
+            exc.args = (exc.message,)
+        exc.__lz_located__ = True  # type: ignore[attr-defined]
+        return exc
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    cls = ConfigImportError if isinstance(exc, ImportError) else ConfigError
+    err = cls(f"{_short(site)}: {what} (raised while running the config file "
+              f"{_short(path)}{note})", path)
+    err.__lz_located__ = True  # type: ignore[attr-defined]
+    return err
+
+
+def _config_site(exc: BaseException) -> str:
+    """``file:line (in function)`` of the innermost traceback frame inside a config file."""
+    site = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename in _CODE_CACHE:
+            where = "" if code.co_name == "<module>" else f" (in {code.co_name})"
+            site = f"{code.co_filename}:{tb.tb_lineno}{where}"
+        tb = tb.tb_next
+    return site
+
+
+def _short(path: str) -> str:
+    cwd = os.getcwd() + os.sep
+    return path[len(cwd):] if path.startswith(cwd) else path
 
 
 def _parse(overrides: Iterable[Any]) -> list[Override]:

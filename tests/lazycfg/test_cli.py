@@ -29,6 +29,7 @@ config = dict(
 def files(tmp_path):
     (tmp_path / "base.py").write_text(textwrap.dedent(BASE))
     (tmp_path / "other.py").write_text(textwrap.dedent(OTHER))
+    (tmp_path / "raises.py").write_text("def make_config():\n    x = 1\n    return x / 0\n")
     return tmp_path
 
 
@@ -69,6 +70,15 @@ def test_explain_shows_override_text(files, capsys):
     assert out.splitlines()[0] == "trainer.max_iter:" and "override trainer.max_iter=20" in out
 
 
+def test_explain_glob_path_lists_every_match_with_its_count(files, capsys):
+    code, out, _ = _run(capsys, "explain", files / "base.py", "trainer.*_iter",
+                        "trainer.*_iter=7")
+    assert code == 0
+    heads = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert heads == ["trainer.max_iter:", "trainer.logging_iter:"]
+    assert out.count("override trainer.*_iter=7 (2 matches)") == 2
+
+
 def test_diff_exit_codes_and_lines(files, capsys):
     code, out, _ = _run(capsys, "diff", files / "base.py", files / "other.py")
     assert code == 1
@@ -89,7 +99,12 @@ def test_check_exit_codes(files, capsys):
 ERRORS = [
     ("missing_file", ["show", "nope.py"], "not found"),
     ("bad_override", ["show", "base.py", "trainer.maxiter=3"], "max_iter"),
-    ("bad_path", ["explain", "base.py", "trainer.nope"], "nope"),
+    ("bad_path", ["explain", "base.py", "trainer.nope"], "Keys: max_iter, logging_iter, name"),
+    ("override_as_path", ["explain", "base.py", "trainer.max_iter=3"],
+     "write the path to explain first, then the overrides (lazycfg explain base.py "
+     "trainer.max_iter trainer.max_iter=3)"),
+    ("glob_matches_nothing", ["explain", "base.py", "trainer.zz*"], "matches no value"),
+    ("raising_file", ["show", "raises.py"], "raises.py:3 (in make_config): ZeroDivisionError"),
     ("usage", ["frobnicate"], ""),
 ]
 

@@ -244,3 +244,86 @@ def test_dicts_written_with_dict_remember_their_line(tmp_path: Path) -> None:
     # the line survives save -> load
     back = lazycfg.loads(lazycfg.dumps(cfg))
     assert str(lazycfg.explain(back, "made.x")[0]) == f"4  <- {exp}:13"
+
+
+_HELPER = "def helper():\n    return {}['nokey']\n"
+
+
+@pytest.mark.parametrize(("body", "error", "line", "text"), [
+    pytest.param("x = 1 / 0\n", ConfigError, 1, "ZeroDivisionError: division by zero",
+                 id="module-body"),
+    pytest.param(_HELPER + "def make_config():\n    helper()\n", ConfigError, 2,
+                 "(in helper): KeyError: 'nokey'", id="inside-make_config"),
+    pytest.param("import no_such_module_xyz\n", ConfigImportError, 1,
+                 "No module named 'no_such_module_xyz'", id="import"),
+    pytest.param("from lazycfg import L\n\ndef make_config():\n    return L(print)(_args_=1)\n",
+                 ConfigError, 4, "_target_ and _args_ are set by", id="lazycfg-error-keeps-type"),
+])
+def test_failure_while_running_a_config_file_names_its_line(
+        tmp_path: Path, body: str, error: type, line: int, text: str) -> None:
+    exp = tmp_path / "broken.py"
+    exp.write_text(body)
+    with pytest.raises(error) as info:
+        load(exp)
+    msg = str(info.value)
+    assert msg.startswith(f"{exp}:{line}") and text in msg, msg
+    assert type(info.value) is error
+
+
+def test_failure_in_a_parent_file_is_located_once(tmp_path: Path) -> None:
+    (tmp_path / "parent.py").write_text("def make_config():\n    return dict(a=1 / 0)\n")
+    child = tmp_path / "child.py"
+    child.write_text("from lazycfg import load_rel\nconfig = load_rel('parent.py')\n")
+    with pytest.raises(ConfigError) as info:
+        load(child)
+    msg = str(info.value)
+    assert msg.startswith(f"{tmp_path / 'parent.py'}:2 (in make_config): ZeroDivisionError")
+    assert msg.count("ZeroDivisionError") == 1
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_typo_in_experiment_names_the_line_and_suggests(tmp_path: Path) -> None:
+    exp = tmp_path / "typo.py"
+    exp.write_text("from tests.fixtures.lazycfg.toy import Config\n\n"
+                   "def make_config():\n    cfg = Config()\n    cfg.jobb = 1\n    return cfg\n")
+    with pytest.raises(lazycfg.ConfigKeyError, match=r"typo.py:5 \(in make_config\): .*jobb.*"
+                       r"Did you mean 'job'"):
+        load(exp)
+
+
+_PINNED_EDIT = '''\
+from lazycfg import ConfigDict, select
+
+
+def make_config():
+    cfg = ConfigDict(cb=None)
+    select(cfg, "cb", "a")
+    cfg.cb.x += 1
+    return cfg
+'''
+
+
+@pytest.mark.parametrize(("choice", "start", "text"), [
+    pytest.param("cb=zzz", "override 'cb=zzz': unknown option 'zzz'", "Valid options: a, b",
+                 id="bad-choice-is-the-override's-fault"),
+    pytest.param("cb=b", "{exp}:7 (in make_config): ", "(with the command-line choice cb=b)",
+                 id="edit-the-pinned-option-lacks"),
+])
+def test_errors_under_pinned_choices_say_who_is_at_fault(
+        tmp_path: Path, choice: str, start: str, text: str) -> None:
+    reg = lazycfg.default_registry()
+    reg.register("cb", "a", ConfigDict(x=1))
+    reg.register("cb", "b", ConfigDict(y=1))
+    exp = tmp_path / "pinned_edit.py"
+    exp.write_text(_PINNED_EDIT)
+    assert load(exp).cb == {"x": 2}
+    with pytest.raises(ConfigError) as info:
+        load(exp, [choice])
+    msg = str(info.value)
+    assert msg.startswith(start.format(exp=exp)) and text in msg, msg
+
+
+def test_unknown_key_errors_list_what_exists(experiments: Path, toy_registry: Registry) -> None:
+    with pytest.raises(OverrideError, match=r"'trainer.callbacks.nope': no such key\. Keys: "
+                       r"\w+, "):
+        load(experiments / "nemo.py", ["trainer.callbacks.nope.every_n=5"], registry=toy_registry)
