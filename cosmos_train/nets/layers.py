@@ -10,8 +10,6 @@ attention through ``F.scaled_dot_product_attention`` in the ``[B, heads, N, head
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,8 +28,11 @@ __all__ = [
     "Block",
     "FinalLayer",
     "apply_rotary_pos_emb",
+    "patchify",
     "rope_cos_sin",
+    "to_compute_dtype",
     "trunc_normal_fan_in_",
+    "unpatchify",
 ]
 
 
@@ -518,7 +519,3 @@ class FinalLayer(nn.Module):
         x = x_B_T_H_W_D.reshape(B, T, H * W, D)
         x = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift, scale), self.linear)
         return self.linear(x).view(B, T, H, W, -1)
-
-
-# Re-exported for callers that type the block forward.
-BlockFn = Callable[..., torch.Tensor]
