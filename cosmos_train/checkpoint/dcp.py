@@ -256,7 +256,7 @@ class DCPCheckpointer:
         self.last_saved_iteration: int | None = None
         self.loaded_from: Path | None = None
         self._pending: dict[str, Any] | None = None
-        self._async_pg: Any = None
+        self._async_pgs: dict[str, Any] = {}
         self._cleaned = False
 
     # ---- cadence ----------------------------------------------------------------------------
@@ -270,10 +270,12 @@ class DCPCheckpointer:
     def _write_key(self, state: dict[str, Any], path: Path) -> Future | None:
         """Writes one DCP directory; returns a future in async mode. Tests override this."""
         if self.async_mode and is_dist():
-            if self._async_pg is None:
-                # A separate gloo group so background collectives never interleave with training's.
-                self._async_pg = torch.distributed.new_group(backend="gloo")
-            return dcp.async_save(state, checkpoint_id=str(path), process_group=self._async_pg)
+            # One gloo group per key: the four background saves run their planning collectives
+            # concurrently, and collectives of different saves must never share a group (ranks
+            # would pair up different saves and deadlock), nor interleave with training's.
+            if path.name not in self._async_pgs:
+                self._async_pgs[path.name] = torch.distributed.new_group(backend="gloo")
+            return dcp.async_save(state, checkpoint_id=str(path), process_group=self._async_pgs[path.name])
         with _quiet_single_process():
             if self.async_mode:
                 return dcp.async_save(state, checkpoint_id=str(path), no_dist=True)
@@ -452,8 +454,13 @@ class DCPCheckpointer:
             callbacks.on_load_checkpoint_start(model)
         if path.suffix == ".pt":
             from cosmos_train.checkpoint.consolidated import load_consolidated
+            from cosmos_train.trainer.callbacks import ema_net
 
-            load_consolidated(model, str(path), strict=self.strict_resume)
+            # model.pt holds net_ema.* too; EMA-only files seed the EMA from the net weights.
+            keys = torch.load(path, map_location="cpu", mmap=True, weights_only=True).keys()
+            has_ema = any(str(k).startswith("net_ema.") for k in keys)
+            load_consolidated(path, net=model.net, net_ema=ema_net(model), strict=self.strict_resume,
+                              ema="load" if has_ema else "copy_from_net")
             self.loaded_from = path
             if callbacks is not None:
                 callbacks.on_load_checkpoint_end(model, iteration=0, checkpoint_path=str(path))

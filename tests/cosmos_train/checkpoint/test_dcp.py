@@ -170,6 +170,16 @@ def test_export_consolidated_writes_cosmos_files(tmp_path):
     with pytest.raises(CheckpointError, match="no DCP model directory"):
         export_consolidated(tmp_path / "missing", tmp_path / "out2")
 
+    # Importing: a consolidated .pt as load_path restores net and net_ema, model only.
+    fresh, opt, sched = _fresh()
+    assert DCPCheckpointer(job_dir=tmp_path / "imported", load_path=str(written["model"])).load(fresh, opt, sched) == 0
+    _assert_same_state(model, fresh)
+    assert not opt.state
+    ema_only, _, _ = _fresh()
+    DCPCheckpointer(job_dir=tmp_path / "imported_ema", load_path=str(written["ema_fp32"])).load(ema_only, None, None)
+    for (name, p), q in zip(model.net_ema.named_parameters(), ema_only.net.parameters()):
+        assert torch.equal(p, q), name
+
 
 def _config(lr=1e-3, name="run", max_iter=3):
     from lazycfg import L

@@ -7,7 +7,9 @@ One launch runs several scenarios because process start-up dominates on a 2-core
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -146,7 +148,8 @@ def _bf16_parts(out: Path, max_iter: int):
     model, opt, sched, loader = toy_components(batch_size=1, dataset_length=16, net_builder=builder)
     trainer = Trainer(max_iter=max_iter, job_dir=out / "bf16", logging_iter=1, tensorboard=False, distributed_parallelism="fsdp",
                       callbacks={"clip": GradClip(clip_norm=1.0)})
-    return model, opt, sched, loader, trainer, DCPCheckpointer(job_dir=out / "bf16", save_iter=2)
+    # Async saves on a side gloo group: the resume scenario proves they were complete and published.
+    return model, opt, sched, loader, trainer, DCPCheckpointer(job_dir=out / "bf16", save_iter=2, async_mode=True)
 
 
 def scenario_fsdp_bf16_train(out: Path, rank: int) -> dict:
@@ -204,6 +207,8 @@ SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if na
 
 
 def main() -> int:
+    # A hung collective dumps every thread's stack and exits instead of stalling the test run.
+    faulthandler.dump_traceback_later(float(os.environ.get("DIST_SCENARIO_TIMEOUT_S", "240")), exit=True)
     out = Path(sys.argv[1])
     env = init_distributed(backend="gloo")
     torch.set_num_threads(1)
