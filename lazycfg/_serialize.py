@@ -206,7 +206,9 @@ class _Encoder:
         if name is None:
             why = ("a lambda or local function" if getattr(value, "__name__", "") == "<lambda>"
                    or "<locals>" in getattr(value, "__qualname__", "") else
-                   "a live object, not a config value")
+                   "defined in __main__ (a script), which a later process cannot import; move "
+                   "it into an importable module" if getattr(value, "__module__", "") ==
+                   "__main__" else "a live object, not a config value")
             raise self.fail(path, value, why)
         return _FlowDict(__object__=name)
 

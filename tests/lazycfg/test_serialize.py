@@ -154,6 +154,7 @@ LIVE = [
     ("lambda_value", lambda: ConfigDict(fn=lambda x: x), "fn", "lambda"),
     ("local_function", lambda: ConfigDict(a={"fn": _local_fn()}), "a.fn", "local function"),
     ("live_object", lambda: ConfigDict(obj=[object()]), "obj.0", "live object"),
+    ("script_function", lambda: ConfigDict(a=[_script_fn()]), "a.0", "defined in __main__"),
     ("lambda_target", lambda: ConfigDict(m=L(lambda: 1)()), "m._target_", "target"),
     ("local_attrs_class", lambda: ConfigDict(c=_local_attrs()), "c", "not importable"),
     ("tuple_key", lambda: ConfigDict(d={(1, 2): 3}), "d", "keys"),
@@ -165,6 +166,14 @@ def _local_fn():
         return None
 
     return inner
+
+
+def _script_fn():
+    def run() -> None:
+        return None
+
+    run.__module__, run.__qualname__ = "__main__", "run"  # as if defined in a script
+    return run
 
 
 def _local_attrs():
