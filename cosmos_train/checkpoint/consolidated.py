@@ -8,7 +8,8 @@ Layouts (``scripts/convert_distcp_to_pt.py`` in Cosmos):
 
 Transformer Engine adds empty ``*._extra_state`` entries per RMSNorm; they are ignored. A bare
 net state_dict (no prefixes) and a top-level ``{"model": ...}``/``{"state_dict": ...}`` wrapper
-are accepted too. Works on plain (unsharded) modules; DCP/FSDP checkpoints live elsewhere.
+are accepted too. Targets are plain modules, or FSDP2-sharded ones (every rank reads the file and
+keeps its shard); DCP checkpoints live in ``checkpoint.dcp``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], shapes: list, pre
             tag = f"{str(value.dtype).removeprefix('torch.')}->{str(target.dtype).removeprefix('torch.')}"
             report.cast[tag] = report.cast.get(tag, 0) + 1
             value = value.to(target.dtype)
+        if hasattr(target, "device_mesh") and hasattr(target, "placements"):
+            # FSDP2/DTensor target: every rank read the full tensor; keep this rank's shard.
+            from torch.distributed.tensor import distribute_tensor
+
+            value = distribute_tensor(value.to(target.device), target.device_mesh, target.placements)
         to_load[key] = value
     on_meta = any(t.is_meta for t in expected.values())
     # strict=False here: the strict check already ran on our own diff (with readable messages).
@@ -175,7 +181,10 @@ def load_consolidated(
     if not Path(path).is_file():
         hint = " (a directory: use the DCP checkpoint loader)" if Path(path).is_dir() else ""
         raise FileNotFoundError(f"consolidated checkpoint not found: {path}{hint}")
-    raw = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # mmap: a 2B bf16 file is ~4 GB; only the tensors actually copied are paged in
+        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
+        raw = torch.load(path, map_location="cpu", weights_only=True)
     sd = _unwrap(raw, path)
     ignored = sorted(k for k in sd if k.endswith("._extra_state") or k == "_extra_state")
     sd = {k: v for k, v in sd.items() if k not in set(ignored)}

@@ -199,3 +199,27 @@ def test_load_into_meta_net_materialises(tmp_path: Path) -> None:
     load_consolidated(path, net=meta)
     assert not any(t.is_meta for t in meta.state_dict().values())
     assert _equal(meta, net)
+
+
+def test_load_into_fsdp2_sharded_net(tmp_path: Path) -> None:
+    """A one-rank gloo FSDP2 net (DTensor params) loads a consolidated file like a plain one."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    if dist.is_initialized():
+        pytest.skip("a process group is already initialised in this process")
+    net = _tiny(0)
+    path = save_consolidated(tmp_path / "model.pt", net=net, dtype=None)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        sharded = _tiny(1)
+        for block in sharded.blocks:
+            fully_shard(block, mesh=init_device_mesh("cpu", (1,)))
+        fully_shard(sharded, mesh=init_device_mesh("cpu", (1,)))
+        load_consolidated(path, net=sharded)
+        got = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in sharded.state_dict().items()}
+        for key, value in net.state_dict().items():
+            torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=key)
+    finally:
+        dist.destroy_process_group()
