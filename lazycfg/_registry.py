@@ -18,7 +18,7 @@ from copy import deepcopy
 from typing import Any, Iterator
 
 from ._errors import ConfigError, RegistryError
-from ._node import ConfigDict, LazyNode, suggest
+from ._node import ConfigDict, suggest, target_name
 from ._provenance import _note_choice, _safe_eq, get_choices
 from ._tree import get_child, is_attrs, kind_of, parse_path, set_child
 
@@ -210,26 +210,48 @@ class Registry:
         merged: Any = None
         for n, opt in zip(names, opts):
             value = deepcopy(opt.node)
-            if kind_of(value) not in ("mapping", "node"):
+            kind = kind_of(value)
+            if kind not in ("mapping", "node"):
                 raise RegistryError(f"{group}={n}: only mapping or lazy-node options can be "
                                     f"combined in a list, got {type(value).__name__}", group)
             if merged is None:
                 merged = value
                 continue
-            _merge_into(merged, value)
+            if kind != kind_of(merged):
+                raise RegistryError(f"{group}={names}: {names[0]!r} is a "
+                                    f"{kind_of(merged).replace('node', 'lazy node')} and {n!r} "
+                                    f"a {kind.replace('node', 'lazy node')}; only options of "
+                                    f"one kind can be combined", group)
+            merged = _combine(merged, value)
         return merged
 
 
-def _merge_into(dst: Any, src: Any) -> None:
-    for key in list(src):
-        value = src[key]
-        if key in dst and kind_of(dst[key]) == "mapping" and kind_of(value) == "mapping":
-            _merge_into(dst[key], value)
+def _combine(old: Any, new: Any) -> Any:
+    """``new`` merged over ``old`` (Hydra's merge order: later keys win).
+
+    Mappings merge key by key, recursively; lazy nodes with the same target merge their kwargs
+    the same way (a later node's positional args replace earlier ones when it has any). Anything
+    else, a node with another target included, is replaced by ``new`` (no stale kwargs).
+    """
+    kind = kind_of(old)
+    if kind != kind_of(new) or kind not in ("mapping", "node"):
+        return new
+    if kind == "node":
+        if target_name(old.__lz_target__) != target_name(new.__lz_target__):
+            return new
+        if new.__lz_args__:
+            object.__setattr__(old, "__lz_args__", new.__lz_args__)
+        object.__setattr__(old, "__lz_recursive__", new.__lz_recursive__)
+        items, new_items = old.__lz_kwargs__, new.__lz_kwargs__
+    else:
+        items, new_items = old, new
+    for key, value in new_items.items():
+        value = _combine(items[key], value) if key in items else value
+        if isinstance(items, dict) and type(items) is not dict:
+            dict.__setitem__(items, key, value)  # a ConfigDict: no provenance for the merge
         else:
-            if isinstance(dst, LazyNode):
-                dst.__lz_kwargs__[key] = value
-            else:
-                dict.__setitem__(dst, key, value)
+            items[key] = value
+    return old
 
 
 def _set_path(cfg: Any, path: str, value: Any, source: str) -> None:

@@ -180,3 +180,30 @@ def test_nested_group_choices_survive_parent_selection() -> None:
     assert cfg.model.kind == "b" and cfg.model.net == L(Net)(num_blocks=2)
     assert choices(cfg) == {"model": "b", "net": "small"}
     assert explain(cfg, "model.net")[-1].source == "net=small"
+
+
+@pytest.mark.parametrize(("first", "second", "merged"), [
+    pytest.param(L(Net)(num_blocks=2, dim=8), L(Net)(num_blocks=20), L(Net)(num_blocks=20, dim=8),
+                 id="same-target-merges-kwargs"),
+    pytest.param(L(Net)(num_blocks=2, dim=8), L(WandB)(project="p"), L(WandB)(project="p"),
+                 id="other-target-replaces-wholesale"),
+    pytest.param(dict(cb=L(Net)(num_blocks=2, dim=8), k=1), dict(cb=L(Net)(dim=9)),
+                 dict(cb=L(Net)(num_blocks=2, dim=9), k=1), id="nested-nodes-merge"),
+    pytest.param(dict(cb=L(Net)(num_blocks=2)), dict(cb=L(WandB)()), dict(cb=L(WandB)()),
+                 id="nested-other-target-replaces"),
+])
+def test_multi_option_merge_follows_hydra_order(first, second, merged) -> None:
+    reg = Registry()
+    reg.register("g", "one", first, package="x")
+    reg.register("g", "two", second, package="x")
+    cfg = reg.select(ConfigDict(x=None), "g", ["one", "two"])
+    assert cfg.x == merged
+    assert reg.get("g", "one") == first  # the stored options are untouched
+
+
+def test_multi_option_of_mixed_kinds_is_an_error() -> None:
+    reg = Registry()
+    reg.register("g", "node", L(Net)(num_blocks=2), package="x")
+    reg.register("g", "map", dict(num_blocks=3), package="x")
+    with pytest.raises(RegistryError, match="'node' is a lazy node and 'map' a mapping"):
+        reg.select(ConfigDict(x=None), "g", ["node", "map"])
