@@ -19,6 +19,7 @@ EMA nets get the same sharding but no mixed precision (they stay fp32) and no AC
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -189,10 +190,14 @@ def wrap_ddp(module: nn.Module, *, find_unused_parameters: bool = False, **ddp_k
     """
     dev = next((p.device for p in module.parameters()), torch.device("cpu"))
     device_ids = [dev.index] if dev.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(
-        module,
-        device_ids=device_ids,
-        find_unused_parameters=find_unused_parameters,
-        broadcast_buffers=ddp_kwargs.pop("broadcast_buffers", False),
-        **ddp_kwargs,
-    )
+    with warnings.catch_warnings():
+        # torch >= 2.13 renames broadcast_buffers; torch 2.11 only knows the old name. Buffers are
+        # identical at init (same builder seed) and never trained, so no per-forward broadcast.
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+        return nn.parallel.DistributedDataParallel(
+            module,
+            device_ids=device_ids,
+            find_unused_parameters=find_unused_parameters,
+            broadcast_buffers=ddp_kwargs.pop("broadcast_buffers", False),
+            **ddp_kwargs,
+        )

@@ -81,13 +81,13 @@ def _val_loader(batch_size: int, world_size: int | None = None):
                             rank=rank, world_size=world_size)
 
 
-def _reference(job: Path, clip: float | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
+def _reference(job: Path, clip: float | None, validate: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
     """Single-process training with the same global batch (2 per micro-batch), on every rank."""
     model, opt, sched, loader = toy_components(batch_size=2, dataset_length=16, rank=0, world_size=1)
     trainer = Trainer(max_iter=STEPS, job_dir=job, logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
                       distributed_parallelism="none", callbacks={"clip": GradClip(clip_norm=clip)},
-                      run_validation=True, validation_iter=STEPS)
-    trainer.fit(model, opt, sched, loader, val_loader=_val_loader(2, world_size=1))
+                      run_validation=validate, validation_iter=STEPS)
+    trainer.fit(model, opt, sched, loader, val_loader=_val_loader(2, world_size=1) if validate else None)
     return _params(model.net), _params(model.net_ema), trainer.val_history
 
 
@@ -140,6 +140,24 @@ def scenario_fsdp_fp32(out: Path, rank: int) -> dict:
         "is_dtensor": type(p).__name__ == "DTensor",
         "local_numel": p.to_local().numel(),
         "full_numel": p.numel(),
+    }
+
+
+def scenario_hsdp(out: Path, rank: int) -> dict:
+    """2D mesh (replicate=2, shard=1): HSDP's replicate all-reduce must equal unsharded training."""
+    builder = make_net_builder(device="cpu", mode="fsdp", shard_size=1, param_dtype=None, reduce_dtype=None)
+    model, opt, sched, loader = toy_components(batch_size=1, dataset_length=16, net_builder=builder)
+    trainer = Trainer(max_iter=STEPS, job_dir=out / "hsdp", logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
+                      distributed_parallelism="fsdp", callbacks={"clip": GradClip(clip_norm=0.5)},
+                      straggler={"report_every": 1, "max_ratio": 50.0})
+    trainer.fit(model, opt, sched, loader)
+    ref_net, ref_ema, _ = _reference(out / f"hsdp_ref{rank}", clip=0.5, validate=False)
+    p = next(model.net.parameters())
+    return {
+        "net_diff": _max_diff(_params(model.net), ref_net),
+        "ema_diff": _max_diff(_params(model.net_ema), ref_ema),
+        "mesh_dims": list(p.device_mesh.mesh_dim_names),
+        "straggler": trainer.straggler.last_report,
     }
 
 

@@ -45,7 +45,7 @@ def _torchrun(out: Path, *scenarios: str) -> dict[str, list[dict]]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    first = _torchrun(out, "ddp", "fsdp_fp32", "fsdp_bf16_train", "consistency")
+    first = _torchrun(out, "ddp", "fsdp_fp32", "hsdp", "fsdp_bf16_train", "consistency")
     second = _torchrun(out, "fsdp_bf16_resume")  # fresh processes
     return out, {**first, **second}
 
@@ -72,6 +72,16 @@ def test_fsdp_fp32_equals_unsharded_and_skips_reduce_scatter(runs):
         assert r["net_diff"] < 1e-5 and r["ema_diff"] < 1e-5
         assert r["val_diff"] < 1e-5  # EMA scope swaps local shards
         assert _sync_pattern(r["sync"]) == [(False, False), (True, True)] * 3
+
+
+def test_hsdp_equals_unsharded_and_straggler_report(runs):
+    _, res = runs
+    for r in res["hsdp"]:
+        assert r["mesh_dims"] == ["replicate", "shard"]
+        assert r["net_diff"] < 1e-5 and r["ema_diff"] < 1e-5
+        report = r["straggler"]
+        assert report["iteration"] == 3 and len(report["step_times"]) == 2 and report["stragglers"] == []
+    assert res["hsdp"][0]["straggler"]["step_times"] == res["hsdp"][1]["straggler"]["step_times"]
 
 
 def test_fsdp_bf16_trains_saves_and_resumes_in_fresh_process(runs):
