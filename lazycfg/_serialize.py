@@ -544,7 +544,12 @@ def loads(text: str, *, source: str = "<string>") -> Any:
     try:
         doc = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML: {e}", None) from e
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+        what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None))
+                        if x) or str(e)
+        raise ConfigError(f"{where}: not valid YAML ({what}); was the file edited by hand? "
+                          f"`lazycfg.save` writes files this loader reads", None) from e
     return from_data(doc, source)
 
 

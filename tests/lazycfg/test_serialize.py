@@ -203,7 +203,7 @@ BAD_FILES = [
     ("plain_yaml", "a: 1\n", "no '__lazycfg__' header"),
     ("list_yaml", "- 1\n", "no '__lazycfg__' header"),
     ("future_version", "__lazycfg__: {version: 99}\nconfig: 1\n", "version 99"),
-    ("invalid_yaml", "a: [1\n", "not valid YAML"),
+    ("invalid_yaml", "a: [1\n", "x.yaml:2:1: not valid YAML (while parsing a flow sequence"),
     ("unknown_tag", "__lazycfg__: {version: 1}\nconfig: {__weird__: 1}\n", "unknown tag"),
     ("missing_class", "__lazycfg__: {version: 1}\nconfig: {_class_: nope_pkg.C}\n", "nope_pkg.C"),
 ]
