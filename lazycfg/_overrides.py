@@ -278,6 +278,12 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
                 f"override {ov.text!r}: {what} at {format_path(_parent_keys(path)) or '<root>'} "
                 f"has no parameter {key!r}.{suggest(key, cands)} Valid: {', '.join(cands)}",
                 path)
+        if ov.kind == "delete":
+            written = list(parent.__lz_kwargs__)
+            return OverrideError(
+                f"override {ov.text!r}: nothing to delete: {path!r} is not written on {what}."
+                f"{suggest(key, written)} Written: "
+                f"{', '.join(written) or 'none'}", path)
         return OverrideError(f"override {ov.text!r}: {path!r} is not set on {what}; add it with "
                              f"+{path}=...{suggest(key, cands)}", path)
     if k == "attrs":

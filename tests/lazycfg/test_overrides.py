@@ -97,7 +97,8 @@ def test_later_override_wins() -> None:
     pytest.param("+net.bogus=1", OverrideError, "has no parameter 'bogus'", id="add-non-param"),
     pytest.param("+blocks.3=1", OverrideError, "append with blocks\\+=", id="add-list-index"),
     pytest.param("~trainer.nope", OverrideError, "no key 'trainer.nope'", id="delete-missing"),
-    pytest.param("~net.num_heads", OverrideError, "not set", id="delete-unwritten-param"),
+    pytest.param("~net.num_heads", OverrideError, "nothing to delete: 'net.num_heads' is not "
+                 "written", id="delete-unwritten-param"),
     pytest.param("~trainer.max_iter=11", OverrideError, "not 11", id="delete-if-equal-mismatch"),
     pytest.param("trainer.max_iter+=1", OverrideError, "not a list", id="append-to-int"),
     pytest.param("trainer.nope+=1", OverrideError, "no key", id="append-missing"),
