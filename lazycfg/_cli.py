@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return dict(action.choices)
+    return {}
+
+
 def _load(path: str, overrides: Sequence[str] = ()) -> Any:
     from lazycfg import load
 
@@ -172,8 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lazycfg._errors import ConfigError
 
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    subs = _subparsers(parser)
     try:
-        args = parser.parse_args(argv)
+        if argv and argv[0] in subs:
+            # flags may come after the overrides (`show x.py a=1 -p`): parse the command's own
+            # arguments intermixed (argparse cannot do that through top-level subparsers)
+            args = subs[argv[0]].parse_intermixed_args(
+                argv[1:], namespace=argparse.Namespace(command=argv[0]))
+        else:
+            args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors and 0 on --help
         return int(e.code or 0)
     run = {"show": _show, "explain": _explain, "diff": _diff, "check": _check}[args.command]

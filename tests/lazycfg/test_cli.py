@@ -48,6 +48,16 @@ def test_show_tree_with_overrides_and_provenance(files, capsys):
     assert "\033[" not in out
 
 
+@pytest.mark.parametrize("argv", [
+    ["-p", "--no-color", "trainer.max_iter=20", "trainer.logging_iter=2"],
+    ["trainer.max_iter=20", "-p", "trainer.logging_iter=2", "--no-color"],
+], ids=["flags-first", "flags-between-overrides"])
+def test_flags_and_overrides_mix_in_any_order(files, capsys, argv):
+    code, out, _ = _run(capsys, "show", files / "base.py", *argv)
+    assert code == 0 and "<- override trainer.max_iter=20" in out
+    assert "<- override trainer.logging_iter=2" in out
+
+
 def test_show_resolve_color_and_formats(files, capsys):
     code, out, _ = _run(capsys, "show", files / "base.py", "--resolve", "--color")
     assert code == 0 and "run_10" in out and "\033[" in out
