@@ -80,7 +80,11 @@ def is_group_override(ov: Override, registry: Registry) -> bool:
             f"{ov.text!r}: a group choice cannot be null; select one of "
             f"{', '.join(registry.options(ov.keys[0]))}, or remove the group with "
             f"~{ov.keys[0]}", ov.keys[0])
-    return isinstance(value, str) or (isinstance(value, list) and value and all(
+    if isinstance(value, list) and not value:
+        raise OverrideError(
+            f"{ov.text!r}: select at least one option of {ov.keys[0]!r} (one of "
+            f"{', '.join(registry.options(ov.keys[0]))}), e.g. {ov.keys[0]}=[a,b]", ov.keys[0])
+    return isinstance(value, str) or (isinstance(value, list) and all(
         isinstance(v, str) for v in value))
 
 

@@ -85,7 +85,12 @@ class Registry:
             raise RegistryError(f"{group}={name}: a '_global_' option must be a mapping of root "
                                 f"paths to values, got {type(node).__name__}", group)
         if package != "_global_":
-            parse_path(package)  # validates the dotted path
+            try:
+                parse_path(package)  # validates the dotted path
+            except ConfigError as exc:
+                why = exc.message.splitlines()[0].rsplit(": ", 1)[-1]
+                raise RegistryError(f"register({group!r}, {name!r}, package={package!r}): the "
+                                    f"package is not a dotted config path ({why})", group) from exc
         options = self._groups.setdefault(group, {})
         existing = options.get(name)
         if existing is not None and not replace:

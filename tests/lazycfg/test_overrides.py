@@ -289,6 +289,8 @@ def test_group_errors() -> None:
         apply_overrides(base(), ["opt=null"], registry=reg)
     with pytest.raises(OverrideError, match="no '\\+' prefix"):
         apply_overrides(base(), ["+opt=a"], registry=reg)
+    with pytest.raises(OverrideError, match="select at least one option of 'opt' \\(one of a, "):
+        apply_overrides(base(), ["opt=[]"], registry=reg)
 
 
 def test_delete_group_sets_optional_package_to_none() -> None:

@@ -108,7 +108,7 @@ def test_duplicate_registration() -> None:
     pytest.param(("", "a", 1), "non-empty strings", id="empty-group"),
     pytest.param(("g", "", 1), "non-empty strings", id="empty-name"),
     pytest.param(("g", "a", L(Net)(), "_global_"), "mapping of root paths", id="global-node"),
-    pytest.param(("g", "a", 1, "a..b"), "malformed", id="bad-package"),
+    pytest.param(("g", "a", 1, "a..b"), "not a dotted config path", id="bad-package"),
 ])
 def test_register_errors(args: tuple, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -207,3 +207,4 @@ def test_multi_option_of_mixed_kinds_is_an_error() -> None:
     reg.register("g", "map", dict(num_blocks=3), package="x")
     with pytest.raises(RegistryError, match="'node' is a lazy node and 'map' a mapping"):
         reg.select(ConfigDict(x=None), "g", ["node", "map"])
+
