@@ -36,7 +36,7 @@ from cosmos_train.trainer.trainer import Trainer  # noqa: E402
 
 START, END = "<!-- bench_train:start -->", "<!-- bench_train:end -->"
 MODEL = dict(dim=128, num_blocks=4, num_heads=4, video_shape=(3, 4, 8, 8))
-BATCH = 2
+BATCH = 3
 CLIP = 1.0
 
 
