@@ -83,9 +83,10 @@ def _build_node(node: LazyNode, path: tuple, memo: dict, call_args: tuple,
     try:
         target = resolve_target(node, where)
     except ConfigError as exc:
+        why = exc.message.removeprefix(f"{where}: ").removeprefix(f"cannot import {name!r}")
         raise InstantiationError(
             f"failed to build {where!r}: cannot import target {name!r} of the node defined at "
-            f"{site or '<unknown>'}: {exc}", where) from exc
+            f"{site or '<unknown>'}{why}", where) from exc
     if node.__lz_recursive__:
         args = [_build(a, (*path, i), memo) for i, a in enumerate(node.__lz_args__)]
         kwargs = {k: _build(v, (*path, k), memo) for k, v in node.__lz_kwargs__.items()}

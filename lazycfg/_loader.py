@@ -250,6 +250,9 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
         OverrideError / ConfigTypeError: an override failed.
         ConfigError: the file defines no config.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"load(path): path must be a file path (str or pathlib.Path), got "
+                          f"{type(path).__name__} {path!r}")
     reg = registry or default_registry()
     full = _abspath(path)
     if not os.path.isfile(full):

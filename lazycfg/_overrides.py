@@ -60,6 +60,9 @@ def _parse_all(overrides: Iterable[str | Override]) -> list[Override]:
     if isinstance(overrides, str):
         raise OverrideError(f"overrides must be a list of strings, got the string {overrides!r}; "
                             f"write [{overrides!r}]")
+    if not hasattr(overrides, "__iter__"):
+        raise OverrideError(f"overrides must be a list of strings like 'key=value', got "
+                            f"{type(overrides).__name__}")
     return [o if isinstance(o, Override) else parse_override(o) for o in overrides]
 
 

@@ -384,6 +384,12 @@ def parse_path(text: str | None) -> tuple:
     """
     if not text:
         return ()
+    from ._errors import OverrideError
     from ._grammar import parse_key_path
 
-    return tuple(parse_key_path(text))
+    try:
+        return tuple(parse_key_path(text))
+    except OverrideError as exc:  # the grammar's message says "override"; this is a path
+        why = exc.message.splitlines()[0].rsplit(": ", 1)[-1]
+        raise ConfigError(f"malformed config path {text!r}: {why} (write a.b.c, a.list.0 or "
+                          f"a['odd.key'])", text) from None

@@ -132,6 +132,8 @@ def test_unimportable_target(roundtrip: RT) -> None:
     with pytest.raises(InstantiationError, match="cannot import target") as info:
         instantiate(roundtrip(ConfigDict(x=L("tests.fixtures.lazycfg.toy.Missing")())))
     assert info.value.path == "x"
+    msg = str(info.value)
+    assert msg.count("cannot import") == 1 and "has no attribute 'Missing'" in msg, msg
 
 
 def test_unimportable_lazyref_value() -> None:

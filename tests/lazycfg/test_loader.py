@@ -327,3 +327,14 @@ def test_unknown_key_errors_list_what_exists(experiments: Path, toy_registry: Re
     with pytest.raises(OverrideError, match=r"'trainer.callbacks.nope': no such key\. Keys: "
                        r"\w+, "):
         load(experiments / "nemo.py", ["trainer.callbacks.nope.every_n=5"], registry=toy_registry)
+
+
+@pytest.mark.parametrize(("call", "text"), [
+    pytest.param(lambda: load(None), "path must be a file path", id="load-none"),
+    pytest.param(lambda: load(5), "got int 5", id="load-int"),
+    pytest.param(lambda: lazycfg.apply_overrides(ConfigDict(), None), "got NoneType",
+                 id="overrides-none"),
+])
+def test_wrong_argument_types_are_config_errors(call, text: str) -> None:
+    with pytest.raises(ConfigError, match=text):
+        call()

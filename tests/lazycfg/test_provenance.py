@@ -116,3 +116,10 @@ def test_records_compare_by_content() -> None:
     assert Record(1, "a", "python") == Record(1, "a", "python")
     assert Record(1, "a", "python") != Record(1, "b", "python")
     assert Record(1, "a") != 3
+
+
+def test_malformed_path_is_a_config_error_about_a_path() -> None:
+    from lazycfg import ConfigError
+
+    with pytest.raises(ConfigError, match=r"malformed config path 'a\.\.b': empty path segment"):
+        explain(ConfigDict(a=1), "a..b")
