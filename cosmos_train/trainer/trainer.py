@@ -24,6 +24,7 @@ zeroed; ``set_epoch`` is called; RNG and data position are checkpointed; the tim
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import random
@@ -204,6 +205,7 @@ class Trainer:
         self.env = get_env()
         self._data: DataStream | None = None
         self._grad_norm: torch.Tensor | None = None
+        self._val_start: dict[int, Any] = {}
 
     # ---- small public helpers used by callbacks -------------------------------------------
     @property
@@ -474,6 +476,21 @@ class Trainer:
         }
 
     # ---- validation -----------------------------------------------------------------------------
+    def _rewind(self, val_loader: Any) -> None:
+        """Puts a stateful validation loader back at its first position.
+
+        A resumable loader continues where the last iteration stopped (after ``max_val_iter``
+        batches) and advances its epoch after a full pass; validation must see the same samples
+        every time so its curves compare across steps, runs and resumes.
+        """
+        if not (callable(getattr(val_loader, "state_dict", None)) and callable(getattr(val_loader, "load_state_dict", None))):
+            return
+        key = id(val_loader)
+        if key not in self._val_start:
+            self._val_start[key] = copy.deepcopy(val_loader.state_dict())
+        else:
+            val_loader.load_state_dict(copy.deepcopy(self._val_start[key]))
+
     @torch.no_grad()
     def validate(self, val_loader: Iterable[Any]) -> dict[str, Any]:
         """Deterministic validation loss with the regular and (if present) EMA weights."""
@@ -485,6 +502,7 @@ class Trainer:
         variants = [("val_loss", False)] + ([("val_loss_ema", True)] if ema_net(model) is not None else [])
         for key, use_ema in variants:
             total = torch.zeros(2, dtype=torch.float64, device=self.device)
+            self._rewind(val_loader)
             with model.ema_scope(enabled=use_ema):
                 for i, batch in enumerate(val_loader):
                     if self.max_val_iter is not None and i >= self.max_val_iter:

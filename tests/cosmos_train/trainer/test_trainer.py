@@ -184,3 +184,21 @@ def test_seeds_differ_per_rank_offset(tmp_path):
     draw = torch.rand(3)
     torch.manual_seed(123)
     assert torch.equal(draw, torch.rand(3))
+
+
+def test_validation_with_max_val_iter_sees_the_same_batches_every_time(tmp_path):
+    model, opt, sched, loader = toy_components()
+    val_loader = build_dataloader(dataset=ToyVideoDataset(length=6, seed=1), batch_size=2, shuffle=True)
+    seen: list[list[int]] = []
+
+    class _Ids(Callback):
+        def on_validation_step_start(self, model, data_batch, iteration=0):
+            seen.append(data_batch["sample_idx"].tolist())
+
+    trainer = Trainer(max_iter=0, job_dir=tmp_path, logging_iter=1, tensorboard=False, max_val_iter=1,
+                      run_validation=True, callbacks={"ids": _Ids()})
+    trainer.fit(model, opt, sched, loader, val_loader=val_loader)
+    first = trainer.validate(val_loader)
+    second = trainer.validate(val_loader)
+    assert first["val_loss"] == second["val_loss"]
+    assert len(seen) == 6 and all(ids == seen[0] for ids in seen)  # 3 validations x (regular, EMA)
