@@ -60,11 +60,13 @@ __all__ = [
     "resolve_target",
     "locate",
     "is_node",
+    "node_child",
     "node_kwargs",
     "node_args",
     "new_node",
     "frozen_error",
     "suggest",
+    "listing",
 ]
 
 _SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
@@ -106,6 +108,15 @@ def suggest(name: object, candidates: Any, n: int = 3) -> str:
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def listing(what: str, keys: Any, limit: int = 25) -> str:
+    """`` Keys: a, b, c.`` (what the user can type instead), shortened after ``limit`` names."""
+    names = [str(k) for k in keys]
+    if not names:
+        return f" {what}: none."
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return f" {what}: {', '.join(names[:limit])}{more}."
 
 
 def frozen_error(path: str, key: object, action: str = "set") -> FrozenConfigError:
@@ -683,21 +694,7 @@ class LazyNode:
 
     # -- items: str -> kwargs, int -> positional args
     def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, int) and not isinstance(key, bool):
-            try:
-                return self.__lz_args__[key]
-            except IndexError:
-                raise ConfigKeyError(f"L({target_name(self.__lz_target__)}) has "
-                                     f"{len(self.__lz_args__)} positional args; no index {key}",
-                                     str(key)) from None
-        if key in _SPECIAL:
-            return getattr(self, key)
-        try:
-            return self.__lz_kwargs__[key]
-        except KeyError:
-            raise ConfigKeyError(
-                f"L({target_name(self.__lz_target__)}) has no argument {key!r} written."
-                f"{suggest(key, self.__lz_kwargs__)}", str(key)) from None
+        return node_child(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if isinstance(key, int) and not isinstance(key, bool):
@@ -788,6 +785,37 @@ class LazyNode:
         if not self.__lz_recursive__:
             parts.append("_recursive_=False")
         return f"L({target_name(self.__lz_target__)})({', '.join(parts)})"
+
+
+def node_child(node: LazyNode, key: Any, path: str | None = None) -> Any:
+    """A node's child: an int (or digit string) indexes the positional args, ``_target_``,
+    ``_args_`` and ``_recursive_`` read those slots, any other key reads a kwarg.
+
+    Args:
+        path: the node's config path, for the error message.
+
+    Raises:
+        ConfigKeyError: no such child (naming the full path, with did-you-mean suggestions).
+    """
+    if isinstance(key, str) and key.isdigit():
+        key = int(key)
+    if isinstance(key, int) and not isinstance(key, bool):
+        args = node.__lz_args__
+        if -len(args) <= key < len(args):
+            return args[key]
+        full = _join(path, key)
+        raise ConfigKeyError(f"{full!r}: L({target_name(node.__lz_target__)}) has {len(args)} "
+                             f"positional args; no index {key} (out of range)", full)
+    if key in _SPECIAL:
+        return getattr(node, key)
+    try:
+        return node.__lz_kwargs__[key]
+    except (KeyError, TypeError):
+        full = _join(path, key)
+        raise ConfigKeyError(
+            f"{full!r}: L({target_name(node.__lz_target__)}) has no argument {key!r} written."
+            f"{suggest(key, node.__lz_kwargs__)}{listing('Written', node.__lz_kwargs__)}",
+            full) from None
 
 
 def _restore_node(*state: Any) -> LazyNode:

@@ -358,16 +358,30 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
     if ov.kind == "append":
         _append(parent, last, value, ov, source, path, ppath)
         return
+    old = get_child(parent, last) if exists and pkind == "list" else None
+    value = _assign(parent, last, value, exists, ov, source, path, ppath)
+    if value is not _MERGED and pkind == "list" and len(keys) >= 2:
+        _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
+
+
+_MERGED = object()
+
+
+def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, source: str,
+            path: str, ppath: str) -> Any:
+    """``parent[key] = value`` by the override rules; returns the value set, or ``_MERGED``.
+
+    A dict merges into an existing mapping, node or config instance (``key={...}``); anything
+    else is checked against the annotation or the type it replaces, then set.
+    """
     if exists and isinstance(value, dict):
-        current = get_child(parent, last)
+        current = get_child(parent, key)
         if kind_of(current) in ("mapping", "node", "attrs"):
             _merge(current, value, ov, source, path)
-            return
-    value = _checked(parent, last, value, exists, path)
-    old = get_child(parent, last) if exists else None
-    _guard(lambda: set_child(parent, last, value, source, "override", ppath), ov)
-    if pkind == "list" and len(keys) >= 2:
-        _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
+            return _MERGED
+    checked = _checked(parent, key, value, exists, path)
+    _guard(lambda: set_child(parent, key, checked, source, "override", ppath), ov)
+    return checked
 
 
 def _guard(fn: Any, ov: Override) -> None:
@@ -426,13 +440,7 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str) -> N
                 raise _unknown_key(ov, current, key, sub_path)
             if ck == "node" and _param_status(current, key) == "no":
                 raise _unknown_key(ov, current, key, sub_path)
-        if exists and isinstance(sub, dict):
-            child = get_child(current, key)
-            if kind_of(child) in ("mapping", "node", "attrs"):
-                _merge(child, sub, ov, source, sub_path)
-                continue
-        checked = _checked(current, key, sub, exists, sub_path)
-        _guard(lambda: set_child(current, key, checked, source, "override", path), ov)
+        _assign(current, key, sub, exists, ov, source, sub_path, path)
 
 
 def _split(path: str) -> tuple:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ._errors import ConfigError, ConfigKeyError
-from ._node import ConfigDict, ConfigList, LazyNode, suggest, target_name, wrap
+from ._node import ConfigDict, ConfigList, LazyNode, listing, node_child, suggest, wrap
 
 __all__ = [
     "kind_of",
@@ -130,15 +130,6 @@ def _fmt(path: str | None, key: Any) -> str:
     return format_path((*parse_path(path), key)) if path else format_path((key,))
 
 
-def _listing(what: str, keys: Any, limit: int = 25) -> str:
-    """`` Keys: a, b, c.`` (what the user can type instead), shortened after ``limit`` names."""
-    names = [str(k) for k in keys]
-    if not names:
-        return f" {what}: none."
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return f" {what}: {', '.join(names[:limit])}{more}."
-
-
 def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
     """The child ``key`` of ``obj``.
 
@@ -152,25 +143,13 @@ def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
     """
     t = type(obj)
     if t is LazyNode:
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
-        if isinstance(key, int) and not isinstance(key, bool):
-            return obj.__lz_args__[_index(obj.__lz_args__, key, path or "")]
-        if key in ("_target_", "_args_", "_recursive_"):
-            return getattr(obj, key)
-        try:
-            return obj.__lz_kwargs__[key]
-        except KeyError:
-            raise ConfigKeyError(
-                f"{_fmt(path, key)!r}: L({target_name(obj.__lz_target__)}) has no argument "
-                f"{key!r} written.{suggest(key, obj.__lz_kwargs__)}"
-                f"{_listing('Written', obj.__lz_kwargs__)}", _fmt(path, key)) from None
+        return node_child(obj, key, path)
     if isinstance(obj, dict):
         try:
             return dict.__getitem__(obj, _mapping_key(obj, key))
         except KeyError:
             raise ConfigKeyError(f"{_fmt(path, key)!r}: no such key.{suggest(key, obj.keys())}"
-                                 f"{_listing('Keys', obj)}", _fmt(path, key)) from None
+                                 f"{listing('Keys', obj)}", _fmt(path, key)) from None
     if isinstance(obj, (list, tuple)):
         return obj[_index(obj, key, path or "")]
     if getattr(t, "__attrs_attrs__", None) is not None:
@@ -178,7 +157,7 @@ def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
         if key in names:
             return getattr(obj, key)
         raise ConfigKeyError(f"{_fmt(path, key)!r}: {t.__name__} has no field {key!r}."
-                             f"{suggest(key, names)}{_listing('Fields', names)}", _fmt(path, key))
+                             f"{suggest(key, names)}{listing('Fields', names)}", _fmt(path, key))
     where = path or "<root>"
     raise ConfigKeyError(f"{_fmt(path, key)!r}: {where} is a {type(obj).__name__} value, not a "
                          f"config container", _fmt(path, key))
