@@ -71,6 +71,17 @@ def test_missing_kwarg_errors() -> None:
         del n.nothing
     with pytest.raises(ConfigKeyError, match="no index 3"):
         _ = n[3]
+    with pytest.raises(ConfigKeyError, match=r"'num_block'.*Written: num_blocks\."):
+        _ = n["num_block"]
+
+
+def test_item_access_by_position_and_path_in_errors() -> None:
+    from lazycfg._tree import get_child
+
+    n = L(Net)(7, num_blocks=1)
+    assert n[0] == n["0"] == get_child(n, "0") == 7 and n[-1] == 7
+    with pytest.raises(ConfigKeyError, match=r"^'model.net.depth': L\(.*Net\) has no argument"):
+        get_child(n, "depth", path="model.net")
 
 
 @pytest.mark.parametrize("bad", [3, None, L(Net)()], ids=["int", "none", "node"])
