@@ -417,11 +417,18 @@ class DCPCheckpointer:
 
     def _check_config(self, path: Path) -> None:
         saved = path / CONFIG_FILE
-        if self.config is None or not saved.is_file():
+        if self.config is None or not saved.is_file() or "*" in self.allowed_config_changes:
             return
         import lazycfg
 
-        entries = lazycfg.diff(lazycfg.load(str(saved)), self.config)
+        try:
+            previous = lazycfg.load(str(saved))
+        except Exception as exc:
+            raise ConfigChangedError(
+                f"cannot read the config saved with {path} ({type(exc).__name__}: {exc}); to resume without comparing "
+                "configs, set checkpoint.allowed_config_changes=['*']"
+            ) from exc
+        entries = lazycfg.diff(previous, self.config)
         bad = disallowed_config_changes(entries, self.allowed_config_changes)
         if bad:
             lines = "\n".join(f"  {line}" for line in bad)

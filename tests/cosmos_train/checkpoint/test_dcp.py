@@ -200,6 +200,10 @@ def test_config_saved_with_checkpoint_and_compared_on_resume(tmp_path):
         DCPCheckpointer(job_dir=tmp_path, config=_config(lr=0.1)).load(model, opt, sched)
     allowed = ("optimizer.lr",)
     assert DCPCheckpointer(job_dir=tmp_path, config=_config(lr=0.1), allowed_config_changes=allowed).load(model, opt, sched) == 1
+    (tmp_path / "checkpoints" / "iter_000000001" / "config.yaml").write_text("not: a lazycfg file\n")
+    with pytest.raises(ConfigChangedError, match=r"cannot read the config saved with .*allowed_config_changes=\['\*'\]"):
+        DCPCheckpointer(job_dir=tmp_path, config=_config()).load(model, opt, sched)
+    assert DCPCheckpointer(job_dir=tmp_path, config=_config(), allowed_config_changes=("*",)).load(model, opt, sched) == 1
 
 
 class _Entry:
