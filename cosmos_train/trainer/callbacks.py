@@ -271,6 +271,8 @@ def _local(t: torch.Tensor) -> torch.Tensor:
 #: Dense bf16 peak FLOP/s by device-name substring (first match wins).
 PEAK_FLOPS: tuple[tuple[str, float], ...] = (
     ("H200", 989e12),
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
     ("H100", 989e12),
     ("H800", 989e12),
     ("GH200", 989e12),
