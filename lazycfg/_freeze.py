@@ -127,8 +127,33 @@ def _mark_attrs(obj: Any, mark: str | None, frozen: bool) -> None:
     if frozen:
         if not getattr(cls, "__lz_guard__", False):
             object.__setattr__(obj, "__class__", _guarded_subclass(cls))
+            _remember_slot_path(obj, mark)
     elif getattr(cls, "__lz_guard__", False):
         object.__setattr__(obj, "__class__", cls.__bases__[0])
+        _SLOT_PATHS.pop(id(obj), None)
+
+
+# config paths of frozen slotted attrs instances (no room for them on the instance itself),
+# held by weak reference so a dropped config does not keep its paths
+_SLOT_PATHS: dict[int, tuple[Any, str]] = {}
+
+
+def _remember_slot_path(obj: Any, path: str | None) -> None:
+    import weakref
+
+    key = id(obj)
+    try:
+        ref = weakref.ref(obj, lambda _: _SLOT_PATHS.pop(key, None))
+    except TypeError:  # no __weakref__ slot (attrs weakref_slot=False): errors name the class
+        return
+    _SLOT_PATHS[key] = (ref, path or "")
+
+
+def _slot_path(obj: Any) -> str:
+    entry = _SLOT_PATHS.get(id(obj))
+    if entry is not None and entry[0]() is obj:
+        return entry[1]
+    return type(obj).__bases__[0].__name__
 
 
 def _is_configclass(cls: type) -> bool:
@@ -163,10 +188,10 @@ def _guarded_subclass(cls: type) -> type:
     sub = _GUARDED.get(cls)
     if sub is None:
         def __setattr__(self: Any, name: str, value: Any) -> None:
-            raise frozen_error(type(self).__bases__[0].__name__, name)
+            raise frozen_error(_slot_path(self), name)
 
         def __delattr__(self: Any, name: str) -> None:
-            raise frozen_error(type(self).__bases__[0].__name__, name, "delete")
+            raise frozen_error(_slot_path(self), name, "delete")
 
         sub = type(cls.__name__, (cls,), {"__slots__": (), "__setattr__": __setattr__,
                                           "__delattr__": __delattr__, "__lz_guard__": True,

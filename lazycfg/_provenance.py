@@ -292,10 +292,18 @@ def explain(cfg: object, path: str) -> list[Record]:
     recs = get_history(holder, hkey)
     if not recs:
         current = get_child(parent, last, path=format_path(keys[:-1]))
-        return [Record(current, _with_via(get_site(holder), via), "init")]
+        site = get_site(holder)
+        if not site and _is_slotted_attrs(holder):
+            site = (f"<unknown: {type(holder).__name__} is a slotted attrs class, which keeps no "
+                    f"history; use @configclass or attrs.define(slots=False)>")
+        return [Record(current, _with_via(site, via), "init")]
     if recs[0].kind == "init" and via:
         recs[0] = Record(recs[0].value, _with_via(recs[0].source, via), "init")
     return recs
+
+
+def _is_slotted_attrs(obj: object) -> bool:
+    return getattr(type(obj), "__attrs_attrs__", None) is not None and not hasattr(obj, "__dict__")
 
 
 def _with_via(site: str, via: str) -> str:

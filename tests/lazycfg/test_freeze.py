@@ -57,6 +57,8 @@ def frozen_tree() -> ConfigDict:
     pytest.param(lambda c: setattr(c.t[0], "x", 1), "t.0.x", id="node-in-tuple"),
     pytest.param(lambda c: c.t[1].append(1), "t.1.*", id="list-in-tuple"),
     pytest.param(lambda c: setattr(c.w, "x", 2), "w.x", id="plain-attrs-dict"),
+    pytest.param(lambda c: setattr(c.s, "x", 2), "s.x", id="plain-attrs-slotted"),
+    pytest.param(lambda c: delattr(c.s, "x"), "s.x", id="plain-attrs-slotted-del"),
 ])
 def test_frozen_everywhere(mutate: Callable[[Any], Any], path: str) -> None:
     cfg = frozen_tree()
@@ -68,11 +70,16 @@ def test_frozen_everywhere(mutate: Callable[[Any], Any], path: str) -> None:
 
 def test_slotted_plain_attrs_frozen() -> None:
     cfg = frozen_tree()
-    with pytest.raises(FrozenConfigError, match="Slotted"):
+    with pytest.raises(FrozenConfigError, match="'s.x'"):
         cfg.s.x = 3
     with unfreeze(cfg):
         cfg.s.x = 3
     assert cfg.s.x == 3 and is_frozen(cfg.s)
+    with pytest.raises(FrozenConfigError, match="'s.x'"):  # the path survives a re-freeze
+        cfg.s.x = 4
+    root = freeze(Slotted())
+    with pytest.raises(FrozenConfigError, match="cannot set 'x'"):
+        root.x = 2
 
 
 def test_lists_become_configlists_and_sharing_kept() -> None:

@@ -123,3 +123,16 @@ def test_malformed_path_is_a_config_error_about_a_path() -> None:
 
     with pytest.raises(ConfigError, match=r"malformed config path 'a\.\.b': empty path segment"):
         explain(ConfigDict(a=1), "a..b")
+
+
+def test_slotted_attrs_values_say_why_they_have_no_history() -> None:
+    import attrs
+
+    @attrs.define
+    class Slotted:
+        x: int = 1
+
+    cfg = ConfigDict(s=Slotted())
+    cfg.s.x = 2
+    (rec,) = explain(cfg, "s.x")
+    assert rec.value == 2 and "Slotted is a slotted attrs class, which keeps no history" in str(rec)
