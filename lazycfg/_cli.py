@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print a config as a tree")
     show.add_argument("file")
-    show.add_argument("overrides", nargs="*", help="key=value overrides")
+    show.add_argument("overrides", nargs="*", default=[], help="key=value overrides")
     show.add_argument("--resolve", action="store_true", help="resolve ${...} interpolations")
     show.add_argument("--defaults", action="store_true",
                       help="also show signature defaults (imports the targets)")
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print the history of one value")
     explain.add_argument("file")
     explain.add_argument("path", help="dotted config path, e.g. optimizer.lr")
-    explain.add_argument("overrides", nargs="*")
+    explain.add_argument("overrides", nargs="*", default=[], help="key=value overrides")
 
     diff = sub.add_parser("diff", help="print override lines that turn A into B")
     diff.add_argument("a")

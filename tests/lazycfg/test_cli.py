@@ -116,6 +116,7 @@ ERRORS = [
     ("glob_matches_nothing", ["explain", "base.py", "trainer.zz*"], "matches no value"),
     ("raising_file", ["show", "raises.py"], "raises.py:3 (in make_config): ZeroDivisionError"),
     ("usage", ["frobnicate"], ""),
+    ("no_file", ["show"], "the following arguments are required: file\n"),
 ]
 
 
