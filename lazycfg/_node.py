@@ -387,10 +387,9 @@ class ConfigDict(dict):
         try:
             return dict.__getitem__(self, name)
         except KeyError:
-            raise ConfigKeyError(
-                f"{_join(self.__lz_frozen__ or '', name)!r}: no such key (keys: "
-                f"{', '.join(map(str, self.keys())) or 'none'}).{suggest(name, self.keys())}",
-                name) from None
+            full = _join(self.__lz_frozen__ or "", name)
+            raise ConfigKeyError(f"{full!r}: no such key.{suggest(name, self.keys())}"
+                                 f"{listing('Keys', self.keys())}", full) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("__lz_"):
