@@ -18,7 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from lazycfg import _tree
-from lazycfg._errors import ResolveError
+from lazycfg._errors import ConfigTypeError, ResolveError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -120,8 +120,13 @@ class _Resolver:
             items[key] = value
             self._set(path[:-1], tuple(items), text)
         else:
-            _tree.set_child(parent, key, _typed(parent, key, value), source=f"resolve {text}",
-                            kind="python", path=_tree.format_path(path[:-1]))
+            try:
+                _tree.set_child(parent, key, _typed(parent, key, value), source=f"resolve {text}",
+                                kind="python", path=_tree.format_path(path[:-1]))
+            except ConfigTypeError as exc:
+                raise ConfigTypeError(f"{exc.message} (what {text!r} resolved to; fix the value "
+                                      f"it points at or the interpolation)", exc.path,
+                                      exc.expected, exc.value) from exc
 
     # -- resolution --------------------------------------------------------------------------
     def _resolve_path(self, path: Path) -> Any:

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from lazycfg import _resolve
+from lazycfg._errors import ConfigTypeError
 from lazycfg._resolve import ResolveError, resolve
 
 NOW = datetime(2024, 5, 6, 7, 8, 9)
@@ -177,6 +178,10 @@ def test_resolved_string_is_parsed_for_a_typed_field(monkeypatch):
     resolve(cfg)
     assert cfg.max_iter == 500 and type(cfg.max_iter) is int
     assert cfg.name == "500"  # a str field keeps the string
+    bad = Trainer(max_iter="${name}", name="run")
+    with pytest.raises(ConfigTypeError, match=r"max_iter: expected int, got 'run' \(str\) "
+                       r"\(what '\$\{name\}' resolved to"):
+        resolve(bad)
 
 
 def test_resolve_records_provenance():
