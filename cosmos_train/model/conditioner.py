@@ -119,8 +119,9 @@ class Video2WorldConditioner:
     def _text(self, batch: Mapping[str, Any], device: torch.device | str) -> torch.Tensor:
         if self.text_key not in batch:
             raise KeyError(
-                f"batch has no {self.text_key!r} (keys: {sorted(batch)}); precompute text embeddings or set "
-                "model.config.conditioner.text_key"
+                f"batch has no {self.text_key!r} (keys: {sorted(batch)}); the dataset must provide text "
+                "embeddings (LocalVideoDataset: set text_embeddings_subdir, files from "
+                "tools/compute_text_embeddings.py) or set model.config.conditioner.text_key to its key"
             )
         emb = batch[self.text_key]
         if not isinstance(emb, torch.Tensor) or emb.ndim != 3:

@@ -175,7 +175,9 @@ class _Video2WorldBase(TrainModel):
         has_v, has_i = vkey in batch, ikey in batch
         if has_v == has_i:
             raise KeyError(
-                f"batch must hold exactly one of {vkey!r} (video) or {ikey!r} (images); it has keys {sorted(batch)}"
+                f"batch must hold exactly one of {vkey!r} (video, model.config.input_data_key) or {ikey!r} "
+                f"(images, model.config.input_image_key); it has keys {sorted(batch)}. Set those config keys "
+                "to the dataset's key"
             )
         x = batch[vkey] if has_v else batch[ikey]
         if not has_v:
@@ -201,7 +203,35 @@ class _Video2WorldBase(TrainModel):
                 f"model.config.state_t={self.config.state_t} expects {t_px} frames; set "
                 f"model.config.state_t={latent.shape[2]} or the dataset's num_frames={t_px}"
             )
+        ps, pt = getattr(self.net, "patch_spatial", 1), getattr(self.net, "patch_temporal", 1)
+        if latent.shape[-2] % ps or latent.shape[-1] % ps or latent.shape[2] % pt:
+            s = self.tokenizer.spatial_compression_factor
+            raise ValueError(
+                f"the batch video is {pixels.shape[-2]}x{pixels.shape[-1]} pixels = {latent.shape[-2]}x"
+                f"{latent.shape[-1]} latent cells ({latent.shape[2]} frames), not a multiple of the net's "
+                f"patch (spatial={ps}, temporal={pt}); use a height and width that are multiples of {s * ps} "
+                "(the dataset's height/width or video_size)"
+            )
         return latent
+
+    def _expected_text_dim(self) -> tuple[int, str] | None:
+        """The text width the net takes and its config path (None when the net does not say)."""
+        if getattr(self.net, "use_crossattn_projection", False):
+            return int(self.net.crossattn_proj_in_channels), "model.config.net.crossattn_proj_in_channels"
+        dim = getattr(self.net, "crossattn_emb_channels", None)
+        return (int(dim), "model.config.net.crossattn_emb_channels") if dim is not None else None
+
+    def _check_text_dim(self, condition: Video2WorldCondition) -> None:
+        """Catches a dataset/net text-width mismatch here, where both config keys can be named."""
+        expected = self._expected_text_dim()
+        got = int(condition.crossattn_emb.shape[-1])
+        if expected is not None and got != expected[0]:
+            want, path = expected
+            raise ValueError(
+                f"batch[{self.conditioner.text_key!r}] has text width {got} but the net takes {want} ({path}); "
+                f"make the dataset's text_dim and {path} equal (T5-XXL: 1024; the Reason1 embeddings of the "
+                "predict2_5 nets: 100352 with use_crossattn_projection)"
+            )
 
     def _latent_scale(self) -> float:
         """Factor applied to tokenizer latents (EDM: ``sigma_data``)."""
@@ -215,6 +245,7 @@ class _Video2WorldBase(TrainModel):
         x0 = self._encode(pixels, is_video) * self._latent_scale()
         gens = sample_generators(seed, iteration, idx, _STREAM_COND)
         condition = self.conditioner(batch, gens, device=self.device, dropout=dropout)
+        self._check_text_dim(condition)
         cfg = self.config
         condition = self.conditioner.set_video_condition(
             condition,
@@ -302,6 +333,7 @@ class _Video2WorldBase(TrainModel):
         idx = self._sample_idx(batch, pixels.shape[0])
         x0 = self._encode(pixels, is_video) * self._latent_scale()
         cond, uncond = self.conditioner.get_condition_uncondition(batch, device=self.device)
+        self._check_text_dim(cond)
         n = batch.get(NUM_CONDITIONAL_FRAMES_KEY, 1 if is_video else 0)
         cond = self.conditioner.set_video_condition(cond, gt_frames=x0, num_conditional_frames=n)
         uncond = self.conditioner.set_video_condition(uncond, gt_frames=x0, num_conditional_frames=n)

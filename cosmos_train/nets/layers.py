@@ -202,7 +202,8 @@ class VideoRopePosition3DEmb(nn.Module):
         if H > self.max_h or W > self.max_w or T > self.seq.numel():
             raise ValueError(
                 f"token grid (T={T}, H={H}, W={W}) exceeds the RoPE table (max_h={self.max_h}, "
-                f"max_w={self.max_w}, max_t={self.seq.numel()}); raise max_img_h/max_img_w/max_frames"
+                f"max_w={self.max_w}, max_t={self.seq.numel()}); raise the net's max_img_h/max_img_w/max_frames "
+                "(model.config.net.*; latent units) or use smaller videos"
             )
         seq = self.seq.float()
         h_freqs = 1.0 / ((10000.0 * self.h_ntk_factor) ** self.dim_spatial_range.float())
