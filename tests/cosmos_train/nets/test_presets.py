@@ -99,14 +99,14 @@ def test_bad_kwargs_are_clear_errors(kw: dict, match: str) -> None:
         presets.tiny(**kw)
 
 
-@pytest.mark.parametrize("golden,preset", [("mini_net", "mini_net"), ("predict2.5_2B_video2world", "predict2_5_2B")])
-def test_te_extra_state_keys_sit_on_our_rmsnorms(golden: str, preset: str) -> None:
+@pytest.mark.parametrize("golden", list(GOLDEN), ids=list(GOLDEN))
+def test_te_extra_state_keys_sit_on_our_rmsnorms(golden: str) -> None:
     """TE 1.13 adds `<rmsnorm>._extra_state` after each RMSNorm weight: exactly our RMSNorm modules."""
     _, _, rows = read_tsv(golden)
     _, _, te_rows = read_tsv(golden, extra_state=True)
     assert [r for r in te_rows if r[3] != "extra_state"] == rows
     extra = [r[0] for r in te_rows if r[3] == "extra_state"]
-    net = _meta(preset)
+    net = _meta(GOLDEN[golden])
     norms = [f"{n}._extra_state" for n, m in net.named_modules() if type(m).__name__ == "RMSNorm"]
     assert sorted(extra) == sorted(norms) and len(extra) == 4 * net.num_blocks + 1
     keys = [r[0] for r in te_rows]
