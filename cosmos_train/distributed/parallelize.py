@@ -13,6 +13,14 @@ order: AC, then per-block ``torch.compile``, then per-block ``fully_shard`` + ro
    gradient reduction) over a 1D mesh or a 2D HSDP ``("replicate", "shard")`` mesh, which moves
    the local shards to the device.
 
+Mixed precision under FSDP2: parameters are all-gathered in ``param_dtype`` (bf16), gradients
+are reduced in ``reduce_dtype`` (fp32) and the sharded master parameters stay fp32. FSDP does
+*not* cast forward inputs (``cast_forward_inputs=False``): its default would round the diffusion
+timesteps to bf16 at the net boundary (before the sinusoidal embedding; bf16 keeps 8 bits of
+mantissa, so t=0.999 becomes 1.0) and the fp32 RoPE tables and AdaLN embeddings at every block
+boundary. Compute precision comes from the model's ``torch.autocast`` (``precision``), the same
+on CPU and CUDA; without autocast the nets cast their inputs to their weights' dtype themselves.
+
 EMA nets get the same sharding but no mixed precision (they stay fp32) and no AC or compile.
 """
 
@@ -80,10 +88,15 @@ def apply_fsdp(
     reduce_dtype: torch.dtype | None = torch.float32,
     reshard_after_forward: bool = True,
 ) -> nn.Module:
-    """``fully_shard`` each block, then the root; the last block keeps its params for backward."""
+    """``fully_shard`` each block, then the root; the last block keeps its params for backward.
+
+    Inputs are never cast by FSDP (``cast_forward_inputs=False``, see the module docstring): the
+    timesteps, RoPE tables and AdaLN embeddings keep fp32 and the model's autocast picks the
+    compute dtype of each op.
+    """
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
+    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype, cast_forward_inputs=False)
     blocks = list(getattr(net, "blocks", []))
     for i, block in enumerate(blocks):
         # The last block runs first in backward; resharding it after forward would only regather it.

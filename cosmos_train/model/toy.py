@@ -20,6 +20,8 @@ from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
 
 __all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_components", "toy_param_count"]
 
+_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
 
 def sample_generator(seed: int, iteration: int, sample_idx: int) -> torch.Generator:
     """A CPU generator seeded from ``(seed, iteration, sample_idx)``: the same draws however a batch is split."""
@@ -78,6 +80,9 @@ class ToyNet(nn.Module):
 
     def forward(self, x_B_C_T_H_W: torch.Tensor, timesteps_B: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x_B_C_T_H_W.shape
+        if not torch.is_autocast_enabled(x_B_C_T_H_W.device.type):
+            # No autocast (e.g. FSDP bf16 params, which do not cast inputs): compute in the weights' dtype.
+            x_B_C_T_H_W = x_B_C_T_H_W.to(self.x_embedder.weight.dtype)
         tokens = x_B_C_T_H_W.flatten(2).transpose(1, 2)  # [B, THW, C]
         tt = timesteps_B.view(b, 1, 1).expand(b, tokens.shape[1], 1).to(tokens.dtype)
         x = self.x_embedder(torch.cat([tokens, tt], dim=-1))
@@ -117,6 +122,8 @@ class ToyVideoModel(TrainModel):
         dim, num_blocks, num_heads: net size.
         video_shape: ``(C, T, H, W)`` of the data.
         ema_s: power-EMA rate, or ``None`` for no EMA net.
+        precision: ``"float32"`` or ``"bfloat16"``: the net runs under ``torch.autocast`` to this
+            dtype (as :class:`cosmos_train.model.video2world.Video2WorldModel` does).
         seed: seed of the per-sample diffusion draws.
         nonfinite_at: iterations whose loss is forced to NaN (tests of the non-finite policy).
         device, net_builder: runtime arguments, as for every model.
@@ -130,13 +137,17 @@ class ToyVideoModel(TrainModel):
         num_heads: int = 2,
         video_shape: tuple[int, int, int, int] = (3, 2, 4, 4),
         ema_s: float | None = 0.1,
+        precision: str = "float32",
         seed: int = 0,
         nonfinite_at: tuple[int, ...] = (),
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
     ) -> None:
         super().__init__()
+        if precision not in _PRECISIONS:
+            raise ValueError(f"ToyVideoModel: precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device)
+        self.precision = _PRECISIONS[precision]
         self.video_shape = tuple(video_shape)
         self.seed = int(seed)
         self.nonfinite_at = tuple(nonfinite_at)
@@ -176,8 +187,14 @@ class ToyVideoModel(TrainModel):
         t, noise = self._draws(batch, iteration)
         tb = t.view(-1, 1, 1, 1, 1)
         xt = (1 - tb) * x0 + tb * noise
-        v_pred = net(xt, t)
-        return F.mse_loss(v_pred.float(), noise - x0)
+        v_pred = self._net_forward(net, xt, t)
+        return F.mse_loss(v_pred, noise - x0)
+
+    def _net_forward(self, net: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``net(x, t)`` under autocast to ``precision`` (timesteps stay fp32); output in fp32."""
+        enabled = self.precision != torch.float32
+        with torch.autocast(device_type=self.device.type, dtype=self.precision, enabled=enabled):
+            return net(x, t.float()).float()
 
     def training_step(self, batch: Batch, iteration: int) -> tuple[dict[str, Any], torch.Tensor]:
         loss = self._loss(self.net, batch, iteration)
@@ -223,7 +240,7 @@ class ToyVideoModel(TrainModel):
         x = torch.randn((b, *self.video_shape), generator=g).to(self.device)
         for i in range(num_steps, 0, -1):
             t = torch.full((b,), i / num_steps, device=self.device)
-            x = x - (1.0 / num_steps) * self.net(x, t).float()
+            x = x - (1.0 / num_steps) * self._net_forward(self.net, x, t)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
 

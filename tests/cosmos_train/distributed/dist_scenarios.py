@@ -198,6 +198,67 @@ def scenario_fsdp_bf16_resume(out: Path, rank: int) -> dict:
             "final_loss": summary["last_logged"]["loss"]}
 
 
+class _DtypeProbe:
+    """Forward pre-hooks (registered after ``fully_shard``, so they run after FSDP's own pre-forward
+    and see exactly what the module's ``forward`` gets): floating-point argument dtypes per call."""
+
+    def __init__(self, net: torch.nn.Module, block: torch.nn.Module) -> None:
+        self.net: list[str] = []  # timesteps (positional argument 1) at the net boundary
+        self.block: list[list[str]] = []  # every float tensor a block receives (tuples flattened)
+        self.params: list[str] = []  # dtype of the root's unsharded params inside forward
+        net.register_forward_pre_hook(self._on_net, with_kwargs=True)
+        block.register_forward_pre_hook(self._on_block, with_kwargs=True)
+
+    def _on_net(self, module, args, kwargs) -> None:
+        self.net.append(str(args[1].dtype))
+        self.params.append(str(next(p for p in module.parameters() if p.ndim > 1).dtype))
+
+    def _on_block(self, module, args, kwargs) -> None:
+        flat = [t for a in args for t in (a if isinstance(a, (tuple, list)) else (a,))]
+        self.block.append(sorted({str(t.dtype) for t in flat if isinstance(t, torch.Tensor) and t.is_floating_point()}))
+
+
+def scenario_fsdp_bf16_autocast(out: Path, rank: int) -> dict:
+    """bf16 FSDP (no input casting) + the model's bf16 autocast: fp32 timesteps, and it still trains."""
+    builder = make_net_builder(device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32")
+    model, opt, sched, loader = toy_components(batch_size=2, dataset_length=16, net_builder=builder, precision="bfloat16",
+                                               lr=1e-2, warmup=1)
+    probe = _DtypeProbe(model.net, model.net.blocks[0])
+    trainer = Trainer(max_iter=8, job_dir=out / "bf16_autocast", logging_iter=1, tensorboard=False,
+                      distributed_parallelism="fsdp", run_validation=True, validation_iter=8)
+    summary = trainer.fit(model, opt, sched, loader, val_loader=_val_loader(2))
+    val = [r["val_loss"] for r in trainer.val_history]
+    return {"net_t": sorted(set(probe.net)), "params": sorted(set(probe.params)), "val": val,
+            "iteration": summary["iteration"], "skipped": summary["skipped_steps"], "dit": _dit_bf16_dtypes()}
+
+
+def _dit_bf16_dtypes() -> dict:
+    """The tiny Video2World DiT under bf16 FSDP + autocast: what its root and first block receive."""
+    from cosmos_train.model.config import Video2WorldRectifiedFlowConfig
+    from cosmos_train.model.video2world import Video2WorldModelRectifiedFlow
+    from cosmos_train.nets.presets import tiny
+    from cosmos_train.tokenizers.standin import PoolingTokenizer
+
+    cfg = Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer, precision="bfloat16", state_t=2)
+    builder = make_net_builder(device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32")
+    model = Video2WorldModelRectifiedFlow(cfg, net_builder=builder)
+    probe = _DtypeProbe(model.net, model.net.blocks[0])
+    g = torch.Generator().manual_seed(dist.get_rank())
+    batch = {
+        "video": torch.randint(0, 256, (1, 3, 5, 32, 32), generator=g, dtype=torch.uint8),
+        "t5_text_embeddings": torch.randn(1, 8, 32, generator=g),
+        "fps": torch.full((1,), 24.0),
+        "padding_mask": torch.zeros(1, 1, 32, 32),
+        "sample_idx": torch.tensor([dist.get_rank()]),
+    }
+    _, loss = model.training_step(batch, 0)
+    loss.backward()
+    grads = [p.grad for p in model.net.parameters() if p.grad is not None]
+    return {"net_t": sorted(set(probe.net)), "block": probe.block[0], "params": sorted(set(probe.params)),
+            "grad_dtypes": sorted({str(g.dtype) for g in grads}),
+            "grads_finite": all(bool(torch.isfinite(g.to_local()).all()) for g in grads), "loss": loss.item()}
+
+
 def scenario_consistency(out: Path, rank: int) -> dict:
     check_same_on_all_ranks("same-fingerprint")
     try:
