@@ -35,8 +35,8 @@ from typing import Callable
 import torch
 
 from cosmos_train.data.text_hash import caption_words, hash_text_embedding
+from cosmos_train.utils.dtypes import DTYPES
 
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 Encoder = Callable[[list[str]], list[torch.Tensor]]
 
 
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dim", type=int, default=1024, help="embedding width (--encoder hash)")
     parser.add_argument("--seed", type=int, default=0, help="word-vector seed (--encoder hash)")
     parser.add_argument("--format", choices=("pt", "pickle"), default="pt", help="output file format")
-    parser.add_argument("--dtype", choices=tuple(_DTYPES), default="float16", help="stored dtype")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float16", help="stored dtype")
     parser.add_argument("--device", default="cpu", help="device for the T5 encoder")
     parser.add_argument("--batch-size", type=int, default=8, help="captions per T5 forward")
     parser.add_argument("--overwrite", action="store_true", help="recompute files that exist")
@@ -163,7 +163,7 @@ def compute(args: argparse.Namespace) -> tuple[int, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stem, caption in todo.items():
         _save(out_dir / f"{stem}{suffix}", by_caption[caption], caption, args.encoder, args.format,
-              _DTYPES[args.dtype])
+              DTYPES[args.dtype])
     return len(todo), len(captions) - len(todo)
 
 

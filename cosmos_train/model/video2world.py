@@ -36,12 +36,12 @@ from cosmos_train.model.noise import (
 )
 from cosmos_train.model.sampler import cfg_combine, edm_euler_sample, rf_euler_sample
 from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
+from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = ["Video2WorldModel", "Video2WorldModelRectifiedFlow", "build_component"]
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Independent random streams per sample (see sample_generators).
 _STREAM_COND, _STREAM_TIME, _STREAM_NOISE, _STREAM_SAMPLE = 1, 2, 3, 4
 # Validation draws depend on the sample index only.
@@ -91,7 +91,7 @@ class _Video2WorldBase(TrainModel):
         self.config = config
         self.device = torch.device(device)
         self.seed = int(seed)
-        self.precision = _DTYPES[config.precision]
+        self.precision = parse_dtype(config.precision, "model.config.precision")
 
         tokenizer = build_component(config.tokenizer, "model.config.tokenizer")
         if getattr(tokenizer, "latent_ch", config.state_ch) != config.state_ch:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cosmos_train.tokenizers.base import VideoTokenizer
+from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = [
     "WAN21_LATENT_MEAN",
@@ -441,18 +442,6 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
     model.load_state_dict(sd, strict=True)
 
 
-_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-
-
-def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).removeprefix("torch.")
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-    return _DTYPES[name]
-
-
 class Wan21VAE(VideoTokenizer):
     """The Wan2.1 VAE as a frozen tokenizer: 8x8 spatial, 4x causal temporal, 16 channels.
 
@@ -490,7 +479,7 @@ class Wan21VAE(VideoTokenizer):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
-        self.dtype = _resolve_dtype(dtype)
+        self.dtype = parse_dtype(dtype, "Wan21VAE dtype")
         mean = tuple(WAN21_LATENT_MEAN if latent_mean is None else latent_mean)
         std = tuple(WAN21_LATENT_STD if latent_std is None else latent_std)
         if len(mean) != z_dim or len(std) != z_dim:

@@ -199,7 +199,7 @@ def test_wrong_weights_file_gives_readable_diff(tmp_path: Path, parity: dict) ->
     "kwargs, match",
     [
         ({"temporal_window": 6}, "multiple of 4"),
-        ({"dtype": "int8"}, "dtype must be one of"),
+        ({"dtype": "int8"}, r"dtype=.int8. is not a known dtype; use one of"),
         ({"z_dim": 8}, "z_dim=8 values"),
         ({"temperal_downsample": (True,)}, "needs 3 entries"),
     ],
