@@ -22,6 +22,16 @@ boundary. Compute precision comes from the model's ``torch.autocast`` (``precisi
 on CPU and CUDA; without autocast the nets cast their inputs to their weights' dtype themselves.
 
 EMA nets get the same sharding but no mixed precision (they stay fp32) and no AC or compile.
+
+Activation checkpointing (``ac_mode``, config ``trainer.parallelism.activation_checkpointing``)
+offers every mode of :data:`cosmos_train.nets.checkpointing.AC_MODES`: ``none``, ``block``,
+``selective``, ``selective_mlp``, ``selective_down``, ``mm_only`` (Cosmos SAC names such as
+``predict2_2b_720_aggressive`` map onto them). Measured on one H100 80 GB, Predict2.5-2B, batch 1,
+per-block compile, EMA: at 480p ``selective`` 44.2% MFU, ``selective_down`` 45.0%,
+``selective_mlp`` 45.9% (69.7 GiB peak); at 720p ``selective`` 46.8% MFU at 75.4 GiB peak.
+Recommendation: **480p: ``selective_mlp``; 720p: ``selective``** (720p has 2.25x the tokens and
+``selective`` already peaks near 80 GB, so the extra saved MLP outputs leave no headroom;
+``selective_mlp`` at 720p was not measured).
 """
 
 from __future__ import annotations
@@ -49,6 +59,21 @@ def _dtype(name: str | torch.dtype | None) -> torch.dtype | None:
     if name not in _DTYPES:
         raise ValueError(f"unknown dtype {name!r}; use one of {[k for k in _DTYPES if k]}")
     return _DTYPES[name]
+
+
+def _ac_mode(mode: str | None) -> str:
+    """Validates ``ac_mode`` when the builder is made, not when the first net is built."""
+    from cosmos_train.nets.checkpointing import AC_MODES, COSMOS_SAC_MODES, normalize_ac_mode
+
+    try:
+        return normalize_ac_mode(mode)
+    except ValueError:
+        raise ValueError(
+            f"make_net_builder: unknown ac_mode {mode!r}; valid modes are {list(AC_MODES)} "
+            f"(or a Cosmos SAC mode: {sorted(COSMOS_SAC_MODES)}). In a config set "
+            "trainer.parallelism.activation_checkpointing to one of them (selective_mlp for the 2B at 480p, "
+            "selective at 720p)"
+        ) from None
 
 
 def build_mesh(*, device: torch.device | str, shard_size: int | None = None) -> Any:
@@ -122,7 +147,7 @@ def make_net_builder(
     shard_size: int | None = None,
     param_dtype: str | torch.dtype | None = "bfloat16",
     reduce_dtype: str | torch.dtype | None = "float32",
-    ac_mode: str = "none",
+    ac_mode: str | None = "none",
     ac_every_n_blocks: int = 1,
     compile_blocks: bool = False,
     compile_kwargs: dict[str, Any] | None = None,
@@ -138,7 +163,12 @@ def make_net_builder(
         mesh: an FSDP device mesh; built with :func:`build_mesh` from ``shard_size`` if None.
         param_dtype, reduce_dtype: FSDP ``MixedPrecisionPolicy`` of the trained net (``None``:
             keep fp32). Ignored outside FSDP (use autocast in the model there).
-        ac_mode: ``"none" | "block" | "selective" | "mm_only"`` per-block activation checkpointing.
+        ac_mode: per-block activation checkpointing, one of
+            :data:`cosmos_train.nets.checkpointing.AC_MODES` (``"none"``, ``"block"``,
+            ``"selective"``, ``"selective_mlp"``, ``"selective_down"``, ``"mm_only"``) or a Cosmos
+            SAC mode name; ``None`` means ``"none"``. For the 2B on an H100 use
+            ``"selective_mlp"`` at 480p and ``"selective"`` at 720p (see the module docstring).
+        ac_every_n_blocks: checkpoint every n-th block only (1: all).
         compile_blocks: ``torch.compile`` each block.
         init_device: where the unsharded net is initialised before sharding (default ``device``;
             ``"cpu"`` saves accelerator memory for large nets at the cost of a slower init).
@@ -147,6 +177,7 @@ def make_net_builder(
     """
     if mode not in _MODES:
         raise ValueError(f"make_net_builder: mode must be one of {_MODES}, got {mode!r}")
+    ac_mode = _ac_mode(ac_mode)
     device = torch.device(device)
     init_dev = torch.device(init_device) if init_device is not None else device
     p_dtype, r_dtype = _dtype(param_dtype), _dtype(reduce_dtype)

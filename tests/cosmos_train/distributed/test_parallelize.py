@@ -7,6 +7,7 @@ import torch
 
 from cosmos_train.distributed.parallelize import make_net_builder
 from cosmos_train.model.toy import ToyNet
+from cosmos_train.nets.checkpointing import AC_MODES, normalize_ac_mode
 from cosmos_train.nets.presets import tiny
 
 
@@ -41,11 +42,12 @@ def _dit_inputs():
     return x, t, text
 
 
-@pytest.mark.parametrize("ac_mode", ["block", "selective"], ids=["full-block", "selective"])
+@pytest.mark.parametrize("ac_mode", [m for m in AC_MODES if m != "none"] + ["predict2_2b_720_aggressive"])
 def test_activation_checkpointing_keeps_keys_and_gradients(ac_mode):
     ref = make_net_builder(device="cpu")(tiny, role="net")
     ac = make_net_builder(device="cpu", ac_mode=ac_mode)(tiny, role="net")
     assert list(ref.state_dict()) == list(ac.state_dict())
+    assert {b.ac_mode for b in ac.blocks} == {normalize_ac_mode(ac_mode)} and {b.ac_mode for b in ref.blocks} == {"none"}
     x, t, text = _dit_inputs()
     ref(x, t, text).square().mean().backward()
     ac(x, t, text).square().mean().backward()
@@ -58,6 +60,8 @@ def test_bad_arguments_fail_clearly():
         make_net_builder(device="cpu", mode="tp")
     with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
         make_net_builder(device="cpu", param_dtype="fp8")
+    with pytest.raises(ValueError, match=r"unknown ac_mode 'selectiv'; valid modes are \[.*'selective_mlp'.*\].*trainer\.parallelism\.activation_checkpointing"):
+        make_net_builder(device="cpu", ac_mode="selectiv")
     with pytest.raises(TypeError, match="has no init_weights"):
         make_net_builder(device="cpu")(lambda: torch.nn.Linear(2, 2), role="net")
     with pytest.raises(ValueError, match="role must be"):
