@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import lazycfg
 from cosmos_train.configs.net import NET_KWARGS
 
-from conftest import EXPERIMENTS  # noqa: F401  (path helper shared by the experiment tests)
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 PATH = str(EXPERIMENTS / "2b_nemo.py")
 
@@ -173,7 +175,6 @@ def test_smoke_overrides_apply(cfg):
     assert (c.trainer.max_iter, c.trainer.logging_iter, c.checkpoint.save_iter) == (1, 1, 1)
 
 
-@pytest.mark.slow
 def test_short_cpu_run_on_a_tiny_nemo_folder(run_experiment, nemo_overrides):
     """The recipe end to end (local mp4 folder, precomputed embeddings, RF, EMA, DCP) on a tiny net."""
     out = run_experiment("2b_nemo.py", nemo_overrides)
