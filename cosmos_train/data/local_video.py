@@ -59,6 +59,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cosmos_train.data._items import check_index, check_positive_ints, size_fields
+
 __all__ = ["LocalVideoDataset", "VideoLoadError", "load_text_embedding", "EMBEDDING_SUFFIXES"]
 
 #: Embedding file suffixes, in lookup order.
@@ -160,10 +162,7 @@ class LocalVideoDataset(Dataset):
             raise ValueError(f"resize must be 'stretch' or 'center_crop', got {resize!r}")
         if len(tuple(video_size)) != 2 or any(int(s) <= 0 for s in video_size):
             raise ValueError(f"video_size must be (height, width) of positive ints, got {video_size!r}")
-        for name, value in dict(num_frames=num_frames, text_len=text_len, text_dim=text_dim,
-                                max_retries=max_retries).items():
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(num_frames=num_frames, text_len=text_len, text_dim=text_dim, max_retries=max_retries)
         self.dataset_dir = Path(dataset_dir)
         self.num_frames = num_frames
         self.video_size = (int(video_size[0]), int(video_size[1]))
@@ -238,12 +237,8 @@ class LocalVideoDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, index, attempt])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = int(index)
         n = len(self.videos)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"index {index} out of range for {n} videos in {self.dataset_dir}")
+        index = check_index(index, n, f"the videos in {self.dataset_dir}")
         failures: list[str] = []
         tried: set[int] = set()
         candidate = index
@@ -274,9 +269,8 @@ class LocalVideoDataset(Dataset):
             "video": video,
             "ai_caption": self.captions[i],
             "fps": fps,
-            "image_size": torch.tensor([h, w, h, w], dtype=torch.int64),
+            **size_fields(h, w),
             "num_frames": self.num_frames,
-            "padding_mask": torch.zeros(1, h, w, dtype=torch.float32),
             "__key__": self.videos[i].stem,
             "frame_start": start,
             "frame_end": start + self.num_frames,

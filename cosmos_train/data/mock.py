@@ -17,13 +17,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from cosmos_train.data._items import check_index, check_positive_ints, item_generator, size_fields
+
 __all__ = ["MockVideoDataset", "MockImageDataset"]
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _text_fields(gen: torch.Generator, text_len: int, text_dim: int) -> dict[str, torch.Tensor]:
@@ -34,7 +30,28 @@ def _text_fields(gen: torch.Generator, text_len: int, text_dim: int) -> dict[str
     }
 
 
-class MockVideoDataset(Dataset):
+class _MockDataset(Dataset):
+    """Size, text and seed arguments shared by the two mock datasets."""
+
+    def __init__(self, *, height: int, width: int, text_len: int, text_dim: int, length: int, seed: int) -> None:
+        check_positive_ints(height=height, width=width, text_len=text_len, text_dim=text_dim, length=length)
+        self.height = height
+        self.width = width
+        self.text_len = text_len
+        self.text_dim = text_dim
+        self.length = length
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _start(self, index: int) -> tuple[int, torch.Generator]:
+        """The checked index and its generator."""
+        index = check_index(index, self.length)
+        return index, item_generator(self.seed, index)
+
+
+class MockVideoDataset(_MockDataset):
     """Random video items with exactly the key set of Cosmos's mock video dataset.
 
     Args:
@@ -66,23 +83,13 @@ class MockVideoDataset(Dataset):
         length: int = 2**15,
         seed: int = 0,
     ) -> None:
-        _check_positive(num_frames=num_frames, height=height, width=width, text_len=text_len,
-                        text_dim=text_dim, length=length)
+        super().__init__(height=height, width=width, text_len=text_len, text_dim=text_dim, length=length, seed=seed)
+        check_positive_ints(num_frames=num_frames)
         self.num_frames = num_frames
-        self.height = height
-        self.width = width
-        self.text_len = text_len
-        self.text_dim = text_dim
         self.fps = float(fps)
-        self.length = length
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = _check_index(index, self.length)
-        gen = torch.Generator().manual_seed(self.seed + index)
+        index, gen = self._start(index)
         h, w = self.height, self.width
         # Cosmos draws randint(0, 255): values 0..254.
         video = torch.randint(0, 255, (3, self.num_frames, h, w), generator=gen, dtype=torch.uint8)
@@ -90,9 +97,8 @@ class MockVideoDataset(Dataset):
             "video": video,
             **_text_fields(gen, self.text_len, self.text_dim),
             "fps": self.fps,
-            "image_size": torch.tensor([h, w, h, w], dtype=torch.int64),
+            **size_fields(h, w),
             "num_frames": self.num_frames,
-            "padding_mask": torch.zeros(1, h, w, dtype=torch.float32),
             "ai_caption": "placeholder",
             "dataset_name": "video_data",
             "chunk_index": 0,
@@ -105,7 +111,7 @@ class MockVideoDataset(Dataset):
         }
 
 
-class MockImageDataset(Dataset):
+class MockImageDataset(_MockDataset):
     """Random image items with the keys of Cosmos's mock image dataset (the ``mock_image`` option).
 
     Args:
@@ -131,29 +137,17 @@ class MockImageDataset(Dataset):
         length: int = 2**15,
         seed: int = 0,
     ) -> None:
-        _check_positive(height=height, width=width, text_len=text_len, text_dim=text_dim,
-                        length=length)
-        self.height = height
-        self.width = width
-        self.text_len = text_len
-        self.text_dim = text_dim
-        self.length = length
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return self.length
+        super().__init__(height=height, width=width, text_len=text_len, text_dim=text_dim, length=length, seed=seed)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = _check_index(index, self.length)
-        gen = torch.Generator().manual_seed(self.seed + index)
+        index, gen = self._start(index)
         h, w = self.height, self.width
         return {
             "images": torch.randn(3, h, w, generator=gen, dtype=torch.float32),
             **_text_fields(gen, self.text_len, self.text_dim),
             "fps": 1.0,
-            "image_size": torch.tensor([h, w, h, w], dtype=torch.int64),
+            **size_fields(h, w),
             "num_frames": 1,
-            "padding_mask": torch.zeros(1, h, w, dtype=torch.float32),
             "ai_caption": "placeholder",
             "raw_captions": "placeholder",
             "dataset_name": "image_data",
@@ -162,12 +156,3 @@ class MockImageDataset(Dataset):
             "sample_idx": index,
         }
 
-
-def _check_index(index: int, length: int) -> int:
-    """Accept negative indices like a list; reject out-of-range ones with a clear message."""
-    index = int(index)
-    if index < 0:
-        index += length
-    if not 0 <= index < length:
-        raise IndexError(f"index {index} out of range for a dataset of length {length}")
-    return index

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from cosmos_train.data._items import check_index, check_positive_ints, item_generator, size_fields
 from cosmos_train.data.text_hash import hash_text_embedding
 
 __all__ = ["SyntheticVideoDataset", "COLORS", "SHAPES", "DIRECTIONS"]
@@ -90,10 +91,8 @@ class SyntheticVideoDataset(Dataset):
         fps: float = 24.0,
         embedding_seed: int = 0,
     ) -> None:
-        for name, value in dict(num_frames=num_frames, height=height, width=width, length=length,
-                                text_len=text_len, text_dim=text_dim).items():
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(num_frames=num_frames, height=height, width=width, length=length,
+                            text_len=text_len, text_dim=text_dim)
         self.num_frames = num_frames
         self.height = height
         self.width = width
@@ -141,12 +140,8 @@ class SyntheticVideoDataset(Dataset):
         return emb.clone(), mask.clone()
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = int(index)
-        if index < 0:
-            index += self.length
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of length {self.length}")
-        gen = torch.Generator().manual_seed(self.seed + index)
+        index = check_index(index, self.length)
+        gen = item_generator(self.seed, index)
 
         def pick(options: Sequence[str]) -> str:
             return options[int(torch.randint(len(options), (1,), generator=gen))]
@@ -171,8 +166,7 @@ class SyntheticVideoDataset(Dataset):
             "t5_text_embeddings": emb,
             "t5_text_mask": mask,
             "fps": self.fps,
-            "padding_mask": torch.zeros(1, h, w, dtype=torch.float32),
-            "image_size": torch.tensor([h, w, h, w], dtype=torch.int64),
+            **size_fields(h, w),
             "num_frames": self.num_frames,
             "ai_caption": caption,
             "sample_idx": index,
