@@ -1,0 +1,149 @@
+"""tools/train.py: --dryrun, --smoke, --explain, clear errors, and a torchrun launch."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lazycfg
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = ROOT / "tools" / "train.py"
+NEMO = str(ROOT / "experiments" / "2b_nemo.py")
+TINY = str(ROOT / "experiments" / "tiny_cpu.py")
+
+
+@pytest.fixture
+def train_main(tmp_path, monkeypatch):
+    """``tools/train.py``'s ``main`` in this process, with the output root in tmp_path."""
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path / "out"))
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import train as train_tool
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return train_tool.main
+
+
+def test_dryrun_prints_scenario_2_and_writes_a_loadable_config(train_main, tmp_path, capsys):
+    assert train_main([NEMO, "--dryrun"]) == 0
+    out = capsys.readouterr().out
+    for text in ("project: 'cosmos_predict_v2p5'", "name: '2b_cosmos_nemo_assets'", "shift: 5.0", "state_t: 24",
+                 "lr: 4.315837287515549e-05", "f_max: [0.5]", "save_iter: 200", "max_iter: 1000",
+                 "model=fsdp_rectified_flow", "check: no problems"):
+        assert text in out, text
+    path = tmp_path / "out" / "cosmos_predict_v2p5" / "video2world" / "2b_cosmos_nemo_assets" / "config.yaml"
+    assert f"config written to {path}" in out
+    restored = lazycfg.load(str(path))
+    expected = lazycfg.resolve(lazycfg.load(NEMO))
+    assert lazycfg.diff(expected, restored) == []
+    assert restored == expected
+    assert lazycfg.choices(restored)["model"] == "fsdp_rectified_flow"
+
+
+@pytest.mark.parametrize(
+    "overrides, check",
+    [
+        (["optimizer=fusedadamw"], lambda c: c.optimizer.lr == 2 ** (-14.5) and lazycfg.choices(c)["optimizer"] == "fusedadamw"),
+        (["net=cosmos_v1_14B"], lambda c: (c.model.config.net.model_channels, c.model.config.net.rope_h_extrapolation_ratio) == (5120, 3.0)),
+        (["--", "trainer.max_iter=7"], lambda c: c.trainer.max_iter == 7),  # Cosmos's "--" separator is accepted
+    ],
+    ids=["fusedadamw_keeps_lr", "14B_keeps_rope", "cosmos_separator"],
+)
+def test_dryrun_overrides(train_main, tmp_path, overrides, check):
+    assert train_main([NEMO, *overrides, "--dryrun"]) == 0
+    c = lazycfg.load(str(next((tmp_path / "out").rglob("config.yaml"))))
+    assert check(c)
+
+
+def test_dryrun_provenance_shows_sources(train_main, capsys):
+    assert train_main([NEMO, "optimizer.lr=1e-4", "--dryrun", "--provenance"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"optimizer\.lr = 0\.0001  <- optimizer\.lr=1e-4", out)
+    assert re.search(r"optimizer\.weight_decay = 0\.001  <- .*2b_nemo\.py:\d+", out)
+
+
+def test_explain_prints_history(train_main, capsys):
+    assert train_main([NEMO, "trainer.max_iter=5", "--explain", "trainer.max_iter"]) == 0
+    out = capsys.readouterr().out
+    assert "400000" in out and "1000" in out and "trainer.max_iter=5" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["experiments/nope.py"], r"experiment file 'experiments/nope.py' does not exist.*tiny_cpu.py"),
+        ([NEMO, "trainer.max_iter=abc"], r"trainer\.max_iter: expected int, got 'abc'"),
+        ([NEMO, "trainer.maxiter=3"], r"trainer\.maxiter.*max_iter"),
+        ([NEMO, "optimizer=sgd"], r"optimizer=sgd.*fusedadamw"),
+    ],
+    ids=["missing_file", "bad_type", "typo", "bad_option"],
+)
+def test_clear_errors(train_main, capsys, argv, message):
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err, re.S), err
+    assert "Traceback" not in err
+
+
+def test_missing_dataset_folder_names_the_prepare_command(train_main, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no datasets/ here
+    assert train_main([NEMO, "model.config.fsdp_shard_size=1"]) == 2
+    err = capsys.readouterr().err
+    assert "dataloader_train.dataset.dataset_dir='datasets/cosmos_nemo_assets' does not exist" in err
+    assert "python tools/prepare_nemo_assets.py" in err
+
+
+def test_missing_text_embeddings_are_reported(train_main, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for sub in ("videos", "metas"):
+        (tmp_path / "datasets" / "cosmos_nemo_assets" / sub).mkdir(parents=True)
+    assert train_main([NEMO, "model.config.fsdp_shard_size=1"]) == 2
+    err = capsys.readouterr().err
+    assert "reason1_embeddings does not exist" in err and "512 x 100352" in err
+    assert "tools/compute_text_embeddings.py" in err
+
+
+def test_invalid_config_fails_before_building(train_main, capsys):
+    assert train_main([NEMO, "model_parallel.context_parallel_size=2"]) == 2
+    assert "model_parallel.context_parallel_size=2" in capsys.readouterr().err
+
+
+def test_smoke_runs_one_iteration_with_every_cadence(train_main, tmp_path):
+    assert train_main([TINY, "--smoke", "trainer.callbacks.every_n_sample_reg.num_steps=2",
+                       "trainer.callbacks.every_n_sample_ema.num_steps=2"]) == 0
+    job = tmp_path / "out" / "cosmos_train" / "cpu" / "tiny_cpu_smoke"
+    rows = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["split"], r["iteration"]) for r in rows] == [("val", 0), ("train", 1), ("val", 1)]
+    assert (job / "checkpoints" / "iter_000000001").is_dir()
+    cfg = lazycfg.load(str(job / "config.yaml"))
+    assert (cfg.trainer.max_iter, cfg.trainer.logging_iter, cfg.checkpoint.save_iter, cfg.job.wandb_mode) == (1, 1, 1, "disabled")
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_cpu_default(tmp_path):
+    """``torchrun --nproc_per_node=2 tools/train.py <cpu default>``: DDP on gloo, one config for both ranks."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    assert torchrun, "torchrun not found next to the Python interpreter"
+    env = dict(os.environ, IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / "out"), OMP_NUM_THREADS="1")
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(TRAIN), TINY,
+           "trainer.max_iter=2", "trainer.logging_iter=1", "trainer.validation_iter=2", "checkpoint.save_iter=2",
+           "trainer.callbacks.every_n_sample_reg.every_n=2", "trainer.callbacks.every_n_sample_ema.every_n=2",
+           "trainer.callbacks.every_n_sample_reg.num_steps=2", "trainer.callbacks.every_n_sample_ema.num_steps=2",
+           "job.name=ddp_${now:%Y%m%d%H%M%S}"]  # resolved once, on rank 0, for both ranks
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = list((tmp_path / "out" / "cosmos_train" / "cpu").iterdir())
+    assert len(jobs) == 1 and re.fullmatch(r"ddp_\d{14}", jobs[0].name)  # one job dir: same name on both ranks
+    rows = [json.loads(line) for line in (jobs[0] / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    assert [r["iteration"] for r in train] == [1, 2]
+    assert (jobs[0] / "checkpoints" / "iter_000000002" / "model" / ".metadata").is_file()
+    assert len(list((jobs[0] / "checkpoints" / "iter_000000002" / "model").glob("*.distcp"))) == 2
