@@ -1,0 +1,115 @@
+"""cosmos_train.launch: the mapping of the typed Config onto trainer, checkpointer and net builder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+import lazycfg
+from cosmos_train import launch
+from cosmos_train.configs.base import make_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cfg(monkeypatch, tmp_path):
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
+    return lazycfg.resolve(lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")))
+
+
+def test_trainer_kwargs_map_every_knob(cfg):
+    cfg.trainer.cudnn.deterministic = True
+    cfg.trainer.timeout_period = 600
+    cfg.trainer.straggler_detection.enabled = True
+    cfg.trainer.straggler_detection.max_diff = 1.5
+    cfg.trainer.profiling.enable_profiling = True
+    cfg.trainer.profiling.target_ranks = [0, 1]
+    cfg.job.wandb_mode = "disabled"
+    kw = launch.trainer_kwargs(cfg)
+    assert kw["max_iter"] == 300 and kw["logging_iter"] == 10 and kw["validation_iter"] == 100
+    assert kw["job_dir"] == cfg.job.path_local
+    assert kw["deterministic"] is True
+    assert kw["timeout_s"] == 600.0
+    assert kw["straggler"] == {"report_every": 100, "max_ratio": 1.5, "raise_after": 1}
+    assert kw["profiling"]["ranks"] == (0, 1)
+    assert kw["tensorboard"] is False
+    assert kw["config"] is cfg
+    assert list(kw["callbacks"]) == list(cfg.trainer.callbacks)
+    from cosmos_train.trainer.callbacks import GradClip
+
+    assert isinstance(kw["callbacks"]["grad_clip"], GradClip) and kw["callbacks"]["grad_clip"].clip_norm == 1.0
+    # The trainer class accepts exactly these keywords.
+    trainer = launch.build_trainer(cfg)
+    assert trainer.max_iter == 300
+
+
+def test_default_timeout_and_straggler_are_off(cfg):
+    kw = launch.trainer_kwargs(cfg)
+    assert kw["timeout_s"] is None and kw["straggler"] is None and kw["profiling"] is None
+
+
+def test_checkpointer_built_from_the_checkpoint_section(cfg):
+    cfg.checkpoint.keys_not_to_resume = ["optim"]
+    cfg.checkpoint.keep_last_k = 2
+    ck = launch.build_checkpointer(cfg)
+    assert ck.save_iter == 100 and ck.keys_not_to_resume == ("optim",) and ck.keep_last_k == 2
+    assert Path(ck.job_dir) == Path(cfg.job.path_local)
+    assert ck.config is cfg
+
+
+def test_ckpt_type_none_is_logged(cfg, caplog):
+    lazycfg.select(cfg, "ckpt_type", "none")
+    with caplog.at_level(logging.WARNING, logger="cosmos_train.launch"):
+        assert launch.build_checkpointer(cfg) is None
+    assert "NO checkpoints will be saved" in caplog.text
+
+
+def test_net_builder_follows_the_parallelism_section(cfg):
+    import torch
+
+    cfg.trainer.parallelism.activation_checkpointing = "block"
+    build = launch.make_builder(cfg, device=torch.device("cpu"))
+    net = build(lambda: lazycfg.instantiate(cfg.model.config.net), role="net")
+    assert sum(p.numel() for p in net.parameters()) == 175_808
+    # Same init on every call (identical on every rank).
+    net2 = build(lambda: lazycfg.instantiate(cfg.model.config.net), role="net")
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values()))
+
+
+def test_resolve_on_one_rank_resolves_once(cfg):
+    c = lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py"), ["job.name=run_${now:%Y}_${now:%Y}"])
+    resolved = launch.resolve_on_all_ranks(c)
+    year = resolved.job.name.split("_")[1]
+    assert resolved.job.name == f"run_{year}_{year}"
+
+
+def test_trainer_type_must_import(cfg):
+    cfg.trainer.type = "cosmos_train.trainer.NoSuchTrainer"
+    with pytest.raises(lazycfg.ConfigError, match="trainer.type='cosmos_train.trainer.NoSuchTrainer' cannot be imported"):
+        launch.build_trainer(cfg)
+
+
+def test_official_weights_without_checkpointer(cfg, tmp_path):
+    """ckpt_type=none + checkpoint.load_path=<consolidated .pt>: the launcher loads the weights itself."""
+    import torch
+
+    from cosmos_train.checkpoint.consolidated import save_consolidated
+
+    cfg.model.config.precision = "float32"
+    model = lazycfg.instantiate(cfg.model, device="cpu")
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(1.0)
+    path = tmp_path / "model.pt"
+    save_consolidated(path, net=model.net, net_ema=model.net_ema, dtype=torch.float32)
+    fresh = lazycfg.instantiate(cfg.model, device="cpu")
+    launch.load_official_weights(fresh, str(path))
+    for a, b in zip(fresh.net.parameters(), model.net.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(lazycfg.ConfigError, match="only a consolidated .pt"):
+        launch.load_official_weights(fresh, str(tmp_path))
+    with pytest.raises(lazycfg.ConfigError, match="does not exist"):
+        launch.load_official_weights(fresh, str(tmp_path / "missing.pt"))
