@@ -1,34 +1,43 @@
-"""Cosmos-compatible DiT nets, presets and activation checkpointing."""
+"""Cosmos-compatible DiT nets, presets and activation checkpointing.
 
-from cosmos_train.nets.checkpointing import AC_MODES, apply_activation_checkpointing
-from cosmos_train.nets.dit import LVGDiT, MiniTrainDiT, MinimalV1LVGDiT
-from cosmos_train.nets.presets import (
-    PRESETS,
-    build_preset,
-    cosmos_v1_2B,
-    cosmos_v1_7B,
-    cosmos_v1_14B,
-    mini_net,
-    predict2_5_2B,
-    predict2_5_14B,
-    preset_kwargs,
-    tiny,
-)
+Exports load on first use (PEP 562), so ``import cosmos_train.nets.preset_values`` (the preset
+values, read by the config option modules) does not import torch.
+"""
 
-__all__ = [
-    "AC_MODES",
-    "LVGDiT",
-    "MiniTrainDiT",
-    "MinimalV1LVGDiT",
-    "PRESETS",
-    "apply_activation_checkpointing",
-    "build_preset",
-    "cosmos_v1_2B",
-    "cosmos_v1_7B",
-    "cosmos_v1_14B",
-    "mini_net",
-    "predict2_5_2B",
-    "predict2_5_14B",
-    "preset_kwargs",
-    "tiny",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "AC_MODES": "checkpointing",
+    "apply_activation_checkpointing": "checkpointing",
+    "LVGDiT": "dit",
+    "MiniTrainDiT": "dit",
+    "MinimalV1LVGDiT": "dit",
+    "PRESETS": "preset_values",
+    "build_preset": "presets",
+    "cosmos_v1_2B": "presets",
+    "cosmos_v1_7B": "presets",
+    "cosmos_v1_14B": "presets",
+    "mini_net": "presets",
+    "predict2_5_2B": "presets",
+    "predict2_5_14B": "presets",
+    "preset_kwargs": "presets",
+    "tiny": "presets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

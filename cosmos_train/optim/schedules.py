@@ -177,16 +177,8 @@ def lambda_linear_lr(
     verbosity_interval: int = 0,
 ) -> ScheduleLR:
     """LambdaLinear LR scheduler for ``optimizer`` (defaults: Cosmos's ``lambdalinear`` option)."""
-    schedule = LambdaLinearSchedule(
-        warm_up_steps=warm_up_steps,
-        cycle_lengths=cycle_lengths,
-        f_start=f_start,
-        f_max=f_max,
-        f_min=f_min,
-        clamp=clamp,
-        verbosity_interval=verbosity_interval,
-    )
-    return build_lambda_lr(optimizer=optimizer, schedule=schedule)
+    schedule_kwargs = {k: v for k, v in locals().items() if k != "optimizer"}
+    return build_lambda_lr(optimizer=optimizer, schedule=LambdaLinearSchedule(**schedule_kwargs))
 
 
 def lambda_cosine_lr(
@@ -200,14 +192,6 @@ def lambda_cosine_lr(
     clamp: bool = True,
     verbosity_interval: int = 0,
 ) -> ScheduleLR:
-    """Warm-up + cosine-decay LR scheduler for ``optimizer``."""
-    schedule = LambdaWarmUpCosineSchedule(
-        warm_up_steps=warm_up_steps,
-        cycle_lengths=cycle_lengths,
-        f_start=f_start,
-        f_max=f_max,
-        f_min=f_min,
-        clamp=clamp,
-        verbosity_interval=verbosity_interval,
-    )
-    return build_lambda_lr(optimizer=optimizer, schedule=schedule)
+    """Warm-up + cosine-decay LR scheduler for ``optimizer`` (same arguments as :func:`lambda_linear_lr`)."""
+    schedule_kwargs = {k: v for k, v in locals().items() if k != "optimizer"}
+    return build_lambda_lr(optimizer=optimizer, schedule=LambdaWarmUpCosineSchedule(**schedule_kwargs))

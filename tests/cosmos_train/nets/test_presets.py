@@ -111,3 +111,14 @@ def test_te_extra_state_keys_sit_on_our_rmsnorms(golden: str) -> None:
     assert sorted(extra) == sorted(norms) and len(extra) == 4 * net.num_blocks + 1
     keys = [r[0] for r in te_rows]
     assert all(keys[keys.index(k) - 1] == k.replace("._extra_state", ".weight") for k in extra)
+
+
+def test_preset_values_import_without_torch() -> None:
+    """Config option modules read the sizes from ``preset_values``; it must not pull in torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cosmos_train.nets.preset_values as v; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(sorted(v.PRESETS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(sorted(presets.PRESETS))
