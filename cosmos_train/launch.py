@@ -333,22 +333,35 @@ def _warn_about_ignored_fields(config: Config) -> None:
 
 
 def _setup_logging(job_dir: Path, *, rank: int) -> None:
-    """INFO logs to stderr on rank 0 (warnings elsewhere) and to ``<job>/stdout.log`` (rank 0)."""
+    """INFO logs to stderr on rank 0 (warnings elsewhere) and to ``<job>/stdout.log`` (rank 0).
+
+    Idempotent per process; a later launch in the same process (a notebook) moves the log file
+    to its own job directory.
+    """
     root = logging.getLogger()
-    if getattr(root, "_cosmos_train_configured", False):
-        return
     fmt = logging.Formatter(f"[%(asctime)s rank{rank} %(name)s %(levelname)s] %(message)s", "%H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
-    root.addHandler(console)
-    if rank == 0:
-        job_dir.mkdir(parents=True, exist_ok=True)
-        file = logging.FileHandler(job_dir / "stdout.log")
-        file.setFormatter(fmt)
-        root.addHandler(file)
-    root.setLevel(logging.INFO)
-    root._cosmos_train_configured = True  # type: ignore[attr-defined]
+    state = getattr(root, "_cosmos_train_logging", None)
+    if state is None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(fmt)
+        console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+        root.addHandler(console)
+        root.setLevel(logging.INFO)
+        state = root._cosmos_train_logging = {"file": None}  # type: ignore[attr-defined]
+    if rank != 0:
+        return
+    path = (job_dir / "stdout.log").resolve()
+    old = state["file"]
+    if old is not None and Path(old.baseFilename) == path:
+        return
+    if old is not None:
+        root.removeHandler(old)
+        old.close()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    file = logging.FileHandler(path)
+    file.setFormatter(fmt)
+    root.addHandler(file)
+    state["file"] = file
 
 
 def _shutdown_distributed() -> None:
