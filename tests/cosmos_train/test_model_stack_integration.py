@@ -7,13 +7,22 @@ Shapes are tiny (9 frames of 32x32 -> 3x4x4 latents, 12 tokens) so the file runs
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from cosmos_train.checkpoint.consolidated import load_consolidated, save_consolidated
-from cosmos_train.data import MockImageDataset, MockVideoDataset, SyntheticVideoDataset, build_dataloader
+from cosmos_train.data import (
+    LocalVideoDataset,
+    MockImageDataset,
+    MockVideoDataset,
+    SyntheticVideoDataset,
+    build_dataloader,
+    write_mp4,
+)
 from cosmos_train.model.conditioner import Video2WorldConditioner
 from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldRectifiedFlowConfig
 from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRectifiedFlow
@@ -211,6 +220,41 @@ def test_edm_model_on_the_same_pipeline() -> None:
     video = model.generate_samples(batch, num_steps=2)
     assert video.shape == (2, 3, FRAMES, SIZE, SIZE) and video.dtype == torch.uint8
     assert all(k.startswith(("net.", "net_ema.")) for k in model.state_dict())
+
+
+def _tool(name: str):
+    path = Path(__file__).resolve().parents[2] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_local_folder_from_the_tools_trains(tmp_path: Path) -> None:
+    """mp4s -> prepare_nemo_assets -> compute_text_embeddings (hash) -> LocalVideoDataset -> model."""
+    raw = tmp_path / "raw"
+    synthetic = SyntheticVideoDataset(num_frames=12, height=SIZE, width=48, length=3)
+    for i in range(3):
+        write_mp4(raw / f"clip_{i}.mp4", synthetic[i]["video"], fps=16.0)
+    root = tmp_path / "nemo"
+    assert _tool("prepare_nemo_assets").main(
+        ["--videos-dir", str(raw), "--prompt", "a red square moving left", "--output-dir", str(root),
+         "--num-frames", str(FRAMES)]) == 0
+    assert _tool("compute_text_embeddings").main(
+        ["--dataset-dir", str(root), "--encoder", "hash", "--text-len", str(TEXT_LEN), "--dim", str(TEXT_DIM)]) == 0
+    ds = LocalVideoDataset(dataset_dir=root, num_frames=FRAMES, video_size=(SIZE, SIZE), text_embeddings_subdir="t5_xxl",
+                           text_len=TEXT_LEN, text_dim=TEXT_DIM)
+    loader = build_dataloader(dataset=ds, batch_size=2, seed=0, drop_last=False)
+    model = build_model("rf")
+    losses, _, _ = train(model, loader, steps=3)
+    assert all(math.isfinite(x) for x in losses)
+    batch = fixed_batch(build_dataloader(dataset=ds, batch_size=2, shuffle=False))
+    assert batch["fps"].tolist() == [16.0, 16.0] and batch["t5_text_mask"][0].tolist() == [1] * 5 + [0] * 3
+    assert model.generate_samples(batch, num_steps=1).shape == (2, 3, FRAMES, SIZE, SIZE)
+
+    no_text = LocalVideoDataset(dataset_dir=root, num_frames=FRAMES, video_size=(SIZE, SIZE))
+    with pytest.raises(KeyError, match="set text_embeddings_subdir"):
+        model.training_step(fixed_batch(build_dataloader(dataset=no_text, batch_size=2)), 0)
 
 
 # ------------------------------------------------------------------------------- boundary errors
