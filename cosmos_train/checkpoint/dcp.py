@@ -123,7 +123,10 @@ def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
     name = latest.read_text().strip()
     path = Path(checkpoints_dir) / name
     if not path.is_dir():
-        raise CheckpointError(f"{latest} names {name!r}, but {path} does not exist; delete {latest} to start fresh")
+        raise CheckpointError(
+            f"{latest} names {name!r}, but {path} does not exist; write the name of an existing iter_* directory "
+            f"into {latest}, delete it to start fresh, or use a new job directory (job.name=...)"
+        )
     return path
 
 
@@ -190,9 +193,11 @@ def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list
             lines += [f"    {item}" for item in items[:limit]]
             if len(items) > limit:
                 lines.append(f"    ... {len(items) - limit} more")
+    key = "optim" if what == "optimizer" else what
     lines.append(
-        "  Fix the config so the net matches the checkpoint, drop the key with checkpoint.keys_not_to_resume, "
-        "or set checkpoint.strict_resume=False to load only the matching entries."
+        "  Fix the config so the net matches the checkpoint (or point checkpoint.load_path at a checkpoint of this "
+        f"net), leave this key out with checkpoint.keys_not_to_resume=[{key!r}], or set "
+        "checkpoint.strict_resume=False to load only the matching entries."
     )
     return "\n".join(lines)
 
@@ -240,6 +245,11 @@ class DCPCheckpointer:
             raise ValueError(f"checkpoint.keys_not_to_resume has unknown keys {sorted(bad)}; valid keys are {list(KEYS)}")
         if keep_last_k < 0:
             raise ValueError(f"checkpoint.keep_last_k must be >= 0, got {keep_last_k}")
+        if job_dir is None or not str(job_dir).strip():
+            raise ValueError(
+                "DCPCheckpointer needs job_dir (checkpoints go to <job_dir>/checkpoints); from a config it is "
+                "job.path_local = $IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: set job.name"
+            )
         self.job_dir = Path(job_dir)
         self.save_dir = self.job_dir / "checkpoints"
         self.save_iter = int(save_iter)
@@ -397,13 +407,19 @@ class DCPCheckpointer:
         elif self.load_path:
             path = Path(self.load_path)
             if path.suffix == ".pt":
+                if not path.is_file():
+                    raise CheckpointError(
+                        f"checkpoint.load_path={self.load_path!r} does not exist; set it to a consolidated .pt file, "
+                        "an iter_XXXXXXXXX directory or a checkpoints directory (or to '' to start fresh)"
+                    )
                 return path, {"model"}, False
             if (path / LATEST_FILE).is_file():
                 path = latest_checkpoint(path)
             if path is None or not path.is_dir():
                 raise CheckpointError(
                     f"checkpoint.load_path={self.load_path!r} is not a checkpoint directory (iter_XXXXXXXXX), a "
-                    "checkpoints directory with latest_checkpoint.txt, or a consolidated .pt file"
+                    "checkpoints directory with latest_checkpoint.txt, or a consolidated .pt file; fix the path "
+                    "(or set checkpoint.load_path='' to start fresh)"
                 )
             keys = {"model"}
             if self.load_training_state:
@@ -438,9 +454,26 @@ class DCPCheckpointer:
                 "checkpoint.allowed_config_changes."
             )
 
-    def _load_tensors(self, template: dict[str, Any], path: Path, what: str) -> dict[str, Any]:
+    def _require_dcp_dir(self, path: Path) -> None:
         if not (path / ".metadata").is_file():
-            raise CheckpointError(f"{path} is not a DCP checkpoint directory (no .metadata); was the save interrupted?")
+            raise CheckpointError(
+                f"{path} is not a DCP checkpoint directory (no .metadata); was the save interrupted? Point "
+                f"checkpoint.load_path at a complete iter_* directory, or leave {path.name!r} out with "
+                f"checkpoint.keys_not_to_resume=[{path.name!r}]"
+            )
+
+    def _load_blob(self, path: Path, iteration: int | None = None) -> tuple[Any, int | None]:
+        """A pickled ``{"state": ...}`` key (scheduler, trainer); with ``iteration``, also that int."""
+        self._require_dcp_dir(path)
+        box: dict[str, Any] = {"state": io.BytesIO()}
+        if iteration is not None:
+            box["iteration"] = iteration
+        with _quiet_single_process():
+            dcp.load(box, checkpoint_id=str(path), no_dist=not is_dist())
+        return _unblob(box["state"]), (int(box["iteration"]) if iteration is not None else None)
+
+    def _load_tensors(self, template: dict[str, Any], path: Path, what: str) -> dict[str, Any]:
+        self._require_dcp_dir(path)
         missing, unexpected, mismatched = _compare_with_metadata(template, path, what)
         if (missing or unexpected or mismatched) and self.strict_resume:
             raise CheckpointError(_format_mismatch(what, path, missing, unexpected, mismatched))
@@ -486,20 +519,13 @@ class DCPCheckpointer:
             set_optimizer_state_dict(model, optimizer, osd, options=_OPTIM_OPTIONS)
             loaded["optim"] = osd
         if "scheduler" in keys and scheduler is not None:
-            box = {"state": io.BytesIO()}
-            with _quiet_single_process():
-                dcp.load(box, checkpoint_id=str(path / "scheduler"), no_dist=not is_dist())
-            sched_state = _unblob(box["state"])
+            sched_state, _ = self._load_blob(path / "scheduler")
             if sched_state is not None:
                 scheduler.load_state_dict(sched_state)
             loaded["scheduler"] = sched_state
         iteration = 0
         if "trainer" in keys:
-            box = {"iteration": 0, "state": io.BytesIO()}
-            with _quiet_single_process():
-                dcp.load(box, checkpoint_id=str(path / "trainer"), no_dist=not is_dist())
-            tstate = _unblob(box["state"])
-            iteration = int(box["iteration"])
+            tstate, iteration = self._load_blob(path / "trainer", iteration=0)
             if trainer is not None:
                 trainer.load_state_dict(tstate)
             loaded["trainer"] = tstate

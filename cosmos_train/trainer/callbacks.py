@@ -181,6 +181,9 @@ class CallbackGroup:
                 if fn is not None and fn is not getattr(Callback, hook):
                     impls.append((name, getattr(cb, hook)))
             self._active[hook] = impls
+            # Bound once here (an instance attribute wins over __getattr__): a hook nobody
+            # implements is a no-op call, and no per-step closure is created.
+            setattr(self, hook, _dispatcher(self, hook, impls))
 
     def __getitem__(self, name: str) -> Callback:
         return self._callbacks[name]
@@ -210,9 +213,23 @@ class CallbackGroup:
                 raise CallbackError(f"callback {name!r} ({type(self._callbacks[name]).__name__}) failed in {hook}: {exc}") from exc
 
     def __getattr__(self, hook: str):
-        if hook in HOOKS:
-            return lambda *a, **k: self.call(hook, *a, **k)
+        # Only reached for names that are not hooks (hooks are instance attributes, see __init__).
         raise AttributeError(f"CallbackGroup has no hook {hook!r}; hooks are: {', '.join(HOOKS)}")
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _dispatcher(group: CallbackGroup, hook: str, impls: list[tuple[str, Any]]) -> Any:
+    """The callable behind ``group.<hook>``: a no-op when no callback implements the hook."""
+    if not impls:
+        return _noop
+
+    def dispatch(*args: Any, **kwargs: Any) -> None:
+        group.call(hook, *args, **kwargs)
+
+    return dispatch
 
 
 # ---- gradient clipping -----------------------------------------------------------------------

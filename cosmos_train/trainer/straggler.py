@@ -37,7 +37,10 @@ class StragglerMonitor:
 
     def __init__(self, *, report_every: int = 100, max_ratio: float = 2.0, raise_after: int | None = None) -> None:
         if report_every < 1 or max_ratio <= 1.0:
-            raise ValueError(f"StragglerMonitor: need report_every >= 1 and max_ratio > 1, got {report_every}, {max_ratio}")
+            raise ValueError(
+                f"StragglerMonitor: need report_every >= 1 and max_ratio > 1, got {report_every}, {max_ratio}; "
+                "in a config set trainer.straggler_detection.report_freq >= 1 and trainer.straggler_detection.max_diff > 1"
+            )
         self.report_every, self.max_ratio, self.raise_after = int(report_every), float(max_ratio), raise_after
         self._t = time.perf_counter()
         self._n = 0

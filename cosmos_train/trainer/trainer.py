@@ -170,9 +170,22 @@ class Trainer:
             if int(value) < 1 and not (name == "max_iter" and int(value) == 0):
                 raise ValueError(f"trainer.{name} must be >= 1, got {value}")
         if nonfinite not in _NONFINITE:
-            raise ValueError(f"trainer.nonfinite must be one of {_NONFINITE}, got {nonfinite!r}")
+            raise ValueError(
+                f"trainer.nonfinite={nonfinite!r} is not a policy; set trainer.nonfinite='raise' (stop with "
+                "NonFiniteError on a NaN/Inf loss or gradient norm) or 'skip' (skip that optimizer step and go on); "
+                "non-finite gradients are never zeroed"
+            )
         if distributed_parallelism not in _PARALLELISM:
-            raise ValueError(f"trainer.distributed_parallelism must be one of {_PARALLELISM}, got {distributed_parallelism!r}")
+            raise ValueError(
+                f"trainer.distributed_parallelism must be one of {_PARALLELISM}, got {distributed_parallelism!r}; "
+                "'ddp' replicates the net, 'fsdp' shards it (the net builder must use mode='fsdp'), 'none' is one process"
+            )
+        if job_dir is None or not str(job_dir).strip():
+            raise ValueError(
+                "Trainer needs job_dir, the directory for metrics.jsonl, TensorBoard events, samples and traces; "
+                "from a config it is job.path_local = $IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: "
+                "set job.name (and IMAGINAIRE_OUTPUT_ROOT), or pass job_dir=... when calling Trainer directly"
+            )
         self.max_iter = int(max_iter)
         self.job_dir = Path(job_dir)
         self.logging_iter = int(logging_iter)
@@ -273,8 +286,9 @@ class Trainer:
             return wrap_ddp(TrainStep(model), find_unused_parameters=self.ddp_find_unused_parameters)
         if self.distributed_parallelism == "fsdp" and self.world_size > 1 and not _fsdp_modules(model.net):
             raise RuntimeError(
-                "trainer.distributed_parallelism='fsdp' but model.net has no fully_shard modules; "
-                "build the model with cosmos_train.distributed.parallelize.make_net_builder(mode='fsdp', ...)"
+                "trainer.distributed_parallelism='fsdp' but model.net has no fully_shard modules; build the model "
+                "with cosmos_train.distributed.parallelize.make_net_builder(mode='fsdp', ...) (tools/train.py does "
+                "this for trainer.distributed_parallelism='fsdp'), or set trainer.distributed_parallelism='ddp'"
             )
         return TrainStep(model)
 
@@ -313,7 +327,7 @@ class Trainer:
         ``params=model.optimizer_parameters()``; ``scheduler`` likewise with ``optimizer=``.
         """
         if train_loader is None:
-            raise ValueError("Trainer.fit needs train_loader")
+            raise ValueError("Trainer.fit needs train_loader (from a config: dataloader_train, e.g. data_train=mock)")
         self.env = get_env()
         self.model = model
         self._seed_and_flags()
@@ -435,14 +449,18 @@ class Trainer:
         if self.world_size > 1 and self.nonfinite == "skip":
             # Every rank must take the same decision, or their optimizers drift apart.
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-        values = flags.tolist()
-        if not bool(finite.item()):
+        # One device-to-host copy per step (loss, norm and the decision together).
+        loss_value, norm_value, finite_value = torch.cat([flags, finite.view(1)]).tolist()
+        if not finite_value:
             msg = (
-                f"non-finite training step at iteration {it}: loss={values[0]}, grad_norm={values[1]} "
+                f"non-finite training step at iteration {it}: loss={loss_value}, grad_norm={norm_value} "
                 f"(rank {self.env.rank})"
             )
             if self.nonfinite == "raise":
-                raise NonFiniteError(msg + "; set trainer.nonfinite='skip' to skip such steps, or lower the learning rate")
+                raise NonFiniteError(
+                    msg + "; set trainer.nonfinite='skip' to skip such steps, or stabilise training: lower "
+                    "optimizer.lr or clip gradients with trainer.callbacks.grad_clip.clip_norm"
+                )
             self.skipped_steps += 1
             log.warning("%s; skipped (no optimizer, scheduler or EMA update), %d skipped so far", msg, self.skipped_steps)
             if self.env.is_main:
@@ -455,7 +473,7 @@ class Trainer:
         cb.on_before_zero_grad(self.model_ddp, opt, sched, it)
         model.on_before_zero_grad(opt, sched, it)
         opt.zero_grad(set_to_none=True)
-        return values[1]
+        return norm_value
 
     def _window_metrics(self, loss_sum: torch.Tensor, norm_sum: float, steps: int, samples: int, t0: float) -> dict[str, Any]:
         elapsed = max(time.perf_counter() - t0, 1e-9)

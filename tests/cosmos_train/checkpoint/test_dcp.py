@@ -125,7 +125,8 @@ def test_strict_resume_fails_with_diff_and_non_strict_loads_matching(tmp_path):
     with pytest.raises(CheckpointError) as err:
         DCPCheckpointer(job_dir=tmp_path / "a", load_path=path).load(model, opt, sched)
     assert "missing in checkpoint" in str(err.value) and "net.blocks.2.qkv.weight" in str(err.value)
-    assert "strict_resume=False" in str(err.value)
+    for advice in ("checkpoint.strict_resume=False", "checkpoint.keys_not_to_resume=['model']", "checkpoint.load_path"):
+        assert advice in str(err.value)
 
     model, opt, sched = _fresh(dim=16, num_heads=2)
     with pytest.raises(CheckpointError, match=r"shape mismatch[\s\S]*net.x_embedder.weight: checkpoint \(32, 4\) vs model \(16, 4\)"):
@@ -138,6 +139,40 @@ def test_strict_resume_fails_with_diff_and_non_strict_loads_matching(tmp_path):
     DCPCheckpointer(job_dir=tmp_path / "d", load_path=path).load(src, None, None)
     assert torch.equal(model.net.blocks[0].qkv.weight, src.net.blocks[0].qkv.weight)
     assert torch.equal(model.net.blocks[2].qkv.weight, before)
+
+
+def _break_latest(job):
+    (job / "checkpoints" / "latest_checkpoint.txt").write_text("iter_000000099")
+
+
+def _drop_scheduler(job):
+    (job / "checkpoints" / "iter_000000001" / "scheduler" / ".metadata").unlink()
+
+
+@pytest.mark.parametrize(
+    "kwargs, damage, message",
+    [
+        ({"load_path": "missing/model.pt"}, None, r"checkpoint\.load_path='missing/model\.pt' does not exist"),
+        ({"load_path": "missing/dir"}, None, r"checkpoint\.load_path='missing/dir' is not a checkpoint directory.*checkpoint\.load_path=''"),
+        ({}, _break_latest, r"names 'iter_000000099'.*job\.name="),
+        ({}, _drop_scheduler, r"no \.metadata.*checkpoint\.load_path.*checkpoint\.keys_not_to_resume=\['scheduler'\]"),
+    ],
+    ids=["missing-pt", "not-a-checkpoint-dir", "latest-names-missing-dir", "incomplete-key"],
+)
+def test_load_errors_name_the_config_path_to_change(tmp_path, kwargs, damage, message):
+    job = tmp_path / "job"
+    if damage is not None:
+        _train(job, max_iter=1, save_iter=1)
+        damage(job)
+    model, opt, sched = _fresh()
+    with pytest.raises(CheckpointError, match=message):
+        DCPCheckpointer(job_dir=job, **kwargs).load(model, opt, sched)
+
+
+@pytest.mark.parametrize("job_dir", [None, "", "  "], ids=["none", "empty", "blank"])
+def test_missing_job_dir_names_job_path_local(job_dir):
+    with pytest.raises(ValueError, match=r"needs job_dir.*job\.path_local.*job\.name"):
+        DCPCheckpointer(job_dir=job_dir)
 
 
 def test_async_save_snapshots_state_at_save_time(tmp_path):

@@ -119,7 +119,7 @@ def test_accumulating_two_batches_of_one_equals_one_batch_of_two(tmp_path, steps
 def test_nonfinite_raise_names_the_iteration(tmp_path):
     model, opt, sched, loader = toy_components(nonfinite_at=(2,))
     trainer = Trainer(max_iter=5, job_dir=tmp_path, logging_iter=1, nonfinite="raise", tensorboard=False)
-    with pytest.raises(NonFiniteError, match="iteration 2"):
+    with pytest.raises(NonFiniteError, match=r"iteration 2: loss=nan.*trainer\.nonfinite='skip'.*optimizer\.lr.*trainer\.callbacks\.grad_clip\.clip_norm"):
         trainer.fit(model, opt, sched, loader)
 
 
@@ -167,13 +167,27 @@ def test_validation_is_deterministic_and_logs_regular_and_ema(tmp_path):
     assert rows[1]["val_loss"] != rows[1]["val_loss_ema"]
 
 
-def test_bad_arguments_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match="nonfinite"):
-        Trainer(max_iter=1, job_dir=tmp_path, nonfinite="zero")
-    with pytest.raises(ValueError, match="grad_accum_iter"):
-        Trainer(max_iter=1, job_dir=tmp_path, grad_accum_iter=0)
-    with pytest.raises(ValueError, match="distributed_parallelism"):
-        Trainer(max_iter=1, job_dir=tmp_path, distributed_parallelism="tp")
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"nonfinite": "zero"}, r"trainer\.nonfinite='zero' is not a policy; set trainer\.nonfinite='raise' .* or 'skip'"),
+        ({"grad_accum_iter": 0}, r"trainer\.grad_accum_iter must be >= 1"),
+        ({"logging_iter": 0}, r"trainer\.logging_iter must be >= 1"),
+        ({"distributed_parallelism": "tp"}, r"trainer\.distributed_parallelism must be one of .*'tp'"),
+        ({"job_dir": None}, r"needs job_dir.*job\.path_local.*set job\.name"),
+        ({"job_dir": ""}, r"needs job_dir.*job\.path_local.*set job\.name"),
+    ],
+    ids=["nonfinite", "grad_accum_iter", "logging_iter", "parallelism", "job_dir-none", "job_dir-empty"],
+)
+def test_bad_arguments_name_the_config_path(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Trainer(**{"max_iter": 1, "job_dir": tmp_path, **kwargs})
+
+
+def test_fit_without_train_loader_names_dataloader_train(tmp_path):
+    model, opt, sched, _ = toy_components()
+    with pytest.raises(ValueError, match="dataloader_train"):
+        Trainer(max_iter=1, job_dir=tmp_path, tensorboard=False).fit(model, opt, sched, None)
 
 
 def test_seeds_differ_per_rank_offset(tmp_path):
