@@ -52,6 +52,19 @@ __all__ = [
 #: Where job directories go when ``$IMAGINAIRE_OUTPUT_ROOT`` is unset (Cosmos's default).
 DEFAULT_OUTPUT_ROOT = "/tmp/imaginaire4-output"
 
+#: ``trainer.parallelism.activation_checkpointing`` values: the modes of
+#: :mod:`cosmos_train.nets.checkpointing` and Cosmos's ``SACConfig.mode`` names (a test keeps
+#: these equal to that module's lists, which import torch).
+AC_MODES = ("none", "block", "selective", "selective_mlp", "selective_down", "mm_only")
+COSMOS_SAC_MODES = (
+    "block_wise",
+    "mm_only",
+    "predict2_2b_720_aggressive",
+    "predict2_14b_720_aggressive",
+    "predict2_2b_720",
+    "predict2_14b_720",
+)
+
 #: Names accepted by ``trainer.memory_format`` (attributes of ``torch``).
 MEMORY_FORMATS = ("preserve_format", "contiguous_format", "channels_last", "channels_last_3d")
 
@@ -189,7 +202,10 @@ class ParallelismConfig:
 
     Attributes:
         activation_checkpointing: ``none``, ``block`` (full recompute per block), ``selective``
-            (keep attention outputs, recompute the rest) or ``mm_only`` (keep matmuls + attention).
+            (keep attention outputs, recompute the rest), ``selective_mlp`` (also keep the
+            non-square matmul outputs), ``selective_down`` (also keep down-projections),
+            ``mm_only`` (keep every matmul + attention), or a Cosmos ``SACConfig.mode`` name
+            (``predict2_2b_720_aggressive`` = ``selective``, ``block_wise`` = ``block``, ...).
         ac_every_n_blocks: checkpoint every n-th block only.
         compile_blocks: ``torch.compile`` each transformer block (CUDA; slow first step).
         param_dtype: FSDP2 mixed-precision parameter dtype (compute); params stay fp32 (master).
@@ -310,7 +326,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.distributed_parallelism": ("ddp", "fsdp"),
     "trainer.memory_format": MEMORY_FORMATS,
     "trainer.nonfinite": ("raise", "skip"),
-    "trainer.parallelism.activation_checkpointing": (None, "none", "block", "selective", "mm_only"),
+    "trainer.parallelism.activation_checkpointing": (None, *AC_MODES, *COSMOS_SAC_MODES),
     "trainer.parallelism.param_dtype": ("float32", "bfloat16", "float16"),
     "trainer.parallelism.reduce_dtype": ("float32", "bfloat16"),
     "job.wandb_mode": ("online", "offline", "disabled"),

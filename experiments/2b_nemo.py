@@ -64,8 +64,8 @@ def make_config():
     net.crossattn_proj_in_channels = 100352
     net.crossattn_emb_channels = 1024
     net.use_wan_fp32_strategy = True
-    # Cosmos: sac_config.mode="predict2_2b_720_aggressive" (recompute almost everything).
-    config.trainer.parallelism.activation_checkpointing = "block"
+    # Cosmos's sac_config.mode: keep attention outputs, recompute the rest of each block.
+    config.trainer.parallelism.activation_checkpointing = "predict2_2b_720_aggressive"
 
     # Optimizer and schedule.
     select(config, "optimizer", "adamw")

@@ -1,8 +1,9 @@
 """The 2B nemo recipe on ONE GPU at 480p (93 frames at 480x832: 24x30x52 = 37,440 tokens).
 
 Differences from ``2b_nemo.py``: no sharding (``fsdp_shard_size=1`` on one rank), selective
-activation checkpointing (attention outputs kept) and per-block ``torch.compile``, which is the
-fastest setting that fits an 80 GB H100 (see docs/benchmarks.md), and 480p windows.
+activation checkpointing that keeps attention and non-square matmul outputs (``selective_mlp``)
+with per-block ``torch.compile`` -- the fastest setting that fits an 80 GB H100 at 480p in the
+net benchmarks (docs/gpu_runs/) -- and 480p windows.
 
     python tools/train.py experiments/2b_nemo_480p.py checkpoint.load_path=/path/to/model.pt
 """
@@ -16,6 +17,6 @@ def make_config():
     config.model.config.fsdp_shard_size = 1
     config.model.config.resolution = "480"
     config.dataloader_train.dataset.video_size = (480, 832)
-    config.trainer.parallelism.activation_checkpointing = "selective"
+    config.trainer.parallelism.activation_checkpointing = "selective_mlp"
     config.trainer.parallelism.compile_blocks = True
     return config

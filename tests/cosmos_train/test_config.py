@@ -211,3 +211,11 @@ def test_pretty_print_lists_every_top_level_field():
 def test_object_store_config_defaults():
     assert ObjectStoreConfig() == ObjectStoreConfig(enabled=False, credentials="", bucket="")
     assert ModelParallelConfig().sequence_parallel is False
+
+
+def test_ac_mode_names_match_the_nets_module():
+    from cosmos_train import config as schema
+    from cosmos_train.nets import checkpointing
+
+    assert schema.AC_MODES == checkpointing.AC_MODES
+    assert set(schema.COSMOS_SAC_MODES) == set(checkpointing.COSMOS_SAC_MODES)
