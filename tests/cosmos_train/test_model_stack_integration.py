@@ -29,7 +29,7 @@ from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRec
 from cosmos_train.nets.presets import tiny
 from cosmos_train.optim import PowerEMA, build_adamw, lambda_linear_lr
 from cosmos_train.tokenizers import PoolingTokenizer
-from lazycfg import PLACEHOLDER, L, instantiate
+from lazycfg import PLACEHOLDER, L, freeze, instantiate
 
 FRAMES, SIZE, STATE_T = 9, 32, 3  # 1 + 4*2 frames -> 3 latent frames of 4x4 cells
 TEXT_LEN, TEXT_DIM = 8, 32  # TEXT_DIM = the tiny net's crossattn_emb_channels
@@ -54,8 +54,10 @@ def model_node(kind: str = "rf", **config):
 
 
 def build_model(kind: str = "rf", **config):
+    node = model_node(kind, **config)
+    freeze(node)  # the trainer builds from a frozen config
     torch.manual_seed(0)
-    return instantiate(model_node(kind, **config))
+    return instantiate(node)
 
 
 def synthetic_loader(batch_size: int = 2, **kw):
