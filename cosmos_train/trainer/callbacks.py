@@ -372,6 +372,11 @@ class ManualGC(Callback):
     """
 
     def __init__(self, *, every_n: int = 200, warm_up: int = 5, generation: int = 1) -> None:
+        if int(every_n) < 1 or int(warm_up) < 0 or int(generation) not in (0, 1, 2):
+            raise ValueError(
+                f"ManualGC: need every_n >= 1, warm_up >= 0 and generation in (0, 1, 2), got {every_n}, {warm_up}, "
+                f"{generation}; fix trainer.callbacks.<name>.every_n / warm_up / generation"
+            )
         self.every_n, self.warm_up, self.generation = int(every_n), int(warm_up), int(generation)
         self._was_enabled = gc.isenabled()
 

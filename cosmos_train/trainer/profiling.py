@@ -36,6 +36,11 @@ class ProfilerConfig:
         with_stack: bool = False,
         profile_memory: bool = False,
     ) -> None:
+        if int(start_iter) < 0 or int(warmup) < 0 or int(active) < 1:
+            raise ValueError(
+                f"ProfilerConfig: need start_iter >= 0, warmup >= 0 and active >= 1, got {start_iter}, {warmup}, {active}; "
+                "in a config set trainer.profiling.profile_freq >= 1 (the recorded steps)"
+            )
         self.start_iter, self.warmup, self.active = int(start_iter), int(warmup), int(active)
         self.ranks, self.record_shapes, self.with_stack, self.profile_memory = tuple(ranks), record_shapes, with_stack, profile_memory
 

@@ -35,7 +35,7 @@ class Watchdog:
 
     def __init__(self, *, timeout_s: float, on_timeout: Callable[[str], None] | None = None, poll_s: float | None = None) -> None:
         if timeout_s <= 0:
-            raise ValueError(f"Watchdog: timeout_s must be > 0, got {timeout_s}")
+            raise ValueError(f"Watchdog: timeout_s must be > 0, got {timeout_s}; set trainer.timeout_period to a positive number of seconds")
         self.timeout_s = float(timeout_s)
         self.on_timeout = on_timeout or self._exit
         self.poll_s = poll_s if poll_s is not None else min(1.0, self.timeout_s / 4)

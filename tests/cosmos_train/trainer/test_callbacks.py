@@ -114,6 +114,8 @@ def test_manual_gc_disables_after_warmup_and_restores(tmp_path):
     trainer.fit(model, opt, sched, loader)
     assert seen == [True, False, False, False]
     assert gc.isenabled()
+    with pytest.raises(ValueError, match=r"ManualGC: need every_n >= 1.*got 0"):
+        ManualGC(every_n=0)
 
 
 def test_progress_bar_runs(tmp_path, capsys):

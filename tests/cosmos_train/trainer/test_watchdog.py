@@ -30,7 +30,7 @@ def test_quiet_while_kicked_then_stopped():
 
 
 def test_rejects_nonpositive_timeout():
-    with pytest.raises(ValueError, match="timeout_s"):
+    with pytest.raises(ValueError, match="timeout_s must be > 0.*trainer.timeout_period"):
         Watchdog(timeout_s=0)
 
 
