@@ -72,6 +72,9 @@ class StatefulDataLoader:
         self.drop_last = drop_last
         self.epoch = 0
         self._consumed = 0  # batches handed out in the current epoch
+        # The last iteration handed out the epoch's final batch but was abandoned before it could
+        # advance the epoch (a consumer that stops after exactly len(loader) batches).
+        self._ended_unexhausted = False
         self._set_epoch(0)
 
     def _set_epoch(self, epoch: int) -> None:
@@ -90,6 +93,7 @@ class StatefulDataLoader:
         """
         if int(epoch) != self.epoch:
             self._consumed = 0
+            self._ended_unexhausted = False
         self._set_epoch(int(epoch))
 
     def __len__(self) -> int:
@@ -98,11 +102,18 @@ class StatefulDataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         # A new iteration resumes where the last state left off (after load_state_dict) or at
-        # the beginning of the current epoch.
+        # the beginning of the current epoch; after an iteration that stopped right after the
+        # epoch's last batch, it starts the next epoch (like a fresh DataLoader iterator would).
+        if self._ended_unexhausted:
+            self._ended_unexhausted = False
+            self._consumed = 0
+            self._set_epoch(self.epoch + 1)
         self.sampler.set_skip(self._consumed * self.batch_size)
         for batch in self.loader:
             self._consumed += 1
+            self._ended_unexhausted = self._consumed >= len(self)
             yield batch
+        self._ended_unexhausted = False
         self._consumed = 0
         self._set_epoch(self.epoch + 1)
 
@@ -148,6 +159,9 @@ class StatefulDataLoader:
                              f"{len(self)} batches of an epoch on this rank")
         self._set_epoch(int(state.get("epoch", 0)))
         self._consumed = consumed
+        # A saved fully-consumed epoch stays as saved: the next iteration ends at once and then
+        # advances, which is what the trainer's data stream expects when it resumes.
+        self._ended_unexhausted = False
 
 
 def _resolve_world(rank: int | None, world_size: int | None) -> tuple[int, int]:

@@ -100,6 +100,32 @@ def test_state_after_full_epoch_points_to_next_epoch():
     assert loader.state_dict()["epoch"] == 1 and loader.state_dict()["batches_consumed"] == 0
 
 
+def test_stopping_after_the_last_batch_starts_the_next_epoch():
+    """A consumer that takes exactly len(loader) batches and stops still gets a new epoch next."""
+    loader = build_dataloader(dataset=IndexDataset(8), batch_size=2)
+    first = [b["sample_idx"].tolist() for _, b in zip(range(len(loader)), loader)]
+    assert loader.state_dict()["epoch"] == 0 and loader.state_dict()["batches_consumed"] == 4
+    second = order(loader)
+    assert len(second) == 4 and second != first and loader.epoch == 2
+    assert sorted(sum(second, [])) == list(range(8))
+    # Stopping before the end keeps the position (mid-epoch continuation).
+    part = [b["sample_idx"].tolist() for _, b in zip(range(2), loader)]
+    assert part + order(loader) == order(_at_epoch(build_dataloader(dataset=IndexDataset(8), batch_size=2), 2))
+
+
+def test_resuming_a_fully_consumed_epoch_ends_it_then_advances():
+    """The trainer's data stream resumes a saved end-of-epoch position this way."""
+    loader = build_dataloader(dataset=IndexDataset(8), batch_size=2)
+    for _, _b in zip(range(len(loader)), loader):
+        pass
+    state = loader.state_dict()
+    resumed = build_dataloader(dataset=IndexDataset(8), batch_size=2)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(0)
+    assert order(resumed) == [] and resumed.epoch == 1
+    assert len(order(resumed)) == 4
+
+
 def test_rank_split_is_disjoint_and_covers_dataset():
     kw = dict(dataset=IndexDataset(12), batch_size=2, seed=0)
     r0 = build_dataloader(rank=0, world_size=2, **kw)
