@@ -114,6 +114,13 @@ class _Video2WorldBase(TrainModel):
         builder = net_builder if net_builder is not None else default_net_builder(self.device)
         make_net: Callable[[], nn.Module] = lambda: build_component(config.net, "model.config.net")  # noqa: E731
         self.net = builder(make_net, role="net")
+        for name in ("in_channels", "out_channels"):
+            channels = getattr(self.net, name, config.state_ch)
+            if channels != config.state_ch:
+                raise ValueError(
+                    f"model.config.net.{name}={channels} but model.config.state_ch={config.state_ch} (the "
+                    f"tokenizer's latent channels); set model.config.net.{name}={config.state_ch}"
+                )
         self.ema: PowerEMA | None = None
         if config.ema.enabled:
             net_ema = builder(make_net, role="net_ema")

@@ -116,8 +116,12 @@ def test_lazycfg_nodes_are_instantiated() -> None:
         (lambda: make_model(RF, net=None), ValueError, "model.config.net is not set"),
         (lambda: make_model(RF, tokenizer=functools.partial(PoolingTokenizer, latent_ch=8)), ValueError, "state_ch"),
         (lambda: make_model(RF, net=tiny()), TypeError, "not a built module"),
+        (lambda: make_model(RF, net=functools.partial(tiny, in_channels=8, out_channels=8)), ValueError,
+         r"model.config.net.in_channels=8 but model.config.state_ch=16 .*set model.config.net.in_channels=16"),
+        (lambda: make_model(RF, net=functools.partial(tiny, out_channels=8)), ValueError,
+         r"model.config.net.out_channels=8 but model.config.state_ch=16"),
     ],
-    ids=["wrong-config-class", "missing-net", "latent-ch-mismatch", "built-net"],
+    ids=["wrong-config-class", "missing-net", "latent-ch-mismatch", "built-net", "net-in-channels", "net-out-channels"],
 )
 def test_construction_errors(make, exc, match) -> None:
     with pytest.raises(exc, match=match):
