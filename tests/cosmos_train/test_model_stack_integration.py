@@ -28,7 +28,7 @@ from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldR
 from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRectifiedFlow
 from cosmos_train.nets.presets import tiny
 from cosmos_train.optim import PowerEMA, build_adamw, lambda_linear_lr
-from cosmos_train.tokenizers import PoolingTokenizer
+from cosmos_train.tokenizers import PoolingTokenizer, Wan21VAE
 from lazycfg import PLACEHOLDER, L, freeze, instantiate
 
 FRAMES, SIZE, STATE_T = 9, 32, 3  # 1 + 4*2 frames -> 3 latent frames of 4x4 cells
@@ -222,6 +222,18 @@ def test_edm_model_on_the_same_pipeline() -> None:
     video = model.generate_samples(batch, num_steps=2)
     assert video.shape == (2, 3, FRAMES, SIZE, SIZE) and video.dtype == torch.uint8
     assert all(k.startswith(("net.", "net_ema.")) for k in model.state_dict())
+
+
+def test_wan21_vae_tokenizer_in_the_model() -> None:
+    """The Wan2.1 VAE architecture (narrow, random weights) drops in for the stand-in tokenizer."""
+    model = build_model("rf", tokenizer=L(Wan21VAE)(dim=4, dtype="float32"))
+    batch = fixed_batch(synthetic_loader())
+    _, loss = model.training_step(batch, 0)
+    loss.backward()
+    assert math.isfinite(loss.item()) and model.net.x_embedder.proj[1].weight.grad is not None
+    assert not any(p.requires_grad for p in model.tokenizer.parameters())
+    assert all(k.startswith(("net.", "net_ema.")) for k in model.state_dict())  # the VAE is not saved
+    assert model.generate_samples(batch, num_steps=1).shape == (2, 3, FRAMES, SIZE, SIZE)
 
 
 def _tool(name: str):
