@@ -19,7 +19,7 @@ Mapping of the config onto the components (everything else is passed through unc
 * ``trainer.parallelism.*``, ``trainer.distributed_parallelism`` and
   ``model.config.fsdp_shard_size`` -> :func:`cosmos_train.distributed.parallelize.make_net_builder`;
 * ``checkpoint.*`` -> the ``checkpoint.type`` node (``DCPCheckpointer``) keyword arguments;
-  ``checkpoint.type=None`` (``ckpt_type=none``) saves nothing and says so in the log; a
+  ``checkpoint.type=None`` (``ckpt_type=disabled``) saves nothing and says so in the log; a
   consolidated ``.pt`` in ``checkpoint.load_path`` is loaded into the model (the DCP checkpointer
   does it itself, after resume checks; without a checkpointer the launcher does);
 * ``optimizer`` / ``scheduler`` -> factories called by the trainer with ``params=`` / ``optimizer=``.
@@ -193,7 +193,7 @@ def build_checkpointer(config: Config) -> Any:
     """Instantiates ``checkpoint.type`` with :func:`checkpointer_kwargs`; ``None`` logs a warning."""
     if config.checkpoint.type is None:
         log.warning(
-            "checkpoint.type is None (ckpt_type=none): NO checkpoints will be saved and this run cannot "
+            "checkpoint.type is None (ckpt_type=disabled): NO checkpoints will be saved and this run cannot "
             "be resumed; select ckpt_type=dcp to save"
         )
         return None
@@ -266,7 +266,7 @@ def load_official_weights(model: Any, path: str) -> None:
     """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``."""
     if not str(path).endswith(".pt"):
         raise ConfigError(
-            f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=none) only a consolidated .pt "
+            f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=disabled) only a consolidated .pt "
             "file can be loaded; select ckpt_type=dcp to load a DCP checkpoint directory",
             "checkpoint.load_path",
         )

@@ -25,7 +25,7 @@ ckpt_type      dcp *                                      checkpoint.type
 
 ``*``: Cosmos's default tokenizer option is not registered (composing without an experiment
 fails there); its default checkpoint option ``s3`` is a disabled object store (``local`` here);
-its default ``ckpt_type`` ``dummy`` silently saves nothing (``dcp`` here; ``ckpt_type=none`` opts out).
+its default ``ckpt_type`` ``dummy`` silently saves nothing (``dcp`` here; ``ckpt_type=disabled`` opts out).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@
   ``checkpoint=local`` when the file exists.
 
 ``ckpt_type``: ``dcp`` (default; ``torch.distributed.checkpoint`` in Cosmos's layout, exact
-resume) or ``none`` (no checkpoints at all; the launcher logs a warning). Cosmos's ``dummy`` is
-an alias of ``none``. Select ``ckpt_type`` after ``checkpoint``: selecting ``checkpoint``
+resume) or ``disabled`` (no checkpoints at all; the launcher logs a warning). Cosmos's ``dummy``
+is an alias of ``disabled``; ``~ckpt_type`` on the command line does the same. (There is no
+option called ``none``: ``ckpt_type=none`` would parse as null.) Select ``ckpt_type`` after ``checkpoint``: selecting ``checkpoint``
 replaces the whole section, ``type`` included.
 """
 
@@ -47,5 +48,5 @@ register(
     L(DCPCheckpointer)(job_dir=PLACEHOLDER),
     package="checkpoint.type",
 )
-register("ckpt_type", "none", None, package="checkpoint.type")
+register("ckpt_type", "disabled", None, package="checkpoint.type")
 register("ckpt_type", "dummy", None, package="checkpoint.type")

@@ -7,7 +7,9 @@ only) and ``model.config.conditional_frames_probs`` mean what they mean in Cosmo
 
 ``net``, ``tokenizer`` and ``conditioner`` hold lazy nodes (``L(MiniTrainDiT)(...)``) or zero-argument
 factories; the model builds them itself. The EDM and rectified-flow configs are separate classes:
-``model.config.shift`` on an EDM config is a typed error, as in Cosmos.
+``model.config.shift`` on an EDM config is a typed error, as in Cosmos. Every class is a
+``lazycfg.configclass``: assignments are type-checked and a misspelt field is an error with a
+suggestion, in Python as on the command line.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
+from lazycfg import configclass
 
 __all__ = [
     "CONDITIONING_STRATEGIES",
@@ -63,7 +67,7 @@ def _probs(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"model.config.{attribute.name}: probabilities sum to 0")
 
 
-@attrs.define(slots=False)
+@configclass
 class EMAConfig:
     """Power EMA of the net (Cosmos ``text2world_model.EMAConfig``).
 
@@ -78,7 +82,7 @@ class EMAConfig:
     iteration_shift: int = 0
 
 
-@attrs.define(slots=False)
+@configclass
 class EDMSDEConfig:
     """Training-noise distribution of the EDM objective (Cosmos ``EDMSDE``): ``log sigma ~ N(p_mean, p_std)``."""
 
@@ -88,7 +92,7 @@ class EDMSDEConfig:
     sigma_min: float = 0.0002
 
 
-@attrs.define(slots=False)
+@configclass
 class _CommonModelConfig:
     """Fields shared by the EDM and rectified-flow Video2World configs."""
 
@@ -121,7 +125,7 @@ class _CommonModelConfig:
             )
 
 
-@attrs.define(slots=False)
+@configclass
 class Video2WorldConfig(_CommonModelConfig):
     """The EDM Video2World objective (Cosmos ``Video2WorldConfig``)."""
 
@@ -136,7 +140,7 @@ class Video2WorldConfig(_CommonModelConfig):
     sigma_conditional: float = 0.0001
 
 
-@attrs.define(slots=False)
+@configclass
 class Video2WorldRectifiedFlowConfig(_CommonModelConfig):
     """The rectified-flow Video2World objective of Predict2.5 (Cosmos ``Video2WorldModelRectifiedFlowConfig``)."""
 

@@ -27,6 +27,7 @@ __all__ = [
     "CallbackGroup",
     "CallbackError",
     "GradClip",
+    "LoggedRowCallback",
     "IterSpeed",
     "ProgressBar",
     "MemoryStats",
@@ -313,7 +314,22 @@ def peak_flops(device: torch.device) -> float | None:
     return None
 
 
-class IterSpeed(Callback):
+class LoggedRowCallback(Callback):
+    """Base for callbacks that add fields to the metrics row of each logging step.
+
+    Subclasses implement :meth:`add_metrics`; it runs in ``on_training_step_end`` on the steps
+    where the trainer writes a row (``iteration % logging_iter == 0``), before the row is written.
+    """
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if self.trainer.is_log_step(iteration):
+            self.add_metrics(model, data_batch, self.trainer.pending_metrics)
+
+    def add_metrics(self, model, data_batch, metrics: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class IterSpeed(LoggedRowCallback):
     """Adds ``tokens_per_s``, ``tflops_per_s_per_device`` and ``mfu`` to each logged row.
 
     Uses the trainer's ``samples_per_s`` (global) and ``model.tokens_per_sample`` /
@@ -322,16 +338,13 @@ class IterSpeed(Callback):
 
     def __init__(self, *, peak_flops_per_s: float | None = None) -> None:
         self.peak = peak_flops_per_s
-        self._batch = None
 
     def on_train_start(self, model, iteration: int = 0) -> None:
         if self.peak is None:
             self.peak = peak_flops(self.trainer.device)
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
-        if not self.trainer.is_log_step(iteration):
-            return
-        m = self.trainer.pending_metrics
+    def add_metrics(self, model, data_batch, metrics: dict[str, Any]) -> None:
+        m = metrics
         sps = m.get("samples_per_s")
         if not sps:
             return
@@ -347,13 +360,11 @@ class IterSpeed(Callback):
                 m["mfu"] = per_device / self.peak
 
 
-class MemoryStats(Callback):
+class MemoryStats(LoggedRowCallback):
     """Adds peak memory (GiB) to logged rows: CUDA allocated/reserved, else the process max RSS."""
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
-        if not self.trainer.is_log_step(iteration):
-            return
-        m = self.trainer.pending_metrics
+    def add_metrics(self, model, data_batch, metrics: dict[str, Any]) -> None:
+        m = metrics
         if self.trainer.device.type == "cuda":
             m["mem_peak_alloc_gib"] = torch.cuda.max_memory_allocated(self.trainer.device) / 2**30
             m["mem_peak_reserved_gib"] = torch.cuda.max_memory_reserved(self.trainer.device) / 2**30

@@ -61,7 +61,7 @@ def test_checkpointer_built_from_the_checkpoint_section(cfg):
 
 
 def test_ckpt_type_none_is_logged(cfg, caplog):
-    lazycfg.select(cfg, "ckpt_type", "none")
+    lazycfg.select(cfg, "ckpt_type", "disabled")
     with caplog.at_level(logging.WARNING, logger="cosmos_train.launch"):
         assert launch.build_checkpointer(cfg) is None
     assert "NO checkpoints will be saved" in caplog.text

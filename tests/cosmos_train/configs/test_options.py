@@ -24,7 +24,7 @@ GROUPS = {
     "ema": ("model.config.ema", {"power"}),
     "tokenizer": ("model.config.tokenizer", {"standin", "wan2pt1_tokenizer"}),
     "checkpoint": ("checkpoint", {"local", "s3", "pbss", "gcp"}),
-    "ckpt_type": ("checkpoint.type", {"dcp", "none"}),
+    "ckpt_type": ("checkpoint.type", {"dcp", "disabled", "dummy"}),
 }
 
 
