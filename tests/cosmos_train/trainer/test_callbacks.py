@@ -17,6 +17,7 @@ from cosmos_train.trainer.callbacks import (
     EveryNDrawSample,
     GradClip,
     IterSpeed,
+    LoggedRowCallback,
     ManualGC,
     MemoryStats,
     ProgressBar,
@@ -98,6 +99,22 @@ def test_iter_speed_reports_tokens_and_mfu_with_attention(tmp_path):
     assert flops > linear_only  # attention counted
     assert out["mfu"] == pytest.approx(out["samples_per_s"] * flops / 1e12)
     assert out["mem_max_rss_gib"] > 0
+
+
+def test_logged_row_callback_adds_fields_only_to_logged_rows(tmp_path):
+    import json
+
+    calls = []
+
+    class _Extra(LoggedRowCallback):
+        def add_metrics(self, model, data_batch, metrics):
+            calls.append(metrics["iteration"])
+            metrics["extra"] = len(data_batch["sample_idx"])
+
+    model, opt, sched, loader = toy_components(batch_size=2)
+    Trainer(max_iter=4, job_dir=tmp_path, logging_iter=2, tensorboard=False, callbacks={"extra": _Extra()}).fit(model, opt, sched, loader)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert calls == [2, 4] and [(r["iteration"], r["extra"]) for r in rows] == [(2, 2), (4, 2)]
 
 
 def test_manual_gc_disables_after_warmup_and_restores(tmp_path):
