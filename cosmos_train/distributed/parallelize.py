@@ -44,21 +44,18 @@ import torch
 from torch import nn
 
 from cosmos_train.distributed.env import get_world_size
+from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = ["make_net_builder", "wrap_ddp", "build_mesh", "apply_fsdp", "apply_compile", "broadcast_module"]
 
 log = logging.getLogger(__name__)
 
 _MODES = ("none", "ddp", "fsdp")
-_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32, None: None}
 
 
-def _dtype(name: str | torch.dtype | None) -> torch.dtype | None:
-    if isinstance(name, torch.dtype) or name is None:
-        return name
-    if name not in _DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; use one of {[k for k in _DTYPES if k]}")
-    return _DTYPES[name]
+def _dtype(name: str | torch.dtype | None, what: str) -> torch.dtype | None:
+    """``None`` (keep fp32) or the dtype ``name`` (``"bfloat16"``, ``torch.float32``, ...)."""
+    return None if name is None else parse_dtype(name, what)
 
 
 def _ac_mode(mode: str | None) -> str:
@@ -180,7 +177,8 @@ def make_net_builder(
     ac_mode = _ac_mode(ac_mode)
     device = torch.device(device)
     init_dev = torch.device(init_device) if init_device is not None else device
-    p_dtype, r_dtype = _dtype(param_dtype), _dtype(reduce_dtype)
+    p_dtype = _dtype(param_dtype, "make_net_builder param_dtype (config: trainer.parallelism.param_dtype)")
+    r_dtype = _dtype(reduce_dtype, "make_net_builder reduce_dtype (config: trainer.parallelism.reduce_dtype)")
     state: dict[str, Any] = {"mesh": mesh}
 
     def build(make_net: Callable[[], nn.Module], *, role: str = "net") -> nn.Module:

@@ -58,7 +58,7 @@ def test_activation_checkpointing_keeps_keys_and_gradients(ac_mode):
 def test_bad_arguments_fail_clearly():
     with pytest.raises(ValueError, match="mode must be one of"):
         make_net_builder(device="cpu", mode="tp")
-    with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
+    with pytest.raises(ValueError, match=r"param_dtype \(config: trainer\.parallelism\.param_dtype\)='fp8' is not a known dtype; use one of"):
         make_net_builder(device="cpu", param_dtype="fp8")
     with pytest.raises(ValueError, match=r"unknown ac_mode 'selectiv'; valid modes are \[.*'selective_mlp'.*\].*trainer\.parallelism\.activation_checkpointing"):
         make_net_builder(device="cpu", ac_mode="selectiv")
