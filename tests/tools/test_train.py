@@ -68,6 +68,7 @@ def test_dryrun_provenance_shows_sources(train_main, capsys):
     out = capsys.readouterr().out
     assert re.search(r"optimizer\.lr = 0\.0001  <- optimizer\.lr=1e-4", out)
     assert re.search(r"optimizer\.weight_decay = 0\.001  <- .*2b_nemo\.py:\d+", out)
+    assert re.search(r"model\.config\.shift = 5\.0  <- .*2b_nemo\.py:\d+", out)
 
 
 def test_explain_prints_history(train_main, capsys):
