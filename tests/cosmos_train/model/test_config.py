@@ -5,6 +5,9 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from lazycfg import ConfigError, ConfigTypeError
+from lazycfg._configclass import is_configclass
+
 from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldRectifiedFlowConfig
 
 
@@ -50,5 +53,26 @@ def test_rf_only_fields_are_not_on_edm_config() -> None:
     ids=["precision", "high-sigma", "time-distribution", "negative-prob", "min>max"],
 )
 def test_invalid_values_name_the_field(cls, kwargs, match) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, ConfigError), match=match):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [Video2WorldConfig, Video2WorldRectifiedFlowConfig], ids=["edm", "rf"])
+def test_configs_are_typed_configclasses(cls) -> None:
+    """Python assignments are checked like overrides: typos, wrong types and EDM-vs-RF fields."""
+    cfg = cls()
+    assert is_configclass(cfg) and is_configclass(cfg.ema)
+    with pytest.raises(ConfigError, match="state_t"):
+        cfg.state_tt = 4
+    with pytest.raises(ConfigTypeError, match="state_t"):
+        cfg.state_t = "four"
+    with pytest.raises(ConfigError, match="precision"):
+        cfg.precision = "fp8"  # validators run on assignment too
+    cfg.ema.rate = 1  # lossless int -> float, nested configs too
+    assert cfg.ema.rate == 1.0 and type(cfg.ema.rate) is float
+
+
+def test_shift_on_an_edm_config_is_an_error() -> None:
+    """As in Cosmos: selecting the EDM model under an RF experiment fails on ``model.config.shift``."""
+    with pytest.raises(ConfigError, match="shift"):
+        Video2WorldConfig().shift = 5.0
