@@ -23,7 +23,8 @@ Parts (in order; each prints a row even when it fails, OOM included):
 Time: a global budget (``--budget``, default 400 s) skips parts whose estimate no longer fits and
 an alarm stops a part that overruns; compile warm-up is timed separately from the measured steps.
 Results: a markdown table printed, written to ``docs/benchmarks.md`` (section
-``gpu_check``) and, when ``$OUT`` is set, to ``$OUT/gpu_check.md`` and ``$OUT/gpu_check.json``.
+``gpu_check``) and, when ``$OUT`` is set, to ``$OUT/gpu_check.md`` and ``$OUT/gpu_check.json``;
+``--write-doc-from gpu_check.json`` puts a fetched result into this checkout's docs/benchmarks.md.
 Needs only torch, attrs, pyyaml, numpy, tqdm (no PyAV, no omegaconf); runs from a source checkout.
 """
 
@@ -518,6 +519,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-compile", action="store_true", help="no per-block torch.compile anywhere")
     p.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown file to update ('' to skip)")
     p.add_argument("--smoke", action="store_true", help="toy sizes on CPU (tests this script, numbers meaningless)")
+    p.add_argument("--write-doc-from", metavar="JSON",
+                   help="only re-render a saved gpu_check.json (e.g. fetched from the GPU machine's $OUT) into --doc")
     args = p.parse_args(argv)
     args.parts = [x for x in args.parts.split(",") if x]
     bad = [x for x in args.parts if x not in PARTS]
@@ -530,6 +533,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.write_doc_from:
+        saved = json.loads(Path(args.write_doc_from).read_text())
+        write_section(Path(args.doc), render(saved["rows"], saved["header"]))
+        print(f"wrote the gpu_check section of {args.doc} from {args.write_doc_from}")
+        return 0
     import torch
 
     start = time.perf_counter()

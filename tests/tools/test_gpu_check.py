@@ -32,6 +32,10 @@ def test_smoke_runs_every_part_and_writes_the_section(tmp_path, monkeypatch):
     assert "keep me" in text  # other sections untouched
     assert text.count(tool.MARK_START) == 1 and "| bare480 (bare PyTorch step, 2B 480p) | ok |" in text
     assert "trainer speed >= 0.95x the bare step" in text
+    # A result fetched from the GPU machine re-renders into a checkout's doc.
+    doc2 = tmp_path / "fresh.md"
+    assert tool.main(["--write-doc-from", str(tmp_path / "out" / "gpu_check.json"), "--doc", str(doc2)]) == 0
+    assert doc2.read_text().split(tool.MARK_START)[1] == text.split(tool.MARK_START)[1]
     # Rerunning replaces the section instead of appending a second one.
     tool.write_section(doc, "new table\n")
     assert doc.read_text().count(tool.MARK_START) == 1 and "new table" in doc.read_text()
