@@ -77,7 +77,8 @@ def run_experiment(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
         config = lazycfg.load(str(EXPERIMENTS / name), overrides)
         summary = launch(config)
         job = Path(config.job.path_local)
-        rows = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
+        metrics = job / "metrics.jsonl"
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
         return {"summary": summary, "job_dir": job, "rows": rows, "config": config}
 
     return run

@@ -73,3 +73,25 @@ def test_short_run_logs_validates_saves_samples_and_resumes(run_experiment):
     assert [r["iteration"] for r in train2][-1] == 6
     assert again["summary"]["iteration"] == 6
     assert (job / "checkpoints" / "latest_checkpoint.txt").read_text().strip() == "iter_000000006"
+
+
+def test_official_consolidated_weights_are_loaded_before_training(run_experiment, tmp_path):
+    """checkpoint.load_path=<consolidated .pt>: the run starts from those weights (net and EMA)."""
+    import torch
+
+    from cosmos_train.checkpoint.consolidated import save_consolidated
+    from cosmos_train.inference import load_run
+
+    cfg = lazycfg.load(PATH)
+    donor = lazycfg.instantiate(cfg.model, device="cpu", seed=123)
+    with torch.no_grad():
+        for p in donor.net.parameters():
+            p.add_(0.5)
+    official = tmp_path / "model.pt"
+    save_consolidated(official, net=donor.net, net_ema=donor.net_ema, dtype=torch.float32)
+    out = run_experiment("tiny_cpu.py", [f"checkpoint.load_path={official}", "trainer.max_iter=1",
+                                         "optimizer.lr=1e-12", "trainer.run_validation=false", "job.name=from_official",
+                                         "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema"])
+    _, trained = load_run(out["job_dir"], device="cpu")
+    for (name, a), b in zip(trained.net.named_parameters(), donor.net.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
