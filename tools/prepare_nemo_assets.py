@@ -102,11 +102,10 @@ def _write_caption(path: Path, prompt: str, overwrite: bool) -> str:
 
 def _frame_count(path: Path) -> int | None:
     """Frames stored in the container (no decoding); ``None`` if unknown or unreadable."""
-    try:
-        import av
+    from cosmos_train.data.video_io import count_frames  # here: --help must not import torch
 
-        with av.open(str(path)) as container:
-            return container.streams.video[0].frames or None
+    try:
+        return count_frames(path) or None
     except Exception:  # a count is advisory: the dataset reports undecodable files itself
         return None
 

@@ -60,6 +60,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cosmos_train.data._items import check_index, check_positive_ints, size_fields
+from cosmos_train.data.video_io import count_packets
 
 __all__ = ["LocalVideoDataset", "VideoLoadError", "load_text_embedding", "EMBEDDING_SUFFIXES"]
 
@@ -308,7 +309,7 @@ class LocalVideoDataset(Dataset):
                 stream.thread_type = "AUTO"
                 rate = stream.average_rate or stream.guessed_rate
                 fps = float(rate) if rate else _DEFAULT_FPS
-                total = stream.frames or _count_packets(path)
+                total = stream.frames or count_packets(path)
                 if total < t:
                     raise _SkippableVideo(f"has {total} frames, fewer than num_frames={t}")
                 start = 0 if self.start == "first" else int(rng.integers(0, total - t + 1))
@@ -337,11 +338,3 @@ class LocalVideoDataset(Dataset):
         top, left = (sh - h) // 2, (sw - w) // 2
         return np.ascontiguousarray(arr[top:top + h, left:left + w])
 
-
-def _count_packets(path: Path) -> int:
-    """Frame count of containers that do not store it: count the video packets (no decoding)."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return sum(1 for packet in container.demux(stream) if packet.size > 0)

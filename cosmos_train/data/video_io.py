@@ -1,4 +1,4 @@
-"""Write uint8 videos to mp4 with PyAV (for samples, tests and dataset preparation)."""
+"""mp4 helpers on PyAV: write uint8 videos (samples, tests, dataset preparation) and count frames."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-__all__ = ["write_mp4"]
+__all__ = ["count_frames", "count_packets", "write_mp4"]
 
 
 def write_mp4(path: str | Path, video: torch.Tensor, *, fps: float = 24.0,
@@ -66,3 +66,27 @@ def write_mp4(path: str | Path, video: torch.Tensor, *, fps: float = 24.0,
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def count_frames(path: str | Path) -> int:
+    """Frames of the first video stream without decoding: the container's count, else its packets.
+
+    Raises:
+        ValueError: the file has no video stream.
+        av.error.FFmpegError: the file cannot be opened.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError(f"{path} has no video stream")
+        return container.streams.video[0].frames or count_packets(path)
+
+
+def count_packets(path: str | Path) -> int:
+    """Video packets of the first stream (one per frame), for containers that store no frame count."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)

@@ -228,6 +228,6 @@ def test_load_text_embedding_formats(tmp_path):
 
 
 def test_packet_count_fallback_matches_container_count(data_dir):
-    from cosmos_train.data.local_video import _count_packets
+    from cosmos_train.data.video_io import count_frames, count_packets
 
-    assert _count_packets(data_dir / "videos" / "long.mp4") == 20
+    assert count_packets(data_dir / "videos" / "long.mp4") == 20 == count_frames(data_dir / "videos" / "long.mp4")
