@@ -95,10 +95,7 @@ def test_net_builder_roles_and_ema_disabled() -> None:
 
 
 def test_lazycfg_nodes_are_instantiated() -> None:
-    lazycfg = pytest.importorskip("lazycfg")
-    if not hasattr(lazycfg, "instantiate"):
-        pytest.skip("lazycfg.instantiate not available yet")
-    L = lazycfg.L
+    from lazycfg import L
     model = make_model(
         RF,
         net=L(tiny)(),
