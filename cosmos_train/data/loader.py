@@ -59,8 +59,9 @@ class StatefulDataLoader:
     """Iterates a ``DataLoader`` and remembers the epoch and the batches consumed in it.
 
     Use :func:`build_dataloader` to create one. ``len()`` is the number of batches in a full
-    epoch on this rank. Exhausting an iteration advances the epoch by one; ``set_epoch`` sets
-    it explicitly (the trainer calls it at the start of every epoch, which is idempotent).
+    epoch on this rank. Exhausting an iteration (or stopping right after an epoch's last batch)
+    advances the epoch by one; ``set_epoch`` sets it explicitly (the trainer calls it at the start
+    of every epoch, which is idempotent).
     """
 
     def __init__(self, loader: DataLoader, sampler: ResumableDistributedSampler,
