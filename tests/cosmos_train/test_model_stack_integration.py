@@ -29,7 +29,7 @@ from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRec
 from cosmos_train.nets.presets import tiny
 from cosmos_train.optim import PowerEMA, build_adamw, lambda_linear_lr
 from cosmos_train.tokenizers import PoolingTokenizer, Wan21VAE
-from lazycfg import PLACEHOLDER, L, freeze, instantiate
+from lazycfg import PLACEHOLDER, L, check, freeze, instantiate
 
 FRAMES, SIZE, STATE_T = 9, 32, 3  # 1 + 4*2 frames -> 3 latent frames of 4x4 cells
 TEXT_LEN, TEXT_DIM = 8, 32  # TEXT_DIM = the tiny net's crossattn_emb_channels
@@ -111,6 +111,16 @@ def trained(tmp_path_factory):
     losses, opt, sched = train(model, loader, steps=30)
     return dict(model=model, loader=loader, val_batch=val_batch, val_before=before, losses=losses, opt=opt,
                 sched=sched, tmp=tmp_path_factory.mktemp("ckpt"))
+
+
+def test_model_node_checks_clean_and_typos_are_found_before_building() -> None:
+    assert check(model_node("rf")) == [] and check(model_node("edm")) == []
+    typo = model_node("rf", conditioner=L(Video2WorldConditioner)(text_dropout=0.1))
+    assert [str(p) for p in check(typo)] == [
+        "config.conditioner.text_dropout: cosmos_train.model.conditioner.Video2WorldConditioner does not accept "
+        "'text_dropout'. Did you mean 'text_dropout_rate'? Valid: text_key, text_dropout_rate, "
+        "use_video_condition_dropout_rate, fps_key, padding_mask_key"
+    ]
 
 
 def test_collated_batch_has_the_types_the_model_reads() -> None:
