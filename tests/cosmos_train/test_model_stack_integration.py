@@ -116,11 +116,9 @@ def trained(tmp_path_factory):
 def test_model_node_checks_clean_and_typos_are_found_before_building() -> None:
     assert check(model_node("rf")) == [] and check(model_node("edm")) == []
     typo = model_node("rf", conditioner=L(Video2WorldConditioner)(text_dropout=0.1))
-    assert [str(p) for p in check(typo)] == [
-        "config.conditioner.text_dropout: cosmos_train.model.conditioner.Video2WorldConditioner does not accept "
-        "'text_dropout'. Did you mean 'text_dropout_rate'? Valid: text_key, text_dropout_rate, "
-        "use_video_condition_dropout_rate, fps_key, padding_mask_key"
-    ]
+    problems = [str(p) for p in check(typo)]
+    assert len(problems) == 1 and problems[0].startswith("config.conditioner.text_dropout:")
+    assert "'text_dropout_rate'" in problems[0]
 
 
 def test_collated_batch_has_the_types_the_model_reads() -> None:
