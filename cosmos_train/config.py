@@ -113,8 +113,11 @@ class DDPConfig:
     """Arguments of ``DistributedDataParallel``."""
 
     find_unused_parameters: bool = False
-    #: False (Cosmos: True): a static graph turns ``no_sync`` during accumulation into a no-op.
+    #: False (Cosmos: True): a static graph turns ``no_sync`` during accumulation into a no-op;
+    #: True is logged as ignored.
     static_graph: bool = False
+    #: Kept for Cosmos; the nets' buffers (RoPE tables) are computed identically on every rank,
+    #: so the trainer's DDP never broadcasts them.
     broadcast_buffers: bool = True
 
 

@@ -322,14 +322,29 @@ def _kwarg(node: Any, name: str) -> Any:
         return None
 
 
+#: Cosmos fields accepted for compatibility but without effect here: (path, value that matters, why).
+_IGNORED: tuple[tuple[str, Any, str], ...] = (
+    ("trainer.ddp.static_graph", True, "DDP runs without a static graph so accumulation can skip gradient sync"),
+    ("trainer.grad_scaler_args.enabled", True, "bf16 autocast needs no gradient scaler"),
+    ("checkpoint.load_ema_to_reg", True, "load an EMA-only consolidated file (model_ema_fp32.pt) instead"),
+    ("checkpoint.dcp_allow_mismatched_size", True, "use checkpoint.strict_resume=false to skip mismatched entries"),
+    ("checkpoint.broadcast_via_filesystem", True, "every rank reads its own shards"),
+    ("checkpoint.jit.enabled", True, "JIT export is not implemented"),
+    ("trainer.profiling.enable_memory_snapshot", True, "CUDA memory snapshots are not implemented"),
+)
+
+
 def _warn_about_ignored_fields(config: Config) -> None:
-    """Logs Cosmos fields that are accepted but have no effect here."""
+    """Logs Cosmos fields that are accepted but have no effect here (never silently)."""
+    from cosmos_train.config import _get
+
+    for path, value, why in _IGNORED:
+        if _get(config, path) == value:
+            log.warning("%s=%s has no effect in cosmos_train: %s", path, value, why)
     if config.upload_reproducible_setup:
         log.info("upload_reproducible_setup=True: there is no object store to upload to; config.yaml is in the job directory")
-    if config.trainer.grad_scaler_args.get("enabled"):
-        log.warning("trainer.grad_scaler_args.enabled=True is ignored: bf16 autocast needs no gradient scaler")
     if config.trainer.memory_format != "preserve_format":
-        log.warning("trainer.memory_format=%s is ignored: the DiT works on token sequences", config.trainer.memory_format)
+        log.warning("trainer.memory_format=%s has no effect: the DiT works on token sequences", config.trainer.memory_format)
 
 
 def _setup_logging(job_dir: Path, *, rank: int) -> None:

@@ -113,3 +113,12 @@ def test_official_weights_without_checkpointer(cfg, tmp_path):
         launch.load_official_weights(fresh, str(tmp_path))
     with pytest.raises(lazycfg.ConfigError, match="does not exist"):
         launch.load_official_weights(fresh, str(tmp_path / "missing.pt"))
+
+
+def test_ignored_cosmos_fields_are_logged(cfg, caplog):
+    cfg.trainer.ddp.static_graph = True
+    cfg.checkpoint.load_ema_to_reg = True
+    with caplog.at_level(logging.WARNING, logger="cosmos_train.launch"):
+        launch._warn_about_ignored_fields(cfg)
+    assert "trainer.ddp.static_graph=True has no effect" in caplog.text
+    assert "checkpoint.load_ema_to_reg=True has no effect" in caplog.text
