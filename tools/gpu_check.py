@@ -275,6 +275,10 @@ def part_bare480(args: argparse.Namespace) -> dict[str, Any]:
     if args.no_compile:
         cfg.trainer.parallelism.compile_blocks = False
     dev = _device(args)
+    # The trainer's numeric flags (TF32 matters for the fp32 modulation matmuls).
+    torch.backends.cuda.matmul.allow_tf32 = cfg.trainer.allow_tf32
+    torch.backends.cudnn.allow_tf32 = cfg.trainer.allow_tf32
+    torch.backends.cudnn.benchmark = not cfg.trainer.cudnn.deterministic
     kw = {k: cfg.model.config.net[k] for k in cfg.model.config.net}
     with torch.device("meta"):
         net = MiniTrainDiT(**kw)
