@@ -302,12 +302,9 @@ class Config:
 
     def pretty_print(self, use_color: bool = False) -> str:
         """The config as readable indented text (one ``key: value`` line per leaf)."""
-        try:
-            from lazycfg._display import render_tree
+        from lazycfg._display import render_tree
 
-            return render_tree(self, color=use_color)
-        except NotImplementedError:  # the library renderer is optional
-            return "\n".join(_tree_lines(self, 0))
+        return render_tree(self, color=use_color)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dicts/lists/scalars; lazy nodes carry their dotted ``_target_``."""
@@ -493,18 +490,3 @@ def _plain(obj: Any) -> Any:
         return {k: _plain(v) for k, v in obj.items()}
     return obj
 
-
-def _tree_lines(obj: Any, depth: int) -> list[str]:
-    """Indented ``key: value`` lines (fallback renderer for :meth:`Config.pretty_print`)."""
-    pad = "  " * depth
-    lines: list[str] = []
-    for key, child in _children(obj):
-        if _is_node(child):
-            lines.append(f"{pad}{key}: L({_target_name(child._target_)})")
-            lines.extend(_tree_lines(child, depth + 1))
-        elif attrs.has(type(child)) or (hasattr(child, "items") and not isinstance(child, str)):
-            lines.append(f"{pad}{key}:" + ("" if _children(child) else " {}"))
-            lines.extend(_tree_lines(child, depth + 1))
-        else:
-            lines.append(f"{pad}{key}: {child!r}")
-    return lines
