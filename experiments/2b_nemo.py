@@ -27,6 +27,7 @@ from lazycfg import select
 
 from cosmos_train.configs.base import make_config as base_config
 from cosmos_train.configs.base import select_model
+from cosmos_train.configs.data import is_local_folder, set_clips
 
 
 def make_config():
@@ -79,15 +80,13 @@ def make_config():
     config.scheduler.cycle_lengths = [100000]
     config.scheduler.f_start = [1e-6]
 
-    # Data: the nemo assets folder with precomputed Reason1 text embeddings.
+    # Data: the nemo assets folder with precomputed Reason1 text embeddings. (A command-line pin
+    # such as data_train=mock keeps the clip shape and text width: a run that needs no files.)
     select(config, "data_train", "local_video")
-    dataset = config.dataloader_train.dataset
-    dataset.dataset_dir = "datasets/cosmos_nemo_assets"
-    dataset.num_frames = 93
-    dataset.video_size = (704, 1280)
-    dataset.text_embeddings_subdir = "reason1_embeddings"
-    dataset.text_len = 512
-    dataset.text_dim = 100352
+    set_clips(config.dataloader_train, num_frames=93, height=704, width=1280, text_len=512, text_dim=100352)
+    if is_local_folder(config.dataloader_train):
+        config.dataloader_train.dataset.dataset_dir = "datasets/cosmos_nemo_assets"
+        config.dataloader_train.dataset.text_embeddings_subdir = "reason1_embeddings"
 
     # Trainer, callbacks, checkpoints.
     config.trainer.max_iter = 1000

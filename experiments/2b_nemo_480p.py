@@ -10,13 +10,15 @@ net benchmarks (docs/gpu_runs/) -- and 480p windows.
 
 from lazycfg import load_rel
 
+from cosmos_train.configs.data import set_clips
+
 
 def make_config():
     config = load_rel("2b_nemo.py")
     config.job.name = "2b_cosmos_nemo_assets_480p"
     config.model.config.fsdp_shard_size = 1
     config.model.config.resolution = "480"
-    config.dataloader_train.dataset.video_size = (480, 832)
+    set_clips(config.dataloader_train, height=480, width=832)
     config.trainer.parallelism.activation_checkpointing = "selective_mlp"
     config.trainer.parallelism.compile_blocks = True
     return config

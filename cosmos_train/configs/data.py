@@ -14,6 +14,8 @@ Predict2.5 models assert on it). Here ``mock`` is the video loader alone with 93
 
 from __future__ import annotations
 
+from typing import Any
+
 from lazycfg import L, lazy_imports, register
 
 with lazy_imports():  # references only: nothing is imported until a loader is built
@@ -68,6 +70,45 @@ def _local_video():
         num_workers=4,
         pin_memory=True,
     )
+
+
+_LOCAL = "cosmos_train.data.local_video.LocalVideoDataset"
+
+
+def set_clips(
+    loader: Any,
+    *,
+    num_frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    text_len: int | None = None,
+    text_dim: int | None = None,
+) -> Any:
+    """Sets the clip shape of a ``data_*`` option's dataset, whichever option is selected.
+
+    The local folder dataset takes ``video_size=(height, width)``; the mock and synthetic
+    datasets take ``height`` and ``width``. Experiments use this so a command-line
+    ``data_train=mock`` pin keeps the recipe's clip shape and text width (a run without data).
+    """
+    dataset = loader.dataset
+    local = str(dataset._target_) == _LOCAL
+    if num_frames is not None:
+        dataset.num_frames = num_frames
+    if height is not None and width is not None:
+        if local:
+            dataset.video_size = (height, width)
+        else:
+            dataset.height, dataset.width = height, width
+    if text_len is not None:
+        dataset.text_len = text_len
+    if text_dim is not None:
+        dataset.text_dim = text_dim
+    return loader
+
+
+def is_local_folder(loader: Any) -> bool:
+    """True when ``loader`` reads the local mp4 folder (``data_*=local_video``)."""
+    return str(loader.dataset._target_) == _LOCAL
 
 
 OPTIONS = {

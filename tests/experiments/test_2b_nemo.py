@@ -185,3 +185,14 @@ def test_short_cpu_run_on_a_tiny_nemo_folder(run_experiment, nemo_overrides):
     assert all(r["loss"] > 0 for r in train_rows)
     assert (out["job_dir"] / "checkpoints" / "iter_000000002").is_dir()
     assert (out["job_dir"] / "config.yaml").is_file()
+
+
+def test_data_pin_keeps_clip_shape_and_text_width():
+    """data_train=mock: the recipe without files (same clips, Reason1-wide random text)."""
+    cfg = lazycfg.load(PATH, ["data_train=mock"])
+    ds = cfg.dataloader_train.dataset
+    assert ds._target_ == "cosmos_train.data.mock.MockVideoDataset"
+    assert (ds.num_frames, ds.height, ds.width, ds.text_len, ds.text_dim) == (93, 704, 1280, 512, 100352)
+    assert [str(p) for p in lazycfg.check(cfg.dataloader_train)] == []
+    small = lazycfg.load(str(EXPERIMENTS / "2b_nemo_480p.py"), ["data_train=mock"]).dataloader_train.dataset
+    assert (small.height, small.width) == (480, 832)
