@@ -94,6 +94,12 @@ def dryrun(config: "object", *, provenance: bool) -> int:
     job_dir.mkdir(parents=True, exist_ok=True)
     lazycfg.save(config, job_dir / "config.yaml")
     print(f"\nconfig written to {job_dir / 'config.yaml'}")
+    from cosmos_train.launch import preflight_data
+
+    try:  # the data folders are not part of the config: a note, not a problem
+        preflight_data(config)
+    except ConfigError as exc:
+        print(f"note: training would stop here: {exc}")
     if problems:
         print("\nproblems:", file=sys.stderr)
         for p in problems:

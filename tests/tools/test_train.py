@@ -32,9 +32,11 @@ def train_main(tmp_path, monkeypatch):
     return train_tool.main
 
 
-def test_dryrun_prints_scenario_2_and_writes_a_loadable_config(train_main, tmp_path, capsys):
+def test_dryrun_prints_scenario_2_and_writes_a_loadable_config(train_main, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no datasets/ folder here: a note, not a failure
     assert train_main([NEMO, "--dryrun"]) == 0
     out = capsys.readouterr().out
+    assert "note: training would stop here: dataloader_train.dataset.dataset_dir" in out
     for text in ("project: 'cosmos_predict_v2p5'", "name: '2b_cosmos_nemo_assets'", "shift: 5.0", "state_t: 24",
                  "lr: 4.315837287515549e-05", "f_max: [0.5]", "save_iter: 200", "max_iter: 1000",
                  "model=fsdp_rectified_flow", "check: no problems"):
