@@ -65,8 +65,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     if source.suffix == ".py":
         if not args.checkpoint:
             raise ConfigError(f"{source} is an experiment file: name the weights with --checkpoint PATH (.pt or iter_* dir)")
-        import tempfile
-
         import torch
 
         from cosmos_train.distributed.parallelize import make_net_builder
@@ -76,8 +74,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
         device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
         model = lazycfg.instantiate(config.model, device=device, net_builder=builder, seed=config.trainer.seed)
-        with tempfile.TemporaryDirectory():
-            load_weights(model, checkpoint=args.checkpoint)
+        load_weights(model, checkpoint=args.checkpoint)
         return config, model.eval()
     return load_run(source, checkpoint=args.checkpoint, device=args.device, overrides=list(args.overrides))
 
