@@ -111,3 +111,22 @@ def test_clear_errors(generate_main, capsys, argv, message):
 def test_needs_a_text_embedding(job_dir, generate_main, capsys):
     assert generate_main([str(job_dir), "--steps", "1"]) == 2
     assert "--text-embedding FILE.pt or --from-dataset N" in capsys.readouterr().err
+
+
+def test_generate_from_an_experiment_and_official_weights(job_dir, generate_main, tmp_path):
+    """No job directory: the experiment file builds the model, --checkpoint names a consolidated .pt."""
+    from cosmos_train.checkpoint.consolidated import save_consolidated
+    from cosmos_train.inference import load_run
+
+    _, model = load_run(job_dir, device="cpu")
+    official = tmp_path / "model.pt"
+    save_consolidated(official, net=model.net, net_ema=model.net_ema, dtype=torch.float32)
+    emb = tmp_path / "prompt.pt"
+    torch.save(torch.randn(8, 32), emb)
+    out_a, out_b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    experiment = str(ROOT / "experiments" / "tiny_cpu.py")
+    assert generate_main([experiment, "--checkpoint", str(official), "--text-embedding", str(emb),
+                          "--steps", "2", "-o", str(out_a), "--device", "cpu"]) == 0
+    assert generate_main([str(job_dir), "--text-embedding", str(emb), "--steps", "2", "-o", str(out_b)]) == 0
+    assert _decode(out_a) == 17
+    assert out_a.read_bytes() == out_b.read_bytes()  # same weights, seed and prompt: the same video
