@@ -10,7 +10,7 @@ Flags:
                   each value came from), run ``check()`` and ``validate()``, write
                   ``<job dir>/config.yaml`` and exit without training (exit 1 on problems).
     --smoke       one iteration with logging, validation and a checkpoint every iteration,
-                  under ``job.name=<name>_smoke`` (so a real run's checkpoints are not touched).
+                  as a new job ``<name>_smoke_<timestamp>`` (a real run's checkpoints are not touched).
     --explain P   print the history of config path P (repeatable) and exit.
 """
 
@@ -67,7 +67,8 @@ def load_config(args: argparse.Namespace) -> "object":
         )
     config = lazycfg.load(str(path), list(args.overrides))
     if args.smoke:
-        smoke = list(SMOKE_OVERRIDES) + [f"job.name={config.job.name}_smoke"]
+        # A fresh job per smoke run (a rerun would otherwise resume at iteration 1 and do nothing).
+        smoke = list(SMOKE_OVERRIDES) + [f"job.name={config.job.name}_smoke_${{now:%Y-%m-%d_%H-%M-%S}}"]
         if config.dataloader_val is not None:
             smoke += ["trainer.run_validation=true", "trainer.max_val_iter=1"]
         lazycfg.apply_overrides(config, smoke)

@@ -122,7 +122,8 @@ def test_invalid_config_fails_before_building(train_main, capsys):
 def test_smoke_runs_one_iteration_with_every_cadence(train_main, tmp_path):
     assert train_main([TINY, "--smoke", "trainer.callbacks.every_n_sample_reg.num_steps=2",
                        "trainer.callbacks.every_n_sample_ema.num_steps=2"]) == 0
-    job = tmp_path / "out" / "cosmos_train" / "cpu" / "tiny_cpu_smoke"
+    (job,) = (tmp_path / "out" / "cosmos_train" / "cpu").glob("tiny_cpu_smoke_*")
+    assert re.fullmatch(r"tiny_cpu_smoke_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}", job.name)
     rows = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
     assert [(r["split"], r["iteration"]) for r in rows] == [("val", 0), ("train", 1), ("val", 1)]
     assert (job / "checkpoints" / "iter_000000001").is_dir()
