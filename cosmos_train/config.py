@@ -167,6 +167,10 @@ class CheckpointConfig:
     dcp_allow_mismatched_size: bool = False
     #: Ours: keep only the last k checkpoints (0 keeps all).
     keep_last_k: int = 0
+    #: Ours: config paths (fnmatch patterns) that may differ from the config saved with the
+    #: checkpoint being resumed, on top of the checkpointer's defaults (``job.*``, cadences,
+    #: ``max_iter``, ``checkpoint.*`` resume knobs); any other difference stops the resume.
+    allowed_config_changes: list[str] = attrs.field(factory=list)
 
 
 @configclass

@@ -174,8 +174,11 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
 
 def checkpointer_kwargs(config: Config) -> dict[str, Any]:
     """``checkpoint.*`` as the checkpointer's keyword arguments."""
+    from cosmos_train.checkpoint.dcp import DEFAULT_ALLOWED_CONFIG_CHANGES
+
     ck = config.checkpoint
     return dict(
+        allowed_config_changes=(*DEFAULT_ALLOWED_CONFIG_CHANGES, *ck.allowed_config_changes),
         job_dir=config.job.path_local,
         save_iter=ck.save_iter,
         load_path=ck.load_path,
@@ -347,6 +350,18 @@ def _warn_about_ignored_fields(config: Config) -> None:
         log.warning("trainer.memory_format=%s has no effect: the DiT works on token sequences", config.trainer.memory_format)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (notebooks and test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # noqa: D102 - StreamHandler.__init__ assigns it
+        pass
+
+
 def _setup_logging(job_dir: Path, *, rank: int) -> None:
     """INFO logs to stderr on rank 0 (warnings elsewhere) and to ``<job>/stdout.log`` (rank 0).
 
@@ -357,7 +372,7 @@ def _setup_logging(job_dir: Path, *, rank: int) -> None:
     fmt = logging.Formatter(f"[%(asctime)s rank{rank} %(name)s %(levelname)s] %(message)s", "%H:%M:%S")
     state = getattr(root, "_cosmos_train_logging", None)
     if state is None:
-        console = logging.StreamHandler(sys.stderr)
+        console = _StderrHandler()
         console.setFormatter(fmt)
         console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
         root.addHandler(console)

@@ -140,9 +140,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.dryrun:
             return dryrun(config, provenance=args.provenance)
+        from cosmos_train.checkpoint.dcp import CheckpointError
         from cosmos_train.launch import launch
 
-        launch(config)
+        try:
+            launch(config)
+        except CheckpointError as exc:  # resume refused (changed config, key/shape mismatch): say why
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

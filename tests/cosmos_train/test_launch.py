@@ -54,7 +54,9 @@ def test_default_timeout_and_straggler_are_off(cfg):
 def test_checkpointer_built_from_the_checkpoint_section(cfg):
     cfg.checkpoint.keys_not_to_resume = ["optim"]
     cfg.checkpoint.keep_last_k = 2
+    cfg.checkpoint.allowed_config_changes = ["trainer.callbacks.*"]
     ck = launch.build_checkpointer(cfg)
+    assert "trainer.callbacks.*" in ck.allowed_config_changes and "job.*" in ck.allowed_config_changes
     assert ck.save_iter == 100 and ck.keys_not_to_resume == ("optim",) and ck.keep_last_k == 2
     assert Path(ck.job_dir) == Path(cfg.job.path_local)
     assert ck.config is cfg

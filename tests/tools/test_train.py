@@ -151,3 +151,13 @@ def test_torchrun_two_ranks_cpu_default(tmp_path):
     assert [r["iteration"] for r in train] == [1, 2]
     assert (jobs[0] / "checkpoints" / "iter_000000002" / "model" / ".metadata").is_file()
     assert len(list((jobs[0] / "checkpoints" / "iter_000000002" / "model").glob("*.distcp"))) == 2
+
+
+def test_resume_with_a_changed_config_is_refused_then_allowed(train_main, tmp_path, capsys):
+    args = [TINY, "trainer.max_iter=1", "trainer.run_validation=false",
+            "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema"]
+    assert train_main(args) == 0
+    assert train_main([*args, "trainer.max_iter=2", "optimizer.lr=1e-4"]) == 2
+    err = capsys.readouterr().err
+    assert "optimizer.lr=0.0001" in err and "checkpoint.allowed_config_changes" in err and "Traceback" not in err
+    assert train_main([*args, "trainer.max_iter=2", "optimizer.lr=1e-4", "checkpoint.allowed_config_changes=[optimizer.lr]"]) == 0
