@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 
+from cosmos_train.data.video_io import write_mp4
 from cosmos_train.distributed.env import get_rank, is_dist
 
 __all__ = [
@@ -433,41 +433,14 @@ class ProgressBar(Callback):
 # ---- samples --------------------------------------------------------------------------------
 
 
-def write_video(frames_T_H_W_C: torch.Tensor, path: str | Path, fps: int = 8) -> Path:
-    """Writes uint8 frames ``[T, H, W, 3]`` as an H.264 mp4 (PyAV); falls back to gif if needed."""
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = frames_T_H_W_C.cpu().numpy()
-    t, h, w, _ = frames.shape
-    # libx264 with yuv420p needs even sizes; pad by edge replication.
-    ph, pw = h + (h % 2), w + (w % 2)
-    if (ph, pw) != (h, w):
-        import numpy as np
-
-        frames = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    tmp = path.with_name(path.name + ".tmp.mp4")
-    with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = pw, ph, "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
-    return path
-
-
 def tile_videos(videos_B_3_T_H_W: torch.Tensor) -> torch.Tensor:
-    """Places a batch of uint8 videos side by side: ``[T, H, B*W, 3]``."""
+    """Places a batch of uint8 videos side by side: ``[3, T, H, B*W]`` (``write_mp4``'s layout)."""
     if videos_B_3_T_H_W.dtype != torch.uint8 or videos_B_3_T_H_W.dim() != 5 or videos_B_3_T_H_W.shape[1] != 3:
         raise ValueError(
             f"generate_samples must return uint8 [B, 3, T, H, W]; got {videos_B_3_T_H_W.dtype} {tuple(videos_B_3_T_H_W.shape)}"
         )
     b, c, t, h, w = videos_B_3_T_H_W.shape
-    return videos_B_3_T_H_W.permute(2, 3, 0, 4, 1).reshape(t, h, b * w, c)
+    return videos_B_3_T_H_W.permute(1, 2, 3, 0, 4).reshape(c, t, h, b * w)
 
 
 class EveryNDrawSample(EveryN):
@@ -514,7 +487,10 @@ class EveryNDrawSample(EveryN):
                     video = model.generate_samples(batch, num_steps=self.num_steps, guidance=self.guidance, seed=self.seed)
                 if get_rank() == 0:
                     path = Path(self.trainer.job_dir) / "samples" / f"iter_{iteration:09d}_{tag}.mp4"
-                    self.written.append(write_video(tile_videos(video), path, fps=self.fps))
+                    # x264 at its default CRF: samples are for eyes, not for exact pixels.
+                    self.written.append(
+                        write_mp4(path, tile_videos(video), fps=self.fps, codec="libx264", quality=23, pad_odd=True)
+                    )
         finally:
             model.train(was_training)
 
