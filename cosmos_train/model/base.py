@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, Protocol
 import torch
 from torch import nn
 
+from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
+
 Batch = dict[str, Any]
 
 
@@ -60,9 +62,29 @@ class TrainModel(nn.Module):
 
     #: The trainable net (``nn.Module``); the trainer clips its gradients and shards it.
     net: nn.Module
-    #: The EMA copy of ``net`` in fp32, or ``None`` when EMA is disabled. Annotation only: a
-    #: class-level default would shadow ``nn.Module``'s lookup of a registered submodule.
-    net_ema: nn.Module | None
+    #: The power EMA driving ``net_ema``, or ``None`` when EMA is disabled (set by :meth:`_build_ema`).
+    ema: PowerEMA | None = None
+
+    # ``net_ema`` is a property, not a class attribute: a class-level ``None`` would shadow
+    # nn.Module's lookup of the registered submodule (``__getattr__`` only runs when normal
+    # lookup fails). Assigning a module still registers it through ``nn.Module.__setattr__``.
+    @property
+    def net_ema(self) -> nn.Module | None:
+        """The EMA copy of ``net`` in fp32, or ``None`` when EMA is disabled."""
+        return self._modules.get("net_ema")
+
+    def _build_ema(self, builder: NetBuilder, make_net: Callable[[], nn.Module], ema: PowerEMA | None) -> None:
+        """Builds ``net_ema`` (frozen, fp32, equal to ``net``) and keeps ``ema``; nothing when ``ema`` is None.
+
+        Call after ``self.net`` exists; ``make_net`` is the factory that built it.
+        """
+        self.ema = ema
+        if ema is None:
+            return
+        net_ema = builder(make_net, role="net_ema")
+        net_ema.requires_grad_(False)
+        self.net_ema = net_ema.float()
+        copy_params(self.net, self.net_ema)
 
     def training_step(self, batch: Batch, iteration: int) -> tuple[dict[str, Any], torch.Tensor]:
         """Forward pass of one micro-batch; returns ``(outputs, loss)`` with a scalar ``loss``.
@@ -80,10 +102,15 @@ class TrainModel(nn.Module):
         raise NotImplementedError
 
     def on_train_start(self, memory_format: torch.memory_format = torch.preserve_format) -> None:
-        """Called once before the optimizer is built (dtype casts, EMA copy)."""
+        """Called once before the optimizer is built: keeps ``net_ema`` in fp32 (Cosmos casts it here too)."""
+        if self.net_ema is not None:
+            self.net_ema.float()
 
     def on_before_zero_grad(self, optimizer: torch.optim.Optimizer, scheduler: Any, iteration: int) -> None:
-        """Called after ``optimizer.step()`` and ``scheduler.step()``: the EMA update lives here."""
+        """Called after ``optimizer.step()`` and ``scheduler.step()``: the power-EMA update with the
+        pre-increment iteration (the first update copies the net)."""
+        if self.ema is not None and self.net_ema is not None:
+            self.ema.update(self.net, self.net_ema, iteration)
 
     def optimizer_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """Named trainable parameters handed to the optimizer builder (``params=``)."""
@@ -91,8 +118,13 @@ class TrainModel(nn.Module):
 
     @contextlib.contextmanager
     def ema_scope(self, enabled: bool = True) -> Iterator[None]:
-        """Temporarily swap the EMA weights into ``net`` (no-op without EMA or when disabled)."""
-        yield
+        """Runs the block with the EMA weights in ``net``; restores the regular weights after
+        (a no-op without EMA or when ``enabled`` is False)."""
+        if not enabled or self.net_ema is None:
+            yield
+            return
+        with swapped_weights(self.net, self.net_ema):
+            yield
 
     def flops_per_sample(self, batch: Batch) -> float:
         """Model training FLOPs (fwd + bwd, attention included) for one sample of ``batch``; 0 if unknown."""

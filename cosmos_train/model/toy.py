@@ -8,25 +8,23 @@ EMA, sampling and MFU accounting are exercised exactly as for the real DiT, in m
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cosmos_train.model.base import Batch, NetBuilder, TrainModel
-from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
+from cosmos_train.model.noise import mix_seed
+from cosmos_train.optim.ema import PowerEMA
+from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_components", "toy_param_count"]
-
-_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def sample_generator(seed: int, iteration: int, sample_idx: int) -> torch.Generator:
     """A CPU generator seeded from ``(seed, iteration, sample_idx)``: the same draws however a batch is split."""
-    mixed = (seed * 0x9E3779B1 + (iteration + 1) * 0x85EBCA77 + sample_idx * 0xC2B2AE3D) % (2**63 - 1)
-    return torch.Generator().manual_seed(mixed)
+    return torch.Generator().manual_seed(mix_seed(seed, iteration, sample_idx))
 
 
 class ToyBlock(nn.Module):
@@ -122,7 +120,7 @@ class ToyVideoModel(TrainModel):
         dim, num_blocks, num_heads: net size.
         video_shape: ``(C, T, H, W)`` of the data.
         ema_s: power-EMA rate, or ``None`` for no EMA net.
-        precision: ``"float32"`` or ``"bfloat16"``: the net runs under ``torch.autocast`` to this
+        precision: a dtype name (``"float32"``, ``"bfloat16"``, ...): the net runs under ``torch.autocast`` to this
             dtype (as :class:`cosmos_train.model.video2world.Video2WorldModel` does).
         seed: seed of the per-sample diffusion draws.
         nonfinite_at: iterations whose loss is forced to NaN (tests of the non-finite policy).
@@ -144,10 +142,8 @@ class ToyVideoModel(TrainModel):
         net_builder: NetBuilder | None = None,
     ) -> None:
         super().__init__()
-        if precision not in _PRECISIONS:
-            raise ValueError(f"ToyVideoModel: precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
+        self.precision = parse_dtype(precision, "ToyVideoModel precision")
         self.device = torch.device(device)
-        self.precision = _PRECISIONS[precision]
         self.video_shape = tuple(video_shape)
         self.seed = int(seed)
         self.nonfinite_at = tuple(nonfinite_at)
@@ -161,16 +157,7 @@ class ToyVideoModel(TrainModel):
             in_channels=self.video_shape[0], dim=dim, num_blocks=num_blocks, num_heads=num_heads
         )
         self.net = builder(make_net, role="net")
-        self.ema = PowerEMA(s=ema_s) if ema_s is not None else None
-        if ema_s is not None:
-            self.net_ema = builder(make_net, role="net_ema")
-            copy_params(self.net, self.net_ema)
-
-    # TrainModel declares ``net_ema = None`` on the class, which shadows nn.Module's submodule
-    # lookup (``__getattr__`` is only consulted when normal lookup fails); read it from _modules.
-    @property
-    def net_ema(self) -> nn.Module | None:  # type: ignore[override]
-        return self._modules.get("net_ema")
+        self._build_ema(builder, make_net, PowerEMA(s=ema_s) if ema_s is not None else None)
 
     # ---- diffusion -------------------------------------------------------------------------
     def _draws(self, batch: Batch, iteration: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,18 +194,7 @@ class ToyVideoModel(TrainModel):
         loss = self._loss(self.net, batch, None)
         return {"loss": loss}, loss
 
-    # ---- EMA -------------------------------------------------------------------------------
-    def on_before_zero_grad(self, optimizer: torch.optim.Optimizer, scheduler: Any, iteration: int) -> None:
-        if self.ema is not None and self.net_ema is not None:
-            self.ema.update(self.net, self.net_ema, iteration)
-
-    @contextlib.contextmanager
-    def ema_scope(self, enabled: bool = True) -> Iterator[None]:
-        if not enabled or self.net_ema is None:
-            yield
-            return
-        with swapped_weights(self.net, self.net_ema):
-            yield
+    # EMA hooks (on_before_zero_grad, ema_scope) come from TrainModel.
 
     # ---- accounting and sampling -----------------------------------------------------------
     def tokens_per_sample(self, batch: Batch) -> int:

@@ -15,9 +15,8 @@ Both models implement :class:`~cosmos_train.model.base.TrainModel`:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -35,7 +34,7 @@ from cosmos_train.model.noise import (
     sample_generators,
 )
 from cosmos_train.model.sampler import cfg_combine, edm_euler_sample, rf_euler_sample
-from cosmos_train.optim.ema import PowerEMA, copy_params, swapped_weights
+from cosmos_train.optim.ema import PowerEMA
 from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = ["Video2WorldModel", "Video2WorldModelRectifiedFlow", "build_component"]
@@ -121,20 +120,9 @@ class _Video2WorldBase(TrainModel):
                     f"model.config.net.{name}={channels} but model.config.state_ch={config.state_ch} (the "
                     f"tokenizer's latent channels); set model.config.net.{name}={config.state_ch}"
                 )
-        self.ema: PowerEMA | None = None
-        if config.ema.enabled:
-            net_ema = builder(make_net, role="net_ema")
-            net_ema.requires_grad_(False)
-            self.net_ema = net_ema.float()
-            copy_params(self.net, self.net_ema)
-            self.ema = PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift)
+        ema = PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift) if config.ema.enabled else None
+        self._build_ema(builder, make_net, ema)
         self._warned_no_sample_idx = False
-
-    # TrainModel declares ``net_ema = None`` on the class, which would shadow nn.Module's
-    # submodule lookup; read it from ``_modules`` instead (None when EMA is disabled).
-    @property
-    def net_ema(self) -> nn.Module | None:  # type: ignore[override]
-        return self._modules.get("net_ema")
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Loads ``net.*`` / ``net_ema.*``; Transformer Engine ``*._extra_state`` entries in Cosmos
@@ -143,25 +131,7 @@ class _Video2WorldBase(TrainModel):
         kept = {k: v for k, v in state_dict.items() if not (k.endswith("._extra_state") and k not in own)}
         return super().load_state_dict(kept, strict=strict, assign=assign)
 
-    # ------------------------------------------------------------------ hooks
-    def on_train_start(self, memory_format: torch.memory_format = torch.preserve_format) -> None:
-        """Keeps ``net_ema`` in fp32 (Cosmos casts it here too); net params stay fp32 masters."""
-        if self.net_ema is not None:
-            self.net_ema.float()
-
-    def on_before_zero_grad(self, optimizer: torch.optim.Optimizer, scheduler: Any, iteration: int) -> None:
-        """Power-EMA update with the pre-increment iteration (the first call copies the net)."""
-        if self.ema is not None and self.net_ema is not None:
-            self.ema.update(self.net, self.net_ema, iteration)
-
-    @contextlib.contextmanager
-    def ema_scope(self, enabled: bool = True) -> Iterator[None]:
-        """Runs the block with the EMA weights in ``net``; restores the regular weights after."""
-        if not enabled or self.net_ema is None:
-            yield
-            return
-        with swapped_weights(self.net, self.net_ema):
-            yield
+    # EMA hooks (on_train_start, on_before_zero_grad, ema_scope) come from TrainModel.
 
     # ------------------------------------------------------------------ data
     def _sample_idx(self, batch: Batch, b: int) -> list[int]:

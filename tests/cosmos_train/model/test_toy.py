@@ -69,5 +69,5 @@ def test_bf16_weights_without_autocast_take_fp32_inputs():
 
 
 def test_unknown_precision_names_the_choices():
-    with pytest.raises(ValueError, match=r"precision must be one of \['bfloat16', 'float32'\], got 'fp8'"):
+    with pytest.raises(ValueError, match=r"precision='fp8' is not a known dtype; use one of \['float32', 'bfloat16'"):
         ToyVideoModel(precision="fp8")
