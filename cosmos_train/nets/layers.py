@@ -477,8 +477,9 @@ class Block(nn.Module):
         x = torch.addcmul(x, gate_ca, h)
 
         h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_mlp, scale_mlp), self.mlp.layer1)
-        x = torch.addcmul(x, gate_mlp, self.mlp(h))
-        return x.view(B, T, H, W, D)
+        # The last op writes the block's output in its final shape: returning a view (``x.view``)
+        # makes FSDP2 warn on every block and step, and ``.clone()`` would cost a copy.
+        return torch.addcmul(x.view(B, T, H, W, D), gate_mlp.unsqueeze(2), self.mlp(h).view(B, T, H, W, D))
 
 
 class FinalLayer(nn.Module):

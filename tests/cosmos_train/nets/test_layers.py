@@ -153,3 +153,13 @@ def test_init_zeroes_adaln_up_projections_and_final_modulation() -> None:
     emb = torch.randn(1, 1, 64)
     for mod in (net.blocks[0].adaln_modulation_self_attn, net.final_layer.adaln_modulation):
         assert mod(emb).abs().max() == 0
+
+
+def test_block_output_is_not_a_view() -> None:
+    """FSDP2 warns (every block, every step) when a wrapped block returns a view tensor."""
+    torch.manual_seed(0)
+    block = presets.tiny().blocks[0]
+    block.init_weights()
+    x = torch.randn(1, 2, 2, 3, 64, requires_grad=True)
+    out = block(x, torch.randn(1, 2, 64), torch.randn(1, 5, 32), None, torch.randn(1, 2, 3 * 64))
+    assert out.shape == x.shape and out._base is None
