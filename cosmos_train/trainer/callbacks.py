@@ -76,14 +76,7 @@ HOOKS: tuple[str, ...] = (
 
 
 def ema_net(model: Any) -> Any:
-    """``model.net_ema`` as a registered submodule, or ``None``.
-
-    A class-level ``net_ema = None`` default would shadow ``nn.Module``'s submodule lookup, so
-    registered submodules are read from ``_modules`` first.
-    """
-    modules = getattr(model, "_modules", None)
-    if isinstance(modules, dict) and modules.get("net_ema") is not None:
-        return modules["net_ema"]
+    """``model.net_ema``, or ``None`` for a model without EMA (or one that is not a ``TrainModel``)."""
     return getattr(model, "net_ema", None)
 
 
