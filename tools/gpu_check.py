@@ -92,12 +92,20 @@ def _reset_peak(args: argparse.Namespace) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _peak_gib(args: argparse.Namespace) -> float | None:
+def _peak_gib(args: argparse.Namespace, rows: list[dict[str, Any]] | None = None) -> float | None:
+    """Peak allocated GPU memory since the last reset, in GiB.
+
+    For trainer runs pass their metrics rows: the trainer's MemoryStats callback resets the peak
+    counter after every logged step (so each row holds its own window's peak), and the counter
+    alone would only cover the window after the last log.
+    """
     import torch
 
     if args.smoke:
         return None
-    return round(torch.cuda.max_memory_allocated() / 2**30, 1)
+    peaks = [torch.cuda.max_memory_allocated() / 2**30]
+    peaks += [r["mem_peak_alloc_gib"] for r in rows or () if r.get("mem_peak_alloc_gib") is not None]
+    return round(max(peaks), 1)
 
 
 def _free_memory() -> None:
@@ -252,7 +260,7 @@ def part_tiny(args: argparse.Namespace) -> dict[str, Any]:
         "tiny (CPU default on CUDA)",
         steps=summary["iteration"],
         s_per_step=round(rows[-1]["step_time_s"], 4) if rows else None,
-        peak_gib=_peak_gib(args),
+        peak_gib=_peak_gib(args, rows),
         warmup_s=round(wall, 1),
         notes=f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; checkpoint {'ok' if (job / 'checkpoints').is_dir() else 'MISSING'}; "
         f"samples {'written' if has_av and (job / 'samples').is_dir() else 'skipped (no PyAV)' if not has_av else 'MISSING'}",
@@ -410,7 +418,7 @@ def part_train480(args: argparse.Namespace) -> dict[str, Any]:
         s_per_step=round(dt, 3),
         tflops=round(flops / dt / 1e12, 1),
         mfu=round(flops / dt / _peak_flops(args), 4),
-        peak_gib=_peak_gib(args),
+        peak_gib=_peak_gib(args, rows),
         warmup_s=round(warm, 1),
         notes=f"AC {cfg.trainer.parallelism.activation_checkpointing}, compile "
         f"{'on' if cfg.trainer.parallelism.compile_blocks else 'off'}; trainer MFU "
@@ -442,7 +450,7 @@ def part_mem720(args: argparse.Namespace) -> dict[str, Any]:
             "mem720 (trainer, 2b_nemo 720p, 1 GPU)",
             steps=1,
             s_per_step=round(rows[-1]["step_time_s"], 2) if rows else None,
-            peak_gib=_peak_gib(args),
+            peak_gib=_peak_gib(args, rows),
             warmup_s=round(wall, 1),
             notes="; ".join(attempts + [f"AC {mode} fits" + ("" if args.smoke else
                     f" (reserved {torch.cuda.max_memory_reserved() / 2**30:.1f} GiB)")]),
@@ -504,7 +512,7 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
         f"{header['device']}, torch {header['torch']}, {header['date']}; {header['steps']} measured steps after "
         f"{header['warmup']} warm-up steps (warm-up, which includes compilation, timed separately); MFU against "
         f"{header['peak_tflops']:.0f} TFLOP/s dense bf16; FLOPs count attention (trainer_spec §2.5). Total "
-        f"{header['total_s']:.0f} s.",
+        f"{header['total_s']:.0f} s." + (f" {header['note']}." if header.get("note") else ""),
         "",
         "| part | status | s/step | TFLOP/s | MFU | peak GiB | warm-up s | notes |",
         "|---|---|---|---|---|---|---|---|",
