@@ -99,10 +99,11 @@ def test_multi_option_callbacks_merge_in_order():
 
 
 @pytest.mark.parametrize("name", sorted(NET_KWARGS))
-def test_net_option_kwargs_equal_the_nets_presets(name):
-    from cosmos_train.nets.presets import PRESETS
+def test_net_option_writes_every_preset_value(name):
+    from cosmos_train.nets.presets import preset_kwargs
 
-    assert NET_KWARGS[name] == PRESETS[name]
+    node = default_registry().get("net", name)
+    assert {key: node[key] for key in node} == preset_kwargs(name)
 
 
 def test_registration_and_loading_do_not_import_torch():
