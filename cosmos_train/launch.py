@@ -39,7 +39,7 @@ from lazycfg import ConfigError
 
 from cosmos_train.config import Config
 
-__all__ = ["build_and_train", "launch", "resolve_on_all_ranks", "trainer_kwargs", "checkpointer_kwargs", "preflight_data"]
+__all__ = ["build_and_train", "launch", "run_cli", "resolve_on_all_ranks", "trainer_kwargs", "checkpointer_kwargs", "preflight_data"]
 
 log = logging.getLogger("cosmos_train.launch")
 
@@ -51,6 +51,33 @@ _EMBED_HINT = (
     "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} ... "
     "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests)"
 )
+
+
+def run_cli(body: Callable[[], int | None]) -> int:
+    """Runs a command-line tool's ``body`` and turns user errors into one ``error: ...`` line.
+
+    A ``ConfigError`` (bad config, missing file, bad flag combination) or a ``CheckpointError``
+    (a refused resume, a key/shape mismatch) prints its message to stderr and returns 2; any other
+    exception is a bug and propagates with its traceback.
+
+    Args:
+        body: the tool's work; its return value (``None`` meaning 0) is the exit code.
+    """
+    try:
+        return body() or 0
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ConfigError or CheckpointError (the latter only exists once torch is loaded)."""
+    if isinstance(exc, ConfigError):
+        return True
+    dcp = sys.modules.get("cosmos_train.checkpoint.dcp")  # never imported -> never raised; keeps this torch-free
+    return dcp is not None and isinstance(exc, dcp.CheckpointError)
 
 
 def launch(config: Config) -> dict[str, Any]:

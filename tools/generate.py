@@ -112,44 +112,46 @@ def _read_video(path: str, num_frames: int, height: int, width: int):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        import torch
+    from cosmos_train.launch import run_cli
 
-        from cosmos_train.data.video_io import write_mp4
-        from cosmos_train.inference import generate, make_batch
+    return run_cli(lambda: _run(args))
 
-        config, model = _load(args)
-        frames, height, width = _dataset_shape(config)
-        frames, height, width = args.num_frames or frames, args.height or height, args.width or width
-        if None in (frames, height, width):
-            raise ConfigError("cannot tell the output size from the run's config: pass --num-frames, --height and --width")
+
+def _run(args: argparse.Namespace) -> None:
+    """Loads the run, builds the batch, samples and writes the mp4."""
+    import torch
+
+    from cosmos_train.data.video_io import write_mp4
+    from cosmos_train.inference import generate, make_batch
+
+    config, model = _load(args)
+    frames, height, width = _dataset_shape(config)
+    frames, height, width = args.num_frames or frames, args.height or height, args.width or width
+    if None in (frames, height, width):
+        raise ConfigError("cannot tell the output size from the run's config: pass --num-frames, --height and --width")
+    video = None
+    if args.from_dataset is not None:
+        loader = config.dataloader_val if config.dataloader_val is not None and config.trainer.run_validation else config.dataloader_train
+        item = lazycfg.instantiate(loader.dataset)[args.from_dataset]
+        emb = item["t5_text_embeddings"]
+        video = item["video"]
+        frames, height, width = video.shape[1:]
+        print(f"caption: {item.get('ai_caption')}")
+    elif args.text_embedding:
+        emb = torch.load(args.text_embedding, map_location="cpu", weights_only=True)
+        if isinstance(emb, dict):
+            emb = emb["embeddings"]
+    else:
+        raise ConfigError("give a text embedding: --text-embedding FILE.pt or --from-dataset N")
+    if args.condition_video:
+        video = _read_video(args.condition_video, frames, height, width)
+    if args.num_conditional_frames == 0:
         video = None
-        if args.from_dataset is not None:
-            loader = config.dataloader_val if config.dataloader_val is not None and config.trainer.run_validation else config.dataloader_train
-            item = lazycfg.instantiate(loader.dataset)[args.from_dataset]
-            emb = item["t5_text_embeddings"]
-            video = item["video"]
-            frames, height, width = video.shape[1:]
-            print(f"caption: {item.get('ai_caption')}")
-        elif args.text_embedding:
-            emb = torch.load(args.text_embedding, map_location="cpu", weights_only=True)
-            if isinstance(emb, dict):
-                emb = emb["embeddings"]
-        else:
-            raise ConfigError("give a text embedding: --text-embedding FILE.pt or --from-dataset N")
-        if args.condition_video:
-            video = _read_video(args.condition_video, frames, height, width)
-        if args.num_conditional_frames == 0:
-            video = None
-        batch = make_batch(text_embedding=emb, num_frames=frames, height=height, width=width, video=video,
-                           num_conditional_frames=args.num_conditional_frames, fps=args.fps)
-        out = generate(model, batch, num_steps=args.steps, guidance=args.guidance, seed=args.seed, ema=not args.regular)
-        path = write_mp4(args.output, out[0], fps=args.fps)
-        print(f"wrote {path} ({'regular' if args.regular else 'EMA'} weights, {args.steps} steps, guidance {args.guidance}, seed {args.seed})")
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    batch = make_batch(text_embedding=emb, num_frames=frames, height=height, width=width, video=video,
+                       num_conditional_frames=args.num_conditional_frames, fps=args.fps)
+    out = generate(model, batch, num_steps=args.steps, guidance=args.guidance, seed=args.seed, ema=not args.regular)
+    path = write_mp4(args.output, out[0], fps=args.fps)
+    print(f"wrote {path} ({'regular' if args.regular else 'EMA'} weights, {args.steps} steps, guidance {args.guidance}, seed {args.seed})")
 
 
 if __name__ == "__main__":

@@ -130,27 +130,25 @@ def _provenance_lines(config: "object") -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        config = load_config(args)
-        if args.explain:
-            for path in args.explain:
-                print(f"{path}:")
-                for record in lazycfg.explain(config, path):
-                    print(f"  {record}")
-            return 0
-        if args.dryrun:
-            return dryrun(config, provenance=args.provenance)
-        from cosmos_train.checkpoint.dcp import CheckpointError
-        from cosmos_train.launch import launch
+    from cosmos_train.launch import run_cli
 
-        try:
-            launch(config)
-        except CheckpointError as exc:  # resume refused (changed config, key/shape mismatch): say why
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Loads the config and explains, dry-runs or trains it; returns the exit code."""
+    config = load_config(args)
+    if args.explain:
+        for path in args.explain:
+            print(f"{path}:")
+            for record in lazycfg.explain(config, path):
+                print(f"  {record}")
+        return 0
+    if args.dryrun:
+        return dryrun(config, provenance=args.provenance)
+    from cosmos_train.launch import launch
+
+    launch(config)
     return 0
 
 

@@ -124,3 +124,29 @@ def test_ignored_cosmos_fields_are_logged(cfg, caplog):
         launch._warn_about_ignored_fields(cfg)
     assert "trainer.ddp.static_graph=True has no effect" in caplog.text
     assert "checkpoint.load_ema_to_reg=True has no effect" in caplog.text
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+@pytest.mark.parametrize(
+    "body, code, stderr",
+    [
+        pytest.param(lambda: None, 0, "", id="none-is-0"),
+        pytest.param(lambda: 1, 1, "", id="return-code"),
+        pytest.param(lambda: _raise(lazycfg.ConfigError("bad key x")), 2, "error: bad key x\n", id="config-error"),
+    ],
+)
+def test_run_cli_turns_user_errors_into_exit_2(body, code, stderr, capsys):
+    assert launch.run_cli(body) == code
+    assert capsys.readouterr().err == stderr
+
+
+def test_run_cli_reports_checkpoint_errors_and_reraises_bugs(capsys):
+    from cosmos_train.checkpoint.dcp import CheckpointError
+
+    assert launch.run_cli(lambda: _raise(CheckpointError("resume refused: shape"))) == 2
+    assert capsys.readouterr().err == "error: resume refused: shape\n"
+    with pytest.raises(ZeroDivisionError):
+        launch.run_cli(lambda: 1 / 0)
