@@ -93,8 +93,8 @@ class JobConfig:
     project: str = ""
     group: str = ""
     name: str = ""
-    #: ``online``/``offline``/``disabled``. There is no W&B client here: anything but
-    #: ``disabled`` keeps the local logs (metrics.jsonl, TensorBoard), which is W&B's offline mode.
+    #: ``online``/``offline``/``disabled``: the mode of the ``wandb`` callback (``callbacks=[basic,wandb]``,
+    #: needs the ``wandb`` package); ``disabled`` also turns TensorBoard off. metrics.jsonl is always written.
     wandb_mode: str = "online"
 
     @property

@@ -8,10 +8,10 @@ the trainer calls callbacks in that order. Mapping from Cosmos's options:
   plus ``progress_bar`` (ours). Cosmos's ``low_prec`` (apex master-weight copy), ``heart_beat``
   (S3 telemetry) and ``compile_tokenizer`` have no counterpart: fp32 params are the master
   weights here, and there is no telemetry service.
-* ``wandb``: W&B is not a dependency. Every run already logs offline: ``<job>/metrics.jsonl``
-  (one JSON row per logged step) and TensorBoard events when ``tensorboard`` is installed
-  (disabled with ``job.wandb_mode=disabled``). The option exists, empty, so Cosmos command lines
-  (``callbacks=[basic,wandb]``) keep working.
+* ``wandb``: ``wandb`` (:class:`WandbLogger`) sends the rows of ``<job>/metrics.jsonl`` to W&B
+  in ``job.wandb_mode`` (online/offline/disabled) when the ``wandb`` package is installed; without
+  it, one warning and nothing else (W&B is not a dependency). Every run logs locally anyway:
+  ``metrics.jsonl`` and TensorBoard events when ``tensorboard`` is installed.
 * ``viz_online_sampling``: sample videos every 5000 steps from the regular (``every_n_sample_reg``)
   and EMA (``every_n_sample_ema``) weights, written as mp4 under ``<job>/samples/``.
 * ``cluster_speed``, ``debug``, ``long``: empty (Cosmos's are cluster telemetry or empty too).
@@ -22,7 +22,15 @@ from __future__ import annotations
 from lazycfg import L, lazy_imports, register
 
 with lazy_imports():
-    from cosmos_train.trainer.callbacks import EveryNDrawSample, GradClip, IterSpeed, ManualGC, MemoryStats, ProgressBar
+    from cosmos_train.trainer.callbacks import (
+        EveryNDrawSample,
+        GradClip,
+        IterSpeed,
+        ManualGC,
+        MemoryStats,
+        ProgressBar,
+        WandbLogger,
+    )
 
 _PKG = "trainer.callbacks"
 
@@ -51,5 +59,6 @@ register(
     {"every_n_sample_reg": _sampler(is_ema=False), "every_n_sample_ema": _sampler(is_ema=True)},
     package=_PKG,
 )
-for _name in ("wandb", "cluster_speed", "debug", "long"):
+register("callbacks", "wandb", {"wandb": L(WandbLogger)()}, package=_PKG)
+for _name in ("cluster_speed", "debug", "long"):
     register("callbacks", _name, {}, package=_PKG)

@@ -34,6 +34,7 @@ __all__ = [
     "ManualGC",
     "EveryNDrawSample",
     "RecordingCallback",
+    "WandbLogger",
     "total_grad_norm",
     "ema_net",
     "PEAK_FLOPS",
@@ -489,6 +490,107 @@ class EveryNDrawSample(EveryN):
 
 
 # ---- tests -----------------------------------------------------------------------------------
+
+
+_WANDB_MODES = ("online", "offline", "disabled")
+
+
+class WandbLogger(Callback):
+    """Logs the rows of ``metrics.jsonl`` (train and validation) to Weights & Biases on rank 0.
+
+    W&B is optional: without an importable ``wandb`` this logs one warning and does nothing
+    (``metrics.jsonl`` and TensorBoard still hold every row). The run is named after the job
+    (project/group/name) and its directory is the job directory, so offline runs sync later with
+    ``wandb sync <job>/wandb/offline-run-*``.
+
+    A train row is complete only after every callback's ``on_training_step_end`` (other callbacks
+    add fields to it), so each row is sent at the next hook instead of in place: callback order
+    does not matter. Rows are keyed ``train/<field>`` and ``val/<field>`` at ``step=iteration``.
+
+    Args:
+        mode: ``online``, ``offline`` or ``disabled``; ``None`` reads ``job.wandb_mode`` from the
+            trainer's config (``online`` when there is none).
+        project, group, name: override the job's names.
+    """
+
+    def __init__(
+        self, *, mode: str | None = None, project: str | None = None, group: str | None = None, name: str | None = None
+    ) -> None:
+        if mode is not None and mode not in _WANDB_MODES:
+            raise ValueError(f"WandbLogger mode={mode!r}: use one of {', '.join(_WANDB_MODES)}")
+        self.mode, self.project, self.group, self.name = mode, project, group, name
+        self.run: Any = None
+        self._pending: dict[str, Any] | None = None
+        self._val_seen = 0
+
+    def _job(self, key: str) -> Any:
+        config = getattr(self, "config", None) or getattr(self.trainer, "config", None)
+        return getattr(getattr(config, "job", None), key, None)
+
+    def on_train_start(self, model, iteration: int = 0) -> None:
+        env = getattr(self.trainer, "env", None)
+        mode = self.mode or self._job("wandb_mode") or "online"
+        if mode == "disabled" or (env is not None and not env.is_main) or get_rank() != 0:
+            return
+        try:
+            import wandb
+        except ImportError:
+            log.warning(
+                "callbacks=wandb: the wandb package is not installed, so nothing goes to W&B "
+                "(pip install wandb; metrics.jsonl and TensorBoard still have every row)"
+            )
+            return
+        config = getattr(self.trainer, "config", None)
+        to_dict = getattr(config, "to_dict", None)
+        self.run = wandb.init(
+            project=self.project or self._job("project") or None,
+            group=self.group or self._job("group") or None,
+            name=self.name or self._job("name") or None,
+            mode=mode,
+            dir=str(self.trainer.job_dir),
+            config=to_dict() if callable(to_dict) else None,
+            resume="allow",
+        )
+        self._val_seen = len(getattr(self.trainer, "val_history", []))
+
+    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+        if self.run is not None and self.trainer.is_log_step(iteration):
+            # The trainer writes this very dict after all callbacks ran, then starts a new one.
+            self._pending = self.trainer.pending_metrics
+
+    def on_training_step_start(self, model, data_batch, iteration: int = 0) -> None:
+        self._flush()
+
+    def on_validation_start(self, model, dataloader_val, iteration: int = 0) -> None:
+        self._flush()
+
+    def on_train_end(self, model, iteration: int = 0) -> None:
+        self._flush()
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
+
+    def _flush(self) -> None:
+        """Sends the last train row and any validation rows written since the last flush."""
+        if self.run is None:
+            return
+        if self._pending is not None:
+            self._log(self._pending, "train")
+            self._pending = None
+        history = getattr(self.trainer, "val_history", [])
+        for row in history[self._val_seen :]:
+            self._log(row, "val")
+        self._val_seen = len(history)
+
+    def _log(self, row: dict[str, Any], prefix: str) -> None:
+        values = {}
+        for key, value in row.items():
+            item = getattr(value, "item", None)
+            value = item() if callable(item) else value
+            if key not in ("iteration", "split") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[f"{prefix}/{key}"] = value
+        if values:
+            self.run.log(values, step=int(row["iteration"]))
 
 
 class RecordingCallback(Callback):

@@ -93,9 +93,10 @@ def test_multi_option_callbacks_merge_in_order():
     lazycfg.select(cfg, "callbacks", ["basic", "viz_online_sampling", "wandb", "cluster_speed"])
     assert list(cfg.trainer.callbacks) == [
         "grad_clip", "iter_speed", "device_monitor", "manual_gc", "progress_bar",
-        "every_n_sample_reg", "every_n_sample_ema",
+        "every_n_sample_reg", "every_n_sample_ema", "wandb",
     ]
     assert cfg.trainer.callbacks.every_n_sample_ema.is_ema is True
+    assert cfg.trainer.callbacks.wandb._target_ == "cosmos_train.trainer.callbacks.WandbLogger"
 
 
 @pytest.mark.parametrize("name", sorted(NET_KWARGS))
