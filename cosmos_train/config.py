@@ -46,6 +46,7 @@ __all__ = [
     "StragglerDetectionConfig",
     "TrainerConfig",
     "make_config",
+    "model_precision",
     "output_root",
 ]
 
@@ -215,7 +216,12 @@ class ParallelismConfig:
             (``predict2_2b_720_aggressive`` = ``selective``, ``block_wise`` = ``block``, ...).
         ac_every_n_blocks: checkpoint every n-th block only.
         compile_blocks: ``torch.compile`` each transformer block (CUDA; slow first step).
-        param_dtype: FSDP2 mixed-precision parameter dtype (compute); params stay fp32 (master).
+        param_dtype: FSDP2 mixed-precision dtype the parameters are all-gathered in; params stay
+            fp32 (master). FSDP does not cast the inputs (compute precision comes from the model's
+            autocast), so ``None`` (default) takes ``model.config.precision``: a float32 model
+            then runs fp32 under FSDP exactly as in one process. ``float32`` (gather in fp32,
+            autocast still computes in the model's precision) or the model's precision itself
+            are the valid explicit values; ``validate()`` rejects any other.
         reduce_dtype: FSDP2 gradient reduce dtype.
     """
 
@@ -223,7 +229,7 @@ class ParallelismConfig:
     activation_checkpointing: Optional[str] = "none"
     ac_every_n_blocks: int = 1
     compile_blocks: bool = False
-    param_dtype: str = "bfloat16"
+    param_dtype: Optional[str] = None
     reduce_dtype: str = "float32"
 
 
@@ -331,7 +337,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.memory_format": MEMORY_FORMATS,
     "trainer.nonfinite": ("raise", "skip"),
     "trainer.parallelism.activation_checkpointing": (None, *AC_MODES, *COSMOS_SAC_MODES),
-    "trainer.parallelism.param_dtype": ("float32", "bfloat16", "float16"),
+    "trainer.parallelism.param_dtype": (None, "float32", "bfloat16", "float16"),
     "trainer.parallelism.reduce_dtype": ("float32", "bfloat16"),
     "job.wandb_mode": ("online", "offline", "disabled"),
 }
@@ -409,9 +415,39 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
             problems.append(
                 f"model.config.fsdp_shard_size={shard} does not divide the world size ({world_size})"
             )
+    precision_problem = _param_dtype_problem(cfg)
+    if precision_problem:
+        problems.append(precision_problem)
     _find_unresolved(cfg, "", problems)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def model_precision(cfg: Any) -> str | None:
+    """The model's compute dtype name (``model.config.precision``, else ``model.precision``), or None."""
+    for path in ("model.config.precision", "model.precision"):
+        value = _get(cfg, path)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _param_dtype_problem(cfg: Config) -> str | None:
+    """Why ``trainer.parallelism.param_dtype`` contradicts the model's precision, or None.
+
+    FSDP all-gathers parameters in ``param_dtype`` and does not cast inputs, so a bf16 gather
+    under a float32 model would run the net in bf16 without autocast, while the same config in
+    one process (no FSDP) runs fp32: the two must agree.
+    """
+    param_dtype = cfg.trainer.parallelism.param_dtype
+    precision = model_precision(cfg)
+    if param_dtype in (None, "float32") or precision is None or param_dtype == precision:
+        return None
+    return (
+        f"trainer.parallelism.param_dtype={param_dtype} contradicts model.config.precision={precision}: "
+        f"FSDP would run the net in {param_dtype} without autocast while one process runs {precision}. "
+        f"Set trainer.parallelism.param_dtype=null (follow the model) or model.config.precision={param_dtype}"
+    )
 
 
 def _object_store_problem(path: str, store: ObjectStoreConfig) -> str:

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import lazycfg
 from lazycfg import ConfigError
 
-from cosmos_train.config import Config
+from cosmos_train.config import Config, model_precision
 
 __all__ = ["build_and_train", "launch", "run_cli", "resolve_on_all_ranks", "trainer_kwargs", "checkpointer_kwargs", "preflight_data"]
 
@@ -190,7 +190,8 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
         device=device,
         mode=mode,
         shard_size=shard if isinstance(shard, int) and shard > 0 else None,
-        param_dtype=par.param_dtype,
+        # None follows the model: FSDP gathers in the dtype the model's autocast computes in.
+        param_dtype=par.param_dtype if par.param_dtype is not None else model_precision(config),
         reduce_dtype=par.reduce_dtype,
         ac_mode=par.activation_checkpointing or "none",
         ac_every_n_blocks=par.ac_every_n_blocks,

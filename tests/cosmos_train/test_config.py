@@ -146,6 +146,31 @@ def test_validate_names_the_offending_path(edit, message):
         cfg.validate(world_size=1)
 
 
+@pytest.mark.parametrize(
+    "precision, param_dtype, ok",
+    [
+        ("float32", None, True),
+        ("bfloat16", None, True),
+        ("bfloat16", "bfloat16", True),
+        ("bfloat16", "float32", True),  # gather in fp32, autocast still computes in bf16
+        ("float32", "float32", True),
+        ("float32", "bfloat16", False),  # FSDP would run bf16 without autocast; one process fp32
+        ("bfloat16", "float16", False),
+    ],
+    ids=["fp32-follow", "bf16-follow", "bf16-same", "bf16-fp32-gather", "fp32-same", "fp32-bf16-gather", "bf16-fp16-gather"],
+)
+def test_param_dtype_must_agree_with_the_model_precision(precision, param_dtype, ok):
+    cfg = _valid()
+    assert cfg.trainer.parallelism.param_dtype is None  # default: follow model.config.precision
+    cfg.model.config.precision = precision
+    cfg.trainer.parallelism.param_dtype = param_dtype
+    if ok:
+        cfg.validate(world_size=1)
+    else:
+        with pytest.raises(lazycfg.ConfigError, match=rf"param_dtype={param_dtype} contradicts model.config.precision={precision}.*param_dtype=null"):
+            cfg.validate(world_size=1)
+
+
 def test_fsdp_shard_size_larger_than_world_is_an_error():
     cfg = _valid()
     lazycfg.select(cfg, "model", "fsdp_rectified_flow")

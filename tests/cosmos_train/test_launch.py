@@ -81,6 +81,22 @@ def test_net_builder_follows_the_parallelism_section(cfg):
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values()))
 
 
+@pytest.mark.parametrize(
+    "precision, param_dtype, expected",
+    [("float32", None, "float32"), ("bfloat16", None, "bfloat16"), ("bfloat16", "float32", "float32")],
+    ids=["fp32-model", "bf16-model", "explicit"],
+)
+def test_fsdp_param_dtype_follows_the_model_precision_unless_set(cfg, monkeypatch, precision, param_dtype, expected):
+    from cosmos_train.distributed import parallelize
+
+    seen = {}
+    monkeypatch.setattr(parallelize, "make_net_builder", lambda **kwargs: seen.update(kwargs))
+    cfg.model.config.precision = precision
+    cfg.trainer.parallelism.param_dtype = param_dtype
+    launch.make_builder(cfg, device="cpu")
+    assert seen["param_dtype"] == expected
+
+
 def test_resolve_on_one_rank_resolves_once(cfg):
     c = lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py"), ["job.name=run_${now:%Y}_${now:%Y}"])
     resolved = launch.resolve_on_all_ranks(c)
