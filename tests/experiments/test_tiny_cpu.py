@@ -43,9 +43,10 @@ def test_key_values(cfg):
     assert cfg.model.config.state_t == 5
     assert cfg.dataloader_train.dataset._target_ == "cosmos_train.data.synthetic.SyntheticVideoDataset"
     assert cfg.dataloader_train.dataset.text_dim == cfg.model.config.net.crossattn_emb_channels
-    assert cfg.trainer.max_iter == 300
+    assert cfg.trainer.max_iter == 4000
+    assert cfg.scheduler.cycle_lengths == [4000]  # the lr decays over the whole run
     assert cfg.trainer.run_validation is True
-    assert cfg.checkpoint.type is not None and cfg.checkpoint.save_iter == 100
+    assert cfg.checkpoint.type is not None and cfg.checkpoint.save_iter == 1000
     cfg.validate(world_size=1)
 
 
