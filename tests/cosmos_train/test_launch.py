@@ -21,6 +21,7 @@ def cfg(monkeypatch, tmp_path):
 
 
 def test_trainer_kwargs_map_every_knob(cfg):
+    cfg.trainer.max_iter, cfg.trainer.logging_iter, cfg.trainer.validation_iter = 300, 10, 100
     cfg.trainer.cudnn.deterministic = True
     cfg.trainer.timeout_period = 600
     cfg.trainer.straggler_detection.enabled = True
@@ -52,6 +53,7 @@ def test_default_timeout_and_straggler_are_off(cfg):
 
 
 def test_checkpointer_built_from_the_checkpoint_section(cfg):
+    cfg.checkpoint.save_iter = 100
     cfg.checkpoint.keys_not_to_resume = ["optim"]
     cfg.checkpoint.keep_last_k = 2
     cfg.checkpoint.allowed_config_changes = ["trainer.callbacks.*"]
