@@ -17,17 +17,13 @@ from typing import Any
 
 from lazycfg import L, lazy_imports, register
 
-# The Predict2.5 delta is private there; it is re-exported here for tests and experiments.
-from cosmos_train.nets.preset_values import _PREDICT2_5, PRESETS
+from cosmos_train.nets.preset_values import PREDICT2_5_CHANGES, PRESETS
 
 with lazy_imports():
     from cosmos_train.nets.dit import MiniTrainDiT
 
 #: Every preset's kwargs (the sizes live once, in the torch-free :mod:`cosmos_train.nets.preset_values`).
 NET_KWARGS: dict[str, dict[str, Any]] = {name: dict(kwargs) for name, kwargs in PRESETS.items()}
-
-#: What the released Predict2.5 video2world nets change on top of the cosmos_v1 sizes.
-PREDICT2_5_CHANGES: dict[str, Any] = dict(_PREDICT2_5)
 
 for _name, _kwargs in NET_KWARGS.items():
     register("net", _name, L(MiniTrainDiT)(**_kwargs), package="model.config.net")

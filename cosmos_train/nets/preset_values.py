@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "COMMON",
+    "PREDICT2_5_CHANGES",
     "COSMOS_V1_2B",
     "COSMOS_V1_7B",
     "COSMOS_V1_14B",
@@ -55,7 +56,7 @@ MINI_NET: dict[str, Any] = dict(
 )
 
 #: What the released Predict2.5 video2world nets change on top of the cosmos_v1 presets.
-_PREDICT2_5: dict[str, Any] = dict(
+PREDICT2_5_CHANGES: dict[str, Any] = dict(
     rope_enable_fps_modulation=False,
     rope_h_extrapolation_ratio=3.0,
     rope_w_extrapolation_ratio=3.0,
@@ -66,8 +67,8 @@ _PREDICT2_5: dict[str, Any] = dict(
     crossattn_emb_channels=1024,
     use_wan_fp32_strategy=True,
 )
-PREDICT2_5_2B: dict[str, Any] = dict(COSMOS_V1_2B, **_PREDICT2_5)
-PREDICT2_5_14B: dict[str, Any] = dict(COSMOS_V1_14B, **_PREDICT2_5)
+PREDICT2_5_2B: dict[str, Any] = dict(COSMOS_V1_2B, **PREDICT2_5_CHANGES)
+PREDICT2_5_14B: dict[str, Any] = dict(COSMOS_V1_14B, **PREDICT2_5_CHANGES)
 
 #: Tiny CPU net for tests (trainer_spec ``dit_tiny``): 175,808 parameters.
 TINY: dict[str, Any] = dict(
