@@ -26,8 +26,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _bench_config_tree as tree  # noqa: E402
+from _docs_section import markers, replace_section  # noqa: E402
 
-START, END = "<!-- bench_config:start -->", "<!-- bench_config:end -->"
+START, END = markers("bench_config")
 NOW = "2024-05-06T07:08:09"
 PATHS = ("lazycfg", "hydra", "floor")
 
@@ -382,16 +383,7 @@ def _why(name: str, res: dict[str, Any]) -> str:
 
 def write_section(path: str, section: str) -> None:
     """Replace (or append) this tool's section of ``path``, leaving other sections alone."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    replace_section(path, "bench_config", section)
 
 
 def run(rounds: int = 15, warm: int = 200, with_hydra: bool = True,

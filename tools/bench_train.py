@@ -35,7 +35,9 @@ from cosmos_train.model.toy import toy_components  # noqa: E402
 from cosmos_train.trainer.callbacks import GradClip  # noqa: E402
 from cosmos_train.trainer.trainer import Trainer  # noqa: E402
 
-START, END = "<!-- bench_train:start -->", "<!-- bench_train:end -->"
+from _docs_section import markers, replace_section  # noqa: E402  (tools/ is on sys.path when run or imported)
+START, END = markers("bench_train")
+
 MODEL = dict(dim=128, num_blocks=4, num_heads=4, video_shape=(3, 4, 8, 8))
 BATCH = 3
 CLIP = 1.0
@@ -134,16 +136,7 @@ def render(result: dict[str, Any], threads: int) -> tuple[str, float]:
 
 def write_section(path: Path, body: str) -> None:
     """Replaces (or appends) only the bench_train section of ``path``."""
-    block = f"{START}\n{body.rstrip()}\n{END}\n"
-    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail.lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_section(path, "bench_train", body)
 
 
 def main(argv: list[str] | None = None) -> int:

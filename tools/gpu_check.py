@@ -53,7 +53,8 @@ import lazycfg  # noqa: E402
 #: Rough wall-time estimates per part on an H100 (seconds), used to skip parts that cannot finish.
 ESTIMATES = {"tiny": 40, "bare480": 110, "train480": 110, "mem720": 70, "vae480": 40}
 ALL_PARTS = ("tiny", "bare480", "train480", "mem720", "vae480")
-MARK_START, MARK_END = "<!-- gpu_check:start -->", "<!-- gpu_check:end -->"
+from _docs_section import markers, replace_section  # noqa: E402  (tools/ is on sys.path when run or imported)
+MARK_START, MARK_END = markers("gpu_check")
 
 #: Smoke mode: the same code paths at toy sizes on CPU (to test this script without a GPU).
 SMOKE_NET = dict(model_channels=64, num_blocks=2, num_heads=4, adaln_lora_dim=16, crossattn_proj_in_channels=96)
@@ -542,16 +543,7 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
 
 def write_section(doc: Path, text: str) -> None:
     """Replaces the gpu_check section of ``doc`` (created if missing), leaving other sections alone."""
-    block = f"{MARK_START}\n{text}{MARK_END}\n"
-    old = doc.read_text() if doc.is_file() else "# Benchmarks\n"
-    if MARK_START in old and MARK_END in old:
-        head, rest = old.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        new = head + block + tail.lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(new)
+    replace_section(doc, "gpu_check", text)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
