@@ -27,6 +27,7 @@ Mapping of the config onto the components (everything else is passed through unc
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -427,3 +428,7 @@ def _shutdown_distributed() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        # The trainer, DDP wrapper and callbacks form reference cycles that still hold the
+        # ProcessGroupGloo; collect them now so its C++ threads are joined here, not during
+        # interpreter shutdown (where their teardown can abort the process).
+        gc.collect()

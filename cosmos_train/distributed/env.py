@@ -98,8 +98,24 @@ def init_distributed(*, backend: str = "auto", timeout_s: float = 1800.0) -> Dis
             raise RuntimeError("init_distributed: backend='nccl' needs CUDA; use backend='gloo' on CPU")
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    _import_world_default_modules()
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
     return get_env()
+
+
+def _import_world_default_modules() -> None:
+    """Imports, before the default group exists, modules whose defaults capture ``group.WORLD``.
+
+    ``torch.distributed.nn.functional`` declares ``def broadcast(..., group=group.WORLD)`` and
+    friends: imported after ``init_process_group`` (DCP and DDP pull it in lazily), those default
+    arguments keep the default ``ProcessGroupGloo`` alive forever, so ``destroy_process_group``
+    cannot free it and its C++ threads (``pt_gloo_runloop``, ``gloo_tcp_loop``) run on into
+    interpreter shutdown, where tearing them down races with the peer's exit and can abort the
+    process (``terminate called without an active exception``). Imported first, the defaults
+    are ``None`` (meaning "the default group", resolved per call).
+    """
+    if dist.is_available():
+        import torch.distributed.nn.functional  # noqa: F401
 
 
 def barrier() -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,42 @@ def test_resume_with_a_changed_config_is_refused_then_allowed(train_main, tmp_pa
     err = capsys.readouterr().err
     assert "optimizer.lr=0.0001" in err and "checkpoint.allowed_config_changes" in err and "Traceback" not in err
     assert train_main([*args, "trainer.max_iter=2", "optimizer.lr=1e-4", "checkpoint.allowed_config_changes=[optimizer.lr]"]) == 0
+
+
+_SHUTDOWN_PROBE = """
+import glob
+import torch.distributed as dist
+from cosmos_train.distributed.env import init_distributed
+from cosmos_train.launch import _shutdown_distributed
+
+def gloo_threads():
+    names = [open(t + "/comm").read().strip() for t in glob.glob("/proc/self/task/*")]
+    return [n for n in names if "gloo" in n]
+
+init_distributed(backend="gloo")
+import torch.distributed.checkpoint  # like the trainer: DCP (and DDP) load modules lazily, after init
+assert gloo_threads(), "probe is blind: no gloo thread while the group is up"
+_shutdown_distributed()
+print("left:", gloo_threads())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads thread names from /proc")
+def test_shutdown_joins_the_gloo_threads(tmp_path):
+    """After ``_shutdown_distributed`` no gloo thread is left to be torn down during interpreter exit.
+
+    Regression: ``torch.distributed.nn.functional`` imported after ``init_process_group`` captured
+    the default group in its default arguments, so its threads outlived ``destroy_process_group``
+    and a 2-rank torchrun run aborted at exit now and then ("terminate called without an active
+    exception").
+    """
+    with socket.socket() as s:  # a free port for the one-rank rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", _SHUTDOWN_PROBE], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "left: []" in proc.stdout, proc.stdout
