@@ -39,7 +39,15 @@ from lazycfg import ConfigError
 
 from cosmos_train.config import Config, model_precision
 
-__all__ = ["build_and_train", "build_trainer", "launch", "preflight_data", "resolve_on_all_ranks", "run_cli"]
+__all__ = [
+    "build_and_train",
+    "build_trainer",
+    "launch",
+    "make_job_dir",
+    "preflight_data",
+    "resolve_on_all_ranks",
+    "run_cli",
+]
 
 log = logging.getLogger("cosmos_train.launch")
 
@@ -96,15 +104,44 @@ def launch(config: Config) -> dict[str, Any]:
     config.validate(world_size=env.world_size)
     config.freeze()
     job_dir = Path(config.job.path_local)
+    error = None
     if env.rank == 0:
-        job_dir.mkdir(parents=True, exist_ok=True)
-        lazycfg.save(config, job_dir / "config.yaml")
+        try:
+            make_job_dir(job_dir)
+            lazycfg.save(config, job_dir / "config.yaml")
+        except (ConfigError, OSError) as exc:
+            error = str(exc) if isinstance(exc, ConfigError) else _job_dir_problem(job_dir, exc)
+    from cosmos_train.distributed.env import broadcast_object
+
+    error = broadcast_object(error)  # every rank stops, not only rank 0
+    if error is not None:
+        raise ConfigError(error)
     _setup_logging(job_dir, rank=env.rank)
     log.info("job directory: %s (world size %d, device %s)", job_dir, env.world_size, env.device)
     try:
         return build_and_train(config)
     finally:
         _shutdown_distributed()
+
+
+def make_job_dir(job_dir: str | os.PathLike) -> Path:
+    """Creates the job directory; a file in the way or no permission is a ``ConfigError``."""
+    path = Path(job_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(_job_dir_problem(path, exc), "job.path_local") from None
+    return path
+
+
+def _job_dir_problem(job_dir: Path, exc: OSError) -> str:
+    blocker = next((p for p in (job_dir, *job_dir.parents) if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is a file, not a directory" if blocker is not None else f"{exc.strerror or exc}"
+    return (
+        f"cannot create the job directory {job_dir} ({why}); it is "
+        "$IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: point IMAGINAIRE_OUTPUT_ROOT at a "
+        "writable directory, or move the file away"
+    )
 
 
 def resolve_on_all_ranks(config: Config) -> Config:
@@ -215,9 +252,9 @@ def load_official_weights(model: Any, path: str) -> None:
         )
     if not os.path.isfile(path):
         raise ConfigError(f"checkpoint.load_path={path!r} does not exist", "checkpoint.load_path")
-    from cosmos_train.checkpoint.consolidated import load_consolidated
+    from cosmos_train.checkpoint.dcp import load_weights_file
 
-    report = load_consolidated(path, net=model.net, net_ema=getattr(model, "net_ema", None))
+    report = load_weights_file(path, net=model.net, net_ema=getattr(model, "net_ema", None), ema="copy_from_net")
     log.info("loaded official weights from %s: %s", path, report)
 
 

@@ -91,8 +91,9 @@ def dryrun(config: "object", *, provenance: bool) -> int:
         config.validate()
     except ConfigError as exc:
         problems.append(str(exc))
-    job_dir = Path(config.job.path_local)
-    job_dir.mkdir(parents=True, exist_ok=True)
+    from cosmos_train.launch import make_job_dir
+
+    job_dir = make_job_dir(config.job.path_local)
     lazycfg.save(config, job_dir / "config.yaml")
     print(f"\nconfig written to {job_dir / 'config.yaml'}")
     from cosmos_train.launch import preflight_data

@@ -463,6 +463,8 @@ class Trainer:
         self._data = DataStream(train_loader)
         self.iteration = 0
         if checkpointer is not None:
+            if callable(getattr(checkpointer, "check_writable", None)):
+                checkpointer.check_writable()  # an unwritable checkpoints/ fails now, not at the first save
             checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
