@@ -6,7 +6,8 @@
 2. resolve ``${...}`` interpolations once, on rank 0, and adopt rank 0's resolved config on every
    rank; then check that every rank holds the identical config (fingerprints), so ``${now:}`` and
    environment lookups can never differ between ranks;
-3. ``validate()`` (knowing the world size), then ``freeze()``;
+3. ``lazycfg.check()`` and ``validate()`` (knowing the world size): any problem stops the run
+   before anything is built, with the lines ``--dryrun`` prints; then ``freeze()``;
 4. write ``config.yaml`` (the resolved config) and the log file into the job directory;
 5. :func:`build_and_train`: data loaders first (a missing dataset fails in seconds, not after
    building a 2B net), then the model (``device``, ``net_builder`` and ``seed`` supplied at build
@@ -38,10 +39,12 @@ import lazycfg
 from lazycfg import ConfigError
 
 from cosmos_train.config import Config, model_precision
+from cosmos_train.utils.build import instantiate_at
 
 __all__ = [
     "build_and_train",
     "build_trainer",
+    "config_problems",
     "launch",
     "make_job_dir",
     "preflight_data",
@@ -101,7 +104,12 @@ def launch(config: Config) -> dict[str, Any]:
 
     env = init_distributed()
     config = resolve_on_all_ranks(config)
-    config.validate(world_size=env.world_size)
+    problems = config_problems(config, world_size=env.world_size)
+    if problems:
+        raise ConfigError(
+            "the config has problems (tools/train.py --dryrun lists the same); nothing was built:\n  "
+            + "\n  ".join(p.replace("\n", "\n  ") for p in problems)
+        )
     config.freeze()
     job_dir = Path(config.job.path_local)
     error = None
@@ -122,6 +130,20 @@ def launch(config: Config) -> dict[str, Any]:
         return build_and_train(config)
     finally:
         _shutdown_distributed()
+
+
+def config_problems(config: Config, *, world_size: int | None = None) -> list[str]:
+    """``lazycfg.check()`` and ``Config.validate()`` problems of a resolved config, as text.
+
+    ``tools/train.py --dryrun`` prints them; :func:`launch` refuses to build anything while
+    there are any.
+    """
+    problems = [str(p) for p in lazycfg.check(config)]
+    try:
+        config.validate(world_size=world_size)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def make_job_dir(job_dir: str | os.PathLike) -> Path:
@@ -179,30 +201,30 @@ def build_and_train(config: Config) -> dict[str, Any]:
 
     env = get_env()
     preflight_data(config)
-    train_loader = lazycfg.instantiate(config.dataloader_train)
+    train_loader = instantiate_at(config.dataloader_train, "dataloader_train")
     val_loader = None
     if config.trainer.run_validation and config.dataloader_val is not None:
-        val_loader = lazycfg.instantiate(config.dataloader_val)
+        val_loader = instantiate_at(config.dataloader_val, "dataloader_val")
     _warn_about_ignored_fields(config)
     net_builder = make_builder(config, device=env.device)
-    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed)
+    model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed)
     trainer = build_trainer(config)
     if trainer.checkpointer is None and config.checkpoint.load_path:
         load_official_weights(model, config.checkpoint.load_path)
     return trainer.fit(
         model,
-        _factory(config.optimizer),
-        _factory(config.scheduler) if config.scheduler is not None else None,
+        _factory(config.optimizer, "optimizer"),
+        _factory(config.scheduler, "scheduler") if config.scheduler is not None else None,
         train_loader,
         val_loader,
     )
 
 
-def _factory(node: Any) -> Callable[..., Any]:
+def _factory(node: Any, path: str) -> Callable[..., Any]:
     """A callable building ``node`` with runtime keyword arguments (``params=``, ``optimizer=``)."""
 
     def build(**runtime: Any) -> Any:
-        return lazycfg.instantiate(node, **runtime)
+        return instantiate_at(node, path, **runtime)
 
     return build
 

@@ -812,7 +812,7 @@ def build_checkpointer(config: Any) -> Any:
     Another checkpointer class named there takes the same keywords. ``checkpoint.type=None``
     (``ckpt_type=disabled``) returns None and logs a warning.
     """
-    import lazycfg
+    from cosmos_train.utils.build import instantiate_at
 
     node = config.checkpoint.type
     if node is None:
@@ -821,7 +821,7 @@ def build_checkpointer(config: Any) -> Any:
             "run cannot be resumed; select ckpt_type=dcp to save"
         )
         return None
-    return lazycfg.instantiate(node, **DCPCheckpointer.config_kwargs(config))
+    return instantiate_at(node, "checkpoint.type", **DCPCheckpointer.config_kwargs(config))
 
 
 # ---- export -------------------------------------------------------------------------------------

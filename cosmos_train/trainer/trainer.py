@@ -47,6 +47,7 @@ from cosmos_train.trainer.metrics import MetricsWriter
 from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
+from cosmos_train.utils.build import instantiate_at
 
 __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
@@ -312,7 +313,7 @@ class Trainer:
                 raise_after=1 if sd.raise_error else None,
             )
         callbacks = {
-            name: lazycfg.instantiate(node)
+            name: instantiate_at(node, f"trainer.callbacks.{name}")
             for name, node in (tr.callbacks or {}).items()
             if node is not None
         }
