@@ -37,7 +37,7 @@ from ._freeze import freeze, is_frozen, unfreeze
 from ._instantiate import instantiate
 from ._loader import lazy_imports, load, load_rel
 from ._node import (PLACEHOLDER, ConfigDict, ConfigList, ConfigPartial, L, LazyCall, LazyNode,
-                    LazyRef)
+                    LazyRef, trust)
 from ._overrides import apply_overrides
 from ._provenance import Record, explain
 from ._registry import Registry, choices, default_registry, register, select
@@ -90,5 +90,6 @@ __all__ = [
     "save",
     "select",
     "to_py",
+    "trust",
     "unfreeze",
 ]

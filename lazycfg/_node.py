@@ -55,6 +55,9 @@ __all__ = [
     "LazyRef",
     "ConfigPartial",
     "PLACEHOLDER",
+    "NAN",
+    "trust",
+    "is_trusted",
     "wrap",
     "target_name",
     "resolve_target",
@@ -70,6 +73,31 @@ __all__ = [
 ]
 
 _SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
+# The one NaN object configs hold: NaN != NaN, but containers compare items by identity first,
+# so a config holding NaN equals its copies and its YAML and to_py round trips.
+NAN = float("nan")
+# Packages whose modules loading a saved config may import (see ``trust``).
+_TRUSTED = {"lazycfg", "torch", "numpy", "math", "operator", "functools", "collections",
+            "datetime", "pathlib", "enum"}
+
+
+def trust(*packages: str) -> None:
+    """Lets ``load`` of a YAML file import classes and objects from these top-level packages.
+
+    Loading is data only: it imports names only from trusted packages, which are those that
+    define ``@configclass`` classes or registered options, the ones given here or in the
+    ``LAZYCFG_TRUST`` environment variable (comma-separated), and a small allow-list (torch,
+    numpy, math, operator, functools, collections, datetime, pathlib, enum). Lazy-node targets
+    are never imported by loading: they stay dotted names until ``instantiate``/``check``.
+    """
+    _TRUSTED.update(p.split(".", 1)[0] for p in packages)
+
+
+def is_trusted(package: str) -> bool:
+    """True when ``load`` may import from this top-level package (see ``trust``)."""
+    import os
+
+    return package in _TRUSTED or package in os.environ.get("LAZYCFG_TRUST", "").split(",")
 
 
 class _Placeholder:
@@ -334,7 +362,7 @@ def wrap(value: Any, site: str = "") -> Any:
     """
     t = type(value)
     if t in _SCALARS:
-        return value
+        return NAN if t is float and value != value else value
     if t is dict:
         new = ConfigDict.__new__(ConfigDict)
         _init_meta(new, site)
@@ -876,9 +904,9 @@ class LazyCall:
             raise ConfigError("_target_ and _args_ are set by L(target)(*args), not as kwargs",
                               "_target_")
         site = caller_site()
-        args_list = [a if type(a) in _SCALARS else wrap(a, site) for a in args]
+        args_list = [wrap(a, site) for a in args]
         for k, v in kwargs.items():
-            if type(v) not in _SCALARS:
+            if type(v) not in _SCALARS or v != v:
                 kwargs[k] = wrap(v, site)
         return new_node(self.target, args_list, kwargs, recursive, site)
 
