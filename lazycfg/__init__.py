@@ -17,9 +17,11 @@ Result types to inspect: ``Problem`` (``check``), ``DiffEntry`` (``diff``), ``Re
 
 from __future__ import annotations
 
+from . import tree
 from ._check import CheckError, Problem, check
 from ._configclass import configclass
 from ._diff import DiffEntry, diff
+from ._display import render_tree
 from ._errors import (
     ConfigError,
     ConfigFileNotFoundError,
@@ -86,10 +88,12 @@ __all__ = [
     "load_rel",
     "loads",
     "register",
+    "render_tree",
     "resolve",
     "save",
     "select",
     "to_py",
+    "tree",
     "trust",
     "unfreeze",
 ]

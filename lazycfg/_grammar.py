@@ -52,7 +52,7 @@ class Override:
 
     @property
     def path(self) -> str:
-        from ._tree import format_path
+        from .tree import format_path
 
         return format_path(self.keys)
 

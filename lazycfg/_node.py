@@ -1,6 +1,6 @@
 """Lazy nodes (``L(target)(*args, **kwargs)``), attribute-access mappings and lazy references.
 
-Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
+Storage (read this before walking a config by hand; prefer ``lazycfg.tree``):
 
 * :class:`LazyNode` is a slotted object. Its state lives in dunder slots that cannot collide
   with kwarg names, so a kwarg may be called ``items`` or ``keys``:
@@ -352,32 +352,37 @@ def _repr_html_(self: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- wrapping
-def wrap(value: Any, site: str = "") -> Any:
+def wrap(value: Any, site: str = "", memo: dict | None = None) -> Any:
     """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
 
     Plain ``functools.partial`` values become :class:`ConfigPartial` (equal by content).
 
     Lists are updated in place (so a list shared by reference stays shared); tuples are rebuilt
     only when an element changed. Nodes, ConfigDicts and other objects are returned as they are.
+    With ``memo`` (a dict), a plain dict reachable twice becomes one ``ConfigDict``.
     """
     t = type(value)
     if t in _SCALARS:
         return NAN if t is float and value != value else value
     if t is dict:
+        if memo is not None and id(value) in memo:
+            return memo[id(value)]
         new = ConfigDict.__new__(ConfigDict)
         _init_meta(new, site)
+        if memo is not None:
+            memo[id(value)] = new
         for k, v in value.items():
-            dict.__setitem__(new, k, wrap(v, site))
+            dict.__setitem__(new, k, wrap(v, site, memo))
         return new
     if t is list or t is ConfigList:
         for i, item in enumerate(value):
-            if type(item) not in _SCALARS:
-                new_item = wrap(item, site)
+            if type(item) not in _SCALARS or item != item:
+                new_item = wrap(item, site, memo)
                 if new_item is not item:
                     list.__setitem__(value, i, new_item)
         return value
     if t is tuple:
-        items = [wrap(v, site) for v in value]
+        items = [wrap(v, site, memo) for v in value]
         if any(a is not b for a, b in zip(items, value)):
             return tuple(items)
         return value

@@ -31,7 +31,7 @@ from ._node import ConfigDict, LazyNode, suggest, target_name
 from ._provenance import record
 from ._registry import Registry, default_registry
 from ._sig import checkable_target, params
-from ._tree import children, del_child, format_path, get_child, is_attrs, kind_of, set_child
+from .tree import children, del_child, format_path, get_child, is_attrs, kind_of, set_child
 from ._configclass import field_types
 from ._types import check_value, item_annotations
 
@@ -134,7 +134,7 @@ def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None
     if package == "_global_":
         raise OverrideError(f"{ov.text!r}: group {group!r} lands at the root ('_global_'); it "
                             f"cannot be removed, select another option instead", group)
-    from ._tree import parse_path
+    from .tree import parse_path
 
     keys = parse_path(package)
     parent = _walk(cfg, keys[:-1], ov)
@@ -251,6 +251,8 @@ def _walk(cfg: Any, keys: tuple, ov: Override, create: bool = False) -> Any:
 
 
 def _has(parent: Any, key: Any) -> bool:
+    if isinstance(parent, dict):  # exact, but ``a.0`` also finds a str key "0"
+        return key in parent or (type(key) is int and str(key) in parent)
     try:
         get_child(parent, key)
         return True
@@ -320,7 +322,7 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
 
 
 def _parent_keys(path: str) -> tuple:
-    from ._tree import parse_path
+    from .tree import parse_path
 
     return parse_path(path)[:-1]
 
@@ -478,7 +480,7 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
 
 
 def _split(path: str) -> tuple:
-    from ._tree import parse_path
+    from .tree import parse_path
 
     return parse_path(path)
 

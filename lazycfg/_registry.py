@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from ._errors import ConfigError, RegistryError
 from ._node import ConfigDict, suggest, target_name, trust
 from ._provenance import _note_choice, _safe_eq, get_choices
-from ._tree import get_child, is_attrs, kind_of, parse_path, set_child, walk
+from .tree import get_child, is_attrs, kind_of, parse_path, set_child, walk
 
 __all__ = [
     "Registry",
@@ -265,7 +265,7 @@ def _set_path(cfg: Any, path: str, value: Any, source: str) -> None:
     keys = parse_path(path)
     parent = cfg
     trail: list = []
-    from ._tree import format_path
+    from .tree import format_path
 
     for key in keys[:-1]:
         try:

@@ -35,7 +35,7 @@ import os
 from typing import Any
 
 from lazycfg import _provenance as P
-from lazycfg import _tree
+from lazycfg import tree as _tree
 from lazycfg._configclass import field_types
 from lazycfg._errors import ConfigError, ConfigFileNotFoundError, SerializationError
 from lazycfg._node import (NAN, PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta,
