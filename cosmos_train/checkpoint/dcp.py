@@ -557,14 +557,15 @@ class DCPCheckpointer:
 
     def _finish_pending(self, callbacks: Any) -> None:
         pending, self._pending = self._pending, None
-        for f in pending["futures"]:
-            if f is None:
-                continue
-            try:
-                f.result()  # re-raises a failed background write
-            except (CheckpointException, OSError, RuntimeError) as exc:
-                self._discard(pending["tmp"])
-                raise CheckpointSaveError(self._save_failure(pending["name"], exc)) from None
+        # Wait for every background write before judging: a failed key must not leave others
+        # still writing into the directory that is about to be removed.
+        failures = [f.exception() for f in pending["futures"] if f is not None]
+        failure = next((exc for exc in failures if exc is not None), None)
+        if failure is not None:
+            self._discard(pending["tmp"])
+            if not isinstance(failure, (CheckpointException, OSError, RuntimeError)):
+                raise failure
+            raise CheckpointSaveError(self._save_failure(pending["name"], failure)) from None
         # Rank 0 is DCP's coordinator: its futures finish after every rank's data and the
         # metadata are written, so it can publish without another collective.
         self._publish(pending, callbacks)

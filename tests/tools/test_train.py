@@ -160,6 +160,16 @@ def test_build_errors_name_the_config_path(train_main, capsys):
     assert "<root>" not in err and "Traceback" not in err
 
 
+def test_output_root_that_is_a_file_is_one_error_line(train_main, tmp_path, capsys, monkeypatch):
+    root = tmp_path / "root"
+    root.write_text("a file")
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(root))
+    assert train_main([TINY, "trainer.max_iter=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create the job directory") and err.count("\n") == 1
+    assert f"{root} is a file, not a directory" in err and "IMAGINAIRE_OUTPUT_ROOT" in err
+
+
 def test_smoke_runs_one_iteration_with_every_cadence(train_main, tmp_path):
     assert train_main([TINY, "--smoke", "trainer.callbacks.every_n_sample_reg.num_steps=2",
                        "trainer.callbacks.every_n_sample_ema.num_steps=2"]) == 0
