@@ -456,7 +456,7 @@ class Wan21VAE(VideoTokenizer):
     Args:
         ckpt_path: ``Wan2.1_VAE.pth``: a local path, the catalogue name ``Wan2.1/vae`` or an
             ``hf://`` spec (:func:`cosmos_train.checkpoint.hub.resolve_weights`; strict key check);
-            ``None``: random init (timing).
+            ``None`` or ``""``: random init (timing).
         allow_random: with ``ckpt_path=None``, permit random weights even when the run loads
             released net weights (:func:`cosmos_train.checkpoint.pretrained.check_pretrained_parts`).
         dtype: weight and compute dtype (``"bfloat16"``, ``"float16"`` or ``"float32"``).
@@ -504,7 +504,8 @@ class Wan21VAE(VideoTokenizer):
                                 dropout=dropout, temporal_window=temporal_window,
                                 decode_window=decode_window)
         model.to_empty(device=device)
-        if ckpt_path is None:
+        if not ckpt_path:  # None or "" (a command line cannot set a str field back to null)
+            ckpt_path = None
             log.warning("Wan2.1 VAE with RANDOM weights (model.config.tokenizer.ckpt_path is not set): "
                         "fine for timing, useless for quality; set it to Wan2.1/vae for the released VAE")
             model.init_weights()
