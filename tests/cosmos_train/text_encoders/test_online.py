@@ -43,3 +43,10 @@ def test_missing_captions_are_a_clear_error(model_and_batch):
     no_text = {k: v for k, v in batch.items() if k not in ("ai_caption",)}
     with pytest.raises(KeyError, match=r"model\.config\.input_caption_key"):
         model.training_step(no_text, iteration=1)
+
+
+def test_negative_prompt_text_is_encoded_for_sampling(model_and_batch):
+    model, batch = model_and_batch
+    b = len(batch["ai_caption"])
+    out = model._with_text_embeddings({**batch, "neg_ai_caption": ["ugly, static"] * b})
+    assert torch.equal(out["neg_t5_text_embeddings"], model.text_encoder.encode(["ugly, static"] * b))
