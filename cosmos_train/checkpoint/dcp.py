@@ -99,6 +99,9 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "checkpoint.keys_not_to_resume",
     "checkpoint.strict_resume",
     "checkpoint.allowed_config_changes",
+    # Layout only: DCP reshards on load and context parallelism does not touch the saved state.
+    "model_parallel.context_parallel_size",
+    "model.config.fsdp_shard_size",
 )
 
 
@@ -255,6 +258,18 @@ def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list
         "checkpoint.strict_resume=False to load only the matching entries."
     )
     return "\n".join(lines)
+
+
+def _local_load_path(load_path: str) -> Path:
+    """``checkpoint.load_path`` as a local path; catalogue names and ``hf://`` specs resolve via the hub cache."""
+    from cosmos_train.checkpoint.hub import WeightsNotFoundError, parse_weights_spec, resolve_weights
+
+    try:
+        if parse_weights_spec(load_path) is None:
+            return Path(load_path)
+        return resolve_weights(load_path, what="checkpoint.load_path")
+    except (ValueError, WeightsNotFoundError) as err:
+        raise CheckpointError(str(err)) from None
 
 
 class DCPCheckpointer:
@@ -599,7 +614,7 @@ class DCPCheckpointer:
             return self._newest_verified(self.save_dir, keys), keys, True
         if not self.load_path:
             return None, set(), False
-        path = Path(self.load_path)
+        path = _local_load_path(self.load_path)
         if path.suffix == ".pt":
             if not path.is_file():
                 raise CheckpointError(
