@@ -8,9 +8,9 @@ import attrs
 import pytest
 
 from lazycfg import L, ConfigDict, apply_overrides, configclass, diff
-from lazycfg._diff import format_value
+from lazycfg._compare import format_value
 from lazycfg._grammar import parse_value
-from lazycfg._provenance import set_choices
+from lazycfg._node import set_choices
 
 
 @configclass

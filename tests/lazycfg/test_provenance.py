@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lazycfg import ConfigDict, ConfigKeyError, L, Record, apply_overrides, explain
-from lazycfg._provenance import (
+from lazycfg._node import (
     DELETED,
     caller_site,
     get_choices,

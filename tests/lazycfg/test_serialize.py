@@ -16,8 +16,9 @@ import lazycfg
 from lazycfg import PLACEHOLDER, ConfigDict, L
 from lazycfg._configclass import configclass
 from lazycfg._errors import ConfigError, SerializationError
-from lazycfg._provenance import explain, get_choices, set_choices
-from lazycfg._serialize import dumps, fingerprint, load_yaml, loads, save, to_py
+from lazycfg import explain
+from lazycfg._node import get_choices, set_choices
+from lazycfg._io import dumps, fingerprint, load_yaml, loads, save, to_py
 
 
 @pytest.fixture(autouse=True)
