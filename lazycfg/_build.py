@@ -1,14 +1,14 @@
 """``instantiate`` (build lazy nodes) and ``freeze``/``is_frozen``/``unfreeze``.
 
-Both are short functions on the one memoised traversal of ``lazycfg.tree``: a node reachable twice
-is built (or frozen) once, at its first path.
+Both are short functions on the memoised traversal of ``lazycfg.tree``: a node reachable twice is
+built (or frozen) once, at its first path.
 
 A frozen container stores its config path (``__lz_frozen__``), so the error of a later set or
-delete names the full path (``trainer.max_iter``). ``freeze`` swaps plain lists for
-:class:`ConfigList` and plain dicts for :class:`ConfigDict` (so they can refuse mutation), guards
-plain attrs classes (a ``__setattr__`` wrapper for ``__dict__`` classes, a guarded subclass for
-slotted ones) and descends into tuples. ``with unfreeze(cfg):`` is the one explicit, scoped way to
-change a frozen config; the whole tree is frozen again on exit.
+delete names the full path (``trainer.max_iter``). ``freeze`` swaps plain lists (a node's
+``_args_`` included) for :class:`ConfigList` and plain dicts for :class:`ConfigDict` (so they can
+refuse mutation), guards plain attrs classes (a ``__setattr__`` wrapper for ``__dict__`` classes,
+a guarded subclass for slotted ones) and descends into tuples. ``with unfreeze(cfg):`` is the one
+explicit, scoped way to change a frozen config; the whole tree is frozen again on exit.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from typing import Any, Iterator
 from ._errors import ConfigError, InstantiationError
 from ._node import (PLACEHOLDER, ConfigDict, ConfigList, LazyNode, LazyRef, _init_meta,
                     frozen_error, locate, resolve_target, target_name)
-from .tree import attrs_fields, format_path, is_attrs
+from .tree import Traversal, children, format_path, is_attrs, kind_of, raw_set, traverse
 
+__all__ = ["instantiate", "freeze", "is_frozen", "unfreeze"]
 
 _SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
 
 
+# ----------------------------------------------------------------------------- instantiate
 def instantiate(obj: Any, *args: Any, **kwargs: Any) -> Any:
     """Builds every lazy node in ``obj`` (inside dicts, lists and tuples too).
 
@@ -50,82 +52,65 @@ def instantiate(obj: Any, *args: Any, **kwargs: Any) -> Any:
         raise InstantiationError(
             f"instantiate(obj, *args, **kwargs): call arguments need a lazy node, got "
             f"{type(obj).__name__}", "")
-    return _build(obj, (), {}, args, kwargs)
+    t = Traversal(_build)
+    if type(obj) is LazyNode:
+        return _build_node(obj, (), t, args, kwargs)
+    return t(obj)
 
 
-def _build(obj: Any, path: tuple, memo: dict, call_args: tuple = (),
-           call_kwargs: dict | None = None) -> Any:
-    t = type(obj)
-    if t in _SCALARS:
-        return obj
-    oid = id(obj)
-    if oid in memo:
-        return memo[oid]
-    if t is LazyNode:
-        result = _build_node(obj, path, memo, call_args, call_kwargs or {})
-    elif isinstance(obj, dict):
-        result = {k: _build(v, (*path, k), memo) for k, v in obj.items()}
-    elif isinstance(obj, list):
-        result = [_build(v, (*path, i), memo) for i, v in enumerate(obj)]
-    elif isinstance(obj, tuple):
-        items = [_build(v, (*path, i), memo) for i, v in enumerate(obj)]
-        result = type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    elif isinstance(obj, LazyRef):
+def _build(obj: Any, path: tuple, t: Traversal) -> Any:
+    kind = kind_of(obj)
+    if kind == "node":
+        return _build_node(obj, path, t, (), {})
+    if kind == "mapping":
+        return dict(t.map_children(obj, path))
+    if kind == "list":
+        return [v for _, v in t.map_children(obj, path)]
+    if isinstance(obj, tuple):  # namedtuples too
+        items = [t(v, (*path, i)) for i, v in enumerate(obj)]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    if isinstance(obj, LazyRef):
+        where = format_path(path) or "<root>"
         try:
-            result = locate(obj.__lz_name__, format_path(path))
+            return locate(obj.__lz_name__, where)
         except ConfigError as exc:
-            where = format_path(path) or "<root>"
             raise InstantiationError(f"failed to import {where!r}: {exc}", where) from exc
-    else:
-        return obj
-    memo[oid] = result
-    return result
+    return obj
 
 
-def _plain(value: Any) -> Any:
-    """Unbuilt children of a ``_recursive_=False`` node are passed as they are."""
-    return value
-
-
-def _build_node(node: LazyNode, path: tuple, memo: dict, call_args: tuple,
+def _build_node(node: LazyNode, path: tuple, t: Traversal, call_args: tuple,
                 call_kwargs: dict) -> Any:
     where = format_path(path) or "<root>"
-    site = node.__lz_site__
+    site = node.__lz_site__ or "<unknown>"
     name = target_name(node.__lz_target__)
     try:
         target = resolve_target(node, where)
     except ConfigError as exc:
         why = exc.message.removeprefix(f"{where}: ").removeprefix(f"cannot import {name!r}")
-        raise InstantiationError(
-            f"failed to build {where!r}: cannot import target {name!r} of the node defined at "
-            f"{site or '<unknown>'}{why}", where) from exc
+        raise InstantiationError(f"failed to build {where!r}: cannot import target {name!r} of "
+                                 f"the node defined at {site}{why}", where) from exc
     if node.__lz_recursive__:
-        args = [_build(a, (*path, i), memo) for i, a in enumerate(node.__lz_args__)]
-        kwargs = {k: _build(v, (*path, k), memo) for k, v in node.__lz_kwargs__.items()}
+        items = t.map_children(node, path)
     else:
-        args = list(node.__lz_args__)
-        kwargs = dict(node.__lz_kwargs__)
-    if call_args:
-        args = [*call_args, *args]
-    if call_kwargs:
-        kwargs.update(call_kwargs)
+        items = children(node)
+    args = [*call_args, *(v for k, v in items if isinstance(k, int))]
+    kwargs = {k: v for k, v in items if not isinstance(k, int)}
+    kwargs.update(call_kwargs)
     for key, value in (*enumerate(args), *kwargs.items()):
         if value is PLACEHOLDER:
             full = format_path((*path, key))
             raise InstantiationError(
-                f"failed to build {where!r} (L({name}) at {site or '<unknown>'}): argument "
-                f"{full!r} is still PLACEHOLDER; pass it at build time: "
-                f"instantiate(cfg{'.' + where if path else ''}, {key}=...)", full)
+                f"failed to build {where!r} (L({name}) at {site}): argument {full!r} is still "
+                f"PLACEHOLDER; pass it at build time: instantiate(cfg"
+                f"{'.' + where if path else ''}, {key}=...)", full)
     try:
         return target(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - re-raised with the config context
-        raise InstantiationError(
-            f"failed to build {where!r}: {name}(...) defined at {site or '<unknown>'} raised "
-            f"{type(exc).__name__}: {exc}", where) from exc
+        raise InstantiationError(f"failed to build {where!r}: {name}(...) defined at {site} "
+                                 f"raised {type(exc).__name__}: {exc}", where) from exc
 
 
 # ----------------------------------------------------------------------------- freeze
-_SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
 _GUARDED: dict[type, type] = {}
 
 
@@ -135,95 +120,50 @@ def freeze(cfg: Any) -> Any:
     (A plain ``dict``/``list`` root is replaced by a frozen ``ConfigDict``/``ConfigList``: use the
     return value.)
     """
-    return _set(cfg, (), {}, True)
+    return traverse(_freezer(True), cfg)
 
 
-def _set(obj: Any, path: tuple, seen: dict, frozen: bool) -> Any:  # noqa: C901
-    t = type(obj)
-    if t in _SCALARS:
-        return obj
-    oid = id(obj)
-    if oid in seen:
-        return seen[oid]
-    mark = format_path(path) if frozen else None
-    if t is LazyNode:
-        seen[oid] = obj
-        if not frozen or obj.__lz_frozen__ is None:
-            object.__setattr__(obj, "__lz_frozen__", mark)
-        args = obj.__lz_args__
-        if frozen and type(args) is list:  # node._args_ must refuse mutation too
-            args = ConfigList(args)
-            object.__setattr__(obj, "__lz_args__", args)
-        if isinstance(args, ConfigList) and (not frozen or args.__lz_frozen__ is None):
-            object.__setattr__(args, "__lz_frozen__", format_path((*path, "_args_"))
-                               if frozen else None)
-        for i, a in enumerate(args):
-            new = _set(a, (*path, i), seen, frozen)
-            if new is not a:
-                args[i] = new
-        kwargs = obj.__lz_kwargs__
-        for k, v in kwargs.items():
-            new = _set(v, (*path, k), seen, frozen)
-            if new is not v:
-                kwargs[k] = new
-        return obj
-    if isinstance(obj, dict):
-        if isinstance(obj, ConfigDict):
-            target = obj
-        else:
-            if not frozen:
-                seen[oid] = obj
-                for k, v in obj.items():
-                    _set(v, (*path, k), seen, frozen)
-                return obj
+def _freezer(frozen: bool) -> Any:
+    """The traversal function that freezes (or unfreezes) one container and its children."""
+
+    def fn(obj: Any, path: tuple, t: Traversal) -> Any:
+        kind = kind_of(obj)
+        if kind == "leaf":
+            return obj
+        mark = format_path(path) if frozen else None
+        if kind == "tuple":
+            items = [t(v, (*path, i)) for i, v in enumerate(obj)]
+            return tuple(items) if any(a is not b for a, b in zip(items, obj)) else obj
+        target = obj
+        if frozen and type(obj) is dict:
             target = ConfigDict.__new__(ConfigDict)
             _init_meta(target, "")
             dict.update(target, obj)
-        seen[oid] = target
-        if not frozen or target.__lz_frozen__ is None:
-            object.__setattr__(target, "__lz_frozen__", mark)
-        for k, v in list(dict.items(target)):
-            new = _set(v, (*path, k), seen, frozen)
-            if new is not v:
-                dict.__setitem__(target, k, new)
-        return target
-    if isinstance(obj, list):
-        if isinstance(obj, ConfigList):
-            target = obj
-        elif frozen:
+        elif frozen and type(obj) is list:
             target = ConfigList(obj)
-        else:
-            target = obj
-        seen[oid] = target
-        if isinstance(target, ConfigList) and (not frozen or target.__lz_frozen__ is None):
-            object.__setattr__(target, "__lz_frozen__", mark)
-        for i, v in enumerate(target):
-            new = _set(v, (*path, i), seen, frozen)
-            if new is not v:
-                list.__setitem__(target, i, new)
+        if kind == "node" and frozen and type(obj.__lz_args__) is list:
+            object.__setattr__(obj, "__lz_args__", ConfigList(obj.__lz_args__))
+        t.memo[id(obj)] = (obj, target)  # a child reaching back here gets the new container
+        if kind == "attrs":
+            _mark_attrs(obj, mark, frozen)
+        elif isinstance(target, (LazyNode, ConfigDict, ConfigList)):
+            _mark(target, mark, frozen)
+            if kind == "node":
+                _mark(obj.__lz_args__, format_path((*path, "_args_")) if frozen else None,
+                      frozen)
+        for key, child in children(target):
+            new = t(child, (*path, key))
+            if new is not child:
+                raw_set(target, key, new)
         return target
-    if isinstance(obj, tuple):
-        items = [_set(v, (*path, i), seen, frozen) for i, v in enumerate(obj)]
-        if any(a is not b for a, b in zip(items, obj)):
-            result = type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-        else:
-            result = obj
-        seen[oid] = result
-        return result
-    if is_attrs(obj):
-        seen[oid] = obj
-        _mark_attrs(obj, mark, frozen)
-        d = getattr(obj, "__dict__", None)
-        for name in attrs_fields(type(obj)):
-            value = d[name] if d is not None and name in d else getattr(obj, name)
-            new = _set(value, (*path, name), seen, frozen)
-            if new is not value:
-                if d is not None:
-                    d[name] = new
-                else:
-                    object.__setattr__(obj, name, new)
-        return obj
-    return obj
+
+    return fn
+
+
+def _mark(obj: Any, mark: str | None, frozen: bool) -> None:
+    if isinstance(obj, (LazyNode, ConfigDict, ConfigList)) and (
+            not frozen or obj.__lz_frozen__ is None):
+        object.__setattr__(obj, "__lz_frozen__", mark)
 
 
 def _mark_attrs(obj: Any, mark: str | None, frozen: bool) -> None:
@@ -337,9 +277,9 @@ def unfreeze(cfg: Any) -> Iterator[Any]:
     frozen in place; pass the object ``freeze`` returned.)
     """
     was = is_frozen(cfg)
-    _set(cfg, (), {}, False)
+    traverse(_freezer(False), cfg)
     try:
         yield cfg
     finally:
         if was:
-            _set(cfg, (), {}, True)
+            traverse(_freezer(True), cfg)

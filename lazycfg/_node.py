@@ -674,18 +674,6 @@ class ConfigDict(dict):
             self._lz_set(key, default, None, "python")
         return dict.__getitem__(self, key)
 
-    def pop(self, *args: Any) -> Any:
-        self._check_mutable()
-        return dict.pop(self, *args)
-
-    def popitem(self) -> tuple:
-        self._check_mutable()
-        return dict.popitem(self)
-
-    def clear(self) -> None:
-        self._check_mutable()
-        dict.clear(self)
-
     def __ior__(self, other: Any) -> ConfigDict:
         self.update(other)
         return self
@@ -777,33 +765,9 @@ class ConfigList(list):
         self._check()
         list.insert(self, index, wrap(value))
 
-    def pop(self, *args: Any) -> Any:
-        self._check()
-        return list.pop(self, *args)
-
-    def remove(self, value: Any) -> None:
-        self._check()
-        list.remove(self, value)
-
-    def clear(self) -> None:
-        self._check()
-        list.clear(self)
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self._check()
-        list.sort(self, *args, **kwargs)
-
-    def reverse(self) -> None:
-        self._check()
-        list.reverse(self)
-
     def __iadd__(self, values: Any) -> ConfigList:
         self.extend(values)
         return self
-
-    def __imul__(self, n: Any) -> ConfigList:
-        self._check()
-        return list.__imul__(self, n)  # type: ignore[return-value]
 
     def __deepcopy__(self, memo: dict) -> ConfigList:
         from copy import deepcopy
@@ -820,6 +784,24 @@ class ConfigList(list):
 
     def __reduce__(self) -> tuple:
         return (_restore_list, (type(self), list(self), self.__lz_hist__, self.__lz_frozen__))
+
+
+def _guarded(base: type, name: str, check: str) -> Callable:
+    """``base.name`` preceded by the frozen check (for mutators that store no new values)."""
+    method = getattr(base, name)
+
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        getattr(self, check)()
+        return method(self, *args, **kwargs)
+
+    guarded.__name__ = name
+    return guarded
+
+
+for _name in ("pop", "remove", "clear", "sort", "reverse", "__imul__"):
+    setattr(ConfigList, _name, _guarded(list, _name, "_check"))
+for _name in ("pop", "popitem", "clear"):
+    setattr(ConfigDict, _name, _guarded(dict, _name, "_check_mutable"))
 
 
 def _restore_list(cls: type, items: list, hist: object, frozen: object) -> ConfigList:

@@ -344,9 +344,8 @@ def raw_set(obj: Any, key: Any, value: Any) -> None:
     if type(obj) is LazyNode:
         if isinstance(key, int):
             args = obj.__lz_args__
-            while len(args) <= key:
-                args.append(None)
-            args[key] = value
+            list.extend(args, [None] * (key + 1 - len(args)))
+            list.__setitem__(args, key, value)
         else:
             obj.__lz_kwargs__[key] = value
     elif isinstance(obj, dict):
