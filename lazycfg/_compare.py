@@ -24,8 +24,10 @@ from . import tree as _tree
 from ._errors import ConfigError
 from ._node import (LazyNode, LazyRef, Record, get_history, get_site, resolve_target, suggest,
                     target_name)
+from ._configclass import field_types
+from ._types import params as _params
 from ._types import type_repr, value_accepts
-from .tree import _scalar, format_path, get_child, parse_path
+from .tree import _scalar, format_path, get_child, join_path, parse_path
 
 
 CHANGED, ADDED, REMOVED = "changed", "added", "removed"
@@ -334,10 +336,6 @@ def check(cfg: Any, *, strict: bool = False) -> list[Problem]:
     return problems
 
 
-def _join(path: str, key: Any) -> str:
-    return _tree.format_path((*_tree.parse_path(path), key)) if path else _tree.format_path((key,))
-
-
 def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
     import inspect  # lazy: `import lazycfg` stays light (inspect pulls in ast, 25 ms)
 
@@ -365,7 +363,7 @@ def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
             known[key] = None
         else:
             problems.append(Problem(
-                _join(path, key), UNKNOWN_ARG,
+                join_path(path, key), UNKNOWN_ARG,
                 f"{name} does not accept {key!r}.{suggest(key, keyword_ok)} "
                 f"Valid: {', '.join(keyword_ok) or 'none'}"))
     try:
@@ -377,10 +375,11 @@ def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
         if (p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                 and pname not in bound.arguments):
             problems.append(Problem(
-                _join(path, pname), MISSING_ARG,
+                join_path(path, pname), MISSING_ARG,
                 f"required parameter {pname!r} of {name} is never set; set it, or write "
                 f"{pname}=PLACEHOLDER if it is supplied at build time"))
-    hints = _hints(target, params)
+    p = _params(target)
+    hints = p.hints if p is not None else {}
     for pname, value in bound.arguments.items():
         if pname in kwargs:
             value = kwargs[pname]
@@ -388,44 +387,13 @@ def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
             continue
         tp = hints.get(pname)
         if tp is not None:
-            where = _join(path, pname) if pname in kwargs else _join(
+            where = join_path(path, pname) if pname in kwargs else join_path(
                 path, list(bound.arguments).index(pname))
             _check_type(value, tp, where, f"parameter {pname!r} of {name}", problems)
 
 
-def _hints(target: Any, params: Any) -> dict[str, Any]:
-    raw = {n: p.annotation for n, p in params.items() if p.annotation is not p.empty}
-    if any(isinstance(v, str) for v in raw.values()):
-        import typing
-
-        fn = target.__init__ if isinstance(target, type) else target
-        try:
-            resolved = typing.get_type_hints(fn)
-        except Exception:  # noqa: BLE001 - unresolvable forward refs: skip those
-            resolved = {}
-        raw = {k: resolved[k] for k in raw if k in resolved}
-    return raw
-
-
-_ATTRS_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _attrs_hints(cls: type) -> dict[str, Any]:
-    hints = _ATTRS_HINTS.get(cls)
-    if hints is None:
-        import typing
-
-        try:
-            hints = typing.get_type_hints(cls)
-        except Exception:  # noqa: BLE001 - unresolvable forward refs: check what resolves
-            hints = {a.name: a.type for a in cls.__attrs_attrs__
-                     if a.type is not None and not isinstance(a.type, str)}
-        _ATTRS_HINTS[cls] = hints
-    return hints
-
-
 def _check_attrs(obj: Any, keys: tuple, problems: list[Problem]) -> None:
-    hints = _attrs_hints(type(obj))
+    hints = field_types(type(obj))
     for key, value in _tree.children(obj):
         tp = hints.get(key)
         if tp is not None:

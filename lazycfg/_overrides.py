@@ -44,7 +44,7 @@ from ._grammar import Override, parse_override
 from ._node import (ConfigDict, LazyNode, _get_meta, _note_choice, _safe_eq, get_choices, record,
                     suggest, target_name, trust)
 from ._types import check_value, checkable_target, item_annotations, params
-from .tree import (children, del_child, format_path, get_child, is_attrs, is_glob, kind_of,
+from .tree import (children, del_child, format_path, get_child, is_glob, join_path, kind_of,
                    parse_path, set_child, walk)
 
 
@@ -278,23 +278,8 @@ def _combine(old: Any, new: Any) -> Any:
 
 def _set_path(cfg: Any, path: str, value: Any, source: str) -> None:
     keys = parse_path(path)
-    parent = cfg
-    trail: list = []
-    for key in keys[:-1]:
-        try:
-            child = get_child(parent, key, path=format_path(trail))
-        except AttributeError:
-            if isinstance(parent, dict):  # create intermediate mappings in untyped trees
-                child = ConfigDict()
-                set_child(parent, key, child, source, "select")
-            else:
-                raise
-        if child is None and (isinstance(parent, dict) or is_attrs(parent)):
-            raise ConfigError(f"cannot place {source!r} at {path!r}: "
-                              f"{format_path((*trail, key))!r} is None", path)
-        parent = child
-        trail.append(key)
-    set_child(parent, keys[-1], value, source, "select", path=format_path(trail))
+    parent = _walk(cfg, keys[:-1], source, create=True, kind="select")
+    set_child(parent, keys[-1], value, source, "select", path=format_path(keys[:-1]))
 
 
 _DEFAULT = Registry()
@@ -471,32 +456,19 @@ def apply_one(cfg: Any, ov: Override | str) -> None:
 
 
 def _apply(cfg: Any, ov: Override) -> None:
-    if any(is_glob(k) for k in ov.keys):
+    globs = [i for i, k in enumerate(ov.keys) if is_glob(k)]
+    if globs:
         targets = _expand(cfg, ov.keys, (), ov)
         if not targets:
             raise OverrideError(
                 f"override {ov.text!r}: the glob matched nothing (no child of "
-                f"{_glob_parent(ov.keys)!r} has {format_path(_after_glob(ov.keys))!r})",
-                ov.path)
+                f"{format_path(ov.keys[:globs[0]]) or '<root>'!r} has "
+                f"{format_path(ov.keys[globs[0] + 1:])!r})", ov.path)
         source = f"{ov.text} ({len(targets)} match{'es' if len(targets) != 1 else ''})"
         for keys in targets:
             _apply_path(cfg, keys, ov, source, deepcopy(ov.value))
         return
     _apply_path(cfg, ov.keys, ov, ov.text, ov.value)
-
-
-def _glob_parent(keys: tuple) -> str:
-    for i, k in enumerate(keys):
-        if is_glob(k):
-            return format_path(keys[:i]) or "<root>"
-    return format_path(keys)
-
-
-def _after_glob(keys: tuple) -> tuple:
-    for i, k in enumerate(keys):
-        if is_glob(k):
-            return keys[i + 1:]
-    return ()
 
 
 def _expand(obj: Any, keys: tuple, prefix: tuple, ov: Override) -> list[tuple]:
@@ -530,24 +502,25 @@ def _target_exists(cfg: Any, keys: tuple, ov: Override) -> bool:
     return type(parent) is LazyNode and _param_status(parent, last) == "param"
 
 
-def _walk(cfg: Any, keys: tuple, ov: Override, create: bool = False) -> Any:
+def _walk(cfg: Any, keys: tuple, ov: Override | str, create: bool = False,
+          kind: str = "override") -> Any:
+    """The container at ``keys``; ``create``: missing intermediate mappings are added (Hydra's
+    ``+a.new.key=V``). Errors quote the override (or selection) text ``ov``."""
+    text = ov if isinstance(ov, str) else ov.text
     obj = cfg
     for i, key in enumerate(keys):
+        where = format_path(keys[:i + 1])
         try:
             obj = get_child(obj, key, path=format_path(keys[:i]))
         except AttributeError as exc:
-            if create and isinstance(obj, dict):
-                # '+a.new.key=V' creates the missing intermediate mappings (Hydra's behaviour)
-                child = ConfigDict()
-                _guard(lambda: set_child(obj, key, child, ov.text, "override",
-                                         format_path(keys[:i])), ov)
-                obj = child
-                continue
-            msg = str(exc)
-            raise OverrideError(f"override {ov.text!r}: {msg}", format_path(keys[:i + 1])) from exc
+            if not (create and isinstance(obj, dict)):
+                raise OverrideError(f"override {text!r}: {exc}", where) from exc
+            child = ConfigDict()
+            _guard(lambda: set_child(obj, key, child, text, kind, format_path(keys[:i])), text)
+            obj = child
         if obj is None and i < len(keys) - 1:
-            raise OverrideError(f"override {ov.text!r}: {format_path(keys[:i + 1])!r} is None, "
-                                f"so it has no {keys[i + 1]!r}", format_path(keys[:i + 1]))
+            raise OverrideError(f"override {text!r}: {where!r} is None, so it has no "
+                                f"{keys[i + 1]!r}", where)
     return obj
 
 
@@ -593,7 +566,7 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
         what = f"L({target_name(parent.__lz_target__)})"
         if status == "no":
             return OverrideError(
-                f"override {ov.text!r}: {what} at {format_path(_parent_keys(path)) or '<root>'} "
+                f"override {ov.text!r}: {what} at {format_path(parse_path(path)[:-1]) or '<root>'} "
                 f"has no parameter {key!r}.{suggest(key, cands)} Valid: {', '.join(cands)}",
                 path)
         if ov.kind == "delete":
@@ -618,12 +591,8 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
     if k in ("list", "tuple"):
         return OverrideError(
             f"override {ov.text!r}: {path!r}: index {key!r} out of range (length "
-            f"{len(parent)}); append with {format_path(_parent_keys(path))}+=VALUE", path)
+            f"{len(parent)}); append with {format_path(parse_path(path)[:-1])}+=VALUE", path)
     return OverrideError(f"override {ov.text!r}: no key {path!r}", path)
-
-
-def _parent_keys(path: str) -> tuple:
-    return parse_path(path)[:-1]
 
 
 def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) -> None:
@@ -695,11 +664,12 @@ def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, sourc
     return checked
 
 
-def _guard(fn: Any, ov: Override) -> None:
+def _guard(fn: Any, ov: Override | str) -> None:
     try:
         fn()
     except FrozenConfigError as exc:
-        raise OverrideError(f"override {ov.text!r}: {exc}", exc.path) from exc
+        text = ov if isinstance(ov, str) else ov.text
+        raise OverrideError(f"override {text!r}: {exc}", exc.path) from exc
 
 
 def _child_ann(parent: Any, key: Any, pann: Any) -> Any:
@@ -768,7 +738,7 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
     """Merges a parsed dict into a mapping, node or attrs instance (recursively)."""
     ck = kind_of(current)
     for key, sub in value.items():
-        sub_path = format_path((*_split(path), key))
+        sub_path = join_path(path, key)
         exists = _has(current, key)
         if not exists:
             if ck == "attrs":
@@ -778,14 +748,9 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
         _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
 
-def _split(path: str) -> tuple:
-    return parse_path(path)
-
-
 # provenance for list elements set by override lives on the list's parent (see _provenance)
 def _record_list_element(grandparent: Any, list_key: Any, index: int, old: Any, new: Any,
                          source: str) -> None:
     record(grandparent, f"{list_key}.{index}", old, True, new, source, "override")
 
 
-_ = (is_attrs,)

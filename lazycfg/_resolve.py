@@ -329,12 +329,15 @@ def _parse_args(args: str) -> list[Any]:
 
 def _plain(obj: Any) -> Any:
     """Plain dict/list mirror of a config tree for OmegaConf (nodes and attrs become dicts)."""
-    k = _tree.kind_of(obj)
-    if k == "leaf":
-        return obj
-    if k in ("list", "tuple"):
-        return [_plain(v) for v in obj]
-    return {key: _plain(v) for key, v in _tree.children(obj)}
+
+    def fn(value: Any, path: tuple, t: _tree.Traversal) -> Any:
+        kind = _tree.kind_of(value)
+        if kind == "leaf":
+            return value
+        items = t.map_children(value, path)
+        return [v for _, v in items] if kind in ("list", "tuple") else dict(items)
+
+    return _tree.traverse(fn, obj)
 
 
 def _register_now() -> None:

@@ -218,12 +218,13 @@ def _index(obj: Any, key: Any, path: str) -> int:
         raise ConfigKeyError(f"{path or '<root>'} is a {type(obj).__name__}: index it with an "
                              f"integer, not {key!r}", path)
     if not -len(obj) <= key < len(obj):
-        raise ConfigKeyError(f"{_fmt(path, key)}: index {key} out of range (length {len(obj)})",
-                             _fmt(path, key))
+        raise ConfigKeyError(f"{join_path(path, key)}: index {key} out of range (length {len(obj)})",
+                             join_path(path, key))
     return key
 
 
-def _fmt(path: str | None, key: Any) -> str:
+def join_path(path: str | None, key: Any) -> str:
+    """The path of child ``key`` of the container at ``path`` (``"a.b"``, 0 -> ``"a.b.0"``)."""
     return format_path((*parse_path(path), key)) if path else format_path((key,))
 
 
@@ -245,19 +246,19 @@ def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
         try:
             return dict.__getitem__(obj, _mapping_key(obj, key))
         except KeyError:
-            raise ConfigKeyError(f"{_fmt(path, key)!r}: no such key.{suggest(key, obj.keys())}"
-                                 f"{listing('Keys', obj)}", _fmt(path, key)) from None
+            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key.{suggest(key, obj.keys())}"
+                                 f"{listing('Keys', obj)}", join_path(path, key)) from None
     if isinstance(obj, (list, tuple)):
         return obj[_index(obj, key, path or "")]
     if getattr(t, "__attrs_attrs__", None) is not None:
         names = attrs_fields(t)
         if key in names:
             return getattr(obj, key)
-        raise ConfigKeyError(f"{_fmt(path, key)!r}: {t.__name__} has no field {key!r}."
-                             f"{suggest(key, names)}{listing('Fields', names)}", _fmt(path, key))
+        raise ConfigKeyError(f"{join_path(path, key)!r}: {t.__name__} has no field {key!r}."
+                             f"{suggest(key, names)}{listing('Fields', names)}", join_path(path, key))
     where = path or "<root>"
-    raise ConfigKeyError(f"{_fmt(path, key)!r}: {where} is a {type(obj).__name__} value, not a "
-                         f"config container", _fmt(path, key))
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {where} is a {type(obj).__name__} value, not a "
+                         f"config container", join_path(path, key))
 
 
 def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
@@ -298,13 +299,13 @@ def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
         obj[idx] = wrap(value)
         return
     if isinstance(obj, tuple):
-        raise ConfigError(f"{_fmt(path, key)!r}: tuples are immutable; set the whole tuple at "
-                          f"{path or '<root>'} instead", _fmt(path, key))
+        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple at "
+                          f"{path or '<root>'} instead", join_path(path, key))
     if getattr(t, "__attrs_attrs__", None) is not None:
         KINDS["attrs"].setter(obj, key, value, source, kind, path)
         return
-    raise ConfigKeyError(f"{_fmt(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
-                         f"value, not a config container", _fmt(path, key))
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
+                         f"value, not a config container", join_path(path, key))
 
 
 def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = None) -> None:
@@ -323,8 +324,8 @@ def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = 
         try:
             real = _mapping_key(obj, key)
         except KeyError:
-            raise ConfigKeyError(f"{_fmt(path, key)!r}: no such key to delete."
-                                 f"{suggest(key, obj.keys())}", _fmt(path, key)) from None
+            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key to delete."
+                                 f"{suggest(key, obj.keys())}", join_path(path, key)) from None
         old = obj[real]
         del obj[real]
         record(obj, real, old, True, DELETED, source, "delete")
@@ -333,10 +334,10 @@ def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = 
         del obj[_index(obj, key, path or "")]
         return
     if is_attrs(obj):
-        raise ConfigError(f"cannot delete {_fmt(path, key)!r}: it is a field of "
-                          f"{type(obj).__name__}; set it instead", _fmt(path, key))
-    raise ConfigKeyError(f"cannot delete {_fmt(path, key)!r}: {path or '<root>'} is a "
-                         f"{type(obj).__name__}", _fmt(path, key))
+        raise ConfigError(f"cannot delete {join_path(path, key)!r}: it is a field of "
+                          f"{type(obj).__name__}; set it instead", join_path(path, key))
+    raise ConfigKeyError(f"cannot delete {join_path(path, key)!r}: {path or '<root>'} is a "
+                         f"{type(obj).__name__}", join_path(path, key))
 
 
 def raw_set(obj: Any, key: Any, value: Any) -> None:
