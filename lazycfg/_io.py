@@ -113,8 +113,6 @@ class _Encoder:
     """Turns a config tree into YAML-ready data; shared containers become one object."""
 
     def __init__(self) -> None:
-        self.memo: dict[int, Any] = {}
-        self.keep: list[Any] = []  # keep sources alive so ids stay unique while encoding
         self.sites: dict[str, str] = {}
         self.history: dict[str, dict] = {}
 
@@ -123,70 +121,46 @@ class _Encoder:
         return SerializationError(
             f"cannot save {where}: {why} ({type(value).__name__}: {value!r:.80}); {_FIX}", where)
 
-    def encode(self, value: Any, path: tuple) -> Any:
-        t = type(value)
-        if t in _SCALARS:
+    def encode(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
+        """The traversal function: YAML data for ``value`` (its children already encoded)."""
+        if type(value) in _SCALARS:
             return value
         if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
             # numpy scalars and other subclasses: store the plain value
             return next(b for b in (bool, int, float, str) if isinstance(value, b))(value)
-        oid = id(value)
-        if oid in self.memo:
-            return self.memo[oid]
         kind = _tree.kind_of(value)
         if kind == "leaf":
-            out = self.encode_leaf(value, path)
-        elif kind == "tuple":
-            out = _flow({"__tuple__": _flow([self.encode(v, (*path, i))
-                                             for i, v in enumerate(value)])})
-        elif kind == "list":
-            out = _flow([self.encode(v, (*path, i)) for i, v in enumerate(value)])
-        elif kind == "node":
-            out = self.encode_node(value, path)
-        elif kind == "attrs":
-            out = {"_class_": self.class_name(value, path)}
-            self.remember(value, out)
-            for key, child in _tree.children(value):
-                out[key] = self.encode(child, (*path, key))
-        else:  # mapping
-            out = {}
-            self.remember(value, out)
-            items = {}
-            for key, child in value.items():
-                if not isinstance(key, _KEY_TYPES):
-                    raise self.fail((*path, key), key, "mapping keys must be str, int, float, "
-                                    "bool or None")
-                items[key] = self.encode(child, (*path, key))
-            if any(_reserved(k) for k in items):
-                out["__mapping__"] = items
-            else:
-                out.update(items)
-        if kind != "leaf":
-            self.remember(value, out)
-        return out
+            return self.encode_leaf(value, path, t)
+        items = t.map_children(value, path)
+        if kind == "tuple":
+            return _flow({"__tuple__": _flow([v for _, v in items])})
+        if kind == "list":
+            return _flow([v for _, v in items])
+        if kind == "attrs":
+            return {"_class_": self.class_name(value, path), **dict(items)}
+        if kind == "node":
+            out: dict = {"_target_": self.target(value, path)}
+            args = [v for k, v in items if isinstance(k, int)]
+            if args:
+                out["_args_"] = args
+            if not value.__lz_recursive__:
+                out["_recursive_"] = False
+            out.update((k, v) for k, v in items if not isinstance(k, int))
+            return out
+        for key, _ in items:
+            if not isinstance(key, _KEY_TYPES):
+                raise self.fail((*path, key), key, "mapping keys must be str, int, float, bool "
+                                "or None")
+        out = dict(items)
+        return {"__mapping__": out} if any(_reserved(k) for k in out) else out
 
-    def remember(self, value: Any, out: Any) -> None:
-        self.memo[id(value)] = out
-        self.keep.append(value)
-
-    def encode_node(self, node: Any, path: tuple) -> dict:
+    def target(self, node: Any, path: tuple) -> str:
         target = node.__lz_target__
-        if isinstance(target, (str, LazyRef)):
-            name = str(target)
-        else:
-            name = _dotted(target)
-            if name is None:
-                raise self.fail((*path, "_target_"), target, "the target is not importable by "
-                                "a dotted name (lambda, local function or __main__ object)")
-        out: dict = {"_target_": name}
-        self.remember(node, out)
-        if node.__lz_args__:
-            out["_args_"] = [self.encode(v, (*path, i)) for i, v in enumerate(node.__lz_args__)]
-        if not node.__lz_recursive__:
-            out["_recursive_"] = False
-        for key, child in node.__lz_kwargs__.items():
-            out[key] = self.encode(child, (*path, key))
-        return out
+        name = str(target) if isinstance(target, (str, LazyRef)) else _dotted(target)
+        if name is None:
+            raise self.fail((*path, "_target_"), target, "the target is not importable by a "
+                            "dotted name (lambda, local function or __main__ object)")
+        return name
 
     def class_name(self, obj: Any, path: tuple) -> str:
         cls = type(obj)
@@ -196,7 +170,7 @@ class _Encoder:
                             "dotted name (define it at module level in an importable module)")
         return name
 
-    def encode_leaf(self, value: Any, path: tuple) -> Any:
+    def encode_leaf(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
         if value is PLACEHOLDER:
             return _FlowDict(__placeholder__=True)
         if isinstance(value, LazyRef):
@@ -207,10 +181,9 @@ class _Encoder:
                 raise self.fail(path, value, "the partial's function is not importable")
             out: dict = {"__partial__": func}
             if value.args:
-                out["args"] = [self.encode(v, (*path, i)) for i, v in enumerate(value.args)]
+                out["args"] = [t(v, (*path, i)) for i, v in enumerate(value.args)]
             if value.keywords:
-                out["keywords"] = {k: self.encode(v, (*path, k))
-                                   for k, v in value.keywords.items()}
+                out["keywords"] = {k: t(v, (*path, k)) for k, v in value.keywords.items()}
             return out
         if isinstance(value, bytes):
             return value
@@ -280,7 +253,7 @@ def to_data(cfg: Any, *, meta: bool = True) -> dict:
     if choices:
         doc["choices"] = {g: _FlowList(o) if isinstance(o, list) else o
                           for g, o in choices.items()}
-    doc["config"] = enc.encode(cfg, ())
+    doc["config"] = _tree.traverse(enc.encode, cfg)
     if meta:
         # After the whole tree: a record's value that is in the tree becomes an alias of it.
         site_of: dict[tuple, str] = {}

@@ -141,7 +141,7 @@ class Traversal:
     ``fn(value, path, t)`` returns the result for ``value``; it recurses with ``t(child,
     child_path)`` or ``t.map_children(value, path)``, so it decides what to descend into. A
     container reachable twice is handled once, at its first path; later visits return the same
-    result (so shared nodes stay shared, or are built once).
+    result (so shared nodes stay shared, or are built once). Leaves are not memoised.
     """
 
     __slots__ = ("fn", "memo")
@@ -151,7 +151,7 @@ class Traversal:
         self.memo: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive, result)
 
     def __call__(self, value: Any, path: Path = ()) -> Any:
-        if type(value) in _LEAF_TYPES:
+        if type(value) in _LEAF_TYPES or kind_of(value) == "leaf":  # only containers are shared
             return self.fn(value, path, self)
         hit = self.memo.get(id(value))
         if hit is not None:
