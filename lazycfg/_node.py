@@ -197,13 +197,21 @@ def get_history(container: object, key: object) -> list[Record]:
     return list(hist.get(key, ()))
 
 
+def _meta_dict(obj: object, name: str) -> dict | None:
+    """The metadata dict ``name`` of ``obj``, created when missing (None: no room for it)."""
+    value = _get_meta(obj, name)
+    if value is None:
+        value = {}
+        if not _set_meta(obj, name, value):
+            return None
+    return value  # type: ignore[return-value]
+
+
 def set_history(container: object, key: object, records: list[Record]) -> None:
     """Replaces the stored records of ``key``; silently a no-op for containers without metadata."""
-    hist = _get_meta(container, _HIST)
+    hist = _meta_dict(container, _HIST)
     if hist is None:
-        hist = {}
-        if not _set_meta(container, _HIST, hist):
-            return
+        return
     if records:
         hist[key] = list(records)
     else:
@@ -229,11 +237,9 @@ def record(container: object, key: object, old: object, had_old: bool, new: obje
         source: the source text; None means "the calling Python line".
         kind: the record kind.
     """
-    hist = _get_meta(container, _HIST)
+    hist = _meta_dict(container, _HIST)
     if hist is None:
-        hist = {}
-        if not _set_meta(container, _HIST, hist):
-            return
+        return
     recs = hist.get(key)
     if recs is None:
         recs = hist[key] = []
@@ -266,12 +272,9 @@ def set_choices(root: object, choices: dict) -> None:
 
 
 def _note_choice(root: object, group: str, option: object) -> None:
-    choices = _get_meta(root, _CHOICES)
-    if choices is None:
-        choices = {}
-        if not _set_meta(root, _CHOICES, choices):
-            return
-    choices[group] = list(option) if isinstance(option, (list, tuple)) else option
+    choices = _meta_dict(root, _CHOICES)
+    if choices is not None:
+        choices[group] = list(option) if isinstance(option, (list, tuple)) else option
 
 
 _SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
@@ -297,8 +300,6 @@ def trust(*packages: str) -> None:
 
 def is_trusted(package: str) -> bool:
     """True when ``load`` may import from this top-level package (see ``trust``)."""
-    import os
-
     return package in _TRUSTED or package in os.environ.get("LAZYCFG_TRUST", "").split(",")
 
 
@@ -306,12 +307,6 @@ class _Placeholder:
     """Marks an argument supplied at build time (``instantiate(cfg, params=...)``)."""
 
     __slots__ = ()
-    _instance: _Placeholder | None = None
-
-    def __new__(cls) -> _Placeholder:
-        if cls._instance is None:
-            cls._instance = object.__new__(cls)
-        return cls._instance
 
     def __repr__(self) -> str:
         return "PLACEHOLDER"
@@ -884,21 +879,36 @@ class LazyNode:
         else:
             self._lz_set(name, value, None, "python")
 
-    def _lz_set(self, key: str, value: Any, source: str | None, kind: str) -> None:
+    def _lz_set(self, key: Any, value: Any, source: str | None, kind: str) -> None:
+        """Sets a kwarg (str key), a positional arg (int key) or a special slot, recorded."""
+        if key in _SPECIAL:
+            setattr(self, key, value)
+            return
         if self.__lz_frozen__ is not None:
             raise frozen_error(self.__lz_frozen__, key)
-        kwargs = self.__lz_kwargs__
+        if isinstance(key, int) and not isinstance(key, bool):
+            holder, had = self.__lz_args__, -len(self.__lz_args__) <= key < len(self.__lz_args__)
+            if not had:
+                raise ConfigKeyError(f"positional index {key} out of range ({len(holder)} args)",
+                                     str(key))
+        elif isinstance(key, str):
+            holder, had = self.__lz_kwargs__, key in self.__lz_kwargs__
+        else:
+            raise ConfigError(f"kwarg names must be str, got {key!r}", str(key))
         value = wrap(value, self.__lz_site__)
-        had = key in kwargs
-        record(self, key, kwargs.get(key), had, value, source, kind)
-        kwargs[key] = value
+        record(self, key, holder[key] if had else None, had, value, source, kind)
+        holder[key] = value
 
     def __delattr__(self, name: str) -> None:
         self._lz_del(name, None)
 
-    def _lz_del(self, key: str, source: str | None) -> None:
+    def _lz_del(self, key: Any, source: str | None) -> None:
         if self.__lz_frozen__ is not None:
             raise frozen_error(self.__lz_frozen__, key, "delete")
+        if isinstance(key, int) and not isinstance(key, bool):
+            node_child(self, key)  # the range check and its error
+            del self.__lz_args__[key]
+            return
         if key not in self.__lz_kwargs__:
             raise ConfigKeyError(f"L({target_name(self.__lz_target__)}) has no argument {key!r} "
                                  f"to delete.{suggest(key, self.__lz_kwargs__)}", key)
@@ -910,22 +920,7 @@ class LazyNode:
         return node_child(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if isinstance(key, int) and not isinstance(key, bool):
-            if self.__lz_frozen__ is not None:
-                raise frozen_error(self.__lz_frozen__, key)
-            args = self.__lz_args__
-            if not -len(args) <= key < len(args):
-                raise ConfigKeyError(f"positional index {key} out of range ({len(args)} args)",
-                                     str(key))
-            value = wrap(value, self.__lz_site__)
-            record(self, key, args[key], True, value, None, "python")
-            args[key] = value
-        elif key in _SPECIAL:
-            setattr(self, key, value)
-        elif not isinstance(key, str):
-            raise ConfigError(f"kwarg names must be str, got {key!r}", str(key))
-        else:
-            self._lz_set(key, value, None, "python")
+        self._lz_set(key, value, None, "python")
 
     def __delitem__(self, key: Any) -> None:
         self._lz_del(key, None)

@@ -274,18 +274,6 @@ def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
     if t is LazyNode or isinstance(obj, ConfigDict):
         if t is LazyNode and isinstance(key, str) and key.isdigit():
             key = int(key)
-        if t is LazyNode and isinstance(key, int) and not isinstance(key, bool):
-            args = obj.__lz_args__
-            key = _index(args, key, path or "")
-            if obj.__lz_frozen__ is not None:
-                raise frozen_error(obj.__lz_frozen__, key)
-            value = wrap(value, obj.__lz_site__)
-            record(obj, key, args[key], True, value, source, kind)
-            args[key] = value
-            return
-        if t is LazyNode and key in ("_target_", "_args_", "_recursive_"):
-            setattr(obj, key, value)
-            return
         if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
                 key) in obj:
             key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
@@ -313,11 +301,6 @@ def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = 
     if type(obj) is LazyNode:
         if isinstance(key, str) and key.isdigit():
             key = int(key)
-        if isinstance(key, int):
-            if obj.__lz_frozen__ is not None:
-                raise frozen_error(obj.__lz_frozen__, key, "delete")
-            del obj.__lz_args__[_index(obj.__lz_args__, key, path or "")]
-            return
         obj._lz_del(key, source)
         return
     if isinstance(obj, dict):
