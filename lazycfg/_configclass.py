@@ -6,7 +6,7 @@
   conversion (``_types.check_value``) and raises :class:`ConfigTypeError` on a mismatch; attrs
   converters and validators still run (on every assignment, not only in ``__init__``);
 * plain ``dict`` values become :class:`ConfigDict` (attribute access);
-* assignments after construction are recorded for provenance (``_provenance``), and the
+* assignments after construction are recorded for provenance (``lazycfg._node``), and the
   instance remembers the ``file:line`` where it was created;
 * assigning or reading an unknown public attribute (``cfg.trainer.maxiter = 1``) is a
   :class:`ConfigKeyError` with a did-you-mean suggestion instead of a new attribute;

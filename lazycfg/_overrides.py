@@ -748,7 +748,7 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
         _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
 
-# provenance for list elements set by override lives on the list's parent (see _provenance)
+# provenance for list elements set by override lives on the list's parent (see ``lazycfg._compare.explain``)
 def _record_list_element(grandparent: Any, list_key: Any, index: int, old: Any, new: Any,
                          source: str) -> None:
     record(grandparent, f"{list_key}.{index}", old, True, new, source, "override")

@@ -1,4 +1,4 @@
-"""Tests for lazycfg._diff: path-level differences printable as override lines."""
+"""Tests for lazycfg._compare.diff: path-level differences printable as override lines."""
 from __future__ import annotations
 
 import copy

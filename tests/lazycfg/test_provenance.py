@@ -1,4 +1,4 @@
-"""Provenance records and explain (lazycfg._provenance)."""
+"""Provenance records and explain (lazycfg._node, lazycfg._compare.explain)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Registry, register/select on the default registry, choices (lazycfg._registry)."""
+"""Registry, register/select on the default registry, choices (lazycfg._overrides)."""
 
 from __future__ import annotations
 
