@@ -148,10 +148,17 @@ def build_and_train(config: Config) -> dict[str, Any]:
     if config.trainer.run_validation and config.dataloader_val is not None:
         val_loader = lazycfg.instantiate(config.dataloader_val)
     _warn_about_ignored_fields(config)
+    from cosmos_train.model.lora import check_lora_config, count_parameters, uses_lora
+
+    check_lora_config(config)
+    lora = uses_lora(config)
     net_builder = make_builder(config, device=env.device)
-    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed)
+    # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.
+    extra = {"base_checkpoint": config.checkpoint.load_path} if lora else {}
+    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed, **extra)
+    log.info("model.net: %s", count_parameters(model.net))
     checkpointer = build_checkpointer(config)
-    if checkpointer is None and config.checkpoint.load_path:
+    if checkpointer is None and config.checkpoint.load_path and not lora:
         load_official_weights(model, config.checkpoint.load_path)
     trainer = build_trainer(config)
     return trainer.fit(
@@ -204,13 +211,15 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
 def checkpointer_kwargs(config: Config) -> dict[str, Any]:
     """``checkpoint.*`` as the checkpointer's keyword arguments."""
     from cosmos_train.checkpoint.dcp import DEFAULT_ALLOWED_CONFIG_CHANGES
+    from cosmos_train.model.lora import uses_lora
 
     ck = config.checkpoint
     return dict(
         allowed_config_changes=(*DEFAULT_ALLOWED_CONFIG_CHANGES, *ck.allowed_config_changes),
         job_dir=config.job.path_local,
         save_iter=ck.save_iter,
-        load_path=ck.load_path,
+        # LoRA: load_path is the base, already loaded by the model; the checkpointer only resumes.
+        load_path="" if uses_lora(config) else ck.load_path,
         load_training_state=ck.load_training_state,
         only_load_scheduler_state=ck.only_load_scheduler_state,
         strict_resume=ck.strict_resume,
