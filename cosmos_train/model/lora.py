@@ -807,11 +807,10 @@ def export_lora_checkpoint(
         setup.prepare(net)
     setup.verify_checkpoint_metadata(info, src)
     keys = adapter_state_keys(net)
-    template = {"net." + k: v for k, v in net.state_dict().items() if k in keys}
+    state = net.state_dict()
     meta_keys = set(_dcp_keys(src / "model"))
-    use_ema = ema and all(("net_ema." + k) in meta_keys for k in keys)
-    if use_ema:
-        template = {"net_ema." + k: v.clone() for k, v in template.items()}
+    prefix = "net_ema." if ema and all(("net_ema." + k) in meta_keys for k in keys) else "net."
+    template = {prefix + k: state[k].clone() for k in keys}
     with _quiet_single_process():
         dcp.load(template, checkpoint_id=str(src / "model"), no_dist=True)
     with torch.no_grad():
