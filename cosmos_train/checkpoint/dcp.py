@@ -60,7 +60,6 @@ __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
     "build_checkpointer",
     "checkpoint_name",
-    "export_consolidated",
     "latest_checkpoint",
     "disallowed_config_changes",
 ]
@@ -632,45 +631,3 @@ def build_checkpointer(config: Any) -> Any:
         )
         return None
     return lazycfg.instantiate(node, **DCPCheckpointer.config_kwargs(config))
-
-
-# ---- export -------------------------------------------------------------------------------------
-
-
-def export_consolidated(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Writes Cosmos's consolidated files from a DCP checkpoint (one process, no process group).
-
-    Args:
-        checkpoint_dir: an ``iter_X`` directory or a ``checkpoints`` directory (its latest).
-        out_dir: receives ``model.pt`` (``net.*`` and ``net_ema.*``) and, when the checkpoint
-            has an EMA net, ``model_ema_fp32.pt`` / ``model_ema_bf16.pt`` (``net_ema.*`` renamed
-            to ``net.*``, as ``scripts/convert_distcp_to_pt.py`` writes them).
-
-    Returns:
-        ``{"model": path, "ema_fp32": path, "ema_bf16": path}`` for the files written.
-    """
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-
-    src = Path(checkpoint_dir)
-    if (src / LATEST_FILE).is_file():
-        src = latest_checkpoint(src)
-    if not (src / "model" / ".metadata").is_file():
-        raise CheckpointError(f"{checkpoint_dir} has no DCP model directory (expected {src / 'model' / '.metadata'})")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    tmp = out / f"model.pt.tmp-{os.getpid()}"
-    with _quiet_single_process():
-        dcp_to_torch_save(str(src / "model"), str(tmp))
-    os.replace(tmp, out / "model.pt")
-    written["model"] = out / "model.pt"
-    sd = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    ema = {"net." + k[len("net_ema.") :]: v for k, v in sd.items() if k.startswith("net_ema.")}
-    if ema:
-        for tag, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            path = out / f"model_ema_{tag}.pt"
-            conv = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in ema.items()}
-            torch.save(conv, f"{path}.tmp-{os.getpid()}")
-            os.replace(f"{path}.tmp-{os.getpid()}", path)
-            written[f"ema_{tag}"] = path
-    return written
