@@ -57,6 +57,7 @@ __all__ = [
     "is_adapter_key",
     "is_lora_net",
     "load_adapter_file",
+    "load_lora_checkpoint",
     "load_base_weights",
     "merge_and_unload",
     "merged_state_dict",
@@ -362,11 +363,9 @@ def base_fingerprint(net: nn.Module) -> str:
 
 
 def _resolve_dcp_dir(path: Path) -> Path:
-    from cosmos_train.checkpoint.dcp import LATEST_FILE, latest_checkpoint
+    from cosmos_train.checkpoint.export import resolve_checkpoint_dir
 
-    if (path / LATEST_FILE).is_file():
-        path = latest_checkpoint(path)
-    return path
+    return resolve_checkpoint_dir(path)
 
 
 @torch.no_grad()
@@ -760,66 +759,132 @@ def apply_loras(net: nn.Module, loras: Sequence[tuple[str | os.PathLike, float]]
 # Export of a LoRA run's DCP checkpoint
 
 
-def export_lora_checkpoint(
-    checkpoint_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    merged: bool,
-    ema: bool = True,
-    dtype: torch.dtype | None = torch.bfloat16,
-) -> Path:
-    """Exports a LoRA run's checkpoint (one process, no process group).
+def load_lora_checkpoint(source: str | os.PathLike) -> tuple[nn.Module, LoraSetup, dict[str, dict[str, torch.Tensor]], Path]:
+    """Rebuilds a LoRA run's net from its checkpoint (one process, no process group).
 
-    The net is rebuilt from the checkpoint's ``config.yaml``, its base reloaded from the recorded
-    reference (fingerprint verified) and the adapters read from the DCP ``model`` directory.
+    The net comes from the checkpoint's ``config.yaml``, its base from the recorded reference
+    (fingerprint verified), the adapters from the DCP ``model`` directory.
 
-    Args:
-        checkpoint_dir: an ``iter_*`` directory or a ``checkpoints`` directory (its latest).
-        out: ``merged``: the consolidated ``.pt`` to write (``net.*`` keys, the released layout);
-            otherwise the PEFT adapter directory to write.
-        merged: fold the adapters into the base (True) or write the adapter alone (False).
-        ema: export the EMA adapters when the run has them (else the regular ones).
-        dtype: floating dtype of a merged file (None keeps fp32).
+    Returns:
+        ``(net, setup, adapters, checkpoint_dir)``: the LoRA net holding the regular adapters,
+        its :class:`LoraSetup`, ``{"regular": {param name: tensor}, "ema": {...}}`` (``"ema"``
+        only when the run has EMA) and the resolved ``iter_*`` directory.
     """
     import torch.distributed.checkpoint as dcp
 
     import lazycfg
 
-    from cosmos_train.checkpoint.consolidated import save_consolidated
     from cosmos_train.checkpoint.dcp import CONFIG_FILE, MODEL_INFO_FILE, CheckpointError, _quiet_single_process
+    from cosmos_train.checkpoint.export import resolve_checkpoint_dir
     from cosmos_train.model.video2world import build_component
 
-    src = _resolve_dcp_dir(Path(checkpoint_dir))
+    src = resolve_checkpoint_dir(source)
     info_file, config_file = src / MODEL_INFO_FILE, src / CONFIG_FILE
-    if not info_file.is_file():
-        raise CheckpointError(f"{src} has no {MODEL_INFO_FILE}: not a LoRA run's checkpoint (export it with the full-weights exporter)")
+    if not info_file.is_file() or "lora" not in json.loads(info_file.read_text()):
+        raise CheckpointError(f"{src} is not a LoRA run's checkpoint (no LoRA entry in {MODEL_INFO_FILE})")
     if not config_file.is_file():
-        raise CheckpointError(f"{src} has no {CONFIG_FILE}; cannot rebuild the net")
+        raise CheckpointError(f"{src} has no {CONFIG_FILE}; the LoRA net cannot be rebuilt without the run's config")
     info = json.loads(info_file.read_text())
     config = lazycfg.load(str(config_file))
     model_cfg = config.model.config
     setup = LoraSetup(LoraSpec.from_config(model_cfg), base_path=info["base"]["path"], allow_random_base=True)
     with torch.random.fork_rng():
-        torch.manual_seed(int(config.trainer.seed))  # the builder's init seed: a random base is reproduced
+        torch.manual_seed(int(config.trainer.seed))  # the net builder's init seed: a random base is reproduced
         net = build_component(model_cfg.net, "model.config.net")
         with torch.no_grad():
             net.init_weights()
         setup.prepare(net)
     setup.verify_checkpoint_metadata(info, src)
-    keys = adapter_state_keys(net)
     state = net.state_dict()
-    meta_keys = set(_dcp_keys(src / "model"))
-    prefix = "net_ema." if ema and all(("net_ema." + k) in meta_keys for k in keys) else "net."
-    template = {prefix + k: state[k].clone() for k in keys}
-    with _quiet_single_process():
-        dcp.load(template, checkpoint_id=str(src / "model"), no_dist=True)
-    with torch.no_grad():
-        own = dict(net.named_parameters())
-        for k, v in template.items():
-            own[k.split(".", 1)[1]].copy_(v)
-    if merged:
-        return save_consolidated(out, net=_StateOnly(merged_state_dict(net)), dtype=dtype)
-    return save_adapter(net, out, setup.spec)
+    keys = adapter_state_keys(net)
+    stored = set(_dcp_keys(src / "model"))
+    adapters: dict[str, dict[str, torch.Tensor]] = {}
+    for kind, prefix in (("regular", "net."), ("ema", "net_ema.")):
+        if not all(prefix + k in stored for k in keys):
+            continue
+        template = {prefix + k: state[k].clone() for k in keys}
+        with _quiet_single_process():
+            dcp.load(template, checkpoint_id=str(src / "model"), no_dist=True)
+        adapters[kind] = {k[len(prefix):]: v for k, v in template.items()}
+    if "regular" not in adapters:
+        raise CheckpointError(f"{src / 'model'} lacks the adapter weights of this net (e.g. net.{keys[0]})")
+    _copy_adapters(net, adapters["regular"])
+    return net, setup, adapters, src
+
+
+@torch.no_grad()
+def _copy_adapters(net: nn.Module, values: Mapping[str, torch.Tensor]) -> None:
+    own = dict(net.named_parameters())
+    for name, value in values.items():
+        own[name].copy_(value)
+
+
+def export_lora_checkpoint(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    merged: bool,
+    ema: bool = True,
+    force: bool = False,
+) -> dict[str, Path]:
+    """Exports a LoRA run: merged full weights in Cosmos's release files, or a PEFT adapter.
+
+    Args:
+        source: a job directory, its ``checkpoints`` directory or an ``iter_*`` directory.
+        out_dir: the directory to create (atomically; an existing one only with ``force``).
+        merged: ``True``: ``model.pt`` (``net.*`` with the regular adapters folded in, plus
+            ``net_ema.*`` with the EMA adapters folded in) and ``model_ema_fp32.pt`` /
+            ``model_ema_bf16.pt`` (the EMA merge as ``net.*``), the released key set.
+            ``False``: ``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format) of
+            the EMA adapters (the regular ones without EMA or with ``ema=False``).
+        ema: use the EMA adapters where the run has them.
+        force: replace an existing ``out_dir``.
+
+    Returns:
+        ``{file name: path}`` of what was written (``config.yaml`` and ``model_info.json`` of the
+        run are copied along).
+    """
+    import shutil
+
+    from cosmos_train.checkpoint.consolidated import save_consolidated
+    from cosmos_train.checkpoint.dcp import CONFIG_FILE, MODEL_INFO_FILE, CheckpointError
+    from cosmos_train.checkpoint.export import _publish
+
+    out = Path(out_dir)
+    if out.exists() and not force:
+        raise CheckpointError(f"{out} already exists; pass --force (force=True) to replace it, or choose another directory")
+    net, setup, adapters, src = load_lora_checkpoint(source)
+    use_ema = ema and "ema" in adapters
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        if merged:
+            regular = merged_state_dict(net)
+            ema_state = None
+            if use_ema:
+                _copy_adapters(net, adapters["ema"])
+                ema_state = merged_state_dict(net)
+            save_consolidated(tmp / "model.pt", net=_StateOnly(regular),
+                              net_ema=_StateOnly(ema_state) if ema_state else None, dtype=None)
+            if ema_state:
+                save_consolidated(tmp / "model_ema_fp32.pt", net=_StateOnly(ema_state), dtype=torch.float32)
+                save_consolidated(tmp / "model_ema_bf16.pt", net=_StateOnly(ema_state), dtype=torch.bfloat16)
+        else:
+            if use_ema:
+                _copy_adapters(net, adapters["ema"])
+            save_adapter(net, tmp, setup.spec)
+        for name in (CONFIG_FILE, MODEL_INFO_FILE):
+            if (src / name).is_file():
+                shutil.copyfile(src / name, tmp / name)
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported LoRA checkpoint %s (%s, %s adapters) to %s", src, "merged" if merged else "adapter",
+             "EMA" if use_ema else "regular", out)
+    return {p.name: p for p in sorted(out.iterdir())}
 
 
 def _dcp_keys(model_dir: Path) -> list[str]:

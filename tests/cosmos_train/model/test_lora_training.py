@@ -172,22 +172,36 @@ def test_random_base_opt_in_trains(tmp_path, monkeypatch, base):
 @pytest.mark.parametrize("merged", [True, False], ids=["merged", "adapter"])
 def test_export_a_lora_run(straight, tmp_path, merged):
     ckpt = straight["job"] / "checkpoints"
-    out = lora.export_lora_checkpoint(ckpt, tmp_path / ("model.pt" if merged else "adapter"), merged=merged, dtype=None)
-    ema = {k[len("net_ema."):]: v for k, v in _dcp_tensors(ckpt / "iter_000000004").items() if k.startswith("net_ema.")}
-    # Rebuild the EMA LoRA net by hand and compare.
-    net = load_plain(Path(json.loads((ckpt / "iter_000000004" / "model_info.json").read_text())["base"]["path"]))
-    if merged:
+    files = lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
+    stored = _dcp_tensors(ckpt / "iter_000000004")
+    ema = {k[len("net_ema."):]: v for k, v in stored.items() if k.startswith("net_ema.")}
+    regular = {k[len("net."):]: v for k, v in stored.items() if k.startswith("net.")}
+    base = Path(json.loads((ckpt / "iter_000000004" / "model_info.json").read_text())["base"]["path"])
+
+    def merged_with(adapters):  # the expected merge, by hand
+        net = load_plain(base)
         lora.inject_lora(net, lora.LoraSpec(rank=4, alpha=4))
         with torch.no_grad():
             for name, p in net.named_parameters():
-                if name in ema:
-                    p.copy_(ema[name])
-        expected = lora.merged_state_dict(net)
-        got = torch.load(out, weights_only=True)
-        assert set(got) == {"net." + k for k in expected}
-        for key, value in expected.items():
-            torch.testing.assert_close(got["net." + key], value)
+                if name in adapters:
+                    p.copy_(adapters[name])
+        return lora.merged_state_dict(net)
+
+    assert {"config.yaml", "model_info.json"} <= set(files)
+    if merged:
+        assert set(files) >= {"model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt"}
+        model_pt = torch.load(files["model.pt"], weights_only=True)
+        ema_fp32 = torch.load(files["model_ema_fp32.pt"], weights_only=True)
+        for prefix, adapters, got in (("net.", regular, model_pt), ("net_ema.", ema, model_pt), ("net.", ema, ema_fp32)):
+            expected = merged_with(adapters)
+            assert {k for k in got if k.startswith(prefix)} == {prefix + k for k in expected}
+            for key, value in expected.items():
+                torch.testing.assert_close(got[prefix + key], value)
+        load_consolidated(files["model_ema_bf16.pt"], net=tiny())  # loads strictly into the plain net
     else:
-        lora.apply_loras(net, [(out, 1.0)])
+        net = load_plain(base)
+        lora.apply_loras(net, [(tmp_path / "out", 1.0)])
         layer = net.blocks[0].self_attn.q_proj
         torch.testing.assert_close(layer.lora_B["lora0"].weight, ema["blocks.0.self_attn.q_proj.lora_B.default.weight"])
+    with pytest.raises(CheckpointError, match="already exists"):
+        lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
