@@ -141,6 +141,9 @@ def build_and_train(config: Config) -> dict[str, Any]:
     from cosmos_train.distributed.env import get_env
 
     env = get_env()
+    from cosmos_train.checkpoint.pretrained import check_pretrained_parts
+
+    check_pretrained_parts(config)  # never silently random: before any data or weights are touched
     preflight_data(config)
     train_loader = lazycfg.instantiate(config.dataloader_train)
     val_loader = None
@@ -213,7 +216,14 @@ def build_trainer(config: Config) -> Any:
 
 
 def load_official_weights(model: Any, path: str) -> None:
-    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``."""
+    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``.
+
+    ``path`` may be a catalogue name or ``hf://`` spec (:func:`cosmos_train.checkpoint.hub.resolve_weights`).
+    """
+    from cosmos_train.checkpoint.hub import parse_weights_spec, resolve_weights
+
+    if parse_weights_spec(path) is not None:
+        path = str(resolve_weights(path, what="checkpoint.load_path"))
     if not str(path).endswith(".pt"):
         raise ConfigError(
             f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=disabled) only a consolidated .pt "

@@ -239,6 +239,18 @@ def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list
     return "\n".join(lines)
 
 
+def _local_load_path(load_path: str) -> Path:
+    """``checkpoint.load_path`` as a local path; catalogue names and ``hf://`` specs resolve via the hub cache."""
+    from cosmos_train.checkpoint.hub import WeightsNotFoundError, parse_weights_spec, resolve_weights
+
+    try:
+        if parse_weights_spec(load_path) is None:
+            return Path(load_path)
+        return resolve_weights(load_path, what="checkpoint.load_path")
+    except (ValueError, WeightsNotFoundError) as err:
+        raise CheckpointError(str(err)) from None
+
+
 class DCPCheckpointer:
     """Saves and loads ``model`` / ``optim`` / ``scheduler`` / ``trainer`` with DCP.
 
@@ -475,7 +487,7 @@ class DCPCheckpointer:
             keys, resuming = set(KEYS), True
             path: Path | None = own
         elif self.load_path:
-            path = Path(self.load_path)
+            path = _local_load_path(self.load_path)
             if path.suffix == ".pt":
                 if not path.is_file():
                     raise CheckpointError(

@@ -105,6 +105,8 @@ class _CommonModelConfig:
     tokenizer: Any = None
     conditioner: Any = None
     net: Any = None
+    #: Online caption encoder (``text_encoder`` group); ``None``: the dataset supplies embeddings.
+    text_encoder: Any = None
     ema: EMAConfig = attrs.field(factory=EMAConfig)
 
     fsdp_shard_size: int = 1

@@ -42,6 +42,7 @@ from cosmos_train.model.sampler import (
     sample_flow,
 )
 from cosmos_train.optim.ema import PowerEMA
+from cosmos_train.text_encoders.base import build_text_encoder
 from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = ["Video2WorldModel", "Video2WorldModelRectifiedFlow", "build_component"]
@@ -107,6 +108,9 @@ class _Video2WorldBase(TrainModel):
             )
         # Not registered as a submodule: the frozen tokenizer stays out of state_dict, parameters and FSDP.
         object.__setattr__(self, "tokenizer", tokenizer.to(self.device))
+        # Frozen and unregistered like the tokenizer: no grads, no optimizer, EMA or checkpoint entries.
+        object.__setattr__(self, "text_encoder", build_text_encoder(config.text_encoder, device=self.device))
+        self._warned_text_override = False
         self.conditioner = (
             Video2WorldConditioner() if config.conditioner is None else build_component(config.conditioner, "model.config.conditioner")
         )
@@ -210,6 +214,33 @@ class _Video2WorldBase(TrainModel):
             )
         return latent
 
+    def _with_text_embeddings(self, batch: Batch) -> Batch:
+        """``batch`` plus the online text encoder's embeddings of its captions (when one is set).
+
+        ``neg_<caption key>`` (the negative prompt's text) becomes ``neg_<text key>`` the same way.
+        """
+        if self.text_encoder is None:
+            return batch
+        key, caption_key = self.conditioner.text_key, self.config.input_caption_key
+        if caption_key not in batch:
+            raise KeyError(
+                f"model.config.text_encoder computes embeddings online from batch[{caption_key!r}] "
+                f"(model.config.input_caption_key), but the batch has keys {sorted(batch)}"
+            )
+        if key in batch and not self._warned_text_override:
+            log.warning("the batch carries %r but model.config.text_encoder is set: using the online "
+                        "embeddings (select text_encoder=precomputed to use the dataset's)", key)
+            self._warned_text_override = True
+        out = {**batch, key: self.text_encoder.encode(self._captions(batch[caption_key]))}
+        neg_caption = batch.get("neg_" + caption_key)  # the negative prompt's text (sampling)
+        if neg_caption is not None and "neg_" + key not in batch:
+            out["neg_" + key] = self.text_encoder.encode(self._captions(neg_caption))
+        return out
+
+    @staticmethod
+    def _captions(value: Any) -> list[str]:
+        return [value] if isinstance(value, str) else [str(c) for c in value]
+
     def _expected_text_dim(self) -> tuple[int, str] | None:
         """The text width the net takes and its config path (None when the net does not say)."""
         if getattr(self.net, "use_crossattn_projection", False):
@@ -239,6 +270,7 @@ class _Video2WorldBase(TrainModel):
         pixels, is_video = self._pixels(batch)
         idx = self._sample_idx(batch, pixels.shape[0])
         x0 = self._encode(pixels, is_video) * self._latent_scale()
+        batch = self._with_text_embeddings(batch)
         gens = sample_generators(seed, iteration, idx, _STREAM_COND)
         condition = self.conditioner(batch, gens, device=self.device, dropout=dropout)
         self._check_text_dim(condition)
@@ -343,6 +375,7 @@ class _Video2WorldBase(TrainModel):
             gt_latents: ``[B, C, T, H, W]`` clean latents (tokenizer output, scaled).
             settings: solver, schedule, guidance, seed.
         """
+        batch = self._with_text_embeddings(batch)
         cond, uncond = self.conditioner.get_condition_uncondition(batch, device=self.device)
         self._check_text_dim(cond)
         n = batch.get(NUM_CONDITIONAL_FRAMES_KEY, 1 if gt_latents.shape[2] > 1 else 0)
@@ -388,7 +421,9 @@ class _Video2WorldBase(TrainModel):
 
     def _text_len(self, batch: Batch) -> int:
         emb = batch.get(self.conditioner.text_key)
-        return int(emb.shape[1]) if emb is not None else 512
+        if emb is not None:
+            return int(emb.shape[1])
+        return int(self.text_encoder.max_length) if self.text_encoder is not None else 512
 
     def tokens_per_sample(self, batch: Batch) -> int:
         """Net tokens per sample: latent frames and cells divided by the patch sizes."""
