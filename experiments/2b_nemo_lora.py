@@ -1,21 +1,25 @@
 """Cosmos-Predict2.5 2B LoRA post-training on the nemo assets (Cosmos's
 ``predict2_lora_training_2b_cosmos_nemo_assets``, ``cosmos_nemo_assets_lora.py``), in plain Python.
 
-Run (8 GPUs, FSDP2), with the released 2B as base::
+Run (8 GPUs, FSDP2), with the released pre-trained 2B as base (Cosmos's recipe)::
 
-    torchrun --nproc_per_node=8 tools/train.py experiments/2b_nemo_lora.py \
-        checkpoint.load_path=/path/to/Cosmos-Predict2.5-2B/model_ema_bf16.pt
+    torchrun --nproc_per_node=8 tools/train.py experiments/2b_nemo_lora.py
+
+``checkpoint.load_path`` defaults to the catalogue name
+``nvidia/Cosmos-Predict2.5-2B/base/pre-trained`` (resolved through the Hugging Face cache); any
+local consolidated ``.pt`` or DCP run works too
+(``checkpoint.load_path=/path/to/model_ema_bf16.pt``).
 
 Everything of ``experiments/2b_nemo.py`` (net, data, optimizer, schedule, callbacks) with Cosmos's
 LoRA recipe on top: PEFT adapters of rank 32 (alpha 32) on the attention q/k/v/output projections
 and both MLP layers, all three conditioning modes (0, 1 or 2 conditioning frames, a third each).
 
 ``checkpoint.load_path`` is the *base*: it is loaded into the plain net before the adapters are
-injected (a consolidated ``.pt`` or a DCP checkpoint of a run). There is no default: a LoRA run on
-random weights is an error unless ``model.config.lora_allow_random_base=True``. Only the adapters
+injected. Without it (``checkpoint.load_path=''``) the run is an error unless
+``model.config.lora_allow_random_base=True``. Only the adapters
 train (the base is frozen); checkpoints hold the adapters, their optimizer and EMA state and the
-base's path and fingerprint. Export with ``cosmos_train.model.lora.export_lora_checkpoint`` (merged
-full weights in the released layout, or a PEFT adapter file).
+base's path and fingerprint. Export with ``tools/export_checkpoint.py JOB_DIR -o OUT --lora merged``
+(full weights in the released layout) or ``--lora adapter`` (a PEFT adapter file).
 """
 
 from lazycfg import load_rel
@@ -53,4 +57,6 @@ def make_config():
     config.trainer.callbacks.every_n_sample_reg.every_n = 200
     config.trainer.callbacks.every_n_sample_ema.every_n = 200
     config.model_parallel.context_parallel_size = 1
+    # The base: Cosmos's LoRA recipe starts from the pre-trained (not the post-trained) 2B.
+    config.checkpoint.load_path = "nvidia/Cosmos-Predict2.5-2B/base/pre-trained"
     return config

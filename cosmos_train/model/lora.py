@@ -374,17 +374,18 @@ def load_base_weights(net: nn.Module, path: str | os.PathLike, *, strict: bool =
 
     Args:
         net: the materialised net.
-        path: an official consolidated ``.pt`` (``model.pt``, ``model_ema_fp32.pt``, ...) or a DCP
-            run of ours (an ``iter_*`` directory or a ``checkpoints`` directory: its latest); from
+        path: an official consolidated ``.pt`` (``model.pt``, ``model_ema_fp32.pt``, ...; a local
+            path, a catalogue name such as ``nvidia/Cosmos-Predict2.5-2B/base/pre-trained`` or an
+            ``hf://`` spec, resolved through the hub cache) or a DCP run of ours (an ``iter_*`` directory or a ``checkpoints`` directory: its latest); from
             a DCP run the regular ``net.*`` weights are loaded.
         strict: every key and shape must match (the error lists the differences).
 
     Returns:
         The :class:`BaseReference` (path and fingerprint) recorded in the run's checkpoints.
     """
-    from cosmos_train.checkpoint.dcp import CheckpointError
+    from cosmos_train.checkpoint.dcp import CheckpointError, _local_load_path
 
-    p = Path(path)
+    p = _local_load_path(str(path))  # catalogue names and hf:// specs come from the hub cache
     if p.is_file():
         from cosmos_train.checkpoint.consolidated import CheckpointMismatchError, load_consolidated
 

@@ -49,7 +49,7 @@ def test_check_is_clean(cfg):
         ("trainer.max_iter", 1000),
         ("trainer.logging_iter", 100),
         ("checkpoint.save_iter", 200),
-        ("checkpoint.load_path", ""),
+        ("checkpoint.load_path", "nvidia/Cosmos-Predict2.5-2B/base/pre-trained"),
         ("trainer.callbacks.every_n_sample_reg.every_n", 200),
         ("trainer.callbacks.every_n_sample_ema.every_n", 200),
         ("model_parallel.context_parallel_size", 1),
@@ -76,6 +76,7 @@ def test_inherits_2b_nemo_and_adds_only_the_lora_recipe(cfg):
         "model.config.conditional_frames_probs.0",
         "model.config.conditional_frames_probs.1",
         "model.config.conditional_frames_probs.2",
+        "checkpoint.load_path",
     }  # rank/alpha/targets/init and the schedule already have Cosmos's recipe values as defaults
     assert lazycfg.choices(cfg) == lazycfg.choices(parent)
 
@@ -105,7 +106,7 @@ def test_needs_base_weights(tmp_path, monkeypatch, nemo_overrides):
     from cosmos_train.launch import launch
 
     with pytest.raises(lazycfg.ConfigError, match="checkpoint.load_path is empty"):
-        launch(lazycfg.load(PATH, nemo_overrides))
+        launch(lazycfg.load(PATH, [*nemo_overrides, "checkpoint.load_path="]))
 
 
 def test_short_cpu_run_on_a_tiny_nemo_folder(run_experiment, nemo_overrides, tmp_path):
