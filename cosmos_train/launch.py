@@ -48,8 +48,9 @@ _PREPARE_HINT = (
     '--prompt "A video of sks teal robot." --output-dir {dir}'
 )
 _EMBED_HINT = (
-    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} ... "
-    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests)"
+    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} --encoder reason1 "
+    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests), "
+    "or compute them in the training step with text_encoder=reason1_online"
 )
 
 
@@ -254,7 +255,8 @@ def preflight_data(config: Config) -> None:
                 + _PREPARE_HINT.format(dir=dataset_dir),
                 f"{key}.dataset.dataset_dir",
             )
-        for sub_key, default in (("videos_subdir", "videos"), ("captions_subdir", "metas")):
+        captions = ("caption_json_subdir", "captions") if _kwarg(dataset, "caption_key") else ("captions_subdir", "metas")
+        for sub_key, default in (("videos_subdir", "videos"), captions):
             sub = _kwarg(dataset, sub_key) or default
             if not (path / sub).is_dir():
                 raise ConfigError(
