@@ -285,15 +285,27 @@ def plan(
     return rows
 
 
-def suggest(rows: list[dict], tolerance: float = 0.02) -> dict | None:
-    """The fitting layout to use: among those within ``tolerance`` of the best throughput, the
-    smallest CP (least attention traffic, most data parallelism), then the least memory."""
+def suggest(rows: list[dict], cluster: Cluster, tolerance: float = 0.02) -> dict | None:
+    """The fitting layout to use, among those within ``tolerance`` of the best throughput.
+
+    The smallest CP (least attention traffic, most data parallelism); then, as the shard size
+    costs no time inside a node, the largest shard within a node (most memory headroom); across
+    nodes the smallest shard that leaves 20% of memory free, else the one using least memory.
+    """
     fitting = [r for r in rows if r["fits"]]
     if not fitting:
         return None
     best = max(r["samples_per_s"] for r in fitting)
     near = [r for r in fitting if r["samples_per_s"] >= (1 - tolerance) * best]
-    return min(near, key=lambda r: (r["layout"].cp, r["mem"]["total"]))
+    cp = min(r["layout"].cp for r in near)
+    near = [r for r in near if r["layout"].cp == cp]
+    in_node = [r for r in near if r["layout"].shard <= cluster.gpus_per_node]
+    if in_node:
+        return min(in_node, key=lambda r: r["mem"]["total"])
+    roomy = [r for r in near if r["mem"]["total"] <= 0.8 * cluster.mem_gib]
+    if roomy:
+        return min(roomy, key=lambda r: r["layout"].shard)
+    return min(near, key=lambda r: r["mem"]["total"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,7 +465,7 @@ def report(
             f"{'yes' if r['fits'] else 'NO'}"
         )
     if chosen is None:
-        best = suggest(rows)
+        best = suggest(rows, cluster)
         if best is not None:
             lines.append(
                 f"\nsuggestion: model.config.fsdp_shard_size={best['layout'].shard} "

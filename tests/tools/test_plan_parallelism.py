@@ -115,7 +115,7 @@ def test_layouts_respect_divisibility_and_the_plan_fits(work_2b_720):
     )
     assert pp.Layout(8, 8) in layouts and pp.Layout(8, 3) not in layouts
     rows = pp.plan(w14, cluster, tflops=450.0, working_units=10.0)
-    best = pp.suggest(rows)
+    best = pp.suggest(rows, cluster)
     assert best is not None and best["mem"]["total"] <= 0.92 * 80
     # The 14B at 720p does not fit one 80 GB GPU's worth of activations without CP.
     no_cp = [r for r in rows if r["layout"] == pp.Layout(8, 1)][0]
