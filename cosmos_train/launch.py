@@ -143,13 +143,18 @@ def build_and_train(config: Config) -> dict[str, Any]:
 
     env = get_env()
     preflight_data(config)
+    from cosmos_train.data.latent_cache import check_cache_against_config
+
+    check_cache_against_config(config)
     train_loader = lazycfg.instantiate(config.dataloader_train)
     val_loader = None
     if config.trainer.run_validation and config.dataloader_val is not None:
         val_loader = lazycfg.instantiate(config.dataloader_val)
     _warn_about_ignored_fields(config)
     net_builder = make_builder(config, device=env.device)
-    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed)
+    # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
+    lazy = {"lazy_tokenizer": True} if getattr(getattr(train_loader, "dataset", None), "provides_latents", False) else {}
+    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed, **lazy)
     checkpointer = build_checkpointer(config)
     if checkpointer is None and config.checkpoint.load_path:
         load_official_weights(model, config.checkpoint.load_path)
