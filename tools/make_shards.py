@@ -10,7 +10,8 @@ written atomically; a rerun keeps the finished ones. Train from them with
 Example::
 
     python tools/make_shards.py --dataset-dir datasets/cosmos_nemo_assets \\
-        --text-embeddings-subdir reason1_embeddings --output datasets/nemo_shards --samples-per-shard 64
+        --text-embeddings-subdir reason1_embeddings --output datasets/nemo_shards \\
+        --samples-per-shard 64
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--dataset-dir", required=True, help="folder in the LocalVideoDataset layout")
+    parser.add_argument(
+        "--dataset-dir", required=True, help="folder in the LocalVideoDataset layout"
+    )
     parser.add_argument("--output", required=True, help="folder for the shards and index.json")
     parser.add_argument("--samples-per-shard", type=int, default=64)
     parser.add_argument("--videos-subdir", default="videos")
     parser.add_argument("--captions-subdir", default="metas")
-    parser.add_argument("--text-embeddings-subdir", default=None,
-                        help="also pack <stem>.pt/.pickle text embeddings from this subfolder")
+    parser.add_argument(
+        "--text-embeddings-subdir",
+        default=None,
+        help="also pack <stem>.pt/.pickle text embeddings from this subfolder",
+    )
     parser.add_argument("--prefix", default="clips", help="shard file name prefix")
     args = parser.parse_args(argv)
 
@@ -35,9 +41,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         index = write_clip_shards(
-            args.dataset_dir, args.output, samples_per_shard=args.samples_per_shard,
-            videos_subdir=args.videos_subdir, captions_subdir=args.captions_subdir,
-            text_embeddings_subdir=args.text_embeddings_subdir, prefix=args.prefix)
+            args.dataset_dir,
+            args.output,
+            samples_per_shard=args.samples_per_shard,
+            videos_subdir=args.videos_subdir,
+            captions_subdir=args.captions_subdir,
+            text_embeddings_subdir=args.text_embeddings_subdir,
+            prefix=args.prefix,
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -52,11 +52,20 @@ class LocalImageDataset(LocalVideoDataset):
         seed: int = 0,
         aspect_ratio_buckets: str | None = None,
     ) -> None:
-        super().__init__(dataset_dir=dataset_dir, num_frames=1, video_size=image_size,
-                         videos_subdir=images_subdir, captions_subdir=captions_subdir,
-                         text_embeddings_subdir=text_embeddings_subdir, text_len=text_len,
-                         text_dim=text_dim, start="first", resize=resize, seed=seed,
-                         aspect_ratio_buckets=aspect_ratio_buckets)
+        super().__init__(
+            dataset_dir=dataset_dir,
+            num_frames=1,
+            video_size=image_size,
+            videos_subdir=images_subdir,
+            captions_subdir=captions_subdir,
+            text_embeddings_subdir=text_embeddings_subdir,
+            text_len=text_len,
+            text_dim=text_dim,
+            start="first",
+            resize=resize,
+            seed=seed,
+            aspect_ratio_buckets=aspect_ratio_buckets,
+        )
 
     def _load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         item = super()._load(i, rng)

@@ -27,8 +27,10 @@ class JointDataLoader:
 
     def __init__(self, *, loaders: Mapping[str, Any], ratios: Mapping[str, int]) -> None:
         if set(loaders) != set(ratios) or not loaders:
-            raise ValueError(f"loaders {sorted(loaders)} and ratios {sorted(ratios)} must name the same, "
-                             "non-empty set of sources")
+            raise ValueError(
+                f"loaders {sorted(loaders)} and ratios {sorted(ratios)} must name the same, "
+                "non-empty set of sources"
+            )
         bad = {k: v for k, v in ratios.items() if not isinstance(v, int) or v < 0}
         if bad or sum(ratios.values()) == 0:
             raise ValueError(f"ratios must be non-negative ints, not all zero; got {dict(ratios)}")
@@ -72,8 +74,10 @@ class JointDataLoader:
     def state_dict(self) -> dict[str, Any]:
         return {
             "global_id": self.global_id,
-            "loaders": {k: (v.state_dict() if callable(getattr(v, "state_dict", None)) else None)
-                        for k, v in self.loaders.items()},
+            "loaders": {
+                k: (v.state_dict() if callable(getattr(v, "state_dict", None)) else None)
+                for k, v in self.loaders.items()
+            },
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -81,6 +85,8 @@ class JointDataLoader:
         self._iters = {}
         for name, sub in state.get("loaders", {}).items():
             if name not in self.loaders:
-                raise ValueError(f"joint loader state has source {name!r}, this loader has {self.names}")
+                raise ValueError(
+                    f"joint loader state has source {name!r}, this loader has {self.names}"
+                )
             if sub is not None:
                 self.loaders[name].load_state_dict(sub)

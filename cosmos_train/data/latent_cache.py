@@ -1,10 +1,10 @@
-"""Latent cache: every training clip encoded once by the experiment's tokenizer, read back as batches.
+"""Latent cache: every training clip encoded once by the experiment's tokenizer, read as batches.
 
-``tools/cache_latents.py EXPERIMENT.py [overrides] --output DIR`` writes (with :func:`build_cache`)::
+``tools/cache_latents.py EXPERIMENT.py [overrides] --output DIR`` writes (:func:`build_cache`)::
 
-    DIR/manifest.json        what the cache was made from (the "spec", below) and whether it is complete
+    DIR/manifest.json        what the cache was made from (the "spec", below), whether complete
     DIR/index.json           tar-shard index (cosmos_train.data.tar_shards)
-    DIR/latents-NNNNNN.tar   per clip: <key>.latent.pt (torch.save of [C, T', H', W']) and <key>.json
+    DIR/latents-NNNNNN.tar   per clip: <key>.latent.pt (torch.save of [C, T', H', W']), <key>.json
                              (caption, fps, window, image_size, sample index, text embedding hash)
     DIR/text/<sha>.pt        each distinct caption embedding once ([L_i, D], the real tokens)
 
@@ -34,8 +34,6 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from lazycfg import ConfigError
-
 from cosmos_train.data._items import LATENTS_KEY, check_index
 from cosmos_train.data.buckets import padding_mask_from_size
 from cosmos_train.data.tar_shards import (
@@ -46,9 +44,19 @@ from cosmos_train.data.tar_shards import (
     write_json_atomic,
     write_shard,
 )
+from lazycfg import ConfigError
 
-__all__ = ["CacheMismatchError", "LATENTS_KEY", "LatentCacheDataset", "MANIFEST_NAME", "build_cache",
-           "cache_spec", "check_cache_against_config", "spec_differences", "tokenizer_fingerprint"]
+__all__ = [
+    "CacheMismatchError",
+    "LATENTS_KEY",
+    "LatentCacheDataset",
+    "MANIFEST_NAME",
+    "build_cache",
+    "cache_spec",
+    "check_cache_against_config",
+    "spec_differences",
+    "tokenizer_fingerprint",
+]
 
 MANIFEST_NAME = "manifest.json"
 CACHE_FORMAT = "cosmos_train.latent_cache/1"
@@ -108,20 +116,29 @@ def tokenizer_fingerprint(node: Any) -> dict[str, Any]:
 
 def _dataset_spec(dataset_node: Any) -> dict[str, Any]:
     """Window, resolution and caption parts of the spec from a video dataset's config node."""
-    get = (lambda k, d=None: dataset_node[k] if k in dataset_node else d)  # noqa: E731
+    get = lambda k, d=None: dataset_node[k] if k in dataset_node else d  # noqa: E731
     buckets = get("aspect_ratio_buckets")
     size = get("video_size")
     if size is None and get("height") is not None:
         size = (get("height"), get("width"))
-    resolution: dict[str, Any] = ({"aspect_ratio_buckets": buckets} if buckets is not None
-                                  else {"video_size": _jsonable(size)})
+    resolution: dict[str, Any] = (
+        {"aspect_ratio_buckets": buckets}
+        if buckets is not None
+        else {"video_size": _jsonable(size)}
+    )
     return {
-        "window": {"num_frames": get("num_frames"), "start": get("start", "random"),
-                   "seed": get("seed", 0)},
+        "window": {
+            "num_frames": get("num_frames"),
+            "start": get("start", "random"),
+            "seed": get("seed", 0),
+        },
         "resolution": resolution,
         "resize": get("resize", "stretch") if buckets is None else "fit+reflection_pad",
-        "caption": {"text_len": get("text_len"), "text_dim": get("text_dim"),
-                    "text_embeddings": get("text_embeddings_subdir", get("text_embeddings"))},
+        "caption": {
+            "text_len": get("text_len"),
+            "text_dim": get("text_dim"),
+            "text_embeddings": get("text_embeddings_subdir", get("text_embeddings")),
+        },
     }
 
 
@@ -143,11 +160,18 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 #: Spec entries that must agree between a cache and the run that trains from it.
-_MUST_MATCH = ("tokenizer", "window.num_frames", "resolution", "caption.text_len", "caption.text_dim")
+_MUST_MATCH = (
+    "tokenizer",
+    "window.num_frames",
+    "resolution",
+    "caption.text_len",
+    "caption.text_dim",
+)
 
 
-def spec_differences(cache: Mapping[str, Any], expected: Mapping[str, Any],
-                     keys: Sequence[str] = _MUST_MATCH) -> list[str]:
+def spec_differences(
+    cache: Mapping[str, Any], expected: Mapping[str, Any], keys: Sequence[str] = _MUST_MATCH
+) -> list[str]:
     """``"path: cache has X, the run expects Y"`` for every differing entry under ``keys``.
 
     An entry the run leaves at ``None`` (a dataset argument it does not pin) is not compared;
@@ -169,8 +193,10 @@ def spec_differences(cache: Mapping[str, Any], expected: Mapping[str, Any],
 def read_manifest(cache_dir: str | Path) -> dict[str, Any]:
     path = Path(cache_dir) / MANIFEST_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"no latent cache in {cache_dir} ({MANIFEST_NAME} missing); make it "
-                                f"with: {_CACHE_CMD.format(dir=cache_dir)}")
+        raise FileNotFoundError(
+            f"no latent cache in {cache_dir} ({MANIFEST_NAME} missing); make it "
+            f"with: {_CACHE_CMD.format(dir=cache_dir)}"
+        )
     manifest = json.loads(path.read_text())
     if manifest.get("spec", {}).get("format") != CACHE_FORMAT:
         raise ValueError(f"{path}: not a {CACHE_FORMAT} manifest")
@@ -191,15 +217,21 @@ def check_cache_against_config(config: Any) -> None:
     try:
         manifest = read_manifest(cache_dir)
     except (FileNotFoundError, ValueError) as err:
-        raise ConfigError(f"dataloader_train.dataset.cache_dir={cache_dir!r}: {err}",
-                          "dataloader_train.dataset.cache_dir") from err
+        raise ConfigError(
+            f"dataloader_train.dataset.cache_dir={cache_dir!r}: {err}",
+            "dataloader_train.dataset.cache_dir",
+        ) from err
     expected = {"tokenizer": tokenizer_fingerprint(config.model.config.tokenizer)}
     diff = spec_differences(manifest["spec"], expected, keys=("tokenizer",))
     if diff:
         raise CacheMismatchError(
-            f"dataloader_train.dataset.cache_dir={cache_dir!r} was made with another tokenizer than "
-            f"model.config.tokenizer:\n  " + "\n  ".join(diff)
-            + f"\nRebuild it: {_CACHE_CMD.format(dir='NEW_DIR')}", "dataloader_train.dataset.cache_dir")
+            f"dataloader_train.dataset.cache_dir={cache_dir!r} was made with another tokenizer "
+            "than "
+            f"model.config.tokenizer:\n  "
+            + "\n  ".join(diff)
+            + f"\nRebuild it: {_CACHE_CMD.format(dir='NEW_DIR')}",
+            "dataloader_train.dataset.cache_dir",
+        )
 
 
 # --------------------------------------------------------------------------- writing
@@ -213,7 +245,9 @@ def _store_text(text_dir: Path, emb: torch.Tensor, mask: torch.Tensor) -> str:
     """Stores the real tokens of one caption embedding once; returns its content hash."""
     real = emb[: int(mask.sum())] if mask is not None else emb
     real = real.contiguous()
-    digest = hashlib.sha256(real.float().numpy().tobytes() + str(tuple(real.shape)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(
+        real.float().numpy().tobytes() + str(tuple(real.shape)).encode()
+    ).hexdigest()[:32]
     path = text_dir / f"{digest}.pt"
     if not path.is_file():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -241,7 +275,6 @@ def build_cache(
         dtype: stored latent dtype (``float32`` keeps the tokenizer's output exactly).
     """
     import lazycfg
-
     from cosmos_train.utils.dtypes import parse_dtype
 
     out = Path(output)
@@ -250,13 +283,21 @@ def build_cache(
     manifest_path = out / MANIFEST_NAME
     if manifest_path.is_file():
         old = read_manifest(out)
-        diff = spec_differences(old["spec"], spec, keys=("tokenizer", "window", "resolution", "resize",
-                                                          "caption"))
+        diff = spec_differences(
+            old["spec"], spec, keys=("tokenizer", "window", "resolution", "resize", "caption")
+        )
         if diff or old.get("samples_per_shard") != samples_per_shard or old.get("dtype") != dtype:
             raise CacheMismatchError(
-                f"{out} holds a cache made with different settings; use another --output or delete it:\n  "
-                + "\n  ".join(diff or [f"samples_per_shard/dtype: cache has {old.get('samples_per_shard')}/"
-                                       f"{old.get('dtype')}, asked for {samples_per_shard}/{dtype}"]))
+                f"{out} holds a cache made with different settings; use another --output or "
+                "delete it:\n  "
+                + "\n  ".join(
+                    diff
+                    or [
+                        f"samples_per_shard/dtype: cache has {old.get('samples_per_shard')}/"
+                        f"{old.get('dtype')}, asked for {samples_per_shard}/{dtype}"
+                    ]
+                )
+            )
     dataset = lazycfg.instantiate(config.dataloader_train.dataset)
     if callable(getattr(dataset, "set_epoch", None)):
         dataset.set_epoch(0)  # the cached windows are epoch 0's
@@ -264,8 +305,13 @@ def build_cache(
     n = len(dataset)
     out.mkdir(parents=True, exist_ok=True)
     (out / "text").mkdir(exist_ok=True)
-    manifest = {"spec": spec, "complete": False, "num_samples": n, "samples_per_shard": samples_per_shard,
-                "dtype": dtype}
+    manifest = {
+        "spec": spec,
+        "complete": False,
+        "num_samples": n,
+        "samples_per_shard": samples_per_shard,
+        "dtype": dtype,
+    }
     write_json_atomic(manifest_path, manifest)
     shards = []
     for number, begin in enumerate(range(0, n, samples_per_shard)):
@@ -281,20 +327,36 @@ def build_cache(
             continue
         shapes: list[list[int]] = []
 
-        def samples():
+        def samples(items: range = items, shapes: list = shapes):  # bound now: used in this loop
             for i in items:
                 item = dataset[i]
                 pixels = item["video"].unsqueeze(0).to(device).float() / 127.5 - 1.0
                 latent = tokenizer.encode(pixels)[0].to("cpu", store_dtype)
-                meta = {k: _jsonable(item[k].tolist() if isinstance(item[k], torch.Tensor) else item[k])
-                        for k in ("ai_caption", "fps", "num_frames", "frame_start", "frame_end",
-                                  "n_orig_video_frames", "image_size", "__key__") if k in item}
+                meta = {
+                    k: _jsonable(item[k].tolist() if isinstance(item[k], torch.Tensor) else item[k])
+                    for k in (
+                        "ai_caption",
+                        "fps",
+                        "num_frames",
+                        "frame_start",
+                        "frame_end",
+                        "n_orig_video_frames",
+                        "image_size",
+                        "__key__",
+                    )
+                    if k in item
+                }
                 meta["sample_idx"] = int(item.get("sample_idx", i))
                 meta["latent_shape"] = list(latent.shape)
                 shapes.append(meta["latent_shape"])
                 if "t5_text_embeddings" in item:
-                    meta["text"] = _store_text(out / "text", item["t5_text_embeddings"], item.get("t5_text_mask"))
-                yield f"{i:09d}", {"latent.pt": _tensor_bytes(latent), "json": json.dumps(meta).encode()}
+                    meta["text"] = _store_text(
+                        out / "text", item["t5_text_embeddings"], item.get("t5_text_mask")
+                    )
+                yield (
+                    f"{i:09d}",
+                    {"latent.pt": _tensor_bytes(latent), "json": json.dumps(meta).encode()},
+                )
 
         entries = write_shard(out / name, samples())
         for entry, shape in zip(entries, shapes):
@@ -320,7 +382,8 @@ class LatentCacheDataset(Dataset):
         text_dim: embedding width ``D`` (checked).
 
     ``None`` skips a check. Items: ``latents`` float32 ``[C, T', H', W']``, ``ai_caption``, ``fps``,
-    ``num_frames``, ``image_size``, ``padding_mask`` ``[1, H, W]``, ``t5_text_embeddings`` ``[L, D]``
+    ``num_frames``, ``image_size``, ``padding_mask`` ``[1, H, W]``, ``t5_text_embeddings``
+    ``[L, D]``
     and ``t5_text_mask`` ``[L]`` (when cached), ``sample_idx``, ``__key__``, ``frame_start``,
     ``frame_end``. ``shard_sizes`` and ``bucket_ids`` (latent shape per clip) serve
     ``build_dataloader(sampling="shards"|"buckets")``.
@@ -342,11 +405,15 @@ class LatentCacheDataset(Dataset):
         self.cache_dir = Path(cache_dir)
         manifest = read_manifest(self.cache_dir)
         if not manifest.get("complete"):
-            raise ValueError(f"the latent cache in {cache_dir} is incomplete (interrupted); finish it by "
-                             f"rerunning the same command: {_CACHE_CMD.format(dir=cache_dir)}")
+            raise ValueError(
+                f"the latent cache in {cache_dir} is incomplete (interrupted); finish it by "
+                f"rerunning the same command: {_CACHE_CMD.format(dir=cache_dir)}"
+            )
         self.spec = manifest["spec"]
-        expected: dict[str, Any] = {"window": {"num_frames": num_frames},
-                                    "caption": {"text_len": text_len, "text_dim": text_dim}}
+        expected: dict[str, Any] = {
+            "window": {"num_frames": num_frames},
+            "caption": {"text_len": text_len, "text_dim": text_dim},
+        }
         keys = ["window.num_frames", "caption.text_len", "caption.text_dim"]
         if aspect_ratio_buckets is not None:
             expected["resolution"] = {"aspect_ratio_buckets": aspect_ratio_buckets}
@@ -357,8 +424,10 @@ class LatentCacheDataset(Dataset):
         diff = spec_differences(self.spec, expected, keys=keys)
         if diff:
             raise CacheMismatchError(
-                f"the latent cache in {cache_dir} does not match this run:\n  " + "\n  ".join(diff)
-                + f"\nRebuild it for this run: {_CACHE_CMD.format(dir='NEW_DIR')}")
+                f"the latent cache in {cache_dir} does not match this run:\n  "
+                + "\n  ".join(diff)
+                + f"\nRebuild it for this run: {_CACHE_CMD.format(dir='NEW_DIR')}"
+            )
         self.num_frames = num_frames
         self.text_len = text_len if text_len is not None else self.spec["caption"]["text_len"]
         self.index = ShardIndex(self.cache_dir)
@@ -371,13 +440,16 @@ class LatentCacheDataset(Dataset):
         return len(self.index)
 
     def _text(self, digest: str) -> torch.Tensor:
-        return torch.load(self.cache_dir / "text" / f"{digest}.pt", map_location="cpu", weights_only=True)
+        return torch.load(
+            self.cache_dir / "text" / f"{digest}.pt", map_location="cpu", weights_only=True
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_index(index, len(self), f"the latent cache in {self.cache_dir}")
         meta = json.loads(self.index.read(index, "json"))
-        latent = torch.load(io.BytesIO(self.index.read(index, "latent.pt")), map_location="cpu",
-                            weights_only=True).float()
+        latent = torch.load(
+            io.BytesIO(self.index.read(index, "latent.pt")), map_location="cpu", weights_only=True
+        ).float()
         item: dict[str, Any] = {
             LATENTS_KEY: latent,
             "ai_caption": meta.get("ai_caption", ""),

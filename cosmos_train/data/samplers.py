@@ -26,6 +26,9 @@ from torch.utils.data import Sampler
 
 __all__ = ["BucketBatchSampler", "ShardSampler"]
 
+# Independent random streams of one (seed, epoch): the order of shards / steps, and within one.
+_ORDER, _WITHIN = 0, 1
+
 
 def _check_world(num_replicas: int, rank: int) -> None:
     if num_replicas < 1 or not 0 <= rank < num_replicas:
@@ -75,32 +78,41 @@ class ShardSampler(_Skippable, Sampler[int]):
         seed: shuffle seed.
     """
 
-    def __init__(self, shard_sizes: Sequence[int], *, num_replicas: int, rank: int,
-                 shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        shard_sizes: Sequence[int],
+        *,
+        num_replicas: int,
+        rank: int,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
         super().__init__(num_replicas, rank, shuffle, seed)
         self.shard_sizes = [int(n) for n in shard_sizes]
         self.starts = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
         total = int(self.starts[-1])
         if total < num_replicas:
-            raise ValueError(f"{total} samples in {len(self.shard_sizes)} shards, fewer than the "
-                             f"{num_replicas} ranks")
+            raise ValueError(
+                f"{total} samples in {len(self.shard_sizes)} shards, fewer than the "
+                f"{num_replicas} ranks"
+            )
         self.num_samples = total // num_replicas
 
     def epoch_order(self) -> np.ndarray:
         """All indices of the current epoch, in the global reading order."""
         shards = np.arange(len(self.shard_sizes))
         if self.shuffle:
-            shards = self._rng(-1).permutation(shards)
+            shards = self._rng(_ORDER).permutation(shards)
         parts = []
         for s in shards:
             idx = np.arange(self.starts[s], self.starts[s + 1])
-            parts.append(self._rng(int(s)).permutation(idx) if self.shuffle else idx)
+            parts.append(self._rng(_WITHIN, int(s)).permutation(idx) if self.shuffle else idx)
         return np.concatenate(parts)
 
     def rank_shards(self) -> list[int]:
         """Shard numbers this rank reads in the current epoch (for logs and tests)."""
         order = self.epoch_order()
-        mine = order[self.rank * self.num_samples:(self.rank + 1) * self.num_samples]
+        mine = order[self.rank * self.num_samples : (self.rank + 1) * self.num_samples]
         shard_of = np.searchsorted(self.starts, mine, side="right") - 1
         return sorted(set(int(s) for s in shard_of))
 
@@ -126,23 +138,35 @@ class BucketBatchSampler(_Skippable, Sampler[list[int]]):
         seed: the seed of the schedule.
     """
 
-    def __init__(self, bucket_ids: Sequence[object], *, batch_size: int, num_replicas: int,
-                 rank: int, shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        bucket_ids: Sequence[object],
+        *,
+        batch_size: int,
+        num_replicas: int,
+        rank: int,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
         super().__init__(num_replicas, rank, shuffle, seed)
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.batch_size = int(batch_size)
         labels = sorted({str(b) for b in bucket_ids})
-        self.buckets = {label: np.array([i for i, b in enumerate(bucket_ids) if str(b) == label])
-                        for label in labels}
+        self.buckets = {
+            label: np.array([i for i, b in enumerate(bucket_ids) if str(b) == label])
+            for label in labels
+        }
         per_step = self.batch_size * self.num_replicas
         self.steps_per_bucket = {b: len(idx) // per_step for b, idx in self.buckets.items()}
         self.num_batches = sum(self.steps_per_bucket.values())
         if self.num_batches == 0:
             sizes = {b: len(idx) for b, idx in self.buckets.items()}
-            raise ValueError(f"no aspect-ratio bucket fills one global batch of {per_step} "
-                             f"(batch_size {batch_size} x {num_replicas} ranks); bucket sizes {sizes}. "
-                             "Lower the batch size or add clips")
+            raise ValueError(
+                f"no aspect-ratio bucket fills one global batch of {per_step} "
+                f"(batch_size {batch_size} x {num_replicas} ranks); bucket sizes {sizes}. "
+                "Lower the batch size or add clips"
+            )
         self.num_samples = self.num_batches * self.batch_size
 
     def schedule(self) -> list[tuple[str, np.ndarray]]:
@@ -150,11 +174,11 @@ class BucketBatchSampler(_Skippable, Sampler[list[int]]):
         per_step = self.batch_size * self.num_replicas
         steps: list[tuple[str, np.ndarray]] = []
         for k, (label, idx) in enumerate(self.buckets.items()):
-            order = self._rng(k).permutation(idx) if self.shuffle else idx
+            order = self._rng(_WITHIN, k).permutation(idx) if self.shuffle else idx
             for s in range(self.steps_per_bucket[label]):
-                steps.append((label, order[s * per_step:(s + 1) * per_step]))
+                steps.append((label, order[s * per_step : (s + 1) * per_step]))
         if self.shuffle:
-            steps = [steps[i] for i in self._rng(-1).permutation(len(steps))]
+            steps = [steps[i] for i in self._rng(_ORDER).permutation(len(steps))]
         return steps
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -162,7 +186,7 @@ class BucketBatchSampler(_Skippable, Sampler[list[int]]):
         if skip % self.batch_size:
             raise ValueError(f"cannot skip {skip} samples: not whole batches of {self.batch_size}")
         lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
-        for _, batch in self.schedule()[skip // self.batch_size:]:
+        for _, batch in self.schedule()[skip // self.batch_size :]:
             yield [int(i) for i in batch[lo:hi]]
 
     def __len__(self) -> int:

@@ -54,7 +54,7 @@ class ShardedVideoDataset(LocalVideoDataset):
         video_size: output ``(height, width)``.
         text_len: tokens after padding ``L``.
         text_dim: embedding width ``D``.
-        text_embeddings: read ``<key>.emb.pt`` (the shards must have them); ``False``: captions only.
+        text_embeddings: read ``<key>.emb.pt`` (the shards must have them); ``False``: captions.
         start: ``"random"`` window start or ``"first"`` frames.
         resize: ``"stretch"`` or ``"center_crop"``.
         max_retries: distinct clips tried for one item.
@@ -82,31 +82,47 @@ class ShardedVideoDataset(LocalVideoDataset):
         self.index = ShardIndex(shards_dir)
         kind = self.index.meta.get("kind", SHARD_KIND_CLIPS)
         if kind != SHARD_KIND_CLIPS:
-            raise ValueError(f"{shards_dir} holds {kind!r} shards, not raw clips; a latent cache "
-                             "is read by LatentCacheDataset (data_train=latent_cache)")
+            raise ValueError(
+                f"{shards_dir} holds {kind!r} shards, not raw clips; a latent cache "
+                "is read by LatentCacheDataset (data_train=latent_cache)"
+            )
         self.shard_sizes = list(self.index.shard_sizes)
         super().__init__(
-            dataset_dir=shards_dir, num_frames=num_frames, video_size=video_size,
-            videos_subdir="", captions_subdir="",
+            dataset_dir=shards_dir,
+            num_frames=num_frames,
+            video_size=video_size,
+            videos_subdir="",
+            captions_subdir="",
             text_embeddings_subdir="" if text_embeddings else None,
-            text_len=text_len, text_dim=text_dim, start=start, resize=resize,
-            max_retries=max_retries, seed=seed, aspect_ratio_buckets=aspect_ratio_buckets)
+            text_len=text_len,
+            text_dim=text_dim,
+            start=start,
+            resize=resize,
+            max_retries=max_retries,
+            seed=seed,
+            aspect_ratio_buckets=aspect_ratio_buckets,
+        )
 
     # The folder dataset's lookups, answered from the shard index.
     def _find_videos(self, subdir: str) -> list[Any]:
         return [_Member(self.index, i) for i in range(len(self.index))]
 
     def _read_captions(self, subdir: str) -> list[str]:
-        return [self._info(i).get("caption") or self.index.read(i, "txt").decode("utf-8").strip()
-                for i in range(len(self.index))]
+        return [
+            self._info(i).get("caption") or self.index.read(i, "txt").decode("utf-8").strip()
+            for i in range(len(self.index))
+        ]
 
     def _find_embeddings(self, subdir: str) -> list[Any]:
-        missing = [m.stem for m in self.videos if "emb.pt" not in self.index.entries[m.i]["members"]]
+        missing = [
+            m.stem for m in self.videos if "emb.pt" not in self.index.entries[m.i]["members"]
+        ]
         if missing:
             raise FileNotFoundError(
                 f"{len(missing)} sample(s) in {self.dataset_dir} have no text embedding (.emb.pt), "
                 f"e.g. {missing[:3]}; rebuild the shards with tools/make_shards.py "
-                "--text-embeddings-subdir SUBDIR, or set text_embeddings=False")
+                "--text-embeddings-subdir SUBDIR, or set text_embeddings=False"
+            )
         return list(self.videos)
 
     def _info(self, i: int) -> dict[str, Any]:
@@ -122,8 +138,9 @@ class ShardedVideoDataset(LocalVideoDataset):
         emb = torch.load(member.open("emb.pt"), map_location="cpu", weights_only=True)
         return self._pad_embedding(emb.float(), member)
 
-    def _decode(self, member: Any, rng: np.random.Generator,
-                to_array: Any = None) -> tuple[torch.Tensor, int, int, float]:
+    def _decode(
+        self, member: Any, rng: np.random.Generator, to_array: Any = None
+    ) -> tuple[torch.Tensor, int, int, float]:
         # Only the clip's bytes are read (one seek into its shard); PyAV decodes from memory.
         return super()._decode(member.open("mp4"), rng, to_array)
 
@@ -154,9 +171,14 @@ def write_clip_shards(
     if samples_per_shard < 1:
         raise ValueError(f"samples_per_shard must be >= 1, got {samples_per_shard}")
     # The folder dataset finds the files and reports missing captions/embeddings; no decoding.
-    folder = LocalVideoDataset(dataset_dir=dataset_dir, num_frames=1, video_size=(2, 2),
-                               videos_subdir=videos_subdir, captions_subdir=captions_subdir,
-                               text_embeddings_subdir=text_embeddings_subdir)
+    folder = LocalVideoDataset(
+        dataset_dir=dataset_dir,
+        num_frames=1,
+        video_size=(2, 2),
+        videos_subdir=videos_subdir,
+        captions_subdir=captions_subdir,
+        text_embeddings_subdir=text_embeddings_subdir,
+    )
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     n = len(folder.videos)
@@ -167,16 +189,26 @@ def write_clip_shards(
         infos = []
         for i in items:
             height, width = probe_size(folder.videos[i])
-            infos.append({"caption": folder.captions[i], "height": height, "width": width,
-                          "frames": count_frames(folder.videos[i]), "source": folder.videos[i].name})
+            infos.append(
+                {
+                    "caption": folder.captions[i],
+                    "height": height,
+                    "width": width,
+                    "frames": count_frames(folder.videos[i]),
+                    "source": folder.videos[i].name,
+                }
+            )
         if (out / name).is_file():
             entries = read_tar_index(out / name)
             log(f"kept {out / name} ({len(entries)} clips)")
         else:
-            def samples():
+
+            def samples(items: range = items):  # bound now: used in this loop
                 for i in items:
-                    members = {"mp4": folder.videos[i].read_bytes(),
-                               "txt": folder.captions[i].encode("utf-8")}
+                    members = {
+                        "mp4": folder.videos[i].read_bytes(),
+                        "txt": folder.captions[i].encode("utf-8"),
+                    }
                     if folder.embedding_files is not None:
                         buf = io.BytesIO()
                         torch.save(load_text_embedding(folder.embedding_files[i]), buf)
@@ -188,6 +220,13 @@ def write_clip_shards(
         for entry, info in zip(entries, infos):
             entry["info"] = info
         shards.append((name, entries))
-    ShardIndex.write(out, shards, meta={"kind": SHARD_KIND_CLIPS, "source": str(dataset_dir),
-                                        "text_embeddings": text_embeddings_subdir is not None})
+    ShardIndex.write(
+        out,
+        shards,
+        meta={
+            "kind": SHARD_KIND_CLIPS,
+            "source": str(dataset_dir),
+            "text_embeddings": text_embeddings_subdir is not None,
+        },
+    )
     return ShardIndex(out)

@@ -20,8 +20,15 @@ import tarfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-__all__ = ["INDEX_NAME", "ShardIndex", "read_member", "read_tar_index", "shard_name",
-           "write_json_atomic", "write_shard"]
+__all__ = [
+    "INDEX_NAME",
+    "ShardIndex",
+    "read_member",
+    "read_tar_index",
+    "shard_name",
+    "write_json_atomic",
+    "write_shard",
+]
 
 INDEX_NAME = "index.json"
 _INDEX_FORMAT = "cosmos_train.tar_shards/1"
@@ -57,7 +64,10 @@ def write_shard(path: str | Path, samples: Iterable[Sample]) -> list[dict[str, A
     tmp = path.with_name(f".{path.name}.tmp")
     entries: list[dict[str, Any]] = []
     try:
-        with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            open(tmp, "wb") as raw,
+            tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             for key, members in samples:
                 if "/" in key or not key or key.startswith("."):
                     raise ValueError(f"sample key {key!r} must be a non-empty name without '/'")
@@ -82,7 +92,7 @@ def _padded(size: int) -> int:
 
 
 def read_tar_index(path: str | Path) -> list[dict[str, Any]]:
-    """Index entries of a tar written by anyone (webdataset grouping: key = name before the first dot
+    """Index entries of any tar (webdataset grouping: key = the name before the first dot
     of the base name, members of a key consecutive)."""
     entries: list[dict[str, Any]] = []
     with tarfile.open(path, mode="r:") as tar:
@@ -106,8 +116,10 @@ def read_member(path: str | Path, span: list[int] | tuple[int, int]) -> bytes:
         f.seek(offset)
         data = f.read(size)
     if len(data) != size:
-        raise OSError(f"{path}: truncated member at offset {offset} ({len(data)} of {size} bytes); "
-                      "the shard is damaged: rebuild it")
+        raise OSError(
+            f"{path}: truncated member at offset {offset} ({len(data)} of {size} bytes); "
+            "the shard is damaged: rebuild it"
+        )
     return data
 
 
@@ -124,14 +136,18 @@ class ShardIndex:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"shard folder {self.root} does not exist; build it with "
-                                    f"python tools/make_shards.py --dataset-dir DIR --output {self.root}")
+            raise FileNotFoundError(
+                f"shard folder {self.root} does not exist; build it with "
+                f"python tools/make_shards.py --dataset-dir DIR --output {self.root}"
+            )
         index_path = self.root / INDEX_NAME
         if index_path.is_file():
             data = json.loads(index_path.read_text())
             if data.get("format") != _INDEX_FORMAT:
-                raise ValueError(f"{index_path}: not a cosmos_train shard index "
-                                 f"(format {data.get('format')!r}, expected {_INDEX_FORMAT!r})")
+                raise ValueError(
+                    f"{index_path}: not a cosmos_train shard index "
+                    f"(format {data.get('format')!r}, expected {_INDEX_FORMAT!r})"
+                )
             shards = [(s["file"], s["samples"]) for s in data["shards"]]
             self.meta: dict[str, Any] = data.get("meta", {})
         else:
@@ -139,8 +155,10 @@ class ShardIndex:
             shards = [(name, read_tar_index(self.root / name)) for name in tars]
             self.meta = {}
         if not shards or not any(samples for _, samples in shards):
-            raise FileNotFoundError(f"no samples in the shards of {self.root}; build them with "
-                                    "python tools/make_shards.py")
+            raise FileNotFoundError(
+                f"no samples in the shards of {self.root}; build them with "
+                "python tools/make_shards.py"
+            )
         self.files = [self.root / name for name, _ in shards]
         missing = [str(f) for f in self.files if not f.is_file()]
         if missing:
@@ -164,16 +182,24 @@ class ShardIndex:
         """The ``ext`` member of sample ``index``."""
         path, entry = self.locate(index)
         if ext not in entry["members"]:
-            raise KeyError(f"sample {entry['key']!r} in {path} has no .{ext} member "
-                           f"(it has {sorted(entry['members'])})")
+            raise KeyError(
+                f"sample {entry['key']!r} in {path} has no .{ext} member "
+                f"(it has {sorted(entry['members'])})"
+            )
         return read_member(path, entry["members"][ext])
 
     @staticmethod
-    def write(root: str | Path, shards: list[tuple[str, list[dict[str, Any]]]],
-              meta: Mapping[str, Any] | None = None) -> None:
+    def write(
+        root: str | Path,
+        shards: list[tuple[str, list[dict[str, Any]]]],
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
         """Writes ``index.json`` for ``[(file name, entries), ...]`` atomically."""
-        write_json_atomic(Path(root) / INDEX_NAME, {
-            "format": _INDEX_FORMAT,
-            "meta": dict(meta or {}),
-            "shards": [{"file": name, "samples": entries} for name, entries in shards],
-        })
+        write_json_atomic(
+            Path(root) / INDEX_NAME,
+            {
+                "format": _INDEX_FORMAT,
+                "meta": dict(meta or {}),
+                "shards": [{"file": name, "samples": entries} for name, entries in shards],
+            },
+        )
