@@ -237,8 +237,9 @@ class ParallelismConfig:
 class TrainerConfig:
     """The training loop's knobs (Cosmos's ``TrainerConfig``).
 
-    ``type`` names the trainer class as a dotted string; it is constructed with keyword arguments
-    mapped from this section by :mod:`cosmos_train.launch`. ``callbacks`` is a name -> lazy-node
+    ``type`` names the trainer class as a dotted string; its ``from_config`` maps this section
+    onto its keyword arguments (a field named like a ``Trainer`` parameter passes through, so a
+    new option is a field here plus that parameter). ``callbacks`` is a name -> lazy-node
     mapping filled by the ``callbacks`` group (dict order is call order).
     """
 
@@ -312,7 +313,7 @@ class Config:
 
     def pretty_print(self, use_color: bool = False) -> str:
         """The config as readable indented text (one ``key: value`` line per leaf)."""
-        from lazycfg._display import render_tree
+        from lazycfg import render_tree
 
         return render_tree(self, color=use_color)
 
@@ -483,7 +484,7 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
 def _is_node(obj: Any) -> bool:
     """True for a lazycfg lazy node (duck-typed on ``_target_`` so this module imports nothing heavy)."""
     try:
-        from lazycfg._node import LazyNode  # type: ignore[attr-defined]
+        from lazycfg import LazyNode
     except ImportError:  # pragma: no cover - the core is always present once integrated
         return False
     return isinstance(obj, LazyNode)

@@ -17,9 +17,11 @@ Result types to inspect: ``Problem`` (``check``), ``DiffEntry`` (``diff``), ``Re
 
 from __future__ import annotations
 
+from . import tree
 from ._check import CheckError, Problem, check
 from ._configclass import configclass
 from ._diff import DiffEntry, diff
+from ._display import render_tree
 from ._errors import (
     ConfigError,
     ConfigFileNotFoundError,
@@ -37,7 +39,7 @@ from ._freeze import freeze, is_frozen, unfreeze
 from ._instantiate import instantiate
 from ._loader import lazy_imports, load, load_rel
 from ._node import (PLACEHOLDER, ConfigDict, ConfigList, ConfigPartial, L, LazyCall, LazyNode,
-                    LazyRef)
+                    LazyRef, trust)
 from ._overrides import apply_overrides
 from ._provenance import Record, explain
 from ._registry import Registry, choices, default_registry, register, select
@@ -86,9 +88,12 @@ __all__ = [
     "load_rel",
     "loads",
     "register",
+    "render_tree",
     "resolve",
     "save",
     "select",
     "to_py",
+    "tree",
+    "trust",
     "unfreeze",
 ]

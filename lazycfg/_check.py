@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lazycfg import _tree
+from lazycfg import tree as _tree
 from lazycfg._errors import ConfigError
 from lazycfg._node import LazyNode, LazyRef, resolve_target, suggest, target_name
 
@@ -189,6 +189,8 @@ def _check_type(value: Any, tp: Any, path: str, what: str, problems: list[Proble
     if type(value) is LazyNode:
         built = _built_class(value)
         classes = _classes_of(tp)
+        if LazyNode in classes:
+            return  # the field holds the node itself (``Optional[LazyNode]``), built later
         if built is not None and classes:
             try:
                 ok = any(issubclass(built, c) for c in classes)

@@ -28,7 +28,8 @@ import sys
 from typing import Any, Callable, TypeVar
 
 from ._errors import ConfigError, ConfigKeyError
-from ._node import ConfigDict, LazyNode, _repr_html_, _repr_pretty_, frozen_error, suggest, wrap
+from ._node import (ConfigDict, LazyNode, _repr_html_, _repr_pretty_, frozen_error, suggest,
+                    trust, wrap)
 from ._provenance import caller_site, record
 from ._types import check_value
 
@@ -233,6 +234,7 @@ def configclass(maybe_cls: type[T] | None = None, **attrs_kwargs: Any) -> Any:
         new_cls.__getattr__ = _getattr
         new_cls._lz_set = _lz_set
         new_cls.__lz_configclass__ = True
+        trust(new_cls.__module__)  # a package defining config classes may be imported by load
         for hook, fn in (("_repr_pretty_", _repr_pretty_), ("_repr_html_", _repr_html_)):
             if not _is_class_attr(new_cls, hook):  # the class's own display wins
                 setattr(new_cls, hook, fn)

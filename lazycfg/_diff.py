@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lazycfg import _tree
+from lazycfg import tree as _tree
 from lazycfg._node import target_name
 
 CHANGED, ADDED, REMOVED = "changed", "added", "removed"
@@ -56,7 +56,7 @@ class DiffEntry:
         return _tree.format_path(self.keys)
 
     def __str__(self) -> str:
-        return self._text
+        return self._text if self.expressible else f"# not expressible as an override: {self._text}"
 
     def __repr__(self) -> str:
         return f"DiffEntry({self.kind}, {self._text!r})"
@@ -80,7 +80,7 @@ def diff(a: Any, b: Any) -> list[DiffEntry]:
         Entries in config order; ``[str(e) for e in diff(a, b)]`` are override lines that turn
         a copy of ``a`` into ``b``.
     """
-    out: list[DiffEntry] = []
+    out = Diff()
     _diff(a, b, (), out, set())
     return out
 
@@ -88,6 +88,16 @@ def diff(a: Any, b: Any) -> list[DiffEntry]:
 def format_lines(entries: list[DiffEntry]) -> str:
     """The entries as override lines, one per line."""
     return "".join(f"{e}\n" for e in entries)
+
+
+class Diff(list):
+    """The list ``diff`` returns; ``print()`` shows one override line per entry, as the CLI."""
+
+    def __str__(self) -> str:
+        return format_lines(self).rstrip("\n") or "(no differences)"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
 
 def _same_shape(a: Any, b: Any, ka: str) -> bool:

@@ -16,11 +16,10 @@ imported unless ``defaults=True`` (which imports targets to read their signature
 from __future__ import annotations
 
 import enum
-import html
 from typing import Any
 
 from lazycfg import _provenance as P
-from lazycfg import _tree
+from lazycfg import tree as _tree
 from lazycfg._node import PLACEHOLDER, target_name
 
 _RESET = "\033[0m"
@@ -183,6 +182,8 @@ def repr_pretty(obj: Any, p: Any, cycle: bool) -> None:
 
 def repr_html(obj: Any) -> str:
     """Notebook ``_repr_html_`` hook: the tree in a ``<pre>`` block, notes greyed."""
+    import html
+
     r = _Renderer(False, True, False)
     r.render(obj, 0, (), "", None, None)
     rows = []

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ._node import ConfigDict, ConfigList, LazyNode, _init_meta, frozen_error
-from ._tree import attrs_fields, format_path, is_attrs
+from .tree import attrs_fields, format_path, is_attrs
 
 __all__ = ["freeze", "is_frozen", "unfreeze"]
 
@@ -44,6 +44,12 @@ def _set(obj: Any, path: tuple, seen: dict, frozen: bool) -> Any:  # noqa: C901
         if not frozen or obj.__lz_frozen__ is None:
             object.__setattr__(obj, "__lz_frozen__", mark)
         args = obj.__lz_args__
+        if frozen and type(args) is list:  # node._args_ must refuse mutation too
+            args = ConfigList(args)
+            object.__setattr__(obj, "__lz_args__", args)
+        if isinstance(args, ConfigList) and (not frozen or args.__lz_frozen__ is None):
+            object.__setattr__(args, "__lz_frozen__", format_path((*path, "_args_"))
+                               if frozen else None)
         for i, a in enumerate(args):
             new = _set(a, (*path, i), seen, frozen)
             if new is not a:

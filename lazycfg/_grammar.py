@@ -16,13 +16,16 @@ A malformed override raises :class:`OverrideError` quoting it with a caret under
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._errors import OverrideError
 
 __all__ = ["Override", "parse_override", "parse_value", "parse_key_path", "is_glob"]
 
+_MAX_DEPTH = 100  # nesting of [ ( { in one VALUE (deeper is an error, not a RecursionError)
 _KINDS = ("set", "add", "force", "delete", "append")
+_LAZY_CALL = re.compile(r"^L\s*\(.*\)\s*\(.*\)$", re.S)
 _SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
 
 
@@ -49,7 +52,7 @@ class Override:
 
     @property
     def path(self) -> str:
-        from ._tree import format_path
+        from .tree import format_path
 
         return format_path(self.keys)
 
@@ -66,9 +69,15 @@ class Override:
     __hash__ = None  # type: ignore[assignment]
 
 
+class Glob(str):
+    """An unquoted key segment holding ``*`` or ``?`` (a quoted ``['a.*']`` is a plain key)."""
+
+    __slots__ = ()
+
+
 def is_glob(key: object) -> bool:
-    """True for a path segment with ``*`` or ``?``."""
-    return isinstance(key, str) and ("*" in key or "?" in key)
+    """True for a glob path segment (an unquoted segment with ``*`` or ``?``)."""
+    return type(key) is Glob
 
 
 def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideError:
@@ -103,14 +112,14 @@ def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> li
                 if k < 0:
                     raise _fail(full, offset + i, "unclosed '['")
                 inner = text[j:k].strip()
+                key = _scalar(inner) if inner else ""
                 if inner == "*":
-                    keys.append("*")
-                else:
-                    try:
-                        keys.append(int(inner))
-                    except ValueError:
-                        raise _fail(full, offset + j, f"list index must be an integer, a quoted "
-                                    f"key or '*', got {inner!r}") from None
+                    key = Glob("*")
+                elif isinstance(key, str):
+                    raise _fail(full, offset + j, f"list index must be an integer (a mapping "
+                                f"key may also be a float, true/false/null or quoted) or '*', "
+                                f"got {inner!r}")
+                keys.append(key)
                 j = k
             if j >= n or text[j] != "]":
                 raise _fail(full, offset + j, "expected ']'")
@@ -132,7 +141,7 @@ def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> li
         if j == i:
             raise _fail(full, offset + i, f"unexpected character {c!r} in key")
         seg = text[i:j]
-        keys.append(int(seg) if seg.isdigit() else seg)
+        keys.append(_segment(seg))
         i = j
         expect_seg = False
         if i < n:
@@ -146,6 +155,13 @@ def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> li
     if expect_seg and not keys:
         raise _fail(full, offset, "empty key")
     return keys
+
+
+def _segment(seg: str) -> Any:
+    """A dotted segment: ``0``/``-1`` are int keys, ``a*`` a glob, anything else a str key."""
+    if seg.lstrip("-").isdigit() and seg.count("-") <= 1:
+        return int(seg)
+    return Glob(seg) if "*" in seg or "?" in seg else seg
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -238,6 +254,10 @@ def parse_value(text: str, *, full: str | None = None, offset: int = 0) -> Any:
         if s[j:].strip():
             raise _fail(full, offset + lead + j, "unexpected text after the closing quote")
         return value
+    if _LAZY_CALL.match(s):
+        raise _fail(full, offset + lead, "a lazy node L(...)(...) cannot be written as an "
+                    "override VALUE: set its arguments one by one (key.arg=VALUE), select a "
+                    "group option, or quote the text to store it as a string")
     return _scalar(s)
 
 
@@ -300,6 +320,7 @@ class _ValueParser:
         self.full = full
         self.offset = offset
         self.i = 0
+        self.depth = 0
 
     def fail(self, msg: str, pos: int | None = None) -> OverrideError:
         return _fail(self.full, self.offset + (self.i if pos is None else pos), msg)
@@ -315,12 +336,14 @@ class _ValueParser:
         if self.i >= len(self.s):
             raise self.fail("expected a value")
         c = self.s[self.i]
-        if c == "[":
-            return self.sequence("]", list)
-        if c == "(":
-            return self.sequence(")", tuple)
-        if c == "{":
-            return self.mapping()
+        if c in "[({":
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise self.fail(f"nested deeper than {_MAX_DEPTH} levels")
+            value = self.sequence("]", list) if c == "[" else (
+                self.sequence(")", tuple) if c == "(" else self.mapping())
+            self.depth -= 1
+            return value
         if c in "'\"":
             value, self.i = _parse_quoted(self.s, self.i, self.full, self.offset)
             return value
@@ -395,8 +418,11 @@ class _ValueParser:
             self.skip_ws()
             key_pos = self.i
             key = self.value(stop=":")
-            if isinstance(key, (list, dict)):
-                raise self.fail("a dict key must be a scalar", key_pos)
+            try:
+                hash(key)
+            except TypeError:
+                raise self.fail("a dict key must be a scalar or a tuple of scalars",
+                                key_pos) from None
             self.skip_ws()
             if self.i >= len(self.s) or self.s[self.i] != ":":
                 raise self.fail("expected ':' after a dict key")

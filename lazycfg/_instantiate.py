@@ -6,7 +6,7 @@ from typing import Any
 
 from ._errors import ConfigError, InstantiationError
 from ._node import PLACEHOLDER, LazyNode, LazyRef, locate, resolve_target, target_name
-from ._tree import format_path
+from .tree import format_path
 
 __all__ = ["instantiate"]
 

@@ -122,7 +122,7 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
             base = os.path.dirname(base)
         where = os.path.join(base, *name.split(".")) if name else base
         if name and os.path.isfile(where + ".py"):
-            return exec_config_file(where + ".py")
+            return _with_config_dicts(exec_config_file(where + ".py"))
         if os.path.isdir(where) and fromlist:
             pkg = types.ModuleType(name or os.path.basename(where))
             init = os.path.join(where, "__init__.py")
@@ -131,7 +131,7 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
             for item in fromlist:
                 file = os.path.join(where, f"{item}.py")
                 if os.path.isfile(file):
-                    setattr(pkg, item, exec_config_file(file))
+                    setattr(pkg, item, _with_config_dicts(exec_config_file(file)))
                 elif not hasattr(pkg, item):
                     raise ConfigImportError(
                         f"{globals['__file__']}: relative import {'.' * level}{name} has no "
@@ -144,6 +144,16 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
     return builtins.__import__(name, globals, locals, fromlist, level)
 
 
+def _with_config_dicts(module: types.ModuleType) -> types.ModuleType:
+    """Turns an imported config file's dict literals into ``ConfigDict`` (as detectron2 does),
+    so ``from .base import d; d.a = 2`` works; a dict bound to two names stays one object."""
+    ns, memo = module.__dict__, {}
+    for key, value in ns.items():
+        if type(value) is dict and not key.startswith("__"):
+            ns[key] = wrap(value, "", memo)
+    return module
+
+
 def _is_config_like(value: Any) -> bool:
     return (type(value) is LazyNode or isinstance(value, dict)
             or (not isinstance(value, type)
@@ -154,9 +164,9 @@ def _config_of(module: types.ModuleType, path: str) -> Any:
     ns = module.__dict__
     make = ns.get("make_config")
     if callable(make) and getattr(make, "__module__", None) == module.__name__:
-        return wrap(make(), path)
+        return _checked_config(make(), path, "make_config() returned")
     if "config" in ns:
-        return wrap(ns["config"], path)
+        return _checked_config(ns["config"], path, "`config` is")
     public = {k: v for k, v in ns.items() if not k.startswith("_") and _is_config_like(v)}
     if not public:
         raise ConfigError(f"{path}: the file defines no make_config(), no `config` and no public "
@@ -164,9 +174,21 @@ def _config_of(module: types.ModuleType, path: str) -> Any:
     return wrap(public, path)
 
 
+def _checked_config(value: Any, path: str, what: str) -> Any:
+    if not (_is_config_like(value) or isinstance(value, (list, tuple))):
+        raise ConfigError(f"{path}: {what} {type(value).__name__} {value!r:.60}, not a config; "
+                          f"return an attrs config instance, a lazy node L(...)(...) or a dict",
+                          path)
+    return wrap(value, path)
+
+
 def _run(path: str) -> Any:
     try:
         return _config_of(exec_config_file(path), path)
+    except SystemExit as exc:  # sys.exit() in an experiment: an error, not the end of the caller
+        raise _located(ConfigError(f"the config file called sys.exit({exc.code!r}); a config "
+                                   f"file only builds a config (raise an exception to fail)",
+                                   path), path, exc) from exc
     except Exception as exc:  # noqa: BLE001 - any failure of user code gets its file:line
         located = _located(exc, path)
         if located is exc:
@@ -174,7 +196,7 @@ def _run(path: str) -> Any:
         raise located from exc
 
 
-def _located(exc: Exception, path: str) -> Exception:
+def _located(exc: Exception, path: str, raised: BaseException | None = None) -> Exception:
     """``exc`` as a ConfigError naming the config-file line that raised it (once per error).
 
     A ConfigError keeps its type and gains the ``file:line`` prefix; any other exception becomes a
@@ -187,7 +209,7 @@ def _located(exc: Exception, path: str) -> Exception:
     if isinstance(exc, ConfigError) and any(f"override {t!r}" in exc.message for t in pinned):
         exc.__lz_located__ = True  # type: ignore[attr-defined]
         return exc  # a bad command-line choice: its own text says what to fix, not the file
-    site = _config_site(exc) or path
+    site = _config_site(raised or exc) or path
     # an edit that fails only with a pinned option (a key that option lacks) says so
     note = f" (with the command-line choice {', '.join(pinned)})" if pinned else ""
     if isinstance(exc, ConfigError):
@@ -284,7 +306,7 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
 
 def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None:
     from ._overrides import apply_group, apply_one, is_group_override
-    from ._tree import children
+    from .tree import children
 
     root_keys = {k for k, _ in children(cfg)}
     later: list[Override] = []

@@ -1,6 +1,6 @@
 """Lazy nodes (``L(target)(*args, **kwargs)``), attribute-access mappings and lazy references.
 
-Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
+Storage (read this before walking a config by hand; prefer ``lazycfg.tree``):
 
 * :class:`LazyNode` is a slotted object. Its state lives in dunder slots that cannot collide
   with kwarg names, so a kwarg may be called ``items`` or ``keys``:
@@ -55,6 +55,9 @@ __all__ = [
     "LazyRef",
     "ConfigPartial",
     "PLACEHOLDER",
+    "NAN",
+    "trust",
+    "is_trusted",
     "wrap",
     "target_name",
     "resolve_target",
@@ -70,6 +73,31 @@ __all__ = [
 ]
 
 _SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
+# The one NaN object configs hold: NaN != NaN, but containers compare items by identity first,
+# so a config holding NaN equals its copies and its YAML and to_py round trips.
+NAN = float("nan")
+# Packages whose modules loading a saved config may import (see ``trust``).
+_TRUSTED = {"lazycfg", "torch", "numpy", "math", "operator", "functools", "collections",
+            "datetime", "pathlib", "enum"}
+
+
+def trust(*packages: str) -> None:
+    """Lets ``load`` of a YAML file import classes and objects from these top-level packages.
+
+    Loading is data only: it imports names only from trusted packages, which are those that
+    define ``@configclass`` classes or registered options, the ones given here or in the
+    ``LAZYCFG_TRUST`` environment variable (comma-separated), and a small allow-list (torch,
+    numpy, math, operator, functools, collections, datetime, pathlib, enum). Lazy-node targets
+    are never imported by loading: they stay dotted names until ``instantiate``/``check``.
+    """
+    _TRUSTED.update(p.split(".", 1)[0] for p in packages)
+
+
+def is_trusted(package: str) -> bool:
+    """True when ``load`` may import from this top-level package (see ``trust``)."""
+    import os
+
+    return package in _TRUSTED or package in os.environ.get("LAZYCFG_TRUST", "").split(",")
 
 
 class _Placeholder:
@@ -324,32 +352,37 @@ def _repr_html_(self: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- wrapping
-def wrap(value: Any, site: str = "") -> Any:
+def wrap(value: Any, site: str = "", memo: dict | None = None) -> Any:
     """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
 
     Plain ``functools.partial`` values become :class:`ConfigPartial` (equal by content).
 
     Lists are updated in place (so a list shared by reference stays shared); tuples are rebuilt
     only when an element changed. Nodes, ConfigDicts and other objects are returned as they are.
+    With ``memo`` (a dict), a plain dict reachable twice becomes one ``ConfigDict``.
     """
     t = type(value)
     if t in _SCALARS:
-        return value
+        return NAN if t is float and value != value else value
     if t is dict:
+        if memo is not None and id(value) in memo:
+            return memo[id(value)]
         new = ConfigDict.__new__(ConfigDict)
         _init_meta(new, site)
+        if memo is not None:
+            memo[id(value)] = new
         for k, v in value.items():
-            dict.__setitem__(new, k, wrap(v, site))
+            dict.__setitem__(new, k, wrap(v, site, memo))
         return new
     if t is list or t is ConfigList:
         for i, item in enumerate(value):
-            if type(item) not in _SCALARS:
-                new_item = wrap(item, site)
+            if type(item) not in _SCALARS or item != item:
+                new_item = wrap(item, site, memo)
                 if new_item is not item:
                     list.__setitem__(value, i, new_item)
         return value
     if t is tuple:
-        items = [wrap(v, site) for v in value]
+        items = [wrap(v, site, memo) for v in value]
         if any(a is not b for a, b in zip(items, value)):
             return tuple(items)
         return value
@@ -876,9 +909,9 @@ class LazyCall:
             raise ConfigError("_target_ and _args_ are set by L(target)(*args), not as kwargs",
                               "_target_")
         site = caller_site()
-        args_list = [a if type(a) in _SCALARS else wrap(a, site) for a in args]
+        args_list = [wrap(a, site) for a in args]
         for k, v in kwargs.items():
-            if type(v) not in _SCALARS:
+            if type(v) not in _SCALARS or v != v:
                 kwargs[k] = wrap(v, site)
         return new_node(self.target, args_list, kwargs, recursive, site)
 

@@ -31,8 +31,9 @@ from ._node import ConfigDict, LazyNode, suggest, target_name
 from ._provenance import record
 from ._registry import Registry, default_registry
 from ._sig import checkable_target, params
-from ._tree import children, del_child, format_path, get_child, is_attrs, kind_of, set_child
-from ._types import check_value
+from .tree import children, del_child, format_path, get_child, is_attrs, kind_of, set_child
+from ._configclass import field_types
+from ._types import check_value, item_annotations
 
 __all__ = ["apply_overrides", "apply_one", "split_group_overrides", "is_group_override"]
 
@@ -67,28 +68,35 @@ def _parse_all(overrides: Iterable[str | Override]) -> list[Override]:
 
 
 def is_group_override(ov: Override, registry: Registry) -> bool:
-    """True when ``ov`` selects (or removes) a registered group's option."""
+    """True when ``ov`` selects (or removes) a registered group's option.
+
+    Raises:
+        OverrideError: the override names a group but its value is not an option name.
+    """
     if len(ov.keys) != 1 or ov.keys[0] not in registry:
         return False
-    if ov.kind == "delete":
-        return True
+    group, value = ov.keys[0], ov.value
+    if ov.kind == "delete" or (ov.kind == "force" and value is None):
+        return True  # ``~group`` / ``++group=null``: the group's package becomes None
+    options = ", ".join(registry.options(group))
     if ov.kind in ("add", "force"):
-        raise OverrideError(f"{ov.text!r}: {ov.keys[0]!r} is a config group: select an option "
-                            f"with {ov.keys[0]}={ov.value} (no '+' prefix)", ov.keys[0])
+        raise OverrideError(f"{ov.text!r}: {group!r} is a config group: select an option with "
+                            f"{group}=OPTION (one of {options}; no '+' prefix)", group)
     if ov.kind != "set":
         return False
-    value = ov.value
     if value is None:
-        raise OverrideError(
-            f"{ov.text!r}: a group choice cannot be null; select one of "
-            f"{', '.join(registry.options(ov.keys[0]))}, or remove the group with "
-            f"~{ov.keys[0]}", ov.keys[0])
+        raise OverrideError(f"{ov.text!r}: a group choice cannot be null; select one of "
+                            f"{options}, or remove the group with ~{group}", group)
     if isinstance(value, list) and not value:
-        raise OverrideError(
-            f"{ov.text!r}: select at least one option of {ov.keys[0]!r} (one of "
-            f"{', '.join(registry.options(ov.keys[0]))}), e.g. {ov.keys[0]}=[a,b]", ov.keys[0])
-    return isinstance(value, str) or (isinstance(value, list) and all(
-        isinstance(v, str) for v in value))
+        raise OverrideError(f"{ov.text!r}: select at least one option of {group!r} (one of "
+                            f"{options}), e.g. {group}=[a,b]", group)
+    if isinstance(value, str) or (isinstance(value, list) and all(
+            isinstance(v, str) for v in value)):
+        return True
+    raise OverrideError(
+        f"override {ov.text!r}: {group!r} is a config group, so its value names an option: one "
+        f"of {options} (or a list of them), not {value!r}. To edit a value inside the group, "
+        f"write {registry.package(group)}.KEY=VALUE", group)
 
 
 def split_group_overrides(overrides: Iterable[str | Override],
@@ -105,7 +113,7 @@ def apply_group(cfg: Any, ov: Override, registry: Registry) -> None:
     """Applies one group override on a built config (replaces the subtree with a fresh copy)."""
     group = ov.keys[0]
     try:
-        if ov.kind == "delete":
+        if ov.kind in ("delete", "force"):
             _clear_group(cfg, group, ov, registry)
         else:
             registry.select(cfg, group, ov.value, source=ov.text)
@@ -126,7 +134,7 @@ def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None
     if package == "_global_":
         raise OverrideError(f"{ov.text!r}: group {group!r} lands at the root ('_global_'); it "
                             f"cannot be removed, select another option instead", group)
-    from ._tree import parse_path
+    from .tree import parse_path
 
     keys = parse_path(package)
     parent = _walk(cfg, keys[:-1], ov)
@@ -243,6 +251,8 @@ def _walk(cfg: Any, keys: tuple, ov: Override, create: bool = False) -> Any:
 
 
 def _has(parent: Any, key: Any) -> bool:
+    if isinstance(parent, dict):  # exact, but ``a.0`` also finds a str key "0"
+        return key in parent or (type(key) is int and str(key) in parent)
     try:
         get_child(parent, key)
         return True
@@ -312,7 +322,7 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
 
 
 def _parent_keys(path: str) -> tuple:
-    from ._tree import parse_path
+    from .tree import parse_path
 
     return parse_path(path)[:-1]
 
@@ -355,11 +365,13 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
     if ov.kind == "add" and exists:
         raise OverrideError(f"override {ov.text!r}: {path!r} already exists; set it with "
                             f"{path}=... (or ++{path}=... to add or set)", path)
+    # a mapping or list inside a typed field takes only what the annotation allows
+    pann = _ann_at(cfg, keys[:-1]) if pkind in ("mapping", "list") else None
     if ov.kind == "append":
-        _append(parent, last, value, ov, source, path, ppath)
+        _append(parent, last, value, ov, source, path, ppath, pann)
         return
     old = get_child(parent, last) if exists and pkind == "list" else None
-    value = _assign(parent, last, value, exists, ov, source, path, ppath)
+    value = _assign(parent, last, value, exists, ov, source, path, ppath, pann)
     if value is not _MERGED and pkind == "list" and len(keys) >= 2:
         _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
 
@@ -368,7 +380,7 @@ _MERGED = object()
 
 
 def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, source: str,
-            path: str, ppath: str) -> Any:
+            path: str, ppath: str, pann: Any = None) -> Any:
     """``parent[key] = value`` by the override rules; returns the value set, or ``_MERGED``.
 
     A dict merges into an existing mapping, node or config instance (``key={...}``); anything
@@ -377,9 +389,9 @@ def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, sourc
     if exists and isinstance(value, dict):
         current = get_child(parent, key)
         if kind_of(current) in ("mapping", "node", "attrs"):
-            _merge(current, value, ov, source, path)
+            _merge(current, value, ov, source, path, _child_ann(parent, key, pann))
             return _MERGED
-    checked = _checked(parent, key, value, exists, path)
+    checked = _checked(parent, key, value, exists, path, pann)
     _guard(lambda: set_child(parent, key, checked, source, "override", ppath), ov)
     return checked
 
@@ -391,16 +403,40 @@ def _guard(fn: Any, ov: Override) -> None:
         raise OverrideError(f"override {ov.text!r}: {exc}", exc.path) from exc
 
 
-def _checked(parent: Any, key: Any, value: Any, exists: bool, path: str) -> Any:
+def _child_ann(parent: Any, key: Any, pann: Any) -> Any:
+    """The annotation of ``parent[key]`` (``pann``: the parent's own annotation); None: unknown."""
+    k = kind_of(parent)
+    if k == "attrs":
+        return field_types(type(parent)).get(key)
+    if k == "node":
+        target = checkable_target(parent) if isinstance(key, str) else None
+        p = params(target) if target is not None else None
+        return p.hints.get(key) if p is not None else None
+    return item_annotations(pann)[1] if k in ("mapping", "list") else None
+
+
+def _ann_at(cfg: Any, keys: tuple) -> Any:
+    """The annotation governing the value at ``keys`` (None when nothing types it)."""
+    obj, ann = cfg, None
+    for key in keys:
+        ann = _child_ann(obj, key, ann)
+        obj = get_child(obj, key)
+    return ann
+
+
+def _checked(parent: Any, key: Any, value: Any, exists: bool, path: str,
+             pann: Any = None) -> Any:
     """Converts/checks ``value`` for ``parent[key]`` (attrs parents check on assignment)."""
     k = kind_of(parent)
     if k == "attrs":
         return value
-    if k == "node" and isinstance(key, str):
-        target = checkable_target(parent)
-        p = params(target) if target is not None else None
-        if p is not None and key in p.hints:
-            return check_value(value, p.hints[key], path)
+    if k == "mapping" and pann is not None:
+        kann = item_annotations(pann)[0]
+        if kann is not None:
+            check_value(key, kann, f"{path} (the key)")
+    ann = _child_ann(parent, key, pann)
+    if ann is not None:
+        return check_value(value, ann, path)
     if exists:
         current = get_child(parent, key)
         t = type(current)
@@ -410,7 +446,7 @@ def _checked(parent: Any, key: Any, value: Any, exists: bool, path: str) -> Any:
 
 
 def _append(parent: Any, key: Any, value: Any, ov: Override, source: str, path: str,
-            ppath: str) -> None:
+            ppath: str, pann: Any = None) -> None:
     try:
         current = get_child(parent, key)
     except AttributeError:
@@ -424,12 +460,12 @@ def _append(parent: Any, key: Any, value: Any, ov: Override, source: str, path: 
         new_value: Any = tuple(new)
     else:
         new_value = new
-    if kind_of(parent) == "node":
-        new_value = _checked(parent, key, new_value, True, path)
+    new_value = _checked(parent, key, new_value, True, path, pann)
     _guard(lambda: set_child(parent, key, new_value, source, "override", ppath), ov)
 
 
-def _merge(current: Any, value: dict, ov: Override, source: str, path: str) -> None:
+def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
+           ann: Any = None) -> None:
     """Merges a parsed dict into a mapping, node or attrs instance (recursively)."""
     ck = kind_of(current)
     for key, sub in value.items():
@@ -440,11 +476,11 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str) -> N
                 raise _unknown_key(ov, current, key, sub_path)
             if ck == "node" and _param_status(current, key) == "no":
                 raise _unknown_key(ov, current, key, sub_path)
-        _assign(current, key, sub, exists, ov, source, sub_path, path)
+        _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
 
 def _split(path: str) -> tuple:
-    from ._tree import parse_path
+    from .tree import parse_path
 
     return parse_path(path)
 

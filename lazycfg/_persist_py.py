@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from lazycfg import _provenance as P
-from lazycfg import _tree
+from lazycfg import tree as _tree
 from lazycfg._errors import SerializationError
 from lazycfg._node import PLACEHOLDER, LazyRef, target_name
 from lazycfg._serialize import _FIX, _dotted

@@ -253,6 +253,16 @@ def _note_choice(root: object, group: str, option: object) -> None:
     choices[group] = list(option) if isinstance(option, (list, tuple)) else option
 
 
+class History(list):
+    """The list ``explain`` returns; ``print()`` shows numbered records, as the CLI does."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"{i}. {rec}" for i, rec in enumerate(self, 1))
+
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(str(self))  # type: ignore[attr-defined]
+
+
 def explain(cfg: object, path: str) -> list[Record]:
     """The history of one value, oldest first.
 
@@ -269,11 +279,11 @@ def explain(cfg: object, path: str) -> list[Record]:
     Raises:
         ConfigKeyError: the path does not exist in ``cfg`` and has no recorded history.
     """
-    from ._tree import format_path, get_child, parse_path
+    from .tree import format_path, get_child, parse_path
 
     keys = parse_path(path)
     if not keys:
-        return []
+        return History()
     parent = cfg
     via = ""
     for i, key in enumerate(keys[:-1]):
@@ -296,10 +306,10 @@ def explain(cfg: object, path: str) -> list[Record]:
         if not site and _is_slotted_attrs(holder):
             site = (f"<unknown: {type(holder).__name__} is a slotted attrs class, which keeps no "
                     f"history; use @configclass or attrs.define(slots=False)>")
-        return [Record(current, _with_via(site, via), "init")]
+        return History([Record(current, _with_via(site, via), "init")])
     if recs[0].kind == "init" and via:
         recs[0] = Record(recs[0].value, _with_via(recs[0].source, via), "init")
-    return recs
+    return History(recs)
 
 
 def _is_slotted_attrs(obj: object) -> bool:

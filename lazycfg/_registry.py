@@ -18,9 +18,9 @@ from copy import deepcopy
 from typing import Any, Iterator
 
 from ._errors import ConfigError, RegistryError
-from ._node import ConfigDict, suggest, target_name
+from ._node import ConfigDict, suggest, target_name, trust
 from ._provenance import _note_choice, _safe_eq, get_choices
-from ._tree import get_child, is_attrs, kind_of, parse_path, set_child
+from .tree import get_child, is_attrs, kind_of, parse_path, set_child, walk
 
 __all__ = [
     "Registry",
@@ -100,6 +100,8 @@ class Registry:
                 f"{group}={name} is already registered with a different value; pass "
                 f"replace=True to replace it (or pick another name)", group)
         options[name] = _Option(deepcopy(node), package)
+        trust(*(target_name(v.__lz_target__) if kind_of(v) == "node" else type(v).__module__
+                for _, v in walk(node) if kind_of(v) in ("node", "attrs")))
 
     def groups(self) -> list[str]:
         """Registered group names, in registration order."""
@@ -263,7 +265,7 @@ def _set_path(cfg: Any, path: str, value: Any, source: str) -> None:
     keys = parse_path(path)
     parent = cfg
     trail: list = []
-    from ._tree import format_path
+    from .tree import format_path
 
     for key in keys[:-1]:
         try:

@@ -17,7 +17,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from lazycfg import _tree
+from lazycfg import tree as _tree
 from lazycfg._errors import ConfigTypeError, ResolveError
 
 if TYPE_CHECKING:
@@ -271,11 +271,16 @@ def _child_key(obj: Any, seg: str) -> Any:
     if k == "leaf":
         return None
     keys = [key for key, _ in _tree.children(obj)]
+    if k in ("list", "tuple"):  # as OmegaConf: int(seg) ("01", "1_0"), no negative index
+        try:
+            i = int(seg)
+        except ValueError:
+            return None
+        return i if 0 <= i < len(keys) else None
     if seg in keys:
         return seg
     if seg.lstrip("-").isdigit() and int(seg) in keys:
-        i = int(seg)
-        return i if k not in ("list", "tuple") or -len(keys) <= i < len(keys) else None
+        return int(seg)
     return None
 
 

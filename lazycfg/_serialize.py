@@ -35,10 +35,12 @@ import os
 from typing import Any
 
 from lazycfg import _provenance as P
-from lazycfg import _tree
-from lazycfg._errors import ConfigError, SerializationError
-from lazycfg._node import (PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta, locate,
-                           new_node, target_name)
+from lazycfg import tree as _tree
+from lazycfg._configclass import field_types
+from lazycfg._errors import ConfigError, ConfigFileNotFoundError, SerializationError
+from lazycfg._node import (NAN, PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta,
+                           is_trusted, locate, new_node, target_name)
+from lazycfg._types import check_value
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1
@@ -348,84 +350,105 @@ def fingerprint(cfg: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- decoding
+_TAG_SHAPES = {"__tuple__": list, "__mapping__": dict, "__placeholder__": bool, "__lazyref__": str,
+               "__object__": str, "__partial__": str}
+_TAG_EXTRAS = {"__partial__": {"args": list, "keywords": dict}}
+_NODE_SLOTS = {"_target_": str, "_args_": list, "_recursive_": bool}
+
+
 class _Decoder:
-    """Rebuilds a config tree from YAML data (aliases become one shared object)."""
+    """Rebuilds a config tree from YAML data (aliases become one shared object).
+
+    Every shape is checked: a malformed file is a ``SerializationError`` naming the file and the
+    config path, and only trusted packages are imported (``lazycfg.trust``).
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.memo: dict[int, Any] = {}
+        self.active: set[int] = set()  # containers being decoded: an alias to one is a cycle
 
     def fail(self, path: tuple, msg: str) -> SerializationError:
         where = _tree.format_path(path) or "<root>"
         return SerializationError(f"{self.source}: cannot load {where}: {msg}", where)
 
+    def need(self, ok: bool, path: tuple, msg: str) -> None:
+        if not ok:
+            raise self.fail(path, msg + "; was the file edited by hand? `lazycfg.save` writes "
+                            "files this loader reads")
+
     def decode(self, data: Any, path: tuple) -> Any:
         if type(data) in _SCALARS or isinstance(data, bytes):
-            return data
+            return NAN if type(data) is float and data != data else data
         oid = id(data)
         if oid in self.memo:
+            self.need(oid not in self.active, path, "a YAML alias refers to a value that "
+                      "contains it (a recursive anchor)")
             return self.memo[oid]
+        self.need(isinstance(data, (list, dict)), path, f"unexpected YAML value {data!r:.60}")
+        self.active.add(oid)
         if isinstance(data, list):
             out: Any = []
             self.memo[oid] = out
             out.extend(self.decode(v, (*path, i)) for i, v in enumerate(data))
-            return out
-        if not isinstance(data, dict):
-            raise self.fail(path, f"unexpected YAML value {data!r:.60}")
-        if "_target_" in data:
-            return self.decode_node(data, path)
-        if "_class_" in data:
-            return self.decode_attrs(data, path)
-        if len(data) >= 1:
-            tag = next(iter(data))
-            if _reserved(tag):
-                out = self.decode_tagged(tag, data, path)
-                self.memo[oid] = out
-                return out
-        return self.decode_mapping(data, data, path)
+        elif "_target_" in data:
+            out = self.decode_node(data, path)
+        elif "_class_" in data:
+            out = self.decode_attrs(data, path)
+        elif data and _reserved(next(iter(data))):
+            out = self.memo[oid] = self.decode_tagged(next(iter(data)), data, path)
+        else:
+            out = self.decode_mapping(data, data, path)
+        self.active.discard(oid)
+        return out
 
     def decode_mapping(self, data: dict, items: dict, path: tuple) -> ConfigDict:
         out = ConfigDict.__new__(ConfigDict)
         _init_meta(out, "")
         self.memo[id(data)] = out
         for key, value in items.items():
+            self.need(isinstance(key, _KEY_TYPES), path, f"mapping key {key!r:.40} is not a "
+                      "str, int, float, bool or None")
             dict.__setitem__(out, key, self.decode(value, (*path, key)))
         return out
 
     def decode_node(self, data: dict, path: tuple) -> Any:
+        for slot, kind in _NODE_SLOTS.items():
+            self.need(slot not in data or isinstance(data[slot], kind), (*path, slot),
+                      f"{slot} must be a {kind.__name__}, got {data.get(slot)!r:.40}")
         target = data["_target_"]
-        if not isinstance(target, str):
-            raise self.fail(path, f"_target_ must be a dotted name, got {target!r}")
-        node = new_node(target, [], {}, data.get("_recursive_", True) is not False, "")
+        self.need(_is_dotted(target), (*path, "_target_"), f"{target!r} is not a dotted name")
+        node = new_node(target, [], {}, data.get("_recursive_", True), "")
         self.memo[id(data)] = node
-        args = data.get("_args_") or []
-        node.__lz_args__.extend(self.decode(v, (*path, i)) for i, v in enumerate(args))
-        kwargs = node.__lz_kwargs__
+        node.__lz_args__.extend(self.decode(v, (*path, i))
+                                for i, v in enumerate(data.get("_args_") or []))
         for key, value in data.items():
-            if key not in ("_target_", "_args_", "_recursive_"):
-                kwargs[key] = self.decode(value, (*path, key))
+            if key not in _NODE_SLOTS:
+                self.need(isinstance(key, str), path, f"argument name {key!r} is not a str")
+                node.__lz_kwargs__[key] = self.decode(value, (*path, key))
         return node
 
     def decode_attrs(self, data: dict, path: tuple) -> Any:
         name = data["_class_"]
-        try:
-            cls = locate(name)
-        except ConfigError as e:
-            raise self.fail(path, f"class {name!r} does not import ({e})") from e
-        if not hasattr(cls, "__attrs_attrs__"):
-            raise self.fail(path, f"{name!r} is not an attrs class")
+        self.need(_is_dotted(name), (*path, "_class_"), f"_class_ {name!r:.60} is not a "
+                  "dotted class name")
+        cls = self.trusted(name, path)
+        self.need(isinstance(cls, type) and hasattr(cls, "__attrs_attrs__"), path,
+                  f"{name!r} is not an attrs class")
         obj = cls.__new__(cls)  # no __init__: values are restored exactly, not re-validated
         self.memo[id(data)] = obj
-        fields = {a.name: a for a in cls.__attrs_attrs__}
-        unknown = [k for k in data if k != "_class_" and k not in fields]
+        types = field_types(cls)
+        unknown = [k for k in data if k != "_class_" and k not in types]
         if unknown:
             raise self.fail(path, f"{name} has no field(s) {', '.join(map(repr, unknown))}: the "
                             "class changed since the file was saved")
         import attrs
 
-        for fname, a in fields.items():
+        for a in cls.__attrs_attrs__:
+            fname = a.name
             if fname in data:
-                value = self.decode(data[fname], (*path, fname))
+                value = check_value(self.decode(data[fname], (*path, fname)), types[fname],
+                                    f"{self.source}: {_tree.format_path((*path, fname))}")
             elif a.default is attrs.NOTHING:
                 raise self.fail((*path, fname), f"required field {fname!r} of {name} is missing")
             elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
@@ -437,25 +460,49 @@ class _Decoder:
 
     def decode_tagged(self, tag: str, data: dict, path: tuple) -> Any:
         value = data[tag]
+        if tag not in _TAG_SHAPES:
+            raise self.fail(path, f"unknown tag {tag!r} (written by a newer lazycfg?)")
+        extras = _TAG_EXTRAS.get(tag, {})
+        self.need(isinstance(value, _TAG_SHAPES[tag]), path, f"{tag} must hold a "
+                  f"{_TAG_SHAPES[tag].__name__}, got {value!r:.40}")
+        for key, item in data.items():
+            self.need(key == tag or (key in extras and isinstance(item, extras[key])), path,
+                      f"unexpected entry {key!r} beside {tag}")
         if tag == "__tuple__":
             return tuple(self.decode(v, (*path, i)) for i, v in enumerate(value))
         if tag == "__mapping__":
             return self.decode_mapping(data, value, path)
         if tag == "__placeholder__":
             return PLACEHOLDER
+        self.need(_is_dotted(value), path, f"{value!r} is not a dotted name")
         if tag == "__lazyref__":
             return LazyRef(value)
-        if tag in ("__object__", "__partial__"):
-            try:
-                obj = locate(value)
-            except ConfigError as e:
-                raise self.fail(path, f"{value!r} does not import ({e})") from e
-            if tag == "__object__":
-                return obj
-            args = [self.decode(v, (*path, i)) for i, v in enumerate(data.get("args") or [])]
-            kw = {k: self.decode(v, (*path, k)) for k, v in (data.get("keywords") or {}).items()}
-            return ConfigPartial(obj, *args, **kw)  # equal by content, like wrap() makes it
-        raise self.fail(path, f"unknown tag {tag!r} (written by a newer lazycfg?)")
+        obj = self.trusted(value, path)
+        if tag == "__object__":
+            return obj
+        args = [self.decode(v, (*path, i)) for i, v in enumerate(data.get("args") or [])]
+        kw = {k: self.decode(v, (*path, k)) for k, v in (data.get("keywords") or {}).items()}
+        self.need(callable(obj) and all(isinstance(k, str) for k in kw), path,
+                  f"{value!r} with these keywords is not a functools.partial")
+        return ConfigPartial(obj, *args, **kw)  # equal by content, like wrap() makes it
+
+    def trusted(self, name: str, path: tuple) -> Any:
+        """Imports ``name`` only from a trusted package (loading never runs other code)."""
+        top = name.split(".", 1)[0]
+        if not is_trusted(top):
+            raise self.fail(path, f"refusing to import {name!r}: package {top!r} is not "
+                            "trusted (loading a config file imports only packages that "
+                            "registered config classes or options, and the allow-list). If you "
+                            f"trust it: lazycfg.trust({top!r}) or LAZYCFG_TRUST={top}")
+        try:
+            return locate(name)
+        except ConfigError as e:
+            raise self.fail(path, f"{name!r} does not import ({e})") from e
+
+
+def _is_dotted(name: Any) -> bool:
+    return isinstance(name, str) and bool(name) and all(
+        p.isidentifier() for p in name.split("."))
 
 
 class _Summary:
@@ -489,11 +536,18 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
     if version != VERSION:
         raise ConfigError(f"{source}: unsupported lazycfg file version {version!r} (this "
                           f"lazycfg reads version {VERSION}); upgrade lazycfg", None)
+    if "config" not in doc:
+        raise SerializationError(f"{source}: the file has no 'config:' entry (the config "
+                                 "itself); was it edited by hand?", None)
     dec = _Decoder(source)
-    cfg = dec.decode(doc.get("config"), ())
-    sites, history = doc.get("sites") or "", doc.get("history") or ""
-    if sites or history:
-        own = dict(_parse_lines(sites, "sites", source))
+    cfg = dec.decode(doc["config"], ())
+    if _tree.kind_of(cfg) == "leaf":
+        raise SerializationError(f"{source}: 'config:' holds a {type(cfg).__name__}, not a "
+                                 "config (a mapping, lazy node, config class or list)", None)
+    sites = _parse_lines(doc.get("sites") or "", "sites", source, [str, str])
+    rows = _parse_lines(doc.get("history") or "", "history", source, [str, object, list])
+    if sites or rows:
+        own = dict(sites)
         index: dict[str, Any] = {}
         site_of: dict[tuple, str] = {}
         for p, obj in _tree.walk(cfg):
@@ -505,29 +559,47 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
             site = site_of[p] = own.get(where) or site_of.get(p[:-1], "")
             if site:
                 P.set_site(obj, site)
-        for where, key, recs in _parse_lines(history, "history", source):
+        for where, key, recs in rows:
             container = index.get(where)
             if container is None:
                 continue
+            if not all(isinstance(r, list) and len(r) in (2, 3) and isinstance(r[0], str)
+                       and isinstance(r[1], str) for r in recs):
+                raise SerializationError(f"{source}: history of {where} {key!r}: each record is "
+                                         "[source, kind] or [source, kind, value]", where)
             current = dict(_tree.children(container)).get(key)
             P.set_history(container, key, [P.Record(
                 current if len(r) == 2 else _record_value(r[2]), r[0], r[1]) for r in recs])
     choices = doc.get("choices")
-    if choices:
+    if choices is not None:
+        if not isinstance(choices, dict) or not all(
+                isinstance(g, str) and (o is None or isinstance(o, str) or isinstance(o, list)
+                                        and all(isinstance(x, str) for x in o))
+                for g, o in choices.items()):
+            raise SerializationError(f"{source}: 'choices' must map group names to an option "
+                                     f"name or a list of them, got {choices!r:.60}", None)
         P.set_choices(cfg, choices)
     return cfg
 
 
-def _parse_lines(block: Any, what: str, source: str) -> list:
+def _parse_lines(block: Any, what: str, source: str, shape: list) -> list:
+    """JSON lines of ``block``, each a list of ``len(shape)`` items of those types."""
     import json
 
     if not isinstance(block, str):
-        raise ConfigError(f"{source}: '{what}' must be the JSON-lines block lazycfg.save "
-                          "writes", None)
+        raise SerializationError(f"{source}: '{what}' must be the JSON-lines block "
+                                 "lazycfg.save writes", None)
     try:
-        return [json.loads(line) for line in block.splitlines() if line.strip()]
+        rows = [json.loads(line) for line in block.splitlines() if line.strip()]
     except ValueError as e:
-        raise ConfigError(f"{source}: unreadable {what} line: {e}", None) from e
+        raise SerializationError(f"{source}: unreadable {what} line: {e}", None) from e
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == len(shape) and all(
+                isinstance(x, t) for x, t in zip(row, shape))):
+            raise SerializationError(f"{source}: malformed {what} line {row!r:.80} (expected "
+                                     f"{len(shape)} items: " + ", ".join(t.__name__ for t in
+                                                                        shape) + ")", None)
+    return rows
 
 
 def _record_value(enc: Any) -> Any:
@@ -539,7 +611,11 @@ def _record_value(enc: Any) -> Any:
 
 
 def loads(text: str, *, source: str = "<string>") -> Any:
-    """Restore a config from the text of ``dumps``."""
+    """Restore a config from the text of ``dumps``.
+
+    Raises:
+        SerializationError: malformed YAML or config data (names ``source`` and the path).
+    """
     yaml = _yaml()
     try:
         doc = yaml.load(text, Loader=_loader())
@@ -548,19 +624,27 @@ def loads(text: str, *, source: str = "<string>") -> Any:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
         what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None))
                         if x) or str(e)
-        raise ConfigError(f"{where}: not valid YAML ({what}); was the file edited by hand? "
-                          f"`lazycfg.save` writes files this loader reads", None) from e
+        raise SerializationError(f"{where}: not valid YAML ({what}); was the file edited by "
+                                 f"hand? `lazycfg.save` writes files this loader reads",
+                                 None) from e
+    except (ValueError, TypeError, OverflowError) as e:  # a tag whose text does not fit (!!int x)
+        raise SerializationError(f"{source}: a YAML value does not fit its tag ({e})",
+                                 None) from e
     return from_data(doc, source)
 
 
 def load_yaml(path: str | os.PathLike) -> Any:
     """Restore a config from a file written by ``save``."""
-    from lazycfg._errors import ConfigFileNotFoundError
-
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise ConfigFileNotFoundError(f"config file not found: {os.fspath(path)!r}",
                                       None) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise SerializationError(f"{os.fspath(path)}:{line}: not UTF-8 text (byte "
+                                 f"{raw[e.start]:#x}); `lazycfg.save` writes UTF-8", None) from e
     return loads(text, source=os.fspath(path))

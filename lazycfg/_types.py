@@ -18,9 +18,9 @@ import typing
 from typing import Any, Callable
 
 from ._errors import ConfigTypeError
-from ._node import PLACEHOLDER, LazyNode, LazyRef
+from ._node import NAN, PLACEHOLDER, LazyNode, LazyRef
 
-__all__ = ["check_value", "type_repr", "value_accepts", "compile_checker"]
+__all__ = ["check_value", "type_repr", "value_accepts", "compile_checker", "item_annotations"]
 
 Checker = Callable[[Any, str, bool], Any]
 _CACHE: dict[Any, Checker] = {}
@@ -70,6 +70,23 @@ def value_accepts(value: Any, tp: Any) -> bool:
         return True
     except ConfigTypeError:
         return False
+
+
+def item_annotations(ann: Any) -> tuple[Any, Any]:
+    """``(key, item)`` annotations of a mapping or sequence annotation (``Optional`` unwrapped).
+
+    ``dict[int, float]`` -> ``(int, float)``, ``list[str]`` -> ``(None, str)``; ``(None, None)``
+    when ``ann`` types no items.
+    """
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return item_annotations(rest[0]) if len(rest) == 1 else (None, None)
+    if len(args) == 2 and (origin is dict or origin in _abc("Mapping", "MutableMapping")):
+        return args[0], args[1]
+    if args and (origin is list or origin in _abc("Sequence", "MutableSequence")):
+        return None, args[0]
+    return None, None
 
 
 def compile_checker(tp: Any) -> Checker:
@@ -297,7 +314,7 @@ def _is_np_int(v: Any) -> bool:
 def _chk_float(v: Any, p: str, c: bool) -> Any:
     t = type(v)
     if t is float:
-        return v
+        return NAN if v != v else v
     if t is bool:
         raise _Reject
     if isinstance(v, (int, float)):

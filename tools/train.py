@@ -112,7 +112,7 @@ def dryrun(config: "object", *, provenance: bool) -> int:
 
 def _provenance_lines(config: "object") -> list[str]:
     """One ``path = value  <- source`` line per value whose history is known."""
-    from lazycfg._tree import format_path, kind_of, walk  # the library's generic walker
+    from lazycfg.tree import format_path, kind_of, walk  # the library's generic walker
 
     lines = []
     for keys, value in walk(config):

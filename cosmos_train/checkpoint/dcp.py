@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import inspect
 import io
 import logging
 import os
@@ -33,6 +34,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import attrs
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader
@@ -53,8 +55,9 @@ __all__ = [
     "ConfigChangedError",
     "KEYS",
     "DEFAULT_ALLOWED_CONFIG_CHANGES",
+    "CONFIG_FIELDS_USED_ELSEWHERE",
+    "build_checkpointer",
     "checkpoint_name",
-    "export_consolidated",
     "latest_checkpoint",
     "disallowed_config_changes",
 ]
@@ -92,6 +95,19 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "checkpoint.strict_resume",
     "checkpoint.allowed_config_changes",
 )
+
+
+#: ``checkpoint.*`` fields that are not checkpointer arguments, and what uses them instead.
+CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
+    "type": "the checkpointer node itself (build_checkpointer)",
+    "save_to_object_store": "Config.validate (object stores are not implemented)",
+    "load_from_object_store": "Config.validate (object stores are not implemented)",
+    "verbose": "accepted for Cosmos; saves and loads are always logged",
+    "jit": "accepted for Cosmos; logged as ignored by the launcher",
+    "broadcast_via_filesystem": "accepted for Cosmos; logged as ignored by the launcher",
+    "load_ema_to_reg": "accepted for Cosmos; logged as ignored by the launcher",
+    "dcp_allow_mismatched_size": "accepted for Cosmos; logged as ignored by the launcher",
+}
 
 
 class CheckpointError(RuntimeError):
@@ -202,6 +218,18 @@ def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list
     return "\n".join(lines)
 
 
+def _local_load_path(load_path: str) -> Path:
+    """``checkpoint.load_path`` as a local path; catalogue names and ``hf://`` specs resolve via the hub cache."""
+    from cosmos_train.checkpoint.hub import WeightsNotFoundError, parse_weights_spec, resolve_weights
+
+    try:
+        if parse_weights_spec(load_path) is None:
+            return Path(load_path)
+        return resolve_weights(load_path, what="checkpoint.load_path")
+    except (ValueError, WeightsNotFoundError) as err:
+        raise CheckpointError(str(err)) from None
+
+
 class DCPCheckpointer:
     """Saves and loads ``model`` / ``optim`` / ``scheduler`` / ``trainer`` with DCP.
 
@@ -268,6 +296,34 @@ class DCPCheckpointer:
         self._pending: dict[str, Any] | None = None
         self._async_pgs: dict[str, Any] = {}
         self._cleaned = False
+
+    # ---- construction from a config ------------------------------------------------------------
+    #: ``checkpoint.*`` fields read by :meth:`config_kwargs` under another name or shape; every
+    #: other field named like an ``__init__`` parameter passes through unchanged.
+    CONFIG_DERIVED: tuple[str, ...] = ("allowed_config_changes", "dcp_async_mode_enabled")
+
+    @classmethod
+    def config_kwargs(cls, config: Any) -> dict[str, Any]:
+        """``checkpoint.*`` (and the job directory) of a run config as keyword arguments."""
+        ck = config.checkpoint
+        params = inspect.signature(cls.__init__).parameters
+        kwargs = {
+            f.name: getattr(ck, f.name)
+            for f in attrs.fields(type(ck))
+            if f.name in params and f.name not in cls.CONFIG_DERIVED
+        }
+        kwargs.update(
+            allowed_config_changes=(*DEFAULT_ALLOWED_CONFIG_CHANGES, *ck.allowed_config_changes),
+            async_mode=ck.dcp_async_mode_enabled,
+            job_dir=config.job.path_local,
+            config=config,
+        )
+        return kwargs
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> "DCPCheckpointer":
+        """The checkpointer a run config describes (``overrides`` replace mapped arguments)."""
+        return cls(**{**cls.config_kwargs(config), **overrides})
 
     # ---- cadence ----------------------------------------------------------------------------
     def should_save(self, iteration: int) -> bool:
@@ -405,7 +461,7 @@ class DCPCheckpointer:
             keys, resuming = set(KEYS), True
             path: Path | None = own
         elif self.load_path:
-            path = Path(self.load_path)
+            path = _local_load_path(self.load_path)
             if path.suffix == ".pt":
                 if not path.is_file():
                     raise CheckpointError(
@@ -538,43 +594,19 @@ class DCPCheckpointer:
         return iteration
 
 
-# ---- export -------------------------------------------------------------------------------------
+def build_checkpointer(config: Any) -> Any:
+    """Instantiates the ``checkpoint.type`` node with :meth:`DCPCheckpointer.config_kwargs`.
 
-
-def export_consolidated(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Writes Cosmos's consolidated files from a DCP checkpoint (one process, no process group).
-
-    Args:
-        checkpoint_dir: an ``iter_X`` directory or a ``checkpoints`` directory (its latest).
-        out_dir: receives ``model.pt`` (``net.*`` and ``net_ema.*``) and, when the checkpoint
-            has an EMA net, ``model_ema_fp32.pt`` / ``model_ema_bf16.pt`` (``net_ema.*`` renamed
-            to ``net.*``, as ``scripts/convert_distcp_to_pt.py`` writes them).
-
-    Returns:
-        ``{"model": path, "ema_fp32": path, "ema_bf16": path}`` for the files written.
+    Another checkpointer class named there takes the same keywords. ``checkpoint.type=None``
+    (``ckpt_type=disabled``) returns None and logs a warning.
     """
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    import lazycfg
 
-    src = Path(checkpoint_dir)
-    if (src / LATEST_FILE).is_file():
-        src = latest_checkpoint(src)
-    if not (src / "model" / ".metadata").is_file():
-        raise CheckpointError(f"{checkpoint_dir} has no DCP model directory (expected {src / 'model' / '.metadata'})")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    tmp = out / f"model.pt.tmp-{os.getpid()}"
-    with _quiet_single_process():
-        dcp_to_torch_save(str(src / "model"), str(tmp))
-    os.replace(tmp, out / "model.pt")
-    written["model"] = out / "model.pt"
-    sd = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    ema = {"net." + k[len("net_ema.") :]: v for k, v in sd.items() if k.startswith("net_ema.")}
-    if ema:
-        for tag, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            path = out / f"model_ema_{tag}.pt"
-            conv = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in ema.items()}
-            torch.save(conv, f"{path}.tmp-{os.getpid()}")
-            os.replace(f"{path}.tmp-{os.getpid()}", path)
-            written[f"ema_{tag}"] = path
-    return written
+    node = config.checkpoint.type
+    if node is None:
+        log.warning(
+            "checkpoint.type is None (ckpt_type=disabled): NO checkpoints will be saved and this "
+            "run cannot be resumed; select ckpt_type=dcp to save"
+        )
+        return None
+    return lazycfg.instantiate(node, **DCPCheckpointer.config_kwargs(config))

@@ -76,7 +76,7 @@ def test_missing_kwarg_errors() -> None:
 
 
 def test_item_access_by_position_and_path_in_errors() -> None:
-    from lazycfg._tree import get_child
+    from lazycfg.tree import get_child
 
     n = L(Net)(7, num_blocks=1)
     assert n[0] == n["0"] == get_child(n, "0") == 7 and n[-1] == 7

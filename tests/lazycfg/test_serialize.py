@@ -20,6 +20,13 @@ from lazycfg._provenance import explain, get_choices, set_choices
 from lazycfg._serialize import dumps, fingerprint, load_yaml, loads, save, to_py
 
 
+@pytest.fixture(autouse=True)
+def _trust_builtins(monkeypatch):
+    """Values below come from ``builtins`` (max, abs) and ``posixpath`` (os.path.join): loading
+    a file imports only trusted packages, so these tests trust them like a user would."""
+    monkeypatch.setenv("LAZYCFG_TRUST", "builtins,posixpath,ntpath")
+
+
 class Color(enum.Enum):
     RED = 1
     BLUE = 2

@@ -192,11 +192,9 @@ def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
         if t is LazyNode and key in ("_target_", "_args_", "_recursive_"):
             setattr(obj, key, value)
             return
-        if isinstance(obj, ConfigDict):
-            try:
-                key = _mapping_key(obj, key)
-            except KeyError:
-                pass
+        if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
+                key) in obj:
+            key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
         obj._lz_set(key, value, source, kind)
         return
     if isinstance(obj, dict):
