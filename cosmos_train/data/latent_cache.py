@@ -24,6 +24,7 @@ differences listed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -89,7 +90,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
+@functools.lru_cache(maxsize=8)
+def _file_sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -97,20 +99,36 @@ def _file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's content (computed once per process per file version)."""
+    st = os.stat(path)
+    return _file_sha256_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
 def tokenizer_fingerprint(node: Any) -> dict[str, Any]:
     """What identifies a tokenizer's latents: its target, arguments and weights file content.
+
+    ``ckpt_path`` (a local path, catalogue name or ``hf://`` spec) is resolved like the tokenizer
+    resolves it and replaced by the sha256 of the file; weights that cannot be resolved here
+    (offline, not downloaded) are recorded by their spec.
 
     Args:
         node: the tokenizer's config node (``model.config.tokenizer``).
     """
     kwargs = {k: _jsonable(node[k]) for k in node} if hasattr(node, "_target_") else {}
+    kwargs.pop("allow_random", None)  # a permission, not a property of the latents
     fp: dict[str, Any] = {"target": _target_name(node), "kwargs": kwargs}
     ckpt = kwargs.get("ckpt_path")
     if isinstance(ckpt, str) and ckpt:
-        if not os.path.isfile(ckpt):
-            raise FileNotFoundError(f"model.config.tokenizer.ckpt_path={ckpt!r} does not exist")
-        fp["weights_sha256"] = _file_sha256(ckpt)
-        del fp["kwargs"]["ckpt_path"]  # the content counts, not where the file lies
+        del kwargs["ckpt_path"]  # the content counts, not where the file lies
+        try:
+            from cosmos_train.checkpoint.hub import resolve_weights
+
+            path = resolve_weights(ckpt, what="model.config.tokenizer.ckpt_path")
+        except Exception:  # noqa: BLE001 - unresolvable here: fall back to the spec itself
+            fp["weights"] = ckpt
+        else:
+            fp["weights_sha256"] = _file_sha256(path)
     return fp
 
 

@@ -206,3 +206,21 @@ def test_the_model_skips_the_tokenizer_on_cached_batches(folder, cache):
     bad = dict(batch, latents=batch["latents"][:, :3])
     with pytest.raises(ValueError, match="model.config.state_ch"):
         model.training_step(bad, 0)
+
+
+def test_tokenizer_fingerprint_is_the_weights_content_not_their_path(tmp_path):
+    from cosmos_train.data.latent_cache import tokenizer_fingerprint
+
+    a, b = tmp_path / "a" / "vae.pth", tmp_path / "b" / "vae.pth"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_bytes(b"weights v1")
+
+    def fp(path, **kw):
+        node = lazycfg.L("cosmos_train.tokenizers.wan21.Wan21VAE")(ckpt_path=str(path), dtype="bfloat16", **kw)
+        return tokenizer_fingerprint(node)
+
+    assert fp(a) == fp(b, allow_random=True) and "weights_sha256" in fp(a) and "ckpt_path" not in fp(a)["kwargs"]
+    b.write_bytes(b"weights v2")
+    assert fp(a)["weights_sha256"] != fp(b)["weights_sha256"]
+    assert fp(tmp_path / "missing.pth")["weights"] == str(tmp_path / "missing.pth")
