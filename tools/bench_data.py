@@ -43,7 +43,7 @@ TINY = str(ROOT / "experiments" / "tiny_cpu.py")
 
 
 def make_folder(root: Path, clips: int) -> Path:
-    """``videos/*.mp4``, ``metas/*.txt``, ``emb/*.pt`` from the tiny experiment's synthetic clips."""
+    """``videos/*.mp4``, ``metas/*.txt``, ``emb/*.pt`` from tiny_cpu's synthetic clips."""
     import torch
 
     from cosmos_train.data.synthetic import SyntheticVideoDataset
