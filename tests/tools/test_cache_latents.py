@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cosmos_train.data.latent_cache import LatentCacheDataset
 from tests.cosmos_train.data.media import make_folder
+from tests.cosmos_train.data.test_latent_cache import video_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "cache_latents.py"
@@ -17,15 +18,7 @@ spec.loader.exec_module(tool)
 
 def test_cache_then_refuse_another_window(tmp_path, capsys):
     folder = make_folder(tmp_path / "ds", [(64, 64)] * 3, frames=17, text_dim=32)
-    overrides = [
-        "data_train=local_video",
-        f"dataloader_train.dataset.dataset_dir={folder}",
-        "dataloader_train.dataset.num_frames=17",
-        "dataloader_train.dataset.video_size=[64,64]",
-        "dataloader_train.dataset.text_embeddings_subdir=emb",
-        "dataloader_train.dataset.text_len=8",
-        "dataloader_train.dataset.text_dim=32",
-    ]
+    overrides = video_overrides(folder)
     out = tmp_path / "cache"
     experiment = str(ROOT / "experiments" / "tiny_cpu.py")
     assert tool.main([experiment, *overrides, "--output", str(out), "--device", "cpu"]) == 0

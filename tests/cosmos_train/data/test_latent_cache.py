@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -22,30 +23,22 @@ ROOT = Path(__file__).resolve().parents[3]
 TINY = str(ROOT / "experiments" / "tiny_cpu.py")
 
 
+def _bench_data():
+    """tools/bench_data.py, whose tiny_cpu overrides (mp4 folder, cache) these tests share."""
+    spec = importlib.util.spec_from_file_location("bench_data", ROOT / "tools" / "bench_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def video_overrides(folder: Path) -> list[str]:
-    return [
-        "data_train=local_video",
-        f"dataloader_train.dataset.dataset_dir={folder}",
-        "dataloader_train.dataset.num_frames=17",
-        "dataloader_train.dataset.video_size=[64,64]",
-        "dataloader_train.dataset.text_embeddings_subdir=emb",
-        "dataloader_train.dataset.text_len=8",
-        "dataloader_train.dataset.text_dim=32",
-        "dataloader_train.num_workers=0",
-        "dataloader_train.pin_memory=false",
-        "dataloader_train.batch_size=3",
-    ]
+    return _bench_data().video_overrides(folder) + ["dataloader_train.batch_size=3"]
 
 
 def cache_overrides(cache: Path) -> list[str]:
-    return [
-        "data_train=latent_cache",
-        f"dataloader_train.dataset.cache_dir={cache}",
+    return _bench_data().cache_overrides(cache) + [
         "dataloader_train.dataset.num_frames=17",
         "dataloader_train.dataset.video_size=[64,64]",
-        "dataloader_train.sampling=distributed",
-        "dataloader_train.num_workers=0",
-        "dataloader_train.pin_memory=false",
         "dataloader_train.batch_size=3",
     ]
 
@@ -217,10 +210,16 @@ def test_tokenizer_fingerprint_is_the_weights_content_not_their_path(tmp_path):
         path.write_bytes(b"weights v1")
 
     def fp(path, **kw):
-        node = lazycfg.L("cosmos_train.tokenizers.wan21.Wan21VAE")(ckpt_path=str(path), dtype="bfloat16", **kw)
+        node = lazycfg.L("cosmos_train.tokenizers.wan21.Wan21VAE")(
+            ckpt_path=str(path), dtype="bfloat16", **kw
+        )
         return tokenizer_fingerprint(node)
 
-    assert fp(a) == fp(b, allow_random=True) and "weights_sha256" in fp(a) and "ckpt_path" not in fp(a)["kwargs"]
+    assert (
+        fp(a) == fp(b, allow_random=True)
+        and "weights_sha256" in fp(a)
+        and "ckpt_path" not in fp(a)["kwargs"]
+    )
     b.write_bytes(b"weights v2")
     assert fp(a)["weights_sha256"] != fp(b)["weights_sha256"]
     assert fp(tmp_path / "missing.pth")["weights"] == str(tmp_path / "missing.pth")
