@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also pack <stem>.pt/.pickle text embeddings from this subfolder",
     )
+    parser.add_argument("--caption-key", default=None, choices=("long", "medium", "short"),
+                        help="read Cosmos's captions/<stem>.json[KEY] instead of metas/<stem>.txt")
     parser.add_argument("--prefix", default="clips", help="shard file name prefix")
     args = parser.parse_args(argv)
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             videos_subdir=args.videos_subdir,
             captions_subdir=args.captions_subdir,
             text_embeddings_subdir=args.text_embeddings_subdir,
+            caption_key=args.caption_key,
             prefix=args.prefix,
         )
     except (FileNotFoundError, ValueError) as err:

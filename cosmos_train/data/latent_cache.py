@@ -155,6 +155,7 @@ def _dataset_spec(dataset_node: Any) -> dict[str, Any]:
         "caption": {
             "text_len": get("text_len"),
             "text_dim": get("text_dim"),
+            "caption_key": get("caption_key"),
             "text_embeddings": get("text_embeddings_subdir", get("text_embeddings")),
         },
     }

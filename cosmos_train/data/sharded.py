@@ -153,6 +153,7 @@ def write_clip_shards(
     videos_subdir: str = "videos",
     captions_subdir: str = "metas",
     text_embeddings_subdir: str | None = None,
+    caption_key: str | None = None,
     prefix: str = "clips",
     log: Any = print,
 ) -> ShardIndex:
@@ -178,6 +179,7 @@ def write_clip_shards(
         videos_subdir=videos_subdir,
         captions_subdir=captions_subdir,
         text_embeddings_subdir=text_embeddings_subdir,
+        caption_key=caption_key,
     )
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

@@ -69,9 +69,10 @@ def build_component(spec: Any, what: str) -> Any:
     if spec is None:
         raise ValueError(f"{what} is not set; select an option for it (e.g. net=tiny) or assign a LazyCall node")
     if hasattr(spec, "_target_"):
-        from lazycfg import instantiate  # imported lazily: lazycfg must not be needed to import models
+        # Imported lazily: lazycfg must not be needed to import models.
+        from cosmos_train.utils.build import instantiate_at
 
-        return instantiate(spec)
+        return instantiate_at(spec, what)
     if isinstance(spec, (nn.Module, Video2WorldConditioner)):
         return spec
     if callable(spec):

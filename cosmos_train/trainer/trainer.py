@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 import lazycfg
+from cosmos_train.distributed.context_parallel import data_parallel_rank_world
 from cosmos_train.distributed.env import all_gather_object, get_env, is_dist
 from cosmos_train.trainer.callbacks import Callback, CallbackGroup, ema_net, total_grad_norm
 from cosmos_train.trainer.data_stream import DataStream
@@ -47,6 +48,7 @@ from cosmos_train.trainer.metrics import MetricsWriter
 from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
+from cosmos_train.utils.build import instantiate_at
 
 __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
@@ -312,7 +314,7 @@ class Trainer:
                 raise_after=1 if sd.raise_error else None,
             )
         callbacks = {
-            name: lazycfg.instantiate(node)
+            name: instantiate_at(node, f"trainer.callbacks.{name}")
             for name, node in (tr.callbacks or {}).items()
             if node is not None
         }
@@ -463,6 +465,8 @@ class Trainer:
         self._data = DataStream(train_loader)
         self.iteration = 0
         if checkpointer is not None:
+            if callable(getattr(checkpointer, "check_writable", None)):
+                checkpointer.check_writable()  # an unwritable checkpoints/ fails now, not at the first save
             checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
@@ -608,7 +612,7 @@ class Trainer:
             "loss": loss_total / steps_total if steps_total else float("nan"),
             "lr": self.optimizer.param_groups[0]["lr"],
             "grad_norm": norm_sum / n if steps else float("nan"),
-            "samples_per_s": samples * self.world_size / elapsed,
+            "samples_per_s": samples * data_parallel_rank_world()[1] / elapsed,  # CP peers share samples
             "step_time_s": elapsed / max(self.logging_iter, 1),
             "skipped_total": self.skipped_steps,
         }
