@@ -216,12 +216,20 @@ def build_and_train(config: Config) -> dict[str, Any]:
     if config.trainer.run_validation and config.dataloader_val is not None:
         val_loader = instantiate_at(config.dataloader_val, "dataloader_val")
     _warn_about_ignored_fields(config)
+    from cosmos_train.model.lora import check_lora_config, count_parameters, uses_lora
+
+    check_lora_config(config)
+    lora = uses_lora(config)
     net_builder = make_builder(config, device=env.device)
+    # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.
+    extra = {"base_checkpoint": config.checkpoint.load_path} if lora else {}
     # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
-    lazy = {"lazy_tokenizer": True} if getattr(getattr(train_loader, "dataset", None), "provides_latents", False) else {}
-    model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed, **lazy)
+    if getattr(getattr(train_loader, "dataset", None), "provides_latents", False):
+        extra["lazy_tokenizer"] = True
+    model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed, **extra)
+    log.info("model.net: %s", count_parameters(model.net))
     trainer = build_trainer(config)
-    if trainer.checkpointer is None and config.checkpoint.load_path:
+    if trainer.checkpointer is None and config.checkpoint.load_path and not lora:
         load_official_weights(model, config.checkpoint.load_path)
     return trainer.fit(
         model,

@@ -92,6 +92,7 @@ class _Video2WorldBase(TrainModel):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
         lazy_tokenizer: bool = False,
     ) -> None:
         super().__init__()
@@ -125,7 +126,13 @@ class _Video2WorldBase(TrainModel):
             )
         builder = net_builder if net_builder is not None else default_net_builder(self.device)
         make_net: Callable[[], nn.Module] = lambda: build_component(config.net, "model.config.net")  # noqa: E731
-        self.net = builder(make_net, role="net")
+        if config.use_lora:  # build -> load base -> inject -> freeze (cosmos_train.model.lora), then shard
+            from cosmos_train.model.lora import LoraSetup
+
+            self.lora = LoraSetup.from_config(config, base_checkpoint)
+            self.net = builder(make_net, role="net", prepare=self.lora.prepare)
+        else:
+            self.net = builder(make_net, role="net")
         for name in ("in_channels", "out_channels"):
             channels = getattr(self.net, name, config.state_ch)
             if channels != config.state_ch:
@@ -134,7 +141,12 @@ class _Video2WorldBase(TrainModel):
                     f"tokenizer's latent channels); set model.config.net.{name}={config.state_ch}"
                 )
         ema = PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift) if config.ema.enabled else None
-        self._build_ema(builder, make_net, ema)
+        if self.lora is not None and ema is not None:
+            from cosmos_train.model.lora import build_adapter_ema
+
+            self.ema, self.net_ema = ema, build_adapter_ema(self.net)  # adapters only, not the base
+        else:
+            self._build_ema(builder, make_net, ema)
         self._warned_no_sample_idx = False
 
     def _build_tokenizer(self) -> Any:
@@ -497,6 +509,8 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         device: where the net, tokenizer and batches live.
         net_builder: materialises nets (meta init, AC, compile, FSDP); default builds on ``device``.
         seed: base seed of the per-sample draws.
+        base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
+            injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
         lazy_tokenizer: build the tokenizer on first use (runs from a latent cache).
     """
 
@@ -509,9 +523,11 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
         lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed, lazy_tokenizer=lazy_tokenizer)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
+                         lazy_tokenizer=lazy_tokenizer)
         self.noise = RectifiedFlowNoise(
             shift=config.shift,
             num_train_timesteps=config.num_train_timesteps,
@@ -580,6 +596,8 @@ class Video2WorldModel(_Video2WorldBase):
         device: where the net, tokenizer and batches live.
         net_builder: materialises nets (meta init, AC, compile, FSDP); default builds on ``device``.
         seed: base seed of the per-sample draws.
+        base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
+            injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
         lazy_tokenizer: build the tokenizer on first use (runs from a latent cache).
     """
 
@@ -592,9 +610,11 @@ class Video2WorldModel(_Video2WorldBase):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
         lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed, lazy_tokenizer=lazy_tokenizer)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
+                         lazy_tokenizer=lazy_tokenizer)
         sde = config.sde
         self.noise = EDMNoise(
             p_mean=sde.p_mean,
