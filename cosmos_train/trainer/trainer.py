@@ -48,6 +48,7 @@ from cosmos_train.trainer.metrics import MetricsWriter
 from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
+from cosmos_train.utils.build import instantiate_at
 
 __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
@@ -313,7 +314,7 @@ class Trainer:
                 raise_after=1 if sd.raise_error else None,
             )
         callbacks = {
-            name: lazycfg.instantiate(node)
+            name: instantiate_at(node, f"trainer.callbacks.{name}")
             for name, node in (tr.callbacks or {}).items()
             if node is not None
         }
@@ -464,6 +465,8 @@ class Trainer:
         self._data = DataStream(train_loader)
         self.iteration = 0
         if checkpointer is not None:
+            if callable(getattr(checkpointer, "check_writable", None)):
+                checkpointer.check_writable()  # an unwritable checkpoints/ fails now, not at the first save
             checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
