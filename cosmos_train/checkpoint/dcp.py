@@ -4,6 +4,7 @@ Layout (reference/trainer_spec.md §3.3)::
 
     <job>/checkpoints/iter_000000200/{model,optim,scheduler,trainer}/   DCP directories
     <job>/checkpoints/iter_000000200/config.yaml                        the resolved config
+    <job>/checkpoints/iter_000000200/model_info.json                    LoRA runs: base reference
     <job>/checkpoints/latest_checkpoint.txt                             "iter_000000200"
 
 Writes are atomic: every rank writes into ``iter_X.tmp-<pid of rank 0>``; rank 0 renames it to
@@ -25,6 +26,7 @@ import contextlib
 import fnmatch
 import inspect
 import io
+import json
 import logging
 import os
 import pickle
@@ -73,6 +75,8 @@ log = logging.getLogger(__name__)
 KEYS: tuple[str, ...] = ("model", "optim", "scheduler", "trainer")
 LATEST_FILE = "latest_checkpoint.txt"
 CONFIG_FILE = "config.yaml"
+#: Facts the model records with its weights (a LoRA run: its base path and fingerprint).
+MODEL_INFO_FILE = "model_info.json"
 _OPTIM_OPTIONS = StateDictOptions(flatten_optimizer_state_dict=True)
 
 #: Config paths (fnmatch patterns) that may differ between a checkpoint and the resuming run:
@@ -86,6 +90,7 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "trainer.run_validation",
     "trainer.timeout_s",
     "trainer.timeout_period",
+    "trainer.memory_check",
     "trainer.profiling*",
     "trainer.straggler*",
     "trainer.callbacks.*.every_n",
@@ -184,6 +189,23 @@ def disallowed_config_changes(entries: Iterable[Any], allowed: Iterable[str]) ->
         if not any(fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("*") + ".") and pat.endswith(".*") for pat in patterns):
             out.append(str(entry))
     return out
+
+
+def _model_state(model: torch.nn.Module) -> tuple[dict[str, Any], bool]:
+    """The model state a checkpoint holds and whether some entries were left out.
+
+    A model may exclude entries it rebuilds from elsewhere (``frozen_state_keys``: a LoRA run's
+    base weights, reloaded from the base reference in ``model_info.json``).
+    """
+    sd = get_model_state_dict(model)
+    frozen_keys = getattr(model, "frozen_state_keys", None)
+    skip = frozen_keys(sd.keys()) if callable(frozen_keys) else frozenset()
+    return ({k: v for k, v in sd.items() if k not in skip} if skip else sd), bool(skip)
+
+
+def _model_info(model: torch.nn.Module) -> dict[str, Any]:
+    meta = getattr(model, "checkpoint_metadata", None)
+    return meta() if callable(meta) else {}
 
 
 def _damage_hint(keys: list[str]) -> str:
@@ -362,6 +384,8 @@ class DCPCheckpointer:
             job_dir=config.job.path_local,
             config=config,
         )
+        if getattr(getattr(config.model, "config", None), "use_lora", False):
+            kwargs["load_path"] = ""  # a LoRA run's load_path is its base, loaded by the model itself
         return kwargs
 
     @classmethod
@@ -411,7 +435,7 @@ class DCPCheckpointer:
         self.wait(callbacks=callbacks)  # one checkpoint in flight at a time
         self._clean_stale()
         state: dict[str, dict[str, Any]] = {
-            "model": get_model_state_dict(model),
+            "model": _model_state(model)[0],
             "optim": get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS),
             "scheduler": {"state": _blob(scheduler.state_dict() if scheduler is not None else None)},
             "trainer": {
@@ -431,6 +455,9 @@ class DCPCheckpointer:
                     import lazycfg
 
                     lazycfg.save(self.config, tmp / CONFIG_FILE)
+                info = _model_info(model)
+                if info:  # a LoRA run: the base reference its adapters need
+                    (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True))
             except OSError as exc:
                 error = self._save_failure(name, exc)
         # Also the barrier: no rank writes before rank 0 has created the directory.
@@ -770,8 +797,15 @@ class DCPCheckpointer:
         strict = self.strict_resume
         loaded: dict[str, Any] = {}
         if "model" in keys:
-            sd = self._load_tensors(get_model_state_dict(model), path / "model", "model")
-            set_model_state_dict(model, sd, options=StateDictOptions(strict=strict))
+            template, partial = _model_state(model)
+            if partial or (path / MODEL_INFO_FILE).is_file():
+                verify = getattr(model, "verify_checkpoint_metadata", None)
+                info_file = path / MODEL_INFO_FILE
+                if callable(verify):
+                    verify(json.loads(info_file.read_text()) if info_file.is_file() else {}, path)
+            sd = self._load_tensors(template, path / "model", "model")
+            # Entries left out on purpose (a LoRA base) are already in place: not "missing".
+            set_model_state_dict(model, sd, options=StateDictOptions(strict=strict and not partial))
             loaded["model"] = sd
         if "optim" in keys and optimizer is not None:
             osd = self._load_tensors(get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS), path / "optim", "optimizer")
