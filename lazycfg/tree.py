@@ -181,6 +181,16 @@ def traverse(fn: Callable[[Any, Path, Traversal], Any], root: Any, path: Path = 
     return Traversal(fn)(root, path)
 
 
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+
+
+def zip_children(a: Any, b: Any) -> list[tuple[Any, Any, Any]]:
+    """``(key, child of a, child of b)`` over both containers' keys (``a``'s order first); a
+    side without the key gives ``MISSING``. The side-by-side step of ``diff``."""
+    ca, cb = dict(children(a)), dict(children(b))
+    return [(k, ca.get(k, MISSING), cb.get(k, MISSING)) for k in {**ca, **cb}]
+
+
 def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
          _seen: set[int] | None = None) -> Iterator[tuple[Path, Any]]:
     """Yields ``(path, value)`` for ``obj`` and everything below it, pre-order.
