@@ -205,6 +205,7 @@ def format_value(value: Any, *, nested: bool = False) -> str:
     raise _Inexpressible(repr(value))
 
 
+_ESCAPE = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"})
 _BARE_STOP = set(",)]}:'\"[({ \t\n\\")
 
 
@@ -212,8 +213,7 @@ def _format_str(s: str, nested: bool) -> str:
     bare_ok = (s and s == s.strip() and s[0] not in "'\"[({~+" and "\n" not in s
                and isinstance(_scalar(s), str) and "\\" not in s
                and (not nested or not (_BARE_STOP & set(s))))
-    return s if bare_ok else "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace(
-        "\t", "\\t").replace("\r", "\\r") + "'"
+    return s if bare_ok else "'" + s.translate(_ESCAPE) + "'"
 
 
 # ----------------------------------------------------------------------------- check
