@@ -37,8 +37,7 @@ from ._types import check_value
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1
-_SCALARS = (str, int, float, bool, type(None))
-_KEY_TYPES = (str, int, float, bool, type(None))
+_KEY_TYPES = (str, int, float, bool, type(None))  # also the values YAML writes plainly
 _FIX = "use a dotted path string or L(...) instead"
 
 
@@ -134,9 +133,9 @@ class _Encoder:
 
     def encode(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
         """The traversal function: YAML data for ``value`` (its children already encoded)."""
-        if type(value) in _SCALARS:
+        if type(value) in _KEY_TYPES:
             return value
-        if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
+        if isinstance(value, _KEY_TYPES) and not isinstance(value, enum.Enum):
             # numpy scalars and other subclasses: store the plain value
             return next(b for b in (bool, int, float, str) if isinstance(value, b))(value)
         kind = _tree.kind_of(value)
@@ -198,11 +197,11 @@ class _Encoder:
 
     def encode_record(self, rec: P.Record, current: Any) -> list:
         value = rec.value
-        if value is current and type(value) not in _SCALARS:
+        if value is current and type(value) not in _KEY_TYPES:
             return [rec.source, rec.kind]  # the value the key holds now: restored as that object
         if value is P.DELETED:
             enc: Any = {"deleted": True}
-        elif type(value) in _SCALARS:
+        elif type(value) in _KEY_TYPES:
             enc = value
         else:
             enc = {"repr": P._short_repr(value)}  # an old, replaced value: a summary
@@ -220,7 +219,7 @@ class _FlowDict(dict):
 def _flow(data: Any) -> Any:
     """Mark a list or tag mapping holding only plain values for one-line YAML."""
     values = data.values() if isinstance(data, dict) else data
-    if all(type(v) in _SCALARS or type(v) in (_FlowList, _FlowDict) for v in values):
+    if all(type(v) in _KEY_TYPES or type(v) in (_FlowList, _FlowDict) for v in values):
         return _FlowDict(data) if isinstance(data, dict) else _FlowList(data)
     return data
 
@@ -325,7 +324,7 @@ class _Decoder:
                             "files this loader reads")
 
     def decode(self, data: Any, path: tuple) -> Any:
-        if type(data) in _SCALARS or isinstance(data, bytes):
+        if type(data) in _KEY_TYPES or isinstance(data, bytes):
             return NAN if type(data) is float and data != data else data
         oid = id(data)
         if oid in self.memo:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, OverrideError
 from ._node import (
+    _SCALARS,
     DELETED,
     ConfigDict,
     ConfigList,
@@ -31,7 +32,6 @@ from ._node import (
 __all__ = ["walk", "children", "format_path", "parse_path"]
 
 Path = tuple
-_LEAF_TYPES = frozenset({int, float, str, bool, type(None), bytes, complex})
 _FIELDS_CACHE: dict[type, tuple[str, ...]] = {}
 _SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
 
@@ -72,7 +72,7 @@ def attrs_fields(cls: type) -> tuple[str, ...]:
 def kind_of(obj: object) -> str:
     """One of "node", "mapping", "list", "tuple", "attrs", "leaf"."""
     t = type(obj)
-    if t in _LEAF_TYPES:
+    if t in _SCALARS:
         return "leaf"
     if t is LazyNode:
         return "node"
@@ -89,7 +89,7 @@ def kind_of(obj: object) -> str:
 
 def children(obj: object) -> list[tuple[Any, Any]]:
     """``[(key, child), ...]`` of a container; ``[]`` for leaves."""
-    if type(obj) in _LEAF_TYPES:
+    if type(obj) in _SCALARS:
         return []
     kind = KINDS.get(kind_of(obj))
     return kind.flatten(obj) if kind is not None else []
@@ -139,7 +139,7 @@ class Traversal:
         self.memo: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive, result)
 
     def __call__(self, value: Any, path: Path = ()) -> Any:
-        if type(value) in _LEAF_TYPES or kind_of(value) == "leaf":  # only containers are shared
+        if type(value) in _SCALARS or kind_of(value) == "leaf":  # only containers are shared
             return self.fn(value, path, self)
         hit = self.memo.get(id(value))
         if hit is not None:
@@ -175,7 +175,7 @@ def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
     if _seen is None:
         _seen = set()
     yield path, obj
-    if type(obj) in _LEAF_TYPES:
+    if type(obj) in _SCALARS:
         return
     if dedupe:
         oid = id(obj)
@@ -183,7 +183,7 @@ def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
             return
         _seen.add(oid)
     for key, child in children(obj):
-        if type(child) in _LEAF_TYPES:
+        if type(child) in _SCALARS:
             yield (*path, key), child
         else:
             if dedupe and id(child) in _seen:
