@@ -29,19 +29,24 @@ _SITE = "__lz_site__"
 _CHOICES = "__lz_choices__"
 
 
-class _Deleted:
-    """Marker value of a record that deleted a key."""
+class _Marker:
+    """A singleton marker; copies and pickles give the object itself (``__reduce__`` names it)."""
 
-    __slots__ = ()
+    __slots__ = ("name", "text")
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
 
     def __repr__(self) -> str:
-        return "<deleted>"
+        return self.text
 
     def __reduce__(self) -> str:
-        return "DELETED"
+        return self.name
 
 
-DELETED = _Deleted()
+DELETED = _Marker("DELETED", "<deleted>")  # the value of a record that deleted a key
+# marks an argument supplied at build time (``instantiate(cfg, params=...)``)
+PLACEHOLDER = _Marker("PLACEHOLDER", "PLACEHOLDER")
 
 
 class Record:
@@ -234,27 +239,6 @@ def is_trusted(package: str) -> bool:
     return package in _TRUSTED or package in os.environ.get("LAZYCFG_TRUST", "").split(",")
 
 
-class _Placeholder:
-    """Marks an argument supplied at build time (``instantiate(cfg, params=...)``)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "PLACEHOLDER"
-
-    def __reduce__(self) -> str:
-        return "PLACEHOLDER"
-
-    def __deepcopy__(self, memo: dict) -> _Placeholder:
-        return self
-
-    def __copy__(self) -> _Placeholder:
-        return self
-
-
-PLACEHOLDER = _Placeholder()
-
-
 def suggest(name: object, candidates: Any, n: int = 3) -> str:
     """Returns a " Did you mean 'x'?" suffix (empty when nothing is close)."""
     import difflib  # lazy: only on the error path
@@ -328,11 +312,10 @@ class LazyRef:
     def __reduce__(self) -> tuple:
         return (LazyRef, (self.__lz_name__,))
 
-    def __deepcopy__(self, memo: dict) -> LazyRef:
+    def __deepcopy__(self, memo: dict | None = None) -> LazyRef:
         return self
 
-    def __copy__(self) -> LazyRef:
-        return self
+    __copy__ = __deepcopy__
 
 
 _LOCATE_CACHE: dict[str, Any] = {}
