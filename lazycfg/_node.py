@@ -591,14 +591,14 @@ class ConfigDict(dict):
         return new
 
     def __reduce__(self) -> tuple:
-        meta = tuple(getattr(self, n) for n in ConfigDict.__slots__)
-        return (_restore_dict, (type(self), dict(self), meta))
+        return (_restore, (type(self), dict(self), [getattr(self, n) for n in self.__slots__]))
 
 
-def _restore_dict(cls: type, items: dict, meta: tuple) -> ConfigDict:
+def _restore(cls: type, items: Any, meta: list) -> Any:
+    """A ConfigDict or ConfigList from its items and metadata slots (for pickle)."""
     new = cls.__new__(cls)
-    dict.update(new, items)
-    for name, value in zip(ConfigDict.__slots__, meta):
+    (dict.update if issubclass(cls, dict) else list.extend)(new, items)
+    for name, value in zip(cls.__slots__, meta):
         object.__setattr__(new, name, value)
     return new
 
@@ -653,7 +653,7 @@ class ConfigList(list):
     _repr_html_ = _repr_html_
 
     def __reduce__(self) -> tuple:
-        return (_restore_list, (type(self), list(self), self.__lz_hist__, self.__lz_frozen__))
+        return (_restore, (type(self), list(self), [self.__lz_hist__, self.__lz_frozen__]))
 
 
 def _guarded(base: type, name: str, check: str) -> Callable:
@@ -674,18 +674,36 @@ for _name in ("pop", "popitem", "clear"):
     setattr(ConfigDict, _name, _guarded(dict, _name, "_check_mutable"))
 
 
-def _restore_list(cls: type, items: list, hist: object, frozen: object) -> ConfigList:
-    new = cls.__new__(cls)
-    list.__init__(new, items)
-    object.__setattr__(new, "__lz_hist__", hist)
-    object.__setattr__(new, "__lz_frozen__", frozen)
-    return new
-
-
 # ----------------------------------------------------------------------------- LazyNode
 _NODE_SLOTS = ("__lz_target__", "__lz_args__", "__lz_kwargs__", "__lz_recursive__",
                "__lz_site__", "__lz_hist__", "__lz_frozen__", "__lz_choices__")
 _SPECIAL = frozenset({"_target_", "_args_", "_recursive_"})
+
+
+def _special(key: str, check: Callable) -> property:
+    """The property for node slot ``__lz<key>_``; ``check(node, value)`` returns what to store."""
+    slot = f"__lz{key}_"
+
+    def setter(node: LazyNode, value: Any) -> None:
+        value = check(node, value)
+        if node.__lz_frozen__ is not None:
+            raise frozen_error(node.__lz_frozen__, key)
+        record(node, key, getattr(node, slot), True, value, None, "python")
+        object.__setattr__(node, slot, value)
+
+    return property(lambda node: getattr(node, slot), setter)
+
+
+def _checked_args(node: LazyNode, value: Any) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"_args_ must be a list or tuple, got {type(value).__name__}", "_args_")
+    return [wrap(v, node.__lz_site__) for v in value]
+
+
+def _checked_recursive(node: LazyNode, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"_recursive_ must be a bool, got {value!r}", "_recursive_")
+    return value
 
 
 class LazyNode:
@@ -694,42 +712,10 @@ class LazyNode:
 
     __slots__ = _NODE_SLOTS + ("__weakref__",)
 
-    # -- the three special slots, as read/write attributes
-    @property
-    def _target_(self) -> Any:
-        return self.__lz_target__
-
-    @_target_.setter
-    def _target_(self, value: Any) -> None:
-        _check_target(value, "_target_")
-        self._lz_special("_target_", "__lz_target__", value)
-
-    @property
-    def _args_(self) -> list:
-        return self.__lz_args__
-
-    @_args_.setter
-    def _args_(self, value: Any) -> None:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"_args_ must be a list or tuple, got {type(value).__name__}",
-                              "_args_")
-        self._lz_special("_args_", "__lz_args__", [wrap(v, self.__lz_site__) for v in value])
-
-    @property
-    def _recursive_(self) -> bool:
-        return self.__lz_recursive__
-
-    @_recursive_.setter
-    def _recursive_(self, value: Any) -> None:
-        if not isinstance(value, bool):
-            raise ConfigError(f"_recursive_ must be a bool, got {value!r}", "_recursive_")
-        self._lz_special("_recursive_", "__lz_recursive__", value)
-
-    def _lz_special(self, key: str, slot: str, value: Any) -> None:
-        if self.__lz_frozen__ is not None:
-            raise frozen_error(self.__lz_frozen__, key)
-        record(self, key, getattr(self, slot), True, value, None, "python")
-        object.__setattr__(self, slot, value)
+    # the three special slots, as read/write attributes (checked, recorded, frozen-aware)
+    _target_ = _special("_target_", lambda node, v: _check_target(v, "_target_") or v)
+    _args_ = _special("_args_", _checked_args)
+    _recursive_ = _special("_recursive_", _checked_recursive)
 
     # -- kwargs as attributes
     def __getattr__(self, name: str) -> Any:
