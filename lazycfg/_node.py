@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from copy import deepcopy
 from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, FrozenConfigError
@@ -580,7 +581,7 @@ class ConfigDict(dict):
         for name in ConfigDict.__slots__:
             object.__setattr__(new, name, _deep(getattr(self, name), memo))
         for k, v in dict.items(self):
-            dict.__setitem__(new, k, _deep(v, memo))
+            dict.__setitem__(new, k, v if type(v) in _SCALARS else deepcopy(v, memo))
         return new
 
     def __copy__(self) -> ConfigDict:
@@ -644,7 +645,7 @@ class ConfigList(list):
 
     def __deepcopy__(self, memo: dict) -> ConfigList:
         new = memo[id(self)] = ConfigList.__new__(type(self))
-        list.__init__(new, [_deep(v, memo) for v in self])
+        list.__init__(new, [v if type(v) in _SCALARS else deepcopy(v, memo) for v in self])
         object.__setattr__(new, "__lz_hist__", _deep(self.__lz_hist__, memo))
         object.__setattr__(new, "__lz_frozen__", self.__lz_frozen__)
         return new
@@ -818,8 +819,9 @@ class LazyNode:
     def __deepcopy__(self, memo: dict) -> LazyNode:
         new = memo[id(self)] = LazyNode.__new__(LazyNode)
         state = [getattr(self, n) for n in _NODE_SLOTS]  # the target itself is not copied
-        state[1] = [_deep(a, memo) for a in state[1]]
-        state[2] = {k: _deep(v, memo) for k, v in state[2].items()}
+        state[1] = [a if type(a) in _SCALARS else deepcopy(a, memo) for a in state[1]]
+        state[2] = {k: v if type(v) in _SCALARS else deepcopy(v, memo)
+                    for k, v in state[2].items()}
         state[5], state[7] = _deep(state[5] or None, memo), _deep(state[7], memo)
         return _restore_node(*state, new=new)
 
@@ -874,8 +876,6 @@ def _restore_node(*state: Any, new: LazyNode | None = None) -> LazyNode:
 
 
 def _deep(value: Any, memo: dict) -> Any:
-    from copy import deepcopy
-
     return value if type(value) in _SCALARS else deepcopy(value, memo)
 
 
