@@ -49,6 +49,8 @@ from _docs_section import markers, replace_section  # noqa: E402
 START, END = markers("bench_text_encoder")
 FIXTURE = ROOT / "tests" / "cosmos_train" / "text_encoders" / "fixtures"
 REAL_SHAPE = (512, 100352)
+#: 2B DiT training step, 480p, eager, one H100 (DESIGN.md section 8): the yardstick for online encoding.
+_DIT_STEP_480P_S = 4.38
 
 
 def _cpu_seconds(fn, runs: int) -> float:
@@ -202,6 +204,18 @@ def render(cpu: dict[str, Any] | None, gpu: dict[str, Any] | None, threads: int)
         if o:
             lines.append(f"| 1, `offload_to_cpu=True` | {o['s_per_call']:.3f} | {o['s_per_call']:.3f} | "
                          f"{o['peak_gib']:.1f} GiB ({o['resident_between_calls_gib']:.1f} GiB between calls) |")
+        one = gpu["rows"][0]["s_per_caption"]
+        lines += [
+            "",
+            f"Online against precomputed: one caption costs {one * 1e3:.0f} ms of GPU time per step, against "
+            f"{_DIT_STEP_480P_S} s for a 2B DiT training step at 480p on an H100 (DESIGN.md section 8, not this run): "
+            f"{one / _DIT_STEP_480P_S:.1%} of the step, and nothing for a repeated caption (the encoder's cache). "
+            f"The price is memory: {gpu['weights_gib']:.1f} GiB of weights resident on every GPU. Offloading "
+            "the weights to the host between calls frees that memory but, as implemented (pageable copies both "
+            "ways), costs more than a whole DiT step: use it only for sampling on small GPUs. So "
+            "`text_encoder=reason1_online` (resident, bf16) is the default of the nemo recipes, and precomputed "
+            "files (98 MiB per distinct caption) are for runs that need the 13 GiB back.",
+        ]
     lines.append(END)
     return "\n".join(lines)
 

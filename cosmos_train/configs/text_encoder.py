@@ -5,11 +5,13 @@
 * ``reason1_online``: Cosmos-Reason1 embeddings ``[B, 512, 100352]`` computed in the training step
   from ``ai_caption``, as the released Predict2.5 recipes do (``compute_online=True``). The 7B
   decoder is frozen (no grad, not in the optimizer, EMA or checkpoints) and kept whole in
-  ``bfloat16`` on each rank's GPU (~15.2 GB); ``offload_to_cpu=True`` keeps it in host memory
-  between steps instead (saves that GPU memory, costs a ~15 GB host-to-device copy per step);
+  ``bfloat16`` on each rank's GPU (13.2 GiB measured on an H100; 18 ms per caption at 512 tokens,
+  under 0.5% of a 2B 480p step: ``docs/benchmarks.md``); ``offload_to_cpu=True`` keeps it in host
+  memory between calls instead (frees that memory, but the copies took 9 s per call on an H100:
+  for sampling on small GPUs, not for training);
   ``cache_size`` keeps the embeddings of recent captions (the nemo recipe has one caption, so
-  the decoder then runs once). It is not sharded: FSDP would save ~13 GB/rank on 8 ranks at the
-  price of gathers every step, and the 2B recipe fits without it.
+  the decoder then runs once). It is not sharded: FSDP would save ~11.6 GiB/rank on 8 ranks at
+  the price of weight gathers every step, and the 2B recipe fits without it.
 * ``hash``: NON-semantic word-hash vectors (``[B, 512, 100352]``); smoke tests only, it logs a warning.
 
 Weights: ``model.config.text_encoder.weights`` takes a catalogue name (default
