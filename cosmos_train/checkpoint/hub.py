@@ -238,13 +238,13 @@ def _from_hub(hub: HubWeights, spec: str, what: str) -> Path:
             path = huggingface_hub.hf_hub_download(filename=hub.filename, **kwargs)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
         state = (
-            "HF_HUB_OFFLINE is set and it is not in the hub cache"
+            f"HF_HUB_OFFLINE is set and it is not in the hub cache {cache}"
             if offline
-            else f"it could not be fetched ({type(err).__name__})"
+            else f"it is not in the hub cache {cache} and could not be fetched ({type(err).__name__})"
         )
         label = f" ({hub.what})" if hub.what else ""
         raise WeightsNotFoundError(
-            f"{what}={spec!r}{label}: {hub.spec} is not available: {state} {cache}. "
+            f"{what}={spec!r}{label}: {hub.spec} is not available: {state}. "
             + _download_hint(hub, cache)
         ) from None
     log.info("%s=%s -> %s", what, spec, path)
