@@ -109,10 +109,7 @@ class _Resolver:
 
     # -- reading and writing by path ---------------------------------------------------------
     def _get(self, path: Path) -> Any:
-        obj = self.root
-        for key in path:
-            obj = _tree.get_child(obj, key)
-        return obj
+        return _tree.get_path(self.root, path)
 
     def _set(self, path: Path, value: Any, text: str) -> None:
         parent = self._get(path[:-1])
@@ -342,9 +339,9 @@ def _plain(obj: Any) -> Any:
 
 def _register_now() -> None:
     """Register OmegaConf's ``now`` resolver so that it uses the current resolve's timestamp."""
-    from omegaconf import OmegaConf
-
     from datetime import datetime
+
+    from omegaconf import OmegaConf
 
     def now(fmt: str) -> str:
         stamp = _CURRENT_NOW[-1] if _CURRENT_NOW else datetime.now()
