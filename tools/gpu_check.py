@@ -186,7 +186,13 @@ def _mock_data(cfg: Any, args: argparse.Namespace, which: str) -> None:
         args.data_note = "data: 4 loader workers"
 
 
-class RepeatItems:
+try:  # a Dataset subclass, so lazycfg's check accepts it as build_dataloader's dataset
+    from torch.utils.data import Dataset as _Dataset
+except ImportError:  # pragma: no cover - torch is a dependency
+    _Dataset = object
+
+
+class RepeatItems(_Dataset):
     """A map-style dataset repeating the first ``distinct`` items of ``dataset`` (built once)."""
 
     def __init__(self, *, dataset: Any, distinct: int = 2) -> None:
