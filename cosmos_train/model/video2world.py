@@ -182,9 +182,11 @@ class _Video2WorldBase(TrainModel):
             raise TypeError(f"video must be uint8 in [0, 255] or float in [-1, 1], got {x.dtype}")
         return x, has_v
 
-    def _encode(self, pixels: torch.Tensor, is_video: bool) -> torch.Tensor:
+    def _encode(self, pixels: torch.Tensor, is_video: bool, *, any_length: bool = False) -> torch.Tensor:
+        """Clean latents of ``pixels``; training clips must have ``state_t`` latent frames (sampling,
+        with ``any_length``, takes any length the tokenizer codes)."""
         latent = self.tokenizer.encode(pixels.to(self._tokenizer_device())).to(device=self.device, dtype=torch.float32)
-        if is_video and latent.shape[2] != self.config.state_t:
+        if is_video and not any_length and latent.shape[2] != self.config.state_t:
             t_px = self.tokenizer.get_pixel_num_frames(self.config.state_t)
             raise ValueError(
                 f"the batch video has {pixels.shape[2]} frames = {latent.shape[2]} latent frames, but "
@@ -210,6 +212,8 @@ class _Video2WorldBase(TrainModel):
         if self.text_encoder is None:
             return batch
         key, caption_key = self.conditioner.text_key, self.config.input_caption_key
+        if caption_key not in batch and key in batch:
+            return batch  # embeddings without captions: already encoded (tools/generate.py encodes once)
         if caption_key not in batch:
             raise KeyError(
                 f"model.config.text_encoder computes embeddings online from batch[{caption_key!r}] "
@@ -389,7 +393,7 @@ class _Video2WorldBase(TrainModel):
         """
         settings = sampler or self.sampler_settings(num_steps=num_steps, guidance=guidance, seed=seed)
         pixels, is_video = self._pixels(batch)
-        x0 = self._encode(pixels, is_video) * self._latent_scale()
+        x0 = self._encode(pixels, is_video, any_length=True) * self._latent_scale()
         latents = self.sample_latents(batch, x0, settings)
         video = self.tokenizer.decode((latents / self._latent_scale()).to(self._tokenizer_device()))
         return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu()
