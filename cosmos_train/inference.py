@@ -46,7 +46,8 @@ def _find_config(job_dir: Path) -> Path:
     if saved:
         return saved[0]
     raise ConfigError(
-        f"{job_dir} has no config.yaml: pass a job directory written by tools/train.py (or --dryrun), "
+        f"{job_dir} has no config.yaml: pass a job directory written by tools/train.py "
+        "(or --dryrun), "
         "or a checkpoint directory with its config"
     )
 
@@ -83,15 +84,19 @@ def load_run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-    model = lazycfg.instantiate(config.model, device=device, net_builder=builder, seed=config.trainer.seed)
+    model = lazycfg.instantiate(
+        config.model, device=device, net_builder=builder, seed=config.trainer.seed
+    )
     source = checkpoint if checkpoint is not None else ckpt_dir
     load_weights(model, job_dir=job_dir, checkpoint=source)
     model.eval()
     return config, model
 
 
-def load_weights(model: Any, *, job_dir: Path | None = None, checkpoint: str | Path | None = None) -> Path:
-    """Loads ``checkpoint`` (``iter_*`` dir or ``.pt``), else the job's latest checkpoint; returns its path."""
+def load_weights(
+    model: Any, *, job_dir: Path | None = None, checkpoint: str | Path | None = None
+) -> Path:
+    """Loads ``checkpoint`` (``iter_*`` dir or ``.pt``), else the job's latest; returns its path."""
     from cosmos_train.checkpoint.dcp import DCPCheckpointer
 
     if checkpoint is None and job_dir is None:
@@ -104,7 +109,9 @@ def load_weights(model: Any, *, job_dir: Path | None = None, checkpoint: str | P
             return Path(ck.loaded_from)
     ck = DCPCheckpointer(job_dir=job_dir)
     if ck.load(model) is None:
-        raise ConfigError(f"{job_dir}/checkpoints has no checkpoint (latest_checkpoint.txt missing); train first")
+        raise ConfigError(
+            f"{job_dir}/checkpoints has no checkpoint (latest_checkpoint.txt missing); train first"
+        )
     log.info("loaded %s", ck.loaded_from)
     return Path(ck.loaded_from)
 
@@ -114,7 +121,7 @@ VIDEO_EXTENSIONS = (".mp4",)
 
 
 def check_num_frames(tokenizer: Any, num_frames: int, what: str = "--num-frames") -> int:
-    """The latent frames of ``num_frames`` pixel frames; a clear error when the tokenizer cannot code it."""
+    """Latent frames for ``num_frames`` frames; a clear error if the tokenizer cannot code it."""
     tc = int(getattr(tokenizer, "temporal_compression_factor", 1))
     n = int(num_frames)
     if n < 1 or (n - 1) % tc:
@@ -127,7 +134,13 @@ def check_num_frames(tokenizer: Any, num_frames: int, what: str = "--num-frames"
 
 
 def check_num_conditional_frames(
-    n: int, *, latent_frames: int, max_frames: int, has_input: bool, is_image: bool, what: str = "--num-conditional-frames"
+    n: int,
+    *,
+    latent_frames: int,
+    max_frames: int,
+    has_input: bool,
+    is_image: bool,
+    what: str = "--num-conditional-frames",
 ) -> None:
     """Conditioning latent frames the sample can take: 0 without an input, 1 for an image,
     ``1..min(max_frames, latent_frames - 1)`` for a video."""
@@ -135,17 +148,26 @@ def check_num_conditional_frames(
         raise ConfigError(f"{what} must be >= 0, got {n}")
     if not has_input:
         if n:
-            raise ConfigError(f"{what} {n} needs conditioning frames: pass --input IMAGE_OR_MP4 (or 0 for text2world)")
+            raise ConfigError(
+                f"{what} {n} needs conditioning frames: pass --input IMAGE_OR_MP4 "
+                "(or 0 for text2world)"
+            )
         return
     if n == 0:
-        raise ConfigError(f"{what} 0 ignores --input; drop --input for text2world, or condition on 1 or more frames")
+        raise ConfigError(
+            f"{what} 0 ignores --input; drop --input for text2world, or condition on 1 or "
+            "more frames"
+        )
     if is_image and n > 1:
-        raise ConfigError(f"{what} {n}: an image gives 1 conditioning latent frame; use 1, or a video --input")
+        raise ConfigError(
+            f"{what} {n}: an image gives 1 conditioning latent frame; use 1, or a video --input"
+        )
     cap = min(int(max_frames), latent_frames - 1)
     if n > cap:
         raise ConfigError(
-            f"{what} {n} is too large: the sample has {latent_frames} latent frames and the model was trained "
-            f"with at most {max_frames} conditioning frames (model.config.max_num_conditional_frames); use 1..{cap}"
+            f"{what} {n} is too large: the sample has {latent_frames} latent frames and the model "
+            f"was trained with at most {max_frames} conditioning frames "
+            f"(model.config.max_num_conditional_frames); use 1..{cap}"
         )
 
 
@@ -158,7 +180,9 @@ def _read_frames(path: Path) -> torch.Tensor:
         with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except (av.error.FFmpegError, ValueError) as exc:
-        raise ConfigError(f"--input {path} cannot be decoded ({exc}); pass a jpg/png image or an mp4 video") from exc
+        raise ConfigError(
+            f"--input {path} cannot be decoded ({exc}); pass a jpg/png image or an mp4 video"
+        ) from exc
     if not frames:
         raise ConfigError(f"--input {path} has no frames")
     return torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).contiguous()
@@ -192,7 +216,7 @@ def conditioning_video(
     num_conditional_frames: int,
     temporal_compression: int = 4,
 ) -> torch.Tensor:
-    """The model input for ``--input``, taken as Cosmos's inference takes it; uint8 ``[3, T, H, W]``.
+    """The model input for ``--input``, taken as Cosmos's inference takes it (uint8 [3, T, H, W]).
 
     - an image is frame 0, and the other frames are zeros (``read_and_process_image``);
     - a video gives its **last** ``tc*(n-1)+1`` frames (``n`` conditioning latent frames), and the
@@ -204,7 +228,10 @@ def conditioning_video(
         raise ConfigError(f"--input {path} does not exist")
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-        raise ConfigError(f"--input {path}: unsupported extension {ext!r}; use one of {list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)}")
+        raise ConfigError(
+            f"--input {path}: unsupported extension {ext!r}; use one of "
+            f"{list(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)}"
+        )
     frames = _read_frames(path)
     _, available, h, w = frames.shape
     clip = torch.zeros(3, num_frames, h, w, dtype=torch.uint8)
@@ -214,7 +241,8 @@ def conditioning_video(
         take = temporal_compression * (num_conditional_frames - 1) + 1
         if available < take:
             raise ConfigError(
-                f"--input {path} has {available} frames; {num_conditional_frames} conditioning latent frames need "
+                f"--input {path} has {available} frames; {num_conditional_frames} conditioning "
+                "latent frames need "
                 f"its last {take}. Use a longer video or fewer --num-conditional-frames"
             )
         take = min(take, num_frames)
@@ -238,7 +266,7 @@ def make_batch(
 
     Args:
         text_embedding: ``[L, D]`` (or ``[1, L, D]``) text embedding.
-        negative_text_embedding: the unconditional branch's text (the negative prompt); zeros when None.
+        negative_text_embedding: the unconditional branch's text (negative prompt); zeros if None.
         num_frames, height, width: the output video's size (frames 1+4k for the 4x tokenizers).
         video: uint8 ``[3, T, H, W]`` whose first frames condition the sample (zeros when None).
         num_conditional_frames: latent frames taken from ``video`` (0: text-to-video).
@@ -252,7 +280,10 @@ def make_batch(
         if num_conditional_frames:
             raise ValueError("num_conditional_frames > 0 needs a conditioning video")
     if tuple(video.shape[1:]) != (num_frames, height, width):
-        raise ValueError(f"conditioning video has shape {tuple(video.shape)}, expected [3, {num_frames}, {height}, {width}]")
+        raise ValueError(
+            f"conditioning video has shape {tuple(video.shape)}, expected "
+            f"[3, {num_frames}, {height}, {width}]"
+        )
     batch = {
         "video": video[None],
         "t5_text_embeddings": emb,
@@ -285,7 +316,11 @@ def generate(
     ``sampler`` (:class:`~cosmos_train.model.sampler.SamplerSettings`) gives every setting;
     without it the model's defaults with ``num_steps``, ``guidance`` and ``seed``.
     """
-    batch = {k: (v.to(model.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    batch = {
+        k: (v.to(model.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
+    }
     with torch.no_grad(), model.ema_scope(enabled=ema):
         extra = {} if sampler is None else {"sampler": sampler}
-        return model.generate_samples(batch, num_steps=num_steps, guidance=guidance, seed=seed, **extra)
+        return model.generate_samples(
+            batch, num_steps=num_steps, guidance=guidance, seed=seed, **extra
+        )

@@ -232,7 +232,7 @@ def _cosmos_jobs(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
 
 
 def read_batch_input(path: str | Path) -> list[dict[str, Any]]:
-    """Jobs of a ``--batch-input`` file: Cosmos's format, a list of jobs, or ``{"jobs": [...], **shared}``."""
+    """Jobs of a ``--batch-input`` file: Cosmos's format, a job list or ``{"jobs": [...], ...}``."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--batch-input {path} does not exist")
@@ -293,14 +293,16 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
     source = Path(args.source)
     if not source.exists():
         raise ConfigError(
-            f"{source} does not exist: pass a job directory, a checkpoint directory or an experiment file"
+            f"{source} does not exist: pass a job directory, a checkpoint directory or an "
+            "experiment file"
         )
     if args.checkpoint and not Path(args.checkpoint).exists():
         raise ConfigError(f"--checkpoint {args.checkpoint} does not exist")
     if source.suffix == ".py":
         if not args.checkpoint:
             raise ConfigError(
-                f"{source} is an experiment file: name the weights with --checkpoint PATH (.pt or iter_* dir)"
+                f"{source} is an experiment file: name the weights with --checkpoint PATH "
+                "(.pt or iter_* dir)"
             )
         from cosmos_train.distributed.parallelize import make_net_builder
         from cosmos_train.inference import load_weights
@@ -385,12 +387,13 @@ class Generator:
 
     # ---------------------------------------------------------------- text
     def _encode(self, text: str, flag: str) -> Any:
-        """The embedding ``[L, D]`` of ``text`` from the run's own text encoder (``model.text_encoder``)."""
+        """The ``[L, D]`` embedding of ``text`` by the run's encoder (``model.text_encoder``)."""
         encoder = self.model.text_encoder
         if encoder is None:
             raise ConfigError(
                 f"{flag} needs a text encoder, but this run's config computes no text online "
-                "(text_encoder=precomputed); pass --text-embedding FILE.pt (and --negative-text-embedding) "
+                "(text_encoder=precomputed); pass --text-embedding FILE.pt (and "
+                "--negative-text-embedding) "
                 "written by tools/compute_text_embeddings.py with the run's encoder"
             )
         return encoder.encode([text])[0].float().cpu()
@@ -513,13 +516,15 @@ class Generator:
             )
         if video is not None and tuple(video.shape[1:]) != (frames, height, width):
             raise ConfigError(
-                f"--from-dataset item has {tuple(video.shape[1:])} frames x H x W; drop --num-frames/--resolution"
+                f"--from-dataset item has {tuple(video.shape[1:])} frames x H x W; drop "
+                "--num-frames/--resolution"
             )
         latent_t = check_num_frames(tokenizer, frames)
         max_t = getattr(model.net, "max_frames", None)
         if max_t is not None and latent_t > max_t:
             raise ConfigError(
-                f"--num-frames {frames} gives {latent_t} latent frames; the net takes at most {max_t}"
+                f"--num-frames {frames} gives {latent_t} latent frames; the net takes at most "
+                f"{max_t}"
             )
         step = tokenizer.spatial_compression_factor * getattr(model.net, "patch_spatial", 1)
         if height % step or width % step or height < step or width < step:
@@ -623,7 +628,7 @@ class Generator:
 
 
 def _slug(job: dict[str, Any], index: int) -> str:
-    """A job's file name: its ``name``, else words of its prompt (or embedding file) and its seed."""
+    """A job's file name: its ``name``, else words of its prompt (or embedding) and its seed."""
     if job.get("name"):
         return str(job["name"])
     if job.get("prompt"):
@@ -666,7 +671,8 @@ def _run(args: argparse.Namespace) -> None:
         path = gen.run(jobs[i], outputs[i], rank)
         who = f"[rank {rank}] " if world > 1 else ""
         print(
-            f"{who}wrote {path} ({path.with_suffix('.json').name}: settings and checkpoint fingerprint)"
+            f"{who}wrote {path} ({path.with_suffix('.json').name}: settings and checkpoint "
+            "fingerprint)"
         )
 
 

@@ -1,4 +1,4 @@
-"""tools/generate.py and cosmos_train.inference on a 2-step tiny_cpu run with an online text encoder."""
+"""tools/generate.py and cosmos_train.inference on a 2-step tiny_cpu run (online text encoder)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def job_dir(tmp_path_factory) -> Path:
-    """A trained (2 steps) CPU-default job with a checkpoint; captions hashed online (so --prompt works)."""
+    """A 2-step CPU-default job with a checkpoint; captions hashed online (so --prompt works)."""
     from cosmos_train.launch import launch
 
     out = tmp_path_factory.mktemp("out")
@@ -149,7 +149,7 @@ def test_prompt_gives_video_and_sidecar_with_cosmos_defaults(job_dir, generate_m
 def test_same_seed_same_video_and_settings_change_it(job_dir, generate_main, tmp_path):
     def run(name: str, *extra: str) -> bytes:
         out = tmp_path / f"{name}.mp4"
-        # 3 steps: with 2, UniPC's output equals Euler's (order 1 first step, corrector unused at the end)
+        # 3 steps: with 2, UniPC's output equals Euler's (order-1 first step, no final corrector)
         argv = [str(job_dir), "--prompt", "a blue square", "--steps", "3", "-o", str(out), *extra]
         assert generate_main(argv) == 0
         return out.read_bytes()
@@ -164,7 +164,7 @@ def test_same_seed_same_video_and_settings_change_it(job_dir, generate_main, tmp
 
 
 def test_checkpoint_default_karras_and_conditioning_timestep(job_dir, generate_main, tmp_path):
-    """A run whose config says use_kerras_sigma_at_inference samples with Karras unless --no-karras."""
+    """use_kerras_sigma_at_inference in a run's config: Karras sampling, unless --no-karras."""
     out = tmp_path / "k.mp4"
     overrides = [
         "model.config.use_kerras_sigma_at_inference=true",
@@ -381,7 +381,7 @@ def test_from_dataset_item(job_dir, generate_main, tmp_path):
 def test_experiment_file_with_exported_weights_gives_the_same_video(
     job_dir, generate_main, inputs, tmp_path
 ):
-    """No job directory: the experiment file builds the model, --checkpoint names an exported .pt."""
+    """No job directory: the experiment builds the model, --checkpoint names an exported .pt."""
     from cosmos_train.checkpoint.export import export_checkpoint
 
     release = export_checkpoint(job_dir, tmp_path / "release").files
