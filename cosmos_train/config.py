@@ -369,6 +369,30 @@ def _get(cfg: Any, path: str) -> Any:
     return obj
 
 
+def _context_parallel_problems(cfg: Config, world_size: int | None) -> list[str]:
+    """``model_parallel.context_parallel_size``: a positive divisor of the world size and of the
+    net's heads (Ulysses attention, ``cosmos_train.distributed.context_parallel``)."""
+    cp = cfg.model_parallel.context_parallel_size
+    if not isinstance(cp, int) or isinstance(cp, bool) or cp < 1:
+        return [f"model_parallel.context_parallel_size={cp!r} must be a positive integer (1: off)"]
+    if cp == 1:
+        return []
+    problems = []
+    if world_size is not None and world_size % cp:
+        problems.append(
+            f"model_parallel.context_parallel_size={cp} does not divide the world size ({world_size}): "
+            f"launch a multiple of {cp} ranks (torchrun --nproc_per_node) or set a divisor of {world_size}"
+        )
+    heads = _get(cfg, "model.config.net.num_heads")
+    if isinstance(heads, int) and heads % cp:
+        divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+        problems.append(
+            f"model_parallel.context_parallel_size={cp} must divide model.config.net.num_heads={heads} "
+            f"(attention heads are split over the CP ranks); use one of {divisors}"
+        )
+    return problems
+
+
 def _validate(cfg: Config, *, world_size: int | None) -> None:
     """Implementation of :meth:`Config.validate` (collects every problem, raises once)."""
     problems: list[str] = []
@@ -384,12 +408,13 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
         if not isinstance(value, int) or value < 1:
             problems.append(f"{path}={value!r} must be a positive integer")
     mp = cfg.model_parallel
-    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size"):
+    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
         if getattr(mp, key) != 1:
             problems.append(
                 f"model_parallel.{key}={getattr(mp, key)}: only 1 is supported (the field is kept "
-                "for Cosmos compatibility; tensor/pipeline/context parallelism are not implemented)"
+                "for Cosmos compatibility; tensor/pipeline parallelism are not implemented)"
             )
+    problems.extend(_context_parallel_problems(cfg, world_size))
     if mp.sequence_parallel:
         problems.append("model_parallel.sequence_parallel=True: sequence parallelism is not implemented")
     for key in ("save_to_object_store", "load_from_object_store"):

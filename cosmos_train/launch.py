@@ -48,8 +48,9 @@ _PREPARE_HINT = (
     '--prompt "A video of sks teal robot." --output-dir {dir}'
 )
 _EMBED_HINT = (
-    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} ... "
-    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests)"
+    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} --encoder reason1 "
+    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests), "
+    "or compute them in the training step with text_encoder=reason1_online"
 )
 
 
@@ -138,12 +139,15 @@ def resolve_on_all_ranks(config: Config) -> Config:
 
 def build_and_train(config: Config) -> dict[str, Any]:
     """Builds every component from a validated, frozen ``config`` and runs ``Trainer.fit``."""
+    from cosmos_train.distributed.context_parallel import init_context_parallel
     from cosmos_train.distributed.env import get_env
 
     env = get_env()
     from cosmos_train.checkpoint.pretrained import check_pretrained_parts
 
     check_pretrained_parts(config)  # never silently random: before any data or weights are touched
+    # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
+    init_context_parallel(config.model_parallel.context_parallel_size, device=env.device)
     preflight_data(config)
     train_loader = lazycfg.instantiate(config.dataloader_train)
     val_loader = None
@@ -175,6 +179,7 @@ def _factory(node: Any) -> Callable[..., Any]:
 
 def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
     """The net builder for ``config``: parallelism mode, FSDP shard size, AC, compile, dtypes, seed."""
+    from cosmos_train.distributed.context_parallel import init_context_parallel
     from cosmos_train.distributed.env import get_world_size
     from cosmos_train.distributed.parallelize import make_net_builder
 
@@ -187,6 +192,7 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
         # One process: nothing to shard; FSDP configs run unsharded (same math, fp32 master params).
         mode = "none"
     shard = getattr(getattr(config.model, "config", None), "fsdp_shard_size", None)
+    cp = init_context_parallel(config.model_parallel.context_parallel_size, device=device)
     return make_net_builder(
         device=device,
         mode=mode,
@@ -198,6 +204,7 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
         ac_every_n_blocks=par.ac_every_n_blocks,
         compile_blocks=par.compile_blocks,
         seed=config.trainer.seed,
+        context_parallel=cp,
     )
 
 
@@ -248,7 +255,8 @@ def preflight_data(config: Config) -> None:
                 + _PREPARE_HINT.format(dir=dataset_dir),
                 f"{key}.dataset.dataset_dir",
             )
-        for sub_key, default in (("videos_subdir", "videos"), ("captions_subdir", "metas")):
+        captions = ("caption_json_subdir", "captions") if _kwarg(dataset, "caption_key") else ("captions_subdir", "metas")
+        for sub_key, default in (("videos_subdir", "videos"), captions):
             sub = _kwarg(dataset, sub_key) or default
             if not (path / sub).is_dir():
                 raise ConfigError(

@@ -96,15 +96,15 @@ def _show(args: argparse.Namespace) -> int:
 
         resolve(cfg)
     if args.format == "yaml":
-        from lazycfg._serialize import dumps
+        from lazycfg import dumps
 
         sys.stdout.write(dumps(cfg, history=args.provenance))
     elif args.format == "py":
-        from lazycfg._serialize import to_py
+        from lazycfg import to_py
 
         sys.stdout.write(to_py(cfg))
     else:
-        from lazycfg._display import render_tree
+        from lazycfg import render_tree
 
         sys.stdout.write(render_tree(cfg, color=_use_color(args.color),
                                      provenance=args.provenance, defaults=args.defaults))
@@ -113,8 +113,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from lazycfg import ConfigError, explain
-    from lazycfg._grammar import is_glob, parse_key_path
-    from lazycfg.tree import format_path
+    from lazycfg.tree import format_path, is_glob, parse_key_path
 
     path = args.path
     if "=" in path or path[:1] in "~+":
@@ -138,8 +137,7 @@ def _matches(cfg: Any, keys: tuple) -> list[tuple]:
     """The concrete key paths a globbed path names (those where the whole path exists)."""
     import fnmatch
 
-    from lazycfg._grammar import is_glob
-    from lazycfg.tree import children, get_child
+    from lazycfg.tree import children, get_child, is_glob
 
     obj = cfg
     for i, key in enumerate(keys):

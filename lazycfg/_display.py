@@ -18,9 +18,9 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from lazycfg import _provenance as P
+from lazycfg import _node as P
 from lazycfg import tree as _tree
-from lazycfg._node import PLACEHOLDER, target_name
+from lazycfg._node import DISPLAY, PLACEHOLDER, target_name
 
 _RESET = "\033[0m"
 _STYLE = {"key": "\033[36m", "target": "\033[1;34m", "class": "\033[1;35m", "str": "\033[32m",
@@ -125,7 +125,7 @@ class _Renderer:
 
     def signature_defaults(self, node: Any, depth: int) -> None:
         from lazycfg._node import resolve_target
-        from lazycfg._sig import params
+        from lazycfg._types import params
 
         try:
             p = params(resolve_target(node))
@@ -193,3 +193,6 @@ def repr_html(obj: Any) -> str:
             row += f'  <span style="color:#888">{html.escape(note)}</span>'
         rows.append(row)
     return '<pre class="lazycfg-tree">' + "\n".join(rows) + "</pre>"
+
+
+DISPLAY.update(pretty=repr_pretty, html=repr_html)

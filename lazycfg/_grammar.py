@@ -20,13 +20,13 @@ import re
 from typing import Any
 
 from ._errors import OverrideError
+from .tree import _fail, _parse_quoted, _scalar, format_path, parse_key_path
 
-__all__ = ["Override", "parse_override", "parse_value", "parse_key_path", "is_glob"]
+__all__ = ["Override", "parse_override", "parse_value"]
 
 _MAX_DEPTH = 100  # nesting of [ ( { in one VALUE (deeper is an error, not a RecursionError)
 _KINDS = ("set", "add", "force", "delete", "append")
 _LAZY_CALL = re.compile(r"^L\s*\(.*\)\s*\(.*\)$", re.S)
-_SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
 
 
 class Override:
@@ -52,8 +52,6 @@ class Override:
 
     @property
     def path(self) -> str:
-        from .tree import format_path
-
         return format_path(self.keys)
 
     def __repr__(self) -> str:
@@ -67,101 +65,6 @@ class Override:
             other.kind, other.keys, other.has_value, other.value)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-class Glob(str):
-    """An unquoted key segment holding ``*`` or ``?`` (a quoted ``['a.*']`` is a plain key)."""
-
-    __slots__ = ()
-
-
-def is_glob(key: object) -> bool:
-    """True for a glob path segment (an unquoted segment with ``*`` or ``?``)."""
-    return type(key) is Glob
-
-
-def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideError:
-    caret = " " * pos + "^"
-    return OverrideError(f"malformed override {text!r}: {msg}\n    {text}\n    {caret}", path)
-
-
-# ----------------------------------------------------------------------------- key paths
-def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> list:
-    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int).
-
-    Args:
-        text: the key part of an override.
-        full: the whole override text (for error carets); defaults to ``text``.
-        offset: position of ``text`` inside ``full``.
-    """
-    full = text if full is None else full
-    keys: list = []
-    i, n = 0, len(text)
-    if n == 0:
-        raise _fail(full, offset, "empty key")
-    expect_seg = True
-    while i < n:
-        c = text[i]
-        if c == "[":
-            j = i + 1
-            if j < n and text[j] in "'\"":
-                value, j = _parse_quoted(text, j, full, offset)
-                keys.append(value)
-            else:
-                k = text.find("]", j)
-                if k < 0:
-                    raise _fail(full, offset + i, "unclosed '['")
-                inner = text[j:k].strip()
-                key = _scalar(inner) if inner else ""
-                if inner == "*":
-                    key = Glob("*")
-                elif isinstance(key, str):
-                    raise _fail(full, offset + j, f"list index must be an integer (a mapping "
-                                f"key may also be a float, true/false/null or quoted) or '*', "
-                                f"got {inner!r}")
-                keys.append(key)
-                j = k
-            if j >= n or text[j] != "]":
-                raise _fail(full, offset + j, "expected ']'")
-            i = j + 1
-            expect_seg = False
-            if i < n and text[i] not in ".[":
-                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
-            if i < n and text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i, "path ends with '.'")
-            continue
-        if c == ".":
-            raise _fail(full, offset + i, "empty path segment")
-        j = i
-        while j < n and text[j] in _SEG_CHARS:
-            j += 1
-        if j == i:
-            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
-        seg = text[i:j]
-        keys.append(_segment(seg))
-        i = j
-        expect_seg = False
-        if i < n:
-            if text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i - 1, "path ends with '.'")
-            elif text[i] != "[":
-                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
-    if expect_seg and not keys:
-        raise _fail(full, offset, "empty key")
-    return keys
-
-
-def _segment(seg: str) -> Any:
-    """A dotted segment: ``0``/``-1`` are int keys, ``a*`` a glob, anything else a str key."""
-    if seg.lstrip("-").isdigit() and seg.count("-") <= 1:
-        return int(seg)
-    return Glob(seg) if "*" in seg or "?" in seg else seg
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -259,57 +162,6 @@ def parse_value(text: str, *, full: str | None = None, offset: int = 0) -> Any:
                     "override VALUE: set its arguments one by one (key.arg=VALUE), select a "
                     "group option, or quote the text to store it as a string")
     return _scalar(s)
-
-
-def _scalar(word: str) -> Any:
-    """Converts a bare word: bool/null words, int, float, else the string itself."""
-    low = word.lower()
-    if low == "true":
-        return True
-    if low == "false":
-        return False
-    if low in ("null", "none"):
-        return None
-    if "${" in word:
-        return word
-    c = word[0]
-    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
-        try:
-            return int(word)
-        except ValueError:
-            pass
-        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
-            try:
-                return int(word, 0)
-            except ValueError:
-                pass
-        try:
-            return float(word)
-        except ValueError:
-            pass
-    return word
-
-
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
-
-
-def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
-    """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
-    quote = s[i]
-    out = []
-    j = i + 1
-    n = len(s)
-    while j < n:
-        c = s[j]
-        if c == "\\" and j + 1 < n:
-            out.append(_ESCAPES.get(s[j + 1], "\\" + s[j + 1]))
-            j += 2
-            continue
-        if c == quote:
-            return "".join(out), j + 1
-        out.append(c)
-        j += 1
-    raise _fail(full, offset + i, f"unterminated {quote} string")
 
 
 class _ValueParser:

@@ -8,7 +8,7 @@ mutation leaks between files or loads. Absolute imports are ordinary imports (re
 options once per process).
 
 ``load(path, overrides)`` (DESIGN section 4 precedence):
-1. single-key ``name=option`` overrides are *pinned* (``_registry.Pins``) while the file runs:
+1. single-key ``name=option`` overrides are *pinned* (``_overrides.Pins``) while the file runs:
    every ``select`` of that group uses the pinned option, and later edits still apply;
 2. the file runs and gives ``make_config()`` (defined in that file), else ``config``, else a
    ``ConfigDict`` of its public config-like globals;
@@ -16,7 +16,7 @@ options once per process).
    a registered group nor a root key is an ``OverrideError`` listing the valid groups;
 4. every other override applies in command-line order.
 
-``.yaml``/``.yml`` files are restored by ``_serialize.load_yaml`` and then overridden.
+``.yaml``/``.yml`` files are restored by ``_io.load_yaml`` and then overridden.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ from typing import Any, Iterable
 from ._errors import ConfigError, ConfigFileNotFoundError, ConfigImportError, OverrideError
 from ._grammar import Override
 from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
-from ._registry import Pins, Registry, _pop_pins, _push_pins, active_pins, default_registry
+from ._io import load_yaml
+from ._overrides import (Pins, Registry, _parse_all, _pop_pins, _push_pins, active_pins,
+                         apply_group, apply_one, apply_overrides, default_registry,
+                         is_group_override)
+from .tree import children
 
 __all__ = ["load", "load_rel", "lazy_imports", "exec_config_file"]
 
@@ -245,8 +249,6 @@ def _short(path: str) -> str:
 
 
 def _parse(overrides: Iterable[Any]) -> list[Override]:
-    from ._overrides import _parse_all
-
     return _parse_all(overrides)
 
 
@@ -283,9 +285,6 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
     parsed = _parse(overrides)
     ext = os.path.splitext(full)[1].lower()
     if ext in (".yaml", ".yml"):
-        from ._overrides import apply_overrides
-        from ._serialize import load_yaml
-
         return apply_overrides(load_yaml(full), parsed, reg)
     if ext != ".py":
         raise ConfigError(f"{full}: unsupported config file type {ext!r} (use .py, or .yaml "
@@ -305,9 +304,6 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
 
 
 def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None:
-    from ._overrides import apply_group, apply_one, is_group_override
-    from .tree import children
-
     root_keys = {k for k, _ in children(cfg)}
     later: list[Override] = []
     for ov in parsed:
@@ -350,8 +346,6 @@ def load_rel(path: Any) -> Any:
                                       f"(relative to {caller or 'the working directory'})",
                                       os.fspath(path))
     if full.endswith((".yaml", ".yml")):
-        from ._serialize import load_yaml
-
         return load_yaml(full)
     if active_pins() is None:
         token = _push_pins(None)

@@ -1,56 +1,66 @@
-"""THE generic tree walker: one place that knows how configs nest.
+"""The one traversal engine: how configs nest, how to walk and map them, and their paths.
 
-A config is a tree (a DAG when a node is shared) of:
+A config is a tree (a DAG when a node is shared). Each *kind* of value registers how to take it
+apart and put it back together (``register_kind``; Fiddle's daglish does the same):
 
-* ``"node"``: :class:`~lazycfg._node.LazyNode`; children are the positional args (int keys
-  ``0, 1, ...``) followed by the kwargs (str keys, in written order). The target, ``_recursive_``
-  and metadata are not children; read them with ``node._target_`` / ``_node.target_name(node)``,
-  ``node._recursive_`` and ``_provenance.get_site(node)``.
-* ``"mapping"``: any ``dict`` (normally :class:`~lazycfg._node.ConfigDict`); keys are the dict's
-  keys (str, or int as in ``{0: 0.5}``).
-* ``"list"`` / ``"tuple"``: int keys.
-* ``"attrs"``: an attrs instance (``@configclass`` or plain attrs); keys are the field names in
-  definition order.
-* ``"leaf"``: everything else (numbers, strings, None, callables, LazyRef, PLACEHOLDER, ...).
+* ``"node"``: a lazy node; children are the positional args (int keys) then the kwargs (str
+  keys, in written order); the target, ``_recursive_`` and metadata are not children;
+* ``"mapping"``: any ``dict`` (normally ``ConfigDict``), keyed by its keys;
+* ``"list"`` / ``"tuple"``: int keys;
+* ``"attrs"``: an attrs instance (``@configclass`` or plain attrs), keyed by field names
+  (registered by ``lazycfg._configclass``, which knows config classes);
+* ``"leaf"``: everything else (numbers, strings, None, callables, ``LazyRef``, ...).
 
-Functions:
-    kind_of(obj), children(obj), get_child(obj, key), set_child(obj, key, value, source, kind),
-    del_child(obj, key, source), raw_set(obj, key, value), walk(obj), rebuild(template, items),
-    format_path(keys), parse_path(text), attrs_fields(cls), is_attrs(obj).
+Public API (``lazycfg.tree``):
+    ``walk(obj)``: ``(path, value)`` pairs, pre-order, a shared container once;
+    ``children(obj)``: ``[(key, child), ...]``;
+    ``format_path(keys)`` / ``parse_path(text)``: key tuples <-> override syntax
+    (``trainer.callbacks.ema.every_n``, ``blocks.0.dim``, ``m['odd.key']``, ``m[True]``).
 
-``set_child``/``del_child`` go through the container's own rules (freezing, provenance, type
-checks of config classes); ``raw_set`` bypasses them all (for loaders rebuilding a tree).
-Paths are tuples of keys; ``format_path`` renders them in the override syntax
-(``trainer.callbacks.ema.every_n``, ``blocks.0.dim``; non-identifier keys as ``['a.b']``).
+Also here, for lazycfg's own features: ``kind_of``, ``traverse`` (the memoised map that
+``instantiate``, ``freeze``, ``resolve`` and ``load`` are written on), ``rebuild``,
+``get_child``/``set_child``/``del_child`` (through the container's rules: freezing, provenance,
+config-class type checks) and ``raw_set`` (bypassing them, for loaders).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from ._errors import ConfigError, ConfigKeyError
-from ._node import ConfigDict, ConfigList, LazyNode, listing, node_child, suggest, wrap
+from ._errors import ConfigError, ConfigKeyError, OverrideError
+from ._node import (DELETED, ConfigDict, ConfigList, LazyNode, _init_meta, frozen_error, listing,
+                    new_node, node_child, record, suggest, wrap)
 
-__all__ = [
-    "kind_of",
-    "is_attrs",
-    "attrs_fields",
-    "children",
-    "get_child",
-    "set_child",
-    "del_child",
-    "raw_set",
-    "walk",
-    "rebuild",
-    "format_path",
-    "parse_path",
-    "Path",
-]
+__all__ = ["walk", "children", "format_path", "parse_path"]
 
 Path = tuple
-
 _LEAF_TYPES = frozenset({int, float, str, bool, type(None), bytes, complex})
 _FIELDS_CACHE: dict[type, tuple[str, ...]] = {}
+_SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
+
+
+# ----------------------------------------------------------------------------- kinds
+class Kind:
+    """How one kind of value is taken apart (``flatten``) and put back (``unflatten``).
+
+    ``flatten(obj) -> [(key, child), ...]``; ``unflatten(template, items) -> new object`` (no
+    provenance, no checks); ``setter(obj, key, value, source, kind, path)`` sets one child
+    through the kind's own rules (None: the kind has its own ``set_child`` branch).
+    """
+
+    __slots__ = ("flatten", "unflatten", "setter")
+
+    def __init__(self, flatten: Callable, unflatten: Callable, setter: Callable | None) -> None:
+        self.flatten, self.unflatten, self.setter = flatten, unflatten, setter
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, flatten: Callable, unflatten: Callable,
+                  setter: Callable | None = None) -> None:
+    """Registers (or replaces) how values of kind ``name`` are taken apart and rebuilt."""
+    KINDS[name] = Kind(flatten, unflatten, setter)
 
 
 def is_attrs(obj: object) -> bool:
@@ -86,194 +96,78 @@ def kind_of(obj: object) -> str:
 
 def children(obj: object) -> list[tuple[Any, Any]]:
     """``[(key, child), ...]`` of a container; ``[]`` for leaves."""
-    t = type(obj)
-    if t in _LEAF_TYPES:
+    if type(obj) in _LEAF_TYPES:
         return []
-    if t is LazyNode:
-        return [*enumerate(obj.__lz_args__), *obj.__lz_kwargs__.items()]
-    if isinstance(obj, dict):
-        return list(obj.items())
-    if isinstance(obj, list) or (isinstance(obj, tuple) and not hasattr(obj, "_fields")):
-        return list(enumerate(obj))
-    if getattr(t, "__attrs_attrs__", None) is not None:
-        d = getattr(obj, "__dict__", None)
-        if d is not None:
-            return [(n, d[n]) if n in d else (n, getattr(obj, n)) for n in attrs_fields(t)]
-        return [(n, getattr(obj, n)) for n in attrs_fields(t)]
-    return []
+    kind = KINDS.get(kind_of(obj))
+    return kind.flatten(obj) if kind is not None else []
 
 
-def _mapping_key(obj: dict, key: Any) -> Any:
-    """Finds ``key`` in a mapping, accepting "0" for an int key 0 (and 0 for "0")."""
-    if key in obj:
-        return key
-    if isinstance(key, str) and key.lstrip("-").isdigit() and int(key) in obj:
-        return int(key)
-    if isinstance(key, int) and str(key) in obj:
-        return str(key)
-    raise KeyError(key)
+def rebuild(template: Any, items: list[tuple[Any, Any]]) -> Any:
+    """A new container of the same kind as ``template`` holding ``items`` (no provenance).
 
-
-def _index(obj: Any, key: Any, path: str) -> int:
-    if isinstance(key, str) and key.lstrip("-").isdigit():
-        key = int(key)
-    if not isinstance(key, int) or isinstance(key, bool):
-        raise ConfigKeyError(f"{path or '<root>'} is a {type(obj).__name__}: index it with an "
-                             f"integer, not {key!r}", path)
-    if not -len(obj) <= key < len(obj):
-        raise ConfigKeyError(f"{_fmt(path, key)}: index {key} out of range (length {len(obj)})",
-                             _fmt(path, key))
-    return key
-
-
-def _fmt(path: str | None, key: Any) -> str:
-    return format_path((*parse_path(path), key)) if path else format_path((key,))
-
-
-def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
-    """The child ``key`` of ``obj``.
-
-    Args:
-        obj: a container.
-        key: str or int key (a digit string also indexes lists and positional args).
-        path: the config path of ``obj``, used in error messages.
-
-    Raises:
-        ConfigKeyError: no such child (with did-you-mean suggestions).
+    Nodes keep the template's target, ``_recursive_`` and site; attrs instances are created
+    without running ``__init__`` (so validators and type checks are skipped).
     """
-    t = type(obj)
-    if t is LazyNode:
-        return node_child(obj, key, path)
-    if isinstance(obj, dict):
-        try:
-            return dict.__getitem__(obj, _mapping_key(obj, key))
-        except KeyError:
-            raise ConfigKeyError(f"{_fmt(path, key)!r}: no such key.{suggest(key, obj.keys())}"
-                                 f"{listing('Keys', obj)}", _fmt(path, key)) from None
-    if isinstance(obj, (list, tuple)):
-        return obj[_index(obj, key, path or "")]
-    if getattr(t, "__attrs_attrs__", None) is not None:
-        names = attrs_fields(t)
-        if key in names:
-            return getattr(obj, key)
-        raise ConfigKeyError(f"{_fmt(path, key)!r}: {t.__name__} has no field {key!r}."
-                             f"{suggest(key, names)}{listing('Fields', names)}", _fmt(path, key))
-    where = path or "<root>"
-    raise ConfigKeyError(f"{_fmt(path, key)!r}: {where} is a {type(obj).__name__} value, not a "
-                         f"config container", _fmt(path, key))
+    kind = KINDS.get(kind_of(template))
+    return kind.unflatten(template, items) if kind is not None else template
 
 
-def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
-              kind: str = "python", path: str | None = None) -> None:
-    """Sets a child through the container's rules (freeze, provenance, config-class type checks).
+def _node_unflatten(node: LazyNode, items: list) -> LazyNode:
+    return new_node(node.__lz_target__, [v for k, v in items if isinstance(k, int)],
+                    {k: v for k, v in items if not isinstance(k, int)}, node.__lz_recursive__,
+                    node.__lz_site__)
 
-    Args:
-        source: provenance source (override text, ``group=option``); None: the calling line.
-        kind: provenance kind ("python", "override", "select", ...).
-        path: the config path of ``obj`` for error messages.
+
+def _mapping_unflatten(template: dict, items: list) -> ConfigDict:
+    new = ConfigDict.__new__(ConfigDict)
+    _init_meta(new, getattr(template, "__lz_site__", ""))
+    for key, v in items:
+        dict.__setitem__(new, key, v)
+    return new
+
+
+register_kind("node", lambda n: [*enumerate(n.__lz_args__), *n.__lz_kwargs__.items()],
+              _node_unflatten)
+register_kind("mapping", lambda m: list(m.items()), _mapping_unflatten)
+register_kind("list", lambda s: list(enumerate(s)), lambda t, items: (
+    ConfigList if isinstance(t, ConfigList) else list)(v for _, v in items))
+register_kind("tuple", lambda s: list(enumerate(s)), lambda t, items: tuple(v for _, v in items))
+
+
+# ----------------------------------------------------------------------------- traversal
+class Traversal:
+    """One memoised map over a config tree, carrying the path.
+
+    ``fn(value, path, t)`` returns the result for ``value``; it recurses with ``t(child,
+    child_path)`` or ``t.map_children(value, path)``, so it decides what to descend into. A
+    container reachable twice is handled once, at its first path; later visits return the same
+    result (so shared nodes stay shared, or are built once). Leaves are not memoised.
     """
-    t = type(obj)
-    if t is LazyNode or isinstance(obj, ConfigDict):
-        if t is LazyNode and isinstance(key, str) and key.isdigit():
-            key = int(key)
-        if t is LazyNode and isinstance(key, int) and not isinstance(key, bool):
-            args = obj.__lz_args__
-            key = _index(args, key, path or "")
-            if obj.__lz_frozen__ is not None:
-                from ._node import frozen_error
 
-                raise frozen_error(obj.__lz_frozen__, key)
-            from ._provenance import record
+    __slots__ = ("fn", "memo")
 
-            value = wrap(value, obj.__lz_site__)
-            record(obj, key, args[key], True, value, source, kind)
-            args[key] = value
-            return
-        if t is LazyNode and key in ("_target_", "_args_", "_recursive_"):
-            setattr(obj, key, value)
-            return
-        if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
-                key) in obj:
-            key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
-        obj._lz_set(key, value, source, kind)
-        return
-    if isinstance(obj, dict):
-        obj[key] = wrap(value)
-        return
-    if isinstance(obj, list):
-        idx = _index(obj, key, path or "")
-        obj[idx] = wrap(value)
-        return
-    if isinstance(obj, tuple):
-        raise ConfigError(f"{_fmt(path, key)!r}: tuples are immutable; set the whole tuple at "
-                          f"{path or '<root>'} instead", _fmt(path, key))
-    if getattr(t, "__attrs_attrs__", None) is not None:
-        lz_set = getattr(t, "_lz_set", None)
-        if lz_set is not None:
-            lz_set(obj, key, value, source, kind, path)
-            return
-        from ._configclass import set_plain_attrs
+    def __init__(self, fn: Callable[[Any, Path, Traversal], Any]) -> None:
+        self.fn = fn
+        self.memo: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive, result)
 
-        set_plain_attrs(obj, key, value, source, kind, path)
-        return
-    raise ConfigKeyError(f"{_fmt(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
-                         f"value, not a config container", _fmt(path, key))
+    def __call__(self, value: Any, path: Path = ()) -> Any:
+        if type(value) in _LEAF_TYPES or kind_of(value) == "leaf":  # only containers are shared
+            return self.fn(value, path, self)
+        hit = self.memo.get(id(value))
+        if hit is not None:
+            return hit[1]
+        result = self.fn(value, path, self)
+        self.memo[id(value)] = (value, result)
+        return result
+
+    def map_children(self, value: Any, path: Path) -> list[tuple[Any, Any]]:
+        """``[(key, result of the child)]`` for the children of ``value``."""
+        return [(k, self(c, (*path, k))) for k, c in children(value)]
 
 
-def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = None) -> None:
-    """Deletes a child (a node kwarg, a mapping key or a list element)."""
-    from ._provenance import DELETED, record
-
-    if type(obj) is LazyNode:
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
-        if isinstance(key, int):
-            if obj.__lz_frozen__ is not None:
-                from ._node import frozen_error
-
-                raise frozen_error(obj.__lz_frozen__, key, "delete")
-            del obj.__lz_args__[_index(obj.__lz_args__, key, path or "")]
-            return
-        obj._lz_del(key, source)
-        return
-    if isinstance(obj, dict):
-        try:
-            real = _mapping_key(obj, key)
-        except KeyError:
-            raise ConfigKeyError(f"{_fmt(path, key)!r}: no such key to delete."
-                                 f"{suggest(key, obj.keys())}", _fmt(path, key)) from None
-        old = obj[real]
-        del obj[real]
-        record(obj, real, old, True, DELETED, source, "delete")
-        return
-    if isinstance(obj, list):
-        del obj[_index(obj, key, path or "")]
-        return
-    if is_attrs(obj):
-        raise ConfigError(f"cannot delete {_fmt(path, key)!r}: it is a field of "
-                          f"{type(obj).__name__}; set it instead", _fmt(path, key))
-    raise ConfigKeyError(f"cannot delete {_fmt(path, key)!r}: {path or '<root>'} is a "
-                         f"{type(obj).__name__}", _fmt(path, key))
-
-
-def raw_set(obj: Any, key: Any, value: Any) -> None:
-    """Sets a child bypassing freezing, provenance, wrapping and type checks (for loaders)."""
-    if type(obj) is LazyNode:
-        if isinstance(key, int):
-            args = obj.__lz_args__
-            while len(args) <= key:
-                args.append(None)
-            args[key] = value
-        else:
-            obj.__lz_kwargs__[key] = value
-    elif isinstance(obj, dict):
-        dict.__setitem__(obj, key, value)
-    elif isinstance(obj, list):
-        list.__setitem__(obj, key, value)
-    elif is_attrs(obj):
-        object.__setattr__(obj, key, value)
-    else:
-        raise ConfigError(f"raw_set: {type(obj).__name__} is not a mutable container", str(key))
+def traverse(fn: Callable[[Any, Path, Traversal], Any], root: Any, path: Path = ()) -> Any:
+    """Runs one memoised traversal of ``root`` with ``fn`` (see :class:`Traversal`)."""
+    return Traversal(fn)(root, path)
 
 
 def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
@@ -305,40 +199,296 @@ def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
             yield from walk(child, (*path, key), dedupe=dedupe, _seen=_seen)
 
 
-def rebuild(template: Any, items: list[tuple[Any, Any]]) -> Any:
-    """A new container of the same kind as ``template`` holding ``items`` (no provenance).
+# ----------------------------------------------------------------------------- access
+def _mapping_key(obj: dict, key: Any) -> Any:
+    """Finds ``key`` in a mapping, accepting "0" for an int key 0 (and 0 for "0")."""
+    if key in obj:
+        return key
+    if isinstance(key, str) and key.lstrip("-").isdigit() and int(key) in obj:
+        return int(key)
+    if isinstance(key, int) and str(key) in obj:
+        return str(key)
+    raise KeyError(key)
 
-    Nodes keep the template's target, ``_recursive_`` and site; attrs instances are created
-    without running ``__init__`` (so validators and type checks are skipped).
+
+def _index(obj: Any, key: Any, path: str) -> int:
+    if isinstance(key, str) and key.lstrip("-").isdigit():
+        key = int(key)
+    if not isinstance(key, int) or isinstance(key, bool):
+        raise ConfigKeyError(f"{path or '<root>'} is a {type(obj).__name__}: index it with an "
+                             f"integer, not {key!r}", path)
+    if not -len(obj) <= key < len(obj):
+        raise ConfigKeyError(f"{join_path(path, key)}: index {key} out of range (length {len(obj)})",
+                             join_path(path, key))
+    return key
+
+
+def join_path(path: str | None, key: Any) -> str:
+    """The path of child ``key`` of the container at ``path`` (``"a.b"``, 0 -> ``"a.b.0"``)."""
+    return format_path((*parse_path(path), key)) if path else format_path((key,))
+
+
+def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
+    """The child ``key`` of ``obj``.
+
+    Args:
+        obj: a container.
+        key: str or int key (a digit string also indexes lists and positional args).
+        path: the config path of ``obj``, used in error messages.
+
+    Raises:
+        ConfigKeyError: no such child (with did-you-mean suggestions).
     """
-    k = kind_of(template)
-    if k == "node":
-        from ._node import new_node
+    t = type(obj)
+    if t is LazyNode:
+        return node_child(obj, key, path)
+    if isinstance(obj, dict):
+        try:
+            return dict.__getitem__(obj, _mapping_key(obj, key))
+        except KeyError:
+            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key.{suggest(key, obj.keys())}"
+                                 f"{listing('Keys', obj)}", join_path(path, key)) from None
+    if isinstance(obj, (list, tuple)):
+        return obj[_index(obj, key, path or "")]
+    if getattr(t, "__attrs_attrs__", None) is not None:
+        names = attrs_fields(t)
+        if key in names:
+            return getattr(obj, key)
+        raise ConfigKeyError(f"{join_path(path, key)!r}: {t.__name__} has no field {key!r}."
+                             f"{suggest(key, names)}{listing('Fields', names)}", join_path(path, key))
+    where = path or "<root>"
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {where} is a {type(obj).__name__} value, not a "
+                         f"config container", join_path(path, key))
 
-        args = [v for key, v in items if isinstance(key, int)]
-        kwargs = {key: v for key, v in items if not isinstance(key, int)}
-        return new_node(template.__lz_target__, args, kwargs, template.__lz_recursive__,
-                        template.__lz_site__)
-    if k == "mapping":
-        new = ConfigDict.__new__(ConfigDict)
-        from ._node import _init_meta
 
-        _init_meta(new, getattr(template, "__lz_site__", ""))
-        for key, v in items:
-            dict.__setitem__(new, key, v)
-        return new
-    if k == "list":
-        return ConfigList([v for _, v in items]) if isinstance(template, ConfigList) else [
-            v for _, v in items]
-    if k == "tuple":
-        return tuple(v for _, v in items)
-    if k == "attrs":
-        cls = type(template)
-        new = cls.__new__(cls)
-        for key, v in items:
-            object.__setattr__(new, key, v)
-        return new
-    return template
+def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
+              kind: str = "python", path: str | None = None) -> None:
+    """Sets a child through the container's rules (freeze, provenance, config-class type checks).
+
+    Args:
+        source: provenance source (override text, ``group=option``); None: the calling line.
+        kind: provenance kind ("python", "override", "select", ...).
+        path: the config path of ``obj`` for error messages.
+    """
+    t = type(obj)
+    if t is LazyNode or isinstance(obj, ConfigDict):
+        if t is LazyNode and isinstance(key, str) and key.isdigit():
+            key = int(key)
+        if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
+                key) in obj:
+            key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
+        obj._lz_set(key, value, source, kind)
+        return
+    if isinstance(obj, dict):
+        obj[key] = wrap(value)
+        return
+    if isinstance(obj, list):
+        idx = _index(obj, key, path or "")
+        obj[idx] = wrap(value)
+        return
+    if isinstance(obj, tuple):
+        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple at "
+                          f"{path or '<root>'} instead", join_path(path, key))
+    if getattr(t, "__attrs_attrs__", None) is not None:
+        KINDS["attrs"].setter(obj, key, value, source, kind, path)
+        return
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
+                         f"value, not a config container", join_path(path, key))
+
+
+def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = None) -> None:
+    """Deletes a child (a node kwarg, a mapping key or a list element)."""
+    if type(obj) is LazyNode:
+        if isinstance(key, str) and key.isdigit():
+            key = int(key)
+        obj._lz_del(key, source)
+        return
+    if isinstance(obj, dict):
+        try:
+            real = _mapping_key(obj, key)
+        except KeyError:
+            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key to delete."
+                                 f"{suggest(key, obj.keys())}", join_path(path, key)) from None
+        old = obj[real]
+        del obj[real]
+        record(obj, real, old, True, DELETED, source, "delete")
+        return
+    if isinstance(obj, list):
+        del obj[_index(obj, key, path or "")]
+        return
+    if is_attrs(obj):
+        raise ConfigError(f"cannot delete {join_path(path, key)!r}: it is a field of "
+                          f"{type(obj).__name__}; set it instead", join_path(path, key))
+    raise ConfigKeyError(f"cannot delete {join_path(path, key)!r}: {path or '<root>'} is a "
+                         f"{type(obj).__name__}", join_path(path, key))
+
+
+def raw_set(obj: Any, key: Any, value: Any) -> None:
+    """Sets a child bypassing freezing, provenance, wrapping and type checks (for loaders)."""
+    if type(obj) is LazyNode:
+        if isinstance(key, int):
+            args = obj.__lz_args__
+            list.extend(args, [None] * (key + 1 - len(args)))
+            list.__setitem__(args, key, value)
+        else:
+            obj.__lz_kwargs__[key] = value
+    elif isinstance(obj, dict):
+        dict.__setitem__(obj, key, value)
+    elif isinstance(obj, list):
+        list.__setitem__(obj, key, value)
+    elif is_attrs(obj):
+        object.__setattr__(obj, key, value)
+    else:
+        raise ConfigError(f"raw_set: {type(obj).__name__} is not a mutable container", str(key))
+
+
+# ----------------------------------------------------------------------------- paths
+class Glob(str):
+    """An unquoted key segment holding ``*`` or ``?`` (a quoted ``['a.*']`` is a plain key)."""
+
+    __slots__ = ()
+
+
+def is_glob(key: object) -> bool:
+    """True for a glob path segment (an unquoted segment with ``*`` or ``?``)."""
+    return type(key) is Glob
+
+
+def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideError:
+    caret = " " * pos + "^"
+    return OverrideError(f"malformed override {text!r}: {msg}\n    {text}\n    {caret}", path)
+
+
+def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> list:
+    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int).
+
+    Args:
+        text: the key part of an override.
+        full: the whole override text (for error carets); defaults to ``text``.
+        offset: position of ``text`` inside ``full``.
+    """
+    full = text if full is None else full
+    keys: list = []
+    i, n = 0, len(text)
+    if n == 0:
+        raise _fail(full, offset, "empty key")
+    expect_seg = True
+    while i < n:
+        c = text[i]
+        if c == "[":
+            j = i + 1
+            if j < n and text[j] in "'\"":
+                value, j = _parse_quoted(text, j, full, offset)
+                keys.append(value)
+            else:
+                k = text.find("]", j)
+                if k < 0:
+                    raise _fail(full, offset + i, "unclosed '['")
+                inner = text[j:k].strip()
+                key = _scalar(inner) if inner else ""
+                if inner == "*":
+                    key = Glob("*")
+                elif isinstance(key, str):
+                    raise _fail(full, offset + j, f"list index must be an integer (a mapping "
+                                f"key may also be a float, true/false/null or quoted) or '*', "
+                                f"got {inner!r}")
+                keys.append(key)
+                j = k
+            if j >= n or text[j] != "]":
+                raise _fail(full, offset + j, "expected ']'")
+            i = j + 1
+            expect_seg = False
+            if i < n and text[i] not in ".[":
+                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
+            if i < n and text[i] == ".":
+                i += 1
+                expect_seg = True
+                if i >= n:
+                    raise _fail(full, offset + i, "path ends with '.'")
+            continue
+        if c == ".":
+            raise _fail(full, offset + i, "empty path segment")
+        j = i
+        while j < n and text[j] in _SEG_CHARS:
+            j += 1
+        if j == i:
+            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
+        seg = text[i:j]
+        keys.append(_segment(seg))
+        i = j
+        expect_seg = False
+        if i < n:
+            if text[i] == ".":
+                i += 1
+                expect_seg = True
+                if i >= n:
+                    raise _fail(full, offset + i - 1, "path ends with '.'")
+            elif text[i] != "[":
+                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
+    if expect_seg and not keys:
+        raise _fail(full, offset, "empty key")
+    return keys
+
+
+def _segment(seg: str) -> Any:
+    """A dotted segment: ``0``/``-1`` are int keys, ``a*`` a glob, anything else a str key."""
+    if seg.lstrip("-").isdigit() and seg.count("-") <= 1:
+        return int(seg)
+    return Glob(seg) if "*" in seg or "?" in seg else seg
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def _scalar(word: str) -> Any:
+    """Converts a bare word: bool/null words, int, float, else the string itself."""
+    low = word.lower()
+    if low == "true":
+        return True
+    if low == "false":
+        return False
+    if low in ("null", "none"):
+        return None
+    if "${" in word:
+        return word
+    c = word[0]
+    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
+        try:
+            return int(word)
+        except ValueError:
+            pass
+        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
+            try:
+                return int(word, 0)
+            except ValueError:
+                pass
+        try:
+            return float(word)
+        except ValueError:
+            pass
+    return word
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
+
+
+def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
+    """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
+    quote = s[i]
+    out = []
+    j = i + 1
+    n = len(s)
+    while j < n:
+        c = s[j]
+        if c == "\\" and j + 1 < n:
+            out.append(_ESCAPES.get(s[j + 1], "\\" + s[j + 1]))
+            j += 2
+            continue
+        if c == quote:
+            return "".join(out), j + 1
+        out.append(c)
+        j += 1
+    raise _fail(full, offset + i, f"unterminated {quote} string")
 
 
 def format_path(keys: Any) -> str:
@@ -347,7 +497,7 @@ def format_path(keys: Any) -> str:
     for key in keys:
         if isinstance(key, int) and not isinstance(key, bool):
             out.append(f".{key}" if out else str(key))
-        elif isinstance(key, str) and key and (key.isidentifier() or key == "*"):
+        elif isinstance(key, str) and key and (key.isidentifier() or key == "*" or type(key) is Glob):
             out.append(f".{key}" if out else key)
         else:
             out.append(f"[{key!r}]")
@@ -355,15 +505,12 @@ def format_path(keys: Any) -> str:
 
 
 def parse_path(text: str | None) -> tuple:
-    """Parses a simple dotted path (``a.b.0``, ``a.b[0]``, ``a['x.y']``) into a key tuple.
+    """Parses a dotted path (``a.b.0``, ``a.b[0]``, ``a['x.y']``, ``a[True]``) into a key tuple.
 
-    Digit segments become ints. The full override grammar (globs, quoting) lives in ``_grammar``.
+    Digit segments become ints. Globs and the rest of the override grammar live in ``_grammar``.
     """
     if not text:
         return ()
-    from ._errors import OverrideError
-    from ._grammar import parse_key_path
-
     try:
         return tuple(parse_key_path(text))
     except OverrideError as exc:  # the grammar's message says "override"; this is a path

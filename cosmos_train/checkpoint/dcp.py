@@ -94,6 +94,9 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "checkpoint.keys_not_to_resume",
     "checkpoint.strict_resume",
     "checkpoint.allowed_config_changes",
+    # Layout only: DCP reshards on load and context parallelism does not touch the saved state.
+    "model_parallel.context_parallel_size",
+    "model.config.fsdp_shard_size",
 )
 
 

@@ -10,6 +10,7 @@ Predict2.5 models assert on it). Here ``mock`` is the video loader alone with 93
 
 ``local_video`` reads the ``datasets/cosmos_nemo_assets`` folder layout (``videos/*.mp4``,
 ``metas/*.txt``, precomputed text embeddings); prepare it with ``tools/prepare_nemo_assets.py``.
+``dataset.caption_key=long|medium|short`` reads Cosmos's ``captions/<stem>.json`` instead of ``metas``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _synthetic():
 def _local_video():
     return L(build_dataloader)(
         dataset=L(LocalVideoDataset)(
-            dataset_dir="datasets/cosmos_nemo_assets", num_frames=93, video_size=(704, 1280)
+            dataset_dir="datasets/cosmos_nemo_assets", num_frames=93, video_size=(704, 1280), caption_key=None
         ),
         batch_size=1,
         shuffle=True,

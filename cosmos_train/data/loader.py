@@ -170,7 +170,10 @@ def _resolve_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
         raise ValueError("pass both rank and world_size (to override the process group) or neither")
     if rank is None:
         if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
+            # Data-parallel rank/size: the ranks of a context-parallel group read the same samples.
+            from cosmos_train.distributed.context_parallel import data_parallel_rank_world
+
+            return data_parallel_rank_world()
         return 0, 1
     if not 0 <= rank < world_size:
         raise ValueError(f"rank={rank} must lie in [0, world_size={world_size})")

@@ -8,6 +8,9 @@ Dataset folder layout
     datasets/cosmos_nemo_assets/          # dataset_dir
     ├── videos/<stem>.mp4                 # videos_subdir: the clips (any length >= num_frames)
     ├── metas/<stem>.txt                  # captions_subdir: one caption per video, same stem
+    ├── captions/<stem>.json              # OR (caption_key set) Cosmos's JSON captions, in
+    │                                     #   caption_json_subdir: {"long": ..., "medium": ...,
+    │                                     #   "short": ...}; caption_key picks one
     └── <text_embeddings_subdir>/         # OPTIONAL precomputed text embeddings, same stem:
         ├── <stem>.pt                     #   torch.save of a float tensor [L_i, D], or of a dict
         │                                 #   {"embeddings": [L_i, D], ...} (what
@@ -32,8 +35,9 @@ with zeros to ``text_len`` and sets ``t5_text_mask`` to 1 on the real tokens and
   ``[512, 100352]`` per caption, i.e. the 28 hidden layers of the 7B Reason1 encoder (3584 wide)
   concatenated per token, computed on the full 512-token padded sequence and stored untrimmed
   (so the mask is all ones); set ``text_dim=100352`` and the net preset ``predict2_5_2B``. Such a
-  file is ~100 MB in bf16/fp16 per caption. No Reason1 encoder ships here: produce these files
-  with Cosmos's own text encoder and save them as ``<stem>.pt`` in the layout above.
+  file is 98 MiB in bf16 per caption; ``tools/compute_text_embeddings.py --encoder reason1`` writes
+  them (``reason1_embeddings/``). The released recipes compute them online instead
+  (``text_encoder=reason1_online``, :mod:`cosmos_train.text_encoders`).
 
 With ``text_embeddings_subdir=None`` items carry no ``t5_text_embeddings``/``t5_text_mask``
 (the model must then encode ``ai_caption`` itself). Missing folders or files are reported when the
@@ -50,6 +54,7 @@ resized by FFmpeg's swscale (bilinear, area-aware when shrinking) either stretch
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -62,14 +67,25 @@ from torch.utils.data import Dataset
 from cosmos_train.data._items import check_index, check_positive_ints, size_fields
 from cosmos_train.data.video_io import count_packets
 
-__all__ = ["LocalVideoDataset", "VideoLoadError", "load_text_embedding", "EMBEDDING_SUFFIXES"]
+__all__ = [
+    "CAPTION_KEYS",
+    "EMBEDDING_SUFFIXES",
+    "LocalVideoDataset",
+    "VideoLoadError",
+    "load_text_embedding",
+    "read_caption",
+]
+
+#: The prompt lengths of Cosmos's JSON caption files.
+CAPTION_KEYS: tuple[str, ...] = ("long", "medium", "short")
 
 #: Embedding file suffixes, in lookup order.
 EMBEDDING_SUFFIXES: tuple[str, ...] = (".pt", ".pickle", ".pkl")
 _PREPARE_CMD = ("python tools/prepare_nemo_assets.py --videos-dir MP4_DIR --prompt \"PROMPT\" "
                 "--output-dir {dir}")
 _EMBED_CMD = ("python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} "
-              "--encoder t5 --checkpoint LOCAL_T5_DIR   (or --encoder hash for a smoke test)")
+              "--encoder reason1   (Predict2.5 nets; --encoder t5 --checkpoint LOCAL_T5_DIR for T5, "
+              "--encoder hash for a smoke test)")
 _DEFAULT_FPS = 16.0  # Cosmos's fallback when the container reports no rate
 
 
@@ -84,6 +100,37 @@ class _SkippableVideo(Exception):
 def _first_n(items: Sequence[str], n: int = 5) -> str:
     shown = ", ".join(items[:n])
     return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def read_caption(
+    dataset_dir: str | Path,
+    stem: str,
+    *,
+    captions_subdir: str = "metas",
+    caption_key: str | None = None,
+    caption_json_subdir: str = "captions",
+) -> str:
+    """The caption of video ``stem``: ``metas/<stem>.txt``, or ``captions/<stem>.json[caption_key]``.
+
+    Raises:
+        FileNotFoundError: the caption file is missing.
+        ValueError: a JSON file that is not an object holding ``caption_key`` as a string.
+    """
+    dataset_dir = Path(dataset_dir)
+    if caption_key is None:
+        return (dataset_dir / captions_subdir / f"{stem}.txt").read_text(encoding="utf-8").strip()
+    path = dataset_dir / caption_json_subdir / f"{stem}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get(caption_key), str):
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(
+            f"{path} has no string {caption_key!r} caption (found {found}); Cosmos's caption files are "
+            f"{{\"long\": ..., \"medium\": ..., \"short\": ...}}: set caption_key to one of the keys it has"
+        )
+    return data[caption_key].strip()
 
 
 def load_text_embedding(path: str | Path) -> torch.Tensor:
@@ -125,6 +172,9 @@ class LocalVideoDataset(Dataset):
         video_size: output ``(height, width)``.
         videos_subdir: folder of ``.mp4`` files inside ``dataset_dir``.
         captions_subdir: folder of ``<stem>.txt`` captions inside ``dataset_dir``.
+        caption_key: ``None`` reads the ``.txt`` captions; ``"long"``, ``"medium"`` or ``"short"``
+            reads that prompt from Cosmos's ``<caption_json_subdir>/<stem>.json`` instead.
+        caption_json_subdir: folder of the ``<stem>.json`` captions inside ``dataset_dir``.
         text_embeddings_subdir: folder of ``<stem>.pt``/``.pickle`` embeddings, or ``None``.
         text_len: tokens after padding ``L``.
         text_dim: embedding width ``D`` (1024 for T5-XXL, 100352 for Reason1).
@@ -149,6 +199,8 @@ class LocalVideoDataset(Dataset):
         video_size: Sequence[int] = (704, 1280),
         videos_subdir: str = "videos",
         captions_subdir: str = "metas",
+        caption_key: str | None = None,
+        caption_json_subdir: str = "captions",
         text_embeddings_subdir: str | None = None,
         text_len: int = 512,
         text_dim: int = 1024,
@@ -164,6 +216,11 @@ class LocalVideoDataset(Dataset):
         if len(tuple(video_size)) != 2 or any(int(s) <= 0 for s in video_size):
             raise ValueError(f"video_size must be (height, width) of positive ints, got {video_size!r}")
         check_positive_ints(num_frames=num_frames, text_len=text_len, text_dim=text_dim, max_retries=max_retries)
+        if caption_key is not None and caption_key not in CAPTION_KEYS:
+            raise ValueError(f"caption_key must be None (metas/<stem>.txt) or one of {list(CAPTION_KEYS)}, "
+                             f"got {caption_key!r}")
+        self.caption_key = caption_key
+        self.caption_json_subdir = caption_json_subdir
         self.dataset_dir = Path(dataset_dir)
         self.num_frames = num_frames
         self.video_size = (int(video_size[0]), int(video_size[1]))
@@ -196,14 +253,19 @@ class LocalVideoDataset(Dataset):
         return videos
 
     def _read_captions(self, subdir: str) -> list[str]:
-        folder = self.dataset_dir / subdir
-        missing = [f"{v.stem}.txt" for v in self.videos if not (folder / f"{v.stem}.txt").is_file()]
+        json_layout = self.caption_key is not None
+        folder = self.dataset_dir / (self.caption_json_subdir if json_layout else subdir)
+        suffix = ".json" if json_layout else ".txt"
+        missing = [f"{v.stem}{suffix}" for v in self.videos if not (folder / f"{v.stem}{suffix}").is_file()]
         if missing:
+            where = (f"caption_json_subdir/<stem>.json (caption_key={self.caption_key!r})" if json_layout
+                     else f"{subdir}/<stem>.txt")
             raise FileNotFoundError(
                 f"{len(missing)} caption file(s) missing in {folder}: {_first_n(missing)}. Every "
-                f"video needs {subdir}/<stem>.txt; create them with: "
+                f"video needs {where}; create them with: "
                 f"{_PREPARE_CMD.format(dir=self.dataset_dir)}")
-        return [(folder / f"{v.stem}.txt").read_text(encoding="utf-8").strip() for v in self.videos]
+        return [read_caption(self.dataset_dir, v.stem, captions_subdir=subdir, caption_key=self.caption_key,
+                             caption_json_subdir=self.caption_json_subdir) for v in self.videos]
 
     def _find_embeddings(self, subdir: str) -> list[Path]:
         folder = self.dataset_dir / subdir

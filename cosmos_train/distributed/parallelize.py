@@ -151,6 +151,7 @@ def make_net_builder(
     init_device: torch.device | str | None = None,
     seed: int = 0,
     reshard_after_forward: bool = True,
+    context_parallel: Any = None,
 ) -> Callable[..., nn.Module]:
     """A :data:`NetBuilder` for ``"none"`` / ``"ddp"`` / ``"fsdp"`` training.
 
@@ -171,6 +172,8 @@ def make_net_builder(
             ``"cpu"`` saves accelerator memory for large nets at the cost of a slower init).
         seed: init seed, identical on every rank.
         reshard_after_forward: FSDP ``reshard_after_forward`` (False trades memory for speed).
+        context_parallel: a :class:`~cosmos_train.distributed.context_parallel.ContextParallel`
+            (from ``init_context_parallel``): both nets split their sequence over its group.
     """
     if mode not in _MODES:
         raise ValueError(f"make_net_builder: mode must be one of {_MODES}, got {mode!r}")
@@ -196,6 +199,10 @@ def make_net_builder(
                 raise TypeError(f"{type(net).__name__} has no init_weights(); the net builder initialises nets with it")
             with torch.no_grad():
                 init()
+        if context_parallel is not None:
+            from cosmos_train.distributed.context_parallel import enable_context_parallel
+
+            enable_context_parallel(net, context_parallel)
         if role == "net_ema":
             net.requires_grad_(False)
             net.float()

@@ -246,15 +246,27 @@ class Reason1TextEncoder:
 
         config = Qwen2_5_VLTextConfig(**REASON1_7B_TEXT_CONFIG)
         config._attn_implementation = attn_implementation
-        with torch.device(device):
-            return Qwen2_5_VLTextModel(config).to(self.dtype)
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)  # build in the compute dtype: no fp32 copy of 7B weights
+        try:
+            with torch.device(device):
+                model = Qwen2_5_VLTextModel(config)
+        finally:
+            torch.set_default_dtype(previous)
+        model.rotary_emb = self._rotary(config, device)
+        return model
+
+    @staticmethod
+    def _rotary(config: Any, device: torch.device) -> Any:
+        """RoPE frequencies, computed in fp32 on the CPU, then moved (not cast) to ``device``."""
+        from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLRotaryEmbedding
+
+        with torch.device("cpu"):
+            return Qwen2_5_VLRotaryEmbedding(config=config).to(device)
 
     def _load_model(self, folder: Path, device: torch.device, attn_implementation: str) -> Any:
         from safetensors import safe_open
-        from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
-            Qwen2_5_VLRotaryEmbedding,
-            Qwen2_5_VLTextModel,
-        )
+        from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLTextModel
 
         config = self._text_config(folder, attn_implementation)
         with torch.device("meta"):
@@ -302,9 +314,7 @@ class Reason1TextEncoder:
             raise WeightsLoadError(f"{folder}: tensors of the wrong shape: {_list(bad_shapes)}")
         model.load_state_dict(state, strict=True, assign=True)
         # Non-persistent buffers (RoPE frequencies) are not in the checkpoint: compute them for real.
-        with torch.device("cpu"):
-            model.rotary_emb = Qwen2_5_VLRotaryEmbedding(config=config)
-        model.rotary_emb.to(device)
+        model.rotary_emb = self._rotary(config, device)
         left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
         if left:
             raise WeightsLoadError(f"{folder}: tensors left uninitialised after loading: {_list(left)}")

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 import lazycfg
+from cosmos_train.distributed.context_parallel import data_parallel_rank_world
 from cosmos_train.distributed.env import all_gather_object, get_env, is_dist
 from cosmos_train.trainer.callbacks import Callback, CallbackGroup, ema_net, total_grad_norm
 from cosmos_train.trainer.data_stream import DataStream
@@ -608,7 +609,7 @@ class Trainer:
             "loss": loss_total / steps_total if steps_total else float("nan"),
             "lr": self.optimizer.param_groups[0]["lr"],
             "grad_norm": norm_sum / n if steps else float("nan"),
-            "samples_per_s": samples * self.world_size / elapsed,
+            "samples_per_s": samples * data_parallel_rank_world()[1] / elapsed,  # CP peers share samples
             "step_time_s": elapsed / max(self.logging_iter, 1),
             "skipped_total": self.skipped_steps,
         }

@@ -20,7 +20,7 @@ from lazycfg import (
     LazyRef,
 )
 from lazycfg._node import locate, node_args, node_kwargs, resolve_target, target_name, wrap
-from lazycfg._provenance import get_site
+from lazycfg._node import get_site
 from tests.fixtures.lazycfg.toy import Callback, Net, Pair
 
 
@@ -153,7 +153,7 @@ def test_deepcopy_keeps_history_and_site() -> None:
     n = L(Net)(num_blocks=1)
     n.num_blocks = 2
     c = copy.deepcopy(n)
-    from lazycfg._provenance import get_history
+    from lazycfg._node import get_history
 
     assert [r.value for r in get_history(c, "num_blocks")] == [1, 2]
     assert get_site(c) == get_site(n)

@@ -14,7 +14,7 @@ import pytest
 
 from lazycfg import PLACEHOLDER, ConfigDict, L, apply_overrides, configclass, diff
 from lazycfg._node import LazyNode
-from lazycfg._serialize import dumps, fingerprint, loads, to_py
+from lazycfg._io import dumps, fingerprint, loads, to_py
 from lazycfg.tree import children, kind_of
 
 SEEDS = range(120)

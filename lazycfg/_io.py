@@ -26,21 +26,31 @@ Other tagged values: ``{__placeholder__: true}`` (``PLACEHOLDER``), ``{__object_
 ``{__lazyref__: pkg.mod.Cls}``, and ``{__mapping__: {...}}`` for a mapping whose own keys would
 look like one of these tags. Everything else (lambdas, local functions, live objects) is a
 ``SerializationError`` naming the path.
+
+``to_py`` renders a config as an experiment file a person can read and edit.
+
+The output imports what it needs (``L``, ``PLACEHOLDER``, config classes, functions used as
+values), binds a node reachable from two places to one variable (so ``load`` gives one object
+again) and ends with ``config = ...``. Targets stay dotted strings, so loading it imports nothing
+heavy. Attrs fields equal to their default are left out.
 """
+
 from __future__ import annotations
 
 import enum
 import functools
+import math
 import os
 from typing import Any
 
-from lazycfg import _provenance as P
-from lazycfg import tree as _tree
-from lazycfg._configclass import field_types
-from lazycfg._errors import ConfigError, ConfigFileNotFoundError, SerializationError
-from lazycfg._node import (NAN, PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta,
-                           is_trusted, locate, new_node, target_name)
-from lazycfg._types import check_value
+from . import _node as P
+from . import tree as _tree
+from ._configclass import field_types
+from ._errors import ConfigError, ConfigFileNotFoundError, SerializationError
+from ._node import (NAN, PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta, is_trusted,
+                    locate, new_node, target_name)
+from ._types import check_value
+
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1
@@ -103,8 +113,6 @@ class _Encoder:
     """Turns a config tree into YAML-ready data; shared containers become one object."""
 
     def __init__(self) -> None:
-        self.memo: dict[int, Any] = {}
-        self.keep: list[Any] = []  # keep sources alive so ids stay unique while encoding
         self.sites: dict[str, str] = {}
         self.history: dict[str, dict] = {}
 
@@ -113,70 +121,46 @@ class _Encoder:
         return SerializationError(
             f"cannot save {where}: {why} ({type(value).__name__}: {value!r:.80}); {_FIX}", where)
 
-    def encode(self, value: Any, path: tuple) -> Any:
-        t = type(value)
-        if t in _SCALARS:
+    def encode(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
+        """The traversal function: YAML data for ``value`` (its children already encoded)."""
+        if type(value) in _SCALARS:
             return value
         if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
             # numpy scalars and other subclasses: store the plain value
             return next(b for b in (bool, int, float, str) if isinstance(value, b))(value)
-        oid = id(value)
-        if oid in self.memo:
-            return self.memo[oid]
         kind = _tree.kind_of(value)
         if kind == "leaf":
-            out = self.encode_leaf(value, path)
-        elif kind == "tuple":
-            out = _flow({"__tuple__": _flow([self.encode(v, (*path, i))
-                                             for i, v in enumerate(value)])})
-        elif kind == "list":
-            out = _flow([self.encode(v, (*path, i)) for i, v in enumerate(value)])
-        elif kind == "node":
-            out = self.encode_node(value, path)
-        elif kind == "attrs":
-            out = {"_class_": self.class_name(value, path)}
-            self.remember(value, out)
-            for key, child in _tree.children(value):
-                out[key] = self.encode(child, (*path, key))
-        else:  # mapping
-            out = {}
-            self.remember(value, out)
-            items = {}
-            for key, child in value.items():
-                if not isinstance(key, _KEY_TYPES):
-                    raise self.fail((*path, key), key, "mapping keys must be str, int, float, "
-                                    "bool or None")
-                items[key] = self.encode(child, (*path, key))
-            if any(_reserved(k) for k in items):
-                out["__mapping__"] = items
-            else:
-                out.update(items)
-        if kind != "leaf":
-            self.remember(value, out)
-        return out
+            return self.encode_leaf(value, path, t)
+        items = t.map_children(value, path)
+        if kind == "tuple":
+            return _flow({"__tuple__": _flow([v for _, v in items])})
+        if kind == "list":
+            return _flow([v for _, v in items])
+        if kind == "attrs":
+            return {"_class_": self.class_name(value, path), **dict(items)}
+        if kind == "node":
+            out: dict = {"_target_": self.target(value, path)}
+            args = [v for k, v in items if isinstance(k, int)]
+            if args:
+                out["_args_"] = args
+            if not value.__lz_recursive__:
+                out["_recursive_"] = False
+            out.update((k, v) for k, v in items if not isinstance(k, int))
+            return out
+        for key, _ in items:
+            if not isinstance(key, _KEY_TYPES):
+                raise self.fail((*path, key), key, "mapping keys must be str, int, float, bool "
+                                "or None")
+        out = dict(items)
+        return {"__mapping__": out} if any(_reserved(k) for k in out) else out
 
-    def remember(self, value: Any, out: Any) -> None:
-        self.memo[id(value)] = out
-        self.keep.append(value)
-
-    def encode_node(self, node: Any, path: tuple) -> dict:
+    def target(self, node: Any, path: tuple) -> str:
         target = node.__lz_target__
-        if isinstance(target, (str, LazyRef)):
-            name = str(target)
-        else:
-            name = _dotted(target)
-            if name is None:
-                raise self.fail((*path, "_target_"), target, "the target is not importable by "
-                                "a dotted name (lambda, local function or __main__ object)")
-        out: dict = {"_target_": name}
-        self.remember(node, out)
-        if node.__lz_args__:
-            out["_args_"] = [self.encode(v, (*path, i)) for i, v in enumerate(node.__lz_args__)]
-        if not node.__lz_recursive__:
-            out["_recursive_"] = False
-        for key, child in node.__lz_kwargs__.items():
-            out[key] = self.encode(child, (*path, key))
-        return out
+        name = str(target) if isinstance(target, (str, LazyRef)) else _dotted(target)
+        if name is None:
+            raise self.fail((*path, "_target_"), target, "the target is not importable by a "
+                            "dotted name (lambda, local function or __main__ object)")
+        return name
 
     def class_name(self, obj: Any, path: tuple) -> str:
         cls = type(obj)
@@ -186,7 +170,7 @@ class _Encoder:
                             "dotted name (define it at module level in an importable module)")
         return name
 
-    def encode_leaf(self, value: Any, path: tuple) -> Any:
+    def encode_leaf(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
         if value is PLACEHOLDER:
             return _FlowDict(__placeholder__=True)
         if isinstance(value, LazyRef):
@@ -197,10 +181,9 @@ class _Encoder:
                 raise self.fail(path, value, "the partial's function is not importable")
             out: dict = {"__partial__": func}
             if value.args:
-                out["args"] = [self.encode(v, (*path, i)) for i, v in enumerate(value.args)]
+                out["args"] = [t(v, (*path, i)) for i, v in enumerate(value.args)]
             if value.keywords:
-                out["keywords"] = {k: self.encode(v, (*path, k))
-                                   for k, v in value.keywords.items()}
+                out["keywords"] = {k: t(v, (*path, k)) for k, v in value.keywords.items()}
             return out
         if isinstance(value, bytes):
             return value
@@ -270,7 +253,7 @@ def to_data(cfg: Any, *, meta: bool = True) -> dict:
     if choices:
         doc["choices"] = {g: _FlowList(o) if isinstance(o, list) else o
                           for g, o in choices.items()}
-    doc["config"] = enc.encode(cfg, ())
+    doc["config"] = _tree.traverse(enc.encode, cfg)
     if meta:
         # After the whole tree: a record's value that is in the tree becomes an alias of it.
         site_of: dict[tuple, str] = {}
@@ -329,13 +312,6 @@ def save(cfg: Any, path: str | os.PathLike) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)  # never leave a half-written config.yaml behind
-
-
-def to_py(cfg: Any) -> str:
-    """Return executable Python source that ``load`` turns into an equal config."""
-    from lazycfg._persist_py import to_py as _to_py
-
-    return _to_py(cfg)
 
 
 def fingerprint(cfg: Any) -> str:
@@ -648,3 +624,246 @@ def load_yaml(path: str | os.PathLike) -> Any:
         raise SerializationError(f"{os.fspath(path)}:{line}: not UTF-8 text (byte "
                                  f"{raw[e.start]:#x}); `lazycfg.save` writes UTF-8", None) from e
     return loads(text, source=os.fspath(path))
+
+
+# ----------------------------------------------------------------------------- to_py
+_WIDTH = 96
+_NOTHING: Any = None
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.imports: dict[str, str] = {}  # dotted name -> local name
+        self.used_names: set[str] = {"L", "PLACEHOLDER", "LazyRef", "ConfigDict", "functools",
+                                     "config"}
+        self.defs: list[str] = []
+        self.shared: set[int] = set()
+        self.names: dict[int, str] = {}
+        self.keep: list[Any] = []
+        self.needs_configdict = False
+
+    # -- sharing
+    def count_refs(self, root: Any) -> None:
+        seen: set[int] = set()
+        stack = [root]
+        while stack:
+            obj = stack.pop()
+            if _tree.kind_of(obj) in ("leaf", "tuple"):
+                if _tree.kind_of(obj) == "tuple":
+                    stack.extend(obj)
+                continue
+            if id(obj) in seen:
+                self.shared.add(id(obj))
+                continue
+            seen.add(id(obj))
+            self.keep.append(obj)
+            stack.extend(child for _, child in _tree.children(obj))
+
+    # -- names
+    def name_for(self, dotted: str) -> str:
+        if dotted in self.imports:
+            return self.imports[dotted]
+        base = dotted.rsplit(".", 1)[-1]
+        name, i = base, 1
+        while name in self.used_names or not name.isidentifier():
+            name, i = f"{base}_{i}", i + 1
+        self.used_names.add(name)
+        self.imports[dotted] = name
+        return name
+
+    def fail(self, path: tuple, value: Any, why: str) -> SerializationError:
+        where = _tree.format_path(path) or "<root>"
+        return SerializationError(
+            f"cannot write {where} as Python: {why} ({value!r:.80}); {_FIX}", where)
+
+    # -- rendering
+    def render(self, value: Any, path: tuple, indent: int) -> str:
+        kind = _tree.kind_of(value)
+        if kind not in ("leaf", "tuple") and id(value) in self.shared:
+            name = self.names.get(id(value))
+            if name is None:
+                self.names[id(value)] = "__pending__"
+                body = self.render_container(value, kind, path, 0)
+                name = self.var_name(value)
+                self.names[id(value)] = name
+                self.defs.append(f"{name} = {body}")
+            return name
+        if kind == "leaf":
+            return self.render_leaf(value, path)
+        return self.render_container(value, kind, path, indent)
+
+    def var_name(self, value: Any) -> str:
+        base = "shared"
+        if _tree.kind_of(value) == "node":
+            base = target_name(value.__lz_target__).rsplit(".", 1)[-1].lower()
+        name, i = f"_{base}", 1
+        while name in self.used_names:
+            name, i = f"_{base}_{i}", i + 1
+        self.used_names.add(name)
+        return name
+
+    def render_container(self, value: Any, kind: str, path: tuple, indent: int) -> str:
+        if kind == "list":
+            return self.seq("[", "]", [self.render(v, (*path, i), indent + 1)
+                                       for i, v in enumerate(value)], indent)
+        if kind == "tuple":
+            items = [self.render(v, (*path, i), indent + 1) for i, v in enumerate(value)]
+            if len(items) == 1:
+                return f"({items[0]},)"
+            return self.seq("(", ")", items, indent)
+        if kind == "mapping":
+            items = [f"{self.render_key(k, path)}: {self.render(v, (*path, k), indent + 1)}"
+                     for k, v in value.items()]
+            if id(value) in self.shared or not path:
+                # A plain dict literal is copied into a ConfigDict wherever it is placed; a
+                # mapping that must stay one object (shared, or the root) is built as one.
+                self.needs_configdict = True
+                return self.seq("ConfigDict({", "})", items, indent)
+            return self.seq("{", "}", items, indent)
+        if kind == "node":
+            target = value.__lz_target__
+            name = str(target) if isinstance(target, (str, LazyRef)) else _dotted(target)
+            if name is None:
+                raise self.fail((*path, "_target_"), target, "the target is not importable")
+            items = [self.render(v, (*path, i), indent + 1)
+                     for i, v in enumerate(value.__lz_args__)]
+            items += [self.kwarg(k, self.render(v, (*path, k), indent + 1))
+                      for k, v in value.__lz_kwargs__.items()]
+            if not value.__lz_recursive__:
+                items.append("_recursive_=False")
+            return self.seq(f"L({name!r})(", ")", items, indent)
+        # attrs instance
+        cls = type(value)
+        dotted = _dotted(cls)
+        if dotted is None:
+            raise self.fail(path, value, f"class {cls.__qualname__} is not importable")
+        items = []
+        for a in cls.__attrs_attrs__:
+            current = getattr(value, a.name)
+            if not a.init:
+                if _differs_from_default(a, current):
+                    raise self.fail((*path, a.name), current, "a non-init field differs from "
+                                    "its default and cannot be passed to the constructor")
+                continue
+            if not _differs_from_default(a, current):
+                continue
+            arg = getattr(a, "alias", None) or a.name.lstrip("_")
+            items.append(self.kwarg(arg, self.render(current, (*path, a.name), indent + 1)))
+        return self.seq(f"{self.name_for(dotted)}(", ")", items, indent)
+
+    def kwarg(self, name: str, rendered: str) -> str:
+        if name.isidentifier():
+            return f"{name}={rendered}"
+        return f"**{{{name!r}: {rendered}}}"
+
+    def render_key(self, key: Any, path: tuple) -> str:
+        if isinstance(key, (str, int, bool)) or key is None:
+            return repr(key)
+        if isinstance(key, float):
+            return self.render_leaf(key, path)
+        raise self.fail(path, key, "mapping keys must be str, int, float, bool or None")
+
+    def render_leaf(self, value: Any, path: tuple) -> str:
+        if value is None or isinstance(value, (bool, int, str, bytes)) and not isinstance(
+                value, enum.Enum):
+            return repr(value)
+        if isinstance(value, float):
+            if math.isnan(value) or math.isinf(value):
+                return f"float({str(value)!r})"
+            return repr(float(value))
+        if value is PLACEHOLDER:
+            return "PLACEHOLDER"
+        if isinstance(value, LazyRef):
+            self.imports.setdefault("lazycfg.LazyRef", "LazyRef")
+            return f"LazyRef({str(value)!r})"
+        if isinstance(value, functools.partial):
+            func = _dotted(value.func)
+            if func is None:
+                raise self.fail(path, value, "the partial's function is not importable")
+            self.imports.setdefault("functools", "functools")
+            parts = [self.name_for(func)]
+            parts += [self.render(v, (*path, i), 1) for i, v in enumerate(value.args)]
+            parts += [self.kwarg(k, self.render(v, (*path, k), 1))
+                      for k, v in value.keywords.items()]
+            return f"functools.partial({', '.join(parts)})"
+        dotted = _dotted(value)
+        if dotted is None:
+            why = ("a lambda or local function" if "<" in getattr(value, "__qualname__", "<")
+                   and callable(value) else "a live object, not a config value")
+            raise self.fail(path, value, why)
+        if isinstance(value, enum.Enum):
+            owner = self.name_for(dotted.rsplit(".", 1)[0])
+            return f"{owner}.{value.name}"
+        if not isinstance(value, type) and not callable(value):
+            # torch.float32 & co: import the module, refer to the attribute
+            module, attr = dotted.rsplit(".", 1)
+            return f"{self.module_name(module)}.{attr}"
+        return self.name_for(dotted)
+
+    def module_name(self, module: str) -> str:
+        key = "import " + module
+        if key not in self.imports:
+            self.imports[key] = module
+            self.used_names.add(module.split(".")[0])
+        return module
+
+    def seq(self, open_: str, close: str, items: list[str], indent: int) -> str:
+        one = open_ + ", ".join(items) + close
+        if len(one) + 4 * indent <= _WIDTH and "\n" not in one:
+            return one
+        pad = "    " * (indent + 1)
+        return open_ + "\n" + "".join(f"{pad}{it},\n" for it in items) + "    " * indent + close
+
+
+def _differs_from_default(a: Any, current: Any) -> bool:
+    import attrs
+
+    default = a.default
+    if default is attrs.NOTHING:
+        return True
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        if default.takes_self:
+            return True
+        default = default.factory()
+    try:
+        return not (type(default) is type(current) and default == current)
+    except Exception:  # noqa: BLE001 - values that refuse comparison are written out
+        return True
+
+
+def to_py(cfg: Any) -> str:
+    """Return executable Python source that ``load`` turns into an equal config.
+
+    Raises:
+        SerializationError: a value has no Python spelling (lambda, live object); names its path.
+    """
+    w = _Writer()
+    w.count_refs(cfg)
+    body = w.render(cfg, (), 0)
+    lines = ['"""Config written by lazycfg.to_py; `lazycfg.load` of this file returns `config`."""']
+    imports = ["from lazycfg import L"]
+    if "PLACEHOLDER" in body or any("PLACEHOLDER" in d for d in w.defs):
+        imports[0] += ", PLACEHOLDER"
+    if "lazycfg.LazyRef" in w.imports:
+        imports[0] += ", LazyRef"
+    if w.needs_configdict:
+        imports[0] += ", ConfigDict"
+    plain = sorted(v for k, v in w.imports.items() if k.startswith("import "))
+    if "functools" in w.imports:
+        plain.append("functools")
+    froms = sorted((k, v) for k, v in w.imports.items()
+                   if "." in k and not k.startswith("import ") and k != "lazycfg.LazyRef")
+    lines.append("")
+    lines += [f"import {m}" for m in sorted(set(plain))]
+    lines += imports
+    for dotted, local in froms:
+        module, attr = dotted.rsplit(".", 1)
+        lines.append(f"from {module} import {attr}" + (f" as {local}" if local != attr else ""))
+    choices = P.get_choices(cfg)
+    if choices:
+        lines += ["", f"# group choices when saved: {choices!r}"]
+    lines.append("")
+    if w.defs:
+        lines += w.defs + [""]
+    lines.append(f"config = {body}")
+    return "\n".join(lines) + "\n"
