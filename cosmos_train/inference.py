@@ -23,6 +23,8 @@ import torch
 import lazycfg
 from lazycfg import ConfigError
 
+from cosmos_train.utils.build import instantiate_at
+
 __all__ = [
     "check_num_conditional_frames",
     "check_num_frames",
@@ -84,8 +86,8 @@ def load_run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-    model = lazycfg.instantiate(
-        config.model, device=device, net_builder=builder, seed=config.trainer.seed
+    model = instantiate_at(
+        config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed
     )
     source = checkpoint if checkpoint is not None else ckpt_dir
     load_weights(model, job_dir=job_dir, checkpoint=source)

@@ -306,11 +306,12 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
             )
         from cosmos_train.distributed.parallelize import make_net_builder
         from cosmos_train.inference import load_weights
+        from cosmos_train.utils.build import instantiate_at
 
         config = lazycfg.resolve(lazycfg.load(str(source), list(args.overrides)))
         builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-        model = lazycfg.instantiate(
-            config.model, device=device, net_builder=builder, seed=config.trainer.seed
+        model = instantiate_at(
+            config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed
         )
         load_weights(model, checkpoint=args.checkpoint)
         return (

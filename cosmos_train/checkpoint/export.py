@@ -43,7 +43,7 @@ from cosmos_train.checkpoint.dcp import (
     latest_checkpoint,
 )
 
-__all__ = ["ExportResult", "export_checkpoint", "resolve_checkpoint_dir"]
+__all__ = ["ExportResult", "export_checkpoint", "is_lora_checkpoint", "resolve_checkpoint_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,14 @@ def resolve_checkpoint_dir(source: str | os.PathLike) -> Path:
         "directory "
         f"whose checkpoints/{LATEST_FILE} names one (train first, or pass the iter_* directory)"
     )
+
+
+def is_lora_checkpoint(ckpt_dir: Path) -> bool:
+    """Whether an ``iter_*`` directory holds a LoRA run (adapters only; its base is referenced)."""
+    from cosmos_train.checkpoint.dcp import MODEL_INFO_FILE
+
+    info = ckpt_dir / MODEL_INFO_FILE
+    return info.is_file() and "lora" in json.loads(info.read_text())
 
 
 def _iteration(ckpt_dir: Path) -> int | None:
@@ -306,6 +314,11 @@ def export_checkpoint(
     if out.exists() and not out.is_dir():
         raise CheckpointError(
             f"{out} exists and is not a directory; remove it or choose another output directory"
+        )
+    if is_lora_checkpoint(ckpt_dir):
+        raise CheckpointError(
+            f"{ckpt_dir} is a LoRA run (adapters only): export it with tools/export_checkpoint.py --lora "
+            "merged|adapter (cosmos_train.model.lora.export_lora_checkpoint)"
         )
     model_dir = ckpt_dir / "model"
     metadata = _tensor_entries(model_dir)

@@ -94,13 +94,16 @@ class ParallelDims:
             out.append(f"model_parallel.context_parallel_size={self.cp_size} must be >= 1")
         elif self.world_size % self.cp_size:
             out.append(
-                f"model_parallel.context_parallel_size={self.cp_size} does not divide the world size "
-                f"({self.world_size}): launch a multiple of {self.cp_size} ranks or pick a divisor of "
-                f"{self.world_size}"
+                f"model_parallel.context_parallel_size={self.cp_size} does not divide the world "
+                f"size ({self.world_size}): launch a multiple of {self.cp_size} ranks or pick a "
+                f"divisor of {self.world_size}"
             )
         shard = self.shard_size
         if shard is not None and shard > 0 and self.world_size % shard:
-            out.append(f"model.config.fsdp_shard_size={shard} does not divide the world size ({self.world_size})")
+            out.append(
+                f"model.config.fsdp_shard_size={shard} does not divide the world size "
+                f"({self.world_size})"
+            )
         return out
 
     @property
@@ -141,7 +144,7 @@ class ContextParallel:
         adaln_lora_B_T_3D: torch.Tensor | None,
         rope: tuple[torch.Tensor, torch.Tensor],
         extra_pos: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, "SeqShard", torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, SeqShard, torch.Tensor | None]:
         """This rank's frames of every per-frame / per-token input of the blocks.
 
         ``t_emb``/``adaln_lora`` with one frame (``[B, 1, *]``) broadcast and stay whole; the
@@ -172,7 +175,7 @@ class ContextParallel:
         )
 
     def gather(self, x_B_t_H_W_O: torch.Tensor, frames: int) -> torch.Tensor:
-        """All frames ``[B, frames, H, W, O]`` from every rank's slice (autograd: see module doc)."""
+        """All frames ``[B, frames, H, W, O]`` from every rank's slice (autograd: module doc)."""
         return _GatherFrames.apply(x_B_t_H_W_O, self)[:, :frames]
 
     def local_frames(self, frames: int) -> int:
@@ -192,7 +195,9 @@ class ContextParallel:
         return math.ceil(frames / self.size)
 
     # ------------------------------------------------------------------ attention
-    def attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid_tokens: int) -> torch.Tensor:
+    def attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid_tokens: int
+    ) -> torch.Tensor:
         """Exact self-attention over the whole sequence from local ``[B, L/cp, heads, d]`` q/k/v.
 
         Returns the local tokens' output ``[B, L/cp, heads, d]``.
@@ -230,7 +235,9 @@ class SeqShard(tuple):
     cp: ContextParallel
     valid_tokens: int
 
-    def __new__(cls, cos: torch.Tensor, sin: torch.Tensor, *, cp: ContextParallel, valid_tokens: int) -> "SeqShard":
+    def __new__(
+        cls, cos: torch.Tensor, sin: torch.Tensor, *, cp: ContextParallel, valid_tokens: int
+    ) -> SeqShard:
         obj = super().__new__(cls, (cos, sin))
         obj.cp, obj.valid_tokens = cp, valid_tokens
         return obj
@@ -293,7 +300,11 @@ _STATE: dict[str, Any] = {"dims": None, "cp": None, "mesh": None}
 
 
 def init_context_parallel(
-    cp_size: int, *, device: torch.device | str = "cpu", shard_size: int | None = None, pad_uneven: bool = True
+    cp_size: int,
+    *,
+    device: torch.device | str = "cpu",
+    shard_size: int | None = None,
+    pad_uneven: bool = True,
 ) -> ContextParallel | None:
     """Builds the ``("dp", "cp")`` device mesh and returns this rank's :class:`ContextParallel`.
 
@@ -313,7 +324,9 @@ def init_context_parallel(
         return None
     from torch.distributed.device_mesh import init_device_mesh
 
-    mesh = init_device_mesh(torch.device(device).type, (dims.dp_size, dims.cp_size), mesh_dim_names=("dp", "cp"))
+    mesh = init_device_mesh(
+        torch.device(device).type, (dims.dp_size, dims.cp_size), mesh_dim_names=("dp", "cp")
+    )
     cp = ContextParallel(mesh.get_group("cp"), pad_uneven=pad_uneven)
     _STATE.update(cp=cp, mesh=mesh)
     return cp
@@ -339,7 +352,7 @@ def data_parallel_rank_world() -> tuple[int, int]:
 
 
 def enable_context_parallel(net: nn.Module, cp: ContextParallel | None) -> nn.Module:
-    """Makes ``net`` (a :class:`~cosmos_train.nets.dit.MiniTrainDiT`) split its sequence over ``cp``.
+    """Makes ``net`` (a :class:`~cosmos_train.nets.dit.MiniTrainDiT`) split tokens over ``cp``.
 
     Stored as a plain attribute (not a submodule): parameters and state_dict keys do not change.
     """
@@ -347,11 +360,14 @@ def enable_context_parallel(net: nn.Module, cp: ContextParallel | None) -> nn.Mo
         return net
     heads = getattr(net, "num_heads", None)
     if heads is None or not hasattr(net, "blocks"):
-        raise TypeError(f"{type(net).__name__} does not support context parallelism (needs a DiT with num_heads)")
+        raise TypeError(
+            f"{type(net).__name__} does not support context parallelism (needs a DiT with "
+            "num_heads and blocks)"
+        )
     if heads % cp.size:
         raise ValueError(
-            f"model_parallel.context_parallel_size={cp.size} must divide the net's num_heads={heads} "
-            f"(Ulysses attention moves whole heads); pick a divisor of {heads}"
+            f"model_parallel.context_parallel_size={cp.size} must divide the net's "
+            f"num_heads={heads} (Ulysses attention moves whole heads); pick a divisor of {heads}"
         )
     net.context_parallel = cp
     return net

@@ -66,9 +66,10 @@ def build_component(spec: Any, what: str) -> Any:
     if spec is None:
         raise ValueError(f"{what} is not set; select an option for it (e.g. net=tiny) or assign a LazyCall node")
     if hasattr(spec, "_target_"):
-        from lazycfg import instantiate  # imported lazily: lazycfg must not be needed to import models
+        # Imported lazily: lazycfg must not be needed to import models.
+        from cosmos_train.utils.build import instantiate_at
 
-        return instantiate(spec)
+        return instantiate_at(spec, what)
     if isinstance(spec, (nn.Module, Video2WorldConditioner)):
         return spec
     if callable(spec):
@@ -88,6 +89,7 @@ class _Video2WorldBase(TrainModel):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(config, self.config_cls):
@@ -123,7 +125,13 @@ class _Video2WorldBase(TrainModel):
             )
         builder = net_builder if net_builder is not None else default_net_builder(self.device)
         make_net: Callable[[], nn.Module] = lambda: build_component(config.net, "model.config.net")  # noqa: E731
-        self.net = builder(make_net, role="net")
+        if config.use_lora:  # build -> load base -> inject -> freeze (cosmos_train.model.lora), then shard
+            from cosmos_train.model.lora import LoraSetup
+
+            self.lora = LoraSetup.from_config(config, base_checkpoint)
+            self.net = builder(make_net, role="net", prepare=self.lora.prepare)
+        else:
+            self.net = builder(make_net, role="net")
         for name in ("in_channels", "out_channels"):
             channels = getattr(self.net, name, config.state_ch)
             if channels != config.state_ch:
@@ -132,7 +140,12 @@ class _Video2WorldBase(TrainModel):
                     f"tokenizer's latent channels); set model.config.net.{name}={config.state_ch}"
                 )
         ema = PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift) if config.ema.enabled else None
-        self._build_ema(builder, make_net, ema)
+        if self.lora is not None and ema is not None:
+            from cosmos_train.model.lora import build_adapter_ema
+
+            self.ema, self.net_ema = ema, build_adapter_ema(self.net)  # adapters only, not the base
+        else:
+            self._build_ema(builder, make_net, ema)
         self._warned_no_sample_idx = False
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
@@ -452,6 +465,8 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         device: where the net, tokenizer and batches live.
         net_builder: materialises nets (meta init, AC, compile, FSDP); default builds on ``device``.
         seed: base seed of the per-sample draws.
+        base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
+            injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
     """
 
     config_cls = Video2WorldRectifiedFlowConfig
@@ -463,8 +478,9 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint)
         self.noise = RectifiedFlowNoise(
             shift=config.shift,
             num_train_timesteps=config.num_train_timesteps,
@@ -533,6 +549,8 @@ class Video2WorldModel(_Video2WorldBase):
         device: where the net, tokenizer and batches live.
         net_builder: materialises nets (meta init, AC, compile, FSDP); default builds on ``device``.
         seed: base seed of the per-sample draws.
+        base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
+            injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
     """
 
     config_cls = Video2WorldConfig
@@ -544,8 +562,9 @@ class Video2WorldModel(_Video2WorldBase):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint)
         sde = config.sde
         self.noise = EDMNoise(
             p_mean=sde.p_mean,

@@ -48,6 +48,7 @@ from cosmos_train.trainer.metrics import MetricsWriter
 from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
+from cosmos_train.utils.build import instantiate_at
 
 __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
@@ -73,6 +74,7 @@ CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
     "parallelism": "the net builder (cosmos_train.launch.make_builder)",
     "grad_scaler_args": "accepted for Cosmos; logged as ignored by the launcher",
     "memory_format": "accepted for Cosmos; logged as ignored by the launcher",
+    "memory_check": "the launcher's memory guard, before the model is built",
 }
 
 
@@ -313,7 +315,7 @@ class Trainer:
                 raise_after=1 if sd.raise_error else None,
             )
         callbacks = {
-            name: lazycfg.instantiate(node)
+            name: instantiate_at(node, f"trainer.callbacks.{name}")
             for name, node in (tr.callbacks or {}).items()
             if node is not None
         }
@@ -464,6 +466,8 @@ class Trainer:
         self._data = DataStream(train_loader)
         self.iteration = 0
         if checkpointer is not None:
+            if callable(getattr(checkpointer, "check_writable", None)):
+                checkpointer.check_writable()  # an unwritable checkpoints/ fails now, not at the first save
             checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
@@ -578,9 +582,11 @@ class Trainer:
                 f"(rank {self.env.rank})"
             )
             if self.nonfinite == "raise":
+                lr = opt.param_groups[0].get("lr") if opt.param_groups else None
                 raise NonFiniteError(
-                    msg + "; set trainer.nonfinite='skip' to skip such steps, or stabilise training: lower "
-                    "optimizer.lr or clip gradients with trainer.callbacks.grad_clip.clip_norm"
+                    msg + "; trainer.nonfinite='raise' stopped the run. Try: lower optimizer.lr "
+                    f"(the step used {lr:g}), clip gradients with trainer.callbacks.grad_clip.clip_norm, "
+                    "or skip such steps with trainer.nonfinite='skip'"
                 )
             self.skipped_steps += 1
             log.warning("%s; skipped (no optimizer, scheduler or EMA update), %d skipped so far", msg, self.skipped_steps)

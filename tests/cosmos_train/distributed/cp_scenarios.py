@@ -16,7 +16,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from cosmos_train.distributed.context_parallel import data_parallel_rank_world, init_context_parallel
+from cosmos_train.distributed.context_parallel import (
+    data_parallel_rank_world,
+    init_context_parallel,
+)
 from cosmos_train.distributed.env import init_distributed
 from cosmos_train.distributed.parallelize import make_net_builder
 from cosmos_train.model.config import Video2WorldRectifiedFlowConfig
@@ -35,7 +38,9 @@ def make_batch(b: int, start: int, frames: int = 13) -> dict:
     y = torch.linspace(-1, 1, 64).view(1, 1, 1, 64, 1)
     x = torch.linspace(-1, 1, 64).view(1, 1, 1, 1, 64)
     phase = torch.arange(start, start + b, dtype=torch.float32).view(b, 1, 1, 1, 1)
-    video = torch.sin(3 * x + 2 * t + phase + torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1, 1)) * torch.cos(2 * y)
+    video = torch.sin(
+        3 * x + 2 * t + phase + torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1, 1)
+    ) * torch.cos(2 * y)
     text = torch.randn(start + b, 8, 32, generator=torch.Generator().manual_seed(123))[start:]
     return {
         "video": ((video + 1) * 127.5).round().to(torch.uint8),
@@ -53,10 +58,16 @@ def _full(t: torch.Tensor) -> torch.Tensor:
 def _model(state_t: int, **builder) -> Video2WorldModelRectifiedFlow:
     # conditional frames on: the condition mask must split consistently with the latent.
     cfg = Video2WorldRectifiedFlowConfig(
-        net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=state_t,
-        min_num_conditional_frames=1, max_num_conditional_frames=1,
+        net=tiny,
+        tokenizer=PoolingTokenizer,
+        precision="float32",
+        state_t=state_t,
+        min_num_conditional_frames=1,
+        max_num_conditional_frames=1,
     )
-    return Video2WorldModelRectifiedFlow(cfg, net_builder=make_net_builder(device="cpu", param_dtype=None, **builder))
+    return Video2WorldModelRectifiedFlow(
+        cfg, net_builder=make_net_builder(device="cpu", param_dtype=None, **builder)
+    )
 
 
 def _mean_over_ranks(value: torch.Tensor) -> float:
@@ -80,7 +91,9 @@ def _train(model, batch, *, distributed: bool) -> dict:
         opt.zero_grad()
         loss.backward()
         # Every step: at step 0 the zero-initialised AdaLN gates leave many gradients exactly 0.
-        out.setdefault("grads", []).append({n: _full(p.grad) for n, p in zip(names, model.net.parameters())})
+        out.setdefault("grads", []).append(
+            {n: _full(p.grad) for n, p in zip(names, model.net.parameters())}
+        )
         opt.step()
         out["losses"].append(_mean_over_ranks(loss) if distributed else loss.item())
     out["params"] = {n: _full(p) for n, p in zip(names, model.net.parameters())}
@@ -92,20 +105,32 @@ class _FrameProbe:
 
     def __init__(self, net: torch.nn.Module) -> None:
         self.frames: list[int] = []
-        net.blocks[0].register_forward_pre_hook(lambda _m, args: self.frames.append(int(args[0].shape[1])))
+        net.blocks[0].register_forward_pre_hook(
+            lambda _m, args: self.frames.append(int(args[0].shape[1]))
+        )
 
 
-def _train_scenario(cp_size: int, state_t: int, batch_per_dp: int, mode: str, shard_size: int | None = None) -> dict:
+def _train_scenario(
+    cp_size: int, state_t: int, batch_per_dp: int, mode: str, shard_size: int | None = None
+) -> dict:
     cp = init_context_parallel(cp_size, shard_size=shard_size)
     dp_rank, dp_size = data_parallel_rank_world()
     frames = FRAMES[state_t]
     model = _model(state_t, mode=mode, context_parallel=cp, shard_size=shard_size)
     probe = _FrameProbe(model.net)
     result = {"dp": [dp_rank, dp_size], "cp": repr(cp), "block_frames": probe.frames}
-    result.update(_train(model, make_batch(batch_per_dp, start=dp_rank * batch_per_dp, frames=frames), distributed=True))
+    result.update(
+        _train(
+            model,
+            make_batch(batch_per_dp, start=dp_rank * batch_per_dp, frames=frames),
+            distributed=True,
+        )
+    )
     if dist.get_rank() == 0:
         ref = _model(state_t, mode="none")
-        result["ref"] = _train(ref, make_batch(batch_per_dp * dp_size, start=0, frames=frames), distributed=False)
+        result["ref"] = _train(
+            ref, make_batch(batch_per_dp * dp_size, start=0, frames=frames), distributed=False
+        )
     return result
 
 
@@ -170,11 +195,15 @@ def scenario_loader(out: Path, cp_size: int) -> dict:
     return {"sample_idx": [int(b["sample_idx"][0]) for _, b in zip(range(3), loader)]}
 
 
-SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
+SCENARIOS = {
+    name[len("scenario_") :]: fn for name, fn in globals().items() if name.startswith("scenario_")
+}
 
 
 def main() -> int:
-    faulthandler.dump_traceback_later(float(os.environ.get("DIST_SCENARIO_TIMEOUT_S", "240")), exit=True)
+    faulthandler.dump_traceback_later(
+        float(os.environ.get("DIST_SCENARIO_TIMEOUT_S", "240")), exit=True
+    )
     out, cp_size = Path(sys.argv[1]), int(sys.argv[2])
     env = init_distributed(backend="gloo")
     torch.set_num_threads(1)

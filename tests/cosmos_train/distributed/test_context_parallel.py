@@ -23,7 +23,11 @@ import pytest
 import torch
 
 from cosmos_train.config import make_config
-from cosmos_train.distributed.context_parallel import ParallelDims, data_parallel_rank_world, init_context_parallel
+from cosmos_train.distributed.context_parallel import (
+    ParallelDims,
+    data_parallel_rank_world,
+    init_context_parallel,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -33,7 +37,9 @@ REL_LATER_GRADS = 1e-5
 
 
 def _torchrun_bin() -> str:
-    found = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    found = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which(
+        "torchrun"
+    )
     assert found, "torchrun not found next to the Python interpreter"
     return found
 
@@ -43,14 +49,24 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run_scenarios(out: Path, nproc: int, cp: int, *scenarios: str) -> dict[str, list[dict]]:
-    cmd = [_torchrun_bin(), "--standalone", f"--nproc_per_node={nproc}", str(SCRIPT), str(out), str(cp), *scenarios]
+    cmd = [
+        _torchrun_bin(),
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(SCRIPT),
+        str(out),
+        str(cp),
+        *scenarios,
+    ]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
     results = {}
     for name in scenarios:
         ranks = []
         for r in range(nproc):
             path = out / f"{name}.rank{r}.pt"
-            assert path.is_file(), f"{name}: no result for rank {r}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            assert path.is_file(), (
+                f"{name}: no result for rank {r}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
             data = torch.load(path, weights_only=False)
             assert "error" not in data, f"{name} rank {r} failed:\n{data['error']}"
             ranks.append(data)
@@ -67,7 +83,9 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture(scope="module")
 def cp2(tmp_path_factory):
     out = tmp_path_factory.mktemp("cp2")
-    return _run_scenarios(out, 2, 2, "train_fsdp", "train_uneven", "sample", "refuse_uneven", "loader")
+    return _run_scenarios(
+        out, 2, 2, "train_fsdp", "train_uneven", "sample", "refuse_uneven", "loader"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +110,9 @@ def _assert_training_matches(ranks: list[dict], frames_per_rank: int) -> None:
         for name, g in theirs.items():
             assert _rel(mine[name], g) <= tol, (step, name, _rel(mine[name], g))
     last = ref["grads"][-1]
-    assert all(g.abs().max() > 0 for g in last.values()), "every parameter must get a gradient by step 3"
+    assert all(g.abs().max() > 0 for g in last.values()), (
+        "every parameter must get a gradient by step 3"
+    )
     for name, p in ref["params"].items():
         assert _rel(got["params"][name], p) <= REL, (name, _rel(got["params"][name], p))
     # Every rank holds the same full parameters (FSDP full_tensor) after the steps.
@@ -118,7 +138,9 @@ def test_dp2_cp2_training_equals_one_process(dp2_cp2):
 
 @pytest.mark.slow
 def test_uneven_frames_are_padded_exactly(cp2):
-    _assert_training_matches(cp2["train_uneven"], frames_per_rank=2)  # 3 latent frames -> 2 + 2 (1 pad)
+    _assert_training_matches(
+        cp2["train_uneven"], frames_per_rank=2
+    )  # 3 latent frames -> 2 + 2 (1 pad)
 
 
 @pytest.mark.slow
@@ -151,16 +173,38 @@ def test_loader_shards_by_data_parallel_rank_only(cp2, dp2_cp2):
 
 # --------------------------------------------------------------------------- whole tool path
 _TRAIN_ARGS = [
-    "trainer.max_iter=4", "trainer.logging_iter=1", "trainer.run_validation=false",
-    "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
-    "checkpoint.save_iter=2", "dataloader_train.batch_size=2", "trainer.distributed_parallelism=fsdp",
+    "trainer.max_iter=4",
+    "trainer.logging_iter=1",
+    "trainer.run_validation=false",
+    "~trainer.callbacks.every_n_sample_reg",
+    "~trainer.callbacks.every_n_sample_ema",
+    "checkpoint.save_iter=2",
+    "dataloader_train.batch_size=2",
+    "trainer.distributed_parallelism=fsdp",
 ]
 
 
 def _train(out: Path, name: str, *extra: str, nproc: int = 1) -> list[dict]:
-    script = [str(ROOT / "tools" / "train.py"), str(ROOT / "experiments" / "tiny_cpu.py"), *_TRAIN_ARGS, f"job.name={name}", *extra]
-    cmd = [_torchrun_bin(), "--standalone", f"--nproc_per_node={nproc}", *script] if nproc > 1 else [sys.executable, *script]
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(IMAGINAIRE_OUTPUT_ROOT=str(out)), capture_output=True, text=True, timeout=600)
+    script = [
+        str(ROOT / "tools" / "train.py"),
+        str(ROOT / "experiments" / "tiny_cpu.py"),
+        *_TRAIN_ARGS,
+        f"job.name={name}",
+        *extra,
+    ]
+    cmd = (
+        [_torchrun_bin(), "--standalone", f"--nproc_per_node={nproc}", *script]
+        if nproc > 1
+        else [sys.executable, *script]
+    )
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env=_env(IMAGINAIRE_OUTPUT_ROOT=str(out)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = (out / "cosmos_train" / "cpu" / name / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, rows) if r["split"] == "train"]
@@ -175,10 +219,15 @@ def test_checkpoint_saved_at_cp2_resumes_at_cp1_exactly(tmp_path):
     cp2 = _train(tmp_path, "cp2", "model_parallel.context_parallel_size=2", nproc=2)
     resumed_dir = tmp_path / "cosmos_train" / "cpu" / "resumed" / "checkpoints"
     resumed_dir.mkdir(parents=True)
-    shutil.copytree(tmp_path / "cosmos_train" / "cpu" / "cp2" / "checkpoints" / "iter_000000002", resumed_dir / "iter_000000002")
+    shutil.copytree(
+        tmp_path / "cosmos_train" / "cpu" / "cp2" / "checkpoints" / "iter_000000002",
+        resumed_dir / "iter_000000002",
+    )
     (resumed_dir / "latest_checkpoint.txt").write_text("iter_000000002")
     resumed = _train(tmp_path, "resumed")
-    assert [r["iteration"] for r in single] == [1, 2, 3, 4] and [r["iteration"] for r in resumed] == [3, 4]
+    assert [r["iteration"] for r in single] == [1, 2, 3, 4] and [
+        r["iteration"] for r in resumed
+    ] == [3, 4]
     for run in (cp2, [*cp2[:2], *resumed]):
         for a, b in zip(run, single):
             for key in ("loss", "grad_norm"):
@@ -190,9 +239,15 @@ def test_checkpoint_saved_at_cp2_resumes_at_cp1_exactly(tmp_path):
     "dims, problem",
     [
         pytest.param(ParallelDims(world_size=8, cp_size=2, shard_size=8), None, id="ok"),
-        pytest.param(ParallelDims(world_size=6, cp_size=4), "does not divide the world size (6)", id="cp-world"),
+        pytest.param(
+            ParallelDims(world_size=6, cp_size=4),
+            "does not divide the world size (6)",
+            id="cp-world",
+        ),
         pytest.param(ParallelDims(world_size=8, cp_size=0), "must be >= 1", id="cp-zero"),
-        pytest.param(ParallelDims(world_size=8, cp_size=2, shard_size=3), "fsdp_shard_size=3", id="shard"),
+        pytest.param(
+            ParallelDims(world_size=8, cp_size=2, shard_size=3), "fsdp_shard_size=3", id="shard"
+        ),
     ],
 )
 def test_parallel_dims_problems(dims, problem):
@@ -203,7 +258,12 @@ def test_parallel_dims_problems(dims, problem):
 def test_parallel_dims_layout():
     dims = ParallelDims(world_size=8, cp_size=4)
     assert dims.dp_size == 2
-    assert [(dims.dp_rank(r), dims.cp_rank(r)) for r in (0, 3, 4, 7)] == [(0, 0), (0, 3), (1, 0), (1, 3)]
+    assert [(dims.dp_rank(r), dims.cp_rank(r)) for r in (0, 3, 4, 7)] == [
+        (0, 0),
+        (0, 3),
+        (1, 0),
+        (1, 3),
+    ]
 
 
 def test_one_process_has_no_cp_group_and_is_its_own_dp_rank():
