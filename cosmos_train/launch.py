@@ -228,6 +228,9 @@ def build_and_train(config: Config) -> dict[str, Any]:
     # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
     init_context_parallel(config.model_parallel.context_parallel_size, device=env.device)
     preflight_data(config)
+    from cosmos_train.data.latent_cache import check_cache_against_config
+
+    check_cache_against_config(config)
     if config.trainer.memory_check:
         check_memory(config, device=env.device)
     train_loader = instantiate_at(config.dataloader_train, "dataloader_train")
@@ -242,6 +245,9 @@ def build_and_train(config: Config) -> dict[str, Any]:
     net_builder = make_builder(config, device=env.device)
     # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.
     extra = {"base_checkpoint": config.checkpoint.load_path} if lora else {}
+    # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
+    if getattr(getattr(train_loader, "dataset", None), "provides_latents", False):
+        extra["lazy_tokenizer"] = True
     model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed, **extra)
     log.info("model.net: %s", count_parameters(model.net))
     trainer = build_trainer(config)
