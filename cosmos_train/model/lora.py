@@ -47,6 +47,7 @@ __all__ = [
     "ParamCount",
     "adapter_state_keys",
     "apply_loras",
+    "apply_loras_to_model",
     "base_fingerprint",
     "build_adapter_ema",
     "check_lora_config",
@@ -754,6 +755,27 @@ def apply_loras(net: nn.Module, loras: Sequence[tuple[str | os.PathLike, float]]
         if merge:
             merge_and_unload(net)
     return net
+
+
+def apply_loras_to_model(model: Any, loras: Sequence[tuple[str | os.PathLike, float]], *, ema: bool = True) -> Any:
+    """``generate.py --lora``: folds adapters into a loaded model's sampling weights.
+
+    The sampling weights are fixed first (the EMA weights when ``ema`` and the model has them,
+    copied into ``net``; ``net_ema`` is then dropped), and the adapters are merged into ``net``
+    (``W + sum_i scale_i * delta_i``: no per-step cost), so regular and EMA sampling cannot
+    disagree about them.
+    """
+    if not loras:
+        return model
+    from cosmos_train.optim.ema import copy_params
+
+    if getattr(model, "net_ema", None) is not None:
+        if ema:
+            copy_params(model.net_ema, model.net)
+        del model._modules["net_ema"]
+        model.ema = None
+    apply_loras(model.net, loras, merge=True)
+    return model
 
 
 # ---------------------------------------------------------------------------------------------

@@ -351,6 +351,24 @@ def test_adapter_for_another_net_is_refused(trained, tmp_path):
         lora.apply_loras(tiny(), [(tmp_path / "nothing", 1.0)])
 
 
+@pytest.mark.parametrize("ema", [True, False], ids=["ema", "regular"])
+def test_apply_loras_to_a_model_fixes_the_sampling_weights_first(trained, tmp_path, base_file, ema):
+    adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    model = Video2WorldModelRectifiedFlow(_config())
+    load_consolidated(base_file, net=model.net, net_ema=model.net_ema)
+    with torch.no_grad():
+        for p in model.net_ema.parameters():
+            p.mul_(1.01)  # EMA weights that differ from the regular ones
+    chosen = {k: v.clone() for k, v in (model.net_ema if ema else model.net).state_dict().items()}
+    lora.apply_loras_to_model(model, [(adapter, 0.5)], ema=ema)
+    assert model.net_ema is None and not lora.is_lora_net(model.net)
+    expected = _plain_model(base_file)
+    expected.net.load_state_dict(chosen)
+    lora.apply_loras(expected.net, [(adapter, 0.5)], merge=True)
+    for key, value in model.net.state_dict().items():
+        torch.testing.assert_close(value, expected.net.state_dict()[key])
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
