@@ -266,6 +266,9 @@ class TrainerConfig:
     allow_tf32: bool = True
     #: Ours: activation checkpointing, per-block compile and FSDP2 dtypes.
     parallelism: ParallelismConfig = attrs.field(factory=ParallelismConfig)
+    #: Ours: before building the model, refuse a run whose parameters, gradients and optimizer
+    #: state cannot fit in the target device's free memory (cosmos_train.utils.memory_guard).
+    memory_check: bool = True
 
 
 @configclass

@@ -22,6 +22,8 @@ import torch
 import lazycfg
 from lazycfg import ConfigError
 
+from cosmos_train.utils.build import instantiate_at
+
 __all__ = ["load_run", "load_weights", "make_batch", "generate"]
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def load_run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-    model = lazycfg.instantiate(config.model, device=device, net_builder=builder, seed=config.trainer.seed)
+    model = instantiate_at(config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed)
     source = checkpoint if checkpoint is not None else ckpt_dir
     load_weights(model, job_dir=job_dir, checkpoint=source)
     model.eval()

@@ -68,9 +68,10 @@ _EMBED_HINT = (
 def run_cli(body: Callable[[], int | None]) -> int:
     """Runs a command-line tool's ``body`` and turns user errors into one ``error: ...`` line.
 
-    A ``ConfigError`` (bad config, missing file, bad flag combination) or a ``CheckpointError``
-    (a refused resume, a key/shape mismatch) prints its message to stderr and returns 2; any other
-    exception is a bug and propagates with its traceback.
+    A ``ConfigError`` (bad config, missing file, bad flag combination), a ``CheckpointError``
+    (a refused resume, a damaged checkpoint, a failed save) or a ``NonFiniteError`` (a NaN/Inf
+    loss under ``trainer.nonfinite='raise'``) prints its message to stderr and returns 2; any
+    other exception is a bug and propagates with its traceback.
 
     Args:
         body: the tool's work; its return value (``None`` meaning 0) is the exit code.
@@ -80,16 +81,35 @@ def run_cli(body: Callable[[], int | None]) -> int:
     except Exception as exc:
         if not _is_user_error(exc):
             raise
+        _close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
+def _close_progress_bars() -> None:
+    """Ends open tqdm bars so the error starts its own line (a bar has no newline until closed)."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", ()) or ()):
+        bar.close()
+
+
+#: (module, class) of the errors that are the user's to fix; modules never imported never raised
+#: them, so looking them up in ``sys.modules`` keeps this module torch-free.
+_USER_ERRORS = (
+    ("cosmos_train.checkpoint.dcp", "CheckpointError"),
+    ("cosmos_train.trainer.trainer", "NonFiniteError"),
+)
+
+
 def _is_user_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a ConfigError or CheckpointError (the latter only exists once torch is loaded)."""
+    """Whether ``exc`` is a ConfigError, CheckpointError or NonFiniteError."""
     if isinstance(exc, ConfigError):
         return True
-    dcp = sys.modules.get("cosmos_train.checkpoint.dcp")  # never imported -> never raised; keeps this torch-free
-    return dcp is not None and isinstance(exc, dcp.CheckpointError)
+    for module_name, name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, name)):
+            return True
+    return False
 
 
 def launch(config: Config) -> dict[str, Any]:
@@ -208,6 +228,11 @@ def build_and_train(config: Config) -> dict[str, Any]:
     # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
     init_context_parallel(config.model_parallel.context_parallel_size, device=env.device)
     preflight_data(config)
+    from cosmos_train.data.latent_cache import check_cache_against_config
+
+    check_cache_against_config(config)
+    if config.trainer.memory_check:
+        check_memory(config, device=env.device)
     train_loader = instantiate_at(config.dataloader_train, "dataloader_train")
     val_loader = None
     if config.trainer.run_validation and config.dataloader_val is not None:
@@ -220,6 +245,9 @@ def build_and_train(config: Config) -> dict[str, Any]:
     net_builder = make_builder(config, device=env.device)
     # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.
     extra = {"base_checkpoint": config.checkpoint.load_path} if lora else {}
+    # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
+    if getattr(getattr(train_loader, "dataset", None), "provides_latents", False):
+        extra["lazy_tokenizer"] = True
     model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed, **extra)
     log.info("model.net: %s", count_parameters(model.net))
     trainer = build_trainer(config)
@@ -241,6 +269,38 @@ def _factory(node: Any, path: str) -> Callable[..., Any]:
         return instantiate_at(node, path, **runtime)
 
     return build
+
+
+def _fsdp_shards(config: Config) -> int:
+    """How many ranks share one copy of the model state (1 unless FSDP on several ranks)."""
+    from cosmos_train.distributed.env import get_world_size
+
+    world = get_world_size()
+    if config.trainer.distributed_parallelism != "fsdp" or world == 1:
+        return 1
+    shard = getattr(getattr(config.model, "config", None), "fsdp_shard_size", None)
+    return shard if isinstance(shard, int) and shard > 0 else world
+
+
+def check_memory(config: Config, *, device: Any) -> None:
+    """The memory guard (rank 0 decides, every rank stops): see ``cosmos_train.utils.memory_guard``."""
+    import torch
+
+    from cosmos_train.distributed.env import broadcast_object, get_rank
+    from cosmos_train.utils.memory_guard import check_training_memory
+
+    error = None
+    if get_rank() == 0:
+        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if torch.device(device).type == "cpu" else 1
+        try:
+            estimate = check_training_memory(config, device=device, shards=_fsdp_shards(config), ranks_sharing=sharing)
+            if estimate is not None:
+                log.info("memory check: %s", estimate.describe())
+        except ConfigError as exc:
+            error = str(exc)
+    error = broadcast_object(error)
+    if error is not None:
+        raise ConfigError(error, "trainer.memory_check")
 
 
 def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:

@@ -35,11 +35,20 @@ from ._errors import (
     ResolveError,
     SerializationError,
 )
-from ._loader import lazy_imports, load, load_rel
-from ._node import (PLACEHOLDER, ConfigDict, ConfigList, ConfigPartial, L, LazyCall, LazyNode,
-                    LazyRef, trust)
 from ._io import dumps, fingerprint, loads, save, to_py
-from ._node import Record
+from ._loader import lazy_imports, load, load_rel
+from ._node import (
+    PLACEHOLDER,
+    ConfigDict,
+    ConfigList,
+    ConfigPartial,
+    L,
+    LazyCall,
+    LazyNode,
+    LazyRef,
+    Record,
+    trust,
+)
 from ._overrides import Registry, apply_overrides, choices, default_registry, register, select
 from ._resolve import resolve
 

@@ -17,8 +17,18 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ._errors import ConfigError, InstantiationError
-from ._node import (PLACEHOLDER, ConfigDict, ConfigList, LazyNode, LazyRef, _init_meta,
-                    frozen_error, locate, resolve_target, target_name)
+from ._node import (
+    PLACEHOLDER,
+    ConfigDict,
+    ConfigList,
+    LazyNode,
+    LazyRef,
+    _init_meta,
+    frozen_error,
+    locate,
+    resolve_target,
+    target_name,
+)
 from .tree import Traversal, children, format_path, is_attrs, kind_of, raw_set, traverse
 
 __all__ = ["instantiate", "freeze", "is_frozen", "unfreeze"]

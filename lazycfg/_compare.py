@@ -21,14 +21,21 @@ import math
 from typing import Any
 
 from . import tree as _tree
-from ._errors import ConfigError
-from ._node import (LazyNode, LazyRef, Record, get_history, get_site, resolve_target, suggest,
-                    target_name)
 from ._configclass import field_types
+from ._errors import ConfigError
+from ._node import (
+    LazyNode,
+    LazyRef,
+    Record,
+    get_history,
+    get_site,
+    resolve_target,
+    suggest,
+    target_name,
+)
 from ._types import params as _params
 from ._types import type_repr, value_accepts
 from .tree import _scalar, format_path, get_child, join_path, parse_path
-
 
 CHANGED, ADDED, REMOVED = "changed", "added", "removed"
 

@@ -28,10 +28,20 @@ import sys
 from typing import Any, Callable, TypeVar
 
 from ._errors import ConfigError, ConfigKeyError
-from ._node import (ConfigDict, LazyNode, _repr_html_, _repr_pretty_, caller_site, frozen_error,
-                    record, suggest, trust, wrap)
-from .tree import attrs_fields, register_kind
+from ._node import (
+    ConfigDict,
+    LazyNode,
+    _repr_html_,
+    _repr_pretty_,
+    caller_site,
+    frozen_error,
+    record,
+    suggest,
+    trust,
+    wrap,
+)
 from ._types import check_value
+from .tree import attrs_fields, register_kind
 
 __all__ = ["configclass", "is_configclass", "field_types", "set_plain_attrs"]
 

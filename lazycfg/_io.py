@@ -47,10 +47,19 @@ from . import _node as P
 from . import tree as _tree
 from ._configclass import field_types
 from ._errors import ConfigError, ConfigFileNotFoundError, SerializationError
-from ._node import (NAN, PLACEHOLDER, ConfigDict, ConfigPartial, LazyRef, _init_meta, is_trusted,
-                    locate, new_node, target_name)
+from ._node import (
+    NAN,
+    PLACEHOLDER,
+    ConfigDict,
+    ConfigPartial,
+    LazyRef,
+    _init_meta,
+    is_trusted,
+    locate,
+    new_node,
+    target_name,
+)
 from ._types import check_value
-
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1

@@ -29,11 +29,21 @@ from typing import Any, Iterable
 
 from ._errors import ConfigError, ConfigFileNotFoundError, ConfigImportError, OverrideError
 from ._grammar import Override
-from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
 from ._io import load_yaml
-from ._overrides import (Pins, Registry, _parse_all, _pop_pins, _push_pins, active_pins,
-                         apply_group, apply_one, apply_overrides, default_registry,
-                         is_group_override)
+from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
+from ._overrides import (
+    Pins,
+    Registry,
+    _parse_all,
+    _pop_pins,
+    _push_pins,
+    active_pins,
+    apply_group,
+    apply_one,
+    apply_overrides,
+    default_registry,
+    is_group_override,
+)
 from .tree import children
 
 __all__ = ["load", "load_rel", "lazy_imports", "exec_config_file"]

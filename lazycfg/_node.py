@@ -71,7 +71,6 @@ from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, FrozenConfigError
 
-
 # ----------------------------------------------------------------------------- provenance
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # stdlib helpers that may sit between user code and an assignment (deepcopy, with-blocks)

@@ -18,7 +18,7 @@ Signature checks need the target imported: they are made when the target is a ca
 or its module is already in ``sys.modules``; otherwise unknown names are accepted and left to
 ``check()``.
 
-Registry: ``Registry``: config groups and options (the ConfigStore replacement) and command-line pins.
+Registry: config groups and options (the ConfigStore replacement) and command-line pins.
 
 A group (``optimizer``) holds named options (``adamw``), each a lazy node, mapping or config
 instance, and a *package*: the dotted config path where the option lands (default: the group
@@ -41,11 +41,31 @@ from typing import Any, Iterable, Iterator
 from ._configclass import field_types
 from ._errors import ConfigError, ConfigTypeError, FrozenConfigError, OverrideError, RegistryError
 from ._grammar import Override, parse_override
-from ._node import (ConfigDict, LazyNode, _get_meta, _note_choice, _safe_eq, get_choices, record,
-                    suggest, target_name, trust)
+from ._node import (
+    ConfigDict,
+    LazyNode,
+    _get_meta,
+    _note_choice,
+    _safe_eq,
+    get_choices,
+    record,
+    suggest,
+    target_name,
+    trust,
+)
 from ._types import check_value, checkable_target, item_annotations, params
-from .tree import (children, del_child, format_path, get_child, is_glob, join_path, kind_of,
-                   parse_path, set_child, walk)
+from .tree import (
+    children,
+    del_child,
+    format_path,
+    get_child,
+    is_glob,
+    join_path,
+    kind_of,
+    parse_path,
+    set_child,
+    walk,
+)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -515,9 +535,11 @@ def _walk(cfg: Any, keys: tuple, ov: Override | str, create: bool = False,
         except AttributeError as exc:
             if not (create and isinstance(obj, dict)):
                 raise OverrideError(f"override {text!r}: {exc}", where) from exc
-            child = ConfigDict()
-            _guard(lambda: set_child(obj, key, child, text, kind, format_path(keys[:i])), text)
-            obj = child
+            parent, obj = obj, ConfigDict()
+            try:
+                set_child(parent, key, obj, text, kind, format_path(keys[:i]))
+            except FrozenConfigError as err:
+                raise OverrideError(f"override {text!r}: {err}", err.path) from err
         if obj is None and i < len(keys) - 1:
             raise OverrideError(f"override {text!r}: {where!r} is None, so it has no "
                                 f"{keys[i + 1]!r}", where)
@@ -748,7 +770,7 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
         _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
 
-# provenance for list elements set by override lives on the list's parent (see ``lazycfg._compare.explain``)
+# provenance of list elements set by override lives on the list's parent (see ``explain``)
 def _record_list_element(grandparent: Any, list_key: Any, index: int, old: Any, new: Any,
                          source: str) -> None:
     record(grandparent, f"{list_key}.{index}", old, True, new, source, "override")

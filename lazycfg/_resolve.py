@@ -342,9 +342,9 @@ def _plain(obj: Any) -> Any:
 
 def _register_now() -> None:
     """Register OmegaConf's ``now`` resolver so that it uses the current resolve's timestamp."""
-    from omegaconf import OmegaConf
-
     from datetime import datetime
+
+    from omegaconf import OmegaConf
 
     def now(fmt: str) -> str:
         stamp = _CURRENT_NOW[-1] if _CURRENT_NOW else datetime.now()

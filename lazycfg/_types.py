@@ -25,7 +25,6 @@ from typing import Any, Callable
 from ._errors import ConfigTypeError
 from ._node import NAN, PLACEHOLDER, LazyNode, LazyRef
 
-
 Checker = Callable[[Any, str, bool], Any]
 _CACHE: dict[Any, Checker] = {}
 _NO_CONVERT = object()

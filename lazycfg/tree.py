@@ -28,8 +28,19 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, OverrideError
-from ._node import (DELETED, ConfigDict, ConfigList, LazyNode, _init_meta, frozen_error, listing,
-                    new_node, node_child, record, suggest, wrap)
+from ._node import (
+    DELETED,
+    ConfigDict,
+    ConfigList,
+    LazyNode,
+    _init_meta,
+    listing,
+    new_node,
+    node_child,
+    record,
+    suggest,
+    wrap,
+)
 
 __all__ = ["walk", "children", "format_path", "parse_path"]
 
@@ -218,7 +229,8 @@ def _index(obj: Any, key: Any, path: str) -> int:
         raise ConfigKeyError(f"{path or '<root>'} is a {type(obj).__name__}: index it with an "
                              f"integer, not {key!r}", path)
     if not -len(obj) <= key < len(obj):
-        raise ConfigKeyError(f"{join_path(path, key)}: index {key} out of range (length {len(obj)})",
+        raise ConfigKeyError(f"{join_path(path, key)}: index {key} out of range (length "
+                             f"{len(obj)})",
                              join_path(path, key))
     return key
 
@@ -255,9 +267,11 @@ def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
         if key in names:
             return getattr(obj, key)
         raise ConfigKeyError(f"{join_path(path, key)!r}: {t.__name__} has no field {key!r}."
-                             f"{suggest(key, names)}{listing('Fields', names)}", join_path(path, key))
+                             f"{suggest(key, names)}{listing('Fields', names)}",
+                             join_path(path, key))
     where = path or "<root>"
-    raise ConfigKeyError(f"{join_path(path, key)!r}: {where} is a {type(obj).__name__} value, not a "
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {where} is a {type(obj).__name__} value, "
+                         f"not a "
                          f"config container", join_path(path, key))
 
 
@@ -497,7 +511,8 @@ def format_path(keys: Any) -> str:
     for key in keys:
         if isinstance(key, int) and not isinstance(key, bool):
             out.append(f".{key}" if out else str(key))
-        elif isinstance(key, str) and key and (key.isidentifier() or key == "*" or type(key) is Glob):
+        elif isinstance(key, str) and key and (key.isidentifier() or key in ("*",)
+                                               or type(key) is Glob):
             out.append(f".{key}" if out else key)
         else:
             out.append(f"[{key!r}]")

@@ -90,6 +90,7 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "trainer.run_validation",
     "trainer.timeout_s",
     "trainer.timeout_period",
+    "trainer.memory_check",
     "trainer.profiling*",
     "trainer.straggler*",
     "trainer.callbacks.*.every_n",

@@ -3,7 +3,9 @@
 Both models implement :class:`~cosmos_train.model.base.TrainModel`:
 
 - the batch video (uint8 ``[B,3,T,H,W]``, or ``images`` ``[B,3,H,W]``) is normalised to ``[-1,1]``
-  and encoded by the frozen tokenizer (EDM scales latents by ``sigma_data``);
+  and encoded by the frozen tokenizer (EDM scales latents by ``sigma_data``); a batch with
+  ``latents`` (a latent cache) skips the encoder, and with ``lazy_tokenizer=True`` the tokenizer is
+  only built when first needed (sample videos), so a cached run never loads it otherwise;
 - the conditioner gives text (with CFG dropout), fps and padding mask; the first ``n`` latent
   frames of each sample are conditioning frames (replaced by the clean latents in the net input,
   and excluded from the loss via ``denoise_replace_gt_frames``);
@@ -21,6 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from cosmos_train.data._items import LATENTS_KEY
 from cosmos_train.model.base import Batch, NetBuilder, TrainModel, default_net_builder
 from cosmos_train.model.conditioner import Video2WorldCondition, Video2WorldConditioner
 from cosmos_train.model.config import Video2WorldConfig, Video2WorldRectifiedFlowConfig
@@ -90,6 +93,7 @@ class _Video2WorldBase(TrainModel):
         net_builder: NetBuilder | None = None,
         seed: int = 0,
         base_checkpoint: str | None = None,
+        lazy_tokenizer: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(config, self.config_cls):
@@ -102,13 +106,10 @@ class _Video2WorldBase(TrainModel):
         self.seed = int(seed)
         self.precision = parse_dtype(config.precision, "model.config.precision")
 
-        tokenizer = build_component(config.tokenizer, "model.config.tokenizer")
-        if getattr(tokenizer, "latent_ch", config.state_ch) != config.state_ch:
-            raise ValueError(
-                f"tokenizer latent_ch={tokenizer.latent_ch} but model.config.state_ch={config.state_ch}; make them equal"
-            )
         # Not registered as a submodule: the frozen tokenizer stays out of state_dict, parameters and FSDP.
-        object.__setattr__(self, "tokenizer", tokenizer.to(self.device))
+        object.__setattr__(self, "_tokenizer", None)
+        if not lazy_tokenizer:
+            self._build_tokenizer()
         # Frozen and unregistered like the tokenizer: no grads, no optimizer, EMA or checkpoint entries.
         object.__setattr__(self, "text_encoder", build_text_encoder(config.text_encoder, device=self.device))
         self._warned_text_override = False
@@ -147,6 +148,26 @@ class _Video2WorldBase(TrainModel):
         else:
             self._build_ema(builder, make_net, ema)
         self._warned_no_sample_idx = False
+
+    def _build_tokenizer(self) -> Any:
+        config = self.config
+        tokenizer = build_component(config.tokenizer, "model.config.tokenizer")
+        if getattr(tokenizer, "latent_ch", config.state_ch) != config.state_ch:
+            raise ValueError(
+                f"tokenizer latent_ch={tokenizer.latent_ch} but model.config.state_ch={config.state_ch}; make them equal"
+            )
+        object.__setattr__(self, "_tokenizer", tokenizer.to(self.device))
+        return self._tokenizer
+
+    @property
+    def tokenizer(self) -> Any:
+        """The frozen tokenizer, built on first use when the model was made with ``lazy_tokenizer``."""
+        return self._tokenizer if self._tokenizer is not None else self._build_tokenizer()
+
+    @property
+    def tokenizer_built(self) -> bool:
+        """Whether the tokenizer exists (a cached run without samples never builds it)."""
+        return self._tokenizer is not None
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Loads ``net.*`` / ``net_ema.*``; Transformer Engine ``*._extra_state`` entries in Cosmos
@@ -215,6 +236,30 @@ class _Video2WorldBase(TrainModel):
             )
         return latent
 
+    def _cached_latents(self, batch: Batch) -> torch.Tensor:
+        """``batch["latents"]`` (a latent cache) checked against the model's latent shape."""
+        latent = batch[LATENTS_KEY]
+        cfg = self.config
+        if latent.ndim != 5 or latent.shape[1] != cfg.state_ch:
+            raise ValueError(
+                f"batch[{LATENTS_KEY!r}] must be [B, {cfg.state_ch}, T, H, W] (model.config.state_ch), got "
+                f"{tuple(latent.shape)}; rebuild the cache with this experiment's tokenizer"
+            )
+        if latent.shape[2] > 1 and latent.shape[2] != cfg.state_t:
+            raise ValueError(
+                f"the cached latents have {latent.shape[2]} frames but model.config.state_t={cfg.state_t}; "
+                "rebuild the cache with this run's num_frames or set model.config.state_t"
+            )
+        return latent.to(device=self.device, dtype=torch.float32)
+
+    def _clean_latents(self, batch: Batch) -> tuple[torch.Tensor, bool]:
+        """``(x0 before scaling, is_video)`` from cached latents or by encoding the batch's pixels."""
+        if LATENTS_KEY in batch:
+            latent = self._cached_latents(batch)
+            return latent, latent.shape[2] > 1
+        pixels, is_video = self._pixels(batch)
+        return self._encode(pixels, is_video), is_video
+
     def _with_text_embeddings(self, batch: Batch) -> Batch:
         """``batch`` plus the online text encoder's embeddings of its captions (when one is set).
 
@@ -268,9 +313,9 @@ class _Video2WorldBase(TrainModel):
     def _prepare(
         self, batch: Batch, seed: int, iteration: int, *, dropout: bool
     ) -> tuple[torch.Tensor, Video2WorldCondition, list[int], bool]:
-        pixels, is_video = self._pixels(batch)
-        idx = self._sample_idx(batch, pixels.shape[0])
-        x0 = self._encode(pixels, is_video) * self._latent_scale()
+        x0, is_video = self._clean_latents(batch)
+        idx = self._sample_idx(batch, x0.shape[0])
+        x0 = x0 * self._latent_scale()
         batch = self._with_text_embeddings(batch)
         gens = sample_generators(seed, iteration, idx, _STREAM_COND)
         condition = self.conditioner(batch, gens, device=self.device, dropout=dropout)
@@ -401,8 +446,8 @@ class _Video2WorldBase(TrainModel):
         ``guidance`` and ``seed``.
         """
         settings = sampler or self.sampler_settings(num_steps=num_steps, guidance=guidance, seed=seed)
-        pixels, is_video = self._pixels(batch)
-        x0 = self._encode(pixels, is_video) * self._latent_scale()
+        x0, _ = self._clean_latents(batch)
+        x0 = x0 * self._latent_scale()
         latents = self.sample_latents(batch, x0, settings)
         video = self.tokenizer.decode((latents / self._latent_scale()).to(self._tokenizer_device()))
         return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu()
@@ -414,6 +459,9 @@ class _Video2WorldBase(TrainModel):
 
     # ------------------------------------------------------------------ throughput
     def _latent_thw(self, batch: Batch) -> tuple[int, int, int]:
+        if LATENTS_KEY in batch:
+            t, h, w = batch[LATENTS_KEY].shape[-3:]
+            return int(t), int(h), int(w)
         pixels_key = self.config.input_data_key if self.config.input_data_key in batch else self.config.input_image_key
         shape = batch[pixels_key].shape
         t = shape[2] if len(shape) == 5 else 1
@@ -463,6 +511,7 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         seed: base seed of the per-sample draws.
         base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
             injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
+        lazy_tokenizer: build the tokenizer on first use (runs from a latent cache).
     """
 
     config_cls = Video2WorldRectifiedFlowConfig
@@ -475,8 +524,10 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         net_builder: NetBuilder | None = None,
         seed: int = 0,
         base_checkpoint: str | None = None,
+        lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
+                         lazy_tokenizer=lazy_tokenizer)
         self.noise = RectifiedFlowNoise(
             shift=config.shift,
             num_train_timesteps=config.num_train_timesteps,
@@ -547,6 +598,7 @@ class Video2WorldModel(_Video2WorldBase):
         seed: base seed of the per-sample draws.
         base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
             injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
+        lazy_tokenizer: build the tokenizer on first use (runs from a latent cache).
     """
 
     config_cls = Video2WorldConfig
@@ -559,8 +611,10 @@ class Video2WorldModel(_Video2WorldBase):
         net_builder: NetBuilder | None = None,
         seed: int = 0,
         base_checkpoint: str | None = None,
+        lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
+                         lazy_tokenizer=lazy_tokenizer)
         sde = config.sde
         self.noise = EDMNoise(
             p_mean=sde.p_mean,

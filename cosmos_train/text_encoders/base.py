@@ -72,14 +72,15 @@ def build_text_encoder(
             f"model.config.text_encoder must be a LazyCall node, a built text encoder or None "
             f"(text_encoder=precomputed), got {type(node).__name__}"
         )
-    from lazycfg import instantiate  # lazily: importing cosmos_train must not need lazycfg
+    # Lazily: importing cosmos_train must not need lazycfg.
+    from cosmos_train.utils.build import instantiate_at
 
     runtime: dict[str, Any] = {}
     if device is not None:
         runtime["device"] = str(device)
     if dtype is not None:
         runtime["dtype"] = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
-    encoder = instantiate(node, **runtime)
+    encoder = instantiate_at(node, "model.config.text_encoder", **runtime)
     if not isinstance(encoder, TextEncoder):
         raise TypeError(
             f"model.config.text_encoder built a {type(encoder).__name__}, which lacks encode(), "

@@ -74,6 +74,7 @@ CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
     "parallelism": "the net builder (cosmos_train.launch.make_builder)",
     "grad_scaler_args": "accepted for Cosmos; logged as ignored by the launcher",
     "memory_format": "accepted for Cosmos; logged as ignored by the launcher",
+    "memory_check": "the launcher's memory guard, before the model is built",
 }
 
 
@@ -581,9 +582,11 @@ class Trainer:
                 f"(rank {self.env.rank})"
             )
             if self.nonfinite == "raise":
+                lr = opt.param_groups[0].get("lr") if opt.param_groups else None
                 raise NonFiniteError(
-                    msg + "; set trainer.nonfinite='skip' to skip such steps, or stabilise training: lower "
-                    "optimizer.lr or clip gradients with trainer.callbacks.grad_clip.clip_norm"
+                    msg + "; trainer.nonfinite='raise' stopped the run. Try: lower optimizer.lr "
+                    f"(the step used {lr:g}), clip gradients with trainer.callbacks.grad_clip.clip_norm, "
+                    "or skip such steps with trainer.nonfinite='skip'"
                 )
             self.skipped_steps += 1
             log.warning("%s; skipped (no optimizer, scheduler or EMA update), %d skipped so far", msg, self.skipped_steps)

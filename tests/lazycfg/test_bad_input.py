@@ -8,14 +8,25 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 import lazycfg
-from lazycfg import (L, ConfigDict, ConfigError, ConfigTypeError, FrozenConfigError,
-                     OverrideError, ResolveError, SerializationError, apply_overrides, choices)
+from lazycfg import (
+    ConfigDict,
+    ConfigError,
+    ConfigTypeError,
+    FrozenConfigError,
+    L,
+    OverrideError,
+    ResolveError,
+    SerializationError,
+    apply_overrides,
+    choices,
+)
 from tests.fixtures.lazycfg import toy
 
 HEADER = "__lazycfg__: {version: 1}\n"
@@ -322,11 +333,12 @@ INTERP = [
 @pytest.mark.parametrize("text,expected", [r[1:] for r in INTERP], ids=[r[0] for r in INTERP])
 def test_list_index_forms_match_omegaconf(text: str, expected: Any) -> None:
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     oc = OmegaConf.create({"l": list(range(12)), "x": text})
     cfg = ConfigDict(l=list(range(12)), x=text)
     if expected is None:
-        with pytest.raises(Exception):
+        with pytest.raises(OmegaConfBaseException):
             _ = oc.x
         with pytest.raises(ResolveError, match="x"):
             lazycfg.resolve(cfg)

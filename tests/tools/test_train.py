@@ -170,6 +170,31 @@ def test_output_root_that_is_a_file_is_one_error_line(train_main, tmp_path, caps
     assert f"{root} is a file, not a directory" in err and "IMAGINAIRE_OUTPUT_ROOT" in err
 
 
+def test_nonfinite_loss_is_one_error_line(train_main, capsys):
+    args = [TINY, "optimizer.lr=1e6", "trainer.max_iter=50", "trainer.run_validation=false",
+            "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
+            "~trainer.callbacks.grad_clip", "job.name=nonfinite"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert re.search(r"non-finite training step at iteration \d+: loss=\S+, grad_norm=\S+", line), line
+    assert "trainer.nonfinite='raise' stopped the run" in line and "lower optimizer.lr (the step used" in line
+    assert "Traceback" not in err
+
+
+def test_a_model_that_cannot_fit_is_refused_before_building(train_main, capsys, monkeypatch):
+    """The issue's case: 2b_nemo_480p with mock data on a 24 GB CPU machine (free memory pinned)."""
+    from cosmos_train.utils import memory_guard
+
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: 24 * 2**30)
+    args = [str(ROOT / "experiments" / "2b_nemo_480p.py"), "data_train=mock", "tokenizer=standin"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "the model cannot fit: 2.06B parameters need at least 38.4 GiB" in line
+    assert "only 24.0 GiB are free on cpu" in line and "Traceback" not in err
+
+
 def test_smoke_runs_one_iteration_with_every_cadence(train_main, tmp_path):
     assert train_main([TINY, "--smoke", "trainer.callbacks.every_n_sample_reg.num_steps=2",
                        "trainer.callbacks.every_n_sample_ema.num_steps=2"]) == 0
