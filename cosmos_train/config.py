@@ -255,7 +255,11 @@ class TrainerConfig:
     logging_iter: int = 100
     run_validation: bool = True
     validation_iter: int = 999999999
-    timeout_period: int = 999999999
+    #: Ours (Cosmos: 999999999, off): the watchdog, in seconds. A rank with no progress for this
+    #: long (a step, a checkpoint save, a validation, a sampling callback) dumps its stacks and
+    #: exits 124, so torchrun ends the job instead of waiting for the collective timeout; the
+    #: first step (compilation, first validation) gets 4x. 0 or 999999999 turns it off.
+    timeout_period: int = 900
     memory_format: str = "preserve_format"
     grad_accum_iter: int = 1
     straggler_detection: StragglerDetectionConfig = attrs.field(factory=StragglerDetectionConfig)
@@ -410,6 +414,10 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
         value = _get(cfg, path)
         if not isinstance(value, int) or value < 1:
             problems.append(f"{path}={value!r} must be a positive integer")
+    if not isinstance(cfg.trainer.timeout_period, int) or cfg.trainer.timeout_period < 0:
+        problems.append(
+            f"trainer.timeout_period={cfg.trainer.timeout_period!r} must be seconds >= 0 (0 turns the watchdog off)"
+        )
     mp = cfg.model_parallel
     for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
         if getattr(mp, key) != 1:

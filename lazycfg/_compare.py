@@ -496,21 +496,17 @@ def explain(cfg: object, path: str) -> list[Record]:
     keys = parse_path(path)
     if not keys:
         return History()
-    parent = cfg
-    via = ""
+    parents, via = [cfg], ""
     for i, key in enumerate(keys[:-1]):
-        recs = get_history(parent, key)
+        recs = get_history(parents[-1], key)
         if recs:
             via = recs[-1].source if recs[-1].kind == "select" else ""
-        parent = get_child(parent, key, path=format_path(keys[:i]))
-    last = keys[-1]
+        parents.append(get_child(parents[-1], key, path=format_path(keys[:i])))
+    parent, last = parents[-1], keys[-1]
     holder, hkey = parent, last
     if isinstance(parent, (list, tuple)) and len(keys) >= 2:
         # list elements carry no metadata: their history lives on the list's parent
-        holder = cfg
-        for i, key in enumerate(keys[:-2]):
-            holder = get_child(holder, key, path=format_path(keys[:i]))
-        hkey = f"{keys[-2]}.{last}"
+        holder, hkey = parents[-2], f"{keys[-2]}.{last}"
     recs = get_history(holder, hkey)
     if not recs:
         current = get_child(parent, last, path=format_path(keys[:-1]))

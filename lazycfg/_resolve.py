@@ -109,10 +109,7 @@ class _Resolver:
 
     # -- reading and writing by path ---------------------------------------------------------
     def _get(self, path: Path) -> Any:
-        obj = self.root
-        for key in path:
-            obj = _tree.get_child(obj, key)
-        return obj
+        return _tree.get_path(self.root, path)
 
     def _set(self, path: Path, value: Any, text: str) -> None:
         parent = self._get(path[:-1])

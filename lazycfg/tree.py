@@ -275,6 +275,13 @@ def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
                          f"config container", join_path(path, key))
 
 
+def get_path(obj: Any, keys: tuple) -> Any:
+    """The value at ``keys`` below ``obj`` (errors name the path)."""
+    for i, key in enumerate(keys):
+        obj = get_child(obj, key, path=format_path(keys[:i]))
+    return obj
+
+
 def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
               kind: str = "python", path: str | None = None) -> None:
     """Sets a child through the container's rules (freeze, provenance, config-class type checks).

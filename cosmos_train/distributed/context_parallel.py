@@ -66,6 +66,7 @@ __all__ = [
     "SeqShard",
     "data_parallel_rank_world",
     "enable_context_parallel",
+    "enable_model_context_parallel",
     "get_context_parallel",
     "init_context_parallel",
     "reset_context_parallel",
@@ -371,3 +372,22 @@ def enable_context_parallel(net: nn.Module, cp: ContextParallel | None) -> nn.Mo
         )
     net.context_parallel = cp
     return net
+
+
+def enable_model_context_parallel(model: nn.Module, cp_size: int | None = None) -> ContextParallel | None:
+    """Inference: split one video's sequence over ``cp_size`` ranks (default: all ranks).
+
+    Collective. Builds the mesh (:func:`init_context_parallel`) and enables CP on the model's
+    ``net`` and, when present, ``net_ema``. Every rank then runs the same sampling call on the
+    same inputs and gets the same video (the net gathers its output), so one rank writes it.
+    Returns None in one process.
+    """
+    size = get_world_size() if cp_size is None else int(cp_size)
+    if size <= 1:
+        return None
+    cp = init_context_parallel(size)
+    for name in ("net", "net_ema"):
+        net = getattr(model, name, None)
+        if net is not None:
+            enable_context_parallel(net, cp)
+    return cp

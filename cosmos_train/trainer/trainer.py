@@ -67,6 +67,8 @@ _PARALLELISM = ("ddp", "fsdp", "none")
 
 #: ``trainer.timeout_period`` at or above this means "no watchdog" (Cosmos's 999999999 default).
 _NO_TIMEOUT = 999999999
+#: The watchdog's first period (start to the end of the first step) is this many periods long.
+FIRST_STEP_TIMEOUT_FACTOR = 4
 
 #: ``trainer.*`` fields that are not :class:`Trainer` arguments, and what uses them instead.
 CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
@@ -124,6 +126,11 @@ def locate_trainer(dotted: str) -> type:
         ) from exc
 
 
+def _kick(watchdog: Watchdog | None, what: str) -> None:
+    if watchdog is not None:
+        watchdog.kick(what)
+
+
 def _batch_size(batch: Any) -> int:
     if isinstance(batch, dict):
         if "sample_idx" in batch:
@@ -169,7 +176,9 @@ class Trainer:
             nets are initialised identically by the net builder).
         deterministic, allow_tf32: backend flags.
         callbacks: ``{name: Callback}``, called in dict order.
-        timeout_s: watchdog period (``None``: off).
+        timeout_s: watchdog period in seconds (``None``: off): no step, checkpoint save,
+            validation or step-end callback may take longer; the first step may take
+            ``FIRST_STEP_TIMEOUT_FACTOR`` times as long.
         profiling: a :class:`ProfilerConfig` (or its kwargs) for a profiler window.
         straggler: a :class:`StragglerMonitor` (or its kwargs).
         job_dir: where ``metrics.jsonl``, TensorBoard events, samples and traces go.
@@ -472,7 +481,12 @@ class Trainer:
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
         self._writer = MetricsWriter(self.job_dir, enabled=self.env.is_main, tensorboard=self.tensorboard)
-        watchdog = Watchdog(timeout_s=self.timeout_s).start() if self.timeout_s else None
+        watchdog = None
+        if self.timeout_s:
+            # The first period also covers on_train_start, the iteration-0 validation and the
+            # first step's compilation.
+            first = self.timeout_s * FIRST_STEP_TIMEOUT_FACTOR
+            watchdog = Watchdog(timeout_s=self.timeout_s, first_timeout_s=first).start()
         try:
             cb.on_train_start(model, self.iteration)
             if self.run_validation and val_loader is not None and self.iteration == 0:
@@ -480,7 +494,9 @@ class Trainer:
             with maybe_profile(self.profiling, self.job_dir / "torch_trace") as prof:
                 self._loop(val_loader, checkpointer, watchdog, prof)
             if checkpointer is not None and checkpointer.should_save_final(self.iteration):
+                _kick(watchdog, f"final checkpoint save at iteration {self.iteration}")
                 self._save(checkpointer)
+            _kick(watchdog, "end of training")
             cb.on_train_end(model, self.iteration)
             if checkpointer is not None:
                 checkpointer.finalize(callbacks=cb)
@@ -539,12 +555,16 @@ class Trainer:
                 window_norm += norm
                 window_steps += 1
             window_samples += step_samples
+            # Kicked around the long phases too, so the period only covers the longest one.
+            _kick(watchdog, f"iteration {self.iteration}")
             if checkpointer is not None and checkpointer.should_save(self.iteration):
                 self._save(checkpointer)
+                _kick(watchdog, f"checkpoint save at iteration {self.iteration}")
             log_step = self.is_log_step(self.iteration)
             if log_step:
                 self.pending_metrics = self._window_metrics(window_loss, window_norm, window_steps, window_samples, window_t0)
             cb.on_training_step_end(model, batch, output, loss, self.iteration)
+            _kick(watchdog, f"step-end callbacks at iteration {self.iteration}")
             if log_step:
                 self.last_logged = self.pending_metrics
                 self._writer.write(self.pending_metrics)
@@ -554,8 +574,7 @@ class Trainer:
                 window_t0 = time.perf_counter()
             if self.run_validation and val_loader is not None and self.iteration % self.validation_iter == 0:
                 self.validate(val_loader)
-            if watchdog is not None:
-                watchdog.kick(f"iteration {self.iteration}")
+                _kick(watchdog, f"validation at iteration {self.iteration}")
             if self.straggler is not None:
                 self.straggler.step_end(self.iteration, self.device)
             if prof is not None:

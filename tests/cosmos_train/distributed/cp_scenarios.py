@@ -18,6 +18,7 @@ import torch.distributed as dist
 
 from cosmos_train.distributed.context_parallel import (
     data_parallel_rank_world,
+    enable_model_context_parallel,
     init_context_parallel,
 )
 from cosmos_train.distributed.env import init_distributed
@@ -64,6 +65,9 @@ def _model(state_t: int, **builder) -> Video2WorldModelRectifiedFlow:
         state_t=state_t,
         min_num_conditional_frames=1,
         max_num_conditional_frames=1,
+        # Per-frame timesteps ([B, T]): the AdaLN modulation differs per frame and must be
+        # sliced with the frames.
+        conditional_frame_timestep=1.0,
     )
     return Video2WorldModelRectifiedFlow(
         cfg, net_builder=make_net_builder(device="cpu", param_dtype=None, **builder)
@@ -151,8 +155,9 @@ def scenario_train_uneven(out: Path, cp_size: int) -> dict:
 
 def scenario_sample(out: Path, cp_size: int) -> dict:
     """One video sampled with the sequence split over the CP group, vs one process."""
-    cp = init_context_parallel(cp_size)
-    model = _model(4, mode="none", context_parallel=cp)
+    model = _model(4, mode="none")  # built unsplit, as tools/generate.py loads a run
+    cp = enable_model_context_parallel(model, cp_size)
+    assert model.net.context_parallel is cp and model.net_ema.context_parallel is cp
     probe = _FrameProbe(model.net)
     batch = make_batch(1, start=0)
     video = model.generate_samples(batch, num_steps=4, guidance=1.5, seed=7)

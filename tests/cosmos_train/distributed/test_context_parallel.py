@@ -3,11 +3,13 @@ parameters after 3 steps, a sampled video), uneven frame counts, CP-independent 
 
 Tolerance: fp32, relative to each tensor's largest magnitude. ``REL = 1e-6`` for the losses, the
 first step's gradients and the parameters after 3 SGD steps; ``REL_LATER_GRADS = 1e-5`` for the
-gradients of steps 2 and 3, which are taken at parameters that already differ by ~4e-7. Splitting
+gradients of steps 2 and 3, which are taken at parameters that already differ by ~4e-7 (and, for
+a gradient that cancels to below 1e-3 of the step's largest, relative to that floor). Splitting
 the sequence changes only the row count of each matmul and the head count of each SDPA call, so
-the differences are accumulation order. Measured (CP=2, DP=2 x CP=2 FSDP and HSDP, uneven):
-losses <= 8e-8, step-0 gradients <= 6.7e-7, later gradients <= 3.6e-6, parameters <= 6.7e-7; the
-net's forward output and the sampled uint8 video are bit-identical.
+the differences are accumulation order. Measured (CP=2, DP=2 x CP=2 FSDP and HSDP, uneven;
+per-frame timesteps): losses <= 1.6e-7, step-0 gradients <= 3.8e-7, later gradients <= 2e-6
+(one 2.7e-6-sized gradient: 1.5e-5 of itself), parameters <= 6.7e-7; the net's forward output
+and the sampled uint8 video are bit-identical.
 """
 
 from __future__ import annotations
@@ -107,8 +109,12 @@ def _assert_training_matches(ranks: list[dict], frames_per_rank: int) -> None:
         # Step 0 starts from identical parameters; later steps from parameters that already
         # differ at the ~4e-7 level, which the gradients amplify a little.
         tol = REL if step == 0 else REL_LATER_GRADS
+        # Later steps: a gradient that cancels to ~1e-4 of the step's largest one (an AdaLN
+        # LoRA factor whose zero-initialised partner just moved) is compared on that floor.
+        floor = 0.0 if step == 0 else 1e-3 * max(g.abs().max().item() for g in theirs.values())
         for name, g in theirs.items():
-            assert _rel(mine[name], g) <= tol, (step, name, _rel(mine[name], g))
+            err = (mine[name].double() - g.double()).abs().max().item()
+            assert err <= tol * max(g.abs().max().item(), floor), (step, name, _rel(mine[name], g))
     last = ref["grads"][-1]
     assert all(g.abs().max() > 0 for g in last.values()), (
         "every parameter must get a gradient by step 3"
