@@ -225,6 +225,9 @@ def build_and_train(config: Config) -> dict[str, Any]:
     from cosmos_train.checkpoint.pretrained import check_pretrained_parts
 
     check_pretrained_parts(config)  # never silently random: before any data or weights are touched
+    from cosmos_train.model.lora import check_lora_config, count_parameters, uses_lora
+
+    check_lora_config(config)  # LoRA: a base to load, target patterns that match the net
     # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
     init_context_parallel(config.model_parallel.context_parallel_size, device=env.device)
     preflight_data(config)
@@ -238,9 +241,6 @@ def build_and_train(config: Config) -> dict[str, Any]:
     if config.trainer.run_validation and config.dataloader_val is not None:
         val_loader = instantiate_at(config.dataloader_val, "dataloader_val")
     _warn_about_ignored_fields(config)
-    from cosmos_train.model.lora import check_lora_config, count_parameters, uses_lora
-
-    check_lora_config(config)
     lora = uses_lora(config)
     net_builder = make_builder(config, device=env.device)
     # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.

@@ -40,17 +40,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import lazycfg  # noqa: E402
-
 from _docs_section import markers, replace_section  # noqa: E402  (tools/ is on sys.path when run)
+
+import lazycfg  # noqa: E402
 
 START, END = markers("bench_lora")
 TINY_CPU = str(ROOT / "experiments" / "tiny_cpu.py")
-QUIET = ["~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema", "job.wandb_mode=disabled"]
+QUIET = [
+    "~trainer.callbacks.every_n_sample_reg",
+    "~trainer.callbacks.every_n_sample_ema",
+    "job.wandb_mode=disabled",
+]
 
 
 def _lora_overrides(rank: int) -> list[str]:
-    return ["model.config.use_lora=true", f"model.config.lora_rank={rank}", f"model.config.lora_alpha={rank}"]
+    return [
+        "model.config.use_lora=true",
+        f"model.config.lora_rank={rank}",
+        f"model.config.lora_alpha={rank}",
+    ]
 
 
 # ---- step time and memory ------------------------------------------------------------------------
@@ -86,9 +94,24 @@ def _state_bytes(model: Any, opt: torch.optim.Optimizer) -> dict[str, int]:
     params = sum(p.numel() * p.element_size() for p in model.net.parameters())
     trainable = [p for p in model.net.parameters() if p.requires_grad]
     grads = sum(p.numel() * p.element_size() for p in trainable)  # one gradient per trainable param
-    moments = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t) and t.dim() > 0)
-    ema = sum(p.numel() * p.element_size() for p in model.net_ema.parameters()) if model.net_ema is not None else 0
-    return {"params": params, "grads": grads, "adam": moments, "ema": ema, "total": params + grads + moments + ema}
+    moments = sum(
+        t.numel() * t.element_size()
+        for s in opt.state.values()
+        for t in s.values()
+        if torch.is_tensor(t) and t.dim() > 0
+    )
+    ema = (
+        sum(p.numel() * p.element_size() for p in model.net_ema.parameters())
+        if model.net_ema is not None
+        else 0
+    )
+    return {
+        "params": params,
+        "grads": grads,
+        "adam": moments,
+        "ema": ema,
+        "total": params + grads + moments + ema,
+    }
 
 
 def measure_speed(base: Path, rank: int, pairs: int) -> dict[str, Any]:
@@ -122,9 +145,24 @@ def measure_speed(base: Path, rank: int, pairs: int) -> dict[str, Any]:
 
 def peak_rss_mb(case: str, base: Path, rank: int, steps: int = 10) -> float:
     """Peak RSS of a fresh process building ``case`` and taking ``steps`` steps (MiB)."""
-    cmd = [sys.executable, __file__, "--rss-case", case, "--rss-base", str(base), "--rank", str(rank), "--rss-steps", str(steps)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--rss-case",
+        case,
+        "--rss-base",
+        str(base),
+        "--rank",
+        str(rank),
+        "--rss-steps",
+        str(steps),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     return float(out)
 
 
@@ -146,7 +184,7 @@ def cosmos_2b_fraction() -> dict[str, int]:
     return {"trainable": count.trainable, "total": count.total}
 
 
-# ---- quality ---------------------------------------------------------------------------------------
+# ---- quality --------------------------------------------------------------------------------
 
 
 def _run(overrides: list[str]) -> list[dict]:
@@ -154,22 +192,35 @@ def _run(overrides: list[str]) -> list[dict]:
 
     cfg = lazycfg.load(TINY_CPU, overrides + QUIET)
     launch(cfg)
-    rows = [json.loads(line) for line in (Path(cfg.job.path_local) / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (Path(cfg.job.path_local) / "metrics.jsonl").read_text().splitlines()
+    ]
     return [r for r in rows if r.get("split") == "val"]
 
 
 def measure_quality(out: Path, base_steps: int, steps: int, rank: int) -> dict[str, Any]:
     os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(out)
     t0 = time.perf_counter()
-    base_val = _run([
-        "job.name=base", f"trainer.max_iter={base_steps}", f"checkpoint.save_iter={base_steps}",
-        f"trainer.validation_iter={base_steps}",
-    ])
+    base_val = _run(
+        [
+            "job.name=base",
+            f"trainer.max_iter={base_steps}",
+            f"checkpoint.save_iter={base_steps}",
+            f"trainer.validation_iter={base_steps}",
+        ]
+    )
     t_base = time.perf_counter() - t0
     base_ckpt = out / "cosmos_train" / "cpu" / "base" / "checkpoints"
-    common = [f"trainer.max_iter={steps}", f"checkpoint.save_iter={steps}", f"trainer.validation_iter={steps}"]
+    common = [
+        f"trainer.max_iter={steps}",
+        f"checkpoint.save_iter={steps}",
+        f"trainer.validation_iter={steps}",
+    ]
     t0 = time.perf_counter()
-    lora_val = _run(["job.name=lora", f"checkpoint.load_path={base_ckpt}", *common, *_lora_overrides(rank)])
+    lora_val = _run(
+        ["job.name=lora", f"checkpoint.load_path={base_ckpt}", *common, *_lora_overrides(rank)]
+    )
     t_lora = time.perf_counter() - t0
     t0 = time.perf_counter()
     full_val = _run(["job.name=full", f"checkpoint.load_path={base_ckpt}", *common])
@@ -188,45 +239,60 @@ def measure_quality(out: Path, base_steps: int, steps: int, rank: int) -> dict[s
     }
 
 
-# ---- report ----------------------------------------------------------------------------------------
+# ---- report ---------------------------------------------------------------------------------
 
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.2f} MiB"
 
 
-def render(speed: dict, rss: dict, frac2b: dict, quality: dict, args: argparse.Namespace, command: str) -> str:
+def render(
+    speed: dict, rss: dict, frac2b: dict, quality: dict, args: argparse.Namespace, command: str
+) -> str:
     fs, ls = speed["full_state"], speed["lora_state"]
     q = quality
     lines = [
         START,
         "## LoRA vs full fine-tuning (`tools/bench_lora.py`)",
         "",
-        f"Measured on {platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-        f"`{command}` (one run; the machine is shared, so absolute times are noisy: compare the ratios).",
+        f"Measured on {platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch "
+        f"{torch.__version__}, "
+        f"`{command}` (one run; the machine is shared, so absolute times are noisy: compare the "
+        "ratios).",
         "",
-        f"Tiny net of `experiments/tiny_cpu.py` (batch 8, 17x64x64 clips, fp32, AdamW, EMA), LoRA rank {args.rank} "
-        f"(alpha {args.rank}) on q/k/v/o + MLP, {args.pairs} alternating step pairs after a warm-up:",
+        "Tiny net of `experiments/tiny_cpu.py` (batch 8, 17x64x64 clips, fp32, AdamW, EMA), LoRA "
+        f"rank {args.rank} "
+        f"(alpha {args.rank}) on q/k/v/o + MLP, {args.pairs} alternating step pairs after a "
+        "warm-up:",
         "",
-        "| case | step (median) | trainable params | state: params + grads + AdamW + EMA | peak RSS (fresh process) |",
+        "| case | step (median) | trainable params | state: params + grads + AdamW + EMA | peak "
+        "RSS (fresh process) |",
         "|---|---|---|---|---|",
         f"| full fine-tuning | {speed['full_step_ms']:.1f} ms | {speed['full_trainable']:,} | "
-        f"{_mib(fs['total'])} ({_mib(fs['params'])} + {_mib(fs['grads'])} + {_mib(fs['adam'])} + {_mib(fs['ema'])}) | "
+        f"{_mib(fs['total'])} ({_mib(fs['params'])} + {_mib(fs['grads'])} + {_mib(fs['adam'])} + "
+        f"{_mib(fs['ema'])}) | "
         f"{rss['full']:.0f} MiB |",
-        f"| LoRA | {speed['lora_step_ms']:.1f} ms ({speed['ratio']:.2f}x full) | {speed['trainable']:,} "
+        f"| LoRA | {speed['lora_step_ms']:.1f} ms ({speed['ratio']:.2f}x full) | "
+        f"{speed['trainable']:,} "
         f"({100 * speed['trainable'] / speed['total']:.2f}% of {speed['total']:,}) | "
-        f"{_mib(ls['total'])} ({_mib(ls['params'])} + {_mib(ls['grads'])} + {_mib(ls['adam'])} + {_mib(ls['ema'])}) | "
+        f"{_mib(ls['total'])} ({_mib(ls['params'])} + {_mib(ls['grads'])} + {_mib(ls['adam'])} + "
+        f"{_mib(ls['ema'])}) | "
         f"{rss['lora']:.0f} MiB |",
         "",
-        f"Cosmos's 2B recipe (`experiments/2b_nemo_lora.py`: rank 32 on q/k/v/o + MLP of the 28 blocks): "
+        "Cosmos's 2B recipe (`experiments/2b_nemo_lora.py`: rank 32 on q/k/v/o + MLP of the 28 "
+        "blocks): "
         f"{frac2b['trainable']:,} trainable of {frac2b['total']:,} parameters "
         f"({100 * frac2b['trainable'] / frac2b['total']:.2f}%).",
         "",
-        "On the tiny net the step is dominated by activations and the forward/backward through the frozen "
-        "weights (LoRA still back-propagates through every layer), so LoRA saves little time there; the "
-        "saving is in optimizer, gradient and EMA state (and in checkpoint size), which grows with the net.",
+        "On the tiny net the step is dominated by activations and the forward/backward through "
+        "the frozen "
+        "weights (LoRA still back-propagates through every layer), so LoRA saves little time "
+        "there; the "
+        "saving is in optimizer, gradient and EMA state (and in checkpoint size), which grows "
+        "with the net.",
         "",
-        f"Quality on the synthetic set: the default experiment trained a base for {q['base_steps']} steps "
+        "Quality on the synthetic set: the default experiment trained a base for "
+        f"{q['base_steps']} steps "
         f"({q['seconds']['base']:.0f} s); from its DCP checkpoint, {q['steps']} more steps:",
         "",
         "| run | val loss at start | val loss after | EMA val loss after | wall time |",
@@ -236,8 +302,10 @@ def render(speed: dict, rss: dict, frac2b: dict, quality: dict, args: argparse.N
         f"| full fine-tuning (reference) | {q['full_val0']:.4f} | {q['full_val']:.4f} | "
         f"{q['full_val_ema']:.4f} | {q['seconds']['full']:.0f} s |",
         "",
-        f"The base's own final validation loss was {q['base_val']:.4f}; the LoRA run starts exactly there "
-        "(B = 0 at init). GPU (2B at 480p/720p): `tools/bench_lora_gpu.py`, not measured yet (no GPU here).",
+        f"The base's own final validation loss was {q['base_val']:.4f}; the LoRA run starts "
+        "exactly there "
+        "(B = 0 at init). GPU (2B at 480p/720p): `tools/bench_lora_gpu.py`, not measured yet (no "
+        "GPU here).",
         END,
     ]
     return "\n".join(lines)

@@ -47,6 +47,7 @@ __all__ = [
     "ParamCount",
     "adapter_state_keys",
     "apply_loras",
+    "apply_loras_to_model",
     "base_fingerprint",
     "build_adapter_ema",
     "check_lora_config",
@@ -77,7 +78,13 @@ ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 #: Prefix PEFT's ``PeftModel`` puts in front of module names in adapter files.
 PEFT_PREFIX = "base_model.model."
 ADAPTER_NAME = "default"
-_ADAPTER_MARKERS = (".lora_A.", ".lora_B.", ".lora_embedding_A.", ".lora_embedding_B.", ".lora_magnitude_vector.")
+_ADAPTER_MARKERS = (
+    ".lora_A.",
+    ".lora_B.",
+    ".lora_embedding_A.",
+    ".lora_embedding_B.",
+    ".lora_magnitude_vector.",
+)
 _FINGERPRINT_SAMPLES = 4096
 
 
@@ -86,7 +93,8 @@ def _peft():
         import peft
     except ImportError as exc:  # pragma: no cover - peft is in the dev extra
         raise ImportError(
-            "LoRA needs the peft package: pip install 'lazycfg-cosmos-train[lora]' (or pip install peft safetensors)"
+            "LoRA needs the peft package: pip install 'lazycfg-cosmos-train[lora]' (or pip "
+            "install peft safetensors)"
         ) from exc
     return peft
 
@@ -123,8 +131,9 @@ class LoraSpec:
             raise ValueError(f"model.config.lora_alpha must be > 0, got {self.alpha}")
 
     @classmethod
-    def from_config(cls, config: Any) -> "LoraSpec":
-        """From a model config with ``lora_rank``, ``lora_alpha``, ``lora_target_modules``, ``init_lora_weights``."""
+    def from_config(cls, config: Any) -> LoraSpec:
+        """From a model config (``lora_rank``, ``lora_alpha``, ``lora_target_modules``,
+        ``init_lora_weights``)."""
         return cls(
             rank=int(config.lora_rank),
             alpha=config.lora_alpha,
@@ -157,8 +166,10 @@ def check_lora_config(config: Any) -> None:
     model_cfg = config.model.config
     if not config.checkpoint.load_path and not model_cfg.lora_allow_random_base:
         raise ConfigError(
-            "model.config.use_lora=True but checkpoint.load_path is empty: LoRA trains adapters on a pretrained "
-            "base. Set checkpoint.load_path to the base weights (a consolidated .pt such as the released "
+            "model.config.use_lora=True but checkpoint.load_path is empty: LoRA trains adapters "
+            "on a pretrained "
+            "base. Set checkpoint.load_path to the base weights (a consolidated .pt such as the "
+            "released "
             "model_ema_bf16.pt, or a DCP checkpoint directory of a run), or set "
             "model.config.lora_allow_random_base=True to train on a random base on purpose",
             "checkpoint.load_path",
@@ -197,7 +208,9 @@ def _linear_names(net: nn.Module) -> list[str]:
         return any(part == "base_layer" or part.startswith("lora_") for part in name.split("."))
 
     return [
-        n for n, m in net.named_modules() if n and isinstance(m, (nn.Linear, LoraLayer)) and not inside_lora(n)
+        n
+        for n, m in net.named_modules()
+        if n and isinstance(m, (nn.Linear, LoraLayer)) and not inside_lora(n)
     ]
 
 
@@ -213,7 +226,11 @@ def check_target_modules(net: nn.Module, targets: Iterable[str]) -> dict[str, li
             Wan fp32 strategy); the message lists the net's Linear module names.
     """
     linears = set(_linear_names(net))
-    names = [n for n, _ in net.named_modules() if n and (n in linears or ".base_layer" not in n and ".lora_" not in n)]
+    names = [
+        n
+        for n, _ in net.named_modules()
+        if n and (n in linears or ".base_layer" not in n and ".lora_" not in n)
+    ]
     fp32_direct = bool(getattr(net, "use_wan_fp32_strategy", False))
     selected: dict[str, list[str]] = {}
     problems: list[str] = []
@@ -224,18 +241,23 @@ def check_target_modules(net: nn.Module, targets: Iterable[str]) -> dict[str, li
             continue
         bad = [n for n in hits if n not in linears]
         if bad:
-            problems.append(f"{pattern!r} matches non-Linear modules {sorted({_collapse(b) for b in bad})[:5]}")
+            problems.append(
+                f"{pattern!r} matches non-Linear modules {sorted({_collapse(b) for b in bad})[:5]}"
+            )
         direct = [n for n in hits if fp32_direct and "adaln_modulation" in n]
         if direct:
             problems.append(
-                f"{pattern!r} matches AdaLN modulation layers, whose weights this net applies directly in fp32 "
+                f"{pattern!r} matches AdaLN modulation layers, whose weights this net applies "
+                "directly in fp32 "
                 "(use_wan_fp32_strategy): an adapter there would never run"
             )
         selected[pattern] = hits
     if problems:
         listing = "\n".join(f"    {n}" for n in sorted({_collapse(n) for n in linears}))
         raise ValueError(
-            "model.config.lora_target_modules: " + "; ".join(problems) + ". A pattern selects modules whose name "
+            "model.config.lora_target_modules: "
+            + "; ".join(problems)
+            + ". A pattern selects modules whose name "
             "equals it or ends with '.<pattern>'. The net's Linear modules are:\n" + listing + "\n"
             f"Cosmos's default is {DEFAULT_TARGET_MODULES!r}."
         )
@@ -260,7 +282,7 @@ def inject_lora(net: nn.Module, spec: LoraSpec, *, adapter_name: str = ADAPTER_N
 
 
 def is_adapter_key(key: str) -> bool:
-    """Whether a parameter/state_dict key belongs to a LoRA adapter (``...lora_A.default.weight``)."""
+    """Whether a parameter or state_dict key belongs to an adapter (``x.lora_A.default.weight``)."""
     return any(marker in "." + key for marker in _ADAPTER_MARKERS)
 
 
@@ -277,7 +299,7 @@ def adapter_state_keys(net: nn.Module) -> list[str]:
 
 
 def base_key(key: str) -> str:
-    """A LoRA net's state_dict key in the plain net's layout (``x.base_layer.weight`` -> ``x.weight``)."""
+    """A LoRA net's key in the plain net's layout (``x.base_layer.weight`` -> ``x.weight``)."""
     return key.replace(".base_layer.", ".")
 
 
@@ -298,7 +320,8 @@ class ParamCount:
 
     def __str__(self) -> str:
         return (
-            f"{self.total:,} parameters: {self.trainable:,} trainable ({100 * self.trainable_fraction:.3f}%), "
+            f"{self.total:,} parameters: {self.trainable:,} trainable "
+            f"({100 * self.trainable_fraction:.3f}%), "
             f"{self.frozen:,} frozen"
         )
 
@@ -334,8 +357,10 @@ class BaseReference:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "BaseReference":
-        return cls(path=str(data["path"]), fingerprint=str(data["fingerprint"]), kind=str(data["kind"]))
+    def from_dict(cls, data: Mapping[str, Any]) -> BaseReference:
+        return cls(
+            path=str(data["path"]), fingerprint=str(data["fingerprint"]), kind=str(data["kind"])
+        )
 
 
 def _full(t: torch.Tensor) -> torch.Tensor:
@@ -350,7 +375,11 @@ def base_fingerprint(net: nn.Module) -> str:
     from). Adapter entries are left out and ``base_layer`` names mapped to the plain layout, so
     the fingerprint is the same before and after injection."""
     h = hashlib.sha256()
-    state = {base_key(k): v for k, v in net.state_dict().items() if not is_adapter_key(k) and torch.is_tensor(v)}
+    state = {
+        base_key(k): v
+        for k, v in net.state_dict().items()
+        if not is_adapter_key(k) and torch.is_tensor(v)
+    }
     for key in sorted(state):
         t = _full(state[key]).detach()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
@@ -369,15 +398,18 @@ def _resolve_dcp_dir(path: Path) -> Path:
 
 
 @torch.no_grad()
-def load_base_weights(net: nn.Module, path: str | os.PathLike, *, strict: bool = True) -> BaseReference:
+def load_base_weights(
+    net: nn.Module, path: str | os.PathLike, *, strict: bool = True
+) -> BaseReference:
     """Loads base weights into a plain (not yet injected, not sharded) ``net``.
 
     Args:
         net: the materialised net.
         path: an official consolidated ``.pt`` (``model.pt``, ``model_ema_fp32.pt``, ...; a local
             path, a catalogue name such as ``nvidia/Cosmos-Predict2.5-2B/base/pre-trained`` or an
-            ``hf://`` spec, resolved through the hub cache) or a DCP run of ours (an ``iter_*`` directory or a ``checkpoints`` directory: its latest); from
-            a DCP run the regular ``net.*`` weights are loaded.
+            ``hf://`` spec, resolved through the hub cache) or a DCP run of ours (a job, its
+            ``checkpoints`` or an ``iter_*`` directory); from a DCP run the regular ``net.*``
+            weights are loaded.
         strict: every key and shape must match (the error lists the differences).
 
     Returns:
@@ -399,7 +431,8 @@ def load_base_weights(net: nn.Module, path: str | os.PathLike, *, strict: bool =
         src = _resolve_dcp_dir(p)
         if not (src / "model" / ".metadata").is_file():
             raise CheckpointError(
-                f"LoRA base {path}: not a consolidated .pt file nor a DCP checkpoint (no {src / 'model' / '.metadata'}); "
+                f"LoRA base {path}: not a consolidated .pt file nor a DCP checkpoint (no "
+                f"{src / 'model' / '.metadata'}); "
                 "set checkpoint.load_path to the base weights"
             )
         _load_dcp_net(net, src / "model", strict=strict)
@@ -407,8 +440,10 @@ def load_base_weights(net: nn.Module, path: str | os.PathLike, *, strict: bool =
         p, kind = src, "dcp"
     else:
         raise CheckpointError(
-            f"LoRA base weights not found: checkpoint.load_path={str(path)!r} does not exist; point it at the base "
-            "net (a consolidated .pt such as the released model_ema_bf16.pt, or a DCP checkpoint directory)"
+            f"LoRA base weights not found: checkpoint.load_path={str(path)!r} does not exist; "
+            "point it at the base "
+            "net (a consolidated .pt such as the released model_ema_bf16.pt, or a DCP checkpoint "
+            "directory)"
         )
     return BaseReference(path=str(p.resolve()), fingerprint=base_fingerprint(net), kind=kind)
 
@@ -416,15 +451,22 @@ def load_base_weights(net: nn.Module, path: str | os.PathLike, *, strict: bool =
 def _load_dcp_net(net: nn.Module, model_dir: Path, *, strict: bool) -> None:
     import torch.distributed.checkpoint as dcp
 
-    from cosmos_train.checkpoint.dcp import CheckpointError, _compare_with_metadata, _format_mismatch, _quiet_single_process
+    from cosmos_train.checkpoint.dcp import (
+        CheckpointError,
+        _compare_with_metadata,
+        _format_mismatch,
+        _quiet_single_process,
+    )
 
     template = {"net." + k: v for k, v in net.state_dict().items()}
     missing, unexpected, mismatched = _compare_with_metadata(template, model_dir, "model")
     unexpected = [k for k in unexpected if k.startswith("net.")]  # net_ema.* is not the base
     if missing and any(is_adapter_key(k) for k in unexpected):
         raise CheckpointError(
-            f"LoRA base {model_dir.parent} is itself a LoRA run (adapters only, no base weights); export it merged "
-            "(lora.export_lora_checkpoint(..., merged=True)) and use that file as checkpoint.load_path"
+            f"LoRA base {model_dir.parent} is itself a LoRA run (adapters only, no base weights); "
+            "export it merged "
+            "(lora.export_lora_checkpoint(..., merged=True)) and use that file as "
+            "checkpoint.load_path"
         )
     if strict and (missing or unexpected or mismatched):
         raise CheckpointError(_format_mismatch("model", model_dir, missing, unexpected, mismatched))
@@ -448,7 +490,13 @@ class LoraSetup:
         allow_random_base: train adapters on the net's random initialisation (logged).
     """
 
-    def __init__(self, spec: LoraSpec, *, base_path: str | os.PathLike | None, allow_random_base: bool = False) -> None:
+    def __init__(
+        self,
+        spec: LoraSpec,
+        *,
+        base_path: str | os.PathLike | None,
+        allow_random_base: bool = False,
+    ) -> None:
         self.spec = spec
         self.base_path = str(base_path or "")
         self.allow_random_base = bool(allow_random_base)
@@ -456,15 +504,22 @@ class LoraSetup:
         self.wrapped: list[str] = []
         if not self.base_path and not self.allow_random_base:
             raise ValueError(
-                "model.config.use_lora=True but no base weights are given: LoRA trains adapters on top of a "
-                "pretrained net. Set checkpoint.load_path to the base (a consolidated .pt, e.g. the released "
-                "model_ema_bf16.pt, or a DCP checkpoint of a run), or set model.config.lora_allow_random_base=True "
+                "model.config.use_lora=True but no base weights are given: LoRA trains adapters "
+                "on top of a "
+                "pretrained net. Set checkpoint.load_path to the base (a consolidated .pt, e.g. "
+                "the released "
+                "model_ema_bf16.pt, or a DCP checkpoint of a run), or set "
+                "model.config.lora_allow_random_base=True "
                 "to train adapters on a randomly initialised net on purpose"
             )
 
     @classmethod
-    def from_config(cls, config: Any, base_path: str | os.PathLike | None) -> "LoraSetup":
-        return cls(LoraSpec.from_config(config), base_path=base_path, allow_random_base=config.lora_allow_random_base)
+    def from_config(cls, config: Any, base_path: str | os.PathLike | None) -> LoraSetup:
+        return cls(
+            LoraSpec.from_config(config),
+            base_path=base_path,
+            allow_random_base=config.lora_allow_random_base,
+        )
 
     def prepare(self, net: nn.Module) -> nn.Module:
         """Steps 2-4 on a materialised, initialised, unsharded net: load base, inject, freeze."""
@@ -472,7 +527,8 @@ class LoraSetup:
             self.base = load_base_weights(net, self.base_path)
         else:
             log.warning(
-                "LoRA on a RANDOMLY INITIALISED base (model.config.lora_allow_random_base=True): no base weights "
+                "LoRA on a RANDOMLY INITIALISED base (model.config.lora_allow_random_base=True): "
+                "no base weights "
                 "were loaded; the adapters learn on top of random weights"
             )
             self.base = BaseReference(path="", fingerprint=base_fingerprint(net), kind="random")
@@ -491,8 +547,14 @@ class LoraSetup:
         """What a checkpoint records about the base (``model_info.json``)."""
         if self.base is None:
             return {}
-        return {"lora": {"rank": self.spec.rank, "alpha": self.spec.alpha, "target_modules": list(self.spec.target_modules)},
-                "base": self.base.to_dict()}
+        return {
+            "lora": {
+                "rank": self.spec.rank,
+                "alpha": self.spec.alpha,
+                "target_modules": list(self.spec.target_modules),
+            },
+            "base": self.base.to_dict(),
+        }
 
     def verify_checkpoint_metadata(self, meta: Mapping[str, Any], path: str | os.PathLike) -> None:
         """Refuses to resume adapters onto a base other than the one they were trained on."""
@@ -501,23 +563,30 @@ class LoraSetup:
         saved = meta.get("base") if isinstance(meta, Mapping) else None
         if not saved:
             raise CheckpointError(
-                f"{path} holds no LoRA base reference ({MODEL_INFO_FILE}); it was not written by a LoRA run of this "
+                f"{path} holds no LoRA base reference ({MODEL_INFO_FILE}); it was not written by "
+                "a LoRA run of this "
                 "model. Start a new job (job.name=...) or resume with the config that wrote it"
             )
         ref = BaseReference.from_dict(saved)
         if self.base is None or ref.fingerprint != self.base.fingerprint:
             now = self.base.path if self.base is not None else "?"
             raise CheckpointError(
-                f"the LoRA checkpoint {path} was trained on base {ref.path or '(random init)'} (fingerprint "
-                f"{ref.fingerprint[:12]}), but this run's base {now or '(random init)'} has fingerprint "
-                f"{self.base.fingerprint[:12] if self.base else '?'}: the adapters only make sense on their base. "
-                "Point checkpoint.load_path at the original base weights, or start a new job (job.name=...)"
+                f"the LoRA checkpoint {path} was trained on base {ref.path or '(random init)'} "
+                "(fingerprint "
+                f"{ref.fingerprint[:12]}), but this run's base {now or '(random init)'} has "
+                "fingerprint "
+                f"{self.base.fingerprint[:12] if self.base else '?'}: the adapters only make "
+                "sense on their base. "
+                "Point checkpoint.load_path at the original base weights, or start a new job "
+                "(job.name=...)"
             )
 
     @staticmethod
     def frozen_state_keys(model_state_keys: Iterable[str]) -> frozenset[str]:
         """The ``net.*`` entries checkpoints leave out: everything of the net but its adapters."""
-        return frozenset(k for k in model_state_keys if k.startswith("net.") and not is_adapter_key(k))
+        return frozenset(
+            k for k in model_state_keys if k.startswith("net.") and not is_adapter_key(k)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,7 +615,11 @@ def build_adapter_ema(net: nn.Module) -> nn.Module:
     ema = nn.Module()
     for name, p in net.named_parameters():
         if p.requires_grad:
-            _set_nested(ema, canonical_param_name(name), nn.Parameter(p.detach().clone().float(), requires_grad=False))
+            _set_nested(
+                ema,
+                canonical_param_name(name),
+                nn.Parameter(p.detach().clone().float(), requires_grad=False),
+            )
     return ema
 
 
@@ -563,7 +636,9 @@ def _lora_layers(net: nn.Module) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def merged_state_dict(net: nn.Module, *, adapters: nn.Module | None = None, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+def merged_state_dict(
+    net: nn.Module, *, adapters: nn.Module | None = None, dtype: torch.dtype | None = None
+) -> dict[str, torch.Tensor]:
     """``net``'s weights with every active adapter folded in, in the plain net's layout.
 
     ``W = W_base + sum_a scaling_a * B_a @ A_a``; the key set equals the plain net's (the released
@@ -572,7 +647,11 @@ def merged_state_dict(net: nn.Module, *, adapters: nn.Module | None = None, dtyp
     """
     from cosmos_train.optim.ema import canonical_param_name
 
-    override = {canonical_param_name(n): p for n, p in adapters.named_parameters()} if adapters is not None else {}
+    override = (
+        {canonical_param_name(n): p for n, p in adapters.named_parameters()}
+        if adapters is not None
+        else {}
+    )
     layers = _lora_layers(net)
     out: dict[str, torch.Tensor] = {}
     for key, value in net.state_dict().items():
@@ -587,8 +666,16 @@ def merged_state_dict(net: nn.Module, *, adapters: nn.Module | None = None, dtyp
                 for name in layer.active_adapters:
                     if name not in layer.lora_A:
                         continue
-                    a = _full(override.get(f"{module_name}.lora_A.{name}.weight", layer.lora_A[name].weight))
-                    b = _full(override.get(f"{module_name}.lora_B.{name}.weight", layer.lora_B[name].weight))
+                    a = _full(
+                        override.get(
+                            f"{module_name}.lora_A.{name}.weight", layer.lora_A[name].weight
+                        )
+                    )
+                    b = _full(
+                        override.get(
+                            f"{module_name}.lora_B.{name}.weight", layer.lora_B[name].weight
+                        )
+                    )
                     delta = (b.float() @ a.float()) * float(layer.scaling[name])
                     value = (value.float() + delta.to(value.device)).to(value.dtype)
             key = base_key(key)
@@ -598,7 +685,9 @@ def merged_state_dict(net: nn.Module, *, adapters: nn.Module | None = None, dtyp
     return out
 
 
-def _adapter_tensors(net: nn.Module, adapter_name: str, adapters: nn.Module | None) -> dict[str, torch.Tensor]:
+def _adapter_tensors(
+    net: nn.Module, adapter_name: str, adapters: nn.Module | None
+) -> dict[str, torch.Tensor]:
     """PEFT file keys (``base_model.model.<module>.lora_A.weight``) -> fp32 CPU tensors."""
     from cosmos_train.optim.ema import canonical_param_name
 
@@ -621,7 +710,7 @@ def save_adapter(
     adapters: nn.Module | None = None,
     adapter_name: str = ADAPTER_NAME,
 ) -> Path:
-    """Writes the adapter in PEFT's format: ``adapter_config.json`` and ``adapter_model.safetensors``.
+    """Writes the adapter in PEFT's format (``adapter_config.json``, ``adapter_model.safetensors``).
 
     Args:
         net: a LoRA net.
@@ -668,14 +757,17 @@ def _adapter_files(path: str | os.PathLike) -> tuple[Path, Path]:
     config = weights.parent / ADAPTER_CONFIG_FILE
     if not weights.is_file() or not config.is_file():
         raise FileNotFoundError(
-            f"LoRA adapter {path}: expected PEFT's {ADAPTER_WEIGHTS_FILE} and {ADAPTER_CONFIG_FILE} "
+            f"LoRA adapter {path}: expected PEFT's {ADAPTER_WEIGHTS_FILE} and "
+            f"{ADAPTER_CONFIG_FILE} "
             f"(a directory written by save_adapter or tools/export_checkpoint.py --lora adapter)"
         )
     return weights, config
 
 
 @torch.no_grad()
-def load_adapter_file(net: nn.Module, path: str | os.PathLike, *, adapter_name: str, scale: float = 1.0) -> list[str]:
+def load_adapter_file(
+    net: nn.Module, path: str | os.PathLike, *, adapter_name: str, scale: float = 1.0
+) -> list[str]:
     """Injects the PEFT adapter at ``path`` into ``net`` as ``adapter_name`` with ``scale``.
 
     Every tensor of the file must land in the net (a file for another net is an error).
@@ -687,7 +779,10 @@ def load_adapter_file(net: nn.Module, path: str | os.PathLike, *, adapter_name: 
     weights, config_file = _adapter_files(path)
     config = json.loads(config_file.read_text())
     if config.get("peft_type", "LORA") != "LORA":
-        raise ValueError(f"{config_file}: peft_type={config.get('peft_type')!r}; only LoRA adapters are supported")
+        raise ValueError(
+            f"{config_file}: peft_type={config.get('peft_type')!r}; only LoRA adapters are "
+            "supported"
+        )
     spec = LoraSpec(
         rank=int(config["r"]),
         alpha=config["lora_alpha"],
@@ -699,22 +794,30 @@ def load_adapter_file(net: nn.Module, path: str | os.PathLike, *, adapter_name: 
         warnings.filterwarnings("ignore", message=".*multiple adapters.*")
         peft.inject_adapter_in_model(spec.peft_config(), net, adapter_name=adapter_name)
     tensors = {k.removeprefix(PEFT_PREFIX): v for k, v in load_file(str(weights)).items()}
-    own = {n: p for n, p in net.named_parameters() if f".{adapter_name}." in n and is_adapter_key(n)}
+    own = {
+        n: p for n, p in net.named_parameters() if f".{adapter_name}." in n and is_adapter_key(n)
+    }
     placed = set()
     for key, value in tensors.items():
         module, _, leaf = key.rpartition(".")  # ...q_proj.lora_A . weight
         target = f"{module}.{adapter_name}.{leaf}"
         if target not in own:
-            raise ValueError(f"LoRA adapter {weights}: tensor {key!r} has no place in this net (no module {module!r})")
+            raise ValueError(
+                f"LoRA adapter {weights}: tensor {key!r} has no place in this net (no module "
+                f"{module!r})"
+            )
         if tuple(own[target].shape) != tuple(value.shape):
             raise ValueError(
-                f"LoRA adapter {weights}: {key!r} is {tuple(value.shape)} but the net's is {tuple(own[target].shape)}"
+                f"LoRA adapter {weights}: {key!r} is {tuple(value.shape)} but the net's is "
+                f"{tuple(own[target].shape)}"
             )
         own[target].copy_(value)
         placed.add(target)
     unset = sorted(set(own) - placed)
     if unset:
-        raise ValueError(f"LoRA adapter {weights} lacks {len(unset)} tensors the net expects, e.g. {unset[:3]}")
+        raise ValueError(
+            f"LoRA adapter {weights} lacks {len(unset)} tensors the net expects, e.g. {unset[:3]}"
+        )
     for layer in _lora_layers(net).values():
         if adapter_name in layer.lora_A:
             layer.set_scale(adapter_name, float(scale))
@@ -737,7 +840,9 @@ def merge_and_unload(net: nn.Module) -> nn.Module:
     return net
 
 
-def apply_loras(net: nn.Module, loras: Sequence[tuple[str | os.PathLike, float]], *, merge: bool = False) -> nn.Module:
+def apply_loras(
+    net: nn.Module, loras: Sequence[tuple[str | os.PathLike, float]], *, merge: bool = False
+) -> nn.Module:
     """Loads several PEFT adapters onto a plain ``net`` (inference); their effects add up.
 
     Args:
@@ -756,11 +861,36 @@ def apply_loras(net: nn.Module, loras: Sequence[tuple[str | os.PathLike, float]]
     return net
 
 
+def apply_loras_to_model(
+    model: Any, loras: Sequence[tuple[str | os.PathLike, float]], *, ema: bool = True
+) -> Any:
+    """``generate.py --lora``: folds adapters into a loaded model's sampling weights.
+
+    The sampling weights are fixed first (the EMA weights when ``ema`` and the model has them,
+    copied into ``net``; ``net_ema`` is then dropped), and the adapters are merged into ``net``
+    (``W + sum_i scale_i * delta_i``: no per-step cost), so regular and EMA sampling cannot
+    disagree about them.
+    """
+    if not loras:
+        return model
+    from cosmos_train.optim.ema import copy_params
+
+    if getattr(model, "net_ema", None) is not None:
+        if ema:
+            copy_params(model.net_ema, model.net)
+        del model._modules["net_ema"]
+        model.ema = None
+    apply_loras(model.net, loras, merge=True)
+    return model
+
+
 # ---------------------------------------------------------------------------------------------
 # Export of a LoRA run's DCP checkpoint
 
 
-def load_lora_checkpoint(source: str | os.PathLike) -> tuple[nn.Module, LoraSetup, dict[str, dict[str, torch.Tensor]], Path]:
+def load_lora_checkpoint(
+    source: str | os.PathLike,
+) -> tuple[nn.Module, LoraSetup, dict[str, dict[str, torch.Tensor]], Path]:
     """Rebuilds a LoRA run's net from its checkpoint (one process, no process group).
 
     The net comes from the checkpoint's ``config.yaml``, its base from the recorded reference
@@ -774,23 +904,35 @@ def load_lora_checkpoint(source: str | os.PathLike) -> tuple[nn.Module, LoraSetu
     import torch.distributed.checkpoint as dcp
 
     import lazycfg
-
-    from cosmos_train.checkpoint.dcp import CONFIG_FILE, MODEL_INFO_FILE, CheckpointError, _quiet_single_process
+    from cosmos_train.checkpoint.dcp import (
+        CONFIG_FILE,
+        MODEL_INFO_FILE,
+        CheckpointError,
+        _quiet_single_process,
+    )
     from cosmos_train.checkpoint.export import resolve_checkpoint_dir
     from cosmos_train.model.video2world import build_component
 
     src = resolve_checkpoint_dir(source)
     info_file, config_file = src / MODEL_INFO_FILE, src / CONFIG_FILE
     if not info_file.is_file() or "lora" not in json.loads(info_file.read_text()):
-        raise CheckpointError(f"{src} is not a LoRA run's checkpoint (no LoRA entry in {MODEL_INFO_FILE})")
+        raise CheckpointError(
+            f"{src} is not a LoRA run's checkpoint (no LoRA entry in {MODEL_INFO_FILE})"
+        )
     if not config_file.is_file():
-        raise CheckpointError(f"{src} has no {CONFIG_FILE}; the LoRA net cannot be rebuilt without the run's config")
+        raise CheckpointError(
+            f"{src} has no {CONFIG_FILE}; the LoRA net cannot be rebuilt without the run's config"
+        )
     info = json.loads(info_file.read_text())
     config = lazycfg.load(str(config_file))
     model_cfg = config.model.config
-    setup = LoraSetup(LoraSpec.from_config(model_cfg), base_path=info["base"]["path"], allow_random_base=True)
+    setup = LoraSetup(
+        LoraSpec.from_config(model_cfg), base_path=info["base"]["path"], allow_random_base=True
+    )
     with torch.random.fork_rng():
-        torch.manual_seed(int(config.trainer.seed))  # the net builder's init seed: a random base is reproduced
+        torch.manual_seed(
+            int(config.trainer.seed)
+        )  # the net builder's init seed: a random base is reproduced
         net = build_component(model_cfg.net, "model.config.net")
         with torch.no_grad():
             net.init_weights()
@@ -806,9 +948,11 @@ def load_lora_checkpoint(source: str | os.PathLike) -> tuple[nn.Module, LoraSetu
         template = {prefix + k: state[k].clone() for k in keys}
         with _quiet_single_process():
             dcp.load(template, checkpoint_id=str(src / "model"), no_dist=True)
-        adapters[kind] = {k[len(prefix):]: v for k, v in template.items()}
+        adapters[kind] = {k[len(prefix) :]: v for k, v in template.items()}
     if "regular" not in adapters:
-        raise CheckpointError(f"{src / 'model'} lacks the adapter weights of this net (e.g. net.{keys[0]})")
+        raise CheckpointError(
+            f"{src / 'model'} lacks the adapter weights of this net (e.g. net.{keys[0]})"
+        )
     _copy_adapters(net, adapters["regular"])
     return net, setup, adapters, src
 
@@ -853,7 +997,10 @@ def export_lora_checkpoint(
 
     out = Path(out_dir)
     if out.exists() and not force:
-        raise CheckpointError(f"{out} already exists; pass --force (force=True) to replace it, or choose another directory")
+        raise CheckpointError(
+            f"{out} already exists; pass --force (force=True) to replace it, or choose another "
+            "directory"
+        )
     net, setup, adapters, src = load_lora_checkpoint(source)
     use_ema = ema and "ema" in adapters
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -867,11 +1014,19 @@ def export_lora_checkpoint(
             if use_ema:
                 _copy_adapters(net, adapters["ema"])
                 ema_state = merged_state_dict(net)
-            save_consolidated(tmp / "model.pt", net=_StateOnly(regular),
-                              net_ema=_StateOnly(ema_state) if ema_state else None, dtype=None)
+            save_consolidated(
+                tmp / "model.pt",
+                net=_StateOnly(regular),
+                net_ema=_StateOnly(ema_state) if ema_state else None,
+                dtype=None,
+            )
             if ema_state:
-                save_consolidated(tmp / "model_ema_fp32.pt", net=_StateOnly(ema_state), dtype=torch.float32)
-                save_consolidated(tmp / "model_ema_bf16.pt", net=_StateOnly(ema_state), dtype=torch.bfloat16)
+                save_consolidated(
+                    tmp / "model_ema_fp32.pt", net=_StateOnly(ema_state), dtype=torch.float32
+                )
+                save_consolidated(
+                    tmp / "model_ema_bf16.pt", net=_StateOnly(ema_state), dtype=torch.bfloat16
+                )
         else:
             if use_ema:
                 _copy_adapters(net, adapters["ema"])
@@ -883,8 +1038,13 @@ def export_lora_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("exported LoRA checkpoint %s (%s, %s adapters) to %s", src, "merged" if merged else "adapter",
-             "EMA" if use_ema else "regular", out)
+    log.info(
+        "exported LoRA checkpoint %s (%s, %s adapters) to %s",
+        src,
+        "merged" if merged else "adapter",
+        "EMA" if use_ema else "regular",
+        out,
+    )
     return {p.name: p for p in sorted(out.iterdir())}
 
 

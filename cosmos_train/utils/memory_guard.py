@@ -1,8 +1,8 @@
 """Refuse a run whose model state cannot fit, before building it.
 
 The estimate is a lower bound: fp32 parameters (the nets keep fp32 master weights and compute
-under autocast), their gradients, AdamW's two moments and, with EMA on, the fp32 EMA copy, divided
-by the FSDP shard count. Activations, the tokenizer, the text encoder and allocator slack come on
+under autocast), the gradients, AdamW's two moments and, with EMA on, the fp32 EMA copy of the
+trained parameters (all of them; only the adapters with LoRA), divided by the FSDP shard count. Activations, the tokenizer, the text encoder and allocator slack come on
 top, so a run refused here could never have trained; one that passes may still run out later.
 """
 
@@ -28,29 +28,44 @@ class MemoryEstimate:
     num_params: int
     shards: int
     ema: bool
+    #: Parameters with gradients, AdamW state and EMA (fewer than ``num_params`` with LoRA).
+    num_trainable: int | None = None
 
     @property
     def per_rank(self) -> int:
-        per_param = _BYTES_PARAM + _BYTES_GRAD + _BYTES_ADAM + (_BYTES_PARAM if self.ema else 0)
-        return self.num_params * per_param // self.shards
+        trainable = self.num_params if self.num_trainable is None else self.num_trainable
+        per_trained = _BYTES_GRAD + _BYTES_ADAM + (_BYTES_PARAM if self.ema else 0)
+        return (self.num_params * _BYTES_PARAM + trainable * per_trained) // self.shards
 
     def describe(self) -> str:
         ema = " + fp32 EMA copy" if self.ema else ""
         shards = f", sharded {self.shards} ways" if self.shards > 1 else ""
+        count = f"{self.num_params / 1e9:.2f}B" if self.num_params >= 1e8 else f"{self.num_params / 1e6:.2f}M"
         return (
-            f"{self.num_params / 1e9:.2f}B parameters need at least {self.per_rank / _GIB:.1f} GiB per rank "
+            f"{count} parameters need at least {_size(self.per_rank)} per rank "
             f"(fp32 weights, gradients and AdamW state{ema}{shards}; activations not counted)"
         )
 
 
-def _net_parameters(config: Any) -> int:
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / _GIB:.1f} GiB" if num_bytes >= _GIB // 10 else f"{num_bytes / 2**20:.1f} MiB"
+
+
+def _net_parameters(config: Any) -> tuple[int, int]:
+    """(all, trainable) parameters of the net; a LoRA run trains only its adapters."""
     import torch
 
     from cosmos_train.utils.build import instantiate_at
 
+    model_config = config.model.config
     with torch.device("meta"):
-        net = instantiate_at(config.model.config.net, "model.config.net")
-    return sum(p.numel() for p in net.parameters())
+        net = instantiate_at(model_config.net, "model.config.net")
+        if getattr(model_config, "use_lora", False):
+            from cosmos_train.model.lora import LoraSpec, inject_lora
+
+            inject_lora(net, LoraSpec.from_config(model_config))
+    params = list(net.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
 def estimate_training_memory(config: Any, *, shards: int = 1) -> MemoryEstimate | None:
@@ -59,8 +74,10 @@ def estimate_training_memory(config: Any, *, shards: int = 1) -> MemoryEstimate 
     if model_config is None or getattr(model_config, "net", None) is None:
         return None
     ema = getattr(model_config, "ema", None)
+    num_params, num_trainable = _net_parameters(config)
     return MemoryEstimate(
-        num_params=_net_parameters(config),
+        num_params=num_params,
+        num_trainable=None if num_trainable == num_params else num_trainable,
         shards=max(1, int(shards)),
         ema=bool(getattr(ema, "enabled", False)),
     )

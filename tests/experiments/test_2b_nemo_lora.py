@@ -31,7 +31,10 @@ def test_check_is_clean(cfg):
         ("model.config.use_lora", True),
         ("model.config.lora_rank", 32),
         ("model.config.lora_alpha", 32),
-        ("model.config.lora_target_modules", "q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2"),
+        (
+            "model.config.lora_target_modules",
+            "q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2",
+        ),
         ("model.config.init_lora_weights", True),
         ("model.config.lora_allow_random_base", False),
         ("model.config.min_num_conditional_frames", 0),
@@ -63,7 +66,9 @@ def test_cosmos_recipe_values(cfg, path, expected):
     for part in path.split("."):
         value = value[part] if isinstance(value, dict) else getattr(value, part)
     assert value == expected
-    assert type(value) is type(expected) or (isinstance(expected, (dict, list)) and isinstance(value, type(expected)))
+    assert type(value) is type(expected) or (
+        isinstance(expected, (dict, list)) and isinstance(value, type(expected))
+    )
 
 
 def test_inherits_2b_nemo_and_adds_only_the_lora_recipe(cfg):
@@ -89,10 +94,16 @@ def test_net_on_meta_counts_adapters_as_trainable(cfg):
     with torch.device("meta"):
         net = lazycfg.instantiate(net_cfg)
         wrapped = lora.inject_lora(net, lora.LoraSpec.from_config(cfg.model.config))
-    d, text, r, blocks = net_cfg.model_channels, net_cfg.crossattn_emb_channels, 32, net_cfg.num_blocks
+    d, text, r, blocks = (
+        net_cfg.model_channels,
+        net_cfg.crossattn_emb_channels,
+        32,
+        net_cfg.num_blocks,
+    )
     per_block = (
         4 * r * (d + d)  # self-attention q, k, v, output
-        + 2 * r * (d + d) + 2 * r * (text + d)  # cross-attention q, output; k, v from the text
+        + 2 * r * (d + d)
+        + 2 * r * (text + d)  # cross-attention q, output; k, v from the text
         + 2 * r * (d + 4 * d)  # MLP layer1, layer2
     )
     count = lora.count_parameters(net)
@@ -117,8 +128,15 @@ def test_short_cpu_run_on_a_tiny_nemo_folder(run_experiment, nemo_overrides, tmp
     net = lazycfg.instantiate(net_cfg)
     net.init_weights()
     base = save_consolidated(tmp_path / "base.pt", net=net, dtype=None)
-    out = run_experiment("2b_nemo_lora.py", [*nemo_overrides, f"checkpoint.load_path={base}",
-                                              "model.config.lora_rank=4", "model.config.lora_alpha=4"])
+    out = run_experiment(
+        "2b_nemo_lora.py",
+        [
+            *nemo_overrides,
+            f"checkpoint.load_path={base}",
+            "model.config.lora_rank=4",
+            "model.config.lora_alpha=4",
+        ],
+    )
     assert out["summary"]["iteration"] == 2
     ckpt = out["job_dir"] / "checkpoints" / "iter_000000002"
     assert (ckpt / "model_info.json").is_file()

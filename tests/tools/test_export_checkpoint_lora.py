@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("export_checkpoint_tool", ROOT / "tools" / "export_checkpoint.py")
+    spec = importlib.util.spec_from_file_location(
+        "export_checkpoint_tool", ROOT / "tools" / "export_checkpoint.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -33,11 +35,20 @@ def lora_job(tmp_path_factory) -> Path:
     mp = pytest.MonkeyPatch()
     mp.setenv("IMAGINAIRE_OUTPUT_ROOT", str(out))
     try:
-        cfg = lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py"), [
-            "job.name=lora", "model.config.use_lora=true", "model.config.lora_rank=4", f"checkpoint.load_path={base}",
-            "trainer.max_iter=2", "trainer.run_validation=false", "checkpoint.save_iter=2",
-            "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
-        ])
+        cfg = lazycfg.load(
+            str(ROOT / "experiments" / "tiny_cpu.py"),
+            [
+                "job.name=lora",
+                "model.config.use_lora=true",
+                "model.config.lora_rank=4",
+                f"checkpoint.load_path={base}",
+                "trainer.max_iter=2",
+                "trainer.run_validation=false",
+                "checkpoint.save_iter=2",
+                "~trainer.callbacks.every_n_sample_reg",
+                "~trainer.callbacks.every_n_sample_ema",
+            ],
+        )
         launch(cfg)
         return Path(cfg.job.path_local)
     finally:
@@ -47,8 +58,16 @@ def lora_job(tmp_path_factory) -> Path:
 def test_lora_merged_writes_the_release_files(lora_job, tmp_path, capsys):
     assert _tool().main([str(lora_job), "-o", str(tmp_path / "merged"), "--lora", "merged"]) == 0
     names = {p.name for p in (tmp_path / "merged").iterdir()}
-    assert {"model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt", "config.yaml", "model_info.json"} <= names
-    report = load_consolidated(tmp_path / "merged" / "model.pt", net=tiny(), net_ema=tiny(), ema="load")
+    assert {
+        "model.pt",
+        "model_ema_fp32.pt",
+        "model_ema_bf16.pt",
+        "config.yaml",
+        "model_info.json",
+    } <= names
+    report = load_consolidated(
+        tmp_path / "merged" / "model.pt", net=tiny(), net_ema=tiny(), ema="load"
+    )
     assert report.net_loaded == report.ema_loaded == len(tiny().state_dict())
     assert "exported LoRA checkpoint" in capsys.readouterr().out
 
@@ -74,10 +93,17 @@ def test_lora_flag_on_a_full_run_is_refused(tmp_path, capsys, monkeypatch):
     from cosmos_train.launch import launch
 
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
-    cfg = lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py"), [
-        "job.name=full", "trainer.max_iter=1", "trainer.run_validation=false", "checkpoint.save_iter=1",
-        "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
-    ])
+    cfg = lazycfg.load(
+        str(ROOT / "experiments" / "tiny_cpu.py"),
+        [
+            "job.name=full",
+            "trainer.max_iter=1",
+            "trainer.run_validation=false",
+            "checkpoint.save_iter=1",
+            "~trainer.callbacks.every_n_sample_reg",
+            "~trainer.callbacks.every_n_sample_ema",
+        ],
+    )
     launch(cfg)
     assert _tool().main([cfg.job.path_local, "-o", str(tmp_path / "x"), "--lora", "merged"]) == 2
     assert "not a LoRA run" in capsys.readouterr().err

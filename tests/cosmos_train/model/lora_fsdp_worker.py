@@ -33,9 +33,17 @@ def full(t: torch.Tensor) -> torch.Tensor:
 
 def build(base: str, fsdp: bool) -> Video2WorldModelRectifiedFlow:
     cfg = Video2WorldRectifiedFlowConfig(
-        net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=4, use_lora=True, lora_rank=4, lora_alpha=8
+        net=tiny,
+        tokenizer=PoolingTokenizer,
+        precision="float32",
+        state_t=4,
+        use_lora=True,
+        lora_rank=4,
+        lora_alpha=8,
     )
-    builder = make_net_builder(device="cpu", mode="fsdp" if fsdp else "none", param_dtype=None, seed=0)
+    builder = make_net_builder(
+        device="cpu", mode="fsdp" if fsdp else "none", param_dtype=None, seed=0
+    )
     return Video2WorldModelRectifiedFlow(cfg, net_builder=builder, base_checkpoint=base)
 
 
@@ -79,8 +87,12 @@ def main(out: Path, base: str) -> None:
     result["loaded_iter"] = DCPCheckpointer(job_dir=out / "job").load(fresh, fresh_opt)
     result["loaded_net"] = {n: full(p) for n, p in fresh.net.named_parameters()}
     result["loaded_ema"] = {n: full(p) for n, p in fresh.net_ema.named_parameters()}
-    result["loaded_momentum"] = [full(fresh_opt.state[p]["momentum_buffer"]) for p in fresh_opt.param_groups[0]["params"]]
-    result["momentum"] = [full(opt.state[p]["momentum_buffer"]) for p in opt.param_groups[0]["params"]]
+    result["loaded_momentum"] = [
+        full(fresh_opt.state[p]["momentum_buffer"]) for p in fresh_opt.param_groups[0]["params"]
+    ]
+    result["momentum"] = [
+        full(opt.state[p]["momentum_buffer"]) for p in opt.param_groups[0]["params"]
+    ]
     torch.save(result, out / f"rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cosmos_train.checkpoint.consolidated import CheckpointMismatchError, load_consolidated, save_consolidated
+from cosmos_train.checkpoint.consolidated import (
+    CheckpointMismatchError,
+    load_consolidated,
+    save_consolidated,
+)
 from cosmos_train.checkpoint.dcp import CheckpointError
 from cosmos_train.model import lora
 from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldRectifiedFlowConfig
@@ -63,10 +67,17 @@ def _train(model, steps: int = 3, lr: float = 2e-2) -> None:
 # ---- config -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [Video2WorldRectifiedFlowConfig, Video2WorldConfig], ids=["rf", "edm"])
+@pytest.mark.parametrize(
+    "cls", [Video2WorldRectifiedFlowConfig, Video2WorldConfig], ids=["rf", "edm"]
+)
 def test_config_fields_have_cosmos_names_and_defaults(cls):
     cfg = cls()
-    assert (cfg.use_lora, cfg.lora_rank, cfg.lora_alpha, cfg.init_lora_weights) == (False, 32, 32, True)
+    assert (cfg.use_lora, cfg.lora_rank, cfg.lora_alpha, cfg.init_lora_weights) == (
+        False,
+        32,
+        32,
+        True,
+    )
     assert cfg.lora_target_modules == COSMOS_TARGETS
     assert cfg.lora_allow_random_base is False
 
@@ -109,7 +120,9 @@ def test_target_patterns_select_modules_like_peft(targets, hits):
     net = tiny()
     selected = lora.check_target_modules(net, lora.parse_target_modules(targets))
     assert sum(len(v) for v in selected.values()) == hits
-    lora.inject_lora(net, lora.LoraSpec(rank=2, alpha=2, target_modules=lora.parse_target_modules(targets)))
+    lora.inject_lora(
+        net, lora.LoraSpec(rank=2, alpha=2, target_modules=lora.parse_target_modules(targets))
+    )
     assert len(lora._lora_layers(net)) == hits  # exactly what the check said
 
 
@@ -117,7 +130,10 @@ def test_target_patterns_select_modules_like_peft(targets, hits):
     "targets, message",
     [
         ("q_proj,k_prj", "'k_prj' matches no module"),
-        ("attn.q", "'attn.q' matches no module"),  # a substring is not a match (PEFT would inject nothing)
+        (
+            "attn.q",
+            "'attn.q' matches no module",
+        ),  # a substring is not a match (PEFT would inject nothing)
         ("q_norm", "non-Linear"),
     ],
     ids=["typo", "substring", "not_linear"],
@@ -158,7 +174,7 @@ def test_base_is_loaded_before_injection_and_frozen(base_file):
     model = Video2WorldModelRectifiedFlow(_lora_config(), base_checkpoint=str(base_file))
     ref = torch.load(base_file, weights_only=True)
     merged = lora.merged_state_dict(model.net)  # B = 0 at init: merged == base
-    assert merged.keys() == {k[len("net."):] for k in ref}
+    assert merged.keys() == {k[len("net.") :] for k in ref}
     for key, value in merged.items():
         assert torch.equal(value, ref["net." + key]), key
     trainable = {n for n, p in model.net.named_parameters() if p.requires_grad}
@@ -167,8 +183,14 @@ def test_base_is_loaded_before_injection_and_frozen(base_file):
     assert all(p.dtype == torch.float32 for n, p in model.net.named_parameters() if n in trainable)
     assert model.lora.base.fingerprint == lora.base_fingerprint(model.net)
     count = lora.count_parameters(model.net)
-    assert count.frozen == sum(v.numel() for k, v in ref.items() if v.is_floating_point() and "accum" not in k
-                               and "pos_embedder.seq" not in k and "dim_" not in k)
+    assert count.frozen == sum(
+        v.numel()
+        for k, v in ref.items()
+        if v.is_floating_point()
+        and "accum" not in k
+        and "pos_embedder.seq" not in k
+        and "dim_" not in k
+    )
     assert "trainable" in str(count) and "frozen" in str(count)
 
 
@@ -180,10 +202,14 @@ def test_base_from_a_dcp_run(tmp_path, base_file):
     load_consolidated(base_file, net=full.net, net_ema=full.net_ema)
     opt = torch.optim.AdamW(full.net.parameters())
     DCPCheckpointer(job_dir=tmp_path).save(full, opt, None, 5)
-    model = Video2WorldModelRectifiedFlow(_lora_config(), base_checkpoint=str(tmp_path / "checkpoints"))
+    model = Video2WorldModelRectifiedFlow(
+        _lora_config(), base_checkpoint=str(tmp_path / "checkpoints")
+    )
     assert model.lora.base.kind == "dcp" and model.lora.base.path.endswith("iter_000000005")
     from_pt = Video2WorldModelRectifiedFlow(_lora_config(), base_checkpoint=str(base_file))
-    assert model.lora.base.fingerprint == from_pt.lora.base.fingerprint  # same weights, same fingerprint
+    assert (
+        model.lora.base.fingerprint == from_pt.lora.base.fingerprint
+    )  # same weights, same fingerprint
 
 
 def test_load_consolidated_places_base_keys_on_base_layer(base_file):
@@ -195,7 +221,10 @@ def test_load_consolidated_places_base_keys_on_base_layer(base_file):
     ref = torch.load(base_file, weights_only=True)
     assert report.net_loaded == len(ref)
     sd = net.state_dict()
-    assert torch.equal(sd["blocks.0.self_attn.q_proj.base_layer.weight"], ref["net.blocks.0.self_attn.q_proj.weight"])
+    assert torch.equal(
+        sd["blocks.0.self_attn.q_proj.base_layer.weight"],
+        ref["net.blocks.0.self_attn.q_proj.weight"],
+    )
     for k, v in adapters_before.items():  # adapters are never read from a base file
         assert torch.equal(sd[k], v)
 
@@ -204,7 +233,9 @@ def test_load_consolidated_fails_loudly_on_keys_it_cannot_place(tmp_path, base_f
     net = tiny()
     lora.inject_lora(net, lora.LoraSpec(rank=2, alpha=2))
     sd = torch.load(base_file, weights_only=True)
-    sd["net.blocks.0.self_attn.q_proj.lora_A.default.weight"] = torch.zeros(2, 64)  # adapters in a "base"
+    sd["net.blocks.0.self_attn.q_proj.lora_A.default.weight"] = torch.zeros(
+        2, 64
+    )  # adapters in a "base"
     sd["net.blocks.0.self_attn.qq_proj.weight"] = torch.zeros(64, 64)
     bad = tmp_path / "bad.pt"
     torch.save(sd, bad)
@@ -264,7 +295,9 @@ def _plain_model(path: Path) -> Video2WorldModelRectifiedFlow:
 
 
 def test_merged_export_has_the_released_layout_and_equals_the_adapters(trained, tmp_path):
-    path = save_consolidated(tmp_path / "merged.pt", net=lora._StateOnly(lora.merged_state_dict(trained.net)), dtype=None)
+    path = save_consolidated(
+        tmp_path / "merged.pt", net=lora._StateOnly(lora.merged_state_dict(trained.net)), dtype=None
+    )
     plain = _plain_model(path)
     assert list(plain.net.state_dict()) == list(tiny().state_dict())
     batch = make_batch(2)
@@ -281,7 +314,9 @@ def test_merged_key_set_equals_the_released_2B_golden_list():
     _, _, rows = read_tsv("predict2.5_2B_video2world")
     with torch.device("meta"):
         net = presets.build_preset("predict2_5_2B")
-        wrapped = lora.inject_lora(net, lora.LoraSpec())  # Cosmos's recipe: rank 32 on q/k/v/o + MLP
+        wrapped = lora.inject_lora(
+            net, lora.LoraSpec()
+        )  # Cosmos's recipe: rank 32 on q/k/v/o + MLP
     assert len(wrapped) == 28 * 10
     merged = lora.merged_state_dict(net)
     assert [(k, tuple(v.shape)) for k, v in merged.items()] == [(r[0], r[1]) for r in rows]
@@ -307,7 +342,9 @@ def test_adapter_file_is_peft_format_and_round_trips(trained, tmp_path):
 
 
 def test_generate_with_merged_export_equals_unmerged_adapters(trained, tmp_path):
-    merged_pt = save_consolidated(tmp_path / "merged.pt", net=lora._StateOnly(lora.merged_state_dict(trained.net)), dtype=None)
+    merged_pt = save_consolidated(
+        tmp_path / "merged.pt", net=lora._StateOnly(lora.merged_state_dict(trained.net)), dtype=None
+    )
     adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     base = trained.lora.base.path
     unmerged = _plain_model(Path(base))
@@ -327,8 +364,13 @@ def test_generate_with_merged_export_equals_unmerged_adapters(trained, tmp_path)
 def test_several_adapters_add_up_with_their_scales(trained, tmp_path):
     adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     base = Path(trained.lora.base.path)
-    delta = {k: v - b for (k, v), b in zip(
-        lora.merged_state_dict(trained.net).items(), lora.merged_state_dict(_plain_model(base).net).values())}
+    delta = {
+        k: v - b
+        for (k, v), b in zip(
+            lora.merged_state_dict(trained.net).items(),
+            lora.merged_state_dict(_plain_model(base).net).values(),
+        )
+    }
     two = _plain_model(base)
     lora.apply_loras(two.net, [(adapter, 0.5), (adapter, 1.5)])  # 0.5 + 1.5 = twice the adapter
     layer = two.net.blocks[0].self_attn.q_proj
@@ -349,6 +391,24 @@ def test_adapter_for_another_net_is_refused(trained, tmp_path):
         lora.apply_loras(tiny(model_channels=96, num_heads=4).eval(), [(adapter, 1.0)])
     with pytest.raises(FileNotFoundError, match="adapter_model.safetensors"):
         lora.apply_loras(tiny(), [(tmp_path / "nothing", 1.0)])
+
+
+@pytest.mark.parametrize("ema", [True, False], ids=["ema", "regular"])
+def test_apply_loras_to_a_model_fixes_the_sampling_weights_first(trained, tmp_path, base_file, ema):
+    adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    model = Video2WorldModelRectifiedFlow(_config())
+    load_consolidated(base_file, net=model.net, net_ema=model.net_ema)
+    with torch.no_grad():
+        for p in model.net_ema.parameters():
+            p.mul_(1.01)  # EMA weights that differ from the regular ones
+    chosen = {k: v.clone() for k, v in (model.net_ema if ema else model.net).state_dict().items()}
+    lora.apply_loras_to_model(model, [(adapter, 0.5)], ema=ema)
+    assert model.net_ema is None and not lora.is_lora_net(model.net)
+    expected = _plain_model(base_file)
+    expected.net.load_state_dict(chosen)
+    lora.apply_loras(expected.net, [(adapter, 0.5)], merge=True)
+    for key, value in model.net.state_dict().items():
+        torch.testing.assert_close(value, expected.net.state_dict()[key])
 
 
 @pytest.mark.parametrize(

@@ -137,13 +137,22 @@ def test_gradient_accumulation_equals_one_big_batch(base, tmp_path, monkeypatch)
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
     steps = {"trainer.max_iter": "2", "checkpoint.save_iter": "2"}
     big = _run(_overrides(base, "big", **steps))
-    accum = _run(_overrides(base, "accum", **steps, **{"dataloader_train.batch_size": "1", "trainer.grad_accum_iter": "2"}))
+    accum = _run(
+        _overrides(
+            base,
+            "accum",
+            **steps,
+            **{"dataloader_train.batch_size": "1", "trainer.grad_accum_iter": "2"},
+        )
+    )
     a = _dcp_tensors(big["job"] / "checkpoints" / "iter_000000002")
     b = _dcp_tensors(accum["job"] / "checkpoints" / "iter_000000002")
     assert a.keys() == b.keys()
     for key in a:  # Adam turns float-summation noise on tiny gradients into small differences
         torch.testing.assert_close(b[key], a[key], rtol=1e-3, atol=1e-4)
-    assert [r["loss"] for r in accum["rows"]] == pytest.approx([r["loss"] for r in big["rows"]], rel=1e-5)
+    assert [r["loss"] for r in accum["rows"]] == pytest.approx(
+        [r["loss"] for r in big["rows"]], rel=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -163,9 +172,20 @@ def test_start_up_errors_are_config_errors(base, tmp_path, monkeypatch, override
 
 def test_random_base_opt_in_trains(tmp_path, monkeypatch, base):
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
-    run = _run(_overrides(base, "random", **{"checkpoint.load_path": "", "model.config.lora_allow_random_base": "true",
-                                               "trainer.max_iter": "2"}))
-    info = json.loads((run["job"] / "checkpoints" / "iter_000000002" / "model_info.json").read_text())
+    run = _run(
+        _overrides(
+            base,
+            "random",
+            **{
+                "checkpoint.load_path": "",
+                "model.config.lora_allow_random_base": "true",
+                "trainer.max_iter": "2",
+            },
+        )
+    )
+    info = json.loads(
+        (run["job"] / "checkpoints" / "iter_000000002" / "model_info.json").read_text()
+    )
     assert info["base"]["kind"] == "random"
 
 
@@ -174,9 +194,11 @@ def test_export_a_lora_run(straight, tmp_path, merged):
     ckpt = straight["job"] / "checkpoints"
     files = lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
     stored = _dcp_tensors(ckpt / "iter_000000004")
-    ema = {k[len("net_ema."):]: v for k, v in stored.items() if k.startswith("net_ema.")}
-    regular = {k[len("net."):]: v for k, v in stored.items() if k.startswith("net.")}
-    base = Path(json.loads((ckpt / "iter_000000004" / "model_info.json").read_text())["base"]["path"])
+    ema = {k[len("net_ema.") :]: v for k, v in stored.items() if k.startswith("net_ema.")}
+    regular = {k[len("net.") :]: v for k, v in stored.items() if k.startswith("net.")}
+    base = Path(
+        json.loads((ckpt / "iter_000000004" / "model_info.json").read_text())["base"]["path"]
+    )
 
     def merged_with(adapters):  # the expected merge, by hand
         net = load_plain(base)
@@ -192,16 +214,24 @@ def test_export_a_lora_run(straight, tmp_path, merged):
         assert set(files) >= {"model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt"}
         model_pt = torch.load(files["model.pt"], weights_only=True)
         ema_fp32 = torch.load(files["model_ema_fp32.pt"], weights_only=True)
-        for prefix, adapters, got in (("net.", regular, model_pt), ("net_ema.", ema, model_pt), ("net.", ema, ema_fp32)):
+        for prefix, adapters, got in (
+            ("net.", regular, model_pt),
+            ("net_ema.", ema, model_pt),
+            ("net.", ema, ema_fp32),
+        ):
             expected = merged_with(adapters)
             assert {k for k in got if k.startswith(prefix)} == {prefix + k for k in expected}
             for key, value in expected.items():
                 torch.testing.assert_close(got[prefix + key], value)
-        load_consolidated(files["model_ema_bf16.pt"], net=tiny())  # loads strictly into the plain net
+        load_consolidated(
+            files["model_ema_bf16.pt"], net=tiny()
+        )  # loads strictly into the plain net
     else:
         net = load_plain(base)
         lora.apply_loras(net, [(tmp_path / "out", 1.0)])
         layer = net.blocks[0].self_attn.q_proj
-        torch.testing.assert_close(layer.lora_B["lora0"].weight, ema["blocks.0.self_attn.q_proj.lora_B.default.weight"])
+        torch.testing.assert_close(
+            layer.lora_B["lora0"].weight, ema["blocks.0.self_attn.q_proj.lora_B.default.weight"]
+        )
     with pytest.raises(CheckpointError, match="already exists"):
         lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
