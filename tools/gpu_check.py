@@ -186,7 +186,13 @@ def _mock_data(cfg: Any, args: argparse.Namespace, which: str) -> None:
         args.data_note = "data: 4 loader workers"
 
 
-class RepeatItems:
+try:  # a Dataset subclass, so lazycfg's check accepts it as build_dataloader's dataset
+    from torch.utils.data import Dataset as _Dataset
+except ImportError:  # pragma: no cover - torch is a dependency
+    _Dataset = object
+
+
+class RepeatItems(_Dataset):
     """A map-style dataset repeating the first ``distinct`` items of ``dataset`` (built once)."""
 
     def __init__(self, *, dataset: Any, distinct: int = 2) -> None:
@@ -384,7 +390,9 @@ def _trainer_run(args: argparse.Namespace, experiment: str, which: str, steps: i
         "tokenizer=standin", "ckpt_type=disabled", f"trainer.max_iter={steps}", "trainer.logging_iter=1",
         "trainer.run_validation=false", f"job.name=gpu_check_{which}_{os.getpid()}",
         "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
-        "~trainer.callbacks.progress_bar", "model.config.fsdp_shard_size=1", *extra,
+        "~trainer.callbacks.progress_bar", "model.config.fsdp_shard_size=1",
+        # Mock clips carry their text embeddings; no released weights (nothing to download).
+        "text_encoder=precomputed", "checkpoint.load_path=''", *extra,
     ]
     cfg = lazycfg.load(str(ROOT / "experiments" / experiment), overrides)
     _shrink_for_smoke(cfg, args)

@@ -216,9 +216,11 @@ class _Video2WorldBase(TrainModel):
             raise TypeError(f"video must be uint8 in [0, 255] or float in [-1, 1], got {x.dtype}")
         return x, has_v
 
-    def _encode(self, pixels: torch.Tensor, is_video: bool) -> torch.Tensor:
+    def _encode(self, pixels: torch.Tensor, is_video: bool, *, any_length: bool = False) -> torch.Tensor:
+        """Clean latents of ``pixels``; training clips must have ``state_t`` latent frames (sampling,
+        with ``any_length``, takes any length the tokenizer codes)."""
         latent = self.tokenizer.encode(pixels.to(self._tokenizer_device())).to(device=self.device, dtype=torch.float32)
-        if is_video and latent.shape[2] != self.config.state_t:
+        if is_video and not any_length and latent.shape[2] != self.config.state_t:
             t_px = self.tokenizer.get_pixel_num_frames(self.config.state_t)
             raise ValueError(
                 f"the batch video has {pixels.shape[2]} frames = {latent.shape[2]} latent frames, but "
@@ -252,13 +254,14 @@ class _Video2WorldBase(TrainModel):
             )
         return latent.to(device=self.device, dtype=torch.float32)
 
-    def _clean_latents(self, batch: Batch) -> tuple[torch.Tensor, bool]:
-        """``(x0 before scaling, is_video)`` from cached latents or by encoding the batch's pixels."""
+    def _clean_latents(self, batch: Batch, *, any_length: bool = False) -> tuple[torch.Tensor, bool]:
+        """``(x0 before scaling, is_video)`` from cached latents or by encoding the batch's pixels
+        (``any_length``: see :meth:`_encode`)."""
         if LATENTS_KEY in batch:
             latent = self._cached_latents(batch)
             return latent, latent.shape[2] > 1
         pixels, is_video = self._pixels(batch)
-        return self._encode(pixels, is_video), is_video
+        return self._encode(pixels, is_video, any_length=any_length), is_video
 
     def _with_text_embeddings(self, batch: Batch) -> Batch:
         """``batch`` plus the online text encoder's embeddings of its captions (when one is set).
@@ -268,6 +271,8 @@ class _Video2WorldBase(TrainModel):
         if self.text_encoder is None:
             return batch
         key, caption_key = self.conditioner.text_key, self.config.input_caption_key
+        if caption_key not in batch and key in batch:
+            return batch  # embeddings without captions: already encoded (tools/generate.py encodes once)
         if caption_key not in batch:
             raise KeyError(
                 f"model.config.text_encoder computes embeddings online from batch[{caption_key!r}] "
@@ -446,7 +451,7 @@ class _Video2WorldBase(TrainModel):
         ``guidance`` and ``seed``.
         """
         settings = sampler or self.sampler_settings(num_steps=num_steps, guidance=guidance, seed=seed)
-        x0, _ = self._clean_latents(batch)
+        x0, _ = self._clean_latents(batch, any_length=True)
         x0 = x0 * self._latent_scale()
         latents = self.sample_latents(batch, x0, settings)
         video = self.tokenizer.decode((latents / self._latent_scale()).to(self._tokenizer_device()))
