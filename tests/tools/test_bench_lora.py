@@ -24,7 +24,18 @@ def _tool(name: str):
 def test_bench_lora_reports_every_part(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
     doc = tmp_path / "benchmarks.md"
-    args = ["--pairs", "1", "--base-steps", "2", "--lora-steps", "2", "--rank", "4", "--output", str(doc)]
+    args = [
+        "--pairs",
+        "1",
+        "--base-steps",
+        "2",
+        "--lora-steps",
+        "2",
+        "--rank",
+        "4",
+        "--output",
+        str(doc),
+    ]
     assert _tool("bench_lora").main(args) == 0
     text = doc.read_text()
     assert text.count("<!-- bench_lora:start -->") == 1
@@ -40,5 +51,8 @@ def test_bench_lora_gpu_smoke_runs_all_four_cases(tmp_path, monkeypatch):
 
     rows = json.loads((tmp_path / "bench_lora_gpu.json").read_text())["rows"]
     assert [(r["res"], r["case"], r["status"]) for r in rows] == [
-        ("480", "full", "ok"), ("480", "lora", "ok"), ("720", "full", "ok"), ("720", "lora", "ok")
+        ("480", "full", "ok"),
+        ("480", "lora", "ok"),
+        ("720", "full", "ok"),
+        ("720", "lora", "ok"),
     ]
