@@ -319,9 +319,8 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
             )
         from cosmos_train.distributed.parallelize import make_net_builder
         from cosmos_train.inference import load_weights
-        from cosmos_train.utils.build import instantiate_at
-
         from cosmos_train.model.lora import model_build_kwargs
+        from cosmos_train.utils.build import instantiate_at
 
         config = lazycfg.resolve(lazycfg.load(str(source), list(args.overrides)))
         builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
@@ -353,7 +352,7 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
 
 
 def _apply_loras(model: Any, specs: list[str], *, ema: bool) -> list[dict[str, Any]]:
-    """Folds the ``--lora PATH[:SCALE]`` adapters into the sampling weights; returns their record."""
+    """Folds the ``--lora PATH[:SCALE]`` adapters into the sampling weights; returns a record."""
     if not specs:
         return []
     from cosmos_train.model.lora import ADAPTER_WEIGHTS_FILE, apply_loras_to_model, parse_lora_arg

@@ -1,5 +1,5 @@
-"""tools/bench_lora.py and tools/bench_lora_gpu.py: tiny dry runs of the scripts (numbers not checked
-against thresholds, only that every part ran and reported)."""
+"""tools/bench_lora.py and tools/bench_lora_gpu.py: tiny dry runs of the scripts (no thresholds on
+the numbers, only that every part ran and reported)."""
 
 from __future__ import annotations
 
