@@ -171,6 +171,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cpu or cuda (default: cuda when available, this rank's GPU under torchrun)",
     )
     run.add_argument(
+        "--context-parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="under torchrun: N ranks split each video's frames (one file per video; jobs go "
+        "to groups of N ranks); default 1: each rank runs its own jobs",
+    )
+    run.add_argument(
         "-o",
         "--output",
         help="mp4 path (a directory with --batch-input); default: <job dir>/generated/",
@@ -651,13 +659,15 @@ class Generator:
                     f"({expected[1]}); compute it with the run's text encoder"
                 )
 
-    def run(self, job: dict[str, Any], out: Path, rank: int) -> Path:
+    def run(self, job: dict[str, Any], out: Path, rank: int, write: bool = True) -> Path | None:
         from cosmos_train.data.video_io import write_mp4
         from cosmos_train.inference import generate
 
         t0 = time.perf_counter()
         batch, settings, record = self.prepare(job)
         video = generate(self.model, batch, sampler=settings, ema=self.ema)
+        if not write:  # a context-parallel peer: the group's first rank writes the same video
+            return None
         path = write_mp4(out, video[0], fps=record["fps"])
         sidecar = {
             "video": path.name,
@@ -715,13 +725,51 @@ def _run(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"several jobs would write {dup}; give the jobs distinct names or outputs"
         )
-    for i in range(rank, len(jobs), world):
-        path = gen.run(jobs[i], outputs[i], rank)
-        who = f"[rank {rank}] " if world > 1 else ""
-        print(
-            f"{who}wrote {path} ({path.with_suffix('.json').name}: settings and checkpoint "
-            "fingerprint)"
+    first, stride, writes = _job_share(args, gen, world)
+    try:
+        for i in range(first, len(jobs), stride):
+            path = gen.run(jobs[i], outputs[i], rank, write=writes)
+            if path is None:
+                continue
+            who = f"[rank {rank}] " if world > 1 else ""
+            print(
+                f"{who}wrote {path} ({path.with_suffix('.json').name}: settings and checkpoint "
+                "fingerprint)"
+            )
+    finally:
+        if args.context_parallel > 1:
+            from cosmos_train.launch import _shutdown_distributed  # joins the gloo threads
+
+            _shutdown_distributed()
+
+
+def _job_share(args: argparse.Namespace, gen: Generator, world: int) -> tuple[int, int, bool]:
+    """(first job, stride, writes files) of this rank: jobs round-robin over the ranks, or with
+    ``--context-parallel N`` over groups of N ranks that split each video's frames."""
+    rank = _rank()[0]
+    n = args.context_parallel
+    if n <= 1:
+        return rank, world, True
+    if world % n:
+        raise ConfigError(
+            f"--context-parallel {n} needs a multiple of {n} ranks (torchrun --nproc_per_node), "
+            f"got {world}"
         )
+    from cosmos_train.distributed.context_parallel import (
+        data_parallel_rank_world,
+        enable_model_context_parallel,
+    )
+    from cosmos_train.distributed.env import init_distributed
+
+    init_distributed()
+    try:
+        cp = enable_model_context_parallel(gen.model, n)
+    except ValueError as err:  # heads not divisible by N
+        raise ConfigError(f"--context-parallel {n}: {err}") from None
+    dp_rank, dp_size = data_parallel_rank_world()
+    if cp.rank == 0:
+        print(f"[rank {rank}] context parallel: {n} ranks split each video's frames")
+    return dp_rank, dp_size, cp.rank == 0
 
 
 if __name__ == "__main__":

@@ -40,10 +40,15 @@ class MemoryEstimate:
     def describe(self) -> str:
         ema = " + fp32 EMA copy" if self.ema else ""
         shards = f", sharded {self.shards} ways" if self.shards > 1 else ""
+        count = f"{self.num_params / 1e9:.2f}B" if self.num_params >= 1e8 else f"{self.num_params / 1e6:.2f}M"
         return (
-            f"{self.num_params / 1e9:.2f}B parameters need at least {self.per_rank / _GIB:.1f} GiB per rank "
+            f"{count} parameters need at least {_size(self.per_rank)} per rank "
             f"(fp32 weights, gradients and AdamW state{ema}{shards}; activations not counted)"
         )
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / _GIB:.1f} GiB" if num_bytes >= _GIB // 10 else f"{num_bytes / 2**20:.1f} MiB"
 
 
 def _net_parameters(config: Any) -> tuple[int, int]:

@@ -56,3 +56,28 @@ def test_failures_become_rows_and_the_budget_skips_parts(tmp_path, monkeypatch):
     rc = tool.main(["--smoke", "--doc", str(tmp_path / "b.md"), "--parts", "tiny"])
     assert rc == 1
     assert "FAILED: MemoryError: simulated OOM" in (tmp_path / "b.md").read_text()
+
+
+def test_bench_dit_gpu_smoke_times_the_shared_bare_step(tmp_path):
+    """tools/bench_dit_gpu.py SMOKE=1 (CPU, toy net): one AC mode and the 720p shape through BareStep."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, SMOKE="1", OUT=str(tmp_path), MODES="block", M720="none", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_dit_gpu.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "nets_bench.json").read_text())
+    for key in ("480p_block_compiled_ema", "720p_none_compiled_ema"):
+        assert res[key]["step_s"] > 0 and "error" not in res[key], res[key]
+    assert res["train_flops_480p"] > 0
+
+
+def test_bench_lora_gpu_imports_the_shared_helpers():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import bench_lora_gpu
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    for name in ("trainer_run", "median", "clip_shape", "peak_flops", "peak_gib", "free_memory"):
+        assert callable(getattr(bench_lora_gpu.gc_tools, name)), name
