@@ -116,9 +116,7 @@ class Registry:
     def package(self, group: str, name: str | None = None) -> str:
         """The package of an option (of the group's first option when ``name`` is None)."""
         options = self._group(group)
-        if name is None:
-            return next(iter(options.values())).package
-        return self._option(group, name).package
+        return (self._option(group, name) if name else next(iter(options.values()))).package
 
     def get(self, group: str, name: str) -> Any:
         """A fresh copy of an option."""
@@ -163,24 +161,16 @@ class Registry:
                                 f") or delete the group with ~{group}", group)
         multi = isinstance(name, (list, tuple))
         names = list(name) if multi else [name]
-        if multi and not names:
+        if not names:
             raise RegistryError(f"{group}=[]: select at least one option", group)
         opts = [self._option(group, n) for n in names]
-        label = f"{group}=[{','.join(names)}]" if multi else f"{group}={name}"
-        source = source or label
-        package = opts[0].package
-        if multi:
-            value = self._merge(group, names, opts)
-        else:
-            value = deepcopy(opts[0].node)
+        source = source or (f"{group}=[{','.join(names)}]" if multi else f"{group}={name}")
+        value = self._merge(group, names, opts) if multi else deepcopy(opts[0].node)
         previous = get_choices(cfg)
-        if package == "_global_":
-            replaced = [str(p) for p in value]
-            for path, sub in value.items():
-                _set_path(cfg, str(path), sub, source)
-        else:
-            replaced = [package]
-            _set_path(cfg, package, value, source)
+        globl = opts[0].package == "_global_"
+        replaced = [str(p) for p in value] if globl else [opts[0].package]
+        for path, sub in value.items() if globl else [(opts[0].package, value)]:
+            _set_path(cfg, str(path), sub, source)
         _note_choice(cfg, group, names if multi else name)
         self._reselect_nested(cfg, group, replaced, previous)
         return cfg
@@ -202,21 +192,19 @@ class Registry:
         if len(packages) > 1:
             raise RegistryError(f"{group}={names}: options land in different packages "
                                 f"({', '.join(sorted(packages))}) and cannot be merged", group)
-        merged: Any = None
-        for n, opt in zip(names, opts):
-            value = deepcopy(opt.node)
+        values = [deepcopy(opt.node) for opt in opts]
+        for n, value in zip(names, values):
             kind = kind_of(value)
             if kind not in ("mapping", "node"):
                 raise RegistryError(f"{group}={n}: only mapping or lazy-node options can be "
                                     f"combined in a list, got {type(value).__name__}", group)
-            if merged is None:
-                merged = value
-                continue
-            if kind != kind_of(merged):
+            if kind != kind_of(values[0]):
                 raise RegistryError(f"{group}={names}: {names[0]!r} is a "
-                                    f"{kind_of(merged).replace('node', 'lazy node')} and {n!r} "
-                                    f"a {kind.replace('node', 'lazy node')}; only options of "
-                                    f"one kind can be combined", group)
+                                    f"{kind_of(values[0]).replace('node', 'lazy node')} and "
+                                    f"{n!r} a {kind.replace('node', 'lazy node')}; only options "
+                                    f"of one kind can be combined", group)
+        merged = values[0]
+        for value in values[1:]:
             merged = _combine(merged, value)
         return merged
 
@@ -236,12 +224,8 @@ def _combine(old: Any, new: Any) -> Any:
         items, new_items = old.__lz_kwargs__, new.__lz_kwargs__
     else:
         items, new_items = old, new
-    for key, value in new_items.items():
-        value = _combine(items[key], value) if key in items else value
-        if isinstance(items, dict) and type(items) is not dict:
-            dict.__setitem__(items, key, value)  # a ConfigDict: no provenance for the merge
-        else:
-            items[key] = value
+    for key, value in new_items.items():  # dict.__setitem__: no provenance for the merge
+        dict.__setitem__(items, key, _combine(items[key], value) if key in items else value)
     return old
 
 
@@ -291,11 +275,12 @@ def apply_overrides(cfg: Any, overrides: Iterable[str | Override] = (),
     """Applies overrides in place (group selections first) and returns ``cfg``; errors are
     ``OverrideError``/``ConfigTypeError`` quoting the override and naming the path."""
     reg = registry or default_registry()
-    groups, rest = split_group_overrides(overrides, reg)
-    for ov in groups:
-        apply_group(cfg, ov, reg)
-    for ov in rest:
-        apply_one(cfg, ov)
+    parsed = [(ov, is_group_override(ov, reg)) for ov in _parse_all(overrides)]
+    for ov, is_group in sorted(parsed, key=lambda p: not p[1]):  # group selections first
+        if is_group:
+            apply_group(cfg, ov, reg)
+        else:
+            apply_one(cfg, ov)
     return cfg
 
 
@@ -338,16 +323,6 @@ def is_group_override(ov: Override, registry: Registry) -> bool:
         f"write {registry.package(group)}.KEY=VALUE", group)
 
 
-def split_group_overrides(overrides: Iterable[str | Override],
-                          registry: Registry) -> tuple[list[Override], list[Override]]:
-    """Parses and splits overrides into (group selections, everything else), keeping order."""
-    groups: list[Override] = []
-    rest: list[Override] = []
-    for ov in _parse_all(overrides):
-        (groups if is_group_override(ov, registry) else rest).append(ov)
-    return groups, rest
-
-
 def apply_group(cfg: Any, ov: Override, registry: Registry) -> None:
     """Applies one group override on a built config (replaces the subtree with a fresh copy)."""
     group = ov.keys[0]
@@ -388,10 +363,8 @@ def apply_one(cfg: Any, ov: Override | str) -> None:
         ov = parse_override(ov)
     try:
         _apply(cfg, ov)
-    except OverrideError:
-        raise
-    except ConfigTypeError as exc:
-        if exc.message.startswith("override "):
+    except (OverrideError, ConfigTypeError) as exc:
+        if isinstance(exc, OverrideError) or exc.message.startswith("override "):
             raise
         raise ConfigTypeError(f"override {ov.text!r}: {exc.message}", exc.path, exc.expected,
                               exc.value) from exc
@@ -402,7 +375,7 @@ def apply_one(cfg: Any, ov: Override | str) -> None:
 def _apply(cfg: Any, ov: Override) -> None:
     globs = [i for i, k in enumerate(ov.keys) if is_glob(k)]
     if globs:
-        targets = _expand(cfg, ov.keys, (), ov)
+        targets = _expand(cfg, ov.keys, ov)
         if not targets:
             raise OverrideError(
                 f"override {ov.text!r}: the glob matched nothing (no child of "
@@ -415,7 +388,7 @@ def _apply(cfg: Any, ov: Override) -> None:
     _apply_path(cfg, ov.keys, ov, ov.text, ov.value)
 
 
-def _expand(obj: Any, keys: tuple, prefix: tuple, ov: Override) -> list[tuple]:
+def _expand(obj: Any, keys: tuple, ov: Override) -> list[tuple]:
     """Concrete key paths matching a globbed path whose rest exists."""
     for i, key in enumerate(keys):
         if is_glob(key):
@@ -428,7 +401,7 @@ def _expand(obj: Any, keys: tuple, prefix: tuple, ov: Override) -> list[tuple]:
                 if isinstance(child_key, int) and kind_of(container) == "node":
                     continue  # globs match kwargs of nodes, not positional args
                 if key == "*" or fnmatch.fnmatchcase(str(child_key), key):
-                    out += _expand(obj, (*keys[:i], child_key, *keys[i + 1:]), prefix, ov)
+                    out += _expand(obj, (*keys[:i], child_key, *keys[i + 1:]), ov)
             return out
     return [keys] if _target_exists(obj, keys, ov) else []
 
