@@ -10,7 +10,7 @@ a ``# not expressible ...`` comment. ``check`` reports per path: ``import``, ``u
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import tree as _tree
 from ._configclass import field_types
@@ -221,26 +221,15 @@ IMPORT, UNKNOWN_ARG, MISSING_ARG, BAD_ARGS, TYPE = (
     "import", "unknown-arg", "missing-arg", "bad-args", "type")
 
 
-class Problem:
+class Problem(NamedTuple):
     """One problem found by ``check``: ``path``, ``kind`` and ``message`` (what to do)."""
 
-    __slots__ = ("path", "kind", "message")
-
-    def __init__(self, path: str, kind: str, message: str) -> None:
-        self.path, self.kind, self.message = path, kind, message
+    path: str
+    kind: str
+    message: str
 
     def __str__(self) -> str:
         return f"{self.path or '<root>'}: {self.message}"
-
-    def __repr__(self) -> str:
-        return f"Problem({self.path!r}, {self.kind!r}, {self.message!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Problem):
-            return NotImplemented
-        return (self.path, self.kind, self.message) == (other.path, other.kind, other.message)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class CheckError(ConfigError):
@@ -269,8 +258,6 @@ def check(cfg: Any, *, strict: bool = False) -> list[Problem]:
 
 
 def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
-    import inspect  # lazy: `import lazycfg` stays light (inspect pulls in ast, 25 ms)
-
     name = target_name(node.__lz_target__)
     try:
         target = resolve_target(node, path)
@@ -280,48 +267,34 @@ def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
                                 f"({_first_line(cause)}); fix the dotted path or install its "
                                 "package"))
         return
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
+    p = _params(target)
+    if p is None:
         return  # builtins without a signature: nothing to check against
-    params = sig.parameters
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    keyword_ok = [n for n, p in params.items()
-                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     kwargs = node.__lz_kwargs__
-    known = {}
     for key in kwargs:
-        if key in keyword_ok or var_kw:
-            known[key] = None
-        else:
-            problems.append(Problem(
-                join_path(path, key), UNKNOWN_ARG,
-                f"{name} does not accept {key!r}.{suggest(key, keyword_ok)} "
-                f"Valid: {', '.join(keyword_ok) or 'none'}"))
+        if key not in p.names and not p.var_kw:
+            problems.append(Problem(join_path(path, key), UNKNOWN_ARG, f"{name} does not accept "
+                                    f"{key!r}.{suggest(key, p.names)} Valid: "
+                                    f"{', '.join(p.names) or 'none'}"))
     try:
-        bound = sig.bind_partial(*node.__lz_args__, **known)
+        bound = p.sig.bind_partial(*node.__lz_args__, **{
+            k: None for k in kwargs if k in p.names or p.var_kw}).arguments
     except TypeError as e:
         problems.append(Problem(path, BAD_ARGS, f"L({name}) arguments do not bind: {e}"))
         return
-    for pname, p in params.items():
-        if (p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                and pname not in bound.arguments):
+    for pname, prm in p.sig.parameters.items():
+        if (prm.default is prm.empty and prm.kind not in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD)
+                and pname not in bound):
             problems.append(Problem(
                 join_path(path, pname), MISSING_ARG,
                 f"required parameter {pname!r} of {name} is never set; set it, or write "
                 f"{pname}=PLACEHOLDER if it is supplied at build time"))
-    p = _params(target)
-    hints = p.hints if p is not None else {}
-    for pname, value in bound.arguments.items():
-        if pname in kwargs:
-            value = kwargs[pname]
-        elif params[pname].kind is params[pname].VAR_POSITIONAL:
-            continue
-        tp = hints.get(pname)
+    for i, pname in enumerate(bound):
+        tp = p.hints.get(pname)  # keyword-passable parameters only: not *args/**kwargs
         if tp is not None:
-            where = join_path(path, pname) if pname in kwargs else join_path(
-                path, list(bound.arguments).index(pname))
-            _check_type(value, tp, where, f"parameter {pname!r} of {name}", problems)
+            where = join_path(path, pname if pname in kwargs else i)
+            _check_type(kwargs.get(pname, bound[pname]), tp, where,
+                        f"parameter {pname!r} of {name}", problems)
 
 
 def _check_attrs(obj: Any, keys: tuple, problems: list[Problem]) -> None:

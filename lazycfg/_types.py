@@ -366,11 +366,12 @@ def _build_class(tp: type) -> Checker:
 # ----------------------------------------------------------------------------- signatures
 class Params:
     """Parameters of a callable: keyword-passable ``names`` (``required`` ones without a
-    default), ``var_kw`` (takes ``**kwargs``), resolved ``hints`` and ``defaults``."""
+    default), ``var_kw`` (takes ``**kwargs``), resolved ``hints``, ``defaults`` and ``sig``."""
 
-    __slots__ = ("names", "required", "var_kw", "hints", "defaults")
+    __slots__ = ("names", "required", "var_kw", "hints", "defaults", "sig")
 
     def __init__(self, sig: Any) -> None:
+        self.sig = sig
         ps = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD,
                                                               p.KEYWORD_ONLY)]
         self.names = [p.name for p in ps]
