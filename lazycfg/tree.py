@@ -256,56 +256,48 @@ def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
     """Sets a child through the container's rules (freezing, provenance, type checks);
     ``source`` None records the calling line; ``path`` is ``obj``'s, for errors."""
     t = type(obj)
+    if t is LazyNode and isinstance(key, str) and key.isdigit():
+        key = int(key)
+    elif isinstance(obj, ConfigDict) and type(key) is int and key not in obj and str(key) in obj:
+        key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
     if t is LazyNode or isinstance(obj, ConfigDict):
-        if t is LazyNode and isinstance(key, str) and key.isdigit():
-            key = int(key)
-        if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
-                key) in obj:
-            key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
         obj._lz_set(key, value, source, kind)
-        return
-    if isinstance(obj, dict):
+    elif isinstance(obj, dict):
         obj[key] = wrap(value)
-        return
-    if isinstance(obj, list):
-        idx = _index(obj, key, path or "")
-        obj[idx] = wrap(value)
-        return
-    if isinstance(obj, tuple):
-        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple at "
-                          f"{path or '<root>'} instead", join_path(path, key))
-    if getattr(t, "__attrs_attrs__", None) is not None:
+    elif isinstance(obj, list):
+        obj[_index(obj, key, path or "")] = wrap(value)
+    elif getattr(t, "__attrs_attrs__", None) is not None:
         KINDS["attrs"].setter(obj, key, value, source, kind, path)
-        return
-    raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
-                         f"value, not a config container", join_path(path, key))
+    elif isinstance(obj, tuple):
+        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple "
+                          f"at {path or '<root>'} instead", join_path(path, key))
+    else:
+        raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {t.__name__} "
+                             f"value, not a config container", join_path(path, key))
 
 
 def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = None) -> None:
     """Deletes a child (a node kwarg, a mapping key or a list element)."""
+    full = join_path(path, key)
     if type(obj) is LazyNode:
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
-        obj._lz_del(key, source)
-        return
-    if isinstance(obj, dict):
+        obj._lz_del(int(key) if isinstance(key, str) and key.isdigit() else key, source)
+    elif isinstance(obj, dict):
         try:
             real = _mapping_key(obj, key)
         except KeyError:
-            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key to delete."
-                                 f"{suggest(key, obj.keys())}", join_path(path, key)) from None
+            raise ConfigKeyError(f"{full!r}: no such key to delete.{suggest(key, obj.keys())}",
+                                 full) from None
         old = obj[real]
         del obj[real]
         record(obj, real, old, True, DELETED, source, "delete")
-        return
-    if isinstance(obj, list):
+    elif isinstance(obj, list):
         del obj[_index(obj, key, path or "")]
-        return
-    if is_attrs(obj):
-        raise ConfigError(f"cannot delete {join_path(path, key)!r}: it is a field of "
-                          f"{type(obj).__name__}; set it instead", join_path(path, key))
-    raise ConfigKeyError(f"cannot delete {join_path(path, key)!r}: {path or '<root>'} is a "
-                         f"{type(obj).__name__}", join_path(path, key))
+    elif is_attrs(obj):
+        raise ConfigError(f"cannot delete {full!r}: it is a field of {type(obj).__name__}; set "
+                          "it instead", full)
+    else:
+        raise ConfigKeyError(f"cannot delete {full!r}: {path or '<root>'} is a "
+                             f"{type(obj).__name__}", full)
 
 
 def raw_set(obj: Any, key: Any, value: Any) -> None:
