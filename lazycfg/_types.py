@@ -172,20 +172,15 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
             elem, fixed = _any, [compile_checker(a) for a in args] if args else None
 
         def chk_tuple(v: Any, p: str, c: bool) -> Any:
-            if isinstance(v, tuple):
-                items = v
-            elif isinstance(v, list) and c:
-                items = tuple(v)
-            else:
+            if not (isinstance(v, tuple) or c and isinstance(v, list)):
                 raise _Reject
-            if fixed is not None:
-                if len(items) != len(fixed):
-                    raise _Reject
-                return tuple(_sub(x, f, f"{p}.{i}", c) for i, (x, f) in
-                             enumerate(zip(items, fixed)))
-            if elem is not _any:
-                return tuple(_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(items))
-            return items
+            items = v if isinstance(v, tuple) else tuple(v)
+            checks = [elem] * len(items) if fixed is None else fixed
+            if len(items) != len(checks):
+                raise _Reject
+            if fixed is None and elem is _any:
+                return items
+            return tuple(_sub(x, f, f"{p}.{i}", c) for i, (x, f) in enumerate(zip(items, checks)))
         return chk_tuple
     if origin in (dict, typing.Dict) or origin in _abc("Mapping", "MutableMapping"):
         kchk = compile_checker(args[0]) if args else _any
@@ -198,17 +193,10 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
                 raise _Reject
             if kchk is _any and vchk is _any:
                 return v
-            changed = False
-            items = []
-            for k, x in v.items():
-                nk = kchk(k, f"{p}.{k}", c) if kchk is not _any else k
-                nx = _sub(x, vchk, f"{p}.{k}", c) if vchk is not _any else x
-                changed = changed or nk is not k or nx is not x
-                items.append((nk, nx))
-            if changed:
+            items = [(kchk(k, f"{p}.{k}", c), _sub(x, vchk, f"{p}.{k}", c)) for k, x in v.items()]
+            if any(a is not b for pair, old in zip(items, v.items()) for a, b in zip(pair, old)):
                 dict.clear(v)
-                for k, x in items:
-                    dict.__setitem__(v, k, x)
+                dict.update(v, items)
             return v
         return chk_dict
     if origin in (set, frozenset, typing.Set, typing.FrozenSet) or origin in _abc("Set"):
@@ -225,9 +213,7 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
         base = args[0] if args and isinstance(args[0], type) else object
 
         def chk_type(v: Any, p: str, c: bool) -> Any:
-            if isinstance(v, (str, LazyRef)):
-                return v
-            if isinstance(v, type) and issubclass(v, base):
+            if isinstance(v, (str, LazyRef)) or isinstance(v, type) and issubclass(v, base):
                 return v
             raise _Reject
         return chk_type
