@@ -452,65 +452,50 @@ def _has(parent: Any, key: Any) -> bool:
         return False
 
 
+def _node_params(node: LazyNode) -> Any:
+    """The node's target's Params when it can be inspected without importing (else None)."""
+    target = checkable_target(node)
+    return params(target) if target is not None else None
+
+
 def _param_status(node: LazyNode, name: Any) -> str:
     """"param", "var_kw" (accepted by **kwargs), "unknown" (cannot check) or "no"."""
     if not isinstance(name, str):
         return "no"
-    target = checkable_target(node)
-    if target is None:
-        return "unknown"
-    p = params(target)
-    if p is None:
-        return "unknown"
-    if name in p.names:
-        return "param"
-    return "var_kw" if p.var_kw else "no"
-
-
-def _param_names(node: LazyNode) -> list[str]:
-    target = checkable_target(node)
-    p = params(target) if target is not None else None
-    names = list(node.__lz_kwargs__)
-    if p is not None:
-        names += [n for n in p.names if n not in names]
-    return names
+    p = _node_params(node)
+    return "unknown" if p is None else "param" if name in p.names else (
+        "var_kw" if p.var_kw else "no")
 
 
 def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideError:
-    k = kind_of(parent)
+    k, where = kind_of(parent), format_path(parse_path(path)[:-1])
     if k == "node":
-        status = _param_status(parent, key)
-        cands = _param_names(parent)
+        p, written = _node_params(parent), list(parent.__lz_kwargs__)
+        cands = list(dict.fromkeys([*written, *(p.names if p else ())]))
         what = f"L({target_name(parent.__lz_target__)})"
-        if status == "no":
-            return OverrideError(
-                f"override {ov.text!r}: {what} at {format_path(parse_path(path)[:-1]) or '<root>'} "
-                f"has no parameter {key!r}.{suggest(key, cands)} Valid: {', '.join(cands)}",
-                path)
-        if ov.kind == "delete":
-            written = list(parent.__lz_kwargs__)
-            return OverrideError(
-                f"override {ov.text!r}: nothing to delete: {path!r} is not written on {what}."
-                f"{suggest(key, written)} Written: "
-                f"{', '.join(written) or 'none'}", path)
-        return OverrideError(f"override {ov.text!r}: {path!r} is not set on {what}; add it with "
-                             f"+{path}=...{suggest(key, cands)}", path)
-    if k == "attrs":
+        if _param_status(parent, key) == "no":
+            msg = (f"{what} at {where or '<root>'} has no parameter {key!r}."
+                   f"{suggest(key, cands)} Valid: {', '.join(cands)}")
+        elif ov.kind == "delete":
+            msg = (f"nothing to delete: {path!r} is not written on {what}."
+                   f"{suggest(key, written)} Written: {', '.join(written) or 'none'}")
+        else:
+            msg = f"{path!r} is not set on {what}; add it with +{path}=...{suggest(key, cands)}"
+    elif k == "attrs":
         fields = [n for n, _ in children(parent)]
-        return OverrideError(
-            f"override {ov.text!r}: {type(parent).__name__} has no field {key!r} "
-            f"({path!r}).{suggest(key, fields)} Fields: {', '.join(fields)}", path)
-    if k == "mapping":
+        msg = (f"{type(parent).__name__} has no field {key!r} ({path!r}).{suggest(key, fields)} "
+               f"Fields: {', '.join(fields)}")
+    elif k == "mapping":
         keys = [str(x) for x in parent]
         hint = "" if ov.kind == "delete" else f". To add a new key use +{path}=..."
-        return OverrideError(
-            f"override {ov.text!r}: no key {path!r}.{suggest(key, keys)} Existing keys: "
-            f"{', '.join(keys) or 'none'}{hint}", path)
-    if k in ("list", "tuple"):
-        return OverrideError(
-            f"override {ov.text!r}: {path!r}: index {key!r} out of range (length "
-            f"{len(parent)}); append with {format_path(parse_path(path)[:-1])}+=VALUE", path)
-    return OverrideError(f"override {ov.text!r}: no key {path!r}", path)
+        msg = (f"no key {path!r}.{suggest(key, keys)} Existing keys: {', '.join(keys) or 'none'}"
+               f"{hint}")
+    elif k in ("list", "tuple"):
+        msg = (f"{path!r}: index {key!r} out of range (length {len(parent)}); append with "
+               f"{where}+=VALUE")
+    else:
+        msg = f"no key {path!r}"
+    return OverrideError(f"override {ov.text!r}: {msg}", path)
 
 
 def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) -> None:
@@ -593,8 +578,7 @@ def _child_ann(parent: Any, key: Any, pann: Any) -> Any:
     if k == "attrs":
         return field_types(type(parent)).get(key)
     if k == "node":
-        target = checkable_target(parent) if isinstance(key, str) else None
-        p = params(target) if target is not None else None
+        p = _node_params(parent) if isinstance(key, str) else None
         return p.hints.get(key) if p is not None else None
     return item_annotations(pann)[1] if k in ("mapping", "list") else None
 
