@@ -526,12 +526,10 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
         if not (pkind == "node" and _param_status(parent, last) in ("param", "unknown")):
             raise _unknown_key(ov, parent, last, path)
     if ov.kind in ("add", "force") and not exists:
-        if pkind == "attrs":
-            raise _unknown_key(ov, parent, last, path)
         if pkind in ("list", "tuple"):
             raise OverrideError(f"override {ov.text!r}: cannot add index {last!r} to a list; "
-                                f"append with {format_path(keys[:-1])}+=VALUE", path)
-        if pkind == "node" and _param_status(parent, last) == "no":
+                                f"append with {ppath}+=VALUE", path)
+        if pkind == "attrs" or pkind == "node" and _param_status(parent, last) == "no":
             raise _unknown_key(ov, parent, last, path)
     if ov.kind == "add" and exists:
         raise OverrideError(f"override {ov.text!r}: {path!r} already exists; set it with "
@@ -544,7 +542,9 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
     old = get_child(parent, last) if exists and pkind == "list" else None
     value = _assign(parent, last, value, exists, ov, source, path, ppath, pann)
     if value is not _MERGED and pkind == "list" and len(keys) >= 2:
-        _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
+        # provenance of list elements lives on the list's parent (see ``explain``)
+        record(_walk(cfg, keys[:-2], ov), f"{keys[-2]}.{last}", old, True, value, source,
+               "override")
 
 
 _MERGED = object()
@@ -622,14 +622,9 @@ def _append(parent: Any, key: Any, value: Any, ov: Override, source: str, path: 
     if not isinstance(current, (list, tuple)):
         raise OverrideError(f"override {ov.text!r}: {path!r} is a {type(current).__name__}, "
                             f"not a list; '+=' appends to lists", path)
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    new = [*current, *items]
-    if isinstance(current, tuple):
-        new_value: Any = tuple(new)
-    else:
-        new_value = new
-    new_value = _checked(parent, key, new_value, True, path, pann)
-    _guard(lambda: set_child(parent, key, new_value, source, "override", ppath), ov)
+    new = [*current, *(value if isinstance(value, (list, tuple)) else [value])]
+    _assign(parent, key, tuple(new) if isinstance(current, tuple) else new, True, ov, source,
+            path, ppath, pann)
 
 
 def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
@@ -639,17 +634,9 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
     for key, sub in value.items():
         sub_path = join_path(path, key)
         exists = _has(current, key)
-        if not exists:
-            if ck == "attrs":
-                raise _unknown_key(ov, current, key, sub_path)
-            if ck == "node" and _param_status(current, key) == "no":
-                raise _unknown_key(ov, current, key, sub_path)
+        if not exists and (ck == "attrs" or ck == "node" and _param_status(current, key) == "no"):
+            raise _unknown_key(ov, current, key, sub_path)
         _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
-
-# provenance of list elements set by override lives on the list's parent (see ``explain``)
-def _record_list_element(grandparent: Any, list_key: Any, index: int, old: Any, new: Any,
-                         source: str) -> None:
-    record(grandparent, f"{list_key}.{index}", old, True, new, source, "override")
 
 
