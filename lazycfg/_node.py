@@ -722,19 +722,11 @@ class LazyNode:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        try:
-            return self.__lz_kwargs__[name]
-        except KeyError:
-            raise ConfigKeyError(
-                f"L({target_name(self.__lz_target__)}) has no argument {name!r} written "
-                f"(written: {', '.join(self.__lz_kwargs__) or 'none'})."
-                f"{suggest(name, self.__lz_kwargs__)}", name) from None
+        return node_child(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SPECIAL:
-            object.__setattr__(self, name, value)  # the property setters above
-        elif name.startswith("__lz_"):
-            object.__setattr__(self, name, value)
+        if name in _SPECIAL or name.startswith("__lz_"):
+            object.__setattr__(self, name, value)  # the slots, and the properties above
         else:
             self._lz_set(name, value, None, "python")
 
@@ -828,9 +820,7 @@ class LazyNode:
     def __copy__(self) -> LazyNode:
         new = new_node(self.__lz_target__, list(self.__lz_args__), dict(self.__lz_kwargs__),
                        self.__lz_recursive__, self.__lz_site__)
-        if self.__lz_hist__:
-            object.__setattr__(new, "__lz_hist__", {k: list(v) for k, v in
-                                                    self.__lz_hist__.items()})
+        object.__setattr__(new, "__lz_hist__", histories(self) or None)
         return new
 
     def __reduce__(self) -> tuple:
