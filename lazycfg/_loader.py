@@ -259,11 +259,7 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
     if ext != ".py":
         raise ConfigError(f"{full}: unsupported config file type {ext!r} (use .py, or .yaml "
                           f"written by lazycfg.save)", full)
-    pins = Pins(reg, {})
-    for ov in parsed:
-        if _is_pin(ov):
-            pins.choices[ov.keys[0]] = ov.value
-            pins.texts[ov.keys[0]] = ov.text
+    pins = Pins(reg, {ov.keys[0]: ov for ov in parsed if _is_pin(ov)})
     token = _PINS.set(pins)
     try:
         cfg = _run(full)
@@ -277,25 +273,19 @@ def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None
     root_keys = {k for k, _ in children(cfg)}
     later: list[Override] = []
     for ov in parsed:
-        if _is_pin(ov):
-            group = ov.keys[0]
-            if group in pins.used:
-                continue  # already applied while the experiment ran
-            if group in reg:
-                apply_group(cfg, ov, reg)
-                continue
-            if group in root_keys:
-                later.append(ov)  # an ordinary root key set: precedence 4
-                continue
+        group, pin = ov.keys[0], _is_pin(ov)
+        if pin and group in pins.used:
+            continue  # already applied while the experiment ran
+        if pin and group not in reg and group not in root_keys:
             groups = reg.groups()
             raise OverrideError(
                 f"override {ov.text!r}: {group!r} is neither a registered config group nor a "
                 f"key of the config.{suggest(group, [*groups, *map(str, root_keys)])} Groups: "
                 f"{', '.join(groups) or 'none'}", group)
-        elif is_group_override(ov, reg):
+        if is_group_override(ov, reg):
             apply_group(cfg, ov, reg)
         else:
-            later.append(ov)
+            later.append(ov)  # a root key set by a pin too: precedence 4
     for ov in later:
         apply_one(cfg, ov)
 

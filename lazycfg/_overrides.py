@@ -56,11 +56,11 @@ _Option = namedtuple("_Option", "node package")
 class Pins:
     """Group choices pinned from the command line for one registry (see ``load``)."""
 
-    def __init__(self, registry: Registry, choices: dict[str, Any]) -> None:
+    def __init__(self, registry: Registry, pins: dict[str, Override]) -> None:
         self.registry = registry
-        self.choices = dict(choices)
+        self.choices = {group: ov.value for group, ov in pins.items()}
+        self.texts = {group: ov.text for group, ov in pins.items()}
         self.used: set[str] = set()
-        self.texts: dict[str, str] = {}
 
 
 _PINS: contextvars.ContextVar[Pins | None] = contextvars.ContextVar("lazycfg_pins", default=None)
