@@ -91,17 +91,13 @@ def exec_config_file(path: str) -> types.ModuleType:
     code = _compile(path)
     _COUNTER[0] += 1
     stem = os.path.splitext(os.path.basename(path))[0]
-    name = f"lazycfg_config_{_COUNTER[0]}.{stem}" if stem.isidentifier() else (
-        f"lazycfg_config_{_COUNTER[0]}._{stem}")
+    name = f"lazycfg_config_{_COUNTER[0]}.{'' if stem.isidentifier() else '_'}{stem}"
     module = types.ModuleType(name)
     ns = module.__dict__
-    ns["__file__"] = path
-    ns["__package__"] = None
+    # dict(...) remembers its file:line for explain; relative imports run sibling files
+    ns.update(__file__=path, __package__=None, __builtins__={
+        **builtins.__dict__, "__import__": _config_import, "dict": _SiteDict})
     ns[_CONFIG_MARK] = True
-    custom_builtins = dict(builtins.__dict__)
-    custom_builtins["__import__"] = _config_import
-    custom_builtins["dict"] = _SiteDict  # dict(...) remembers its file:line for explain
-    ns["__builtins__"] = custom_builtins
     sys.modules[name] = module  # dataclasses/typing look classes' modules up while the file runs
     try:
         exec(code, ns)  # noqa: S102 - executing the user's config file is the point
