@@ -344,62 +344,47 @@ def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> li
     i, n = 0, len(text)
     if n == 0:
         raise _fail(full, offset, "empty key")
-    expect_seg = True
-    while i < n:
+    while True:
         c = text[i]
         if c == "[":
             j = i + 1
             if j < n and text[j] in "'\"":
-                value, j = _parse_quoted(text, j, full, offset)
-                keys.append(value)
+                key, j = _parse_quoted(text, j, full, offset)
             else:
                 k = text.find("]", j)
                 if k < 0:
                     raise _fail(full, offset + i, "unclosed '['")
                 inner = text[j:k].strip()
-                key = _scalar(inner) if inner else ""
-                if inner == "*":
-                    key = Glob("*")
-                elif isinstance(key, str):
+                key = Glob("*") if inner == "*" else _scalar(inner) if inner else ""
+                if isinstance(key, str) and not is_glob(key):
                     raise _fail(full, offset + j, f"list index must be an integer (a mapping "
                                 f"key may also be a float, true/false/null or quoted) or '*', "
                                 f"got {inner!r}")
-                keys.append(key)
                 j = k
             if j >= n or text[j] != "]":
                 raise _fail(full, offset + j, "expected ']'")
-            i = j + 1
-            expect_seg = False
-            if i < n and text[i] not in ".[":
-                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
-            if i < n and text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i, "path ends with '.'")
-            continue
-        if c == ".":
-            raise _fail(full, offset + i, "empty path segment")
-        j = i
-        while j < n and text[j] in _SEG_CHARS:
             j += 1
-        if j == i:
-            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
-        seg = text[i:j]
-        keys.append(_segment(seg))
+            if j < n and text[j] not in ".[":
+                raise _fail(full, offset + j, "expected '.' or '[' after ']'")
+        elif c == ".":
+            raise _fail(full, offset + i, "empty path segment")
+        else:
+            j = i
+            while j < n and text[j] in _SEG_CHARS:
+                j += 1
+            if j == i:
+                raise _fail(full, offset + i, f"unexpected character {c!r} in key")
+            key = _segment(text[i:j])
+            if j < n and text[j] not in ".[":
+                raise _fail(full, offset + j, f"unexpected character {text[j]!r} in key")
+        keys.append(key)
+        if j < n and text[j] == ".":
+            j += 1
+            if j >= n:  # the caret: after ']', or under the '.' itself
+                raise _fail(full, offset + j - (c != "["), "path ends with '.'")
+        if j >= n:
+            return keys
         i = j
-        expect_seg = False
-        if i < n:
-            if text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i - 1, "path ends with '.'")
-            elif text[i] != "[":
-                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
-    if expect_seg and not keys:
-        raise _fail(full, offset, "empty key")
-    return keys
 
 
 def _segment(seg: str) -> Any:
