@@ -88,14 +88,25 @@ def format_lines(entries: list[DiffEntry]) -> str:
     return "".join(f"{e}\n" for e in entries)
 
 
-class Diff(list):
-    """The list ``diff`` returns; ``print()`` shows one override line per entry, as the CLI."""
+class _Printable(list):
+    """A result list that ``print()`` and IPython show as the CLI does (its ``str()``)."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+class Diff(_Printable):
+    """The list ``diff`` returns: one override line per entry when printed."""
 
     def __str__(self) -> str:
         return format_lines(self).rstrip("\n") or "(no differences)"
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
+
+class History(_Printable):
+    """The list ``explain`` returns: numbered records when printed."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"{i}. {rec}" for i, rec in enumerate(self, 1))
 
 
 def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set,
@@ -365,16 +376,6 @@ def _first_line(e: BaseException) -> str:
 
 
 # ----------------------------------------------------------------------------- explain
-class History(list):
-    """The list ``explain`` returns; ``print()`` shows numbered records, as the CLI does."""
-
-    def __str__(self) -> str:
-        return "\n".join(f"{i}. {rec}" for i, rec in enumerate(self, 1))
-
-    def _repr_pretty_(self, p: object, cycle: bool) -> None:
-        p.text(str(self))  # type: ignore[attr-defined]
-
-
 def explain(cfg: object, path: str) -> list[Record]:
     """The records of the value at ``path`` (``"blocks.0.dim"``), oldest first.
 

@@ -92,9 +92,7 @@ class _Resolver:
         parent = self._get(path[:-1])
         key = path[-1]
         if _tree.kind_of(parent) == "tuple":
-            items = list(parent)
-            items[key] = value
-            self._set(path[:-1], tuple(items), text)
+            self._set(path[:-1], (*parent[:key], value, *parent[key + 1:]), text)
         else:
             try:
                 _tree.set_child(parent, key, _typed(parent, key, value), source=f"resolve {text}",

@@ -11,6 +11,7 @@ container's rules) and ``raw_set`` (bypassing them, for loaders).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, OverrideError
@@ -37,16 +38,9 @@ _SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 
 # ----------------------------------------------------------------------------- kinds
-class Kind:
-    """``flatten(obj) -> [(key, child)]``, ``unflatten(template, items) -> new object`` (no
-    checks) and ``setter(obj, key, value, source, kind, path)`` (None: ``set_child`` knows it)."""
-
-    __slots__ = ("flatten", "unflatten", "setter")
-
-    def __init__(self, flatten: Callable, unflatten: Callable, setter: Callable | None) -> None:
-        self.flatten, self.unflatten, self.setter = flatten, unflatten, setter
-
-
+# ``flatten(obj) -> [(key, child)]``, ``unflatten(template, items) -> new object`` (no checks),
+# ``setter(obj, key, value, source, kind, path)`` (None: ``set_child`` knows the kind)
+Kind = namedtuple("Kind", "flatten unflatten setter")
 KINDS: dict[str, Kind] = {}
 
 
