@@ -414,6 +414,4 @@ def _is_slotted_attrs(obj: object) -> bool:
 
 
 def _with_via(site: str, via: str) -> str:
-    if not via:
-        return site
-    return f"{site} (via {via})" if site else f"(via {via})"
+    return f"{site} (via {via})".lstrip() if via else site

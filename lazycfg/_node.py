@@ -332,22 +332,19 @@ def locate(name: str, path: str | None = None) -> Any:
     parts = name.split(".")
     if not name or not all(parts):
         raise ConfigError(f"{path or '<target>'}: {name!r} is not a dotted import name", path)
-    module = None
     error: BaseException | None = None
     for i in range(len(parts), 0, -1):
         modname = ".".join(parts[:i])
         try:
-            module = importlib.import_module(modname)
+            obj = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and not modname.startswith(exc.name) and exc.name != modname:
-                error = exc  # a dependency of the module is missing: report that, not "no module"
-                break
             error = exc
+            if exc.name is not None and not modname.startswith(exc.name):
+                break  # a dependency of the module is missing: report that, not "no module"
             continue
         except Exception as exc:  # noqa: BLE001 - import-time failure of the target's module
             error = exc
             break
-        obj = module
         try:
             for attr in parts[i:]:
                 obj = getattr(obj, attr)
