@@ -198,12 +198,9 @@ class _ValueParser:
             if c == "$" and i + 1 < n and s[i + 1] == "{":
                 depth = 0
                 while i < n:
-                    if s[i] == "{":
-                        depth += 1
-                    elif s[i] == "}":
-                        depth -= 1
-                        if depth == 0:
-                            break
+                    depth += {"{": 1, "}": -1}.get(s[i], 0)
+                    if depth == 0 and s[i] == "}":
+                        break
                     i += 1
                 if i >= n:
                     raise self.fail("unterminated '${'", start)

@@ -10,6 +10,7 @@ imports; ``params`` caches a callable's parameters and resolved annotations.
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import sys
 import types
 import typing
@@ -230,15 +231,11 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
 
 
 def _abc(*names: str) -> tuple:
-    import collections.abc as cabc
-
     return tuple(getattr(cabc, n) for n in names) + tuple(
         getattr(typing, n) for n in names if hasattr(typing, n))
 
 
 def _is_callable_origin(origin: Any) -> bool:
-    import collections.abc as cabc
-
     return origin is cabc.Callable or origin is typing.Callable
 
 
@@ -341,10 +338,8 @@ def _build_class(tp: type) -> Checker:
         return _any
 
     def chk_class(v: Any, p: str, c: bool) -> Any:
-        if isinstance(v, tp):
-            return v
-        if type(v) is LazyNode or isinstance(v, LazyRef):
-            return v  # builds / imports such an object later; check() looks closer
+        if isinstance(v, tp) or type(v) is LazyNode or isinstance(v, LazyRef):
+            return v  # a node or ref builds / imports such an object later; check() looks closer
         raise _Reject
     return chk_class
 
