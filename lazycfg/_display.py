@@ -86,11 +86,7 @@ class _Renderer:
             return ""
         recs = P.get_history(container, key)
         if recs:
-            rec = recs[-1]
-            label = {"override": "override ", "select": "selected ", "load": "loaded from "}.get(
-                rec.kind, "")
-            src = P._short_source(rec.source) if rec.kind in ("init", "python") else rec.source
-            return f"<- {label}{src}"
+            return f"<- {recs[-1].where()}"
         site = P.get_site(container)
         return f"<- {P._short_source(site)}" if site else ""
 

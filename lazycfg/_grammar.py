@@ -36,11 +36,8 @@ class Override:
     __slots__ = ("text", "kind", "keys", "value", "has_value")
 
     def __init__(self, text: str, kind: str, keys: tuple, value: Any, has_value: bool) -> None:
-        self.text = text
-        self.kind = kind
-        self.keys = keys
-        self.value = value
-        self.has_value = has_value
+        self.text, self.kind, self.keys, self.value, self.has_value = (
+            text, kind, keys, value, has_value)
 
     @property
     def path(self) -> str:

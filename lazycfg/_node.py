@@ -57,20 +57,19 @@ class Record:
     __slots__ = ("value", "source", "kind")
 
     def __init__(self, value: object, source: str, kind: str = "python") -> None:
-        self.value = value
-        self.source = source
-        self.kind = kind
+        self.value, self.source, self.kind = value, source, kind
 
     def __repr__(self) -> str:
         return f"Record({self.value!r}, {self.source!r}, {self.kind!r})"
 
     def __str__(self) -> str:
+        return f"{_short_repr(self.value)}  <- {self.where()}"
+
+    def where(self) -> str:
+        """Where the value came from: ``file:line``, ``override TEXT``, ``selected g=o``, ..."""
         src = _short_source(self.source) if self.kind in ("init", "python") else self.source
-        src = src or "<unknown>"
-        label = {"override": "override ", "select": "selected ", "delete": "deleted by ",
-                 "load": "loaded from "}.get(self.kind, "")
-        value = "<deleted>" if self.value is DELETED else _short_repr(self.value)
-        return f"{value}  <- {label}{src}"
+        return {"override": "override ", "select": "selected ", "delete": "deleted by ",
+                "load": "loaded from "}.get(self.kind, "") + (src or "<unknown>")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
