@@ -48,11 +48,9 @@ class DiffEntry:
         force = (kind == CHANGED and _tree.kind_of(old) in ("node", "mapping", "attrs")
                  and _tree.kind_of(new) != _tree.kind_of(old))
         try:
-            value = "" if kind == REMOVED else format_value(new)
-            self.expressible = True
+            value, self.expressible = "" if kind == REMOVED else format_value(new), True
         except _Inexpressible:
-            value = repr(new)
-            self.expressible = False
+            value, self.expressible = repr(new), False
         path = self.path
         set_form = f"++{path}={value}" if force else f"{path}={value}"
         self._text = {CHANGED: set_form, ADDED: f"+{path}={value}", REMOVED: f"~{path}"}[kind]
@@ -197,11 +195,7 @@ def format_value(value: Any, *, nested: bool = False) -> str:
     if isinstance(value, int):
         return repr(int(value))
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(float(value))
+        return repr(float(value))  # nan, inf and -inf included
     if isinstance(value, str):
         return _format_str(value, nested)
     kind = _tree.kind_of(value)
