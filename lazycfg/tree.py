@@ -166,22 +166,15 @@ def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
          _seen: set[int] | None = None) -> Iterator[tuple[Path, Any]]:
     """Yields ``(path, value)`` for ``obj`` and everything below it, pre-order (``dedupe``: a
     container reachable twice is yielded and descended only at its first path)."""
-    if _seen is None:
-        _seen = set()
+    _seen = set() if _seen is None else _seen
     yield path, obj
-    if type(obj) in _SCALARS:
+    if type(obj) in _SCALARS or dedupe and id(obj) in _seen:
         return
-    if dedupe:
-        oid = id(obj)
-        if oid in _seen:
-            return
-        _seen.add(oid)
+    _seen.add(id(obj))
     for key, child in children(obj):
-        if type(child) in _SCALARS:
+        if type(child) in _SCALARS:  # leaves directly: no generator per leaf
             yield (*path, key), child
-        else:
-            if dedupe and id(child) in _seen:
-                continue
+        elif not (dedupe and id(child) in _seen):
             yield from walk(child, (*path, key), dedupe=dedupe, _seen=_seen)
 
 
