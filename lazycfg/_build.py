@@ -82,13 +82,9 @@ def _build_node(node: LazyNode, path: tuple, t: Traversal, call_args: tuple,
         why = exc.message.removeprefix(f"{where}: ").removeprefix(f"cannot import {name!r}")
         raise InstantiationError(f"failed to build {where!r}: cannot import target {name!r} of "
                                  f"the node defined at {site}{why}", where) from exc
-    if node.__lz_recursive__:
-        items = t.map_children(node, path)
-    else:
-        items = children(node)
+    items = t.map_children(node, path) if node.__lz_recursive__ else children(node)
     args = [*call_args, *(v for k, v in items if isinstance(k, int))]
-    kwargs = {k: v for k, v in items if not isinstance(k, int)}
-    kwargs.update(call_kwargs)
+    kwargs = {**{k: v for k, v in items if not isinstance(k, int)}, **call_kwargs}
     for key, value in (*enumerate(args), *kwargs.items()):
         if value is PLACEHOLDER:
             full = format_path((*path, key))
@@ -242,9 +238,7 @@ def is_frozen(cfg: Any) -> bool:
         return cfg.__lz_frozen__ is not None
     if is_attrs(cfg):
         d = getattr(cfg, "__dict__", None)
-        if d is not None:
-            return d.get("__lz_frozen__") is not None
-        return bool(getattr(t, "__lz_guard__", False))
+        return (d or {}).get("__lz_frozen__") is not None or bool(getattr(t, "__lz_guard__", 0))
     if isinstance(cfg, tuple):
         return all(is_frozen(v) for v in cfg if type(v) not in _SCALARS)
     return False
