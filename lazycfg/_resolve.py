@@ -131,14 +131,8 @@ class _Resolver:
         if "${" in rest or "\\" in text:
             raise _Unhandled
         if len(matches) == 1 and matches[0].span() == (0, len(text)):
-            return self._one(matches[0].group(1), path)
-        parts, pos = [], 0
-        for m in matches:
-            parts.append(text[pos:m.start()])
-            parts.append(str(self._one(m.group(1), path)))
-            pos = m.end()
-        parts.append(text[pos:])
-        return "".join(parts)
+            return self._one(matches[0].group(1), path)  # the whole string: the value itself
+        return _RX.interp.sub(lambda m: str(self._one(m.group(1), path)), text)
 
     def _one(self, body: str, path: Path) -> Any:
         body = body.strip()
