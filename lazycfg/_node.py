@@ -623,22 +623,6 @@ class ConfigList(list):
         self._check(index if isinstance(index, int) else "*", "delete")
         list.__delitem__(self, index)
 
-    def append(self, value: Any) -> None:
-        self._check()
-        list.append(self, wrap(value))
-
-    def extend(self, values: Any) -> None:
-        self._check()
-        list.extend(self, [wrap(v) for v in values])
-
-    def insert(self, index: Any, value: Any) -> None:
-        self._check()
-        list.insert(self, index, wrap(value))
-
-    def __iadd__(self, values: Any) -> ConfigList:
-        self.extend(values)
-        return self
-
     def __deepcopy__(self, memo: dict) -> ConfigList:
         new = memo[id(self)] = ConfigList.__new__(type(self))
         list.__init__(new, [v if type(v) in _SCALARS else deepcopy(v, memo) for v in self])
@@ -653,20 +637,28 @@ class ConfigList(list):
         return (_restore, (type(self), list(self), [self.__lz_hist__, self.__lz_frozen__]))
 
 
-def _guarded(base: type, name: str, check: str) -> Callable:
-    """``base.name`` preceded by the frozen check (for mutators that store no new values)."""
+def _guarded(base: type, name: str, check: str, convert: Callable | None = None) -> Callable:
+    """``base.name`` preceded by the frozen check; ``convert`` wraps the stored (last) arg."""
     method = getattr(base, name)
 
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
         getattr(self, check)()
+        if convert is not None:
+            args = (*args[:-1], convert(args[-1]))
         return method(self, *args, **kwargs)
 
     guarded.__name__ = name
     return guarded
 
 
-for _name in ("pop", "remove", "clear", "sort", "reverse", "__imul__"):
-    setattr(ConfigList, _name, _guarded(list, _name, "_check"))
+def _wrap_all(values: Any) -> list:
+    return [wrap(v) for v in values]
+
+
+for _name, _convert in (("append", wrap), ("insert", wrap), ("extend", _wrap_all),
+                        ("__iadd__", _wrap_all), ("pop", None), ("remove", None), ("clear", None),
+                        ("sort", None), ("reverse", None), ("__imul__", None)):
+    setattr(ConfigList, _name, _guarded(list, _name, "_check", _convert))
 for _name in ("pop", "popitem", "clear"):
     setattr(ConfigDict, _name, _guarded(dict, _name, "_check_mutable"))
 
