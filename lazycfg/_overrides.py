@@ -26,7 +26,6 @@ from ._grammar import Override, parse_override
 from ._node import (
     ConfigDict,
     LazyNode,
-    _get_meta,
     _note_choice,
     _safe_eq,
     get_choices,
@@ -351,9 +350,8 @@ def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None
         raise OverrideError(f"{ov.text!r}: {package!r} cannot be None ({exc}); select another "
                             f"option of {group!r} instead: {', '.join(registry.options(group))}",
                             package) from exc
-    choices = _get_meta(cfg, "__lz_choices__")
-    if choices:
-        choices[group] = None
+    if get_choices(cfg):
+        _note_choice(cfg, group, None)
 
 
 # ----------------------------------------------------------------------------- single override
@@ -432,10 +430,7 @@ def _walk(cfg: Any, keys: tuple, ov: Override | str, create: bool = False,
             if not (create and isinstance(obj, dict)):
                 raise OverrideError(f"override {text!r}: {exc}", where) from exc
             parent, obj = obj, ConfigDict()
-            try:
-                set_child(parent, key, obj, text, kind, format_path(keys[:i]))
-            except FrozenConfigError as err:
-                raise OverrideError(f"override {text!r}: {err}", err.path) from err
+            _guard(text, set_child, parent, key, obj, text, kind, format_path(keys[:i]))
         if obj is None and i < len(keys) - 1:
             raise OverrideError(f"override {text!r}: {where!r} is None, so it has no "
                                 f"{keys[i + 1]!r}", where)
@@ -520,7 +515,7 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
             if current != value:
                 raise OverrideError(f"override {ov.text!r}: {path!r} is {current!r}, not "
                                     f"{value!r}; nothing deleted", path)
-        _guard(lambda: del_child(parent, last, source, ppath), ov)
+        _guard(ov, del_child, parent, last, source, ppath)
         return
     if ov.kind == "set" and not exists:
         if not (pkind == "node" and _param_status(parent, last) in ("param", "unknown")):
@@ -560,13 +555,14 @@ def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, sourc
             _merge(current, value, ov, source, path, _child_ann(parent, key, pann))
             return _MERGED
     checked = _checked(parent, key, value, exists, path, pann)
-    _guard(lambda: set_child(parent, key, checked, source, "override", ppath), ov)
+    _guard(ov, set_child, parent, key, checked, source, "override", ppath)
     return checked
 
 
-def _guard(fn: Any, ov: Override | str) -> None:
+def _guard(ov: Override | str, fn: Any, *args: Any) -> None:
+    """``fn(*args)``, a frozen config's refusal quoting the override."""
     try:
-        fn()
+        fn(*args)
     except FrozenConfigError as exc:
         text = ov if isinstance(ov, str) else ov.text
         raise OverrideError(f"override {text!r}: {exc}", exc.path) from exc
