@@ -459,16 +459,14 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
             f"{source} is not a lazycfg config file: it has no '{FORMAT_KEY}' header. "
             "Only files written by lazycfg.save (e.g. a run's config.yaml) can be loaded; "
             "write experiments as Python files.", None)
-    header = doc[FORMAT_KEY]
-    version = header.get("version") if isinstance(header, dict) else None
+    version = doc[FORMAT_KEY].get("version") if isinstance(doc[FORMAT_KEY], dict) else None
     if version != VERSION:
         raise ConfigError(f"{source}: unsupported lazycfg file version {version!r} (this "
                           f"lazycfg reads version {VERSION}); upgrade lazycfg", None)
     if "config" not in doc:
         raise SerializationError(f"{source}: the file has no 'config:' entry (the config "
                                  "itself); was it edited by hand?", None)
-    dec = _Decoder(source)
-    cfg = dec.decode(doc["config"], ())
+    cfg = _Decoder(source).decode(doc["config"], ())
     if _tree.kind_of(cfg) == "leaf":
         raise SerializationError(f"{source}: 'config:' holds a {type(cfg).__name__}, not a "
                                  "config (a mapping, lazy node, config class or list)", None)

@@ -136,29 +136,23 @@ def _set_meta(obj: object, name: str, value: object) -> bool:
 def get_history(container: object, key: object) -> list[Record]:
     """The stored records of ``key`` in ``container`` (a new list, oldest first)."""
     hist = _get_meta(container, _HIST)
-    if not hist:
-        return []
-    return list(hist.get(key, ()))
+    return list(hist.get(key, ())) if hist else []
 
 
 def _meta_dict(obj: object, name: str) -> dict | None:
     """The metadata dict ``name`` of ``obj``, created when missing (None: no room for it)."""
     value = _get_meta(obj, name)
-    if value is None:
-        value = {}
-        if not _set_meta(obj, name, value):
-            return None
+    if value is None and _set_meta(obj, name, {}):
+        value = _get_meta(obj, name)
     return value  # type: ignore[return-value]
 
 
 def set_history(container: object, key: object, records: list[Record]) -> None:
     """Replaces the stored records of ``key``; silently a no-op for containers without metadata."""
     hist = _meta_dict(container, _HIST)
-    if hist is None:
-        return
-    if records:
+    if hist is not None and records:
         hist[key] = list(records)
-    else:
+    elif hist is not None:
         hist.pop(key, None)
 
 
