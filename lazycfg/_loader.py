@@ -195,23 +195,20 @@ def _located(exc: Exception, path: str, raised: BaseException | None = None) -> 
     if getattr(exc, "__lz_located__", False):
         return exc
     pins = _PINS.get()
-    pinned = [pins.texts[g] for g in pins.choices if g in pins.texts] if pins else []
-    if isinstance(exc, ConfigError) and any(f"override {t!r}" in exc.message for t in pinned):
-        exc.__lz_located__ = True  # type: ignore[attr-defined]
-        return exc  # a bad command-line choice: its own text says what to fix, not the file
+    pinned = list(pins.texts.values()) if pins else []
     site = _config_site(raised or exc) or path
     # an edit that fails only with a pinned option (a key that option lacks) says so
     note = f" (with the command-line choice {', '.join(pinned)})" if pinned else ""
     if isinstance(exc, ConfigError):
-        if site not in exc.message:
+        err = exc  # a bad command-line choice names itself: its own text says what to fix
+        if site not in exc.message and not any(f"override {t!r}" in exc.message for t in pinned):
             exc.message = f"{_short_source(site)}: {exc.message}{note}"
             exc.args = (exc.message,)
-        exc.__lz_located__ = True  # type: ignore[attr-defined]
-        return exc
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    cls = ConfigImportError if isinstance(exc, ImportError) else ConfigError
-    err = cls(f"{_short_source(site)}: {what} (raised while running the config file "
-              f"{_short_source(path)}{note})", path)
+    else:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        err = (ConfigImportError if isinstance(exc, ImportError) else ConfigError)(
+            f"{_short_source(site)}: {what} (raised while running the config file "
+            f"{_short_source(path)}{note})", path)
     err.__lz_located__ = True  # type: ignore[attr-defined]
     return err
 
