@@ -136,10 +136,9 @@ class _Encoder:
         if kind == "leaf":
             return self.encode_leaf(value, path, t)
         items = t.map_children(value, path)
-        if kind == "tuple":
-            return _flow({"__tuple__": _flow([v for _, v in items])})
-        if kind == "list":
-            return _flow([v for _, v in items])
+        if kind in ("list", "tuple"):
+            seq = _flow([v for _, v in items])
+            return _flow({"__tuple__": seq}) if kind == "tuple" else seq
         if kind == "attrs":
             return {"_class_": _class_name(value, path, self.fail), **dict(items)}
         if kind == "node":

@@ -248,21 +248,18 @@ def register(group: str, name: str, node: Any, package: str | None = None,
     _DEFAULT.register(group, name, node, package, replace)
 
 
+choices = get_choices  # the option selected per group, as remembered on the config root
+
+
 def select(cfg: Any, group: str, name: Any, registry: Registry | None = None) -> Any:
     """Selects option(s) ``name`` of ``group`` into ``cfg`` (default registry); returns ``cfg``."""
     return (registry or _DEFAULT).select(cfg, group, name)
 
 
-def choices(cfg: Any) -> dict[str, Any]:
-    """The option selected per group, as remembered on the config root (a copy)."""
-    return get_choices(cfg)
-
-
 def iter_options(registry: Registry) -> Iterator[tuple[str, str, Any]]:
     """``(group, name, node)`` of every registered option (the stored objects, do not mutate)."""
-    for group, options in registry._groups.items():
-        for name, opt in options.items():
-            yield group, name, opt.node
+    return ((group, name, opt.node) for group, options in registry._groups.items()
+            for name, opt in options.items())
 
 
 # ----------------------------------------------------------------------------- overrides

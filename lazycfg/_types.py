@@ -36,8 +36,7 @@ def type_repr(tp: Any) -> str:
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__qualname__ if tp.__module__ == "builtins" else (
             f"{tp.__module__}.{tp.__qualname__}")
-    text = repr(tp)
-    return text.replace("typing.", "")
+    return repr(tp).replace("typing.", "")
 
 
 def _is_interp(value: Any) -> bool:
