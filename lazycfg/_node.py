@@ -882,9 +882,7 @@ class LazyCall:
         self.target = target
 
     def __call__(self, *args: Any, **kwargs: Any) -> LazyNode:
-        recursive = kwargs.pop("_recursive_", True)
-        if not isinstance(recursive, bool):
-            raise ConfigError(f"_recursive_ must be a bool, got {recursive!r}", "_recursive_")
+        recursive = _checked_recursive(None, kwargs.pop("_recursive_", True))  # type: ignore
         if "_target_" in kwargs or "_args_" in kwargs:
             raise ConfigError("_target_ and _args_ are set by L(target)(*args), not as kwargs",
                               "_target_")

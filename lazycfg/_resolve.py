@@ -196,11 +196,9 @@ class _Resolver:
         if not parsed or not isinstance(parsed[0], str) or len(parsed) > 2:
             raise _Unhandled
         name = parsed[0]
-        if name in os.environ:
-            return os.environ[name]
-        if len(parsed) == 2:
-            default = parsed[1]
-            return None if default is None else str(default)
+        if name in os.environ or len(parsed) == 2:
+            default = None if len(parsed) < 2 or parsed[1] is None else str(parsed[1])
+            return os.environ.get(name, default)
         raise ResolveError(
             f"cannot resolve '${{oc.env:{args.strip()}}}' at {path_str(path)}: environment "
             f"variable '{name}' is not set; set it or give a default: ${{oc.env:{name},DEFAULT}}",
@@ -214,9 +212,9 @@ class _Resolver:
         _CURRENT_NOW.append(self.now)
         try:
             node: Any = OmegaConf.create(_plain(self.root), flags={"allow_objects": True})
-            for key in path[:-1]:
+            for key in path:
                 node = node[key]
-            value = node[path[-1]]
+            value = node
         except (OmegaConfBaseException, ValueError, KeyError, TypeError) as e:
             msg = str(e).splitlines()[0]
             raise ResolveError(f"cannot resolve '{text}' at {path_str(path)}: {msg}",
