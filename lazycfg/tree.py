@@ -384,30 +384,21 @@ def _segment(seg: str) -> Any:
 def _scalar(word: str) -> Any:
     """Converts a bare word: bool/null words, int, float, else the string itself."""
     low = word.lower()
-    if low == "true":
-        return True
-    if low == "false":
-        return False
-    if low in ("null", "none"):
-        return None
+    if low in _WORDS:
+        return _WORDS[low]
     if "${" in word:
         return word
-    c = word[0]
-    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
-        try:
-            return int(word)
-        except ValueError:
-            pass
-        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
+    if word[0].isdigit() or word[0] in "+-." or low in ("inf", "nan"):
+        prefixed = len(word) > 2 and word[0] == "0" and word[1] in "xXoObB"  # 0x10, 0o7, 0b1
+        for convert in (int, lambda w: int(w, 0), float) if prefixed else (int, float):
             try:
-                return int(word, 0)
+                return convert(word)
             except ValueError:
                 pass
-        try:
-            return float(word)
-        except ValueError:
-            pass
     return word
+
+
+_WORDS = {"true": True, "false": False, "null": None, "none": None}
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
@@ -415,10 +406,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0"
 
 def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
     """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
-    quote = s[i]
-    out = []
-    j = i + 1
-    n = len(s)
+    quote, out, j, n = s[i], [], i + 1, len(s)
     while j < n:
         c = s[j]
         if c == "\\" and j + 1 < n:
