@@ -17,7 +17,6 @@ from ._configclass import field_types
 from ._errors import ConfigError
 from ._node import (
     LazyNode,
-    LazyRef,
     Record,
     get_history,
     get_site,
@@ -356,9 +355,8 @@ def _classes_of(tp: Any) -> list[type]:
 
 def _built_class(node: LazyNode) -> type | None:
     """The class a node builds, when its target is a class (None for functions or failures)."""
-    target = node.__lz_target__
     try:
-        obj = resolve_target(node) if isinstance(target, (str, LazyRef)) else target
+        obj = resolve_target(node)
     except Exception:  # noqa: BLE001 - reported as an import problem at that node's own path
         return None
     return obj if isinstance(obj, type) else None

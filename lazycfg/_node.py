@@ -288,10 +288,8 @@ class LazyRef:
             self.__lz_name__)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, LazyRef):
-            return self.__lz_name__ == other.__lz_name__
-        if isinstance(other, str):
-            return self.__lz_name__ == other
+        if isinstance(other, (LazyRef, str)):
+            return self.__lz_name__ == str(other)
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -351,10 +349,8 @@ def locate(name: str, path: str | None = None) -> Any:
 
 def target_name(target: object) -> str:
     """The dotted import name of a target (callable, dotted string or LazyRef)."""
-    if isinstance(target, str):
-        return target
-    if isinstance(target, LazyRef):
-        return target.__lz_name__
+    if isinstance(target, (str, LazyRef)):
+        return str(target)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
     if module and qualname:
@@ -384,11 +380,7 @@ def _loaded(target: object, name: str) -> object:
 def resolve_target(node: LazyNode, path: str | None = None) -> Callable:
     """The callable a node's target stands for, importing it when it is a name."""
     target = node.__lz_target__
-    if isinstance(target, LazyRef):
-        return locate(target.__lz_name__, path)
-    if isinstance(target, str):
-        return locate(target, path)
-    return target
+    return locate(str(target), path) if isinstance(target, (str, LazyRef)) else target
 
 
 # ----------------------------------------------------------------------------- partials
