@@ -255,7 +255,11 @@ def check(cfg: Any, *, strict: bool = False) -> list[Problem]:
         if kind == "node":
             _check_node(obj, _tree.format_path(keys), problems)
         elif kind == "attrs":
-            _check_attrs(obj, keys, problems)
+            hints = field_types(type(obj))
+            for key, value in _tree.children(obj):
+                if hints.get(key) is not None:
+                    _check_type(value, hints[key], _tree.format_path((*keys, key)),
+                                f"field {key!r} of {type(obj).__name__}", problems)
     if strict and problems:
         raise CheckError(problems)
     return problems
@@ -299,15 +303,6 @@ def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
             where = join_path(path, pname if pname in kwargs else i)
             _check_type(kwargs.get(pname, bound[pname]), tp, where,
                         f"parameter {pname!r} of {name}", problems)
-
-
-def _check_attrs(obj: Any, keys: tuple, problems: list[Problem]) -> None:
-    hints = field_types(type(obj))
-    for key, value in _tree.children(obj):
-        tp = hints.get(key)
-        if tp is not None:
-            _check_type(value, tp, _tree.format_path((*keys, key)),
-                        f"field {key!r} of {type(obj).__name__}", problems)
 
 
 def _check_type(value: Any, tp: Any, path: str, what: str, problems: list[Problem]) -> None:

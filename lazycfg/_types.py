@@ -146,21 +146,16 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
         keep_tuple = origin not in (list,) and origin in _abc("Sequence")
 
         def chk_list(v: Any, p: str, c: bool) -> Any:
-            if isinstance(v, list):
-                out = v
-            elif isinstance(v, tuple) and (c or keep_tuple):
-                out = v if keep_tuple else list(v)
-            else:
+            if not (isinstance(v, list) or isinstance(v, tuple) and (c or keep_tuple)):
                 raise _Reject
-            if elem is _any:
+            out = v if isinstance(v, list) or keep_tuple else list(v)
+            new = out if elem is _any else [_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(out)]
+            if all(a is b for a, b in zip(new, out)):
                 return out
-            new = [_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(out)]
-            if any(a is not b for a, b in zip(new, out)):
-                if isinstance(out, list):
-                    out[:] = new
-                    return out
-                return type(out)(new)
-            return out
+            if isinstance(out, list):
+                out[:] = new  # in place: a list shared by reference stays shared
+                return out
+            return type(out)(new)
         return chk_list
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
