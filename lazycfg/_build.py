@@ -190,9 +190,7 @@ def _remember_slot_path(obj: Any, path: str | None) -> None:
 
 def _slot_path(obj: Any) -> str:
     entry = _SLOT_PATHS.get(id(obj))
-    if entry is not None and entry[0]() is obj:
-        return entry[1]
-    return type(obj).__bases__[0].__name__
+    return entry[1] if entry is not None and entry[0]() is obj else type(obj).__bases__[0].__name__
 
 
 def _guard(orig: Any, action: str, mark_of: Any) -> Any:

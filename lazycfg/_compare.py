@@ -343,9 +343,8 @@ def _classes_of(tp: Any) -> list[type]:
                 return []
             out += sub
         return out
-    if origin is not None:
-        return [origin] if isinstance(origin, type) else []
-    return [tp] if isinstance(tp, type) else []
+    base = tp if origin is None else origin
+    return [base] if isinstance(base, type) else []
 
 
 def _built_class(node: LazyNode) -> type | None:
