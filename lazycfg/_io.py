@@ -117,8 +117,8 @@ class _Encoder:
     """Turns a config tree into YAML-ready data; shared containers become one object."""
 
     def __init__(self) -> None:
-        self.sites: dict[str, str] = {}
-        self.history: dict[str, dict] = {}
+        self.sites: list[list] = []  # [container path, site]
+        self.history: list[list] = []  # [container path, key, records]
 
     def fail(self, path: tuple, value: Any, why: str) -> SerializationError:
         where = _tree.format_path(path) or "<root>"
@@ -179,13 +179,13 @@ class _Encoder:
         where = _tree.format_path(path) or "."
         site = P.get_site(container) or parent_site
         if site != parent_site:  # most nested nodes share their parent's line: not repeated
-            self.sites[where] = site
+            self.sites.append([where, site])
         hist = P.histories(container)
         if hist:
             kids = dict(_tree.children(container))
-            self.history[where] = {
-                key: [self.encode_record(r, kids.get(key, P.DELETED)) for r in recs]
-                for key, recs in hist.items() if isinstance(key, _KEY_TYPES)}
+            self.history += [[where, key, [self.encode_record(r, kids.get(key, P.DELETED))
+                                           for r in recs]]
+                             for key, recs in hist.items() if isinstance(key, _KEY_TYPES)]
         return site
 
     def encode_record(self, rec: P.Record, current: Any) -> list:
@@ -240,10 +240,9 @@ def to_data(cfg: Any, *, meta: bool = True) -> dict:
             if _tree.kind_of(obj) != "leaf":
                 site_of[path] = enc.note_meta(obj, path, site_of.get(path[:-1], ""))
         if enc.sites:
-            doc["sites"] = _json_lines([where, site] for where, site in enc.sites.items())
+            doc["sites"] = _json_lines(enc.sites)
         if enc.history:  # one JSON line per [container, key, records]: one YAML scalar is fast
-            doc["history"] = _json_lines([where, key, recs] for where, keys in
-                                         enc.history.items() for key, recs in keys.items())
+            doc["history"] = _json_lines(enc.history)
     return doc
 
 
