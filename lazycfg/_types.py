@@ -39,17 +39,10 @@ def type_repr(tp: Any) -> str:
     return repr(tp).replace("typing.", "")
 
 
-def _is_interp(value: Any) -> bool:
-    return type(value) is str and "${" in value
-
-
 def check_value(value: Any, tp: Any, path: str, convert: bool = True) -> Any:
     """``value`` checked against ``tp`` (converted when ``convert``), else ConfigTypeError."""
-    if value is PLACEHOLDER or _is_interp(value):
-        return value
-    chk = compile_checker(tp)
     try:
-        return chk(value, path, convert)
+        return _sub(value, compile_checker(tp), path, convert)
     except _Reject:
         raise ConfigTypeError(
             f"{path or '<root>'}: expected {type_repr(tp)}, got {value!r} "
@@ -95,7 +88,8 @@ def _any(value: Any, path: str, convert: bool) -> Any:
 
 
 def _sub(value: Any, chk: Checker, path: str, convert: bool) -> Any:
-    if value is PLACEHOLDER or _is_interp(value):
+    """``chk(value)``; PLACEHOLDER and ``${...}`` strings (resolved later) always pass."""
+    if value is PLACEHOLDER or type(value) is str and "${" in value:
         return value
     return chk(value, path, convert)
 
