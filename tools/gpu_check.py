@@ -151,20 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         write_section(Path(args.doc), render(saved["rows"], saved["header"]))
         print(f"wrote the gpu_check section of {args.doc} from {args.write_doc_from}")
         return 0
-    import torch
-
     start = time.perf_counter()
-    if not args.smoke and not torch.cuda.is_available():
-        print("error: no CUDA device (use --smoke to test the script on CPU)", file=sys.stderr)
+    if common.no_device_error(args):
         return 2
-    header = {
-        "device": "CPU (smoke)" if args.smoke else torch.cuda.get_device_name(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "peak_tflops": common.peak_flops(args) / 1e12,
-    }
+    header = common.run_header(args)
     print(
         f"gpu_check: {header['device']}, torch {header['torch']}, parts {args.parts}, "
         f"budget {args.budget:.0f} s",

@@ -8,6 +8,7 @@ import contextlib
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,30 @@ ROOT = Path(__file__).resolve().parents[2]
 SMOKE_NET = dict(
     model_channels=64, num_blocks=2, num_heads=4, adaln_lora_dim=16, crossattn_proj_in_channels=96
 )
+
+
+def no_device_error(args: argparse.Namespace) -> bool:
+    """Prints the error line and returns True when a real (non-smoke) run has no CUDA device."""
+    import torch
+
+    if args.smoke or torch.cuda.is_available():
+        return False
+    print("error: no CUDA device (use --smoke to test the script on CPU)", file=sys.stderr)
+    return True
+
+
+def run_header(args: argparse.Namespace) -> dict[str, Any]:
+    """Device, torch version, date, step counts and the FLOP peak of a benchmark run."""
+    import torch
+
+    return {
+        "device": "CPU (smoke)" if args.smoke else torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "peak_tflops": peak_flops(args) / 1e12,
+    }
 
 
 def device(args: argparse.Namespace):
