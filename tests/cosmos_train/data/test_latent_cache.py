@@ -246,3 +246,26 @@ def test_a_bucketed_cache_keeps_padding_and_serves_one_shape_per_step(tmp_path):
     ]
     with pytest.raises(CacheMismatchError, match="resolution.video_size: cache has '<missing>'"):
         LatentCacheDataset(cache_dir=tmp_path / "cache", video_size=(64, 64))
+
+
+WAN_SMALL = [  # the Wan2.1 VAE architecture, narrow (random weights), in bf16 like the recipes
+    "tokenizer=wan2pt1_tokenizer",
+    "model.config.tokenizer.dim=8",
+    "model.config.tokenizer.num_res_blocks=1",
+    "model.config.tokenizer.dtype=bfloat16",
+]
+
+
+def test_same_loss_through_the_wan21_vae_within_its_bf16_tolerance(folder, tmp_path, monkeypatch):
+    config = lazycfg.resolve(lazycfg.load(TINY, video_overrides(folder) + WAN_SMALL))
+    build_cache(config, tmp_path / "wan_cache", samples_per_shard=4, log=lambda _: None)
+    manifest = json.loads((tmp_path / "wan_cache" / "manifest.json").read_text())
+    assert manifest["spec"]["tokenizer"]["kwargs"]["dim"] == 8
+    from_video = run(video_overrides(folder) + WAN_SMALL, "wan_video", tmp_path, monkeypatch)
+    cached = cache_overrides(tmp_path / "wan_cache") + WAN_SMALL
+    from_cache = run(cached, "wan_cache", tmp_path, monkeypatch)
+    # Per-clip (cache) vs batched (training) bf16 convolutions may round differently; measured on
+    # CPU they agree exactly, the tolerance is bf16's.
+    assert from_cache == pytest.approx(from_video, rel=4e-3)
+    with pytest.raises(lazycfg.ConfigError, match="tokenizer.kwargs.dim: cache has 8, the run expects 16"):
+        check_cache_against_config(lazycfg.load(TINY, cached + ["model.config.tokenizer.dim=16"]))
