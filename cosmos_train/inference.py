@@ -85,9 +85,16 @@ def load_run(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    from cosmos_train.model.lora import model_build_kwargs
+
     builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
     model = instantiate_at(
-        config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed
+        config.model,
+        "model",
+        device=device,
+        net_builder=builder,
+        seed=config.trainer.seed,
+        **model_build_kwargs(config),  # a LoRA run: its base, then the checkpoint's adapters
     )
     source = checkpoint if checkpoint is not None else ckpt_dir
     load_weights(model, job_dir=job_dir, checkpoint=source)
