@@ -75,6 +75,9 @@ def load_run(
     Returns:
         ``(config, model)``; the model is in eval mode, with regular and EMA weights loaded.
     """
+    # Defines cosmos_train's config classes, so loading the saved config.yaml may import them
+    # (lazycfg.load imports only from packages that registered config classes).
+    import cosmos_train.config  # noqa: F401
     from cosmos_train.distributed.parallelize import make_net_builder
 
     job_dir = Path(job_dir)
@@ -85,9 +88,16 @@ def load_run(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    from cosmos_train.model.lora import model_build_kwargs
+
     builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
     model = instantiate_at(
-        config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed
+        config.model,
+        "model",
+        device=device,
+        net_builder=builder,
+        seed=config.trainer.seed,
+        **model_build_kwargs(config),  # a LoRA run: its base, then the checkpoint's adapters
     )
     source = checkpoint if checkpoint is not None else ckpt_dir
     load_weights(model, job_dir=job_dir, checkpoint=source)

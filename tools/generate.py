@@ -10,6 +10,9 @@ Examples::
     python tools/generate.py JOB_DIR --prompt "..." --input first_frame.jpg
     python tools/generate.py JOB_DIR --prompt "..." --input clip.mp4
 
+    # several LoRA adapters (PEFT format) folded into the weights, each with its scale:
+    python tools/generate.py JOB_DIR --prompt "..." --lora style_adapter:0.8 --lora robot_adapter
+
     # released weights + a precomputed embedding, Euler with 20 steps, written to robot.mp4:
     python tools/generate.py experiments/2b_nemo_480p.py --checkpoint /ckpt/model_ema_bf16.pt \\
         --text-embedding prompt.pt --solver euler --steps 20 -o robot.mp4
@@ -20,7 +23,9 @@ Examples::
 
 SOURCE is a job directory (its config.yaml and latest checkpoint), an ``iter_*`` checkpoint
 directory, or an experiment file (then ``--checkpoint`` names the weights: an ``iter_*`` directory
-or a release ``.pt`` such as tools/export_checkpoint.py writes).
+or a release ``.pt`` such as tools/export_checkpoint.py writes). A LoRA run samples with its base
+(the run's ``checkpoint.load_path``, fingerprint checked) and its adapters. ``--lora PATH[:SCALE]``
+(repeatable) folds PEFT adapters into the chosen (EMA or regular) weights before sampling.
 
 Sampling follows Cosmos's inference (reference/unipc): flow UniPC (or ``--solver euler``) with 35
 steps at shift 5, or the Karras schedule when the checkpoint's config sets
@@ -152,6 +157,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     run.add_argument(
         "--regular", action="store_true", help="use the regular weights instead of the EMA weights"
+    )
+    run.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="PATH[:SCALE]",
+        help="a PEFT LoRA adapter (tools/export_checkpoint.py --lora adapter) folded into the "
+        "weights with SCALE (default 1); repeat to combine several",
     )
     run.add_argument(
         "--device",
@@ -314,12 +327,18 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
             )
         from cosmos_train.distributed.parallelize import make_net_builder
         from cosmos_train.inference import load_weights
+        from cosmos_train.model.lora import model_build_kwargs
         from cosmos_train.utils.build import instantiate_at
 
         config = lazycfg.resolve(lazycfg.load(str(source), list(args.overrides)))
         builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
         model = instantiate_at(
-            config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed
+            config.model,
+            "model",
+            device=device,
+            net_builder=builder,
+            seed=config.trainer.seed,
+            **model_build_kwargs(config),
         )
         load_weights(model, checkpoint=args.checkpoint)
         return (
@@ -338,6 +357,32 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
     else:
         ckpt = source if is_ckpt_dir else latest_checkpoint(source / "checkpoints")
     return config, model, job_dir, str(Path(ckpt).resolve())
+
+
+def _apply_loras(model: Any, specs: list[str], *, ema: bool) -> list[dict[str, Any]]:
+    """Folds the ``--lora PATH[:SCALE]`` adapters into the sampling weights; returns a record."""
+    if not specs:
+        return []
+    from cosmos_train.model.lora import ADAPTER_WEIGHTS_FILE, apply_loras_to_model, parse_lora_arg
+
+    loras, record = [], []
+    for spec in specs:
+        path, scale = parse_lora_arg(spec)
+        weights = Path(path) / ADAPTER_WEIGHTS_FILE if Path(path).is_dir() else Path(path)
+        if not weights.is_file():
+            raise ConfigError(
+                f"--lora {spec}: no PEFT adapter at {path} (expected {ADAPTER_WEIGHTS_FILE} and "
+                "adapter_config.json; write one with tools/export_checkpoint.py RUN -o DIR "
+                "--lora adapter)"
+            )
+        loras.append((path, scale))
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        record.append({"path": str(Path(path).resolve()), "scale": scale, "sha256": digest})
+    try:
+        apply_loras_to_model(model, loras, ema=ema)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"--lora: {exc}") from None
+    return record
 
 
 def _weights_sha256(model: Any, ema: bool) -> str:
@@ -387,9 +432,11 @@ class Generator:
         self.args, self.device = args, device
         self.config, self.model, self.job_dir, self.checkpoint = _load(args, device)
         self.ema = not args.regular
+        loras = _apply_loras(self.model, args.lora, ema=self.ema)
         self.fingerprint = {
             "checkpoint": self.checkpoint,
             "weights": "regular" if args.regular else "ema",
+            "loras": loras,
             "weights_sha256": _weights_sha256(self.model, self.ema),
             "config_fingerprint": lazycfg.fingerprint(self.config),
         }
