@@ -75,6 +75,9 @@ def load_run(
     Returns:
         ``(config, model)``; the model is in eval mode, with regular and EMA weights loaded.
     """
+    # Defines cosmos_train's config classes, so loading the saved config.yaml may import them
+    # (lazycfg.load imports only from packages that registered config classes).
+    import cosmos_train.config  # noqa: F401
     from cosmos_train.distributed.parallelize import make_net_builder
 
     job_dir = Path(job_dir)

@@ -482,6 +482,32 @@ def test_source_errors(generate_main, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_runs_as_a_fresh_command(job_dir, tmp_path):
+    """The command line in a new interpreter (nothing imported beforehand loads the saved config)."""
+    out = tmp_path / "fresh.mp4"
+    cmd = [
+        sys.executable,
+        str(ROOT / "tools" / "generate.py"),
+        str(job_dir),
+        "--prompt",
+        "a",
+        "--steps",
+        "1",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.run(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _sidecar(out)["prompt"] == "a"
+
+
 @pytest.mark.slow
 def test_torchrun_spreads_jobs_over_ranks(job_dir, tmp_path):
     jobs = [{"name": f"j{i}", "prompt": f"job {i}", "seed": i} for i in range(3)]
