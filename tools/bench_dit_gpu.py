@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""H100 check for cosmos_train.nets: CUDA parity of the fixtures, then 2B/480p step time and MFU per AC mode.
+"""H100 check for cosmos_train.nets: CUDA parity of the fixtures, then 2B/480p step time and MFU
+per AC mode.
 
-Usage (GPU machine, from the repo root): `MODES=selective,selective_mlp M720=selective python tools/bench_dit_gpu.py`;
-`SMOKE=1` runs a tiny CPU version. Results go to `$OUT/nets_bench.json` (runs of 2026-11-27 are in docs/gpu_runs/).
-The timed step is the bare step of `tools/_gpu_check/bare_step.py` (shared with `tools/gpu_check.py`'s bare480 part).
+Usage (GPU machine, from the repo root):
+`MODES=selective,selective_mlp M720=selective python tools/bench_dit_gpu.py`; `SMOKE=1` runs a tiny
+CPU version. Results go to `$OUT/nets_bench.json` (runs of 2026-11-27 are in docs/gpu_runs/). The
+timed step is the bare step of `tools/_gpu_check/bare_step.py` (shared with `tools/gpu_check.py`'s
+bare480 part).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from _gpu_check.bare_step import BareStep  # noqa: E402
 
 from cosmos_train.nets import MiniTrainDiT, presets  # noqa: E402
 
-SMOKE_NET = dict(model_channels=64, num_blocks=2, num_heads=4, adaln_lora_dim=16, crossattn_proj_in_channels=96)
+SMOKE_NET = dict(
+    model_channels=64, num_blocks=2, num_heads=4, adaln_lora_dim=16, crossattn_proj_in_channels=96
+)
 PEAK_FLOPS = 989e12  # H100 dense bf16
 
 
@@ -60,7 +65,10 @@ def main() -> int:
     out_dir = os.environ.get("OUT", "/tmp")
     smoke = os.environ.get("SMOKE") == "1"
     budget = float(os.environ.get("BUDGET", "230"))
-    res: dict = {"torch": torch.__version__, "device": "cpu" if smoke else torch.cuda.get_device_name()}
+    res: dict = {
+        "torch": torch.__version__,
+        "device": "cpu" if smoke else torch.cuda.get_device_name(),
+    }
     print(res, flush=True)
     dev = torch.device("cpu" if smoke else "cuda")
     sync = (lambda: None) if smoke else torch.cuda.synchronize
@@ -70,8 +78,13 @@ def main() -> int:
 
     # 2B Predict2.5 at 480p: fp32 master weights, bf16 autocast, fused AdamW, clip, EMA.
     kw = presets.preset_kwargs("predict2_5_2B", **(SMOKE_NET if smoke else {}))
-    bare = BareStep(kw, device=dev, latent_thw=(2, 8, 8) if smoke else (24, 60, 104),
-                    compile_blocks=not smoke, fused=not smoke)
+    bare = BareStep(
+        kw,
+        device=dev,
+        latent_thw=(2, 8, 8) if smoke else (24, 60, 104),
+        compile_blocks=not smoke,
+        fused=not smoke,
+    )
     if not smoke:  # compiling on CPU would only test inductor's C++ toolchain, slowly
         bare.net.final_layer.compile(fullgraph=True)
     res["train_flops_480p"] = bare.flops
@@ -81,10 +94,13 @@ def main() -> int:
             if not smoke:
                 torch.cuda.reset_peak_memory_stats()
             warm_s, dt = bare.time(warmup=warm, steps=n, sync=sync)
-            r = {"step_s": round(dt, 3), "tflops": round(bare.flops / dt / 1e12, 1),
-                 "mfu": round(bare.flops / dt / PEAK_FLOPS, 4),
-                 "peak_gib": 0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 1),
-                 "warm_s": round(warm_s, 1)}
+            r = {
+                "step_s": round(dt, 3),
+                "tflops": round(bare.flops / dt / 1e12, 1),
+                "mfu": round(bare.flops / dt / PEAK_FLOPS, 4),
+                "peak_gib": 0 if smoke else round(torch.cuda.max_memory_allocated() / 2**30, 1),
+                "warm_s": round(warm_s, 1),
+            }
         except Exception as e:  # noqa: BLE001 - an OOM in one mode becomes its row
             r = {"error": repr(e)[:400]}
             bare.optimizer.zero_grad(set_to_none=True)
@@ -93,7 +109,9 @@ def main() -> int:
         res[name] = r
         print(name, r, "elapsed", round(time.time() - t_start), flush=True)
 
-    modes = [m for m in os.environ.get("MODES", "selective,selective_down,selective_mlp").split(",") if m]
+    modes = [
+        m for m in os.environ.get("MODES", "selective,selective_down,selective_mlp").split(",") if m
+    ]
     for mode in modes:
         if time.time() - t_start > budget:
             break

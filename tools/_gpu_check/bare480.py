@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mfu=round(bare.flops / dt / common.peak_flops(args), 4),
         peak_gib=common.peak_gib(args),
         warmup_s=round(warm, 1),
-        notes=f"AC {bare.ac_mode}, compile {'on' if bare.compiled else 'off'}, {bare.tokens} tokens; "
+        notes=f"AC {bare.ac_mode}, compile {'on' if bare.compiled else 'off'}, "
+        f"{bare.tokens} tokens; "
         f"{common.dynamo_stats()}",
     )

@@ -77,8 +77,13 @@ class BareStep:
         if compile_blocks:
             apply_compile(net)
         self.compiled = compile_blocks
-        self.optimizer = build_adamw(params=list(net.named_parameters()), lr=lr, weight_decay=weight_decay,
-                                     betas=betas, fused=fused)
+        self.optimizer = build_adamw(
+            params=list(net.named_parameters()),
+            lr=lr,
+            weight_decay=weight_decay,
+            betas=betas,
+            fused=fused,
+        )
         self.params = list(net.parameters())
         self.ema = [p.detach().clone() for p in self.params]
         self.inputs: dict[str, torch.Tensor] = {}
@@ -104,19 +109,28 @@ class BareStep:
         self.inputs = dict(
             x_B_C_T_H_W=x,
             timesteps_B_T=torch.full((1, 1), 500.0, device=dev),
-            crossattn_emb=torch.randn(1, self.text_len, self.net_kwargs["crossattn_proj_in_channels"], device=dev,
-                                      generator=g),
+            crossattn_emb=torch.randn(
+                1,
+                self.text_len,
+                self.net_kwargs["crossattn_proj_in_channels"],
+                device=dev,
+                generator=g,
+            ),
             condition_video_input_mask_B_C_T_H_W=mask,
             fps=torch.full((1,), 16.0, device=dev),
             padding_mask=torch.zeros(1, 1, 8 * h, 8 * w, device=dev),
         )
-        self.target = torch.randn(x.shape[0], self.net_kwargs.get("out_channels", 16), t, h, w, device=dev, generator=g)
+        self.target = torch.randn(
+            x.shape[0], self.net_kwargs.get("out_channels", 16), t, h, w, device=dev, generator=g
+        )
         self.flops = dit_train_flops_per_sample(self.net_kwargs, (t, h, w), text_len=self.text_len)
         self.tokens = t * (h // patch) * (w // patch)
 
     def step(self) -> None:
         """One training step."""
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+        with torch.autocast(
+            self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32
+        ):
             out = self.net(**self.inputs)
         loss = (out.float() - self.target).square().mean()
         loss.backward()
@@ -126,7 +140,9 @@ class BareStep:
         with torch.no_grad():
             torch._foreach_lerp_(self.ema, self.params, self.ema_rate)
 
-    def time(self, *, warmup: int, steps: int, sync: Callable[[], None] = lambda: None) -> tuple[float, float]:
+    def time(
+        self, *, warmup: int, steps: int, sync: Callable[[], None] = lambda: None
+    ) -> tuple[float, float]:
         """(warm-up seconds, seconds per measured step); ``sync`` waits for the device."""
         t0 = time.perf_counter()
         for _ in range(warmup):

@@ -8,6 +8,7 @@ import contextlib
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +22,33 @@ import lazycfg
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Smoke mode: the same code paths at toy sizes on CPU (to test the script without a GPU).
-SMOKE_NET = dict(model_channels=64, num_blocks=2, num_heads=4, adaln_lora_dim=16, crossattn_proj_in_channels=96)
+SMOKE_NET = dict(
+    model_channels=64, num_blocks=2, num_heads=4, adaln_lora_dim=16, crossattn_proj_in_channels=96
+)
+
+
+def no_device_error(args: argparse.Namespace) -> bool:
+    """Prints the error line and returns True when a real (non-smoke) run has no CUDA device."""
+    import torch
+
+    if args.smoke or torch.cuda.is_available():
+        return False
+    print("error: no CUDA device (use --smoke to test the script on CPU)", file=sys.stderr)
+    return True
+
+
+def run_header(args: argparse.Namespace) -> dict[str, Any]:
+    """Device, torch version, date, step counts and the FLOP peak of a benchmark run."""
+    import torch
+
+    return {
+        "device": "CPU (smoke)" if args.smoke else torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "peak_tflops": peak_flops(args) / 1e12,
+    }
 
 
 def device(args: argparse.Namespace):
@@ -56,7 +83,9 @@ def peak_gib(args: argparse.Namespace, rows: list[dict[str, Any]] | None = None)
     if args.smoke:
         return None
     peaks = [torch.cuda.max_memory_allocated() / 2**30]
-    peaks += [r["mem_peak_alloc_gib"] for r in rows or () if r.get("mem_peak_alloc_gib") is not None]
+    peaks += [
+        r["mem_peak_alloc_gib"] for r in rows or () if r.get("mem_peak_alloc_gib") is not None
+    ]
     return round(max(peaks), 1)
 
 
@@ -121,7 +150,7 @@ def net_kwargs(cfg: Any) -> dict[str, Any]:
 
 
 def mock_data(cfg: Any, args: argparse.Namespace, which: str) -> None:
-    """Replaces the (local mp4 folder) training data by deterministic mock clips of the same shape."""
+    """Replaces the training data (a local mp4 folder) by deterministic mock clips of that shape."""
     frames, height, width = clip_shape(args, which)
     lazycfg.select(cfg, "data_train", "mock")
     loader = cfg.dataloader_train
@@ -137,7 +166,9 @@ def mock_data(cfg: Any, args: argparse.Namespace, which: str) -> None:
     # keep that off the step's critical path with worker processes, which pass batches through
     # /dev/shm. Where /dev/shm is small (a container default), generate two items once in this
     # process and repeat them instead.
-    use_cache = args.data == "cached" or (args.data == "auto" and (args.smoke or shm_free_gib() < 8))
+    use_cache = args.data == "cached" or (
+        args.data == "auto" and (args.smoke or shm_free_gib() < 8)
+    )
     if use_cache:
         loader.dataset = lazycfg.L(RepeatItems)(dataset=ds, distinct=2)
         loader.num_workers = 0
@@ -178,7 +209,11 @@ def train_rows(job_dir: Path) -> list[dict[str, Any]]:
     path = job_dir / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [r for r in (json.loads(line) for line in path.read_text().splitlines()) if r.get("split") == "train"]
+    return [
+        r
+        for r in (json.loads(line) for line in path.read_text().splitlines())
+        if r.get("split") == "train"
+    ]
 
 
 def median(xs: list[float]) -> float:
@@ -197,7 +232,8 @@ def dynamo_stats() -> str:
         from torch._dynamo.utils import counters
 
         stats = counters["stats"]
-        return f"dynamo: {stats.get('unique_graphs', 0)} graphs, {stats.get('calls_captured', 0)} captures"
+        graphs, captures = stats.get("unique_graphs", 0), stats.get("calls_captured", 0)
+        return f"dynamo: {graphs} graphs, {captures} captures"
     except Exception:  # noqa: BLE001 - diagnostics only
         return "dynamo: n/a"
 
@@ -205,17 +241,30 @@ def dynamo_stats() -> str:
 def trainer_run(
     args: argparse.Namespace, experiment: str, which: str, steps: int, extra: list[str]
 ) -> tuple[Any, list[dict], float]:
-    """Runs an experiment through the launcher on mock data; returns (config, train rows, wall seconds)."""
+    """Runs an experiment through the launcher on mock data.
+
+    Returns:
+        (config, train rows, wall seconds).
+    """
     from cosmos_train.launch import launch
 
     job_root(args)
     overrides = [
         # Timing only: random net weights (no released checkpoint) and mock clips that carry their
         # text embeddings (no online text encoder).
-        "tokenizer=standin", "text_encoder=precomputed", "ckpt_type=disabled", "checkpoint.load_path=''", f"trainer.max_iter={steps}", "trainer.logging_iter=1",
-        "trainer.run_validation=false", f"job.name=gpu_check_{which}_{os.getpid()}",
-        "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
-        "~trainer.callbacks.progress_bar", "model.config.fsdp_shard_size=1", *extra,
+        "tokenizer=standin",
+        "text_encoder=precomputed",
+        "ckpt_type=disabled",
+        "checkpoint.load_path=''",
+        f"trainer.max_iter={steps}",
+        "trainer.logging_iter=1",
+        "trainer.run_validation=false",
+        f"job.name=gpu_check_{which}_{os.getpid()}",
+        "~trainer.callbacks.every_n_sample_reg",
+        "~trainer.callbacks.every_n_sample_ema",
+        "~trainer.callbacks.progress_bar",
+        "model.config.fsdp_shard_size=1",
+        *extra,
     ]
     cfg = lazycfg.load(str(ROOT / "experiments" / experiment), overrides)
     shrink_for_smoke(cfg, args)

@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             attempts.append(f"{mode}: OOM ({oom})")
             common.free_memory()
             continue
-        reserved = "" if args.smoke else f" (reserved {torch.cuda.max_memory_reserved() / 2**30:.1f} GiB)"
+        reserved = (
+            "" if args.smoke else f" (reserved {torch.cuda.max_memory_reserved() / 2**30:.1f} GiB)"
+        )
         return common.row(
             PART,
             steps=1,

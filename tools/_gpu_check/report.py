@@ -24,9 +24,10 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
     lines = [
         "## GPU check (`tools/gpu_check.py`)",
         "",
-        f"{header['device']}, torch {header['torch']}, {header['date']}; {header['steps']} measured steps after "
-        f"{header['warmup']} warm-up steps (warm-up, which includes compilation, timed separately); MFU against "
-        f"{header['peak_tflops']:.0f} TFLOP/s dense bf16; FLOPs count attention (trainer_spec §2.5). Total "
+        f"{header['device']}, torch {header['torch']}, {header['date']}; {header['steps']} "
+        f"measured steps after {header['warmup']} warm-up steps (warm-up, which includes "
+        f"compilation, timed separately); MFU against {header['peak_tflops']:.0f} TFLOP/s dense "
+        "bf16; FLOPs count attention (trainer_spec §2.5). Total "
         f"{header['total_s']:.0f} s." + (f" {header['note']}." if header.get("note") else ""),
         "",
         "| part | status | s/step | TFLOP/s | MFU | peak GiB | warm-up s | notes |",
@@ -35,11 +36,14 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
     for r in rows:
         mfu = f"{r['mfu']:.1%}" if isinstance(r.get("mfu"), float) else "-"
         lines.append(
-            f"| {r['part']} | {r['status']} | {_fmt(r.get('s_per_step'))} | {_fmt(r.get('tflops'))} | {mfu} | "
+            f"| {r['part']} | {r['status']} | {_fmt(r.get('s_per_step'))} | "
+            f"{_fmt(r.get('tflops'))} | {mfu} | "
             f"{_fmt(r.get('peak_gib'))} | {_fmt(r.get('warmup_s'))} | {r.get('notes', '')} |"
         )
     bare = next((r for r in rows if r["part"].startswith("bare480") and r["status"] == "ok"), None)
-    train = next((r for r in rows if r["part"].startswith("train480") and r["status"] == "ok"), None)
+    train = next(
+        (r for r in rows if r["part"].startswith("train480") and r["status"] == "ok"), None
+    )
     mem = next((r for r in rows if r["part"].startswith("mem720")), None)
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     speed = "trainer speed >= 0.95x the bare step (480p)"
@@ -49,7 +53,10 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
     else:
         lines.append(f"| {speed} | not measured | - |")
     if train:
-        lines.append(f"| MFU >= 45% at 480p (trainer) | {train['mfu']:.1%} | {'yes' if train['mfu'] >= 0.45 else 'no'} |")
+        lines.append(
+            f"| MFU >= 45% at 480p (trainer) | {train['mfu']:.1%} | "
+            f"{'yes' if train['mfu'] >= 0.45 else 'no'} |"
+        )
     if mem is not None:
         fits = mem["status"] == "ok"
         lines.append(
@@ -60,5 +67,5 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
 
 
 def write_section(doc: Path, text: str) -> None:
-    """Replaces the gpu_check section of ``doc`` (created if missing), leaving other sections alone."""
+    """Replaces the gpu_check section of ``doc`` (created if missing); other sections stay."""
     replace_section(doc, SECTION, text)

@@ -29,5 +29,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         lat = vae.encode(video)
     common.sync(args)
     dt = time.perf_counter() - t0
-    return common.row("vae480 (Wan2.1 encode, random weights)", steps=1, s_per_step=round(dt, 3),
-                      peak_gib=common.peak_gib(args), warmup_s=round(warm, 1), notes=f"latent {tuple(lat.shape)}")
+    return common.row(
+        "vae480 (Wan2.1 encode, random weights)",
+        steps=1,
+        s_per_step=round(dt, 3),
+        peak_gib=common.peak_gib(args),
+        warmup_s=round(warm, 1),
+        notes=f"latent {tuple(lat.shape)}",
+    )
