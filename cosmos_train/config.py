@@ -237,8 +237,9 @@ class ParallelismConfig:
 class TrainerConfig:
     """The training loop's knobs (Cosmos's ``TrainerConfig``).
 
-    ``type`` names the trainer class as a dotted string; it is constructed with keyword arguments
-    mapped from this section by :mod:`cosmos_train.launch`. ``callbacks`` is a name -> lazy-node
+    ``type`` names the trainer class as a dotted string; its ``from_config`` maps this section
+    onto its keyword arguments (a field named like a ``Trainer`` parameter passes through, so a
+    new option is a field here plus that parameter). ``callbacks`` is a name -> lazy-node
     mapping filled by the ``callbacks`` group (dict order is call order).
     """
 

@@ -10,25 +10,24 @@
 4. write ``config.yaml`` (the resolved config) and the log file into the job directory;
 5. :func:`build_and_train`: data loaders first (a missing dataset fails in seconds, not after
    building a 2B net), then the model (``device``, ``net_builder`` and ``seed`` supplied at build
-   time), the optimizer and scheduler factories, the checkpointer, the callbacks and the trainer,
-   and ``trainer.fit``.
+   time), the trainer, and ``trainer.fit`` with the optimizer and scheduler factories.
 
-Mapping of the config onto the components (everything else is passed through unchanged):
+Who maps which part of the config:
 
-* ``trainer.*`` -> ``Trainer(...)`` keyword arguments (``trainer.type`` names the class);
-* ``trainer.parallelism.*``, ``trainer.distributed_parallelism`` and
-  ``model.config.fsdp_shard_size`` -> :func:`cosmos_train.distributed.parallelize.make_net_builder`;
-* ``checkpoint.*`` -> the ``checkpoint.type`` node (``DCPCheckpointer``) keyword arguments;
+* ``trainer.*`` and ``job.*`` -> ``Trainer.from_config`` (``trainer.type`` names the class),
+  which also builds the callbacks and the checkpointer;
+* ``checkpoint.*`` -> ``DCPCheckpointer.config_kwargs`` (via ``build_checkpointer``);
   ``checkpoint.type=None`` (``ckpt_type=disabled``) saves nothing and says so in the log; a
   consolidated ``.pt`` in ``checkpoint.load_path`` is loaded into the model (the DCP checkpointer
   does it itself, after resume checks; without a checkpointer the launcher does);
+* ``trainer.parallelism.*``, ``trainer.distributed_parallelism`` and
+  ``model.config.fsdp_shard_size`` -> :func:`make_builder` (here);
 * ``optimizer`` / ``scheduler`` -> factories called by the trainer with ``params=`` / ``optimizer=``.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import os
 import sys
@@ -40,7 +39,7 @@ from lazycfg import ConfigError
 
 from cosmos_train.config import Config, model_precision
 
-__all__ = ["build_and_train", "launch", "run_cli", "resolve_on_all_ranks", "trainer_kwargs", "checkpointer_kwargs", "preflight_data"]
+__all__ = ["build_and_train", "build_trainer", "launch", "preflight_data", "resolve_on_all_ranks", "run_cli"]
 
 log = logging.getLogger("cosmos_train.launch")
 
@@ -150,17 +149,15 @@ def build_and_train(config: Config) -> dict[str, Any]:
     _warn_about_ignored_fields(config)
     net_builder = make_builder(config, device=env.device)
     model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed)
-    checkpointer = build_checkpointer(config)
-    if checkpointer is None and config.checkpoint.load_path:
-        load_official_weights(model, config.checkpoint.load_path)
     trainer = build_trainer(config)
+    if trainer.checkpointer is None and config.checkpoint.load_path:
+        load_official_weights(model, config.checkpoint.load_path)
     return trainer.fit(
         model,
         _factory(config.optimizer),
         _factory(config.scheduler) if config.scheduler is not None else None,
         train_loader,
         val_loader,
-        checkpointer,
     )
 
 
@@ -201,97 +198,11 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
     )
 
 
-def checkpointer_kwargs(config: Config) -> dict[str, Any]:
-    """``checkpoint.*`` as the checkpointer's keyword arguments."""
-    from cosmos_train.checkpoint.dcp import DEFAULT_ALLOWED_CONFIG_CHANGES
-
-    ck = config.checkpoint
-    return dict(
-        allowed_config_changes=(*DEFAULT_ALLOWED_CONFIG_CHANGES, *ck.allowed_config_changes),
-        job_dir=config.job.path_local,
-        save_iter=ck.save_iter,
-        load_path=ck.load_path,
-        load_training_state=ck.load_training_state,
-        only_load_scheduler_state=ck.only_load_scheduler_state,
-        strict_resume=ck.strict_resume,
-        keys_not_to_resume=tuple(ck.keys_not_to_resume),
-        async_mode=ck.dcp_async_mode_enabled,
-        keep_last_k=ck.keep_last_k,
-        config=config,
-    )
-
-
-def build_checkpointer(config: Config) -> Any:
-    """Instantiates ``checkpoint.type`` with :func:`checkpointer_kwargs`; ``None`` logs a warning."""
-    if config.checkpoint.type is None:
-        log.warning(
-            "checkpoint.type is None (ckpt_type=disabled): NO checkpoints will be saved and this run cannot "
-            "be resumed; select ckpt_type=dcp to save"
-        )
-        return None
-    return lazycfg.instantiate(config.checkpoint.type, **checkpointer_kwargs(config))
-
-
-def trainer_kwargs(config: Config) -> dict[str, Any]:
-    """``trainer.*`` (and ``job``) as ``Trainer`` keyword arguments; callbacks are built here."""
-    tr = config.trainer
-    prof = tr.profiling
-    profiling = None
-    if prof.enable_profiling:
-        profiling = dict(
-            start_iter=5,
-            warmup=1,
-            active=max(1, prof.profile_freq),
-            ranks=tuple(prof.target_ranks),
-            record_shapes=prof.record_shape,
-            with_stack=prof.with_stack,
-            profile_memory=prof.profile_memory,
-        )
-    sd = tr.straggler_detection
-    straggler = None
-    if sd.enabled:
-        straggler = dict(report_every=sd.report_freq, max_ratio=sd.max_diff, raise_after=1 if sd.raise_error else None)
-    callbacks = {}
-    for name, node in (tr.callbacks or {}).items():
-        if node is None:
-            continue
-        callbacks[name] = lazycfg.instantiate(node)
-    return dict(
-        max_iter=tr.max_iter,
-        job_dir=config.job.path_local,
-        logging_iter=tr.logging_iter,
-        run_validation=tr.run_validation,
-        validation_iter=tr.validation_iter,
-        max_val_iter=tr.max_val_iter,
-        grad_accum_iter=tr.grad_accum_iter,
-        nonfinite=tr.nonfinite,
-        seed=tr.seed,
-        deterministic=tr.cudnn.deterministic,
-        allow_tf32=tr.allow_tf32,
-        callbacks=callbacks,
-        timeout_s=float(tr.timeout_period) if tr.timeout_period < 999999999 else None,
-        profiling=profiling,
-        straggler=straggler,
-        distributed_parallelism=tr.distributed_parallelism,
-        ddp_find_unused_parameters=tr.ddp.find_unused_parameters,
-        tensorboard=config.job.wandb_mode != "disabled",
-        config=config,
-    )
-
-
-def locate(dotted: str) -> Any:
-    """Imports ``pkg.mod.Name`` (``trainer.type``); a clear ``ConfigError`` when it does not exist."""
-    module_name, _, attr = dotted.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"trainer.type={dotted!r} cannot be imported ({exc})", "trainer.type") from exc
-
-
 def build_trainer(config: Config) -> Any:
-    """``trainer.type`` constructed with :func:`trainer_kwargs`."""
-    cls = locate(config.trainer.type)
-    return cls(**trainer_kwargs(config))
+    """``trainer.type`` built by its ``from_config`` (callbacks and checkpointer included)."""
+    from cosmos_train.trainer.trainer import locate_trainer
+
+    return locate_trainer(config.trainer.type).from_config(config)
 
 
 def load_official_weights(model: Any, path: str) -> None:

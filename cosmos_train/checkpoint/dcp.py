@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import inspect
 import io
 import logging
 import os
@@ -33,6 +34,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import attrs
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader
@@ -53,6 +55,8 @@ __all__ = [
     "ConfigChangedError",
     "KEYS",
     "DEFAULT_ALLOWED_CONFIG_CHANGES",
+    "CONFIG_FIELDS_USED_ELSEWHERE",
+    "build_checkpointer",
     "checkpoint_name",
     "export_consolidated",
     "latest_checkpoint",
@@ -92,6 +96,19 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "checkpoint.strict_resume",
     "checkpoint.allowed_config_changes",
 )
+
+
+#: ``checkpoint.*`` fields that are not checkpointer arguments, and what uses them instead.
+CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
+    "type": "the checkpointer node itself (build_checkpointer)",
+    "save_to_object_store": "Config.validate (object stores are not implemented)",
+    "load_from_object_store": "Config.validate (object stores are not implemented)",
+    "verbose": "accepted for Cosmos; saves and loads are always logged",
+    "jit": "accepted for Cosmos; logged as ignored by the launcher",
+    "broadcast_via_filesystem": "accepted for Cosmos; logged as ignored by the launcher",
+    "load_ema_to_reg": "accepted for Cosmos; logged as ignored by the launcher",
+    "dcp_allow_mismatched_size": "accepted for Cosmos; logged as ignored by the launcher",
+}
 
 
 class CheckpointError(RuntimeError):
@@ -268,6 +285,34 @@ class DCPCheckpointer:
         self._pending: dict[str, Any] | None = None
         self._async_pgs: dict[str, Any] = {}
         self._cleaned = False
+
+    # ---- construction from a config ------------------------------------------------------------
+    #: ``checkpoint.*`` fields read by :meth:`config_kwargs` under another name or shape; every
+    #: other field named like an ``__init__`` parameter passes through unchanged.
+    CONFIG_DERIVED: tuple[str, ...] = ("allowed_config_changes", "dcp_async_mode_enabled")
+
+    @classmethod
+    def config_kwargs(cls, config: Any) -> dict[str, Any]:
+        """``checkpoint.*`` (and the job directory) of a run config as keyword arguments."""
+        ck = config.checkpoint
+        params = inspect.signature(cls.__init__).parameters
+        kwargs = {
+            f.name: getattr(ck, f.name)
+            for f in attrs.fields(type(ck))
+            if f.name in params and f.name not in cls.CONFIG_DERIVED
+        }
+        kwargs.update(
+            allowed_config_changes=(*DEFAULT_ALLOWED_CONFIG_CHANGES, *ck.allowed_config_changes),
+            async_mode=ck.dcp_async_mode_enabled,
+            job_dir=config.job.path_local,
+            config=config,
+        )
+        return kwargs
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> "DCPCheckpointer":
+        """The checkpointer a run config describes (``overrides`` replace mapped arguments)."""
+        return cls(**{**cls.config_kwargs(config), **overrides})
 
     # ---- cadence ----------------------------------------------------------------------------
     def should_save(self, iteration: int) -> bool:
@@ -536,6 +581,24 @@ class DCPCheckpointer:
         if resuming:
             self.last_saved_iteration = iteration
         return iteration
+
+
+def build_checkpointer(config: Any) -> Any:
+    """Instantiates the ``checkpoint.type`` node with :meth:`DCPCheckpointer.config_kwargs`.
+
+    Another checkpointer class named there takes the same keywords. ``checkpoint.type=None``
+    (``ckpt_type=disabled``) returns None and logs a warning.
+    """
+    import lazycfg
+
+    node = config.checkpoint.type
+    if node is None:
+        log.warning(
+            "checkpoint.type is None (ckpt_type=disabled): NO checkpoints will be saved and this "
+            "run cannot be resumed; select ckpt_type=dcp to save"
+        )
+        return None
+    return lazycfg.instantiate(node, **DCPCheckpointer.config_kwargs(config))
 
 
 # ---- export -------------------------------------------------------------------------------------

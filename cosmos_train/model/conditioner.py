@@ -169,12 +169,25 @@ class Video2WorldConditioner:
     def get_condition_uncondition(
         self, batch: Mapping[str, Any], *, device: torch.device | str = "cpu"
     ) -> tuple[Video2WorldCondition, Video2WorldCondition]:
-        """CFG pair: the full condition and the unconditional one (text zeroed, video kept)."""
+        """CFG pair: the full condition and the unconditional one (video kept).
+
+        The unconditional text is the negative-prompt embedding ``batch["neg_" + text_key]`` when
+        the batch has one (Cosmos ``is_negative_prompt=True``, what inference uses), else zeros
+        (Cosmos ``get_condition_uncondition``, what training-time samples use).
+        """
         cond = self(batch, None, device=device, dropout=False)
-        uncond = cond.replace(
-            crossattn_emb=torch.zeros_like(cond.crossattn_emb),
-            text_dropped=torch.ones_like(cond.text_dropped),
-        )
+        neg_key = "neg_" + self.text_key
+        if neg_key in batch:
+            negative = self._text({self.text_key: batch[neg_key]}, device)
+            if negative.shape[0] != cond.batch_size or negative.shape[-1] != cond.crossattn_emb.shape[-1]:
+                raise ValueError(
+                    f"batch[{neg_key!r}] has shape {tuple(negative.shape)}; it must be [B, L, D] with the "
+                    f"batch size and text width of batch[{self.text_key!r}] {tuple(cond.crossattn_emb.shape)}"
+                )
+            uncond_emb = negative
+        else:
+            uncond_emb = torch.zeros_like(cond.crossattn_emb)
+        uncond = cond.replace(crossattn_emb=uncond_emb, text_dropped=torch.ones_like(cond.text_dropped))
         return cond, uncond
 
     @staticmethod

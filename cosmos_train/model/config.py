@@ -154,3 +154,6 @@ class Video2WorldRectifiedFlowConfig(_CommonModelConfig):
     high_sigma_timesteps_min: int = 980
     high_sigma_timesteps_max: int = 1000
     conditional_frame_timestep: float = -1.0
+    #: Sample with Cosmos's Karras schedule (sigma 200 -> 0.01, rho 7) instead of the shift schedule
+    #: (Cosmos's field name, spelling included; True for the post-trained 2B release).
+    use_kerras_sigma_at_inference: bool = False

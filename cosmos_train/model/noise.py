@@ -161,13 +161,6 @@ class RectifiedFlowNoise:
         """Per-sample loss weight (uniform)."""
         return torch.ones_like(sigma)
 
-    def inference_sigmas(self, num_steps: int) -> torch.Tensor:
-        """``num_steps + 1`` shifted sigmas from 1 down to 0 for an Euler sampler (float64)."""
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-        base = torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64)
-        return self.shift * base / (1.0 + (self.shift - 1.0) * base)
-
 
 # ----------------------------------------------------------------------------------------------- EDM
 class EDMScaling:

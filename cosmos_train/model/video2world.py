@@ -33,7 +33,14 @@ from cosmos_train.model.noise import (
     per_sample_randn,
     sample_generators,
 )
-from cosmos_train.model.sampler import cfg_combine, edm_euler_sample, rf_euler_sample
+from cosmos_train.model.sampler import (
+    SamplerSettings,
+    cfg_combine,
+    cosmos_noise,
+    default_solver,
+    edm_euler_sample,
+    sample_flow,
+)
 from cosmos_train.optim.ema import PowerEMA
 from cosmos_train.utils.dtypes import parse_dtype
 
@@ -298,26 +305,59 @@ class _Video2WorldBase(TrainModel):
         return guided
 
     def _sample_latents(
-        self, noise: torch.Tensor, cond: Video2WorldCondition, uncond: Video2WorldCondition, num_steps: int, guidance: float
+        self, noise: torch.Tensor, cond: Video2WorldCondition, uncond: Video2WorldCondition, settings: SamplerSettings
     ) -> torch.Tensor:
         raise NotImplementedError
 
+    def sampler_settings(self, **overrides: Any) -> SamplerSettings:
+        """Cosmos's inference defaults for this model, with ``overrides`` applied.
+
+        UniPC (Euler, with a warning, when diffusers is not installed), 35 steps, shift 5,
+        guidance 7, seed 1; the rectified-flow model adds its config's Karras switch
+        (``use_kerras_sigma_at_inference``) and ``conditional_frame_timestep``, as Cosmos does.
+        """
+        values: dict[str, Any] = {"solver": default_solver()}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return SamplerSettings(**values)
+
     @torch.no_grad()
-    def generate_samples(self, batch: Batch, *, num_steps: int = 35, guidance: float = 0.0, seed: int = 0) -> torch.Tensor:
-        """Samples conditioned like ``batch`` (text, fps, first ``num_conditional_frames`` latent frames,
-        default 1 for videos); returns uint8 ``[B, 3, T, H, W]`` on the CPU."""
-        pixels, is_video = self._pixels(batch)
-        idx = self._sample_idx(batch, pixels.shape[0])
-        x0 = self._encode(pixels, is_video) * self._latent_scale()
+    def sample_latents(self, batch: Batch, gt_latents: torch.Tensor, settings: SamplerSettings) -> torch.Tensor:
+        """The sampler's final latents for ``batch`` (text, negative prompt, fps, padding mask).
+
+        Args:
+            batch: conditioning batch; ``neg_<text_key>`` is the negative prompt's embedding
+                (zeros without it); ``num_conditional_frames`` latent frames of ``gt_latents``
+                condition the sample (default 1 for videos, 0 for images).
+            gt_latents: ``[B, C, T, H, W]`` clean latents (tokenizer output, scaled).
+            settings: solver, schedule, guidance, seed.
+        """
         cond, uncond = self.conditioner.get_condition_uncondition(batch, device=self.device)
         self._check_text_dim(cond)
-        n = batch.get(NUM_CONDITIONAL_FRAMES_KEY, 1 if is_video else 0)
-        cond = self.conditioner.set_video_condition(cond, gt_frames=x0, num_conditional_frames=n)
-        uncond = self.conditioner.set_video_condition(uncond, gt_frames=x0, num_conditional_frames=n)
-        noise = self._noise(x0, seed, 0, idx, _STREAM_SAMPLE)
-        latents = self._sample_latents(noise, cond, uncond, num_steps, guidance)
-        mask = cond.frame_mask()
-        latents = x0 * mask + latents * (1.0 - mask)  # conditioning frames are exactly the input's
+        n = batch.get(NUM_CONDITIONAL_FRAMES_KEY, 1 if gt_latents.shape[2] > 1 else 0)
+        cond = self.conditioner.set_video_condition(cond, gt_frames=gt_latents, num_conditional_frames=n)
+        uncond = self.conditioner.set_video_condition(uncond, gt_frames=gt_latents, num_conditional_frames=n)
+        noise = cosmos_noise(tuple(gt_latents.shape), settings.seed, self.device)
+        return self._sample_latents(noise, cond, uncond, settings)
+
+    @torch.no_grad()
+    def generate_samples(
+        self,
+        batch: Batch,
+        *,
+        num_steps: int = 35,
+        guidance: float = 0.0,
+        seed: int = 0,
+        sampler: SamplerSettings | None = None,
+    ) -> torch.Tensor:
+        """Samples conditioned like ``batch`` (see :meth:`sample_latents`); uint8 ``[B, 3, T, H, W]`` on the CPU.
+
+        ``sampler`` gives every setting; without it, :meth:`sampler_settings` with ``num_steps``,
+        ``guidance`` and ``seed``.
+        """
+        settings = sampler or self.sampler_settings(num_steps=num_steps, guidance=guidance, seed=seed)
+        pixels, is_video = self._pixels(batch)
+        x0 = self._encode(pixels, is_video) * self._latent_scale()
+        latents = self.sample_latents(batch, x0, settings)
         video = self.tokenizer.decode((latents / self._latent_scale()).to(self._tokenizer_device()))
         return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu()
 
@@ -429,13 +469,21 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         per_sample = (v - target).square().mean(dim=(1, 2, 3, 4)) * self.noise.weight(sigma)
         return per_sample, {"sigma": sigma, "timestep": timestep}
 
-    def _sample_latents(self, noise, cond, uncond, num_steps, guidance):
-        n_train = self.noise.num_train_timesteps
+    def sampler_settings(self, **overrides: Any) -> SamplerSettings:
+        cfg = self.config
+        defaults = {"karras": cfg.use_kerras_sigma_at_inference, "conditional_frame_timestep": cfg.conditional_frame_timestep}
+        return super().sampler_settings(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
 
-        def velocity_at(x: torch.Tensor, sigma: torch.Tensor, c: Video2WorldCondition) -> torch.Tensor:
-            return self.velocity(noise, x, sigma * n_train, c)
+    def _sample_latents(self, noise, cond, uncond, settings):
+        """Cosmos's loop (:func:`~cosmos_train.model.sampler.sample_flow`) on the net; returns ``x_N``
+        unchanged on the conditioning frames too, as Cosmos decodes it."""
 
-        return rf_euler_sample(self._guided(velocity_at, cond, uncond, guidance), noise, self.noise.inference_sigmas(num_steps))
+        def net_fn(x_in: torch.Tensor, timesteps_B_T: torch.Tensor, condition: Video2WorldCondition) -> torch.Tensor:
+            return self._net_forward(x_in, timesteps_B_T, condition)
+
+        return sample_flow(
+            net_fn, noise, settings, cond=cond, uncond=uncond, gt=self._gt_input(cond), mask=cond.frame_mask()
+        )
 
 
 class Video2WorldModel(_Video2WorldBase):
@@ -502,7 +550,10 @@ class Video2WorldModel(_Video2WorldBase):
         per_sample = self.config.loss_scale * weight * (x0 - x0_pred).square().mean(dim=(1, 2, 3, 4))
         return per_sample, {"sigma": sigma}
 
-    def _sample_latents(self, noise, cond, uncond, num_steps, guidance):
+    def _sample_latents(self, noise, cond, uncond, settings):
+        """EDM Euler on Karras sigmas; the conditioning frames are written back exactly."""
         sde = self.config.sde
-        sigmas = torch.cat([karras_sigmas(sde.sigma_min, sde.sigma_max, num_steps), torch.zeros(1, dtype=torch.float64)])
-        return edm_euler_sample(self._guided(self.denoise, cond, uncond, guidance), noise, sigmas)
+        sigmas = torch.cat([karras_sigmas(sde.sigma_min, sde.sigma_max, settings.num_steps), torch.zeros(1, dtype=torch.float64)])
+        latents = edm_euler_sample(self._guided(self.denoise, cond, uncond, settings.guidance), noise, sigmas)
+        mask = cond.frame_mask()
+        return cond.gt_frames * mask + latents * (1.0 - mask)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
+import inspect
 import logging
 import os
 import random
@@ -32,10 +34,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import attrs
 import numpy as np
 import torch
 from torch import nn
 
+import lazycfg
 from cosmos_train.distributed.env import all_gather_object, get_env, is_dist
 from cosmos_train.trainer.callbacks import Callback, CallbackGroup, ema_net, total_grad_norm
 from cosmos_train.trainer.data_stream import DataStream
@@ -44,12 +48,31 @@ from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
 
-__all__ = ["Trainer", "NonFiniteError", "TrainStep", "capture_rng_state", "restore_rng_state"]
+__all__ = [
+    "CONFIG_FIELDS_USED_ELSEWHERE",
+    "NonFiniteError",
+    "TrainStep",
+    "Trainer",
+    "capture_rng_state",
+    "locate_trainer",
+    "restore_rng_state",
+]
 
 log = logging.getLogger(__name__)
 
 _NONFINITE = ("raise", "skip")
 _PARALLELISM = ("ddp", "fsdp", "none")
+
+#: ``trainer.timeout_period`` at or above this means "no watchdog" (Cosmos's 999999999 default).
+_NO_TIMEOUT = 999999999
+
+#: ``trainer.*`` fields that are not :class:`Trainer` arguments, and what uses them instead.
+CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
+    "type": "names the trainer class (locate_trainer)",
+    "parallelism": "the net builder (cosmos_train.launch.make_builder)",
+    "grad_scaler_args": "accepted for Cosmos; logged as ignored by the launcher",
+    "memory_format": "accepted for Cosmos; logged as ignored by the launcher",
+}
 
 
 class NonFiniteError(FloatingPointError):
@@ -85,6 +108,17 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
+
+
+def locate_trainer(dotted: str) -> type:
+    """Imports the trainer class ``trainer.type`` names; a ``ConfigError`` when it does not exist."""
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise lazycfg.ConfigError(
+            f"trainer.type={dotted!r} cannot be imported ({exc})", "trainer.type"
+        ) from exc
 
 
 def _batch_size(batch: Any) -> int:
@@ -141,6 +175,10 @@ class Trainer:
         ddp_find_unused_parameters: forwarded to DDP.
         tensorboard: also write TensorBoard events when the package is installed.
         config: the resolved run config, kept as ``trainer.config`` for callbacks.
+        checkpointer: saves and resumes (a :class:`~cosmos_train.checkpoint.dcp.DCPCheckpointer`);
+            ``fit``'s ``checkpointer`` argument, when given, takes its place.
+
+    :meth:`from_config` builds a trainer (callbacks and checkpointer included) from a run config.
     """
 
     def __init__(
@@ -165,6 +203,7 @@ class Trainer:
         ddp_find_unused_parameters: bool = False,
         tensorboard: bool = True,
         config: Any = None,
+        checkpointer: Any = None,
     ) -> None:
         for name, value in (("max_iter", max_iter), ("logging_iter", logging_iter), ("validation_iter", validation_iter), ("grad_accum_iter", grad_accum_iter)):
             if int(value) < 1 and not (name == "max_iter" and int(value) == 0):
@@ -204,6 +243,7 @@ class Trainer:
         self.ddp_find_unused_parameters = ddp_find_unused_parameters
         self.tensorboard = tensorboard
         self.config = config
+        self.checkpointer = checkpointer
         self.callbacks = CallbackGroup(callbacks, trainer=self)
         # Runtime state (set in fit).
         self.model: Any = None
@@ -219,6 +259,82 @@ class Trainer:
         self._data: DataStream | None = None
         self._grad_norm: torch.Tensor | None = None
         self._val_start: dict[int, Any] = {}
+        self._fsdp: list[nn.Module] = []
+        self._writer: MetricsWriter | None = None
+
+    # ---- construction from a config -----------------------------------------------------------
+    #: ``trainer.*`` fields read by :meth:`config_kwargs` under another name or shape. Every
+    #: other field whose name is an ``__init__`` parameter is passed through unchanged, so a new
+    #: trainer option is a ``TrainerConfig`` field plus a same-named parameter here.
+    CONFIG_DERIVED: tuple[str, ...] = (
+        "callbacks",
+        "cudnn",
+        "ddp",
+        "profiling",
+        "straggler_detection",
+        "timeout_period",
+    )
+
+    @classmethod
+    def config_kwargs(cls, config: Any) -> dict[str, Any]:
+        """``trainer.*`` and ``job.*`` of a run config as this class's keyword arguments.
+
+        Same-named fields pass through; the others are mapped here. Callbacks and the
+        checkpointer (``checkpoint.*``, see ``DCPCheckpointer.config_kwargs``) are built.
+        """
+        from cosmos_train.checkpoint.dcp import build_checkpointer
+
+        tr = config.trainer
+        params = inspect.signature(cls.__init__).parameters
+        kwargs = {
+            f.name: getattr(tr, f.name)
+            for f in attrs.fields(type(tr))
+            if f.name in params and f.name not in cls.CONFIG_DERIVED
+        }
+        prof = tr.profiling
+        profiling = None
+        if prof.enable_profiling:
+            profiling = dict(
+                start_iter=5,
+                warmup=1,
+                active=max(1, prof.profile_freq),
+                ranks=tuple(prof.target_ranks),
+                record_shapes=prof.record_shape,
+                with_stack=prof.with_stack,
+                profile_memory=prof.profile_memory,
+            )
+        sd = tr.straggler_detection
+        straggler = None
+        if sd.enabled:
+            straggler = dict(
+                report_every=sd.report_freq,
+                max_ratio=sd.max_diff,
+                raise_after=1 if sd.raise_error else None,
+            )
+        callbacks = {
+            name: lazycfg.instantiate(node)
+            for name, node in (tr.callbacks or {}).items()
+            if node is not None
+        }
+        timeout = tr.timeout_period
+        kwargs.update(
+            job_dir=config.job.path_local,
+            deterministic=tr.cudnn.deterministic,
+            callbacks=callbacks,
+            timeout_s=float(timeout) if 0 < timeout < _NO_TIMEOUT else None,
+            profiling=profiling,
+            straggler=straggler,
+            ddp_find_unused_parameters=tr.ddp.find_unused_parameters,
+            tensorboard=config.job.wandb_mode != "disabled",
+            config=config,
+            checkpointer=build_checkpointer(config),
+        )
+        return kwargs
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> "Trainer":
+        """The trainer a run config describes (``overrides`` replace mapped arguments)."""
+        return cls(**{**cls.config_kwargs(config), **overrides})
 
     # ---- small public helpers used by callbacks -------------------------------------------
     @property
@@ -325,7 +441,11 @@ class Trainer:
 
         ``optimizer`` may be a built optimizer or a factory called with
         ``params=model.optimizer_parameters()``; ``scheduler`` likewise with ``optimizer=``.
+        ``checkpointer`` defaults to the one given at construction.
         """
+        if checkpointer is None:
+            checkpointer = self.checkpointer
+        self.checkpointer = checkpointer
         if train_loader is None:
             raise ValueError("Trainer.fit needs train_loader (from a config: dataloader_train, e.g. data_train=mock)")
         self.env = get_env()

@@ -9,7 +9,10 @@ import pytest
 
 import lazycfg
 from cosmos_train import launch
-from cosmos_train.configs.base import make_config
+from cosmos_train.checkpoint import dcp
+from cosmos_train.checkpoint.dcp import DCPCheckpointer
+from cosmos_train.trainer import trainer as trainer_module
+from cosmos_train.trainer.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +32,7 @@ def test_trainer_kwargs_map_every_knob(cfg):
     cfg.trainer.profiling.enable_profiling = True
     cfg.trainer.profiling.target_ranks = [0, 1]
     cfg.job.wandb_mode = "disabled"
-    kw = launch.trainer_kwargs(cfg)
+    kw = Trainer.config_kwargs(cfg)
     assert kw["max_iter"] == 300 and kw["logging_iter"] == 10 and kw["validation_iter"] == 100
     assert kw["job_dir"] == cfg.job.path_local
     assert kw["deterministic"] is True
@@ -44,12 +47,42 @@ def test_trainer_kwargs_map_every_knob(cfg):
     assert isinstance(kw["callbacks"]["grad_clip"], GradClip) and kw["callbacks"]["grad_clip"].clip_norm == 1.0
     # The trainer class accepts exactly these keywords.
     trainer = launch.build_trainer(cfg)
-    assert trainer.max_iter == 300
+    assert trainer.max_iter == 300 and trainer.timeout_s == 600.0
+    assert isinstance(trainer.checkpointer, DCPCheckpointer)
 
 
-def test_default_timeout_and_straggler_are_off(cfg):
-    kw = launch.trainer_kwargs(cfg)
-    assert kw["timeout_s"] is None and kw["straggler"] is None and kw["profiling"] is None
+def test_straggler_and_profiling_are_off_by_default(cfg):
+    kw = Trainer.config_kwargs(cfg)
+    assert kw["straggler"] is None and kw["profiling"] is None
+
+
+@pytest.mark.parametrize(
+    "cls, section, elsewhere",
+    [
+        pytest.param(Trainer, "trainer", trainer_module.CONFIG_FIELDS_USED_ELSEWHERE, id="trainer"),
+        pytest.param(DCPCheckpointer, "checkpoint", dcp.CONFIG_FIELDS_USED_ELSEWHERE, id="checkpoint"),
+    ],
+)
+def test_every_config_field_reaches_its_component(cfg, cls, section, elsewhere):
+    """A new field is a constructor parameter of the same name, a derived one, or used elsewhere."""
+    import inspect
+
+    import attrs
+
+    params = inspect.signature(cls.__init__).parameters
+    fields = [f.name for f in attrs.fields(type(getattr(cfg, section)))]
+    unmapped = [n for n in fields if n not in params and n not in cls.CONFIG_DERIVED and n not in elsewhere]
+    assert unmapped == []
+    passed = cls.config_kwargs(cfg)
+    for name in fields:
+        if name in params and name not in cls.CONFIG_DERIVED:
+            assert passed[name] == getattr(getattr(cfg, section), name), name
+    assert set(passed) <= set(params)
+
+
+def test_from_config_overrides_replace_mapped_arguments(cfg):
+    trainer = Trainer.from_config(cfg, max_iter=7, checkpointer=None)
+    assert trainer.max_iter == 7 and trainer.checkpointer is None
 
 
 def test_checkpointer_built_from_the_checkpoint_section(cfg):
@@ -57,7 +90,7 @@ def test_checkpointer_built_from_the_checkpoint_section(cfg):
     cfg.checkpoint.keys_not_to_resume = ["optim"]
     cfg.checkpoint.keep_last_k = 2
     cfg.checkpoint.allowed_config_changes = ["trainer.callbacks.*"]
-    ck = launch.build_checkpointer(cfg)
+    ck = dcp.build_checkpointer(cfg)
     assert "trainer.callbacks.*" in ck.allowed_config_changes and "job.*" in ck.allowed_config_changes
     assert ck.save_iter == 100 and ck.keys_not_to_resume == ("optim",) and ck.keep_last_k == 2
     assert Path(ck.job_dir) == Path(cfg.job.path_local)
@@ -66,8 +99,9 @@ def test_checkpointer_built_from_the_checkpoint_section(cfg):
 
 def test_ckpt_type_none_is_logged(cfg, caplog):
     lazycfg.select(cfg, "ckpt_type", "disabled")
-    with caplog.at_level(logging.WARNING, logger="cosmos_train.launch"):
-        assert launch.build_checkpointer(cfg) is None
+    with caplog.at_level(logging.WARNING, logger="cosmos_train.checkpoint.dcp"):
+        assert dcp.build_checkpointer(cfg) is None
+        assert launch.build_trainer(cfg).checkpointer is None
     assert "NO checkpoints will be saved" in caplog.text
 
 

@@ -279,11 +279,13 @@ def test_generate_samples(kind) -> None:
     assert torch.equal(a, model.generate_samples(batch, num_steps=3, guidance=0.0, seed=1))
     assert not torch.equal(a, model.generate_samples(batch, num_steps=3, guidance=0.0, seed=2))
     assert not torch.equal(a, model.generate_samples(batch, num_steps=3, guidance=3.0, seed=1))
-    # The conditioning latent frame (pixel frame 0) is the input's reconstruction.
+    # The conditioning latent frame (pixel frame 0) is the input's reconstruction: exactly for EDM
+    # (written back), and up to Cosmos's (1 - sigma_0) (noise - gt) residue for rectified flow.
     video = batch["video"].float() / 127.5 - 1
     recon = model.tokenizer.decode(model.tokenizer.encode(video))
     recon = ((recon.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    assert torch.equal(a[:, :, 0], recon[:, :, 0])
+    tol = 0 if kind is EDM else 2
+    assert (a[:, :, 0].int() - recon[:, :, 0].int()).abs().max() <= tol
 
 
 def test_image_batches_have_no_conditioning_frames() -> None:
