@@ -20,6 +20,7 @@ from lazycfg import select
 
 from cosmos_train.configs.base import make_config as base_config
 from cosmos_train.configs.base import select_model
+from cosmos_train.configs.callbacks import tune_callbacks
 
 
 def make_config():
@@ -70,13 +71,14 @@ def make_config():
     config.trainer.validation_iter = 500
     config.trainer.max_val_iter = 2
     select(config, "callbacks", ["basic", "viz_online_sampling"])
-    callbacks = config.trainer.callbacks
-    callbacks.grad_clip.clip_norm = 1.0
-    callbacks.manual_gc.every_n = 50
-    for name in ("every_n_sample_reg", "every_n_sample_ema"):
-        callbacks[name].every_n = 2000
-        callbacks[name].num_samples = 4
-        callbacks[name].num_steps = 20
-        callbacks[name].fps = 8
+    sampler = {"every_n": 2000, "num_samples": 4, "num_steps": 20, "fps": 8}
+    # Skips the callbacks a smaller command-line choice (callbacks=[basic,wandb]) leaves out.
+    tune_callbacks(
+        config,
+        grad_clip={"clip_norm": 1.0},
+        manual_gc={"every_n": 50},
+        every_n_sample_reg=sampler,
+        every_n_sample_ema=sampler,
+    )
     config.checkpoint.save_iter = 1000
     return config
