@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Score a run trained on the synthetic moving shapes: where the generated shapes are, and how much is left.
 
+    python tools/eval_synthetic.py experiments/tiny_cpu.py     # that experiment's run
     python tools/eval_synthetic.py /tmp/imaginaire4-output/cosmos_train/cpu/tiny_cpu
     python tools/eval_synthetic.py JOB_DIR --checkpoint JOB_DIR/checkpoints/iter_000000300
 
@@ -35,7 +36,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="tools/eval_synthetic.py", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("job_dir", help="job directory of a run trained on data_train=synthetic")
+    p.add_argument(
+        "job_dir",
+        help="job directory of a run trained on data_train=synthetic, or its experiment file "
+        "(experiments/tiny_cpu.py: the job directory under $IMAGINAIRE_OUTPUT_ROOT)",
+    )
     p.add_argument("--checkpoint", help="iter_* directory to evaluate (default: the job's latest)")
     p.add_argument("--num-clips", type=int, default=8, help="held-out clips to generate")
     p.add_argument("--steps", type=int, default=35, help="sampling steps")
@@ -274,8 +279,13 @@ def _run(args: argparse.Namespace) -> None:
     from cosmos_train.utils.png import write_png
 
     job_dir = Path(args.job_dir)
+    if job_dir.suffix == ".py":  # an experiment file: its run's job directory
+        job_dir = Path(lazycfg.load(str(job_dir)).job.path_local)
     if not job_dir.is_dir():
-        raise ConfigError(f"{job_dir} is not a directory: pass the job directory of a trained run")
+        raise ConfigError(
+            f"{job_dir} is not a directory: pass the job directory of a trained run, or the "
+            "experiment file it was trained from (train it first: python tools/train.py EXPERIMENT.py)"
+        )
     saved = job_dir / "config.yaml"
     if saved.is_file():  # check the data before building the model (a 2B net takes a while)
         check_synthetic(lazycfg.load(str(saved)))
