@@ -255,7 +255,11 @@ class TrainerConfig:
     logging_iter: int = 100
     run_validation: bool = True
     validation_iter: int = 999999999
-    timeout_period: int = 999999999
+    #: Ours (Cosmos: 999999999, off): the watchdog, in seconds. A rank with no progress for this
+    #: long (a step, a checkpoint save, a validation, a sampling callback) dumps its stacks and
+    #: exits 124, so torchrun ends the job instead of waiting for the collective timeout; the
+    #: first step (compilation, first validation) gets 4x. 0 or 999999999 turns it off.
+    timeout_period: int = 900
     memory_format: str = "preserve_format"
     grad_accum_iter: int = 1
     straggler_detection: StragglerDetectionConfig = attrs.field(factory=StragglerDetectionConfig)
@@ -266,6 +270,9 @@ class TrainerConfig:
     allow_tf32: bool = True
     #: Ours: activation checkpointing, per-block compile and FSDP2 dtypes.
     parallelism: ParallelismConfig = attrs.field(factory=ParallelismConfig)
+    #: Ours: before building the model, refuse a run whose parameters, gradients and optimizer
+    #: state cannot fit in the target device's free memory (cosmos_train.utils.memory_guard).
+    memory_check: bool = True
 
 
 @configclass
@@ -313,7 +320,7 @@ class Config:
 
     def pretty_print(self, use_color: bool = False) -> str:
         """The config as readable indented text (one ``key: value`` line per leaf)."""
-        from lazycfg._display import render_tree
+        from lazycfg import render_tree
 
         return render_tree(self, color=use_color)
 
@@ -369,6 +376,30 @@ def _get(cfg: Any, path: str) -> Any:
     return obj
 
 
+def _context_parallel_problems(cfg: Config, world_size: int | None) -> list[str]:
+    """``model_parallel.context_parallel_size``: a positive divisor of the world size and of the
+    net's heads (Ulysses attention, ``cosmos_train.distributed.context_parallel``)."""
+    cp = cfg.model_parallel.context_parallel_size
+    if not isinstance(cp, int) or isinstance(cp, bool) or cp < 1:
+        return [f"model_parallel.context_parallel_size={cp!r} must be a positive integer (1: off)"]
+    if cp == 1:
+        return []
+    problems = []
+    if world_size is not None and world_size % cp:
+        problems.append(
+            f"model_parallel.context_parallel_size={cp} does not divide the world size ({world_size}): "
+            f"launch a multiple of {cp} ranks (torchrun --nproc_per_node) or set a divisor of {world_size}"
+        )
+    heads = _get(cfg, "model.config.net.num_heads")
+    if isinstance(heads, int) and heads % cp:
+        divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+        problems.append(
+            f"model_parallel.context_parallel_size={cp} must divide model.config.net.num_heads={heads} "
+            f"(attention heads are split over the CP ranks); use one of {divisors}"
+        )
+    return problems
+
+
 def _validate(cfg: Config, *, world_size: int | None) -> None:
     """Implementation of :meth:`Config.validate` (collects every problem, raises once)."""
     problems: list[str] = []
@@ -383,13 +414,18 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
         value = _get(cfg, path)
         if not isinstance(value, int) or value < 1:
             problems.append(f"{path}={value!r} must be a positive integer")
+    if not isinstance(cfg.trainer.timeout_period, int) or cfg.trainer.timeout_period < 0:
+        problems.append(
+            f"trainer.timeout_period={cfg.trainer.timeout_period!r} must be seconds >= 0 (0 turns the watchdog off)"
+        )
     mp = cfg.model_parallel
-    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size"):
+    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
         if getattr(mp, key) != 1:
             problems.append(
                 f"model_parallel.{key}={getattr(mp, key)}: only 1 is supported (the field is kept "
-                "for Cosmos compatibility; tensor/pipeline/context parallelism are not implemented)"
+                "for Cosmos compatibility; tensor/pipeline parallelism are not implemented)"
             )
+    problems.extend(_context_parallel_problems(cfg, world_size))
     if mp.sequence_parallel:
         problems.append("model_parallel.sequence_parallel=True: sequence parallelism is not implemented")
     for key in ("save_to_object_store", "load_from_object_store"):
@@ -484,7 +520,7 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
 def _is_node(obj: Any) -> bool:
     """True for a lazycfg lazy node (duck-typed on ``_target_`` so this module imports nothing heavy)."""
     try:
-        from lazycfg._node import LazyNode  # type: ignore[attr-defined]
+        from lazycfg import LazyNode
     except ImportError:  # pragma: no cover - the core is always present once integrated
         return False
     return isinstance(obj, LazyNode)

@@ -6,7 +6,8 @@
 2. resolve ``${...}`` interpolations once, on rank 0, and adopt rank 0's resolved config on every
    rank; then check that every rank holds the identical config (fingerprints), so ``${now:}`` and
    environment lookups can never differ between ranks;
-3. ``validate()`` (knowing the world size), then ``freeze()``;
+3. ``lazycfg.check()`` and ``validate()`` (knowing the world size): any problem stops the run
+   before anything is built, with the lines ``--dryrun`` prints; then ``freeze()``;
 4. write ``config.yaml`` (the resolved config) and the log file into the job directory;
 5. :func:`build_and_train`: data loaders first (a missing dataset fails in seconds, not after
    building a 2B net), then the model (``device``, ``net_builder`` and ``seed`` supplied at build
@@ -38,8 +39,18 @@ import lazycfg
 from lazycfg import ConfigError
 
 from cosmos_train.config import Config, model_precision
+from cosmos_train.utils.build import instantiate_at
 
-__all__ = ["build_and_train", "build_trainer", "launch", "preflight_data", "resolve_on_all_ranks", "run_cli"]
+__all__ = [
+    "build_and_train",
+    "build_trainer",
+    "config_problems",
+    "launch",
+    "make_job_dir",
+    "preflight_data",
+    "resolve_on_all_ranks",
+    "run_cli",
+]
 
 log = logging.getLogger("cosmos_train.launch")
 
@@ -48,17 +59,19 @@ _PREPARE_HINT = (
     '--prompt "A video of sks teal robot." --output-dir {dir}'
 )
 _EMBED_HINT = (
-    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} ... "
-    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests)"
+    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} --encoder reason1 "
+    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests), "
+    "or compute them in the training step with text_encoder=reason1_online"
 )
 
 
 def run_cli(body: Callable[[], int | None]) -> int:
     """Runs a command-line tool's ``body`` and turns user errors into one ``error: ...`` line.
 
-    A ``ConfigError`` (bad config, missing file, bad flag combination) or a ``CheckpointError``
-    (a refused resume, a key/shape mismatch) prints its message to stderr and returns 2; any other
-    exception is a bug and propagates with its traceback.
+    A ``ConfigError`` (bad config, missing file, bad flag combination), a ``CheckpointError``
+    (a refused resume, a damaged checkpoint, a failed save) or a ``NonFiniteError`` (a NaN/Inf
+    loss under ``trainer.nonfinite='raise'``) prints its message to stderr and returns 2; any
+    other exception is a bug and propagates with its traceback.
 
     Args:
         body: the tool's work; its return value (``None`` meaning 0) is the exit code.
@@ -68,16 +81,35 @@ def run_cli(body: Callable[[], int | None]) -> int:
     except Exception as exc:
         if not _is_user_error(exc):
             raise
+        _close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
+def _close_progress_bars() -> None:
+    """Ends open tqdm bars so the error starts its own line (a bar has no newline until closed)."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", ()) or ()):
+        bar.close()
+
+
+#: (module, class) of the errors that are the user's to fix; modules never imported never raised
+#: them, so looking them up in ``sys.modules`` keeps this module torch-free.
+_USER_ERRORS = (
+    ("cosmos_train.checkpoint.dcp", "CheckpointError"),
+    ("cosmos_train.trainer.trainer", "NonFiniteError"),
+)
+
+
 def _is_user_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a ConfigError or CheckpointError (the latter only exists once torch is loaded)."""
+    """Whether ``exc`` is a ConfigError, CheckpointError or NonFiniteError."""
     if isinstance(exc, ConfigError):
         return True
-    dcp = sys.modules.get("cosmos_train.checkpoint.dcp")  # never imported -> never raised; keeps this torch-free
-    return dcp is not None and isinstance(exc, dcp.CheckpointError)
+    for module_name, name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, name)):
+            return True
+    return False
 
 
 def launch(config: Config) -> dict[str, Any]:
@@ -93,18 +125,66 @@ def launch(config: Config) -> dict[str, Any]:
 
     env = init_distributed()
     config = resolve_on_all_ranks(config)
-    config.validate(world_size=env.world_size)
+    problems = config_problems(config, world_size=env.world_size)
+    if problems:
+        raise ConfigError(
+            "the config has problems (tools/train.py --dryrun lists the same); nothing was built:\n  "
+            + "\n  ".join(p.replace("\n", "\n  ") for p in problems)
+        )
     config.freeze()
     job_dir = Path(config.job.path_local)
+    error = None
     if env.rank == 0:
-        job_dir.mkdir(parents=True, exist_ok=True)
-        lazycfg.save(config, job_dir / "config.yaml")
+        try:
+            make_job_dir(job_dir)
+            lazycfg.save(config, job_dir / "config.yaml")
+        except (ConfigError, OSError) as exc:
+            error = str(exc) if isinstance(exc, ConfigError) else _job_dir_problem(job_dir, exc)
+    from cosmos_train.distributed.env import broadcast_object
+
+    error = broadcast_object(error)  # every rank stops, not only rank 0
+    if error is not None:
+        raise ConfigError(error)
     _setup_logging(job_dir, rank=env.rank)
     log.info("job directory: %s (world size %d, device %s)", job_dir, env.world_size, env.device)
     try:
         return build_and_train(config)
     finally:
         _shutdown_distributed()
+
+
+def config_problems(config: Config, *, world_size: int | None = None) -> list[str]:
+    """``lazycfg.check()`` and ``Config.validate()`` problems of a resolved config, as text.
+
+    ``tools/train.py --dryrun`` prints them; :func:`launch` refuses to build anything while
+    there are any.
+    """
+    problems = [str(p) for p in lazycfg.check(config)]
+    try:
+        config.validate(world_size=world_size)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def make_job_dir(job_dir: str | os.PathLike) -> Path:
+    """Creates the job directory; a file in the way or no permission is a ``ConfigError``."""
+    path = Path(job_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(_job_dir_problem(path, exc), "job.path_local") from None
+    return path
+
+
+def _job_dir_problem(job_dir: Path, exc: OSError) -> str:
+    blocker = next((p for p in (job_dir, *job_dir.parents) if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is a file, not a directory" if blocker is not None else f"{exc.strerror or exc}"
+    return (
+        f"cannot create the job directory {job_dir} ({why}); it is "
+        "$IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: point IMAGINAIRE_OUTPUT_ROOT at a "
+        "writable directory, or move the file away"
+    )
 
 
 def resolve_on_all_ranks(config: Config) -> Config:
@@ -138,40 +218,94 @@ def resolve_on_all_ranks(config: Config) -> Config:
 
 def build_and_train(config: Config) -> dict[str, Any]:
     """Builds every component from a validated, frozen ``config`` and runs ``Trainer.fit``."""
+    from cosmos_train.distributed.context_parallel import init_context_parallel
     from cosmos_train.distributed.env import get_env
 
     env = get_env()
+    from cosmos_train.checkpoint.pretrained import check_pretrained_parts
+
+    check_pretrained_parts(config)  # never silently random: before any data or weights are touched
+    from cosmos_train.model.lora import check_lora_config, count_parameters, uses_lora
+
+    check_lora_config(config)  # LoRA: a base to load, target patterns that match the net
+    # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
+    init_context_parallel(config.model_parallel.context_parallel_size, device=env.device)
     preflight_data(config)
-    train_loader = lazycfg.instantiate(config.dataloader_train)
+    from cosmos_train.data.latent_cache import check_cache_against_config
+
+    check_cache_against_config(config)
+    if config.trainer.memory_check:
+        check_memory(config, device=env.device)
+    train_loader = instantiate_at(config.dataloader_train, "dataloader_train")
     val_loader = None
     if config.trainer.run_validation and config.dataloader_val is not None:
-        val_loader = lazycfg.instantiate(config.dataloader_val)
+        val_loader = instantiate_at(config.dataloader_val, "dataloader_val")
     _warn_about_ignored_fields(config)
+    lora = uses_lora(config)
     net_builder = make_builder(config, device=env.device)
-    model = lazycfg.instantiate(config.model, device=env.device, net_builder=net_builder, seed=config.trainer.seed)
+    # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.
+    extra = {"base_checkpoint": config.checkpoint.load_path} if lora else {}
+    # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
+    if getattr(getattr(train_loader, "dataset", None), "provides_latents", False):
+        extra["lazy_tokenizer"] = True
+    model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed, **extra)
+    log.info("model.net: %s", count_parameters(model.net))
     trainer = build_trainer(config)
-    if trainer.checkpointer is None and config.checkpoint.load_path:
+    if trainer.checkpointer is None and config.checkpoint.load_path and not lora:
         load_official_weights(model, config.checkpoint.load_path)
     return trainer.fit(
         model,
-        _factory(config.optimizer),
-        _factory(config.scheduler) if config.scheduler is not None else None,
+        _factory(config.optimizer, "optimizer"),
+        _factory(config.scheduler, "scheduler") if config.scheduler is not None else None,
         train_loader,
         val_loader,
     )
 
 
-def _factory(node: Any) -> Callable[..., Any]:
+def _factory(node: Any, path: str) -> Callable[..., Any]:
     """A callable building ``node`` with runtime keyword arguments (``params=``, ``optimizer=``)."""
 
     def build(**runtime: Any) -> Any:
-        return lazycfg.instantiate(node, **runtime)
+        return instantiate_at(node, path, **runtime)
 
     return build
 
 
+def _fsdp_shards(config: Config) -> int:
+    """How many ranks share one copy of the model state (1 unless FSDP on several ranks)."""
+    from cosmos_train.distributed.env import get_world_size
+
+    world = get_world_size()
+    if config.trainer.distributed_parallelism != "fsdp" or world == 1:
+        return 1
+    shard = getattr(getattr(config.model, "config", None), "fsdp_shard_size", None)
+    return shard if isinstance(shard, int) and shard > 0 else world
+
+
+def check_memory(config: Config, *, device: Any) -> None:
+    """The memory guard (rank 0 decides, every rank stops): see ``cosmos_train.utils.memory_guard``."""
+    import torch
+
+    from cosmos_train.distributed.env import broadcast_object, get_rank
+    from cosmos_train.utils.memory_guard import check_training_memory
+
+    error = None
+    if get_rank() == 0:
+        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if torch.device(device).type == "cpu" else 1
+        try:
+            estimate = check_training_memory(config, device=device, shards=_fsdp_shards(config), ranks_sharing=sharing)
+            if estimate is not None:
+                log.info("memory check: %s", estimate.describe())
+        except ConfigError as exc:
+            error = str(exc)
+    error = broadcast_object(error)
+    if error is not None:
+        raise ConfigError(error, "trainer.memory_check")
+
+
 def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
     """The net builder for ``config``: parallelism mode, FSDP shard size, AC, compile, dtypes, seed."""
+    from cosmos_train.distributed.context_parallel import init_context_parallel
     from cosmos_train.distributed.env import get_world_size
     from cosmos_train.distributed.parallelize import make_net_builder
 
@@ -184,6 +318,7 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
         # One process: nothing to shard; FSDP configs run unsharded (same math, fp32 master params).
         mode = "none"
     shard = getattr(getattr(config.model, "config", None), "fsdp_shard_size", None)
+    cp = init_context_parallel(config.model_parallel.context_parallel_size, device=device)
     return make_net_builder(
         device=device,
         mode=mode,
@@ -195,6 +330,7 @@ def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
         ac_every_n_blocks=par.ac_every_n_blocks,
         compile_blocks=par.compile_blocks,
         seed=config.trainer.seed,
+        context_parallel=cp,
     )
 
 
@@ -206,7 +342,14 @@ def build_trainer(config: Config) -> Any:
 
 
 def load_official_weights(model: Any, path: str) -> None:
-    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``."""
+    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``.
+
+    ``path`` may be a catalogue name or ``hf://`` spec (:func:`cosmos_train.checkpoint.hub.resolve_weights`).
+    """
+    from cosmos_train.checkpoint.hub import parse_weights_spec, resolve_weights
+
+    if parse_weights_spec(path) is not None:
+        path = str(resolve_weights(path, what="checkpoint.load_path"))
     if not str(path).endswith(".pt"):
         raise ConfigError(
             f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=disabled) only a consolidated .pt "
@@ -215,9 +358,9 @@ def load_official_weights(model: Any, path: str) -> None:
         )
     if not os.path.isfile(path):
         raise ConfigError(f"checkpoint.load_path={path!r} does not exist", "checkpoint.load_path")
-    from cosmos_train.checkpoint.consolidated import load_consolidated
+    from cosmos_train.checkpoint.dcp import load_weights_file
 
-    report = load_consolidated(path, net=model.net, net_ema=getattr(model, "net_ema", None))
+    report = load_weights_file(path, net=model.net, net_ema=getattr(model, "net_ema", None), ema="copy_from_net")
     log.info("loaded official weights from %s: %s", path, report)
 
 
@@ -238,7 +381,8 @@ def preflight_data(config: Config) -> None:
                 + _PREPARE_HINT.format(dir=dataset_dir),
                 f"{key}.dataset.dataset_dir",
             )
-        for sub_key, default in (("videos_subdir", "videos"), ("captions_subdir", "metas")):
+        captions = ("caption_json_subdir", "captions") if _kwarg(dataset, "caption_key") else ("captions_subdir", "metas")
+        for sub_key, default in (("videos_subdir", "videos"), captions):
             sub = _kwarg(dataset, sub_key) or default
             if not (path / sub).is_dir():
                 raise ConfigError(

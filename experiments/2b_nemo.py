@@ -3,24 +3,28 @@
 
 Run (8 GPUs, FSDP2)::
 
-    torchrun --nproc_per_node=8 tools/train.py experiments/2b_nemo.py \
-        checkpoint.load_path=/path/to/Cosmos-Predict2.5-2B/model.pt
+    torchrun --nproc_per_node=8 tools/train.py experiments/2b_nemo.py
 
-Data: ``datasets/cosmos_nemo_assets`` (93-frame windows resized to 704x1280):
+Weights, as Cosmos loads them, by catalogue name through the Hugging Face cache
+(:mod:`cosmos_train.checkpoint.hub`; ``HF_HOME``/``HF_HUB_OFFLINE`` are honoured): the released
+2B post-trained net (``checkpoint.load_path``), the Wan2.1 VAE (``model.config.tokenizer.ckpt_path``)
+and Cosmos-Reason1.1-7B (``model.config.text_encoder.weights``). Any of them may be a local path
+instead. A run that loads the released net stops if the VAE or text encoder would be random.
 
-* ``videos/<stem>.mp4`` and ``metas/<stem>.txt`` (one caption per video): build them with
-  ``python tools/prepare_nemo_assets.py --videos-dir MP4_DIR --prompt "A video of sks teal robot."
-  --output-dir datasets/cosmos_nemo_assets``;
-* ``reason1_embeddings/<stem>.pt``: the caption's Cosmos-Reason1 text embedding, a float tensor
-  ``[512, 100352]`` (28 hidden layers x 3584, per token, untrimmed), which the released net
-  projects to 1024 channels. No Reason1 encoder ships here: compute them with Cosmos's text
-  encoder (``tools/compute_text_embeddings.py`` documents the layout; ``--encoder hash`` writes
-  non-semantic stand-ins for smoke tests). Training stops with an error naming the folder when
-  they are missing.
+Data: ``datasets/cosmos_nemo_assets`` (93-frame windows resized to 704x1280): ``videos/<stem>.mp4``
+and ``metas/<stem>.txt`` (one caption per video; or ``captions/<stem>.json`` with
+``dataloader_train.dataset.caption_key=long|medium|short``). Build them with
+``python tools/prepare_nemo_assets.py --videos-dir MP4_DIR --prompt "A video of sks teal robot."
+--output-dir datasets/cosmos_nemo_assets``.
 
-Official weights: ``checkpoint.load_path`` pointing at a consolidated ``.pt`` loads the released
-net (and its EMA when present) before training; a DCP ``iter_*`` directory loads a run of ours.
-A rerun with the same ``job.name`` resumes from the job's latest checkpoint.
+Text: as in Cosmos, Reason1 embeddings ``[512, 100352]`` are computed online in the training step
+(``text_encoder=reason1_online``: frozen 7B decoder in bf16 on each GPU, ~15 GB; embeddings of
+repeated captions are cached). ``text_encoder=precomputed`` reads ``reason1_embeddings/<stem>.pt``
+instead, written by ``python tools/compute_text_embeddings.py --dataset-dir
+datasets/cosmos_nemo_assets --subdir reason1_embeddings --encoder reason1``.
+
+A DCP ``iter_*`` directory in ``checkpoint.load_path`` loads a run of ours; a rerun with the same
+``job.name`` resumes from the job's latest checkpoint.
 """
 
 from lazycfg import select
@@ -42,6 +46,7 @@ def make_config():
     # Model: rectified flow (Predict2.5), FSDP2 over 8 ranks.
     select_model(config, "fsdp_rectified_flow")
     select(config, "tokenizer", "wan2pt1_tokenizer")
+    select(config, "text_encoder", "reason1_online")
     select(config, "callbacks", ["basic", "viz_online_sampling", "wandb", "cluster_speed"])
     model = config.model.config
     model.fsdp_shard_size = 8
@@ -52,6 +57,8 @@ def make_config():
     model.conditional_frames_probs = {0: 0.5, 1: 0.25, 2: 0.25}
     model.min_num_conditional_frames = 0
     model.max_num_conditional_frames = 2
+    if str(getattr(model.tokenizer, "_target_", "")).endswith("Wan21VAE"):  # not under a tokenizer=standin pin
+        model.tokenizer.ckpt_path = "Wan2.1/vae"
 
     # Net: Cosmos's 2B size with the released Predict2.5 changes written out, so a command-line
     # net=cosmos_v1_14B keeps them (as Hydra keeps an experiment's patches over a group swap).
@@ -81,13 +88,15 @@ def make_config():
     config.scheduler.cycle_lengths = [100000]
     config.scheduler.f_start = [1e-6]
 
-    # Data: the nemo assets folder with precomputed Reason1 text embeddings. (A command-line pin
-    # such as data_train=mock keeps the clip shape and text width: a run that needs no files.)
+    # Data: the nemo assets folder; its precomputed Reason1 embeddings only with
+    # text_encoder=precomputed. (A command-line pin such as data_train=mock keeps the clip shape
+    # and text width: a run that needs no files.)
     select(config, "data_train", "local_video")
     set_clips(config.dataloader_train, num_frames=93, height=704, width=1280, text_len=512, text_dim=100352)
     if is_local_folder(config.dataloader_train):
         config.dataloader_train.dataset.dataset_dir = "datasets/cosmos_nemo_assets"
-        config.dataloader_train.dataset.text_embeddings_subdir = "reason1_embeddings"
+        online = config.model.config.text_encoder is not None
+        config.dataloader_train.dataset.text_embeddings_subdir = None if online else "reason1_embeddings"
 
     # Trainer, callbacks, checkpoints.
     config.trainer.max_iter = 1000
@@ -104,6 +113,7 @@ def make_config():
         every_n_sample_ema={"every_n": 200},
     )
     select(config, "ckpt_type", "dcp")
+    config.checkpoint.load_path = "nvidia/Cosmos-Predict2.5-2B/base/post-trained"
     config.checkpoint.save_iter = 200
     config.checkpoint.load_training_state = False
     config.checkpoint.strict_resume = True

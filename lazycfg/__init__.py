@@ -17,9 +17,11 @@ Result types to inspect: ``Problem`` (``check``), ``DiffEntry`` (``diff``), ``Re
 
 from __future__ import annotations
 
-from ._check import CheckError, Problem, check
+from . import tree
+from ._build import freeze, instantiate, is_frozen, unfreeze
+from ._compare import CheckError, DiffEntry, Problem, check, diff, explain
 from ._configclass import configclass
-from ._diff import DiffEntry, diff
+from ._display import render_tree
 from ._errors import (
     ConfigError,
     ConfigFileNotFoundError,
@@ -33,16 +35,22 @@ from ._errors import (
     ResolveError,
     SerializationError,
 )
-from ._freeze import freeze, is_frozen, unfreeze
-from ._instantiate import instantiate
+from ._io import dumps, fingerprint, loads, save, to_py
 from ._loader import lazy_imports, load, load_rel
-from ._node import (PLACEHOLDER, ConfigDict, ConfigList, ConfigPartial, L, LazyCall, LazyNode,
-                    LazyRef)
-from ._overrides import apply_overrides
-from ._provenance import Record, explain
-from ._registry import Registry, choices, default_registry, register, select
+from ._node import (
+    PLACEHOLDER,
+    ConfigDict,
+    ConfigList,
+    ConfigPartial,
+    L,
+    LazyCall,
+    LazyNode,
+    LazyRef,
+    Record,
+    trust,
+)
+from ._overrides import Registry, apply_overrides, choices, default_registry, register, select
 from ._resolve import resolve
-from ._serialize import dumps, fingerprint, loads, save, to_py
 
 __all__ = [
     "PLACEHOLDER",
@@ -86,9 +94,12 @@ __all__ = [
     "load_rel",
     "loads",
     "register",
+    "render_tree",
     "resolve",
     "save",
     "select",
     "to_py",
+    "tree",
+    "trust",
     "unfreeze",
 ]

@@ -12,13 +12,27 @@ import sys
 from typing import Any, Sequence
 
 OK, FOUND, ERROR = 0, 1, 2
+_EXITS = {
+    "show": "exit codes: 0 shown; 2 error (a file that does not load, a malformed override)",
+    "explain": "exit codes: 0 shown; 2 error (no such path, a file that does not load, ...)",
+    "diff": "exit codes: 0 equal; 1 differences found (printed as override lines); 2 error",
+    "check": "exit codes: 0 every file clean; 1 problems found; 2 a file failed to load",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lazycfg", description="Inspect lazycfg configs (experiment .py files or saved "
-        "config.yaml files). Overrides use the key=value grammar of `tools/train.py`.")
+        "config.yaml files). Overrides use the key=value grammar of `tools/train.py`.",
+        epilog="\n".join(f"{name}: {text}" for name, text in _EXITS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add(name, epilog=_EXITS[name], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     def color_flags(sp: argparse.ArgumentParser) -> None:
         g = sp.add_mutually_exclusive_group()
@@ -49,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--resolve", action="store_true", help="resolve both before comparing")
 
     check = sub.add_parser("check", help="check configs against their targets' signatures")
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="+", metavar="FILE_OR_OVERRIDE",
+                       help="config files, then key=value overrides applied to each (as `show`)")
     check.add_argument("-o", "--override", action="append", default=[], dest="overrides",
                        help="a key=value override applied to every file (repeatable)")
     return p
@@ -81,15 +96,15 @@ def _show(args: argparse.Namespace) -> int:
 
         resolve(cfg)
     if args.format == "yaml":
-        from lazycfg._serialize import dumps
+        from lazycfg import dumps
 
         sys.stdout.write(dumps(cfg, history=args.provenance))
     elif args.format == "py":
-        from lazycfg._serialize import to_py
+        from lazycfg import to_py
 
         sys.stdout.write(to_py(cfg))
     else:
-        from lazycfg._display import render_tree
+        from lazycfg import render_tree
 
         sys.stdout.write(render_tree(cfg, color=_use_color(args.color),
                                      provenance=args.provenance, defaults=args.defaults))
@@ -98,8 +113,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from lazycfg import ConfigError, explain
-    from lazycfg._grammar import is_glob, parse_key_path
-    from lazycfg._tree import format_path
+    from lazycfg.tree import format_path, is_glob, parse_key_path
 
     path = args.path
     if "=" in path or path[:1] in "~+":
@@ -123,8 +137,7 @@ def _matches(cfg: Any, keys: tuple) -> list[tuple]:
     """The concrete key paths a globbed path names (those where the whole path exists)."""
     import fnmatch
 
-    from lazycfg._grammar import is_glob
-    from lazycfg._tree import children, get_child
+    from lazycfg.tree import children, get_child, is_glob
 
     obj = cfg
     for i, key in enumerate(keys):
@@ -149,15 +162,23 @@ def _diff(args: argparse.Namespace) -> int:
         resolve(b)
     entries = diff(a, b)
     for e in entries:
-        print(e if e.expressible else f"# not expressible as an override: {e}")
+        print(e)
     return FOUND if entries else OK
 
 
+def _is_override(arg: str) -> bool:
+    return "=" in arg or arg[:1] in "~+"
+
+
 def _check(args: argparse.Namespace) -> int:
-    from lazycfg import check
+    from lazycfg import ConfigError, check
 
     status = OK
-    for path in args.files:
+    files = [f for f in args.files if not _is_override(f)]
+    args.overrides = [*args.overrides, *(f for f in args.files if _is_override(f))]
+    if not files:
+        raise ConfigError("check: no config file given (lazycfg check FILE... [key=value...])")
+    for path in files:
         try:
             problems = check(_load(path, args.overrides))
         except Exception as e:  # noqa: BLE001 - one broken file must not hide the others

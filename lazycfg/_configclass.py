@@ -6,7 +6,7 @@
   conversion (``_types.check_value``) and raises :class:`ConfigTypeError` on a mismatch; attrs
   converters and validators still run (on every assignment, not only in ``__init__``);
 * plain ``dict`` values become :class:`ConfigDict` (attribute access);
-* assignments after construction are recorded for provenance (``_provenance``), and the
+* assignments after construction are recorded for provenance (``lazycfg._node``), and the
   instance remembers the ``file:line`` where it was created;
 * assigning or reading an unknown public attribute (``cfg.trainer.maxiter = 1``) is a
   :class:`ConfigKeyError` with a did-you-mean suggestion instead of a new attribute;
@@ -28,9 +28,20 @@ import sys
 from typing import Any, Callable, TypeVar
 
 from ._errors import ConfigError, ConfigKeyError
-from ._node import ConfigDict, LazyNode, _repr_html_, _repr_pretty_, frozen_error, suggest, wrap
-from ._provenance import caller_site, record
+from ._node import (
+    ConfigDict,
+    LazyNode,
+    _repr_html_,
+    _repr_pretty_,
+    caller_site,
+    frozen_error,
+    record,
+    suggest,
+    trust,
+    wrap,
+)
 from ._types import check_value
+from .tree import attrs_fields, register_kind
 
 __all__ = ["configclass", "is_configclass", "field_types", "set_plain_attrs"]
 
@@ -233,6 +244,7 @@ def configclass(maybe_cls: type[T] | None = None, **attrs_kwargs: Any) -> Any:
         new_cls.__getattr__ = _getattr
         new_cls._lz_set = _lz_set
         new_cls.__lz_configclass__ = True
+        trust(new_cls.__module__)  # a package defining config classes may be imported by load
         for hook, fn in (("_repr_pretty_", _repr_pretty_), ("_repr_html_", _repr_html_)):
             if not _is_class_attr(new_cls, hook):  # the class's own display wins
                 setattr(new_cls, hook, fn)
@@ -256,3 +268,26 @@ def set_plain_attrs(obj: Any, name: str, value: Any, source: str | None, kind: s
     old = getattr(obj, name)
     setattr(obj, name, value)  # raises when frozen (guarded class) or attrs-frozen
     record(obj, name, old, True, value, source, kind)
+
+
+def _attrs_flatten(obj: Any) -> list[tuple[str, Any]]:
+    d = getattr(obj, "__dict__", None)
+    if d is not None:
+        return [(n, d[n]) if n in d else (n, getattr(obj, n)) for n in attrs_fields(type(obj))]
+    return [(n, getattr(obj, n)) for n in attrs_fields(type(obj))]
+
+
+def _attrs_unflatten(template: Any, items: list) -> Any:
+    new = type(template).__new__(type(template))
+    for key, value in items:
+        object.__setattr__(new, key, value)
+    return new
+
+
+def _attrs_set(obj: Any, key: str, value: Any, source: str | None, kind: str,
+               path: str | None) -> None:
+    lz_set = getattr(type(obj), "_lz_set", None)
+    (lz_set or set_plain_attrs)(obj, key, value, source, kind, path)
+
+
+register_kind("attrs", _attrs_flatten, _attrs_unflatten, _attrs_set)

@@ -16,12 +16,11 @@ imported unless ``defaults=True`` (which imports targets to read their signature
 from __future__ import annotations
 
 import enum
-import html
 from typing import Any
 
-from lazycfg import _provenance as P
-from lazycfg import _tree
-from lazycfg._node import PLACEHOLDER, target_name
+from lazycfg import _node as P
+from lazycfg import tree as _tree
+from lazycfg._node import DISPLAY, PLACEHOLDER, target_name
 
 _RESET = "\033[0m"
 _STYLE = {"key": "\033[36m", "target": "\033[1;34m", "class": "\033[1;35m", "str": "\033[32m",
@@ -126,7 +125,7 @@ class _Renderer:
 
     def signature_defaults(self, node: Any, depth: int) -> None:
         from lazycfg._node import resolve_target
-        from lazycfg._sig import params
+        from lazycfg._types import params
 
         try:
             p = params(resolve_target(node))
@@ -183,6 +182,8 @@ def repr_pretty(obj: Any, p: Any, cycle: bool) -> None:
 
 def repr_html(obj: Any) -> str:
     """Notebook ``_repr_html_`` hook: the tree in a ``<pre>`` block, notes greyed."""
+    import html
+
     r = _Renderer(False, True, False)
     r.render(obj, 0, (), "", None, None)
     rows = []
@@ -192,3 +193,6 @@ def repr_html(obj: Any) -> str:
             row += f'  <span style="color:#888">{html.escape(note)}</span>'
         rows.append(row)
     return '<pre class="lazycfg-tree">' + "\n".join(rows) + "</pre>"
+
+
+DISPLAY.update(pretty=repr_pretty, html=repr_html)

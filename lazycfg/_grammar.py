@@ -16,14 +16,17 @@ A malformed override raises :class:`OverrideError` quoting it with a caret under
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._errors import OverrideError
+from .tree import _fail, _parse_quoted, _scalar, format_path, parse_key_path
 
-__all__ = ["Override", "parse_override", "parse_value", "parse_key_path", "is_glob"]
+__all__ = ["Override", "parse_override", "parse_value"]
 
+_MAX_DEPTH = 100  # nesting of [ ( { in one VALUE (deeper is an error, not a RecursionError)
 _KINDS = ("set", "add", "force", "delete", "append")
-_SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
+_LAZY_CALL = re.compile(r"^L\s*\(.*\)\s*\(.*\)$", re.S)
 
 
 class Override:
@@ -49,8 +52,6 @@ class Override:
 
     @property
     def path(self) -> str:
-        from ._tree import format_path
-
         return format_path(self.keys)
 
     def __repr__(self) -> str:
@@ -64,88 +65,6 @@ class Override:
             other.kind, other.keys, other.has_value, other.value)
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def is_glob(key: object) -> bool:
-    """True for a path segment with ``*`` or ``?``."""
-    return isinstance(key, str) and ("*" in key or "?" in key)
-
-
-def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideError:
-    caret = " " * pos + "^"
-    return OverrideError(f"malformed override {text!r}: {msg}\n    {text}\n    {caret}", path)
-
-
-# ----------------------------------------------------------------------------- key paths
-def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> list:
-    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int).
-
-    Args:
-        text: the key part of an override.
-        full: the whole override text (for error carets); defaults to ``text``.
-        offset: position of ``text`` inside ``full``.
-    """
-    full = text if full is None else full
-    keys: list = []
-    i, n = 0, len(text)
-    if n == 0:
-        raise _fail(full, offset, "empty key")
-    expect_seg = True
-    while i < n:
-        c = text[i]
-        if c == "[":
-            j = i + 1
-            if j < n and text[j] in "'\"":
-                value, j = _parse_quoted(text, j, full, offset)
-                keys.append(value)
-            else:
-                k = text.find("]", j)
-                if k < 0:
-                    raise _fail(full, offset + i, "unclosed '['")
-                inner = text[j:k].strip()
-                if inner == "*":
-                    keys.append("*")
-                else:
-                    try:
-                        keys.append(int(inner))
-                    except ValueError:
-                        raise _fail(full, offset + j, f"list index must be an integer, a quoted "
-                                    f"key or '*', got {inner!r}") from None
-                j = k
-            if j >= n or text[j] != "]":
-                raise _fail(full, offset + j, "expected ']'")
-            i = j + 1
-            expect_seg = False
-            if i < n and text[i] not in ".[":
-                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
-            if i < n and text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i, "path ends with '.'")
-            continue
-        if c == ".":
-            raise _fail(full, offset + i, "empty path segment")
-        j = i
-        while j < n and text[j] in _SEG_CHARS:
-            j += 1
-        if j == i:
-            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
-        seg = text[i:j]
-        keys.append(int(seg) if seg.isdigit() else seg)
-        i = j
-        expect_seg = False
-        if i < n:
-            if text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i - 1, "path ends with '.'")
-            elif text[i] != "[":
-                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
-    if expect_seg and not keys:
-        raise _fail(full, offset, "empty key")
-    return keys
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -238,58 +157,11 @@ def parse_value(text: str, *, full: str | None = None, offset: int = 0) -> Any:
         if s[j:].strip():
             raise _fail(full, offset + lead + j, "unexpected text after the closing quote")
         return value
+    if _LAZY_CALL.match(s):
+        raise _fail(full, offset + lead, "a lazy node L(...)(...) cannot be written as an "
+                    "override VALUE: set its arguments one by one (key.arg=VALUE), select a "
+                    "group option, or quote the text to store it as a string")
     return _scalar(s)
-
-
-def _scalar(word: str) -> Any:
-    """Converts a bare word: bool/null words, int, float, else the string itself."""
-    low = word.lower()
-    if low == "true":
-        return True
-    if low == "false":
-        return False
-    if low in ("null", "none"):
-        return None
-    if "${" in word:
-        return word
-    c = word[0]
-    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
-        try:
-            return int(word)
-        except ValueError:
-            pass
-        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
-            try:
-                return int(word, 0)
-            except ValueError:
-                pass
-        try:
-            return float(word)
-        except ValueError:
-            pass
-    return word
-
-
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
-
-
-def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
-    """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
-    quote = s[i]
-    out = []
-    j = i + 1
-    n = len(s)
-    while j < n:
-        c = s[j]
-        if c == "\\" and j + 1 < n:
-            out.append(_ESCAPES.get(s[j + 1], "\\" + s[j + 1]))
-            j += 2
-            continue
-        if c == quote:
-            return "".join(out), j + 1
-        out.append(c)
-        j += 1
-    raise _fail(full, offset + i, f"unterminated {quote} string")
 
 
 class _ValueParser:
@@ -300,6 +172,7 @@ class _ValueParser:
         self.full = full
         self.offset = offset
         self.i = 0
+        self.depth = 0
 
     def fail(self, msg: str, pos: int | None = None) -> OverrideError:
         return _fail(self.full, self.offset + (self.i if pos is None else pos), msg)
@@ -315,12 +188,14 @@ class _ValueParser:
         if self.i >= len(self.s):
             raise self.fail("expected a value")
         c = self.s[self.i]
-        if c == "[":
-            return self.sequence("]", list)
-        if c == "(":
-            return self.sequence(")", tuple)
-        if c == "{":
-            return self.mapping()
+        if c in "[({":
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise self.fail(f"nested deeper than {_MAX_DEPTH} levels")
+            value = self.sequence("]", list) if c == "[" else (
+                self.sequence(")", tuple) if c == "(" else self.mapping())
+            self.depth -= 1
+            return value
         if c in "'\"":
             value, self.i = _parse_quoted(self.s, self.i, self.full, self.offset)
             return value
@@ -395,8 +270,11 @@ class _ValueParser:
             self.skip_ws()
             key_pos = self.i
             key = self.value(stop=":")
-            if isinstance(key, (list, dict)):
-                raise self.fail("a dict key must be a scalar", key_pos)
+            try:
+                hash(key)
+            except TypeError:
+                raise self.fail("a dict key must be a scalar or a tuple of scalars",
+                                key_pos) from None
             self.skip_ws()
             if self.i >= len(self.s) or self.s[self.i] != ":":
                 raise self.fail("expected ':' after a dict key")

@@ -8,7 +8,7 @@ mutation leaks between files or loads. Absolute imports are ordinary imports (re
 options once per process).
 
 ``load(path, overrides)`` (DESIGN section 4 precedence):
-1. single-key ``name=option`` overrides are *pinned* (``_registry.Pins``) while the file runs:
+1. single-key ``name=option`` overrides are *pinned* (``_overrides.Pins``) while the file runs:
    every ``select`` of that group uses the pinned option, and later edits still apply;
 2. the file runs and gives ``make_config()`` (defined in that file), else ``config``, else a
    ``ConfigDict`` of its public config-like globals;
@@ -16,7 +16,7 @@ options once per process).
    a registered group nor a root key is an ``OverrideError`` listing the valid groups;
 4. every other override applies in command-line order.
 
-``.yaml``/``.yml`` files are restored by ``_serialize.load_yaml`` and then overridden.
+``.yaml``/``.yml`` files are restored by ``_io.load_yaml`` and then overridden.
 """
 
 from __future__ import annotations
@@ -29,8 +29,22 @@ from typing import Any, Iterable
 
 from ._errors import ConfigError, ConfigFileNotFoundError, ConfigImportError, OverrideError
 from ._grammar import Override
+from ._io import load_yaml
 from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
-from ._registry import Pins, Registry, _pop_pins, _push_pins, active_pins, default_registry
+from ._overrides import (
+    Pins,
+    Registry,
+    _parse_all,
+    _pop_pins,
+    _push_pins,
+    active_pins,
+    apply_group,
+    apply_one,
+    apply_overrides,
+    default_registry,
+    is_group_override,
+)
+from .tree import children
 
 __all__ = ["load", "load_rel", "lazy_imports", "exec_config_file"]
 
@@ -122,7 +136,7 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
             base = os.path.dirname(base)
         where = os.path.join(base, *name.split(".")) if name else base
         if name and os.path.isfile(where + ".py"):
-            return exec_config_file(where + ".py")
+            return _with_config_dicts(exec_config_file(where + ".py"))
         if os.path.isdir(where) and fromlist:
             pkg = types.ModuleType(name or os.path.basename(where))
             init = os.path.join(where, "__init__.py")
@@ -131,7 +145,7 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
             for item in fromlist:
                 file = os.path.join(where, f"{item}.py")
                 if os.path.isfile(file):
-                    setattr(pkg, item, exec_config_file(file))
+                    setattr(pkg, item, _with_config_dicts(exec_config_file(file)))
                 elif not hasattr(pkg, item):
                     raise ConfigImportError(
                         f"{globals['__file__']}: relative import {'.' * level}{name} has no "
@@ -144,6 +158,16 @@ def _config_import(name: str, globals: dict | None = None, locals: Any = None,
     return builtins.__import__(name, globals, locals, fromlist, level)
 
 
+def _with_config_dicts(module: types.ModuleType) -> types.ModuleType:
+    """Turns an imported config file's dict literals into ``ConfigDict`` (as detectron2 does),
+    so ``from .base import d; d.a = 2`` works; a dict bound to two names stays one object."""
+    ns, memo = module.__dict__, {}
+    for key, value in ns.items():
+        if type(value) is dict and not key.startswith("__"):
+            ns[key] = wrap(value, "", memo)
+    return module
+
+
 def _is_config_like(value: Any) -> bool:
     return (type(value) is LazyNode or isinstance(value, dict)
             or (not isinstance(value, type)
@@ -154,9 +178,9 @@ def _config_of(module: types.ModuleType, path: str) -> Any:
     ns = module.__dict__
     make = ns.get("make_config")
     if callable(make) and getattr(make, "__module__", None) == module.__name__:
-        return wrap(make(), path)
+        return _checked_config(make(), path, "make_config() returned")
     if "config" in ns:
-        return wrap(ns["config"], path)
+        return _checked_config(ns["config"], path, "`config` is")
     public = {k: v for k, v in ns.items() if not k.startswith("_") and _is_config_like(v)}
     if not public:
         raise ConfigError(f"{path}: the file defines no make_config(), no `config` and no public "
@@ -164,9 +188,21 @@ def _config_of(module: types.ModuleType, path: str) -> Any:
     return wrap(public, path)
 
 
+def _checked_config(value: Any, path: str, what: str) -> Any:
+    if not (_is_config_like(value) or isinstance(value, (list, tuple))):
+        raise ConfigError(f"{path}: {what} {type(value).__name__} {value!r:.60}, not a config; "
+                          f"return an attrs config instance, a lazy node L(...)(...) or a dict",
+                          path)
+    return wrap(value, path)
+
+
 def _run(path: str) -> Any:
     try:
         return _config_of(exec_config_file(path), path)
+    except SystemExit as exc:  # sys.exit() in an experiment: an error, not the end of the caller
+        raise _located(ConfigError(f"the config file called sys.exit({exc.code!r}); a config "
+                                   f"file only builds a config (raise an exception to fail)",
+                                   path), path, exc) from exc
     except Exception as exc:  # noqa: BLE001 - any failure of user code gets its file:line
         located = _located(exc, path)
         if located is exc:
@@ -174,7 +210,7 @@ def _run(path: str) -> Any:
         raise located from exc
 
 
-def _located(exc: Exception, path: str) -> Exception:
+def _located(exc: Exception, path: str, raised: BaseException | None = None) -> Exception:
     """``exc`` as a ConfigError naming the config-file line that raised it (once per error).
 
     A ConfigError keeps its type and gains the ``file:line`` prefix; any other exception becomes a
@@ -187,7 +223,7 @@ def _located(exc: Exception, path: str) -> Exception:
     if isinstance(exc, ConfigError) and any(f"override {t!r}" in exc.message for t in pinned):
         exc.__lz_located__ = True  # type: ignore[attr-defined]
         return exc  # a bad command-line choice: its own text says what to fix, not the file
-    site = _config_site(exc) or path
+    site = _config_site(raised or exc) or path
     # an edit that fails only with a pinned option (a key that option lacks) says so
     note = f" (with the command-line choice {', '.join(pinned)})" if pinned else ""
     if isinstance(exc, ConfigError):
@@ -223,8 +259,6 @@ def _short(path: str) -> str:
 
 
 def _parse(overrides: Iterable[Any]) -> list[Override]:
-    from ._overrides import _parse_all
-
     return _parse_all(overrides)
 
 
@@ -261,9 +295,6 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
     parsed = _parse(overrides)
     ext = os.path.splitext(full)[1].lower()
     if ext in (".yaml", ".yml"):
-        from ._overrides import apply_overrides
-        from ._serialize import load_yaml
-
         return apply_overrides(load_yaml(full), parsed, reg)
     if ext != ".py":
         raise ConfigError(f"{full}: unsupported config file type {ext!r} (use .py, or .yaml "
@@ -283,9 +314,6 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
 
 
 def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None:
-    from ._overrides import apply_group, apply_one, is_group_override
-    from ._tree import children
-
     root_keys = {k for k, _ in children(cfg)}
     later: list[Override] = []
     for ov in parsed:
@@ -328,8 +356,6 @@ def load_rel(path: Any) -> Any:
                                       f"(relative to {caller or 'the working directory'})",
                                       os.fspath(path))
     if full.endswith((".yaml", ".yml")):
-        from ._serialize import load_yaml
-
         return load_yaml(full)
     if active_pins() is None:
         token = _push_pins(None)

@@ -1,6 +1,6 @@
 """Lazy nodes (``L(target)(*args, **kwargs)``), attribute-access mappings and lazy references.
 
-Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
+Storage (read this before walking a config by hand; prefer ``lazycfg.tree``):
 
 * :class:`LazyNode` is a slotted object. Its state lives in dunder slots that cannot collide
   with kwarg names, so a kwarg may be called ``items`` or ``keys``:
@@ -14,7 +14,7 @@ Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
   - ``__lz_recursive__``: bool, ``node._recursive_`` (False: ``instantiate`` passes the children
     unbuilt).
   - ``__lz_site__``: ``"file:line"`` where the node was created.
-  - ``__lz_hist__``: provenance, ``{key: [Record, ...]}`` or None (see ``_provenance``).
+  - ``__lz_hist__``: provenance, ``{key: [Record, ...]}`` or None (see "Provenance" below).
   - ``__lz_frozen__``: None, or the config path of the node when frozen (for error messages).
   - ``__lz_choices__``: group selections when this node is a config root (see ``choices``).
 
@@ -35,53 +35,277 @@ Storage (read this before walking a config by hand; prefer ``lazycfg._tree``):
 * :class:`LazyRef` is a dotted import name produced by ``with lazy_imports(): from x import Y``.
   It is accepted as a target, compares equal to its dotted string and is resolved (imported) by
   ``instantiate``.
+
+Provenance (who set each value, stored on the config itself):
+
+Every assignment into a config container records a :class:`Record` (value, source, kind) in a
+per-key history kept ON the containing object (never in a global table), so two configs in one
+process never mix, ``copy.deepcopy`` keeps the history and equality ignores it.
+
+Sources:
+    * Python assignments and ``L(...)`` creation: ``"/abs/path/file.py:12"`` (the first frame
+      outside lazycfg, found with ``sys._getframe``);
+    * command-line overrides: the override text, e.g. ``"trainer.max_iter=3"`` (globs add the
+      match count);
+    * registry selections: ``"optimizer=adamw"``.
+
+Kinds: ``"init"`` (value given when the container was created; only materialised lazily, when a
+later assignment would otherwise lose it), ``"python"``, ``"override"``, ``"select"``,
+``"delete"`` (value is :data:`DELETED`), ``"load"`` (restored by the YAML loader).
+
+Accessors: ``get_history``/``set_history``/``histories`` (stored records; creation-time values
+are synthesised by ``explain``), ``get_site``/``set_site`` (``file:line`` of creation),
+``get_choices``/``set_choices`` (group selections on a root), ``record`` (append one).
+
+Containers that can hold metadata: lazy nodes, ``ConfigDict``, ``ConfigList`` and instances of
+attrs classes with a ``__dict__`` (``@configclass`` and plain ``slots=False`` attrs classes).
+Plain dicts/lists and slotted attrs instances silently hold none.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, FrozenConfigError
-from ._provenance import caller_site, record
 
-__all__ = [
-    "LazyCall",
-    "L",
-    "LazyNode",
-    "ConfigDict",
-    "ConfigList",
-    "LazyRef",
-    "ConfigPartial",
-    "PLACEHOLDER",
-    "wrap",
-    "target_name",
-    "resolve_target",
-    "locate",
-    "is_node",
-    "node_child",
-    "node_kwargs",
-    "node_args",
-    "new_node",
-    "frozen_error",
-    "suggest",
-    "listing",
-]
+# ----------------------------------------------------------------------------- provenance
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# stdlib helpers that may sit between user code and an assignment (deepcopy, with-blocks)
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+_SKIP_FILES = frozenset({_STDLIB + "copy.py", _STDLIB + "contextlib.py"})
+_HIST = "__lz_hist__"
+_SITE = "__lz_site__"
+_CHOICES = "__lz_choices__"
+
+
+class _Deleted:
+    """Marker value of a record that deleted a key."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+    def __reduce__(self) -> str:
+        return "DELETED"
+
+
+DELETED = _Deleted()
+
+
+class Record:
+    """One assignment of one key: the value, where it came from and how.
+
+    Attributes:
+        value: the value assigned (the object itself, not a copy).
+        source: ``file:line``, the override text, or ``group=option``.
+        kind: "init", "python", "override", "select", "delete" or "load".
+    """
+
+    __slots__ = ("value", "source", "kind")
+
+    def __init__(self, value: object, source: str, kind: str = "python") -> None:
+        self.value = value
+        self.source = source
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"Record({self.value!r}, {self.source!r}, {self.kind!r})"
+
+    def __str__(self) -> str:
+        src = _short_source(self.source) if self.kind in ("init", "python") else self.source
+        src = src or "<unknown>"
+        label = {"override": "override ", "select": "selected ", "delete": "deleted by ",
+                 "load": "loaded from "}.get(self.kind, "")
+        value = "<deleted>" if self.value is DELETED else _short_repr(self.value)
+        return f"{value}  <- {label}{src}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.source, self.kind) == (other.source, other.kind) and _safe_eq(
+            self.value, other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return (Record, (self.value, self.source, self.kind))
+
+
+def _safe_eq(a: object, b: object) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - exotic values (arrays) may refuse to compare
+        return a is b
+
+
+def _short_repr(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short_source(source: str) -> str:
+    """Shows ``file:line`` relative to the working directory when it is below it."""
+    cwd = os.getcwd() + os.sep
+    return source[len(cwd):] if source.startswith(cwd) else source
+
+
+def caller_site(depth: int = 2) -> str:
+    """Returns ``file:line`` of the first frame outside lazycfg (and outside attrs' generated code).
+
+    Args:
+        depth: frames to skip before searching (2: the caller of the function calling this).
+    """
+    try:
+        frame = sys._getframe(depth)
+    except ValueError:
+        return ""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name.startswith(_PKG_DIR) or name.startswith("<attrs generated")
+                or name in _SKIP_FILES):
+            return f"{name}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+# ----------------------------------------------------------------------------- storage accessors
+def _get_meta(obj: object, name: str) -> object:
+    try:
+        return object.__getattribute__(obj, name)
+    except AttributeError:
+        return None
+
+
+def _set_meta(obj: object, name: str, value: object) -> bool:
+    try:
+        object.__setattr__(obj, name, value)
+        return True
+    except (AttributeError, TypeError):
+        return False
+
+
+def get_history(container: object, key: object) -> list[Record]:
+    """The stored records of ``key`` in ``container`` (a new list, oldest first)."""
+    hist = _get_meta(container, _HIST)
+    if not hist:
+        return []
+    return list(hist.get(key, ()))
+
+
+def _meta_dict(obj: object, name: str) -> dict | None:
+    """The metadata dict ``name`` of ``obj``, created when missing (None: no room for it)."""
+    value = _get_meta(obj, name)
+    if value is None:
+        value = {}
+        if not _set_meta(obj, name, value):
+            return None
+    return value  # type: ignore[return-value]
+
+
+def set_history(container: object, key: object, records: list[Record]) -> None:
+    """Replaces the stored records of ``key``; silently a no-op for containers without metadata."""
+    hist = _meta_dict(container, _HIST)
+    if hist is None:
+        return
+    if records:
+        hist[key] = list(records)
+    else:
+        hist.pop(key, None)
+
+
+def histories(container: object) -> dict:
+    """All stored records of ``container``: ``{key: [Record, ...]}`` (a shallow copy)."""
+    hist = _get_meta(container, _HIST)
+    return {k: list(v) for k, v in hist.items()} if hist else {}
+
+
+def record(container: object, key: object, old: object, had_old: bool, new: object,
+           source: str | None, kind: str = "python") -> None:
+    """Appends one record; first materialises the creation-time value it is about to replace.
+
+    Args:
+        container: the object holding ``key``.
+        key: the key, kwarg name, field name (or compound ``"list.0"`` key for list elements).
+        old: the previous value (ignored when ``had_old`` is False).
+        had_old: whether the key held a value before.
+        new: the new value (``DELETED`` for a deletion).
+        source: the source text; None means "the calling Python line".
+        kind: the record kind.
+    """
+    hist = _meta_dict(container, _HIST)
+    if hist is None:
+        return
+    recs = hist.get(key)
+    if recs is None:
+        recs = hist[key] = []
+        if had_old:
+            recs.append(Record(old, _get_meta(container, _SITE) or "", "init"))
+    if source is None:
+        source = caller_site(3)
+    recs.append(Record(new, source, kind))
+
+
+def get_site(container: object) -> str:
+    """``file:line`` where a node/mapping/configclass instance was created ("" when unknown)."""
+    return _get_meta(container, _SITE) or ""
+
+
+def set_site(container: object, site: str) -> None:
+    """Sets the creation site (used when restoring a saved config)."""
+    _set_meta(container, _SITE, site)
+
+
+def get_choices(root: object) -> dict:
+    """The ``{group: option or [options]}`` selections stored on a config root (a copy)."""
+    choices = _get_meta(root, _CHOICES)
+    return dict(choices) if choices else {}
+
+
+def set_choices(root: object, choices: dict) -> None:
+    """Replaces the selections stored on a config root."""
+    _set_meta(root, _CHOICES, dict(choices))
+
+
+def _note_choice(root: object, group: str, option: object) -> None:
+    choices = _meta_dict(root, _CHOICES)
+    if choices is not None:
+        choices[group] = list(option) if isinstance(option, (list, tuple)) else option
+
 
 _SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
+# The one NaN object configs hold: NaN != NaN, but containers compare items by identity first,
+# so a config holding NaN equals its copies and its YAML and to_py round trips.
+NAN = float("nan")
+# Packages whose modules loading a saved config may import (see ``trust``).
+_TRUSTED = {"lazycfg", "torch", "numpy", "math", "operator", "functools", "collections",
+            "datetime", "pathlib", "enum"}
+
+
+def trust(*packages: str) -> None:
+    """Lets ``load`` of a YAML file import classes and objects from these top-level packages.
+
+    Loading is data only: it imports names only from trusted packages, which are those that
+    define ``@configclass`` classes or registered options, the ones given here or in the
+    ``LAZYCFG_TRUST`` environment variable (comma-separated), and a small allow-list (torch,
+    numpy, math, operator, functools, collections, datetime, pathlib, enum). Lazy-node targets
+    are never imported by loading: they stay dotted names until ``instantiate``/``check``.
+    """
+    _TRUSTED.update(p.split(".", 1)[0] for p in packages)
+
+
+def is_trusted(package: str) -> bool:
+    """True when ``load`` may import from this top-level package (see ``trust``)."""
+    return package in _TRUSTED or package in os.environ.get("LAZYCFG_TRUST", "").split(",")
 
 
 class _Placeholder:
     """Marks an argument supplied at build time (``instantiate(cfg, params=...)``)."""
 
     __slots__ = ()
-    _instance: _Placeholder | None = None
-
-    def __new__(cls) -> _Placeholder:
-        if cls._instance is None:
-            cls._instance = object.__new__(cls)
-        return cls._instance
 
     def __repr__(self) -> str:
         return "PLACEHOLDER"
@@ -309,47 +533,51 @@ def _as_config_partial(value: functools.partial) -> ConfigPartial:
 
 
 # ----------------------------------------------------------------------------- notebook display
-def _repr_pretty_(self: Any, p: Any, cycle: bool) -> None:
-    """IPython pretty-printer hook: the config tree with provenance (``lazycfg._display``)."""
-    from ._display import repr_pretty
+DISPLAY: dict[str, Callable] = {}  # filled by lazycfg._display (it sits above this layer)
 
-    repr_pretty(self, p, cycle)
+
+def _repr_pretty_(self: Any, p: Any, cycle: bool) -> None:
+    """IPython pretty-printer hook: the config tree with provenance."""
+    DISPLAY["pretty"](self, p, cycle)
 
 
 def _repr_html_(self: Any) -> str:
     """Notebook HTML hook: the config tree in a ``<pre>`` block."""
-    from ._display import repr_html
-
-    return repr_html(self)
+    return DISPLAY["html"](self)
 
 
 # ----------------------------------------------------------------------------- wrapping
-def wrap(value: Any, site: str = "") -> Any:
+def wrap(value: Any, site: str = "", memo: dict | None = None) -> Any:
     """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
 
     Plain ``functools.partial`` values become :class:`ConfigPartial` (equal by content).
 
     Lists are updated in place (so a list shared by reference stays shared); tuples are rebuilt
     only when an element changed. Nodes, ConfigDicts and other objects are returned as they are.
+    With ``memo`` (a dict), a plain dict reachable twice becomes one ``ConfigDict``.
     """
     t = type(value)
     if t in _SCALARS:
-        return value
+        return NAN if t is float and value != value else value
     if t is dict:
+        if memo is not None and id(value) in memo:
+            return memo[id(value)]
         new = ConfigDict.__new__(ConfigDict)
         _init_meta(new, site)
+        if memo is not None:
+            memo[id(value)] = new
         for k, v in value.items():
-            dict.__setitem__(new, k, wrap(v, site))
+            dict.__setitem__(new, k, wrap(v, site, memo))
         return new
     if t is list or t is ConfigList:
         for i, item in enumerate(value):
-            if type(item) not in _SCALARS:
-                new_item = wrap(item, site)
+            if type(item) not in _SCALARS or item != item:
+                new_item = wrap(item, site, memo)
                 if new_item is not item:
                     list.__setitem__(value, i, new_item)
         return value
     if t is tuple:
-        items = [wrap(v, site) for v in value]
+        items = [wrap(v, site, memo) for v in value]
         if any(a is not b for a, b in zip(items, value)):
             return tuple(items)
         return value
@@ -439,18 +667,6 @@ class ConfigDict(dict):
         if key not in self:
             self._lz_set(key, default, None, "python")
         return dict.__getitem__(self, key)
-
-    def pop(self, *args: Any) -> Any:
-        self._check_mutable()
-        return dict.pop(self, *args)
-
-    def popitem(self) -> tuple:
-        self._check_mutable()
-        return dict.popitem(self)
-
-    def clear(self) -> None:
-        self._check_mutable()
-        dict.clear(self)
 
     def __ior__(self, other: Any) -> ConfigDict:
         self.update(other)
@@ -543,33 +759,9 @@ class ConfigList(list):
         self._check()
         list.insert(self, index, wrap(value))
 
-    def pop(self, *args: Any) -> Any:
-        self._check()
-        return list.pop(self, *args)
-
-    def remove(self, value: Any) -> None:
-        self._check()
-        list.remove(self, value)
-
-    def clear(self) -> None:
-        self._check()
-        list.clear(self)
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self._check()
-        list.sort(self, *args, **kwargs)
-
-    def reverse(self) -> None:
-        self._check()
-        list.reverse(self)
-
     def __iadd__(self, values: Any) -> ConfigList:
         self.extend(values)
         return self
-
-    def __imul__(self, n: Any) -> ConfigList:
-        self._check()
-        return list.__imul__(self, n)  # type: ignore[return-value]
 
     def __deepcopy__(self, memo: dict) -> ConfigList:
         from copy import deepcopy
@@ -586,6 +778,24 @@ class ConfigList(list):
 
     def __reduce__(self) -> tuple:
         return (_restore_list, (type(self), list(self), self.__lz_hist__, self.__lz_frozen__))
+
+
+def _guarded(base: type, name: str, check: str) -> Callable:
+    """``base.name`` preceded by the frozen check (for mutators that store no new values)."""
+    method = getattr(base, name)
+
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        getattr(self, check)()
+        return method(self, *args, **kwargs)
+
+    guarded.__name__ = name
+    return guarded
+
+
+for _name in ("pop", "remove", "clear", "sort", "reverse", "__imul__"):
+    setattr(ConfigList, _name, _guarded(list, _name, "_check"))
+for _name in ("pop", "popitem", "clear"):
+    setattr(ConfigDict, _name, _guarded(dict, _name, "_check_mutable"))
 
 
 def _restore_list(cls: type, items: list, hist: object, frozen: object) -> ConfigList:
@@ -668,26 +878,39 @@ class LazyNode:
         else:
             self._lz_set(name, value, None, "python")
 
-    def _lz_set(self, key: str, value: Any, source: str | None, kind: str) -> None:
+    def _lz_set(self, key: Any, value: Any, source: str | None, kind: str) -> None:
+        """Sets a kwarg (str key), a positional arg (int key) or a special slot, recorded."""
+        if key in _SPECIAL:
+            setattr(self, key, value)
+            return
         if self.__lz_frozen__ is not None:
             raise frozen_error(self.__lz_frozen__, key)
-        kwargs = self.__lz_kwargs__
+        if isinstance(key, int) and not isinstance(key, bool):
+            holder, had = self.__lz_args__, -len(self.__lz_args__) <= key < len(self.__lz_args__)
+            if not had:
+                raise ConfigKeyError(f"positional index {key} out of range ({len(holder)} args)",
+                                     str(key))
+        elif isinstance(key, str):
+            holder, had = self.__lz_kwargs__, key in self.__lz_kwargs__
+        else:
+            raise ConfigError(f"kwarg names must be str, got {key!r}", str(key))
         value = wrap(value, self.__lz_site__)
-        had = key in kwargs
-        record(self, key, kwargs.get(key), had, value, source, kind)
-        kwargs[key] = value
+        record(self, key, holder[key] if had else None, had, value, source, kind)
+        holder[key] = value
 
     def __delattr__(self, name: str) -> None:
         self._lz_del(name, None)
 
-    def _lz_del(self, key: str, source: str | None) -> None:
+    def _lz_del(self, key: Any, source: str | None) -> None:
         if self.__lz_frozen__ is not None:
             raise frozen_error(self.__lz_frozen__, key, "delete")
+        if isinstance(key, int) and not isinstance(key, bool):
+            node_child(self, key)  # the range check and its error
+            del self.__lz_args__[key]
+            return
         if key not in self.__lz_kwargs__:
             raise ConfigKeyError(f"L({target_name(self.__lz_target__)}) has no argument {key!r} "
                                  f"to delete.{suggest(key, self.__lz_kwargs__)}", key)
-        from ._provenance import DELETED
-
         record(self, key, self.__lz_kwargs__[key], True, DELETED, source, "delete")
         del self.__lz_kwargs__[key]
 
@@ -696,22 +919,7 @@ class LazyNode:
         return node_child(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if isinstance(key, int) and not isinstance(key, bool):
-            if self.__lz_frozen__ is not None:
-                raise frozen_error(self.__lz_frozen__, key)
-            args = self.__lz_args__
-            if not -len(args) <= key < len(args):
-                raise ConfigKeyError(f"positional index {key} out of range ({len(args)} args)",
-                                     str(key))
-            value = wrap(value, self.__lz_site__)
-            record(self, key, args[key], True, value, None, "python")
-            args[key] = value
-        elif key in _SPECIAL:
-            setattr(self, key, value)
-        elif not isinstance(key, str):
-            raise ConfigError(f"kwarg names must be str, got {key!r}", str(key))
-        else:
-            self._lz_set(key, value, None, "python")
+        self._lz_set(key, value, None, "python")
 
     def __delitem__(self, key: Any) -> None:
         self._lz_del(key, None)
@@ -876,9 +1084,9 @@ class LazyCall:
             raise ConfigError("_target_ and _args_ are set by L(target)(*args), not as kwargs",
                               "_target_")
         site = caller_site()
-        args_list = [a if type(a) in _SCALARS else wrap(a, site) for a in args]
+        args_list = [wrap(a, site) for a in args]
         for k, v in kwargs.items():
-            if type(v) not in _SCALARS:
+            if type(v) not in _SCALARS or v != v:
                 kwargs[k] = wrap(v, site)
         return new_node(self.target, args_list, kwargs, recursive, site)
 

@@ -17,25 +17,336 @@ Checks, so typos never pass silently:
 Signature checks need the target imported: they are made when the target is a callable object
 or its module is already in ``sys.modules``; otherwise unknown names are accepted and left to
 ``check()``.
+
+Registry: config groups and options (the ConfigStore replacement) and command-line pins.
+
+A group (``optimizer``) holds named options (``adamw``), each a lazy node, mapping or config
+instance, and a *package*: the dotted config path where the option lands (default: the group
+name). Package ``"_global_"`` means the option is a mapping of root paths and exactly those paths
+are replaced. ``select(cfg, group, name)`` puts a fresh copy of the option at its package
+(replacing the whole subtree), remembers the choice on the config root (``choices(cfg)``) and
+records ``group=name`` as provenance. A list of names merges the options' mappings in order.
+
+Command-line pins (``load(path, ["optimizer=fused"])``): while a pin is active for a registry,
+every ``select`` of that group uses the pinned option instead (DESIGN section 4, precedence 3).
 """
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 from copy import deepcopy
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
+from ._configclass import field_types
 from ._errors import ConfigError, ConfigTypeError, FrozenConfigError, OverrideError, RegistryError
-from ._grammar import Override, is_glob, parse_override
-from ._node import ConfigDict, LazyNode, suggest, target_name
-from ._provenance import record
-from ._registry import Registry, default_registry
-from ._sig import checkable_target, params
-from ._tree import children, del_child, format_path, get_child, is_attrs, kind_of, set_child
-from ._types import check_value
+from ._grammar import Override, parse_override
+from ._node import (
+    ConfigDict,
+    LazyNode,
+    _get_meta,
+    _note_choice,
+    _safe_eq,
+    get_choices,
+    record,
+    suggest,
+    target_name,
+    trust,
+)
+from ._types import check_value, checkable_target, item_annotations, params
+from .tree import (
+    children,
+    del_child,
+    format_path,
+    get_child,
+    is_glob,
+    join_path,
+    kind_of,
+    parse_path,
+    set_child,
+    walk,
+)
 
-__all__ = ["apply_overrides", "apply_one", "split_group_overrides", "is_group_override"]
 
+# ----------------------------------------------------------------------------- registry
+class _Option:
+    __slots__ = ("node", "package")
+
+    def __init__(self, node: Any, package: str) -> None:
+        self.node = node
+        self.package = package
+
+
+class Pins:
+    """Group choices pinned from the command line for one registry (see ``load``)."""
+
+    def __init__(self, registry: Registry, choices: dict[str, Any]) -> None:
+        self.registry = registry
+        self.choices = dict(choices)
+        self.used: set[str] = set()
+        self.texts: dict[str, str] = {}
+
+
+_PINS: contextvars.ContextVar[Pins | None] = contextvars.ContextVar("lazycfg_pins", default=None)
+
+
+class Registry:
+    """Groups of named config options (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[str, _Option]] = {}
+
+    def __repr__(self) -> str:
+        return f"Registry({', '.join(f'{g}[{len(o)}]' for g, o in self._groups.items())})"
+
+    def register(self, group: str, name: str, node: Any, package: str | None = None,
+                 replace: bool = False) -> None:
+        """Registers option ``name`` of ``group``.
+
+        Args:
+            group: group name (an identifier-like string, e.g. ``"optimizer"``).
+            name: option name (``"adamw"``).
+            node: a lazy node, mapping or config instance (stored as a private copy); for
+                package ``"_global_"`` a mapping ``{root path: value}``.
+            package: dotted path where the option lands; default: ``group``.
+            replace: allow replacing a different option already registered under that name.
+
+        Raises:
+            RegistryError: a different option is already registered under (group, name).
+        """
+        if not isinstance(group, str) or not group or not isinstance(name, str) or not name:
+            raise RegistryError(f"register(group, name, ...) needs non-empty strings, got "
+                                f"{group!r}, {name!r}", str(group))
+        package = group if package is None else package
+        if package == "_global_" and not isinstance(node, dict):
+            raise RegistryError(f"{group}={name}: a '_global_' option must be a mapping of root "
+                                f"paths to values, got {type(node).__name__}", group)
+        if package != "_global_":
+            try:
+                parse_path(package)  # validates the dotted path
+            except ConfigError as exc:
+                why = exc.message.splitlines()[0].rsplit(": ", 1)[-1]
+                raise RegistryError(f"register({group!r}, {name!r}, package={package!r}): the "
+                                    f"package is not a dotted config path ({why})", group) from exc
+        options = self._groups.setdefault(group, {})
+        existing = options.get(name)
+        if existing is not None and not replace:
+            if existing.package == package and _safe_eq(existing.node, node):
+                return  # re-registering an equal option is a no-op
+            raise RegistryError(
+                f"{group}={name} is already registered with a different value; pass "
+                f"replace=True to replace it (or pick another name)", group)
+        options[name] = _Option(deepcopy(node), package)
+        trust(*(target_name(v.__lz_target__) if kind_of(v) == "node" else type(v).__module__
+                for _, v in walk(node) if kind_of(v) in ("node", "attrs")))
+
+    def groups(self) -> list[str]:
+        """Registered group names, in registration order."""
+        return list(self._groups)
+
+    def options(self, group: str) -> list[str]:
+        """Option names of ``group``, in registration order."""
+        return list(self._group(group))
+
+    def package(self, group: str, name: str | None = None) -> str:
+        """The package of an option (of the group's first option when ``name`` is None)."""
+        options = self._group(group)
+        if name is None:
+            return next(iter(options.values())).package
+        return self._option(group, name).package
+
+    def get(self, group: str, name: str) -> Any:
+        """A fresh copy of an option."""
+        return deepcopy(self._option(group, name).node)
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._groups
+
+    def _group(self, group: str) -> dict[str, _Option]:
+        try:
+            return self._groups[group]
+        except KeyError:
+            raise RegistryError(
+                f"unknown config group {group!r}.{suggest(group, self._groups)} Registered "
+                f"groups: {', '.join(self._groups) or 'none'}", group) from None
+
+    def _option(self, group: str, name: str) -> _Option:
+        options = self._group(group)
+        try:
+            return options[name]
+        except (KeyError, TypeError):
+            raise RegistryError(
+                f"{group}={name}: unknown option.{suggest(name, options)} Valid options of "
+                f"{group!r}: {', '.join(options)}", group) from None
+
+    def select(self, cfg: Any, group: str, name: Any, *, source: str | None = None) -> Any:
+        """Puts a fresh copy of option(s) ``name`` of ``group`` into ``cfg``; returns ``cfg``.
+
+        Args:
+            cfg: the config root.
+            group: the group.
+            name: an option name, or a list of names whose mappings merge in order.
+            source: provenance text (default ``"group=name"``).
+
+        A command-line pin for ``group`` (see ``load``) takes precedence over ``name``.
+        """
+        pins = _PINS.get()
+        if pins is not None and pins.registry is self and group in pins.choices:
+            name = pins.choices[group]
+            pins.used.add(group)
+            source = pins.texts.get(group, source)
+            for n in (name if isinstance(name, list) else [name]):
+                if n not in self._groups.get(group, {}):
+                    raise OverrideError(
+                        f"override {source!r}: unknown option {n!r} of group {group!r}."
+                        f"{suggest(n, self._groups[group])} Valid options: "
+                        f"{', '.join(self._groups[group])}", group)
+        if name is None:
+            raise RegistryError(f"{group}=null: select an option ({', '.join(self.options(group))}"
+                                f") or delete the group with ~{group}", group)
+        multi = isinstance(name, (list, tuple))
+        names = list(name) if multi else [name]
+        if multi and not names:
+            raise RegistryError(f"{group}=[]: select at least one option", group)
+        opts = [self._option(group, n) for n in names]
+        label = f"{group}=[{','.join(names)}]" if multi else f"{group}={name}"
+        source = source or label
+        package = opts[0].package
+        if multi:
+            value = self._merge(group, names, opts)
+        else:
+            value = deepcopy(opts[0].node)
+        previous = get_choices(cfg)
+        if package == "_global_":
+            replaced = [str(p) for p in value]
+            for path, sub in value.items():
+                _set_path(cfg, str(path), sub, source)
+        else:
+            replaced = [package]
+            _set_path(cfg, package, value, source)
+        _note_choice(cfg, group, names if multi else name)
+        self._reselect_nested(cfg, group, replaced, previous)
+        return cfg
+
+    def _reselect_nested(self, cfg: Any, group: str, replaced: list[str],
+                         previous: dict[str, Any]) -> None:
+        """Re-applies the choices of groups whose package lies inside a replaced subtree.
+
+        Selecting ``model`` replaces ``model`` wholesale; the ``net`` option chosen earlier
+        (package ``model.config.net``) is selected again on top, as Hydra's defaults list
+        composes nested groups after their parent.
+        """
+        for other, option in previous.items():
+            if other == group or option is None or other not in self._groups:
+                continue
+            packages = {o.package for o in self._groups[other].values()}
+            if any(pk != "_global_" and any(pk.startswith(p + ".") for p in replaced)
+                   for pk in packages):
+                self.select(cfg, other, option)
+
+    def _merge(self, group: str, names: list[str], opts: list[_Option]) -> Any:
+        packages = {o.package for o in opts}
+        if len(packages) > 1:
+            raise RegistryError(f"{group}={names}: options land in different packages "
+                                f"({', '.join(sorted(packages))}) and cannot be merged", group)
+        merged: Any = None
+        for n, opt in zip(names, opts):
+            value = deepcopy(opt.node)
+            kind = kind_of(value)
+            if kind not in ("mapping", "node"):
+                raise RegistryError(f"{group}={n}: only mapping or lazy-node options can be "
+                                    f"combined in a list, got {type(value).__name__}", group)
+            if merged is None:
+                merged = value
+                continue
+            if kind != kind_of(merged):
+                raise RegistryError(f"{group}={names}: {names[0]!r} is a "
+                                    f"{kind_of(merged).replace('node', 'lazy node')} and {n!r} "
+                                    f"a {kind.replace('node', 'lazy node')}; only options of "
+                                    f"one kind can be combined", group)
+            merged = _combine(merged, value)
+        return merged
+
+
+def _combine(old: Any, new: Any) -> Any:
+    """``new`` merged over ``old`` (Hydra's merge order: later keys win).
+
+    Mappings merge key by key, recursively; lazy nodes with the same target merge their kwargs
+    the same way (a later node's positional args replace earlier ones when it has any). Anything
+    else, a node with another target included, is replaced by ``new`` (no stale kwargs).
+    """
+    kind = kind_of(old)
+    if kind != kind_of(new) or kind not in ("mapping", "node"):
+        return new
+    if kind == "node":
+        if target_name(old.__lz_target__) != target_name(new.__lz_target__):
+            return new
+        if new.__lz_args__:
+            object.__setattr__(old, "__lz_args__", new.__lz_args__)
+        object.__setattr__(old, "__lz_recursive__", new.__lz_recursive__)
+        items, new_items = old.__lz_kwargs__, new.__lz_kwargs__
+    else:
+        items, new_items = old, new
+    for key, value in new_items.items():
+        value = _combine(items[key], value) if key in items else value
+        if isinstance(items, dict) and type(items) is not dict:
+            dict.__setitem__(items, key, value)  # a ConfigDict: no provenance for the merge
+        else:
+            items[key] = value
+    return old
+
+
+def _set_path(cfg: Any, path: str, value: Any, source: str) -> None:
+    keys = parse_path(path)
+    parent = _walk(cfg, keys[:-1], source, create=True, kind="select")
+    set_child(parent, keys[-1], value, source, "select", path=format_path(keys[:-1]))
+
+
+_DEFAULT = Registry()
+
+
+def default_registry() -> Registry:
+    """The process-wide default registry used whenever no registry is passed."""
+    return _DEFAULT
+
+
+def register(group: str, name: str, node: Any, package: str | None = None,
+             replace: bool = False) -> None:
+    """``default_registry().register(...)``."""
+    _DEFAULT.register(group, name, node, package, replace)
+
+
+def select(cfg: Any, group: str, name: Any, registry: Registry | None = None) -> Any:
+    """Selects option(s) ``name`` of ``group`` into ``cfg`` (default registry); returns ``cfg``."""
+    return (registry or _DEFAULT).select(cfg, group, name)
+
+
+def choices(cfg: Any) -> dict[str, Any]:
+    """The option selected per group, as remembered on the config root (a copy)."""
+    return get_choices(cfg)
+
+
+def active_pins() -> Pins | None:
+    """The pins of the innermost ``load`` in progress (None outside ``load``)."""
+    return _PINS.get()
+
+
+def _push_pins(pins: Pins | None) -> contextvars.Token:
+    return _PINS.set(pins)
+
+
+def _pop_pins(token: contextvars.Token) -> None:
+    _PINS.reset(token)
+
+
+def iter_options(registry: Registry) -> Iterator[tuple[str, str, Any]]:
+    """``(group, name, node)`` of every registered option (the stored objects, do not mutate)."""
+    for group, options in registry._groups.items():
+        for name, opt in options.items():
+            yield group, name, opt.node
+
+
+# ----------------------------------------------------------------------------- overrides
 _REPLACED_TYPES = (bool, int, float, str, list, tuple)
 
 
@@ -67,28 +378,35 @@ def _parse_all(overrides: Iterable[str | Override]) -> list[Override]:
 
 
 def is_group_override(ov: Override, registry: Registry) -> bool:
-    """True when ``ov`` selects (or removes) a registered group's option."""
+    """True when ``ov`` selects (or removes) a registered group's option.
+
+    Raises:
+        OverrideError: the override names a group but its value is not an option name.
+    """
     if len(ov.keys) != 1 or ov.keys[0] not in registry:
         return False
-    if ov.kind == "delete":
-        return True
+    group, value = ov.keys[0], ov.value
+    if ov.kind == "delete" or (ov.kind == "force" and value is None):
+        return True  # ``~group`` / ``++group=null``: the group's package becomes None
+    options = ", ".join(registry.options(group))
     if ov.kind in ("add", "force"):
-        raise OverrideError(f"{ov.text!r}: {ov.keys[0]!r} is a config group: select an option "
-                            f"with {ov.keys[0]}={ov.value} (no '+' prefix)", ov.keys[0])
+        raise OverrideError(f"{ov.text!r}: {group!r} is a config group: select an option with "
+                            f"{group}=OPTION (one of {options}; no '+' prefix)", group)
     if ov.kind != "set":
         return False
-    value = ov.value
     if value is None:
-        raise OverrideError(
-            f"{ov.text!r}: a group choice cannot be null; select one of "
-            f"{', '.join(registry.options(ov.keys[0]))}, or remove the group with "
-            f"~{ov.keys[0]}", ov.keys[0])
+        raise OverrideError(f"{ov.text!r}: a group choice cannot be null; select one of "
+                            f"{options}, or remove the group with ~{group}", group)
     if isinstance(value, list) and not value:
-        raise OverrideError(
-            f"{ov.text!r}: select at least one option of {ov.keys[0]!r} (one of "
-            f"{', '.join(registry.options(ov.keys[0]))}), e.g. {ov.keys[0]}=[a,b]", ov.keys[0])
-    return isinstance(value, str) or (isinstance(value, list) and all(
-        isinstance(v, str) for v in value))
+        raise OverrideError(f"{ov.text!r}: select at least one option of {group!r} (one of "
+                            f"{options}), e.g. {group}=[a,b]", group)
+    if isinstance(value, str) or (isinstance(value, list) and all(
+            isinstance(v, str) for v in value)):
+        return True
+    raise OverrideError(
+        f"override {ov.text!r}: {group!r} is a config group, so its value names an option: one "
+        f"of {options} (or a list of them), not {value!r}. To edit a value inside the group, "
+        f"write {registry.package(group)}.KEY=VALUE", group)
 
 
 def split_group_overrides(overrides: Iterable[str | Override],
@@ -105,7 +423,7 @@ def apply_group(cfg: Any, ov: Override, registry: Registry) -> None:
     """Applies one group override on a built config (replaces the subtree with a fresh copy)."""
     group = ov.keys[0]
     try:
-        if ov.kind == "delete":
+        if ov.kind in ("delete", "force"):
             _clear_group(cfg, group, ov, registry)
         else:
             registry.select(cfg, group, ov.value, source=ov.text)
@@ -126,8 +444,6 @@ def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None
     if package == "_global_":
         raise OverrideError(f"{ov.text!r}: group {group!r} lands at the root ('_global_'); it "
                             f"cannot be removed, select another option instead", group)
-    from ._tree import parse_path
-
     keys = parse_path(package)
     parent = _walk(cfg, keys[:-1], ov)
     try:
@@ -136,8 +452,6 @@ def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None
         raise OverrideError(f"{ov.text!r}: {package!r} cannot be None ({exc}); select another "
                             f"option of {group!r} instead: {', '.join(registry.options(group))}",
                             package) from exc
-    from ._provenance import _get_meta
-
     choices = _get_meta(cfg, "__lz_choices__")
     if choices:
         choices[group] = None
@@ -162,32 +476,19 @@ def apply_one(cfg: Any, ov: Override | str) -> None:
 
 
 def _apply(cfg: Any, ov: Override) -> None:
-    if any(is_glob(k) for k in ov.keys):
+    globs = [i for i, k in enumerate(ov.keys) if is_glob(k)]
+    if globs:
         targets = _expand(cfg, ov.keys, (), ov)
         if not targets:
             raise OverrideError(
                 f"override {ov.text!r}: the glob matched nothing (no child of "
-                f"{_glob_parent(ov.keys)!r} has {format_path(_after_glob(ov.keys))!r})",
-                ov.path)
+                f"{format_path(ov.keys[:globs[0]]) or '<root>'!r} has "
+                f"{format_path(ov.keys[globs[0] + 1:])!r})", ov.path)
         source = f"{ov.text} ({len(targets)} match{'es' if len(targets) != 1 else ''})"
         for keys in targets:
             _apply_path(cfg, keys, ov, source, deepcopy(ov.value))
         return
     _apply_path(cfg, ov.keys, ov, ov.text, ov.value)
-
-
-def _glob_parent(keys: tuple) -> str:
-    for i, k in enumerate(keys):
-        if is_glob(k):
-            return format_path(keys[:i]) or "<root>"
-    return format_path(keys)
-
-
-def _after_glob(keys: tuple) -> tuple:
-    for i, k in enumerate(keys):
-        if is_glob(k):
-            return keys[i + 1:]
-    return ()
 
 
 def _expand(obj: Any, keys: tuple, prefix: tuple, ov: Override) -> list[tuple]:
@@ -221,28 +522,33 @@ def _target_exists(cfg: Any, keys: tuple, ov: Override) -> bool:
     return type(parent) is LazyNode and _param_status(parent, last) == "param"
 
 
-def _walk(cfg: Any, keys: tuple, ov: Override, create: bool = False) -> Any:
+def _walk(cfg: Any, keys: tuple, ov: Override | str, create: bool = False,
+          kind: str = "override") -> Any:
+    """The container at ``keys``; ``create``: missing intermediate mappings are added (Hydra's
+    ``+a.new.key=V``). Errors quote the override (or selection) text ``ov``."""
+    text = ov if isinstance(ov, str) else ov.text
     obj = cfg
     for i, key in enumerate(keys):
+        where = format_path(keys[:i + 1])
         try:
             obj = get_child(obj, key, path=format_path(keys[:i]))
         except AttributeError as exc:
-            if create and isinstance(obj, dict):
-                # '+a.new.key=V' creates the missing intermediate mappings (Hydra's behaviour)
-                child = ConfigDict()
-                _guard(lambda: set_child(obj, key, child, ov.text, "override",
-                                         format_path(keys[:i])), ov)
-                obj = child
-                continue
-            msg = str(exc)
-            raise OverrideError(f"override {ov.text!r}: {msg}", format_path(keys[:i + 1])) from exc
+            if not (create and isinstance(obj, dict)):
+                raise OverrideError(f"override {text!r}: {exc}", where) from exc
+            parent, obj = obj, ConfigDict()
+            try:
+                set_child(parent, key, obj, text, kind, format_path(keys[:i]))
+            except FrozenConfigError as err:
+                raise OverrideError(f"override {text!r}: {err}", err.path) from err
         if obj is None and i < len(keys) - 1:
-            raise OverrideError(f"override {ov.text!r}: {format_path(keys[:i + 1])!r} is None, "
-                                f"so it has no {keys[i + 1]!r}", format_path(keys[:i + 1]))
+            raise OverrideError(f"override {text!r}: {where!r} is None, so it has no "
+                                f"{keys[i + 1]!r}", where)
     return obj
 
 
 def _has(parent: Any, key: Any) -> bool:
+    if isinstance(parent, dict):  # exact, but ``a.0`` also finds a str key "0"
+        return key in parent or (type(key) is int and str(key) in parent)
     try:
         get_child(parent, key)
         return True
@@ -282,7 +588,7 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
         what = f"L({target_name(parent.__lz_target__)})"
         if status == "no":
             return OverrideError(
-                f"override {ov.text!r}: {what} at {format_path(_parent_keys(path)) or '<root>'} "
+                f"override {ov.text!r}: {what} at {format_path(parse_path(path)[:-1]) or '<root>'} "
                 f"has no parameter {key!r}.{suggest(key, cands)} Valid: {', '.join(cands)}",
                 path)
         if ov.kind == "delete":
@@ -307,14 +613,8 @@ def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideErro
     if k in ("list", "tuple"):
         return OverrideError(
             f"override {ov.text!r}: {path!r}: index {key!r} out of range (length "
-            f"{len(parent)}); append with {format_path(_parent_keys(path))}+=VALUE", path)
+            f"{len(parent)}); append with {format_path(parse_path(path)[:-1])}+=VALUE", path)
     return OverrideError(f"override {ov.text!r}: no key {path!r}", path)
-
-
-def _parent_keys(path: str) -> tuple:
-    from ._tree import parse_path
-
-    return parse_path(path)[:-1]
 
 
 def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) -> None:
@@ -355,11 +655,13 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
     if ov.kind == "add" and exists:
         raise OverrideError(f"override {ov.text!r}: {path!r} already exists; set it with "
                             f"{path}=... (or ++{path}=... to add or set)", path)
+    # a mapping or list inside a typed field takes only what the annotation allows
+    pann = _ann_at(cfg, keys[:-1]) if pkind in ("mapping", "list") else None
     if ov.kind == "append":
-        _append(parent, last, value, ov, source, path, ppath)
+        _append(parent, last, value, ov, source, path, ppath, pann)
         return
     old = get_child(parent, last) if exists and pkind == "list" else None
-    value = _assign(parent, last, value, exists, ov, source, path, ppath)
+    value = _assign(parent, last, value, exists, ov, source, path, ppath, pann)
     if value is not _MERGED and pkind == "list" and len(keys) >= 2:
         _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
 
@@ -368,7 +670,7 @@ _MERGED = object()
 
 
 def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, source: str,
-            path: str, ppath: str) -> Any:
+            path: str, ppath: str, pann: Any = None) -> Any:
     """``parent[key] = value`` by the override rules; returns the value set, or ``_MERGED``.
 
     A dict merges into an existing mapping, node or config instance (``key={...}``); anything
@@ -377,30 +679,55 @@ def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, sourc
     if exists and isinstance(value, dict):
         current = get_child(parent, key)
         if kind_of(current) in ("mapping", "node", "attrs"):
-            _merge(current, value, ov, source, path)
+            _merge(current, value, ov, source, path, _child_ann(parent, key, pann))
             return _MERGED
-    checked = _checked(parent, key, value, exists, path)
+    checked = _checked(parent, key, value, exists, path, pann)
     _guard(lambda: set_child(parent, key, checked, source, "override", ppath), ov)
     return checked
 
 
-def _guard(fn: Any, ov: Override) -> None:
+def _guard(fn: Any, ov: Override | str) -> None:
     try:
         fn()
     except FrozenConfigError as exc:
-        raise OverrideError(f"override {ov.text!r}: {exc}", exc.path) from exc
+        text = ov if isinstance(ov, str) else ov.text
+        raise OverrideError(f"override {text!r}: {exc}", exc.path) from exc
 
 
-def _checked(parent: Any, key: Any, value: Any, exists: bool, path: str) -> Any:
+def _child_ann(parent: Any, key: Any, pann: Any) -> Any:
+    """The annotation of ``parent[key]`` (``pann``: the parent's own annotation); None: unknown."""
+    k = kind_of(parent)
+    if k == "attrs":
+        return field_types(type(parent)).get(key)
+    if k == "node":
+        target = checkable_target(parent) if isinstance(key, str) else None
+        p = params(target) if target is not None else None
+        return p.hints.get(key) if p is not None else None
+    return item_annotations(pann)[1] if k in ("mapping", "list") else None
+
+
+def _ann_at(cfg: Any, keys: tuple) -> Any:
+    """The annotation governing the value at ``keys`` (None when nothing types it)."""
+    obj, ann = cfg, None
+    for key in keys:
+        ann = _child_ann(obj, key, ann)
+        obj = get_child(obj, key)
+    return ann
+
+
+def _checked(parent: Any, key: Any, value: Any, exists: bool, path: str,
+             pann: Any = None) -> Any:
     """Converts/checks ``value`` for ``parent[key]`` (attrs parents check on assignment)."""
     k = kind_of(parent)
     if k == "attrs":
         return value
-    if k == "node" and isinstance(key, str):
-        target = checkable_target(parent)
-        p = params(target) if target is not None else None
-        if p is not None and key in p.hints:
-            return check_value(value, p.hints[key], path)
+    if k == "mapping" and pann is not None:
+        kann = item_annotations(pann)[0]
+        if kann is not None:
+            check_value(key, kann, f"{path} (the key)")
+    ann = _child_ann(parent, key, pann)
+    if ann is not None:
+        return check_value(value, ann, path)
     if exists:
         current = get_child(parent, key)
         t = type(current)
@@ -410,7 +737,7 @@ def _checked(parent: Any, key: Any, value: Any, exists: bool, path: str) -> Any:
 
 
 def _append(parent: Any, key: Any, value: Any, ov: Override, source: str, path: str,
-            ppath: str) -> None:
+            ppath: str, pann: Any = None) -> None:
     try:
         current = get_child(parent, key)
     except AttributeError:
@@ -424,36 +751,28 @@ def _append(parent: Any, key: Any, value: Any, ov: Override, source: str, path: 
         new_value: Any = tuple(new)
     else:
         new_value = new
-    if kind_of(parent) == "node":
-        new_value = _checked(parent, key, new_value, True, path)
+    new_value = _checked(parent, key, new_value, True, path, pann)
     _guard(lambda: set_child(parent, key, new_value, source, "override", ppath), ov)
 
 
-def _merge(current: Any, value: dict, ov: Override, source: str, path: str) -> None:
+def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
+           ann: Any = None) -> None:
     """Merges a parsed dict into a mapping, node or attrs instance (recursively)."""
     ck = kind_of(current)
     for key, sub in value.items():
-        sub_path = format_path((*_split(path), key))
+        sub_path = join_path(path, key)
         exists = _has(current, key)
         if not exists:
             if ck == "attrs":
                 raise _unknown_key(ov, current, key, sub_path)
             if ck == "node" and _param_status(current, key) == "no":
                 raise _unknown_key(ov, current, key, sub_path)
-        _assign(current, key, sub, exists, ov, source, sub_path, path)
+        _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
 
-def _split(path: str) -> tuple:
-    from ._tree import parse_path
-
-    return parse_path(path)
-
-
-# provenance for list elements set by override lives on the list's parent (see _provenance)
+# provenance of list elements set by override lives on the list's parent (see ``explain``)
 def _record_list_element(grandparent: Any, list_key: Any, index: int, old: Any, new: Any,
                          source: str) -> None:
     record(grandparent, f"{list_key}.{index}", old, True, new, source, "override")
 
 
-__all__ += ["apply_group"]
-_ = (is_attrs,)

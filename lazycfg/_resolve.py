@@ -7,7 +7,7 @@ Anything else (nested interpolations, escapes, quoted arguments, other resolvers
 OmegaConf's grammar on a plain mirror of the tree, so results equal OmegaConf's.
 
 One timestamp serves every ``${now:...}`` of one ``resolve`` call. For distributed runs resolve
-on every rank and compare ``fingerprint(cfg)`` (see ``lazycfg._serialize``), or resolve on rank
+on every rank and compare ``fingerprint(cfg)`` (see ``lazycfg._io``), or resolve on rank
 0 and ship ``dumps(cfg)`` to the others.
 """
 from __future__ import annotations
@@ -17,8 +17,10 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from lazycfg import _tree
-from lazycfg._errors import ConfigTypeError, ResolveError
+from . import tree as _tree
+from ._configclass import field_types
+from ._errors import ConfigTypeError, ResolveError
+from ._grammar import parse_value
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -107,10 +109,7 @@ class _Resolver:
 
     # -- reading and writing by path ---------------------------------------------------------
     def _get(self, path: Path) -> Any:
-        obj = self.root
-        for key in path:
-            obj = _tree.get_child(obj, key)
-        return obj
+        return _tree.get_path(self.root, path)
 
     def _set(self, path: Path, value: Any, text: str) -> None:
         parent = self._get(path[:-1])
@@ -271,11 +270,16 @@ def _child_key(obj: Any, seg: str) -> Any:
     if k == "leaf":
         return None
     keys = [key for key, _ in _tree.children(obj)]
+    if k in ("list", "tuple"):  # as OmegaConf: int(seg) ("01", "1_0"), no negative index
+        try:
+            i = int(seg)
+        except ValueError:
+            return None
+        return i if 0 <= i < len(keys) else None
     if seg in keys:
         return seg
     if seg.lstrip("-").isdigit() and int(seg) in keys:
-        i = int(seg)
-        return i if k not in ("list", "tuple") or -len(keys) <= i < len(keys) else None
+        return int(seg)
     return None
 
 
@@ -286,15 +290,11 @@ def _typed(parent: Any, key: Any, value: Any) -> Any:
     """
     if not isinstance(value, str) or _tree.kind_of(parent) != "attrs":
         return value
-    from lazycfg._configclass import field_types
-
     import typing
 
     ann = field_types(type(parent)).get(key)
     if ann is None or ann is str or ann is Any or str in typing.get_args(ann):
         return value  # the field takes strings (Optional[str] too): keep the text
-    from lazycfg._grammar import parse_value
-
     try:
         return parse_value(value)
     except Exception:  # noqa: BLE001 - not a VALUE: let the type check report the string
@@ -326,19 +326,22 @@ def _parse_args(args: str) -> list[Any]:
 
 def _plain(obj: Any) -> Any:
     """Plain dict/list mirror of a config tree for OmegaConf (nodes and attrs become dicts)."""
-    k = _tree.kind_of(obj)
-    if k == "leaf":
-        return obj
-    if k in ("list", "tuple"):
-        return [_plain(v) for v in obj]
-    return {key: _plain(v) for key, v in _tree.children(obj)}
+
+    def fn(value: Any, path: tuple, t: _tree.Traversal) -> Any:
+        kind = _tree.kind_of(value)
+        if kind == "leaf":
+            return value
+        items = t.map_children(value, path)
+        return [v for _, v in items] if kind in ("list", "tuple") else dict(items)
+
+    return _tree.traverse(fn, obj)
 
 
 def _register_now() -> None:
     """Register OmegaConf's ``now`` resolver so that it uses the current resolve's timestamp."""
-    from omegaconf import OmegaConf
-
     from datetime import datetime
+
+    from omegaconf import OmegaConf
 
     def now(fmt: str) -> str:
         stamp = _CURRENT_NOW[-1] if _CURRENT_NOW else datetime.now()

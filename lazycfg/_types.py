@@ -9,18 +9,21 @@ Always accepted, whatever the annotation: ``PLACEHOLDER`` and interpolation stri
 builds such an object) and a :class:`LazyRef`. Annotations this module cannot interpret (type
 variables, unresolved forward references, protocols) accept anything: ``check()`` is lenient
 where it cannot be sure. Checkers are compiled once per annotation and cached.
+
+Signatures: ``checkable_target(node)`` is the target callable only when it is a callable object
+or its module is already imported (overrides never import; ``check()`` does); ``params(target)``
+gives its parameter names, ``**kwargs`` acceptance, defaults and resolved annotations (cached).
 """
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
 from typing import Any, Callable
 
 from ._errors import ConfigTypeError
-from ._node import PLACEHOLDER, LazyNode, LazyRef
-
-__all__ = ["check_value", "type_repr", "value_accepts", "compile_checker"]
+from ._node import NAN, PLACEHOLDER, LazyNode, LazyRef
 
 Checker = Callable[[Any, str, bool], Any]
 _CACHE: dict[Any, Checker] = {}
@@ -70,6 +73,23 @@ def value_accepts(value: Any, tp: Any) -> bool:
         return True
     except ConfigTypeError:
         return False
+
+
+def item_annotations(ann: Any) -> tuple[Any, Any]:
+    """``(key, item)`` annotations of a mapping or sequence annotation (``Optional`` unwrapped).
+
+    ``dict[int, float]`` -> ``(int, float)``, ``list[str]`` -> ``(None, str)``; ``(None, None)``
+    when ``ann`` types no items.
+    """
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return item_annotations(rest[0]) if len(rest) == 1 else (None, None)
+    if len(args) == 2 and (origin is dict or origin in _abc("Mapping", "MutableMapping")):
+        return args[0], args[1]
+    if args and (origin is list or origin in _abc("Sequence", "MutableSequence")):
+        return None, args[0]
+    return None, None
 
 
 def compile_checker(tp: Any) -> Checker:
@@ -297,7 +317,7 @@ def _is_np_int(v: Any) -> bool:
 def _chk_float(v: Any, p: str, c: bool) -> Any:
     t = type(v)
     if t is float:
-        return v
+        return NAN if v != v else v
     if t is bool:
         raise _Reject
     if isinstance(v, (int, float)):
@@ -369,3 +389,122 @@ def _build_class(tp: type) -> Checker:
             return v  # builds / imports such an object later; check() looks closer
         raise _Reject
     return chk_class
+
+
+# ----------------------------------------------------------------------------- signatures
+class Params:
+    """Parameters of a callable.
+
+    Attributes:
+        names: keyword-passable parameter names, in order.
+        required: names without a default (keyword-passable ones).
+        var_kw: True when the callable takes ``**kwargs``.
+        var_pos: True when it takes ``*args``.
+        hints: ``{name: annotation}`` (resolved where possible).
+        defaults: ``{name: default}`` for parameters that have one.
+    """
+
+    __slots__ = ("names", "required", "var_kw", "var_pos", "hints", "defaults", "positional")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.required: list[str] = []
+        self.var_kw = False
+        self.var_pos = False
+        self.hints: dict[str, Any] = {}
+        self.defaults: dict[str, Any] = {}
+        self.positional: list[str] = []
+
+
+_PARAMS: dict[Any, Params | None] = {}
+
+
+def checkable_target(node: LazyNode) -> Any:
+    """The node's target callable if it can be inspected without importing; else None."""
+    target = node.__lz_target__
+    if isinstance(target, (str, LazyRef)):
+        # the longest imported prefix, then plain attribute access: never import anything
+        parts = str(target).split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            module = sys.modules.get(".".join(parts[:i]))
+            if module is None:
+                continue
+            obj = module
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, _MISSING)
+                if obj is _MISSING:
+                    return None
+            return obj
+        return None
+    return target
+
+
+def params(target: Any) -> Params | None:
+    """Parameters of ``target`` (cached); None when it has no inspectable signature."""
+    try:
+        cached = _PARAMS.get(target, _MISSING)
+    except TypeError:
+        cached = _MISSING
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    result = _compute(target)
+    try:
+        _PARAMS[target] = result
+    except TypeError:
+        pass
+    return result
+
+
+_MISSING = object()
+
+
+def _compute(target: Any) -> Params | None:
+    import inspect
+
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    out = Params()
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            out.var_kw = True
+            continue
+        if p.kind is p.VAR_POSITIONAL:
+            out.var_pos = True
+            continue
+        if p.kind is p.POSITIONAL_ONLY:
+            out.positional.append(p.name)
+            continue
+        out.names.append(p.name)
+        if p.default is p.empty:
+            out.required.append(p.name)
+        else:
+            out.defaults[p.name] = p.default
+        if p.annotation is not p.empty:
+            out.hints[p.name] = p.annotation
+    if any(isinstance(v, str) for v in out.hints.values()):
+        out.hints.update(_resolved_hints(target, out.hints))
+    return out
+
+
+def _resolved_hints(target: Any, raw: dict[str, Any]) -> dict[str, Any]:
+    import typing
+
+    fn = target.__init__ if isinstance(target, type) else target
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - unresolvable forward refs: drop those annotations
+        return {k: Any for k, v in raw.items() if isinstance(v, str)}
+    return {k: hints.get(k, Any) for k in raw}
+
+
+def param_annotation(node: LazyNode, name: str) -> Any:
+    """The annotation of parameter ``name`` of a checkable target (None when unknown)."""
+    target = checkable_target(node)
+    if target is None:
+        return None
+    p = params(target)
+    if p is None:
+        return None
+    return p.hints.get(name)

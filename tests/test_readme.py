@@ -225,6 +225,10 @@ RULES: list[tuple[tuple[str, ...], Callable[[list[str]], Action]]] = [
     (("python", "tools/prepare_nemo_assets.py"), _skip("needs the user's own videos (tests/tools/test_prepare_nemo_assets.py)")),
     (("python", "tools/generate.py"), _skip("needs a prompt embedding file / official weights (tests/tools/test_generate.py)")),
     (("python", "scripts/train.py"), _skip("Cosmos's own command (the migration table's left column)")),
+    (("python", "tools/plan_parallelism.py"), _skip("a synopsis (EXPERIMENT, N are placeholders; tests/tools/test_plan_parallelism.py)")),
+    (("python", "tools/export_checkpoint.py"), _skip("needs a LoRA-trained job (tests/tools/test_export_checkpoint_lora.py)")),
+    (("python", "tools/bench_data.py"), _skip("a benchmark, named in prose (tests/tools/test_bench_data_tools.py)")),
+    (("python", "tools/bench_e2e_gpu.py"), _skip("a GPU benchmark, named in prose")),
     (("python", "tools/compute_text_embeddings.py"), _skip("needs a dataset folder (tests/tools/test_compute_text_embeddings.py)")),
 ]
 

@@ -165,7 +165,7 @@ _YAML = """
 import sys, time, statistics
 sys.path[:0] = [{lc!r}, {fl!r}]
 import attrs, yaml, lazycfg
-from lazycfg._serialize import dumps, loads
+from lazycfg import dumps, loads
 cfg = lazycfg.resolve(lazycfg.load({exp!r}, {ovr!r}))
 def med(f, n):
     f(); ts = []
@@ -203,10 +203,11 @@ def yaml_times(base: str, n: int) -> dict[str, float]:
 
 _VERIFY = {
     "lazycfg": ("import sys, json, datetime; sys.path[:0] = [{root!r}]; import lazycfg;"
-                "from lazycfg._serialize import to_data;"
+                "import yaml;"
                 "cfg = lazycfg.resolve(lazycfg.load({exp!r}, {ovr!r}),"
                 " now=datetime.datetime.fromisoformat({now!r}));"
-                "print(json.dumps(to_data(cfg, meta=False)['config'], sort_keys=True))"),
+                "print(json.dumps(yaml.safe_load(lazycfg.dumps(cfg, history=False))['config'],"
+                " sort_keys=True))"),
     "hydra": ("import sys, json, datetime; sys.path[:0] = [{root!r}];"
               "from benchhy.run import load; from omegaconf import OmegaConf; import attrs;"
               "cfg = load({name!r}, {ovr!r}, now=datetime.datetime.fromisoformat({now!r}));"

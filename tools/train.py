@@ -9,6 +9,8 @@ Flags:
     --dryrun      print the resolved config (with the group choices; ``--provenance`` adds where
                   each value came from), run ``check()`` and ``validate()``, write
                   ``<job dir>/config.yaml`` and exit without training (exit 1 on problems).
+                  A real run makes the same checks before building anything and stops on the
+                  same problem lines (exit 2).
     --smoke       one iteration with logging, validation and a checkpoint every iteration,
                   as a new job ``<name>_smoke_<timestamp>`` (a real run's checkpoints are not touched).
     --explain P   print the history of config path P (repeatable) and exit.
@@ -86,13 +88,12 @@ def dryrun(config: "object", *, provenance: bool) -> int:
         print("\nprovenance (non-default values):")
         for line in _provenance_lines(config):
             print("  " + line)
-    problems = [str(p) for p in lazycfg.check(config)]
-    try:
-        config.validate()
-    except ConfigError as exc:
-        problems.append(str(exc))
-    job_dir = Path(config.job.path_local)
-    job_dir.mkdir(parents=True, exist_ok=True)
+    from cosmos_train.launch import config_problems
+
+    problems = config_problems(config)
+    from cosmos_train.launch import make_job_dir
+
+    job_dir = make_job_dir(config.job.path_local)
     lazycfg.save(config, job_dir / "config.yaml")
     print(f"\nconfig written to {job_dir / 'config.yaml'}")
     from cosmos_train.launch import preflight_data
@@ -112,7 +113,7 @@ def dryrun(config: "object", *, provenance: bool) -> int:
 
 def _provenance_lines(config: "object") -> list[str]:
     """One ``path = value  <- source`` line per value whose history is known."""
-    from lazycfg._tree import format_path, kind_of, walk  # the library's generic walker
+    from lazycfg.tree import format_path, kind_of, walk  # the library's generic walker
 
     lines = []
     for keys, value in walk(config):

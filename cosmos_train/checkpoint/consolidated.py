@@ -9,7 +9,9 @@ Layouts (``scripts/convert_distcp_to_pt.py`` in Cosmos):
 Transformer Engine adds empty ``*._extra_state`` entries per RMSNorm; they are ignored. A bare
 net state_dict (no prefixes) and a top-level ``{"model": ...}``/``{"state_dict": ...}`` wrapper
 are accepted too. Targets are plain modules, or FSDP2-sharded ones (every rank reads the file and
-keeps its shard); DCP checkpoints live in ``checkpoint.dcp``.
+keeps its shard); DCP checkpoints live in ``checkpoint.dcp``. A net with PEFT LoRA adapters
+takes the file's weights on its ``base_layer`` entries (``x.weight`` -> ``x.base_layer.weight``,
+mapped explicitly; adapters are never read from a base file).
 """
 
 from __future__ import annotations
@@ -99,8 +101,27 @@ def _fmt(items: list, total: int) -> str:
     return shown + more
 
 
+def _peft_placed(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """File keys in the plain layout placed on a PEFT LoRA net's ``base_layer`` entries.
+
+    ``blocks.0.self_attn.q_proj.weight`` -> ``blocks.0.self_attn.q_proj.base_layer.weight`` for
+    every wrapped module; other keys are unchanged (and checked by name like any other key).
+    """
+    to_module = {k.replace(".base_layer.", "."): k for k in module.state_dict() if ".base_layer." in k}
+    if not to_module:
+        return sd
+    return {to_module.get(k, k): v for k, v in sd.items()}
+
+
+def _expected_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state_dict without LoRA adapter entries: a base checkpoint never holds them."""
+    from cosmos_train.model.lora import is_adapter_key
+
+    return {k: v for k, v in module.state_dict().items() if not is_adapter_key(k)}
+
+
 def _diff(prefix: str, ckpt: dict[str, torch.Tensor], module: nn.Module):
-    expected = module.state_dict()
+    expected = _expected_state(module)
     missing = [prefix + k for k in expected if k not in ckpt]
     unexpected = [prefix + k for k in ckpt if k not in expected]
     shapes = [
@@ -130,7 +151,7 @@ def _mismatch_message(path: str, missing: list, unexpected: list, shapes: list) 
 
 def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], shapes: list, prefix: str, report: LoadReport) -> int:
     """Copy the matching tensors into ``module`` (cast to its dtypes); returns how many."""
-    expected = module.state_dict()
+    expected = _expected_state(module)
     bad = {k[len(prefix) :] for k, _, _ in shapes}
     to_load: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
@@ -205,6 +226,11 @@ def load_consolidated(
     if ema_sd and not load_ema:
         report.ignored += [f"net_ema.{k}" for k in ema_sd]
 
+    # A net with LoRA adapters takes the base weights on its ``base_layer`` entries (explicit map;
+    # a key that still has no place is "unexpected" and fails a strict load).
+    net_sd = _peft_placed(net_sd, net)
+    if net_ema is not None:
+        ema_sd = _peft_placed(ema_sd, net_ema)
     missing, unexpected, shapes = _diff("net." if layout == "consolidated" else "", net_sd, net)
     unexpected += sorted(other)
     if load_ema:
@@ -242,6 +268,14 @@ def save_consolidated(
     directory, then renamed with ``os.replace``, so a crash never leaves a truncated file. To
     write an EMA-only file (``model_ema_bf16.pt``), pass the EMA module as ``net``.
     """
+    from cosmos_train.model.lora import is_adapter_key
+
+    for module in (net, net_ema):
+        if module is not None and any(is_adapter_key(k) for k in module.state_dict()):
+            raise ValueError(
+                "save_consolidated: the net has LoRA adapters (base_layer/lora_A/lora_B keys are not the released "
+                "layout); write lora.merged_state_dict(net) (merged weights) or lora.save_adapter (adapter only)"
+            )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out: dict[str, torch.Tensor] = {}

@@ -4,6 +4,7 @@ Layout (reference/trainer_spec.md §3.3)::
 
     <job>/checkpoints/iter_000000200/{model,optim,scheduler,trainer}/   DCP directories
     <job>/checkpoints/iter_000000200/config.yaml                        the resolved config
+    <job>/checkpoints/iter_000000200/model_info.json                    LoRA runs: base reference
     <job>/checkpoints/latest_checkpoint.txt                             "iter_000000200"
 
 Writes are atomic: every rank writes into ``iter_X.tmp-<pid of rank 0>``; rank 0 renames it to
@@ -25,8 +26,10 @@ import contextlib
 import fnmatch
 import inspect
 import io
+import json
 import logging
 import os
+import pickle
 import shutil
 import time
 import warnings
@@ -38,6 +41,7 @@ import attrs
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -47,18 +51,20 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from cosmos_train.checkpoint.verify import verify_checkpoint, write_manifest
 from cosmos_train.distributed.env import barrier, broadcast_object, get_rank, is_dist
 
 __all__ = [
     "DCPCheckpointer",
     "CheckpointError",
+    "CheckpointSaveError",
     "ConfigChangedError",
     "KEYS",
     "DEFAULT_ALLOWED_CONFIG_CHANGES",
     "CONFIG_FIELDS_USED_ELSEWHERE",
     "build_checkpointer",
     "checkpoint_name",
-    "export_consolidated",
+    "load_weights_file",
     "latest_checkpoint",
     "disallowed_config_changes",
 ]
@@ -69,6 +75,8 @@ log = logging.getLogger(__name__)
 KEYS: tuple[str, ...] = ("model", "optim", "scheduler", "trainer")
 LATEST_FILE = "latest_checkpoint.txt"
 CONFIG_FILE = "config.yaml"
+#: Facts the model records with its weights (a LoRA run: its base path and fingerprint).
+MODEL_INFO_FILE = "model_info.json"
 _OPTIM_OPTIONS = StateDictOptions(flatten_optimizer_state_dict=True)
 
 #: Config paths (fnmatch patterns) that may differ between a checkpoint and the resuming run:
@@ -82,6 +90,7 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "trainer.run_validation",
     "trainer.timeout_s",
     "trainer.timeout_period",
+    "trainer.memory_check",
     "trainer.profiling*",
     "trainer.straggler*",
     "trainer.callbacks.*.every_n",
@@ -95,6 +104,9 @@ DEFAULT_ALLOWED_CONFIG_CHANGES: tuple[str, ...] = (
     "checkpoint.keys_not_to_resume",
     "checkpoint.strict_resume",
     "checkpoint.allowed_config_changes",
+    # Layout only: DCP reshards on load and context parallelism does not touch the saved state.
+    "model_parallel.context_parallel_size",
+    "model.config.fsdp_shard_size",
 )
 
 
@@ -119,6 +131,10 @@ class ConfigChangedError(CheckpointError):
     """The resuming run's config differs from the checkpoint's outside the allowed paths."""
 
 
+class CheckpointSaveError(CheckpointError):
+    """A checkpoint could not be written (disk full, no permission, a file in the way)."""
+
+
 @contextlib.contextmanager
 def _quiet_single_process() -> Iterator[None]:
     """Silences DCP's "assuming the intent is to save in a single process" warning (it is)."""
@@ -138,6 +154,11 @@ def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
     if not latest.is_file():
         return None
     name = latest.read_text().strip()
+    if not name:
+        raise CheckpointError(
+            f"{latest} is empty (an interrupted write?); write the name of an existing iter_* "
+            f"directory into it, delete it to start fresh, or use a new job directory (job.name=...)"
+        )
     path = Path(checkpoints_dir) / name
     if not path.is_dir():
         raise CheckpointError(
@@ -168,6 +189,48 @@ def disallowed_config_changes(entries: Iterable[Any], allowed: Iterable[str]) ->
         if not any(fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("*") + ".") and pat.endswith(".*") for pat in patterns):
             out.append(str(entry))
     return out
+
+
+def _model_state(model: torch.nn.Module) -> tuple[dict[str, Any], bool]:
+    """The model state a checkpoint holds and whether some entries were left out.
+
+    A model may exclude entries it rebuilds from elsewhere (``frozen_state_keys``: a LoRA run's
+    base weights, reloaded from the base reference in ``model_info.json``).
+    """
+    sd = get_model_state_dict(model)
+    frozen_keys = getattr(model, "frozen_state_keys", None)
+    skip = frozen_keys(sd.keys()) if callable(frozen_keys) else frozenset()
+    return ({k: v for k, v in sd.items() if k not in skip} if skip else sd), bool(skip)
+
+
+def _model_info(model: torch.nn.Module) -> dict[str, Any]:
+    meta = getattr(model, "checkpoint_metadata", None)
+    return meta() if callable(meta) else {}
+
+
+def _damage_hint(keys: list[str]) -> str:
+    """What to do about a checkpoint that does not verify."""
+    return (
+        "Point checkpoint.load_path at an intact iter_* directory, leave a damaged key out with "
+        f"checkpoint.keys_not_to_resume (loading {keys}), or start a new job (job.name=...)."
+    )
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message`` (DCP and torch messages carry whole tracebacks)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe_failure(exc: CheckpointException) -> str:
+    """The root cause per rank of a DCP ``CheckpointException``."""
+    failures = getattr(exc, "failures", None) or {}
+    parts = []
+    for rank, failure in sorted(failures.items()):
+        cause = failure[0] if isinstance(failure, tuple) else failure
+        parts.append(f"rank {rank}: {_one_line(cause)}")
+    return "; ".join(parts) or _one_line(exc)
 
 
 def _blob(obj: Any) -> io.BytesIO:
@@ -217,6 +280,18 @@ def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list
         "checkpoint.strict_resume=False to load only the matching entries."
     )
     return "\n".join(lines)
+
+
+def _local_load_path(load_path: str) -> Path:
+    """``checkpoint.load_path`` as a local path; catalogue names and ``hf://`` specs resolve via the hub cache."""
+    from cosmos_train.checkpoint.hub import WeightsNotFoundError, parse_weights_spec, resolve_weights
+
+    try:
+        if parse_weights_spec(load_path) is None:
+            return Path(load_path)
+        return resolve_weights(load_path, what="checkpoint.load_path")
+    except (ValueError, WeightsNotFoundError) as err:
+        raise CheckpointError(str(err)) from None
 
 
 class DCPCheckpointer:
@@ -282,6 +357,8 @@ class DCPCheckpointer:
         self.save_on_finish = save_on_finish
         self.last_saved_iteration: int | None = None
         self.loaded_from: Path | None = None
+        #: Checkpoints that failed verification on resume (never deleted; see _publish).
+        self.rejected: list[Path] = []
         self._pending: dict[str, Any] | None = None
         self._async_pgs: dict[str, Any] = {}
         self._cleaned = False
@@ -307,6 +384,8 @@ class DCPCheckpointer:
             job_dir=config.job.path_local,
             config=config,
         )
+        if getattr(getattr(config.model, "config", None), "use_lora", False):
+            kwargs["load_path"] = ""  # a LoRA run's load_path is its base, loaded by the model itself
         return kwargs
 
     @classmethod
@@ -356,7 +435,7 @@ class DCPCheckpointer:
         self.wait(callbacks=callbacks)  # one checkpoint in flight at a time
         self._clean_stale()
         state: dict[str, dict[str, Any]] = {
-            "model": get_model_state_dict(model),
+            "model": _model_state(model)[0],
             "optim": get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS),
             "scheduler": {"state": _blob(scheduler.state_dict() if scheduler is not None else None)},
             "trainer": {
@@ -368,14 +447,30 @@ class DCPCheckpointer:
             callbacks.on_save_checkpoint(model, state_dict=state)
         name = checkpoint_name(iteration)
         tmp = self.save_dir / f"{name}.tmp-{broadcast_object(os.getpid())}"
+        error = None
         if get_rank() == 0:
-            tmp.mkdir(parents=True, exist_ok=True)
-            if self.config is not None:
-                import lazycfg
+            try:
+                tmp.mkdir(parents=True, exist_ok=True)
+                if self.config is not None:
+                    import lazycfg
 
-                lazycfg.save(self.config, tmp / CONFIG_FILE)
-        barrier()
-        futures = [self._write_key(state[key], tmp / key) for key in KEYS]
+                    lazycfg.save(self.config, tmp / CONFIG_FILE)
+                info = _model_info(model)
+                if info:  # a LoRA run: the base reference its adapters need
+                    (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True))
+            except OSError as exc:
+                error = self._save_failure(name, exc)
+        # Also the barrier: no rank writes before rank 0 has created the directory.
+        error = broadcast_object(error)
+        if error is not None:
+            self._discard(tmp)
+            raise CheckpointSaveError(error)
+        try:
+            futures = [self._write_key(state[key], tmp / key) for key in KEYS]
+        except (CheckpointException, OSError, RuntimeError) as exc:
+            # A synchronous DCP save raises the same exception on every rank.
+            self._discard(tmp)
+            raise CheckpointSaveError(self._save_failure(name, exc)) from None
         self.last_saved_iteration = int(iteration)
         if callbacks is not None:
             callbacks.on_save_checkpoint_end(model, iteration)
@@ -384,36 +479,110 @@ class DCPCheckpointer:
             self._pending = pending
             return
         barrier()
-        self._publish(pending, callbacks)
+        self._publish(pending, callbacks, collective=True)
 
-    def _publish(self, pending: dict[str, Any], callbacks: Any) -> None:
-        """Rank 0: rename the temporary directory, update ``latest_checkpoint.txt``, prune."""
+    def _discard(self, tmp: Path) -> None:
+        """Rank 0 removes a failed save's temporary directory (no stray ``.tmp-`` left)."""
         if get_rank() == 0:
-            final = self.save_dir / pending["name"]
-            if final.exists():
-                old = final.with_name(f"{final.name}.old-{os.getpid()}")
-                os.replace(final, old)
-                os.replace(pending["tmp"], final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(pending["tmp"], final)
-            latest_tmp = self.save_dir / f"{LATEST_FILE}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _save_failure(self, name: str, exc: BaseException) -> str:
+        """One line: what failed, why, what is still safe and what to do."""
+        import errno
+        import resource
+
+        cause = _describe_failure(exc) if isinstance(exc, CheckpointException) else _one_line(exc)
+        code = getattr(exc, "errno", None)
+        if code in (errno.EEXIST, errno.ENOTDIR) or (self.save_dir.exists() and not self.save_dir.is_dir()):
+            fix = f"a file is in the way: {self.save_dir} (or a folder above it) must be a directory; move that file away"
+        elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            fix = (f"make {self.save_dir} writable (chmod, chattr -i, a read-write mount) or write the job elsewhere "
+                   "(IMAGINAIRE_OUTPUT_ROOT=..., job.name=...)")
+        else:
+            fix = "free disk space (or write the job elsewhere: IMAGINAIRE_OUTPUT_ROOT=...)"
+            with contextlib.suppress(OSError):
+                probe = self.save_dir if self.save_dir.is_dir() else self.job_dir
+                fix += f"; {shutil.disk_usage(probe).free / 2**30:.1f} GiB free on that file system"
+            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            if limit != resource.RLIM_INFINITY:
+                fix += f"; this process has a file-size limit of {limit} bytes (ulimit -f)"
+        previous = None
+        with contextlib.suppress(CheckpointError, OSError):
+            previous = latest_checkpoint(self.save_dir)
+        previous_note = (
+            f"the previous checkpoint {previous} is untouched and a rerun resumes from it"
+            if previous is not None else "no earlier checkpoint of this job exists"
+        )
+        return f"cannot save checkpoint {name} in {self.save_dir}: {cause}; {previous_note}. Fix: {fix}"
+
+    def check_writable(self) -> None:
+        """Fails now, not at the first save, when ``checkpoints/`` cannot be written (rank 0 checks)."""
+        error = None
+        if get_rank() == 0:
+            try:
+                self.save_dir.mkdir(parents=True, exist_ok=True)
+                probe = self.save_dir / f".write-test-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as exc:
+                error = self._save_failure("(write test)", exc)
+        error = broadcast_object(error)
+        if error is not None:
+            raise CheckpointSaveError(error)
+
+    def _publish(self, pending: dict[str, Any], callbacks: Any, *, collective: bool = False) -> None:
+        """Rank 0: manifest, rename the temporary directory, update ``latest_checkpoint.txt``, prune.
+
+        With ``collective``, every rank learns whether rank 0 succeeded (and raises with it).
+        """
+        error = None
+        if get_rank() == 0:
+            try:
+                self._publish_here(pending)
+            except OSError as exc:
+                self._discard(pending["tmp"])
+                error = self._save_failure(pending["name"], exc)
+        if collective:
+            error = broadcast_object(error)
+        if error is not None:
+            raise CheckpointSaveError(error)
+        if callbacks is not None:
+            callbacks.on_save_checkpoint_success(pending["iteration"], time.perf_counter() - pending["t0"])
+
+    def _publish_here(self, pending: dict[str, Any]) -> None:
+        write_manifest(pending["tmp"], pending["iteration"])
+        final = self.save_dir / pending["name"]
+        if final in self.rejected:
+            # Never delete a checkpoint that failed verification: keep it for inspection.
+            kept = final.with_name(f"{final.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(final, kept)
+            log.warning("kept the damaged checkpoint %s as %s", final, kept)
+            os.replace(pending["tmp"], final)
+        elif final.exists():
+            old = final.with_name(f"{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(pending["tmp"], final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(pending["tmp"], final)
+        latest_tmp = self.save_dir / f"{LATEST_FILE}.tmp-{os.getpid()}"
+        try:
             with open(latest_tmp, "w") as f:
                 f.write(pending["name"])
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(latest_tmp, self.save_dir / LATEST_FILE)
-            self._prune(keep=pending["name"])
-            log.info("saved checkpoint %s in %.2fs", final, time.perf_counter() - pending["t0"])
-        if callbacks is not None:
-            callbacks.on_save_checkpoint_success(pending["iteration"], time.perf_counter() - pending["t0"])
+        finally:
+            latest_tmp.unlink(missing_ok=True)
+        self._prune(keep=pending["name"])
+        log.info("saved checkpoint %s in %.2fs", final, time.perf_counter() - pending["t0"])
 
     def _prune(self, keep: str) -> None:
         if self.keep_last_k <= 0:
             return
         done = sorted(p for p in self.save_dir.glob("iter_*") if p.is_dir() and "." not in p.name)
         for path in done[: max(len(done) - self.keep_last_k, 0)]:
-            if path.name != keep:
+            if path.name != keep and path not in self.rejected:
                 shutil.rmtree(path, ignore_errors=True)
 
     def poll(self, callbacks: Any = None) -> None:
@@ -430,9 +599,15 @@ class DCPCheckpointer:
 
     def _finish_pending(self, callbacks: Any) -> None:
         pending, self._pending = self._pending, None
-        for f in pending["futures"]:
-            if f is not None:
-                f.result()  # re-raises a failed background write
+        # Wait for every background write before judging: a failed key must not leave others
+        # still writing into the directory that is about to be removed.
+        failures = [f.exception() for f in pending["futures"] if f is not None]
+        failure = next((exc for exc in failures if exc is not None), None)
+        if failure is not None:
+            self._discard(pending["tmp"])
+            if not isinstance(failure, (CheckpointException, OSError, RuntimeError)):
+                raise failure
+            raise CheckpointSaveError(self._save_failure(pending["name"], failure)) from None
         # Rank 0 is DCP's coordinator: its futures finish after every rank's data and the
         # metadata are written, so it can publish without another collective.
         self._publish(pending, callbacks)
@@ -444,37 +619,96 @@ class DCPCheckpointer:
 
     # ---- load ---------------------------------------------------------------------------------
     def _resolve_load(self) -> tuple[Path | None, set[str], bool]:
-        """(checkpoint dir or .pt file, keys to load, resuming this job's own checkpoint)."""
-        own = latest_checkpoint(self.save_dir)
-        if own is not None:
-            keys, resuming = set(KEYS), True
-            path: Path | None = own
-        elif self.load_path:
-            path = Path(self.load_path)
-            if path.suffix == ".pt":
-                if not path.is_file():
-                    raise CheckpointError(
-                        f"checkpoint.load_path={self.load_path!r} does not exist; set it to a consolidated .pt file, "
-                        "an iter_XXXXXXXXX directory or a checkpoints directory (or to '' to start fresh)"
-                    )
-                return path, {"model"}, False
-            if (path / LATEST_FILE).is_file():
-                path = latest_checkpoint(path)
-            if path is None or not path.is_dir():
-                raise CheckpointError(
-                    f"checkpoint.load_path={self.load_path!r} is not a checkpoint directory (iter_XXXXXXXXX), a "
-                    "checkpoints directory with latest_checkpoint.txt, or a consolidated .pt file; fix the path "
-                    "(or set checkpoint.load_path='' to start fresh)"
-                )
-            keys = {"model"}
-            if self.load_training_state:
-                keys |= {"optim", "scheduler", "trainer"}
-            elif self.only_load_scheduler_state:
-                keys |= {"scheduler"}
-            resuming = False
-        else:
+        """(checkpoint dir or .pt file, keys to load, resuming this job's own checkpoint).
+
+        Rank 0 decides (verifying checkpoints reads files) and every rank adopts its answer, so
+        all ranks load the same checkpoint or raise the same error.
+        """
+        answer: Any = None
+        if get_rank() == 0:
+            try:
+                answer = ("ok", self._resolve_load_here(), self.rejected)
+            except CheckpointError as exc:
+                answer = ("error", str(exc), self.rejected)
+        status, value, self.rejected = broadcast_object(answer)
+        if status == "error":
+            raise CheckpointError(value)
+        return value
+
+    def _resolve_load_here(self) -> tuple[Path | None, set[str], bool]:
+        if (self.save_dir / LATEST_FILE).is_file():
+            keys = set(KEYS) - set(self.keys_not_to_resume)
+            return self._newest_verified(self.save_dir, keys), keys, True
+        if not self.load_path:
             return None, set(), False
-        return path, keys - set(self.keys_not_to_resume), resuming
+        path = _local_load_path(self.load_path)
+        if path.suffix == ".pt":
+            if not path.is_file():
+                raise CheckpointError(
+                    f"checkpoint.load_path={self.load_path!r} does not exist; set it to a consolidated .pt file, "
+                    "an iter_XXXXXXXXX directory or a checkpoints directory (or to '' to start fresh)"
+                )
+            return path, {"model"}, False
+        keys = {"model"}
+        if self.load_training_state:
+            keys |= {"optim", "scheduler", "trainer"}
+        elif self.only_load_scheduler_state:
+            keys |= {"scheduler"}
+        keys -= set(self.keys_not_to_resume)
+        if (path / LATEST_FILE).is_file():
+            return self._newest_verified(path, keys), keys, False
+        if not path.is_dir():
+            raise CheckpointError(
+                f"checkpoint.load_path={self.load_path!r} is not a checkpoint directory (iter_XXXXXXXXX), a "
+                "checkpoints directory with latest_checkpoint.txt, or a consolidated .pt file; fix the path "
+                "(or set checkpoint.load_path='' to start fresh)"
+            )
+        problems = verify_checkpoint(path, keys)
+        if problems:
+            raise CheckpointError(
+                f"checkpoint.load_path={self.load_path!r} does not verify: {'; '.join(problems)}. "
+                + _damage_hint(sorted(keys))
+            )
+        return path, keys, False
+
+    def _newest_verified(self, checkpoints_dir: Path, keys: set[str]) -> Path:
+        """The checkpoint ``latest_checkpoint.txt`` names if it verifies, else the newest that does.
+
+        A skipped checkpoint is logged loudly and kept on disk (:attr:`rejected`); when none
+        verifies, a :class:`CheckpointError` lists every checkpoint's problems.
+        """
+        latest = checkpoints_dir / LATEST_FILE
+        done = sorted((p for p in checkpoints_dir.glob("iter_*") if p.is_dir() and "." not in p.name), reverse=True)
+        name = latest.read_text().strip()
+        failures: list[str] = []
+        named = checkpoints_dir / name if name else None
+        if named is None:
+            failures.append(f"{latest} is empty (an interrupted write?)")
+            candidates = done
+        elif not named.is_dir():
+            failures.append(f"{latest} names {name!r}, but {named} does not exist")
+            candidates = done
+        else:
+            candidates = [named] + [p for p in done if p.name < named.name]
+        for path in candidates:
+            problems = verify_checkpoint(path, keys)
+            if not problems:
+                if failures:
+                    log.warning(
+                        "\n%s\nCHECKPOINT FALLBACK: %s\nresuming from %s instead; the damaged checkpoints are kept "
+                        "on disk for inspection (delete them yourself once you know why they broke)\n%s",
+                        "=" * 100, "\n  ".join(["skipped:"] + failures), path, "=" * 100,
+                    )
+                return path
+            failures.append(f"{path} does not verify: {'; '.join(problems)}")
+            self.rejected.append(path)
+        if not candidates:
+            failures.append(f"there is no iter_* checkpoint in {checkpoints_dir}")
+        raise CheckpointError(
+            f"no checkpoint in {checkpoints_dir} can be resumed:\n  " + "\n  ".join(failures) + "\n"
+            + _damage_hint(sorted(keys))
+            + f" To start this job from scratch instead, move {checkpoints_dir} aside."
+        )
 
     def _check_config(self, path: Path) -> None:
         saved = path / CONFIG_FILE
@@ -513,9 +747,21 @@ class DCPCheckpointer:
         box: dict[str, Any] = {"state": io.BytesIO()}
         if iteration is not None:
             box["iteration"] = iteration
-        with _quiet_single_process():
-            dcp.load(box, checkpoint_id=str(path), no_dist=not is_dist())
-        return _unblob(box["state"]), (int(box["iteration"]) if iteration is not None else None)
+        self._read(box, path)
+        try:
+            state = _unblob(box["state"])
+        except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+            raise CheckpointError(f"{path} holds no readable state ({_one_line(exc)}); " + _damage_hint([path.name])) from None
+        return state, (int(box["iteration"]) if iteration is not None else None)
+
+    @staticmethod
+    def _read(state: dict[str, Any], path: Path) -> None:
+        """``dcp.load`` into ``state``; a damaged file is a :class:`CheckpointError` naming it."""
+        try:
+            with _quiet_single_process():
+                dcp.load(state, checkpoint_id=str(path), no_dist=not is_dist())
+        except CheckpointException as exc:
+            raise CheckpointError(f"reading {path} failed: {_describe_failure(exc)}; " + _damage_hint([path.name])) from None
 
     def _load_tensors(self, template: dict[str, Any], path: Path, what: str) -> dict[str, Any]:
         self._require_dcp_dir(path)
@@ -526,8 +772,7 @@ class DCPCheckpointer:
             skip = set(missing) | {m.split(":", 1)[0] for m in mismatched}
             log.warning("strict_resume=False: not loading %d %s entries from %s: %s", len(skip), what, path, sorted(skip)[:10])
             template = {k: v for k, v in template.items() if k not in skip}
-        with _quiet_single_process():
-            dcp.load(template, checkpoint_id=str(path), no_dist=not is_dist())
+        self._read(template, path)
         return template
 
     def load(self, model: torch.nn.Module, optimizer: Any = None, scheduler: Any = None, *, trainer: Any = None, callbacks: Any = None) -> int | None:
@@ -538,14 +783,10 @@ class DCPCheckpointer:
         if callbacks is not None:
             callbacks.on_load_checkpoint_start(model)
         if path.suffix == ".pt":
-            from cosmos_train.checkpoint.consolidated import load_consolidated
             from cosmos_train.trainer.callbacks import ema_net
 
             # model.pt holds net_ema.* too; EMA-only files seed the EMA from the net weights.
-            keys = torch.load(path, map_location="cpu", mmap=True, weights_only=True).keys()
-            has_ema = any(str(k).startswith("net_ema.") for k in keys)
-            load_consolidated(path, net=model.net, net_ema=ema_net(model), strict=self.strict_resume,
-                              ema="load" if has_ema else "copy_from_net")
+            load_weights_file(path, net=model.net, net_ema=ema_net(model), strict=self.strict_resume)
             self.loaded_from = path
             if callbacks is not None:
                 callbacks.on_load_checkpoint_end(model, iteration=0, checkpoint_path=str(path))
@@ -556,8 +797,15 @@ class DCPCheckpointer:
         strict = self.strict_resume
         loaded: dict[str, Any] = {}
         if "model" in keys:
-            sd = self._load_tensors(get_model_state_dict(model), path / "model", "model")
-            set_model_state_dict(model, sd, options=StateDictOptions(strict=strict))
+            template, partial = _model_state(model)
+            if partial or (path / MODEL_INFO_FILE).is_file():
+                verify = getattr(model, "verify_checkpoint_metadata", None)
+                info_file = path / MODEL_INFO_FILE
+                if callable(verify):
+                    verify(json.loads(info_file.read_text()) if info_file.is_file() else {}, path)
+            sd = self._load_tensors(template, path / "model", "model")
+            # Entries left out on purpose (a LoRA base) are already in place: not "missing".
+            set_model_state_dict(model, sd, options=StateDictOptions(strict=strict and not partial))
             loaded["model"] = sd
         if "optim" in keys and optimizer is not None:
             osd = self._load_tensors(get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS), path / "optim", "optimizer")
@@ -583,13 +831,37 @@ class DCPCheckpointer:
         return iteration
 
 
+def load_weights_file(path: str | os.PathLike, *, net: torch.nn.Module, net_ema: Any = None,
+                      strict: bool = True, ema: str | None = None) -> Any:
+    """``load_consolidated`` for ``checkpoint.load_path``: an unreadable or foreign file is a
+    :class:`CheckpointError`, never a raw ``torch.load`` traceback.
+
+    Args:
+        ema: as in ``load_consolidated``; None loads the file's ``net_ema.*`` when it has them and
+            otherwise copies the loaded net.
+    """
+    from cosmos_train.checkpoint.consolidated import load_consolidated
+
+    hint = (
+        "checkpoint.load_path must be a consolidated model .pt (model.pt, model_ema_fp32.pt, a net "
+        "state_dict) or a DCP iter_* directory"
+    )
+    try:
+        if ema is None:
+            keys = torch.load(path, map_location="cpu", mmap=True, weights_only=True).keys()
+            ema = "load" if any(str(k).startswith("net_ema.") for k in keys) else "copy_from_net"
+        return load_consolidated(path, net=net, net_ema=net_ema, strict=strict, ema=ema)
+    except (OSError, EOFError, RuntimeError, ValueError, AttributeError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"checkpoint.load_path={str(path)!r} cannot be loaded: {_one_line(exc)}; {hint}") from None
+
+
 def build_checkpointer(config: Any) -> Any:
     """Instantiates the ``checkpoint.type`` node with :meth:`DCPCheckpointer.config_kwargs`.
 
     Another checkpointer class named there takes the same keywords. ``checkpoint.type=None``
     (``ckpt_type=disabled``) returns None and logs a warning.
     """
-    import lazycfg
+    from cosmos_train.utils.build import instantiate_at
 
     node = config.checkpoint.type
     if node is None:
@@ -598,46 +870,4 @@ def build_checkpointer(config: Any) -> Any:
             "run cannot be resumed; select ckpt_type=dcp to save"
         )
         return None
-    return lazycfg.instantiate(node, **DCPCheckpointer.config_kwargs(config))
-
-
-# ---- export -------------------------------------------------------------------------------------
-
-
-def export_consolidated(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Writes Cosmos's consolidated files from a DCP checkpoint (one process, no process group).
-
-    Args:
-        checkpoint_dir: an ``iter_X`` directory or a ``checkpoints`` directory (its latest).
-        out_dir: receives ``model.pt`` (``net.*`` and ``net_ema.*``) and, when the checkpoint
-            has an EMA net, ``model_ema_fp32.pt`` / ``model_ema_bf16.pt`` (``net_ema.*`` renamed
-            to ``net.*``, as ``scripts/convert_distcp_to_pt.py`` writes them).
-
-    Returns:
-        ``{"model": path, "ema_fp32": path, "ema_bf16": path}`` for the files written.
-    """
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-
-    src = Path(checkpoint_dir)
-    if (src / LATEST_FILE).is_file():
-        src = latest_checkpoint(src)
-    if not (src / "model" / ".metadata").is_file():
-        raise CheckpointError(f"{checkpoint_dir} has no DCP model directory (expected {src / 'model' / '.metadata'})")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    tmp = out / f"model.pt.tmp-{os.getpid()}"
-    with _quiet_single_process():
-        dcp_to_torch_save(str(src / "model"), str(tmp))
-    os.replace(tmp, out / "model.pt")
-    written["model"] = out / "model.pt"
-    sd = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    ema = {"net." + k[len("net_ema.") :]: v for k, v in sd.items() if k.startswith("net_ema.")}
-    if ema:
-        for tag, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            path = out / f"model_ema_{tag}.pt"
-            conv = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in ema.items()}
-            torch.save(conv, f"{path}.tmp-{os.getpid()}")
-            os.replace(f"{path}.tmp-{os.getpid()}", path)
-            written[f"ema_{tag}"] = path
-    return written
+    return instantiate_at(node, "checkpoint.type", **DCPCheckpointer.config_kwargs(config))

@@ -19,6 +19,7 @@ net            (none; experiments select one)             model.config.net
 conditioner    video_prediction_conditioner               model.config.conditioner
 ema            power                                      model.config.ema
 tokenizer      wan2pt1_tokenizer *                        model.config.tokenizer
+text_encoder   precomputed *                              model.config.text_encoder
 checkpoint     local *                                    checkpoint
 ckpt_type      dcp *                                      checkpoint.type
 =============  =========================================  ======================================
@@ -26,6 +27,7 @@ ckpt_type      dcp *                                      checkpoint.type
 ``*``: Cosmos's default tokenizer option is not registered (composing without an experiment
 fails there); its default checkpoint option ``s3`` is a disabled object store (``local`` here);
 its default ``ckpt_type`` ``dummy`` silently saves nothing (``dcp`` here; ``ckpt_type=disabled`` opts out).
+``text_encoder`` is ours (Cosmos sets ``text_encoder_config`` inside the model config).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ OPTION_MODULES = (
     "conditioner",
     "ema",
     "tokenizer",
+    "text_encoder",
     "checkpoint",
 )
 
@@ -64,12 +67,13 @@ DEFAULT_CHOICES: tuple[tuple[str, str | None], ...] = (
     ("conditioner", "video_prediction_conditioner"),
     ("ema", "power"),
     ("tokenizer", "wan2pt1_tokenizer"),
+    ("text_encoder", "precomputed"),
     ("checkpoint", "local"),
     ("ckpt_type", "dcp"),
 )
 
 #: Groups whose package lives inside ``model`` (a model selection replaces them).
-MODEL_SUBGROUPS = ("net", "conditioner", "ema", "tokenizer")
+MODEL_SUBGROUPS = ("net", "conditioner", "ema", "tokenizer", "text_encoder")
 
 
 def register_options() -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_index", "check_positive_ints", "item_generator", "size_fields"]
+#: Batch key of tokenizer latents ``[B, C, T', H', W']`` (a latent cache); the model skips encoding.
+LATENTS_KEY = "latents"
+
+__all__ = ["LATENTS_KEY", "check_index", "check_positive_ints", "item_generator", "size_fields"]
 
 
 def check_positive_ints(**values: object) -> None:

@@ -7,19 +7,30 @@ gaps: the sampler's epoch advances (``set_epoch``, and automatically when an epo
 exhausted), and the position inside an epoch is saved and restored exactly
 (``state_dict``/``load_state_dict``) by skipping consumed indices at the sampler level, so
 resumed runs do not decode the skipped samples.
+
+``sampling`` picks the index order: ``"distributed"`` (the above), ``"shards"``
+(:class:`~cosmos_train.data.samplers.ShardSampler`: each rank reads its own tar shards; the dataset
+has ``shard_sizes``) or ``"buckets"`` (:class:`~cosmos_train.data.samplers.BucketBatchSampler`:
+every step's batch comes from one aspect-ratio bucket on all ranks; the dataset has
+``bucket_ids``). All three resume exactly.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
-__all__ = ["ResumableDistributedSampler", "StatefulDataLoader", "build_dataloader"]
+from cosmos_train.data.samplers import BucketBatchSampler, ShardSampler
+
+__all__ = ["ResumableDistributedSampler", "StatefulDataLoader", "build_dataloader", "SAMPLINGS"]
+
+#: Values of ``build_dataloader(sampling=...)``.
+SAMPLINGS = ("distributed", "shards", "buckets")
 
 
 class ResumableDistributedSampler(DistributedSampler):
@@ -144,6 +155,12 @@ class StatefulDataLoader:
                     f"the sample order would differ. Use the same dataset and seed to resume, or "
                     f"drop the loader state (start the data from epoch 0).")
         world = self.sampler.num_replicas
+        saved_world = int(state.get("world_size", world))
+        if getattr(self.sampler, "world_size_fixed", False) and saved_world != world:
+            raise ValueError(
+                f"data loader state was saved with world_size={saved_world}; this "
+                f"{type(self.sampler).__name__} order depends on the number of ranks, so it "
+                f"resumes only on {saved_world} ranks (or drop the loader state to restart the epoch)")
         samples = int(state.get("samples_consumed",
                                 state.get("batches_consumed", 0) * state.get("batch_size", self.batch_size)
                                 * state.get("world_size", world)))
@@ -170,7 +187,10 @@ def _resolve_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
         raise ValueError("pass both rank and world_size (to override the process group) or neither")
     if rank is None:
         if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
+            # Data-parallel rank/size: the ranks of a context-parallel group read the same samples.
+            from cosmos_train.distributed.context_parallel import data_parallel_rank_world
+
+            return data_parallel_rank_world()
         return 0, 1
     if not 0 <= rank < world_size:
         raise ValueError(f"rank={rank} must lie in [0, world_size={world_size})")
@@ -191,6 +211,7 @@ def build_dataloader(
     collate_fn: Callable[[list[Any]], Any] | None = None,
     rank: int | None = None,
     world_size: int | None = None,
+    sampling: Literal["distributed", "shards", "buckets"] = "distributed",
 ) -> StatefulDataLoader:
     """Build a resumable loader that shards ``dataset`` over the data-parallel ranks.
 
@@ -207,6 +228,9 @@ def build_dataloader(
         collate_fn: batch collation; default stacks tensors and keeps strings as lists.
         rank: this rank; with ``world_size``, overrides the default process group.
         world_size: number of data-parallel ranks.
+        sampling: ``"distributed"``, ``"shards"`` (rank-local tar shards, needs
+            ``dataset.shard_sizes``) or ``"buckets"`` (one aspect-ratio bucket per step, needs
+            ``dataset.bucket_ids``); ``shards`` and ``buckets`` always drop incomplete tails.
     """
     if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
         raise TypeError(f"build_dataloader needs a map-style dataset, got {type(dataset).__name__}")
@@ -220,15 +244,37 @@ def build_dataloader(
     if persistent_workers and num_workers > 0 and callable(getattr(dataset, "set_epoch", None)):
         warnings.warn("persistent_workers=True keeps the workers' dataset at epoch 0: per-epoch "
                       "randomness (random video windows) repeats every epoch", stacklevel=2)
-    sampler = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank,
-                                          shuffle=shuffle, seed=seed, drop_last=drop_last)
     extra: dict[str, Any] = {}
+    if sampling == "distributed":
+        sampler: Any = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                                   shuffle=shuffle, seed=seed, drop_last=drop_last)
+        extra.update(sampler=sampler, batch_size=batch_size, drop_last=drop_last)
+    elif sampling == "shards":
+        sampler = ShardSampler(_dataset_attr(dataset, "shard_sizes", sampling),
+                               num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        extra.update(sampler=sampler, batch_size=batch_size, drop_last=True)
+        drop_last = True
+    elif sampling == "buckets":
+        sampler = BucketBatchSampler(_dataset_attr(dataset, "bucket_ids", sampling),
+                                     batch_size=batch_size, num_replicas=world_size, rank=rank,
+                                     shuffle=shuffle, seed=seed)
+        extra.update(batch_sampler=sampler)
+        drop_last = True
+    else:
+        raise ValueError(f"sampling={sampling!r} is not valid; choose one of {list(SAMPLINGS)}")
     if num_workers > 0:
         extra["worker_init_fn"] = _worker_init
         extra["persistent_workers"] = persistent_workers
         if prefetch_factor is not None:
             extra["prefetch_factor"] = prefetch_factor
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                        collate_fn=collate_fn or default_collate, pin_memory=pin_memory,
-                        drop_last=drop_last, **extra)
+    loader = DataLoader(dataset, num_workers=num_workers, collate_fn=collate_fn or default_collate,
+                        pin_memory=pin_memory, **extra)
     return StatefulDataLoader(loader, sampler, batch_size, drop_last)
+
+
+def _dataset_attr(dataset: Dataset, name: str, sampling: str) -> Any:
+    value = getattr(dataset, name, None)
+    if value is None:
+        raise ValueError(f"sampling={sampling!r} needs a dataset with {name!r}; "
+                         f"{type(dataset).__name__} has none (use sampling='distributed')")
+    return value

@@ -8,6 +8,9 @@ Dataset folder layout
     datasets/cosmos_nemo_assets/          # dataset_dir
     ├── videos/<stem>.mp4                 # videos_subdir: the clips (any length >= num_frames)
     ├── metas/<stem>.txt                  # captions_subdir: one caption per video, same stem
+    ├── captions/<stem>.json              # OR (caption_key set) Cosmos's JSON captions, in
+    │                                     #   caption_json_subdir: {"long": ..., "medium": ...,
+    │                                     #   "short": ...}; caption_key picks one
     └── <text_embeddings_subdir>/         # OPTIONAL precomputed text embeddings, same stem:
         ├── <stem>.pt                     #   torch.save of a float tensor [L_i, D], or of a dict
         │                                 #   {"embeddings": [L_i, D], ...} (what
@@ -32,8 +35,9 @@ with zeros to ``text_len`` and sets ``t5_text_mask`` to 1 on the real tokens and
   ``[512, 100352]`` per caption, i.e. the 28 hidden layers of the 7B Reason1 encoder (3584 wide)
   concatenated per token, computed on the full 512-token padded sequence and stored untrimmed
   (so the mask is all ones); set ``text_dim=100352`` and the net preset ``predict2_5_2B``. Such a
-  file is ~100 MB in bf16/fp16 per caption. No Reason1 encoder ships here: produce these files
-  with Cosmos's own text encoder and save them as ``<stem>.pt`` in the layout above.
+  file is 98 MiB in bf16 per caption; ``tools/compute_text_embeddings.py --encoder reason1`` writes
+  them (``reason1_embeddings/``). The released recipes compute them online instead
+  (``text_encoder=reason1_online``, :mod:`cosmos_train.text_encoders`).
 
 With ``text_embeddings_subdir=None`` items carry no ``t5_text_embeddings``/``t5_text_mask``
 (the model must then encode ``ai_caption`` itself). Missing folders or files are reported when the
@@ -46,10 +50,18 @@ or fails to decode is replaced by another one, and after ``max_retries`` distinc
 item raises :class:`VideoLoadError` listing every failure (never an endless loop). Frames are
 resized by FFmpeg's swscale (bilinear, area-aware when shrinking) either stretched to
 ``video_size`` (Cosmos's behaviour) or scaled to cover it and centre-cropped (aspect kept).
+
+Aspect-ratio buckets: with ``aspect_ratio_buckets="480"`` (a Cosmos resolution name, see
+:mod:`cosmos_train.data.buckets`) ``video_size`` is not used: every video goes to the bucket of
+its own aspect ratio (``bucket_ids``), is resized with the aspect kept to fit the bucket's size
+and reflection-padded to it, with ``padding_mask`` 1 on the padding and ``image_size``
+``[H, W, h, w]`` as in Cosmos. Load it with ``build_dataloader(sampling="buckets")`` so every
+step's batch has one shape.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -60,30 +72,71 @@ import torch
 from torch.utils.data import Dataset
 
 from cosmos_train.data._items import check_index, check_positive_ints, size_fields
-from cosmos_train.data.video_io import count_packets
+from cosmos_train.data.buckets import bucket_size, closest_aspect_ratio
+from cosmos_train.data.video_io import ClipUnusable, decode_window, frame_resizer, pad_to, probe_size
 
-__all__ = ["LocalVideoDataset", "VideoLoadError", "load_text_embedding", "EMBEDDING_SUFFIXES"]
+__all__ = [
+    "CAPTION_KEYS",
+    "EMBEDDING_SUFFIXES",
+    "LocalVideoDataset",
+    "VideoLoadError",
+    "load_text_embedding",
+    "read_caption",
+]
+
+#: The prompt lengths of Cosmos's JSON caption files.
+CAPTION_KEYS: tuple[str, ...] = ("long", "medium", "short")
 
 #: Embedding file suffixes, in lookup order.
 EMBEDDING_SUFFIXES: tuple[str, ...] = (".pt", ".pickle", ".pkl")
 _PREPARE_CMD = ("python tools/prepare_nemo_assets.py --videos-dir MP4_DIR --prompt \"PROMPT\" "
                 "--output-dir {dir}")
 _EMBED_CMD = ("python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} "
-              "--encoder t5 --checkpoint LOCAL_T5_DIR   (or --encoder hash for a smoke test)")
-_DEFAULT_FPS = 16.0  # Cosmos's fallback when the container reports no rate
+              "--encoder reason1   (Predict2.5 nets; --encoder t5 --checkpoint LOCAL_T5_DIR for T5, "
+              "--encoder hash for a smoke test)")
 
 
 class VideoLoadError(RuntimeError):
     """No usable video was found for an item after ``max_retries`` distinct failures."""
 
 
-class _SkippableVideo(Exception):
-    """A video that cannot serve this item (too short, undecodable): try another one."""
+_SkippableVideo = ClipUnusable  # a video that cannot serve this item: try another one
 
 
 def _first_n(items: Sequence[str], n: int = 5) -> str:
     shown = ", ".join(items[:n])
     return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def read_caption(
+    dataset_dir: str | Path,
+    stem: str,
+    *,
+    captions_subdir: str = "metas",
+    caption_key: str | None = None,
+    caption_json_subdir: str = "captions",
+) -> str:
+    """The caption of video ``stem``: ``metas/<stem>.txt``, or ``captions/<stem>.json[caption_key]``.
+
+    Raises:
+        FileNotFoundError: the caption file is missing.
+        ValueError: a JSON file that is not an object holding ``caption_key`` as a string.
+    """
+    dataset_dir = Path(dataset_dir)
+    if caption_key is None:
+        return (dataset_dir / captions_subdir / f"{stem}.txt").read_text(encoding="utf-8").strip()
+    path = dataset_dir / caption_json_subdir / f"{stem}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get(caption_key), str):
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(
+            f"{path} has no string {caption_key!r} caption (found {found}); Cosmos's caption files are "
+            f"{{\"long\": ..., \"medium\": ..., \"short\": ...}}: set caption_key to one of the keys it has"
+        )
+    return data[caption_key].strip()
 
 
 def load_text_embedding(path: str | Path) -> torch.Tensor:
@@ -125,11 +178,16 @@ class LocalVideoDataset(Dataset):
         video_size: output ``(height, width)``.
         videos_subdir: folder of ``.mp4`` files inside ``dataset_dir``.
         captions_subdir: folder of ``<stem>.txt`` captions inside ``dataset_dir``.
+        caption_key: ``None`` reads the ``.txt`` captions; ``"long"``, ``"medium"`` or ``"short"``
+            reads that prompt from Cosmos's ``<caption_json_subdir>/<stem>.json`` instead.
+        caption_json_subdir: folder of the ``<stem>.json`` captions inside ``dataset_dir``.
         text_embeddings_subdir: folder of ``<stem>.pt``/``.pickle`` embeddings, or ``None``.
         text_len: tokens after padding ``L``.
         text_dim: embedding width ``D`` (1024 for T5-XXL, 100352 for Reason1).
         start: ``"random"`` window start or ``"first"`` frames.
         resize: ``"stretch"`` to ``video_size`` or ``"center_crop"`` (keep the aspect ratio).
+        aspect_ratio_buckets: a Cosmos resolution name (``"480"``, ``"720"``, ...): resize and
+            pad each video into its aspect-ratio bucket instead of ``video_size``.
         max_retries: distinct videos tried for one item before :class:`VideoLoadError`.
         seed: seed of the window starts and replacement choices.
 
@@ -141,6 +199,9 @@ class LocalVideoDataset(Dataset):
     ``n_orig_video_frames``.
     """
 
+    #: File suffixes of the clips in ``videos_subdir``.
+    MEDIA_SUFFIXES: tuple[str, ...] = (".mp4",)
+
     def __init__(
         self,
         *,
@@ -149,6 +210,8 @@ class LocalVideoDataset(Dataset):
         video_size: Sequence[int] = (704, 1280),
         videos_subdir: str = "videos",
         captions_subdir: str = "metas",
+        caption_key: str | None = None,
+        caption_json_subdir: str = "captions",
         text_embeddings_subdir: str | None = None,
         text_len: int = 512,
         text_dim: int = 1024,
@@ -156,6 +219,7 @@ class LocalVideoDataset(Dataset):
         resize: str = "stretch",
         max_retries: int = 8,
         seed: int = 0,
+        aspect_ratio_buckets: str | None = None,
     ) -> None:
         if start not in ("random", "first"):
             raise ValueError(f"start must be 'random' or 'first', got {start!r}")
@@ -164,6 +228,11 @@ class LocalVideoDataset(Dataset):
         if len(tuple(video_size)) != 2 or any(int(s) <= 0 for s in video_size):
             raise ValueError(f"video_size must be (height, width) of positive ints, got {video_size!r}")
         check_positive_ints(num_frames=num_frames, text_len=text_len, text_dim=text_dim, max_retries=max_retries)
+        if caption_key is not None and caption_key not in CAPTION_KEYS:
+            raise ValueError(f"caption_key must be None (metas/<stem>.txt) or one of {list(CAPTION_KEYS)}, "
+                             f"got {caption_key!r}")
+        self.caption_key = caption_key
+        self.caption_json_subdir = caption_json_subdir
         self.dataset_dir = Path(dataset_dir)
         self.num_frames = num_frames
         self.video_size = (int(video_size[0]), int(video_size[1]))
@@ -174,11 +243,25 @@ class LocalVideoDataset(Dataset):
         self.max_retries = max_retries
         self.seed = seed
         self.epoch = 0
+        self._to_array = frame_resizer(self.video_size, resize)
 
         self.videos = self._find_videos(videos_subdir)
         self.captions = self._read_captions(captions_subdir)
         self.embedding_files = (self._find_embeddings(text_embeddings_subdir)
                                 if text_embeddings_subdir is not None else None)
+        self.aspect_ratio_buckets = aspect_ratio_buckets
+        #: The aspect-ratio bucket of every video (``None`` without buckets).
+        self.bucket_ids: list[str] | None = None
+        if aspect_ratio_buckets is not None:
+            bucket_size(aspect_ratio_buckets, "1,1")  # an unknown resolution fails here
+            self.bucket_ids = [closest_aspect_ratio(*self._frame_size(i)) for i in range(len(self.videos))]
+
+    def _frame_size(self, i: int) -> tuple[int, int]:
+        """``(height, width)`` of video ``i`` as stored (for its aspect-ratio bucket)."""
+        try:
+            return probe_size(self.videos[i])
+        except ClipUnusable as err:
+            raise ValueError(f"{self.videos[i]}: {err}; remove the file") from err
 
     # ---- construction-time checks -------------------------------------------------------
     def _find_videos(self, subdir: str) -> list[Path]:
@@ -190,20 +273,26 @@ class LocalVideoDataset(Dataset):
         if not folder.is_dir():
             raise FileNotFoundError(f"video folder {folder} does not exist (dataset_dir={root}, "
                                     f"videos_subdir={subdir!r}). Create it with: {prepare}")
-        videos = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".mp4" and p.is_file())
+        videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in self.MEDIA_SUFFIXES and p.is_file())
         if not videos:
-            raise FileNotFoundError(f"no .mp4 files in {folder}. Create the dataset with: {prepare}")
+            raise FileNotFoundError(f"no {'/'.join(self.MEDIA_SUFFIXES)} files in {folder}. "
+                                    f"Create the dataset with: {prepare}")
         return videos
 
     def _read_captions(self, subdir: str) -> list[str]:
-        folder = self.dataset_dir / subdir
-        missing = [f"{v.stem}.txt" for v in self.videos if not (folder / f"{v.stem}.txt").is_file()]
+        json_layout = self.caption_key is not None
+        folder = self.dataset_dir / (self.caption_json_subdir if json_layout else subdir)
+        suffix = ".json" if json_layout else ".txt"
+        missing = [f"{v.stem}{suffix}" for v in self.videos if not (folder / f"{v.stem}{suffix}").is_file()]
         if missing:
+            where = (f"caption_json_subdir/<stem>.json (caption_key={self.caption_key!r})" if json_layout
+                     else f"{subdir}/<stem>.txt")
             raise FileNotFoundError(
                 f"{len(missing)} caption file(s) missing in {folder}: {_first_n(missing)}. Every "
-                f"video needs {subdir}/<stem>.txt; create them with: "
+                f"video needs {where}; create them with: "
                 f"{_PREPARE_CMD.format(dir=self.dataset_dir)}")
-        return [(folder / f"{v.stem}.txt").read_text(encoding="utf-8").strip() for v in self.videos]
+        return [read_caption(self.dataset_dir, v.stem, captions_subdir=subdir, caption_key=self.caption_key,
+                             caption_json_subdir=self.caption_json_subdir) for v in self.videos]
 
     def _find_embeddings(self, subdir: str) -> list[Path]:
         folder = self.dataset_dir / subdir
@@ -264,13 +353,16 @@ class LocalVideoDataset(Dataset):
             + "\nUse longer videos, lower num_frames, or remove the broken files.")
 
     def _load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
-        video, start, total, fps = self._decode(self.videos[i], rng)
-        h, w = self.video_size
+        if self.bucket_ids is None:
+            video, start, total, fps = self._decode(self.videos[i], rng)
+            geometry = size_fields(*self.video_size)
+        else:
+            video, start, total, fps, geometry = self._decode_into_bucket(i, rng)
         item: dict[str, Any] = {
             "video": video,
             "ai_caption": self.captions[i],
             "fps": fps,
-            **size_fields(h, w),
+            **geometry,
             "num_frames": self.num_frames,
             "__key__": self.videos[i].stem,
             "frame_start": start,
@@ -282,7 +374,10 @@ class LocalVideoDataset(Dataset):
         return item
 
     def _embedding(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = load_text_embedding(path)
+        return self._pad_embedding(load_text_embedding(path), path)
+
+    def _pad_embedding(self, emb: torch.Tensor, path: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``emb`` ``[L_i, D]`` zero-padded to ``text_len`` and its mask; ``path`` names it in errors."""
         length, dim = emb.shape
         if dim != self.text_dim:
             raise ValueError(f"{path}: embedding width {dim} != text_dim={self.text_dim}; set "
@@ -296,45 +391,20 @@ class LocalVideoDataset(Dataset):
         mask[:length] = 1
         return padded, mask
 
-    def _decode(self, path: Path, rng: np.random.Generator) -> tuple[torch.Tensor, int, int, float]:
+    def _decode(self, path: Path, rng: np.random.Generator,
+                to_array: Any = None) -> tuple[torch.Tensor, int, int, float]:
         """Decode the window: ``(video u8 [3,T,H,W], start, total frames, fps)``."""
-        import av  # imported here so that importing the package does not need PyAV
-
-        t = self.num_frames
         try:
-            with av.open(str(path)) as container:
-                if not container.streams.video:
-                    raise _SkippableVideo("no video stream")
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                rate = stream.average_rate or stream.guessed_rate
-                fps = float(rate) if rate else _DEFAULT_FPS
-                total = stream.frames or count_packets(path)
-                if total < t:
-                    raise _SkippableVideo(f"has {total} frames, fewer than num_frames={t}")
-                start = 0 if self.start == "first" else int(rng.integers(0, total - t + 1))
-                frames = []
-                for k, frame in enumerate(container.decode(stream)):
-                    if k >= start:
-                        frames.append(self._to_array(frame))
-                        if len(frames) == t:
-                            break
-        except av.error.FFmpegError as err:
-            raise _SkippableVideo(f"cannot decode: {err}") from err
-        if len(frames) < t:
-            raise _SkippableVideo(f"the container reports {total} frames but only "
-                                  f"{start + len(frames)} decode; needs {start + t}")
-        video = torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).contiguous()
-        return video, start, total, fps
+            return decode_window(path, self.num_frames, to_array=to_array or self._to_array,
+                                 start=self.start, rng=rng)
+        except ClipUnusable as err:
+            raise _SkippableVideo(str(err)) from err
 
-    def _to_array(self, frame: Any) -> np.ndarray:
-        """One frame as uint8 ``[H, W, 3]`` RGB at ``video_size``."""
-        h, w = self.video_size
-        if self.resize == "stretch":
-            return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR")
-        scale = max(h / frame.height, w / frame.width)
-        sh, sw = max(h, round(frame.height * scale)), max(w, round(frame.width * scale))
-        arr = frame.to_ndarray(format="rgb24", width=sw, height=sh, interpolation="BILINEAR")
-        top, left = (sh - h) // 2, (sw - w) // 2
-        return np.ascontiguousarray(arr[top:top + h, left:left + w])
-
+    def _decode_into_bucket(self, i: int, rng: np.random.Generator) -> tuple[Any, ...]:
+        """Decode video ``i`` resized into its bucket and padded: ``(..., size fields)``."""
+        size = bucket_size(self.aspect_ratio_buckets, self.bucket_ids[i], images=self.MEDIA_SUFFIXES != (".mp4",))
+        video, start, total, fps = self._decode(self.videos[i], rng, frame_resizer(size, "fit"))
+        h, w = video.shape[-2:]
+        video, mask = pad_to(video, size)
+        geometry = {"image_size": torch.tensor([*size, h, w], dtype=torch.int64), "padding_mask": mask}
+        return video, start, total, fps, geometry

@@ -8,6 +8,8 @@ order: AC, then per-block ``torch.compile``, then per-block ``fully_shard`` + ro
 2. materialise it unsharded on ``init_device`` and call ``init_weights()`` under a fixed seed
    inside a forked RNG, so every rank gets identical weights without touching the global RNG
    (DTensor random init is incomplete on CPU/gloo, so initialisation happens before sharding);
+   then the caller's ``prepare`` (a LoRA net loads its base weights and gets its adapters, seeded
+   the same on every rank);
 3. apply activation checkpointing and per-block compile;
 4. FSDP2: ``fully_shard`` every block and the root with a bf16 ``MixedPrecisionPolicy`` (fp32
    gradient reduction) over a 1D mesh or a 2D HSDP ``("replicate", "shard")`` mesh, which moves
@@ -151,6 +153,7 @@ def make_net_builder(
     init_device: torch.device | str | None = None,
     seed: int = 0,
     reshard_after_forward: bool = True,
+    context_parallel: Any = None,
 ) -> Callable[..., nn.Module]:
     """A :data:`NetBuilder` for ``"none"`` / ``"ddp"`` / ``"fsdp"`` training.
 
@@ -171,6 +174,8 @@ def make_net_builder(
             ``"cpu"`` saves accelerator memory for large nets at the cost of a slower init).
         seed: init seed, identical on every rank.
         reshard_after_forward: FSDP ``reshard_after_forward`` (False trades memory for speed).
+        context_parallel: a :class:`~cosmos_train.distributed.context_parallel.ContextParallel`
+            (from ``init_context_parallel``): both nets split their sequence over its group.
     """
     if mode not in _MODES:
         raise ValueError(f"make_net_builder: mode must be one of {_MODES}, got {mode!r}")
@@ -181,7 +186,7 @@ def make_net_builder(
     r_dtype = _dtype(reduce_dtype, "make_net_builder reduce_dtype (config: trainer.parallelism.reduce_dtype)")
     state: dict[str, Any] = {"mesh": mesh}
 
-    def build(make_net: Callable[[], nn.Module], *, role: str = "net") -> nn.Module:
+    def build(make_net: Callable[[], nn.Module], *, role: str = "net", prepare: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
         if role not in ("net", "net_ema"):
             raise ValueError(f"net builder: role must be 'net' or 'net_ema', got {role!r}")
         with torch.device("meta"):
@@ -196,6 +201,12 @@ def make_net_builder(
                 raise TypeError(f"{type(net).__name__} has no init_weights(); the net builder initialises nets with it")
             with torch.no_grad():
                 init()
+            if prepare is not None:  # e.g. LoRA: load the base, inject adapters (seeded), freeze
+                net = prepare(net)
+        if context_parallel is not None:
+            from cosmos_train.distributed.context_parallel import enable_context_parallel
+
+            enable_context_parallel(net, context_parallel)
         if role == "net_ema":
             net.requires_grad_(False)
             net.float()

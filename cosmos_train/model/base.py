@@ -11,7 +11,7 @@ decides what the net is.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import torch
 from torch import nn
@@ -29,7 +29,10 @@ class NetBuilder(Protocol):
         role: ``"net"`` or ``"net_ema"``; an EMA net is frozen (no grad) and kept in fp32.
 
     The returned module has its weights initialised identically on every rank (``init_weights()``
-    on the full module, before sharding where DTensor random init is unavailable).
+    on the full module, before sharding where DTensor random init is unavailable). Builders that
+    take ``prepare`` call it on the initialised, unsharded net (under the init seed) before
+    activation checkpointing, compile and sharding: a LoRA net loads its base and gets its
+    adapters there.
     """
 
     def __call__(self, make_net: Callable[[], nn.Module], *, role: str) -> nn.Module: ...
@@ -38,13 +41,15 @@ class NetBuilder(Protocol):
 def default_net_builder(device: torch.device | str = "cpu") -> NetBuilder:
     """A single-process builder: build on ``device``, call ``init_weights()`` if the net has it."""
 
-    def build(make_net: Callable[[], nn.Module], *, role: str) -> nn.Module:
+    def build(make_net: Callable[[], nn.Module], *, role: str, prepare: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
         with torch.device(device):
             net = make_net()
         init = getattr(net, "init_weights", None)
         if callable(init):
             with torch.no_grad():
                 init()
+        if prepare is not None:
+            net = prepare(net)
         if role == "net_ema":
             net.requires_grad_(False)
             net.float()
@@ -64,6 +69,8 @@ class TrainModel(nn.Module):
     net: nn.Module
     #: The power EMA driving ``net_ema``, or ``None`` when EMA is disabled (set by :meth:`_build_ema`).
     ema: PowerEMA | None = None
+    #: The LoRA setup (:class:`cosmos_train.model.lora.LoraSetup`) of a LoRA run, else ``None``.
+    lora: Any = None
 
     # ``net_ema`` is a property, not a class attribute: a class-level ``None`` would shadow
     # nn.Module's lookup of the registered submodule (``__getattr__`` only runs when normal
@@ -111,6 +118,21 @@ class TrainModel(nn.Module):
         pre-increment iteration (the first update copies the net)."""
         if self.ema is not None and self.net_ema is not None:
             self.ema.update(self.net, self.net_ema, iteration)
+
+    # ---- checkpoint hooks (used by cosmos_train.checkpoint.dcp) ---------------------------------
+    def frozen_state_keys(self, state_keys: Iterable[str]) -> frozenset[str]:
+        """The model state_dict entries checkpoints leave out (a LoRA run's base: it is reloaded
+        from its reference); empty for full fine-tuning."""
+        return self.lora.frozen_state_keys(state_keys) if self.lora is not None else frozenset()
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        """JSON-able facts a checkpoint records next to the weights (a LoRA run: its base reference)."""
+        return self.lora.checkpoint_metadata() if self.lora is not None else {}
+
+    def verify_checkpoint_metadata(self, metadata: dict[str, Any], path: Any) -> None:
+        """Refuses a checkpoint this model cannot continue (a LoRA run: another base)."""
+        if self.lora is not None:
+            self.lora.verify_checkpoint_metadata(metadata, path)
 
     def optimizer_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """Named trainable parameters handed to the optimizer builder (``params=``)."""

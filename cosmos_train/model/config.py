@@ -2,8 +2,9 @@
 
 ``model.config.net.*``, ``model.config.ema.*``, ``model.config.tokenizer``,
 ``model.config.conditioner``, ``model.config.state_t``, ``model.config.shift`` (rectified flow
-only) and ``model.config.conditional_frames_probs`` mean what they mean in Cosmos Predict2.5
-(``text2world_model*.py`` / ``video2world_model*.py``).
+only), ``model.config.conditional_frames_probs`` and the LoRA fields (``use_lora``,
+``lora_rank``, ``lora_alpha``, ``lora_target_modules``, ``init_lora_weights``) mean what they mean
+in Cosmos Predict2.5 (``text2world_model*.py`` / ``video2world_model*.py``).
 
 ``net``, ``tokenizer`` and ``conditioner`` hold lazy nodes (``L(MiniTrainDiT)(...)``) or zero-argument
 factories; the model builds them itself. The EDM and rectified-flow configs are separate classes:
@@ -55,6 +56,11 @@ def _one_of(allowed: tuple[str, ...]):
     return check
 
 
+def _positive(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value <= 0:
+        raise ValueError(f"model.config.{attribute.name} must be > 0, got {value}")
+
+
 def _probs(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
@@ -99,6 +105,8 @@ class _CommonModelConfig:
     tokenizer: Any = None
     conditioner: Any = None
     net: Any = None
+    #: Online caption encoder (``text_encoder`` group); ``None``: the dataset supplies embeddings.
+    text_encoder: Any = None
     ema: EMAConfig = attrs.field(factory=EMAConfig)
 
     fsdp_shard_size: int = 1
@@ -116,6 +124,15 @@ class _CommonModelConfig:
     conditional_frames_probs: dict[int, float] | None = attrs.field(default=None, validator=_probs)
     conditioning_strategy: str = attrs.field(default="frame_replace", validator=_one_of(CONDITIONING_STRATEGIES))
     denoise_replace_gt_frames: bool = True
+
+    # LoRA post-training (Cosmos's fields; cosmos_train.model.lora): adapters on a loaded base.
+    use_lora: bool = False
+    lora_rank: int = attrs.field(default=32, validator=_positive)
+    lora_alpha: int = attrs.field(default=32, validator=_positive)
+    lora_target_modules: str = "q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2"
+    init_lora_weights: bool = True
+    #: Ours: allow adapters on a net whose base weights were never loaded (logged loudly).
+    lora_allow_random_base: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.min_num_conditional_frames < 0 or self.max_num_conditional_frames < self.min_num_conditional_frames:

@@ -8,7 +8,7 @@ Rectified flow (``reference/unipc/README.md`` holds the facts, with Cosmos file:
 - :func:`make_flow_solver`: flow UniPC (order 2, bh2, data prediction), which is diffusers'
   ``UniPCMultistepScheduler`` configured as the README shows (bitwise equal to Cosmos's
   ``FlowUniPCMultistepScheduler``), or first-order Euler on the same schedule;
-- :func:`cosmos_noise`: the initial noise from ``numpy.random.RandomState(seed)``, identical on any device;
+- :func:`cosmos_noise`: the initial noise from ``numpy.random.RandomState(seed)`` (any device);
 - :func:`sample_flow`: the loop. Before every net call the conditioning latent frames are put into
   the net input (``gt*m + x*(1-m)``), the conditioning frames may get their own timestep (0.1 for
   the post-trained 2B), the velocity on those frames is replaced by ``noise - gt``, and guidance
@@ -124,7 +124,7 @@ class FlowSolver(Protocol):
 
 
 class EulerFlowSolver:
-    """First-order Euler on the flow ODE: ``x_{i+1} = x_i + (sigma_{i+1} - sigma_i) v_i`` (float32)."""
+    """First-order Euler on the flow ODE: ``x_{i+1} = x_i + (sigma_{i+1} - sigma_i) v_i``."""
 
     def __init__(self, sigmas: torch.Tensor, timesteps: torch.Tensor) -> None:
         self.sigmas, self.timesteps = sigmas, timesteps
@@ -150,7 +150,8 @@ class UniPCFlowSolver:
             from diffusers import UniPCMultistepScheduler
         except ImportError as e:  # pragma: no cover - the dev extra installs it
             raise ImportError(
-                "the UniPC solver needs diffusers: pip install -e '.[infer]' (or use --solver euler)"
+                "the UniPC solver needs diffusers: pip install -e '.[infer]' "
+                "(or use --solver euler)"
             ) from e
         sched = UniPCMultistepScheduler(
             num_train_timesteps=NUM_TRAIN_TIMESTEPS,
@@ -170,7 +171,8 @@ class UniPCFlowSolver:
             import diffusers
 
             raise RuntimeError(
-                f"diffusers {diffusers.__version__} UniPCMultistepScheduler no longer reproduces Cosmos's "
+                f"diffusers {diffusers.__version__} UniPCMultistepScheduler no longer reproduces "
+                "Cosmos's "
                 "schedule; pin diffusers==0.42.1 (the version the parity fixture was checked with)"
             )
         self._sched, self.sigmas, self.timesteps = sched, sigmas, timesteps
@@ -180,7 +182,7 @@ class UniPCFlowSolver:
 
 
 def default_solver() -> str:
-    """``"unipc"`` (Cosmos's solver) when diffusers is installed; else ``"euler"``, with a warning."""
+    """``"unipc"`` (Cosmos's solver) when diffusers is installed, else ``"euler"`` (warns)."""
     import importlib.util
 
     if importlib.util.find_spec("diffusers") is not None:
@@ -213,7 +215,7 @@ def make_flow_solver(settings: SamplerSettings) -> FlowSolver:
 def cosmos_noise(
     shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """Cosmos's ``arch_invariant_rand``: float32 standard normal from ``numpy.random.RandomState(seed)``."""
+    """Cosmos's ``arch_invariant_rand``: float32 normal noise from ``numpy.random.RandomState``."""
     values = np.random.RandomState(int(seed)).standard_normal(tuple(shape)).astype(np.float32)
     return torch.from_numpy(values).to(device)
 

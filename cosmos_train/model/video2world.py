@@ -3,7 +3,9 @@
 Both models implement :class:`~cosmos_train.model.base.TrainModel`:
 
 - the batch video (uint8 ``[B,3,T,H,W]``, or ``images`` ``[B,3,H,W]``) is normalised to ``[-1,1]``
-  and encoded by the frozen tokenizer (EDM scales latents by ``sigma_data``);
+  and encoded by the frozen tokenizer (EDM scales latents by ``sigma_data``); a batch with
+  ``latents`` (a latent cache) skips the encoder, and with ``lazy_tokenizer=True`` the tokenizer is
+  only built when first needed (sample videos), so a cached run never loads it otherwise;
 - the conditioner gives text (with CFG dropout), fps and padding mask; the first ``n`` latent
   frames of each sample are conditioning frames (replaced by the clean latents in the net input,
   and excluded from the loss via ``denoise_replace_gt_frames``);
@@ -21,6 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from cosmos_train.data._items import LATENTS_KEY
 from cosmos_train.model.base import Batch, NetBuilder, TrainModel, default_net_builder
 from cosmos_train.model.conditioner import Video2WorldCondition, Video2WorldConditioner
 from cosmos_train.model.config import Video2WorldConfig, Video2WorldRectifiedFlowConfig
@@ -42,6 +45,7 @@ from cosmos_train.model.sampler import (
     sample_flow,
 )
 from cosmos_train.optim.ema import PowerEMA
+from cosmos_train.text_encoders.base import build_text_encoder
 from cosmos_train.utils.dtypes import parse_dtype
 
 __all__ = ["Video2WorldModel", "Video2WorldModelRectifiedFlow", "build_component"]
@@ -65,9 +69,10 @@ def build_component(spec: Any, what: str) -> Any:
     if spec is None:
         raise ValueError(f"{what} is not set; select an option for it (e.g. net=tiny) or assign a LazyCall node")
     if hasattr(spec, "_target_"):
-        from lazycfg import instantiate  # imported lazily: lazycfg must not be needed to import models
+        # Imported lazily: lazycfg must not be needed to import models.
+        from cosmos_train.utils.build import instantiate_at
 
-        return instantiate(spec)
+        return instantiate_at(spec, what)
     if isinstance(spec, (nn.Module, Video2WorldConditioner)):
         return spec
     if callable(spec):
@@ -87,6 +92,8 @@ class _Video2WorldBase(TrainModel):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
+        lazy_tokenizer: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(config, self.config_cls):
@@ -99,13 +106,13 @@ class _Video2WorldBase(TrainModel):
         self.seed = int(seed)
         self.precision = parse_dtype(config.precision, "model.config.precision")
 
-        tokenizer = build_component(config.tokenizer, "model.config.tokenizer")
-        if getattr(tokenizer, "latent_ch", config.state_ch) != config.state_ch:
-            raise ValueError(
-                f"tokenizer latent_ch={tokenizer.latent_ch} but model.config.state_ch={config.state_ch}; make them equal"
-            )
         # Not registered as a submodule: the frozen tokenizer stays out of state_dict, parameters and FSDP.
-        object.__setattr__(self, "tokenizer", tokenizer.to(self.device))
+        object.__setattr__(self, "_tokenizer", None)
+        if not lazy_tokenizer:
+            self._build_tokenizer()
+        # Frozen and unregistered like the tokenizer: no grads, no optimizer, EMA or checkpoint entries.
+        object.__setattr__(self, "text_encoder", build_text_encoder(config.text_encoder, device=self.device))
+        self._warned_text_override = False
         self.conditioner = (
             Video2WorldConditioner() if config.conditioner is None else build_component(config.conditioner, "model.config.conditioner")
         )
@@ -119,7 +126,13 @@ class _Video2WorldBase(TrainModel):
             )
         builder = net_builder if net_builder is not None else default_net_builder(self.device)
         make_net: Callable[[], nn.Module] = lambda: build_component(config.net, "model.config.net")  # noqa: E731
-        self.net = builder(make_net, role="net")
+        if config.use_lora:  # build -> load base -> inject -> freeze (cosmos_train.model.lora), then shard
+            from cosmos_train.model.lora import LoraSetup
+
+            self.lora = LoraSetup.from_config(config, base_checkpoint)
+            self.net = builder(make_net, role="net", prepare=self.lora.prepare)
+        else:
+            self.net = builder(make_net, role="net")
         for name in ("in_channels", "out_channels"):
             channels = getattr(self.net, name, config.state_ch)
             if channels != config.state_ch:
@@ -128,8 +141,33 @@ class _Video2WorldBase(TrainModel):
                     f"tokenizer's latent channels); set model.config.net.{name}={config.state_ch}"
                 )
         ema = PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift) if config.ema.enabled else None
-        self._build_ema(builder, make_net, ema)
+        if self.lora is not None and ema is not None:
+            from cosmos_train.model.lora import build_adapter_ema
+
+            self.ema, self.net_ema = ema, build_adapter_ema(self.net)  # adapters only, not the base
+        else:
+            self._build_ema(builder, make_net, ema)
         self._warned_no_sample_idx = False
+
+    def _build_tokenizer(self) -> Any:
+        config = self.config
+        tokenizer = build_component(config.tokenizer, "model.config.tokenizer")
+        if getattr(tokenizer, "latent_ch", config.state_ch) != config.state_ch:
+            raise ValueError(
+                f"tokenizer latent_ch={tokenizer.latent_ch} but model.config.state_ch={config.state_ch}; make them equal"
+            )
+        object.__setattr__(self, "_tokenizer", tokenizer.to(self.device))
+        return self._tokenizer
+
+    @property
+    def tokenizer(self) -> Any:
+        """The frozen tokenizer, built on first use when the model was made with ``lazy_tokenizer``."""
+        return self._tokenizer if self._tokenizer is not None else self._build_tokenizer()
+
+    @property
+    def tokenizer_built(self) -> bool:
+        """Whether the tokenizer exists (a cached run without samples never builds it)."""
+        return self._tokenizer is not None
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Loads ``net.*`` / ``net_ema.*``; Transformer Engine ``*._extra_state`` entries in Cosmos
@@ -178,9 +216,11 @@ class _Video2WorldBase(TrainModel):
             raise TypeError(f"video must be uint8 in [0, 255] or float in [-1, 1], got {x.dtype}")
         return x, has_v
 
-    def _encode(self, pixels: torch.Tensor, is_video: bool) -> torch.Tensor:
+    def _encode(self, pixels: torch.Tensor, is_video: bool, *, any_length: bool = False) -> torch.Tensor:
+        """Clean latents of ``pixels``; training clips must have ``state_t`` latent frames (sampling,
+        with ``any_length``, takes any length the tokenizer codes)."""
         latent = self.tokenizer.encode(pixels.to(self._tokenizer_device())).to(device=self.device, dtype=torch.float32)
-        if is_video and latent.shape[2] != self.config.state_t:
+        if is_video and not any_length and latent.shape[2] != self.config.state_t:
             t_px = self.tokenizer.get_pixel_num_frames(self.config.state_t)
             raise ValueError(
                 f"the batch video has {pixels.shape[2]} frames = {latent.shape[2]} latent frames, but "
@@ -197,6 +237,60 @@ class _Video2WorldBase(TrainModel):
                 "(the dataset's height/width or video_size)"
             )
         return latent
+
+    def _cached_latents(self, batch: Batch) -> torch.Tensor:
+        """``batch["latents"]`` (a latent cache) checked against the model's latent shape."""
+        latent = batch[LATENTS_KEY]
+        cfg = self.config
+        if latent.ndim != 5 or latent.shape[1] != cfg.state_ch:
+            raise ValueError(
+                f"batch[{LATENTS_KEY!r}] must be [B, {cfg.state_ch}, T, H, W] (model.config.state_ch), got "
+                f"{tuple(latent.shape)}; rebuild the cache with this experiment's tokenizer"
+            )
+        if latent.shape[2] > 1 and latent.shape[2] != cfg.state_t:
+            raise ValueError(
+                f"the cached latents have {latent.shape[2]} frames but model.config.state_t={cfg.state_t}; "
+                "rebuild the cache with this run's num_frames or set model.config.state_t"
+            )
+        return latent.to(device=self.device, dtype=torch.float32)
+
+    def _clean_latents(self, batch: Batch, *, any_length: bool = False) -> tuple[torch.Tensor, bool]:
+        """``(x0 before scaling, is_video)`` from cached latents or by encoding the batch's pixels
+        (``any_length``: see :meth:`_encode`)."""
+        if LATENTS_KEY in batch:
+            latent = self._cached_latents(batch)
+            return latent, latent.shape[2] > 1
+        pixels, is_video = self._pixels(batch)
+        return self._encode(pixels, is_video, any_length=any_length), is_video
+
+    def _with_text_embeddings(self, batch: Batch) -> Batch:
+        """``batch`` plus the online text encoder's embeddings of its captions (when one is set).
+
+        ``neg_<caption key>`` (the negative prompt's text) becomes ``neg_<text key>`` the same way.
+        """
+        if self.text_encoder is None:
+            return batch
+        key, caption_key = self.conditioner.text_key, self.config.input_caption_key
+        if caption_key not in batch and key in batch:
+            return batch  # embeddings without captions: already encoded (tools/generate.py encodes once)
+        if caption_key not in batch:
+            raise KeyError(
+                f"model.config.text_encoder computes embeddings online from batch[{caption_key!r}] "
+                f"(model.config.input_caption_key), but the batch has keys {sorted(batch)}"
+            )
+        if key in batch and not self._warned_text_override:
+            log.warning("the batch carries %r but model.config.text_encoder is set: using the online "
+                        "embeddings (select text_encoder=precomputed to use the dataset's)", key)
+            self._warned_text_override = True
+        out = {**batch, key: self.text_encoder.encode(self._captions(batch[caption_key]))}
+        neg_caption = batch.get("neg_" + caption_key)  # the negative prompt's text (sampling)
+        if neg_caption is not None and "neg_" + key not in batch:
+            out["neg_" + key] = self.text_encoder.encode(self._captions(neg_caption))
+        return out
+
+    @staticmethod
+    def _captions(value: Any) -> list[str]:
+        return [value] if isinstance(value, str) else [str(c) for c in value]
 
     def _expected_text_dim(self) -> tuple[int, str] | None:
         """The text width the net takes and its config path (None when the net does not say)."""
@@ -224,9 +318,10 @@ class _Video2WorldBase(TrainModel):
     def _prepare(
         self, batch: Batch, seed: int, iteration: int, *, dropout: bool
     ) -> tuple[torch.Tensor, Video2WorldCondition, list[int], bool]:
-        pixels, is_video = self._pixels(batch)
-        idx = self._sample_idx(batch, pixels.shape[0])
-        x0 = self._encode(pixels, is_video) * self._latent_scale()
+        x0, is_video = self._clean_latents(batch)
+        idx = self._sample_idx(batch, x0.shape[0])
+        x0 = x0 * self._latent_scale()
+        batch = self._with_text_embeddings(batch)
         gens = sample_generators(seed, iteration, idx, _STREAM_COND)
         condition = self.conditioner(batch, gens, device=self.device, dropout=dropout)
         self._check_text_dim(condition)
@@ -331,6 +426,7 @@ class _Video2WorldBase(TrainModel):
             gt_latents: ``[B, C, T, H, W]`` clean latents (tokenizer output, scaled).
             settings: solver, schedule, guidance, seed.
         """
+        batch = self._with_text_embeddings(batch)
         cond, uncond = self.conditioner.get_condition_uncondition(batch, device=self.device)
         self._check_text_dim(cond)
         n = batch.get(NUM_CONDITIONAL_FRAMES_KEY, 1 if gt_latents.shape[2] > 1 else 0)
@@ -355,8 +451,8 @@ class _Video2WorldBase(TrainModel):
         ``guidance`` and ``seed``.
         """
         settings = sampler or self.sampler_settings(num_steps=num_steps, guidance=guidance, seed=seed)
-        pixels, is_video = self._pixels(batch)
-        x0 = self._encode(pixels, is_video) * self._latent_scale()
+        x0, _ = self._clean_latents(batch, any_length=True)
+        x0 = x0 * self._latent_scale()
         latents = self.sample_latents(batch, x0, settings)
         video = self.tokenizer.decode((latents / self._latent_scale()).to(self._tokenizer_device()))
         return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu()
@@ -368,6 +464,9 @@ class _Video2WorldBase(TrainModel):
 
     # ------------------------------------------------------------------ throughput
     def _latent_thw(self, batch: Batch) -> tuple[int, int, int]:
+        if LATENTS_KEY in batch:
+            t, h, w = batch[LATENTS_KEY].shape[-3:]
+            return int(t), int(h), int(w)
         pixels_key = self.config.input_data_key if self.config.input_data_key in batch else self.config.input_image_key
         shape = batch[pixels_key].shape
         t = shape[2] if len(shape) == 5 else 1
@@ -376,7 +475,9 @@ class _Video2WorldBase(TrainModel):
 
     def _text_len(self, batch: Batch) -> int:
         emb = batch.get(self.conditioner.text_key)
-        return int(emb.shape[1]) if emb is not None else 512
+        if emb is not None:
+            return int(emb.shape[1])
+        return int(self.text_encoder.max_length) if self.text_encoder is not None else 512
 
     def tokens_per_sample(self, batch: Batch) -> int:
         """Net tokens per sample: latent frames and cells divided by the patch sizes."""
@@ -413,6 +514,9 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         device: where the net, tokenizer and batches live.
         net_builder: materialises nets (meta init, AC, compile, FSDP); default builds on ``device``.
         seed: base seed of the per-sample draws.
+        base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
+            injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
+        lazy_tokenizer: build the tokenizer on first use (runs from a latent cache).
     """
 
     config_cls = Video2WorldRectifiedFlowConfig
@@ -424,8 +528,11 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
+        lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
+                         lazy_tokenizer=lazy_tokenizer)
         self.noise = RectifiedFlowNoise(
             shift=config.shift,
             num_train_timesteps=config.num_train_timesteps,
@@ -494,6 +601,9 @@ class Video2WorldModel(_Video2WorldBase):
         device: where the net, tokenizer and batches live.
         net_builder: materialises nets (meta init, AC, compile, FSDP); default builds on ``device``.
         seed: base seed of the per-sample draws.
+        base_checkpoint: with ``config.use_lora``, the base weights loaded before the adapters are
+            injected (``checkpoint.load_path``: a consolidated ``.pt`` or a DCP checkpoint).
+        lazy_tokenizer: build the tokenizer on first use (runs from a latent cache).
     """
 
     config_cls = Video2WorldConfig
@@ -505,8 +615,11 @@ class Video2WorldModel(_Video2WorldBase):
         device: torch.device | str = "cpu",
         net_builder: NetBuilder | None = None,
         seed: int = 0,
+        base_checkpoint: str | None = None,
+        lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed)
+        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
+                         lazy_tokenizer=lazy_tokenizer)
         sde = config.sde
         self.noise = EDMNoise(
             p_mean=sde.p_mean,

@@ -212,6 +212,8 @@ class MiniTrainDiT(nn.Module):
             )
 
         self._rope_cache: tuple[tuple, tuple[torch.Tensor, torch.Tensor]] | None = None
+        # Set by cosmos_train.distributed.context_parallel.enable_context_parallel; not a submodule.
+        self.context_parallel: Any = None
         mode, every = _sac_mode(sac_config)
         if ac_mode is not None:
             mode = ac_mode
@@ -331,9 +333,16 @@ class MiniTrainDiT(nn.Module):
             crossattn_emb = self.crossattn_proj(crossattn_emb)
 
         t_emb_B_T_D, adaln_lora_B_T_3D = self._embed_timesteps(timesteps_B_T)
+        cp = self.context_parallel
+        if cp is not None:  # this rank's frames (distributed/context_parallel.py)
+            x_B_T_H_W_D, t_emb_B_T_D, adaln_lora_B_T_3D, rope, extra_pos = cp.shard(
+                x_B_T_H_W_D, t_emb_B_T_D, adaln_lora_B_T_3D, rope, extra_pos
+            )
         for block in self.blocks:
             x_B_T_H_W_D = block(x_B_T_H_W_D, t_emb_B_T_D, crossattn_emb, rope, adaln_lora_B_T_3D, extra_pos)
         x_B_T_H_W_O = self.final_layer(x_B_T_H_W_D, t_emb_B_T_D, adaln_lora_B_T_3D)
+        if cp is not None:
+            x_B_T_H_W_O = cp.gather(x_B_T_H_W_O, Tp)
         return unpatchify(x_B_T_H_W_O, self.patch_spatial, self.patch_temporal)
 
     def _embed_timesteps(self, timesteps_B_T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

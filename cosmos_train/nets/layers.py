@@ -320,8 +320,12 @@ class Attention(nn.Module):
             cos, signed_sin = rope_cos_sin
             q = apply_rotary_pos_emb(q, cos, signed_sin).to(v.dtype)
             k = apply_rotary_pos_emb(k, cos, signed_sin).to(v.dtype)
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-        out = out.transpose(1, 2).reshape(B, L, self.n_heads * self.head_dim)
+        attend = getattr(rope_cos_sin, "attend", None) if self.is_selfattn else None
+        if attend is not None:  # context parallel: exact attention over all ranks' tokens
+            out = attend(q, k, v)
+        else:
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+        out = out.reshape(B, L, self.n_heads * self.head_dim)
         return self.output_proj(out)
 
 

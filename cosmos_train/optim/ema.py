@@ -16,7 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["PowerEMA", "copy_params", "matched_params", "power_ema_gamma", "reshard_fsdp", "swapped_weights"]
+__all__ = [
+    "PowerEMA",
+    "canonical_param_name",
+    "copy_params",
+    "matched_params",
+    "power_ema_gamma",
+    "reshard_fsdp",
+    "swapped_weights",
+]
 
 # Wrappers that activation checkpointing, torch.compile, DDP and FSDP1 insert into parameter names.
 _WRAPPER_PREFIXES = ("_checkpoint_wrapped_module.", "_orig_mod.", "_fsdp_wrapped_module.")
@@ -35,20 +43,29 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return to_local() if callable(to_local) else t
 
 
-def _clean_name(name: str) -> str:
+def canonical_param_name(name: str) -> str:
+    """A parameter name without the segments AC, compile, DDP and FSDP1 wrappers insert."""
     for prefix in _WRAPPER_PREFIXES:
         name = name.replace(prefix, "")
     return name
 
 
+_clean_name = canonical_param_name
+
+
 def matched_params(src: nn.Module, tgt: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Local tensors of ``src`` and ``tgt`` parameters paired by name (wrapper prefixes ignored).
+
+    Frozen parameters of ``src`` that ``tgt`` lacks are not paired (an EMA of the trainable part).
 
     Raises:
         ValueError: the two modules do not have the same parameter names and shapes.
     """
     src_named = {_clean_name(n): p for n, p in src.named_parameters()}
     tgt_named = {_clean_name(n): p for n, p in tgt.named_parameters()}
+    # An EMA may leave out frozen parameters (a LoRA run averages only its adapters).
+    untracked = {n for n in src_named.keys() - tgt_named.keys() if not src_named[n].requires_grad}
+    src_named = {n: p for n, p in src_named.items() if n not in untracked}
     if src_named.keys() != tgt_named.keys():
         missing = sorted(src_named.keys() - tgt_named.keys())[:5]
         extra = sorted(tgt_named.keys() - src_named.keys())[:5]

@@ -16,11 +16,13 @@ so the chunk sizes only change round-off. Two rules are the reference's and are 
 * a temporal *upsample* passes the first chunk through untouched, so latent frame 0 decodes to
   one frame and every later latent frame to four; its time conv then starts from zero context.
 
-Nothing is ever downloaded: weights come from a local file (``ckpt_path``) or random init.
+Weights come from ``ckpt_path`` (a local file, or the catalogue name ``Wan2.1/vae`` / an ``hf://``
+spec resolved through the Hugging Face cache, see :mod:`cosmos_train.checkpoint.hub`) or random init.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Iterable, Sequence
 
@@ -39,6 +41,8 @@ __all__ = [
     "Wan21VAE",
     "load_wan21_state_dict",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Per-channel latent mean of the Wan2.1 VAE (Cosmos-Predict2.5 ``tokenizers/wan2pt1.py``).
 WAN21_LATENT_MEAN: tuple[float, ...] = (
@@ -422,9 +426,9 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
     path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"Wan2.1 VAE weights not found at {path!r}. Nothing is downloaded: fetch Wan2.1_VAE.pth "
-            "(also shipped as tokenizer.pth in nvidia/Cosmos-Predict2.5-2B) yourself and set "
-            "tokenizer.ckpt_path to its local path, or set tokenizer.ckpt_path=null for random "
+            f"Wan2.1 VAE weights not found at {path!r}. Set tokenizer.ckpt_path to the catalogue "
+            "name Wan2.1/vae (tokenizer.pth of nvidia/Cosmos-Predict2.5-2B, via the Hugging Face cache) or "
+            "to a local Wan2.1_VAE.pth, or set tokenizer.ckpt_path=null for random "
             "weights (timing only), or use the PoolingTokenizer stand-in."
         )
     sd = _read_checkpoint(path)
@@ -450,7 +454,11 @@ class Wan21VAE(VideoTokenizer):
     are kept in ``dtype`` (bf16 as in Cosmos, where ``1 / std`` is also rounded to bf16).
 
     Args:
-        ckpt_path: local ``Wan2.1_VAE.pth`` (strict key check); ``None``: random init (timing).
+        ckpt_path: ``Wan2.1_VAE.pth``: a local path, the catalogue name ``Wan2.1/vae`` or an
+            ``hf://`` spec (:func:`cosmos_train.checkpoint.hub.resolve_weights`; strict key check);
+            ``None`` or ``""``: random init (timing).
+        allow_random: with ``ckpt_path=None``, permit random weights even when the run loads
+            released net weights (:func:`cosmos_train.checkpoint.pretrained.check_pretrained_parts`).
         dtype: weight and compute dtype (``"bfloat16"``, ``"float16"`` or ``"float32"``).
         temporal_window: pixel frames per encoder chunk after frame 0 (16 in Predict2.5).
         decode_window: latent frames per decoder chunk after the first (1 as in the reference).
@@ -477,9 +485,11 @@ class Wan21VAE(VideoTokenizer):
         latent_mean: Sequence[float] | None = None,
         latent_std: Sequence[float] | None = None,
         device: str | torch.device | None = None,
+        allow_random: bool = False,
     ) -> None:
         super().__init__()
         self.dtype = parse_dtype(dtype, "Wan21VAE dtype")
+        self.allow_random = bool(allow_random)
         mean = tuple(WAN21_LATENT_MEAN if latent_mean is None else latent_mean)
         std = tuple(WAN21_LATENT_STD if latent_std is None else latent_std)
         if len(mean) != z_dim or len(std) != z_dim:
@@ -494,10 +504,15 @@ class Wan21VAE(VideoTokenizer):
                                 dropout=dropout, temporal_window=temporal_window,
                                 decode_window=decode_window)
         model.to_empty(device=device)
-        if ckpt_path is None:
+        if not ckpt_path:  # None or "" (a command line cannot set a str field back to null)
+            ckpt_path = None
+            log.warning("Wan2.1 VAE with RANDOM weights (model.config.tokenizer.ckpt_path is not set): "
+                        "fine for timing, useless for quality; set it to Wan2.1/vae for the released VAE")
             model.init_weights()
         else:
-            load_wan21_state_dict(model, ckpt_path)
+            from cosmos_train.checkpoint.hub import resolve_weights
+
+            load_wan21_state_dict(model, resolve_weights(ckpt_path, what="model.config.tokenizer.ckpt_path"))
         self.model = model.to(self.dtype)
         self.ckpt_path = ckpt_path
         # Cosmos keeps mean/std in the compute dtype and computes 1/std in it (bf16 rounding).

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 import lazycfg
+from cosmos_train.distributed.context_parallel import data_parallel_rank_world
 from cosmos_train.distributed.env import all_gather_object, get_env, is_dist
 from cosmos_train.trainer.callbacks import Callback, CallbackGroup, ema_net, total_grad_norm
 from cosmos_train.trainer.data_stream import DataStream
@@ -47,6 +48,7 @@ from cosmos_train.trainer.metrics import MetricsWriter
 from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
+from cosmos_train.utils.build import instantiate_at
 
 __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
@@ -65,6 +67,8 @@ _PARALLELISM = ("ddp", "fsdp", "none")
 
 #: ``trainer.timeout_period`` at or above this means "no watchdog" (Cosmos's 999999999 default).
 _NO_TIMEOUT = 999999999
+#: The watchdog's first period (start to the end of the first step) is this many periods long.
+FIRST_STEP_TIMEOUT_FACTOR = 4
 
 #: ``trainer.*`` fields that are not :class:`Trainer` arguments, and what uses them instead.
 CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
@@ -72,6 +76,7 @@ CONFIG_FIELDS_USED_ELSEWHERE: dict[str, str] = {
     "parallelism": "the net builder (cosmos_train.launch.make_builder)",
     "grad_scaler_args": "accepted for Cosmos; logged as ignored by the launcher",
     "memory_format": "accepted for Cosmos; logged as ignored by the launcher",
+    "memory_check": "the launcher's memory guard, before the model is built",
 }
 
 
@@ -121,6 +126,11 @@ def locate_trainer(dotted: str) -> type:
         ) from exc
 
 
+def _kick(watchdog: Watchdog | None, what: str) -> None:
+    if watchdog is not None:
+        watchdog.kick(what)
+
+
 def _batch_size(batch: Any) -> int:
     if isinstance(batch, dict):
         if "sample_idx" in batch:
@@ -166,7 +176,9 @@ class Trainer:
             nets are initialised identically by the net builder).
         deterministic, allow_tf32: backend flags.
         callbacks: ``{name: Callback}``, called in dict order.
-        timeout_s: watchdog period (``None``: off).
+        timeout_s: watchdog period in seconds (``None``: off): no step, checkpoint save,
+            validation or step-end callback may take longer; the first step may take
+            ``FIRST_STEP_TIMEOUT_FACTOR`` times as long.
         profiling: a :class:`ProfilerConfig` (or its kwargs) for a profiler window.
         straggler: a :class:`StragglerMonitor` (or its kwargs).
         job_dir: where ``metrics.jsonl``, TensorBoard events, samples and traces go.
@@ -312,7 +324,7 @@ class Trainer:
                 raise_after=1 if sd.raise_error else None,
             )
         callbacks = {
-            name: lazycfg.instantiate(node)
+            name: instantiate_at(node, f"trainer.callbacks.{name}")
             for name, node in (tr.callbacks or {}).items()
             if node is not None
         }
@@ -463,11 +475,18 @@ class Trainer:
         self._data = DataStream(train_loader)
         self.iteration = 0
         if checkpointer is not None:
+            if callable(getattr(checkpointer, "check_writable", None)):
+                checkpointer.check_writable()  # an unwritable checkpoints/ fails now, not at the first save
             checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
         self._writer = MetricsWriter(self.job_dir, enabled=self.env.is_main, tensorboard=self.tensorboard)
-        watchdog = Watchdog(timeout_s=self.timeout_s).start() if self.timeout_s else None
+        watchdog = None
+        if self.timeout_s:
+            # The first period also covers on_train_start, the iteration-0 validation and the
+            # first step's compilation.
+            first = self.timeout_s * FIRST_STEP_TIMEOUT_FACTOR
+            watchdog = Watchdog(timeout_s=self.timeout_s, first_timeout_s=first).start()
         try:
             cb.on_train_start(model, self.iteration)
             if self.run_validation and val_loader is not None and self.iteration == 0:
@@ -475,7 +494,9 @@ class Trainer:
             with maybe_profile(self.profiling, self.job_dir / "torch_trace") as prof:
                 self._loop(val_loader, checkpointer, watchdog, prof)
             if checkpointer is not None and checkpointer.should_save_final(self.iteration):
+                _kick(watchdog, f"final checkpoint save at iteration {self.iteration}")
                 self._save(checkpointer)
+            _kick(watchdog, "end of training")
             cb.on_train_end(model, self.iteration)
             if checkpointer is not None:
                 checkpointer.finalize(callbacks=cb)
@@ -534,14 +555,18 @@ class Trainer:
                 window_norm += norm
                 window_steps += 1
             window_samples += step_samples
+            # Kicked around the long phases too, so the period only covers the longest one.
+            _kick(watchdog, f"iteration {self.iteration}")
             if checkpointer is not None and checkpointer.should_save(self.iteration):
                 self._save(checkpointer)
+                _kick(watchdog, f"checkpoint save at iteration {self.iteration}")
             log_step = self.is_log_step(self.iteration)
             if log_step:
                 self.pending_metrics = self._window_metrics(window_loss, window_norm, window_steps, window_samples, window_t0)
                 # The row callbacks read (and add fields to) in on_training_step_end.
                 self.last_logged = self.pending_metrics
             cb.on_training_step_end(model, batch, output, loss, self.iteration)
+            _kick(watchdog, f"step-end callbacks at iteration {self.iteration}")
             if log_step:
                 self._writer.write(self.pending_metrics)
                 self.pending_metrics = {}
@@ -550,8 +575,7 @@ class Trainer:
                 window_t0 = time.perf_counter()
             if self.run_validation and val_loader is not None and self.iteration % self.validation_iter == 0:
                 self.validate(val_loader)
-            if watchdog is not None:
-                watchdog.kick(f"iteration {self.iteration}")
+                _kick(watchdog, f"validation at iteration {self.iteration}")
             if self.straggler is not None:
                 self.straggler.step_end(self.iteration, self.device)
             if prof is not None:
@@ -578,9 +602,11 @@ class Trainer:
                 f"(rank {self.env.rank})"
             )
             if self.nonfinite == "raise":
+                lr = opt.param_groups[0].get("lr") if opt.param_groups else None
                 raise NonFiniteError(
-                    msg + "; set trainer.nonfinite='skip' to skip such steps, or stabilise training: lower "
-                    "optimizer.lr or clip gradients with trainer.callbacks.grad_clip.clip_norm"
+                    msg + "; trainer.nonfinite='raise' stopped the run. Try: lower optimizer.lr "
+                    f"(the step used {lr:g}), clip gradients with trainer.callbacks.grad_clip.clip_norm, "
+                    "or skip such steps with trainer.nonfinite='skip'"
                 )
             self.skipped_steps += 1
             log.warning("%s; skipped (no optimizer, scheduler or EMA update), %d skipped so far", msg, self.skipped_steps)
@@ -609,7 +635,7 @@ class Trainer:
             "loss": loss_total / steps_total if steps_total else float("nan"),
             "lr": self.optimizer.param_groups[0]["lr"],
             "grad_norm": norm_sum / n if steps else float("nan"),
-            "samples_per_s": samples * self.world_size / elapsed,
+            "samples_per_s": samples * data_parallel_rank_world()[1] / elapsed,  # CP peers share samples
             "step_time_s": elapsed / max(self.logging_iter, 1),
             "skipped_total": self.skipped_steps,
         }

@@ -4,6 +4,10 @@ A thread instead of Cosmos's ``SIGALRM`` so it works off the main thread and on 
 rank stuck in a collective cannot be interrupted from Python, so the default action is to dump
 every thread's stack (to find the hang) and exit the process, letting ``torchrun`` tear down
 the job instead of waiting for the 30-minute collective timeout.
+
+The trainer kicks it after every step and around the long phases (checkpoint saves, validation,
+the step-end callbacks that draw samples), so the period only has to cover the longest single
+phase; the first period (compile, first validation) gets a longer allowance.
 """
 
 from __future__ import annotations
@@ -28,15 +32,29 @@ class Watchdog:
     """Fires ``on_timeout`` when :meth:`kick` is not called for ``timeout_s`` seconds.
 
     Args:
-        timeout_s: allowed seconds between kicks (the first period starts at :meth:`start`).
+        timeout_s: allowed seconds between kicks.
+        first_timeout_s: allowed seconds from :meth:`start` to the first kick (the first step
+            compiles and validates); defaults to ``timeout_s``.
         on_timeout: called with a message; default dumps stacks and ``os._exit(124)``.
         poll_s: how often the thread checks.
     """
 
-    def __init__(self, *, timeout_s: float, on_timeout: Callable[[str], None] | None = None, poll_s: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        first_timeout_s: float | None = None,
+        on_timeout: Callable[[str], None] | None = None,
+        poll_s: float | None = None,
+    ) -> None:
         if timeout_s <= 0:
-            raise ValueError(f"Watchdog: timeout_s must be > 0, got {timeout_s}; set trainer.timeout_period to a positive number of seconds")
+            raise ValueError(
+                f"Watchdog: timeout_s must be > 0, got {timeout_s}; set trainer.timeout_period to a "
+                "positive number of seconds"
+            )
         self.timeout_s = float(timeout_s)
+        self.first_timeout_s = float(first_timeout_s) if first_timeout_s else self.timeout_s
+        self._period = self.first_timeout_s
         self.on_timeout = on_timeout or self._exit
         self.poll_s = poll_s if poll_s is not None else min(1.0, self.timeout_s / 4)
         self._last = time.monotonic()
@@ -47,6 +65,7 @@ class Watchdog:
 
     def start(self) -> "Watchdog":
         self._last = time.monotonic()
+        self._period = self.first_timeout_s
         self._thread = threading.Thread(target=self._run, name="cosmos-train-watchdog", daemon=True)
         self._thread.start()
         return self
@@ -55,6 +74,7 @@ class Watchdog:
         """Marks progress (cheap: one clock read)."""
         self._last = time.monotonic()
         self._what = what
+        self._period = self.timeout_s
 
     def stop(self) -> None:
         self._stop.set()
@@ -65,11 +85,13 @@ class Watchdog:
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
             idle = time.monotonic() - self._last
-            if idle > self.timeout_s:
+            if idle > self._period:
                 self.fired = True
                 self.on_timeout(
-                    f"watchdog: no training progress for {idle:.1f}s (timeout_s={self.timeout_s}) after {self._what!r}; "
-                    "a rank is probably stuck in a collective or the data loader. Raise trainer.timeout_s if steps are this slow."
+                    f"watchdog: no training progress for {idle:.1f}s (limit {self._period:g}s) after "
+                    f"{self._what!r}; a rank is probably stuck in a collective or the data loader. If "
+                    "steps, saves or samples are really this slow, raise trainer.timeout_period "
+                    "(seconds; 0 turns the watchdog off)"
                 )
                 return
 

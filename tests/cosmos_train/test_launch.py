@@ -51,9 +51,16 @@ def test_trainer_kwargs_map_every_knob(cfg):
     assert isinstance(trainer.checkpointer, DCPCheckpointer)
 
 
-def test_straggler_and_profiling_are_off_by_default(cfg):
+def test_watchdog_on_straggler_and_profiling_off_by_default(cfg):
     kw = Trainer.config_kwargs(cfg)
     assert kw["straggler"] is None and kw["profiling"] is None
+    assert kw["timeout_s"] == 900.0
+
+
+@pytest.mark.parametrize("period", [0, 999999999], ids=["zero", "cosmos-off"])
+def test_watchdog_can_be_turned_off(cfg, period):
+    cfg.trainer.timeout_period = period
+    assert Trainer.config_kwargs(cfg)["timeout_s"] is None
 
 
 @pytest.mark.parametrize(

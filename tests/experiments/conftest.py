@@ -43,6 +43,8 @@ def nemo_overrides(tiny_nemo_dataset: Path) -> list[str]:
     dataset_dir = tiny_nemo_dataset
     return [
         "net=tiny",  # pinned: the experiment's Predict2.5 patches still apply on top
+        "text_encoder=precomputed",  # the folder's embedding files (the online path: test_2b_nemo.py)
+        "checkpoint.load_path=''",  # no released net in tests
         f"model.config.net.crossattn_proj_in_channels={TINY_TEXT_DIM}",
         "model.config.net.crossattn_emb_channels=32",
         "tokenizer=standin",

@@ -61,6 +61,11 @@ def test_check_is_clean(cfg):
         ("dataloader_train.dataset.num_frames", 93),
         ("dataloader_train.dataset.video_size", (704, 1280)),
         ("dataloader_train.dataset.text_dim", 100352),
+        ("checkpoint.load_path", "nvidia/Cosmos-Predict2.5-2B/base/post-trained"),
+        ("model.config.tokenizer.ckpt_path", "Wan2.1/vae"),
+        ("model.config.text_encoder.weights", "nvidia/Cosmos-Reason1.1-7B"),
+        ("model.config.text_encoder.max_length", 512),
+        ("model.config.text_encoder.dtype", "bfloat16"),
     ],
     ids=lambda v: v if isinstance(v, str) and "." in v else None,
 )
@@ -196,3 +201,31 @@ def test_data_pin_keeps_clip_shape_and_text_width():
     assert [str(p) for p in lazycfg.check(cfg.dataloader_train)] == []
     small = lazycfg.load(str(EXPERIMENTS / "2b_nemo_480p.py"), ["data_train=mock"]).dataloader_train.dataset
     assert (small.height, small.width) == (480, 832)
+
+
+def test_text_is_reason1_online_as_in_cosmos(cfg):
+    """Cosmos's recipes compute Reason1 embeddings in the training step (compute_online=True)."""
+    assert lazycfg.choices(cfg)["text_encoder"] == "reason1_online"
+    assert cfg.model.config.text_encoder._target_ == "cosmos_train.text_encoders.reason1.Reason1TextEncoder"
+    assert cfg.dataloader_train.dataset.text_embeddings_subdir is None
+
+
+def test_text_encoder_precomputed_reads_the_embedding_folder():
+    cfg = lazycfg.load(PATH, ["text_encoder=precomputed"])
+    assert cfg.model.config.text_encoder is None
+    assert cfg.dataloader_train.dataset.text_embeddings_subdir == "reason1_embeddings"
+    assert [str(p) for p in lazycfg.check(cfg)] == []
+
+
+def test_short_cpu_run_with_online_reason1(run_experiment, nemo_overrides, tiny_reason1_dir):
+    """The recipe as Cosmos runs it: captions -> Reason1 (the tiny fixture decoder) in the step, no files."""
+    keep = [o for o in nemo_overrides if not o.startswith(("text_encoder=", "model.config.net.crossattn_proj_in"))]
+    out = run_experiment("2b_nemo.py", keep + [
+        f"model.config.text_encoder.weights={tiny_reason1_dir}",
+        "model.config.text_encoder.max_length=32",
+        "model.config.text_encoder.dtype=float32",
+        "model.config.net.crossattn_proj_in_channels=256",  # 4 layers x 64 of the tiny decoder
+    ])
+    assert out["config"].dataloader_train.dataset.text_embeddings_subdir is None
+    train_rows = [r for r in out["rows"] if r.get("split") == "train"]
+    assert [r["iteration"] for r in train_rows] == [1, 2] and all(r["loss"] > 0 for r in train_rows)

@@ -53,6 +53,6 @@ def _isolated_default_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     In a full-suite run, cosmos_train's option modules register real groups (``net``, ``model``...)
     in the process-wide default registry; library tests must not depend on what else was imported.
     """
-    from lazycfg import _registry
+    from lazycfg import _overrides as _registry
 
     monkeypatch.setattr(_registry, "_DEFAULT", lazycfg.Registry())

@@ -1,4 +1,4 @@
-"""Tests for lazycfg._check: static checks against target signatures and annotations."""
+"""Tests for lazycfg._compare.check: static checks against target signatures and annotations."""
 from __future__ import annotations
 
 from typing import Any, Optional

@@ -20,7 +20,7 @@ from lazycfg import (
     explain,
 )
 from lazycfg._configclass import field_types, is_configclass
-from lazycfg._provenance import get_history, get_site
+from lazycfg._node import get_history, get_site
 from tests.fixtures.lazycfg.toy import Net
 
 

@@ -1,4 +1,4 @@
-"""Tests for lazycfg._diff: path-level differences printable as override lines."""
+"""Tests for lazycfg._compare.diff: path-level differences printable as override lines."""
 from __future__ import annotations
 
 import copy
@@ -8,9 +8,9 @@ import attrs
 import pytest
 
 from lazycfg import L, ConfigDict, apply_overrides, configclass, diff
-from lazycfg._diff import format_value
+from lazycfg._compare import format_value
 from lazycfg._grammar import parse_value
-from lazycfg._provenance import set_choices
+from lazycfg._node import set_choices
 
 
 @configclass

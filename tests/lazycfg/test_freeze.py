@@ -1,4 +1,4 @@
-"""freeze / is_frozen / unfreeze (lazycfg._freeze)."""
+"""freeze / is_frozen / unfreeze (lazycfg._build)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""instantiate (lazycfg._instantiate); every case also runs on save->load and to_py->load."""
+"""instantiate (lazycfg._build); every case also runs on save->load and to_py->load."""
 
 from __future__ import annotations
 

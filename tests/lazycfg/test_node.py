@@ -20,7 +20,7 @@ from lazycfg import (
     LazyRef,
 )
 from lazycfg._node import locate, node_args, node_kwargs, resolve_target, target_name, wrap
-from lazycfg._provenance import get_site
+from lazycfg._node import get_site
 from tests.fixtures.lazycfg.toy import Callback, Net, Pair
 
 
@@ -76,7 +76,7 @@ def test_missing_kwarg_errors() -> None:
 
 
 def test_item_access_by_position_and_path_in_errors() -> None:
-    from lazycfg._tree import get_child
+    from lazycfg.tree import get_child
 
     n = L(Net)(7, num_blocks=1)
     assert n[0] == n["0"] == get_child(n, "0") == 7 and n[-1] == 7
@@ -153,7 +153,7 @@ def test_deepcopy_keeps_history_and_site() -> None:
     n = L(Net)(num_blocks=1)
     n.num_blocks = 2
     c = copy.deepcopy(n)
-    from lazycfg._provenance import get_history
+    from lazycfg._node import get_history
 
     assert [r.value for r in get_history(c, "num_blocks")] == [1, 2]
     assert get_site(c) == get_site(n)

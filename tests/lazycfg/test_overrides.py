@@ -62,7 +62,7 @@ def base() -> ConfigDict:
 def test_set(roundtrip: RT, override: str, path: str, expected: Any) -> None:
     cfg = roundtrip(base())
     apply_overrides(cfg, [override])
-    from lazycfg._tree import get_child, parse_path
+    from lazycfg.tree import get_child, parse_path
 
     obj = cfg
     for key in parse_path(path):

@@ -1,4 +1,4 @@
-"""Provenance records and explain (lazycfg._provenance)."""
+"""Provenance records and explain (lazycfg._node, lazycfg._compare.explain)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lazycfg import ConfigDict, ConfigKeyError, L, Record, apply_overrides, explain
-from lazycfg._provenance import (
+from lazycfg._node import (
     DELETED,
     caller_site,
     get_choices,

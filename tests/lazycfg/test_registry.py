@@ -1,4 +1,4 @@
-"""Registry, register/select on the default registry, choices (lazycfg._registry)."""
+"""Registry, register/select on the default registry, choices (lazycfg._overrides)."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def test_module_level_register_and_select_use_default_registry() -> None:
 
 
 def test_iter_options() -> None:
-    from lazycfg._registry import iter_options
+    from lazycfg._overrides import iter_options
 
     names = [(g, n) for g, n, _ in iter_options(reg_with_options())]
     assert ("net", "small") in names and ("model", "fsdp") in names

@@ -14,8 +14,8 @@ import pytest
 
 from lazycfg import PLACEHOLDER, ConfigDict, L, apply_overrides, configclass, diff
 from lazycfg._node import LazyNode
-from lazycfg._serialize import dumps, fingerprint, loads, to_py
-from lazycfg._tree import children, kind_of
+from lazycfg._io import dumps, fingerprint, loads, to_py
+from lazycfg.tree import children, kind_of
 
 SEEDS = range(120)
 STRINGS = ["", "a", "hello world", "1e3", "480", "true", "False", "null", "None", "yes", "off",

@@ -1,4 +1,4 @@
-"""Tests for lazycfg._serialize (save/load/dumps/loads/fingerprint) and to_py."""
+"""Tests for lazycfg._io (save/load/dumps/loads/fingerprint) and to_py."""
 from __future__ import annotations
 
 import enum
@@ -16,8 +16,16 @@ import lazycfg
 from lazycfg import PLACEHOLDER, ConfigDict, L
 from lazycfg._configclass import configclass
 from lazycfg._errors import ConfigError, SerializationError
-from lazycfg._provenance import explain, get_choices, set_choices
-from lazycfg._serialize import dumps, fingerprint, load_yaml, loads, save, to_py
+from lazycfg import explain
+from lazycfg._node import get_choices, set_choices
+from lazycfg._io import dumps, fingerprint, load_yaml, loads, save, to_py
+
+
+@pytest.fixture(autouse=True)
+def _trust_builtins(monkeypatch):
+    """Values below come from ``builtins`` (max, abs) and ``posixpath`` (os.path.join): loading
+    a file imports only trusted packages, so these tests trust them like a user would."""
+    monkeypatch.setenv("LAZYCFG_TRUST", "builtins,posixpath,ntpath")
 
 
 class Color(enum.Enum):
@@ -264,16 +272,16 @@ def test_fingerprint_ignores_history_and_sees_values():
 
 
 def test_libyaml_is_used_when_available():
-    from lazycfg import _serialize
+    from lazycfg import _io
 
     if yaml.__with_libyaml__:
-        assert issubclass(_serialize._dumper(), yaml.CSafeDumper)
-        assert _serialize._loader() is yaml.CSafeLoader
+        assert issubclass(_io._dumper(), yaml.CSafeDumper)
+        assert _io._loader() is yaml.CSafeLoader
 
 
 def test_import_lazycfg_does_not_import_yaml():
-    code = ("import sys, lazycfg, lazycfg._serialize, lazycfg._resolve, lazycfg._diff, "
-            "lazycfg._check, lazycfg._display, lazycfg._cli;"
+    code = ("import sys, lazycfg, lazycfg._io, lazycfg._resolve, lazycfg._compare, "
+            "lazycfg._build, lazycfg._display, lazycfg._cli;"
             "bad = [m for m in ('yaml', 'omegaconf', 'torch', 'numpy') if m in sys.modules];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,4 @@
-"""The generic tree walker (lazycfg._tree)."""
+"""The generic tree walker (lazycfg.tree)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from lazycfg import ConfigDict, ConfigError, ConfigKeyError, L
-from lazycfg._tree import (
+from lazycfg.tree import (
     children,
     del_child,
     format_path,

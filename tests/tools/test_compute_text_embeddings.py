@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,90 @@ def test_missing_captions_folder(tmp_path, capsys):
 def test_help_runs_as_a_script():
     result = subprocess.run([sys.executable, str(TOOL), "--help"], capture_output=True, text=True, check=True)
     assert "--encoder" in result.stdout and "100352" in result.stdout
+
+
+# ---- --encoder reason1 (the tiny fixture decoder in Reason1's folder layout) ------------------------
+from tests.conftest import REASON1_FIXTURE  # noqa: E402
+
+
+def _reason1_argv(dataset_dir, weights, *extra):
+    return ["--dataset-dir", str(dataset_dir), "--encoder", "reason1", "--weights", str(weights),
+            "--text-len", "32", "--dtype", "float32", "--batch-size", "2", *extra]
+
+
+@pytest.fixture()
+def encode_calls(monkeypatch):
+    """Counts the captions the Reason1 decoder actually runs on (a spy around the real method)."""
+    from cosmos_train.text_encoders.reason1 import Reason1TextEncoder
+
+    calls: list[int] = []
+    real = Reason1TextEncoder.encode_ids
+
+    def spy(self, ids):
+        calls.append(int(ids.shape[0]))
+        return real(self, ids)
+
+    monkeypatch.setattr(Reason1TextEncoder, "encode_ids", spy)
+    return calls
+
+
+def test_reason1_end_to_end(dataset_dir, tiny_reason1_dir, encode_calls, capsys):
+    assert tool.main(_reason1_argv(dataset_dir, tiny_reason1_dir)) == 0
+    assert "4 written" in capsys.readouterr().out  # a, b, c and the negative prompt
+    out = dataset_dir / "reason1_embeddings"
+    assert sorted(p.name for p in out.iterdir()) == ["a.pt", "b.pt", "c.pt", "negative_prompt.pt"]
+    assert sum(encode_calls) == 3  # "a teal robot walks" (a and b), "two words", the negative prompt
+    assert os.stat(out / "a.pt").st_ino == os.stat(out / "b.pt").st_ino  # one file on disk
+    saved = torch.load(out / "c.pt", weights_only=True)
+    assert saved["embeddings"].shape == (32, 256) and saved["encoder"] == "reason1" and saved["semantic"] is True
+    # The negative prompt file is exactly the fixture's Cosmos negative-prompt case.
+    cases = {c["name"]: c for c in torch.load(REASON1_FIXTURE / "cases.pt", weights_only=True)["cases"]}
+    neg = torch.load(out / "negative_prompt.pt", weights_only=True)
+    torch.testing.assert_close(neg["embeddings"], cases["negative_prompt"]["expected"], atol=1e-5, rtol=1e-5)
+    # The dataset reads them untrimmed: all 32 rows are real (Cosmos feeds pads too).
+    ds = LocalVideoDataset(dataset_dir=dataset_dir, num_frames=3, video_size=(16, 16),
+                           text_embeddings_subdir="reason1_embeddings", text_len=32, text_dim=256)
+    item = ds[0]
+    assert item["t5_text_mask"].tolist() == [1] * 32
+    assert torch.equal(item["t5_text_embeddings"], torch.load(out / f"{item['__key__']}.pt",
+                                                              weights_only=True)["embeddings"])
+    assert not list(out.glob(".*tmp*"))  # atomic writes leave nothing behind
+
+
+def test_reason1_resume_skips_verified_files_and_redoes_the_rest(dataset_dir, tiny_reason1_dir, encode_calls, capsys):
+    argv = _reason1_argv(dataset_dir, tiny_reason1_dir)
+    assert tool.main(argv) == 0
+    encode_calls.clear()
+    assert tool.main(argv) == 0
+    assert "0 written, 4 already present" in capsys.readouterr().out and encode_calls == []
+    out = dataset_dir / "reason1_embeddings"
+    (out / "c.pt").write_bytes((out / "c.pt").read_bytes()[:100])  # an interrupted copy
+    (dataset_dir / "metas" / "a.txt").write_text("a new caption")  # a changed caption
+    assert tool.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "2 written, 2 already present" in captured.out and captured.err.count("does not verify") == 2
+    assert sum(encode_calls) == 2
+    assert torch.load(out / "a.pt", weights_only=True)["caption"] == "a new caption"
+    assert torch.load(out / "b.pt", weights_only=True)["caption"] == "a teal robot walks"
+
+
+def test_reason1_reads_cosmos_json_captions(dataset_dir, tiny_reason1_dir):
+    import json
+
+    (dataset_dir / "captions").mkdir()
+    for stem in "abc":
+        (dataset_dir / "captions" / f"{stem}.json").write_text(json.dumps({"long": f"long {stem}", "short": stem}))
+    assert tool.main(_reason1_argv(dataset_dir, tiny_reason1_dir, "--caption-key", "short", "--no-negative-prompt")) == 0
+    saved = torch.load(dataset_dir / "reason1_embeddings" / "b.pt", weights_only=True)
+    assert saved["caption"] == "b"
+    assert not (dataset_dir / "reason1_embeddings" / "negative_prompt.pt").exists()
+
+
+def test_reason1_offline_without_weights_says_what_to_download(dataset_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert tool.main(["--dataset-dir", str(dataset_dir), "--encoder", "reason1"]) == 2
+    err = capsys.readouterr().err
+    assert "hf download nvidia/Cosmos-Reason1-7B --revision 3210bec0495fdc7a8d3dbb8d58da5711eab4b423" in err
+    assert "Traceback" not in err

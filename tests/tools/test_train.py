@@ -109,7 +109,7 @@ def test_missing_text_embeddings_are_reported(train_main, tmp_path, capsys, monk
     monkeypatch.chdir(tmp_path)
     for sub in ("videos", "metas"):
         (tmp_path / "datasets" / "cosmos_nemo_assets" / sub).mkdir(parents=True)
-    assert train_main([NEMO, "model.config.fsdp_shard_size=1"]) == 2
+    assert train_main([NEMO, "model.config.fsdp_shard_size=1", "text_encoder=precomputed"]) == 2
     err = capsys.readouterr().err
     assert "reason1_embeddings does not exist" in err and "512 x 100352" in err
     assert "tools/compute_text_embeddings.py" in err
@@ -118,6 +118,81 @@ def test_missing_text_embeddings_are_reported(train_main, tmp_path, capsys, monk
 def test_invalid_config_fails_before_building(train_main, capsys):
     assert train_main([NEMO, "model_parallel.context_parallel_size=2"]) == 2
     assert "model_parallel.context_parallel_size=2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.config.net.num_blockz=2",
+        "model.config.net.timestep_scale=[1,2]",
+        "model.config.net.rope_enable_fps_modulation=maybe",
+    ],
+    ids=["typo", "list-for-float", "str-for-bool"],
+)
+def test_real_run_checks_like_dryrun_before_building(tmp_path, override):
+    """Fresh processes (the net's module not imported when the overrides apply): check() stops a
+    real run before anything is built, with the problem lines --dryrun prints."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def train(*args: str, out: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(TRAIN), TINY, override, *args], cwd=ROOT,
+                              env=dict(env, IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / out)),
+                              capture_output=True, text=True, timeout=300)
+
+    dry = train("--dryrun", out="dry")
+    assert dry.returncode == 1, dry.stderr[-3000:]
+    lines = [line.strip() for line in dry.stderr.split("problems:", 1)[1].splitlines() if line.strip()]
+    assert lines and all(line.startswith("model.config.net.") for line in lines), dry.stderr
+    real = train(out="real")
+    assert real.returncode == 2, real.stderr[-3000:]
+    assert real.stderr.startswith("error: the config has problems") and "Traceback" not in real.stderr
+    for line in lines:
+        assert line in real.stderr
+    assert not (tmp_path / "real").exists()  # nothing was built or written
+
+
+def test_build_errors_name_the_config_path(train_main, capsys):
+    """A value check() cannot judge fails at build time, named by its path (never '<root>')."""
+    assert train_main([TINY, "model.config.net.num_heads=5"]) == 2
+    err = capsys.readouterr().err
+    assert "failed to build 'model.config.net': cosmos_train.nets.dit.MiniTrainDiT" in err
+    assert "model_channels=64 must be divisible by num_heads=5" in err
+    assert "<root>" not in err and "Traceback" not in err
+
+
+def test_output_root_that_is_a_file_is_one_error_line(train_main, tmp_path, capsys, monkeypatch):
+    root = tmp_path / "root"
+    root.write_text("a file")
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(root))
+    assert train_main([TINY, "trainer.max_iter=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create the job directory") and err.count("\n") == 1
+    assert f"{root} is a file, not a directory" in err and "IMAGINAIRE_OUTPUT_ROOT" in err
+
+
+def test_nonfinite_loss_is_one_error_line(train_main, capsys):
+    args = [TINY, "optimizer.lr=1e6", "trainer.max_iter=50", "trainer.run_validation=false",
+            "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema",
+            "~trainer.callbacks.grad_clip", "job.name=nonfinite"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert re.search(r"non-finite training step at iteration \d+: loss=\S+, grad_norm=\S+", line), line
+    assert "trainer.nonfinite='raise' stopped the run" in line and "lower optimizer.lr (the step used" in line
+    assert "Traceback" not in err
+
+
+def test_a_model_that_cannot_fit_is_refused_before_building(train_main, capsys, monkeypatch):
+    """The issue's case: 2b_nemo_480p with mock data on a 24 GB CPU machine (free memory pinned)."""
+    from cosmos_train.utils import memory_guard
+
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: 24 * 2**30)
+    args = [str(ROOT / "experiments" / "2b_nemo_480p.py"), "data_train=mock", "tokenizer=standin"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "the model cannot fit: 2.06B parameters need at least 38.4 GiB" in line
+    assert "only 24.0 GiB are free on cpu" in line and "Traceback" not in err
 
 
 def test_smoke_runs_one_iteration_with_every_cadence(train_main, tmp_path):

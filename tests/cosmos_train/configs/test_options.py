@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import lazycfg
-from lazycfg._registry import default_registry
+from lazycfg._overrides import default_registry
 from cosmos_train.configs.base import DEFAULT_CHOICES, make_config, register_options, select_checkpoint, select_model
 from cosmos_train.configs.net import NET_KWARGS
 

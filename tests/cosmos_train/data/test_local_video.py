@@ -231,3 +231,35 @@ def test_packet_count_fallback_matches_container_count(data_dir):
     from cosmos_train.data.video_io import count_frames, count_packets
 
     assert count_packets(data_dir / "videos" / "long.mp4") == 20 == count_frames(data_dir / "videos" / "long.mp4")
+
+
+# ---- Cosmos's JSON caption layout ----------------------------------------------------------------
+@pytest.fixture()
+def json_caption_dir(tmp_path):
+    import json
+
+    root = tmp_path / "json_captions"
+    for stem in ("a", "b"):
+        write_mp4(root / "videos" / f"{stem}.mp4", torch.zeros(3, 3, 16, 16, dtype=torch.uint8))
+        (root / "captions").mkdir(parents=True, exist_ok=True)
+        (root / "captions" / f"{stem}.json").write_text(json.dumps(
+            {"long": f"A long caption of {stem}. ", "medium": f"medium {stem}", "short": f"{stem}"}))
+    return root
+
+
+@pytest.mark.parametrize("key", ["long", "medium", "short"])
+def test_json_captions_pick_the_configured_prompt(json_caption_dir, key):
+    ds = LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key=key)
+    expected = {"long": "A long caption of a.", "medium": "medium a", "short": "a"}[key]
+    assert ds[0]["ai_caption"] == expected  # stripped, like the .txt captions
+
+
+def test_json_caption_errors_name_the_file_and_keys(json_caption_dir):
+    (json_caption_dir / "captions" / "b.json").write_text('{"long": "x"}')
+    with pytest.raises(ValueError, match=r"b\.json has no string 'short' caption \(found \['long'\]\)"):
+        LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="short")
+    (json_caption_dir / "captions" / "b.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing in .*captions: b\.json"):
+        LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="long")
+    with pytest.raises(ValueError, match="caption_key must be None"):
+        LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="tiny")

@@ -123,6 +123,23 @@ def test_two_rank_checkpoint_loads_on_one_rank(runs):
     assert opt.state[next(iter(model.net.parameters()))]["step"].item() == 4
 
 
+def test_two_rank_fsdp_checkpoint_exports_full_tensors(runs, tmp_path):
+    """tools/export_checkpoint.py's library on the FSDP-sharded 2-rank checkpoint, in one process."""
+    from cosmos_train.checkpoint.export import export_checkpoint
+
+    out, _ = runs
+    saved = torch.load(out / "bf16_params.pt", weights_only=True)
+    files = export_checkpoint(out / "bf16" / "checkpoints" / "iter_000000004", tmp_path / "release").files
+    full = torch.load(files["model.pt"], weights_only=True)
+    ema = torch.load(files["model_ema_fp32.pt"], weights_only=True)
+    assert list(full) == [f"{part}.{k}" for part in ("net", "net_ema") for k in saved[part]]
+    for part in ("net", "net_ema"):
+        for name, value in saved[part].items():
+            assert torch.equal(full[f"{part}.{name}"], value), (part, name)
+    for name, value in saved["net_ema"].items():
+        assert torch.equal(ema[f"net.{name}"], value), name
+
+
 def test_rank_consistency_check(runs):
     _, res = runs
     for r in res["consistency"]:

@@ -172,7 +172,7 @@ def test_random_init_tokenizer_shapes(frames: int) -> None:
 
 
 def test_missing_weights_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="Nothing is downloaded.*ckpt_path"):
+    with pytest.raises(FileNotFoundError, match="model.config.tokenizer.ckpt_path=.*neither an existing file.*Wan2.1/vae"):
         Wan21VAE(ckpt_path=str(tmp_path / "Wan2.1_VAE.pth"), **TINY)
 
 

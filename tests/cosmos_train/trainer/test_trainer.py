@@ -119,7 +119,7 @@ def test_accumulating_two_batches_of_one_equals_one_batch_of_two(tmp_path, steps
 def test_nonfinite_raise_names_the_iteration(tmp_path):
     model, opt, sched, loader = toy_components(nonfinite_at=(2,))
     trainer = Trainer(max_iter=5, job_dir=tmp_path, logging_iter=1, nonfinite="raise", tensorboard=False)
-    with pytest.raises(NonFiniteError, match=r"iteration 2: loss=nan.*trainer\.nonfinite='skip'.*optimizer\.lr.*trainer\.callbacks\.grad_clip\.clip_norm"):
+    with pytest.raises(NonFiniteError, match=r"iteration 2: loss=nan.*trainer\.nonfinite='raise' stopped the run.*optimizer\.lr.*trainer\.callbacks\.grad_clip\.clip_norm.*trainer\.nonfinite='skip'"):
         trainer.fit(model, opt, sched, loader)
 
 

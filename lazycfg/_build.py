@@ -1,0 +1,295 @@
+"""``instantiate`` (build lazy nodes) and ``freeze``/``is_frozen``/``unfreeze``.
+
+Both are short functions on the memoised traversal of ``lazycfg.tree``: a node reachable twice is
+built (or frozen) once, at its first path.
+
+A frozen container stores its config path (``__lz_frozen__``), so the error of a later set or
+delete names the full path (``trainer.max_iter``). ``freeze`` swaps plain lists (a node's
+``_args_`` included) for :class:`ConfigList` and plain dicts for :class:`ConfigDict` (so they can
+refuse mutation), guards plain attrs classes (a ``__setattr__`` wrapper for ``__dict__`` classes,
+a guarded subclass for slotted ones) and descends into tuples. ``with unfreeze(cfg):`` is the one
+explicit, scoped way to change a frozen config; the whole tree is frozen again on exit.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ._errors import ConfigError, InstantiationError
+from ._node import (
+    PLACEHOLDER,
+    ConfigDict,
+    ConfigList,
+    LazyNode,
+    LazyRef,
+    _init_meta,
+    frozen_error,
+    locate,
+    resolve_target,
+    target_name,
+)
+from .tree import Traversal, children, format_path, is_attrs, kind_of, raw_set, traverse
+
+__all__ = ["instantiate", "freeze", "is_frozen", "unfreeze"]
+
+_SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
+
+
+# ----------------------------------------------------------------------------- instantiate
+def instantiate(obj: Any, *args: Any, **kwargs: Any) -> Any:
+    """Builds every lazy node in ``obj`` (inside dicts, lists and tuples too).
+
+    Args:
+        obj: a lazy node, or a container holding nodes (a dict gives a plain dict, a list a list,
+            a tuple a tuple); other values are returned unchanged (attrs config instances are
+            passed through as they are: typed configs are built by their owner).
+        *args: prepended to the node's positional args (top-level node only).
+        **kwargs: override or add top-level call arguments (runtime objects such as
+            ``params=model.parameters()``); they are passed as given, never built.
+
+    Returns:
+        The built object. A node reachable twice is built once per call. Callees receive plain
+        ``dict``/``list``/``tuple`` (never config containers); a node with ``_recursive_=False``
+        receives its children unbuilt. ``LazyRef`` values are imported.
+
+    Raises:
+        InstantiationError: a target failed to import or to build, or a ``PLACEHOLDER`` is left;
+            the message names the config path, the target and the node's ``file:line``, and the
+            original exception is chained.
+    """
+    if (args or kwargs) and type(obj) is not LazyNode:
+        raise InstantiationError(
+            f"instantiate(obj, *args, **kwargs): call arguments need a lazy node, got "
+            f"{type(obj).__name__}", "")
+    t = Traversal(_build)
+    if type(obj) is LazyNode:
+        return _build_node(obj, (), t, args, kwargs)
+    return t(obj)
+
+
+def _build(obj: Any, path: tuple, t: Traversal) -> Any:
+    kind = kind_of(obj)
+    if kind == "node":
+        return _build_node(obj, path, t, (), {})
+    if kind == "mapping":
+        return dict(t.map_children(obj, path))
+    if kind == "list":
+        return [v for _, v in t.map_children(obj, path)]
+    if isinstance(obj, tuple):  # namedtuples too
+        items = [t(v, (*path, i)) for i, v in enumerate(obj)]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    if isinstance(obj, LazyRef):
+        where = format_path(path) or "<root>"
+        try:
+            return locate(obj.__lz_name__, where)
+        except ConfigError as exc:
+            raise InstantiationError(f"failed to import {where!r}: {exc}", where) from exc
+    return obj
+
+
+def _build_node(node: LazyNode, path: tuple, t: Traversal, call_args: tuple,
+                call_kwargs: dict) -> Any:
+    where = format_path(path) or "<root>"
+    site = node.__lz_site__ or "<unknown>"
+    name = target_name(node.__lz_target__)
+    try:
+        target = resolve_target(node, where)
+    except ConfigError as exc:
+        why = exc.message.removeprefix(f"{where}: ").removeprefix(f"cannot import {name!r}")
+        raise InstantiationError(f"failed to build {where!r}: cannot import target {name!r} of "
+                                 f"the node defined at {site}{why}", where) from exc
+    if node.__lz_recursive__:
+        items = t.map_children(node, path)
+    else:
+        items = children(node)
+    args = [*call_args, *(v for k, v in items if isinstance(k, int))]
+    kwargs = {k: v for k, v in items if not isinstance(k, int)}
+    kwargs.update(call_kwargs)
+    for key, value in (*enumerate(args), *kwargs.items()):
+        if value is PLACEHOLDER:
+            full = format_path((*path, key))
+            raise InstantiationError(
+                f"failed to build {where!r} (L({name}) at {site}): argument {full!r} is still "
+                f"PLACEHOLDER; pass it at build time: instantiate(cfg"
+                f"{'.' + where if path else ''}, {key}=...)", full)
+    try:
+        return target(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the config context
+        raise InstantiationError(f"failed to build {where!r}: {name}(...) defined at {site} "
+                                 f"raised {type(exc).__name__}: {exc}", where) from exc
+
+
+# ----------------------------------------------------------------------------- freeze
+_GUARDED: dict[type, type] = {}
+
+
+def freeze(cfg: Any) -> Any:
+    """Recursively forbids every set or delete below ``cfg``; returns ``cfg``.
+
+    (A plain ``dict``/``list`` root is replaced by a frozen ``ConfigDict``/``ConfigList``: use the
+    return value.)
+    """
+    return traverse(_freezer(True), cfg)
+
+
+def _freezer(frozen: bool) -> Any:
+    """The traversal function that freezes (or unfreezes) one container and its children."""
+
+    def fn(obj: Any, path: tuple, t: Traversal) -> Any:
+        kind = kind_of(obj)
+        if kind == "leaf":
+            return obj
+        mark = format_path(path) if frozen else None
+        if kind == "tuple":
+            items = [t(v, (*path, i)) for i, v in enumerate(obj)]
+            return tuple(items) if any(a is not b for a, b in zip(items, obj)) else obj
+        target = obj
+        if frozen and type(obj) is dict:
+            target = ConfigDict.__new__(ConfigDict)
+            _init_meta(target, "")
+            dict.update(target, obj)
+        elif frozen and type(obj) is list:
+            target = ConfigList(obj)
+        if kind == "node" and frozen and type(obj.__lz_args__) is list:
+            object.__setattr__(obj, "__lz_args__", ConfigList(obj.__lz_args__))
+        t.memo[id(obj)] = (obj, target)  # a child reaching back here gets the new container
+        if kind == "attrs":
+            _mark_attrs(obj, mark, frozen)
+        elif isinstance(target, (LazyNode, ConfigDict, ConfigList)):
+            _mark(target, mark, frozen)
+            if kind == "node":
+                _mark(obj.__lz_args__, format_path((*path, "_args_")) if frozen else None,
+                      frozen)
+        for key, child in children(target):
+            new = t(child, (*path, key))
+            if new is not child:
+                raw_set(target, key, new)
+        return target
+
+    return fn
+
+
+def _mark(obj: Any, mark: str | None, frozen: bool) -> None:
+    if isinstance(obj, (LazyNode, ConfigDict, ConfigList)) and (
+            not frozen or obj.__lz_frozen__ is None):
+        object.__setattr__(obj, "__lz_frozen__", mark)
+
+
+def _mark_attrs(obj: Any, mark: str | None, frozen: bool) -> None:
+    cls = type(obj)
+    d = getattr(obj, "__dict__", None)
+    if d is not None:
+        if frozen and d.get("__lz_frozen__") is not None:
+            return
+        d["__lz_frozen__"] = mark
+        if not cls.__dict__.get("__lz_configclass__") and not _is_configclass(cls):
+            _guard_dict_class(cls)
+        return
+    # slotted plain attrs: swap in a guarded subclass with the same layout
+    if frozen:
+        if not getattr(cls, "__lz_guard__", False):
+            object.__setattr__(obj, "__class__", _guarded_subclass(cls))
+            _remember_slot_path(obj, mark)
+    elif getattr(cls, "__lz_guard__", False):
+        object.__setattr__(obj, "__class__", cls.__bases__[0])
+        _SLOT_PATHS.pop(id(obj), None)
+
+
+# config paths of frozen slotted attrs instances (no room for them on the instance itself),
+# held by weak reference so a dropped config does not keep its paths
+_SLOT_PATHS: dict[int, tuple[Any, str]] = {}
+
+
+def _remember_slot_path(obj: Any, path: str | None) -> None:
+    import weakref
+
+    key = id(obj)
+    try:
+        ref = weakref.ref(obj, lambda _: _SLOT_PATHS.pop(key, None))
+    except TypeError:  # no __weakref__ slot (attrs weakref_slot=False): errors name the class
+        return
+    _SLOT_PATHS[key] = (ref, path or "")
+
+
+def _slot_path(obj: Any) -> str:
+    entry = _SLOT_PATHS.get(id(obj))
+    if entry is not None and entry[0]() is obj:
+        return entry[1]
+    return type(obj).__bases__[0].__name__
+
+
+def _is_configclass(cls: type) -> bool:
+    return any(b.__dict__.get("__lz_configclass__") for b in cls.__mro__)
+
+
+def _guard_dict_class(cls: type) -> None:
+    """Wraps a plain attrs class's ``__setattr__``/``__delattr__`` once to honour the flag."""
+    if cls.__dict__.get("__lz_guarded__"):
+        return
+    orig_set = cls.__setattr__
+    orig_del = cls.__delattr__
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        mark = self.__dict__.get("__lz_frozen__")
+        if mark is not None and not name.startswith("__lz_"):
+            raise frozen_error(mark, name)
+        orig_set(self, name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        mark = self.__dict__.get("__lz_frozen__")
+        if mark is not None and not name.startswith("__lz_"):
+            raise frozen_error(mark, name, "delete")
+        orig_del(self, name)
+
+    cls.__setattr__ = __setattr__
+    cls.__delattr__ = __delattr__
+    cls.__lz_guarded__ = True
+
+
+def _guarded_subclass(cls: type) -> type:
+    sub = _GUARDED.get(cls)
+    if sub is None:
+        def __setattr__(self: Any, name: str, value: Any) -> None:
+            raise frozen_error(_slot_path(self), name)
+
+        def __delattr__(self: Any, name: str) -> None:
+            raise frozen_error(_slot_path(self), name, "delete")
+
+        sub = type(cls.__name__, (cls,), {"__slots__": (), "__setattr__": __setattr__,
+                                          "__delattr__": __delattr__, "__lz_guard__": True,
+                                          "__module__": cls.__module__,
+                                          "__qualname__": cls.__qualname__})
+        _GUARDED[cls] = sub
+    return sub
+
+
+def is_frozen(cfg: Any) -> bool:
+    """True when ``cfg`` (its root container) is frozen."""
+    t = type(cfg)
+    if t is LazyNode or isinstance(cfg, (ConfigDict, ConfigList)):
+        return cfg.__lz_frozen__ is not None
+    if is_attrs(cfg):
+        d = getattr(cfg, "__dict__", None)
+        if d is not None:
+            return d.get("__lz_frozen__") is not None
+        return bool(getattr(t, "__lz_guard__", False))
+    if isinstance(cfg, tuple):
+        return all(is_frozen(v) for v in cfg if type(v) not in _SCALARS)
+    return False
+
+
+@contextmanager
+def unfreeze(cfg: Any) -> Iterator[Any]:
+    """``with unfreeze(cfg):`` allows changes to a frozen config; it is frozen again on exit.
+
+    A config that was not frozen is left unfrozen on exit. (A plain-dict/list root cannot be
+    frozen in place; pass the object ``freeze`` returned.)
+    """
+    was = is_frozen(cfg)
+    traverse(_freezer(False), cfg)
+    try:
+        yield cfg
+    finally:
+        if was:
+            traverse(_freezer(True), cfg)

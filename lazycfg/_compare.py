@@ -1,0 +1,530 @@
+"""Comparing and inspecting configs: ``diff`` (two trees side by side), ``check`` (against the
+targets' signatures, without building anything) and ``explain`` (the history of one value).
+
+``diff(a, b)`` returns entries whose ``str()`` is one override line (``path=VALUE``,
+``+path=VALUE``, ``~path``, ``++path=VALUE`` where a node or mapping gives way to a plain value);
+applying the lines, in order, to a copy of ``a`` gives ``b``. Provenance and group choices are
+ignored, as by equality. A change the override grammar cannot spell (a lazy node or a config
+class instance appearing where there was none) is an entry with ``expressible`` False whose
+``str()`` is a ``# not expressible ...`` comment.
+
+``check(cfg)`` imports each node's target (never calls it) and reports, per config path:
+``import`` (the target does not import), ``unknown-arg`` (with did-you-mean), ``missing-arg`` (a
+required parameter never set; ``PLACEHOLDER`` marks one supplied at build time), ``bad-args``
+(positional arguments that do not bind) and ``type`` (a value contradicting the parameter's or
+field's annotation; a lazy node is checked by the class it builds). ``${...}`` strings pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import tree as _tree
+from ._configclass import field_types
+from ._errors import ConfigError
+from ._node import (
+    LazyNode,
+    LazyRef,
+    Record,
+    get_history,
+    get_site,
+    resolve_target,
+    suggest,
+    target_name,
+)
+from ._types import params as _params
+from ._types import type_repr, value_accepts
+from .tree import _scalar, format_path, get_child, join_path, parse_path
+
+CHANGED, ADDED, REMOVED = "changed", "added", "removed"
+
+
+class _Inexpressible(Exception):
+    """A value with no spelling in the override VALUE grammar."""
+
+
+class DiffEntry:
+    """One difference; ``str()`` gives the override line that applies it.
+
+    Attributes:
+        kind: "changed", "added" or "removed".
+        keys: the path as a tuple of keys; ``path`` is its dotted form.
+        old: the value in ``a`` (None when added).
+        new: the value in ``b`` (None when removed).
+        expressible: False when no override line can express the change.
+    """
+
+    __slots__ = ("kind", "keys", "old", "new", "expressible", "_text")
+
+    def __init__(self, kind: str, keys: tuple, old: Any, new: Any) -> None:
+        self.kind, self.keys, self.old, self.new = kind, keys, old, new
+        # replacing a node or mapping by a value of another kind needs the forcing form
+        force = (kind == CHANGED and _tree.kind_of(old) in ("node", "mapping", "attrs")
+                 and _tree.kind_of(new) != _tree.kind_of(old))
+        try:
+            value = "" if kind == REMOVED else format_value(new)
+            self.expressible = True
+        except _Inexpressible:
+            value = repr(new)
+            self.expressible = False
+        path = self.path
+        set_form = f"++{path}={value}" if force else f"{path}={value}"
+        self._text = {CHANGED: set_form, ADDED: f"+{path}={value}", REMOVED: f"~{path}"}[kind]
+
+    @property
+    def path(self) -> str:
+        return _tree.format_path(self.keys)
+
+    def __str__(self) -> str:
+        return self._text if self.expressible else f"# not expressible as an override: {self._text}"
+
+    def __repr__(self) -> str:
+        return f"DiffEntry({self.kind}, {self._text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DiffEntry):
+            return NotImplemented
+        return (self.kind, self.keys, self._text) == (other.kind, other.keys, other._text)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def diff(a: Any, b: Any) -> list[DiffEntry]:
+    """Return the changed, added and removed paths from ``a`` to ``b`` (empty when equal).
+
+    Args:
+        a: the reference config.
+        b: the other config.
+
+    Returns:
+        Entries in config order; ``[str(e) for e in diff(a, b)]`` are override lines that turn
+        a copy of ``a`` into ``b``.
+    """
+    out = Diff()
+    _diff(a, b, (), out, set())
+    return out
+
+
+def format_lines(entries: list[DiffEntry]) -> str:
+    """The entries as override lines, one per line."""
+    return "".join(f"{e}\n" for e in entries)
+
+
+class Diff(list):
+    """The list ``diff`` returns; ``print()`` shows one override line per entry, as the CLI."""
+
+    def __str__(self) -> str:
+        return format_lines(self).rstrip("\n") or "(no differences)"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+def _same_shape(a: Any, b: Any, ka: str) -> bool:
+    if ka == "node":
+        return target_name(a.__lz_target__) == target_name(b.__lz_target__)
+    if ka == "attrs":
+        return type(a) is type(b)
+    return True
+
+
+def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set,
+          parent: str = "root") -> None:
+    ka, kb = _tree.kind_of(a), _tree.kind_of(b)
+    if ka == kb == "tuple" and len(a) == len(b) and not any(
+            _tree.kind_of(x) in ("leaf", "tuple") and not _equal(x, y) or
+            _tree.kind_of(x) != _tree.kind_of(y) for x, y in zip(a, b)):
+        # only containers inside the tuple changed: edit them in place, keep the tuple,
+        # unless an element itself would have to be replaced (tuples are immutable)
+        inner: list[DiffEntry] = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            _diff(x, y, (*path, i), inner, seen, "tuple")
+        if not any(len(e.keys) == len(path) + 1 for e in inner):
+            out.extend(inner)
+            return
+    if ka == "leaf" or kb == "leaf" or ka != kb or ka == "tuple":
+        if not _equal(a, b):
+            if parent in ("mapping", "node") and _retyped(a, b):
+                # Overrides keep the type of the value they replace: delete, then add anew.
+                out.append(DiffEntry(REMOVED, path, a, None))
+                out.append(DiffEntry(ADDED, path, None, b))
+            else:
+                out.append(DiffEntry(CHANGED, path, a, b))
+        return
+    pair = (id(a), id(b))
+    if pair in seen:  # a shared node: its differences are listed once, at its first path
+        return
+    seen.add(pair)
+    if ka == "node":
+        if not _same_shape(a, b, ka):
+            out.append(DiffEntry(CHANGED, (*path, "_target_"), a.__lz_target__,
+                                 target_name(b.__lz_target__)))
+        if a.__lz_recursive__ != b.__lz_recursive__:
+            out.append(DiffEntry(CHANGED, (*path, "_recursive_"), a.__lz_recursive__,
+                                 b.__lz_recursive__))
+        args_a, args_b = a.__lz_args__, b.__lz_args__
+        if len(args_a) != len(args_b):
+            out.append(DiffEntry(CHANGED, (*path, "_args_"), list(args_a), list(args_b)))
+        elif any(_leaf_retyped(x, y) for x, y in zip(args_a, args_b)):
+            out.append(DiffEntry(CHANGED, (*path, "_args_"), list(args_a), list(args_b)))
+        else:
+            for i, (x, y) in enumerate(zip(args_a, args_b)):
+                _diff(x, y, (*path, i), out, seen, "args")
+        _diff_keyed(a.__lz_kwargs__, b.__lz_kwargs__, path, out, seen, "node")
+    elif ka == "attrs":
+        if not _same_shape(a, b, ka):
+            out.append(DiffEntry(CHANGED, path, a, b))
+            return
+        for (key, x), (_, y) in zip(_tree.children(a), _tree.children(b)):
+            _diff(x, y, (*path, key), out, seen, "attrs")
+    elif ka == "mapping":
+        _diff_keyed(a, b, path, out, seen, "mapping")
+    else:  # list
+        if len(a) != len(b) or any(_leaf_retyped(x, y) for x, y in zip(a, b)):
+            # a new length, or an element of another type: the whole list is replaced
+            if not _equal(a, b):
+                out.append(DiffEntry(CHANGED, path, a, b))
+            return
+        for i, (x, y) in enumerate(zip(a, b)):
+            _diff(x, y, (*path, i), out, seen, "list")
+
+
+def _retyped(a: Any, b: Any) -> bool:
+    """True when setting ``b`` over ``a`` would be refused or converted by an override."""
+    if a is None or type(a) is type(b):
+        return False
+    if isinstance(a, float) and type(b) is int:
+        return False  # int -> float is lossless and compares equal
+    return True
+
+
+def _leaf_retyped(a: Any, b: Any) -> bool:
+    ka, kb = _tree.kind_of(a), _tree.kind_of(b)
+    if ka != kb or ka == "tuple":
+        return not _equal(a, b) and _retyped(a, b)
+    if ka == "leaf":
+        return not _equal(a, b) and _retyped(a, b)
+    return False
+
+
+def _diff_keyed(a: dict, b: dict, path: tuple, out: list[DiffEntry], seen: set,
+                kind: str) -> None:
+    for key, x in a.items():
+        if key not in b:
+            out.append(DiffEntry(REMOVED, (*path, key), x, None))
+        else:
+            _diff(x, b[key], (*path, key), out, seen, kind)
+    for key, y in b.items():
+        if key not in a:
+            out.append(DiffEntry(ADDED, (*path, key), None, y))
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Config equality (as ``==`` of the configs, so ``diff`` is empty exactly when equal)."""
+    try:
+        return bool(a == b) or _both_nan(a, b)
+    except Exception:  # noqa: BLE001 - values that refuse comparison differ unless identical
+        return a is b
+
+
+def _both_nan(a: Any, b: Any) -> bool:
+    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+
+
+# ----------------------------------------------------------------------------- VALUE spelling
+def format_value(value: Any, *, nested: bool = False) -> str:
+    """Spell ``value`` in the override VALUE grammar (``parse_value`` of it gives it back).
+
+    Raises:
+        _Inexpressible: nodes, config classes and other objects have no spelling.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(float(value))
+    if isinstance(value, str):
+        return _format_str(value, nested)
+    kind = _tree.kind_of(value)
+    if kind == "list":
+        return "[" + ", ".join(format_value(v, nested=True) for v in value) + "]"
+    if kind == "tuple":
+        items = [format_value(v, nested=True) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if kind == "mapping":
+        return "{" + ", ".join(f"{format_value(k, nested=True)}: {format_value(v, nested=True)}"
+                               for k, v in value.items()) + "}"
+    raise _Inexpressible(repr(value))
+
+
+_BARE_STOP = set(",)]}:'\"[({ \t\n\\")
+
+
+def _format_str(s: str, nested: bool) -> str:
+    bare_ok = (s and s == s.strip() and s[0] not in "'\"[({~+" and "\n" not in s
+               and isinstance(_scalar(s), str) and "\\" not in s
+               and (not nested or not (_BARE_STOP & set(s))))
+    if bare_ok:
+        return s
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace(
+        "\t", "\\t").replace("\r", "\\r") + "'"
+
+
+# ----------------------------------------------------------------------------- check
+IMPORT, UNKNOWN_ARG, MISSING_ARG, BAD_ARGS, TYPE = (
+    "import", "unknown-arg", "missing-arg", "bad-args", "type")
+
+
+class Problem:
+    """One problem found by ``check``.
+
+    Attributes:
+        path: dotted config path of the offending value (or node).
+        kind: "import", "unknown-arg", "missing-arg", "bad-args" or "type".
+        message: what is wrong and what to do.
+    """
+
+    __slots__ = ("path", "kind", "message")
+
+    def __init__(self, path: str, kind: str, message: str) -> None:
+        self.path, self.kind, self.message = path, kind, message
+
+    def __str__(self) -> str:
+        return f"{self.path or '<root>'}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"Problem({self.path!r}, {self.kind!r}, {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return (self.path, self.kind, self.message) == (other.path, other.kind, other.message)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class CheckError(ConfigError):
+    """Raised by ``check(cfg, strict=True)``; ``problems`` holds the list."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"check found {len(problems)} problem(s):\n{lines}",
+                         problems[0].path if problems else None)
+        self.problems = problems
+
+
+def check(cfg: Any, *, strict: bool = False) -> list[Problem]:
+    """Report problems in ``cfg`` without building anything.
+
+    Args:
+        cfg: the config (nodes, mappings, lists, attrs configs).
+        strict: raise ``CheckError`` (a ``ConfigError``) when there is any problem.
+
+    Returns:
+        The problems, in config order; empty when the config is clean.
+    """
+    problems: list[Problem] = []
+    for keys, obj in _tree.walk(cfg):
+        kind = _tree.kind_of(obj)
+        if kind == "node":
+            _check_node(obj, _tree.format_path(keys), problems)
+        elif kind == "attrs":
+            _check_attrs(obj, keys, problems)
+    if strict and problems:
+        raise CheckError(problems)
+    return problems
+
+
+def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
+    import inspect  # lazy: `import lazycfg` stays light (inspect pulls in ast, 25 ms)
+
+    name = target_name(node.__lz_target__)
+    try:
+        target = resolve_target(node, path)
+    except Exception as e:  # noqa: BLE001 - any import-time failure is the same problem
+        cause = e.__cause__ if isinstance(e, ConfigError) and e.__cause__ else e
+        problems.append(Problem(path, IMPORT, f"target {name!r} does not import "
+                                f"({_first_line(cause)}); fix the dotted path or install its "
+                                "package"))
+        return
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: nothing to check against
+    params = sig.parameters
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    keyword_ok = [n for n, p in params.items()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    kwargs = node.__lz_kwargs__
+    known = {}
+    for key in kwargs:
+        if key in keyword_ok or var_kw:
+            known[key] = None
+        else:
+            problems.append(Problem(
+                join_path(path, key), UNKNOWN_ARG,
+                f"{name} does not accept {key!r}.{suggest(key, keyword_ok)} "
+                f"Valid: {', '.join(keyword_ok) or 'none'}"))
+    try:
+        bound = sig.bind_partial(*node.__lz_args__, **known)
+    except TypeError as e:
+        problems.append(Problem(path, BAD_ARGS, f"L({name}) arguments do not bind: {e}"))
+        return
+    for pname, p in params.items():
+        if (p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and pname not in bound.arguments):
+            problems.append(Problem(
+                join_path(path, pname), MISSING_ARG,
+                f"required parameter {pname!r} of {name} is never set; set it, or write "
+                f"{pname}=PLACEHOLDER if it is supplied at build time"))
+    p = _params(target)
+    hints = p.hints if p is not None else {}
+    for pname, value in bound.arguments.items():
+        if pname in kwargs:
+            value = kwargs[pname]
+        elif params[pname].kind is params[pname].VAR_POSITIONAL:
+            continue
+        tp = hints.get(pname)
+        if tp is not None:
+            where = join_path(path, pname) if pname in kwargs else join_path(
+                path, list(bound.arguments).index(pname))
+            _check_type(value, tp, where, f"parameter {pname!r} of {name}", problems)
+
+
+def _check_attrs(obj: Any, keys: tuple, problems: list[Problem]) -> None:
+    hints = field_types(type(obj))
+    for key, value in _tree.children(obj):
+        tp = hints.get(key)
+        if tp is not None:
+            _check_type(value, tp, _tree.format_path((*keys, key)),
+                        f"field {key!r} of {type(obj).__name__}", problems)
+
+
+def _check_type(value: Any, tp: Any, path: str, what: str, problems: list[Problem]) -> None:
+    if type(value) is LazyNode:
+        built = _built_class(value)
+        classes = _classes_of(tp)
+        if LazyNode in classes:
+            return  # the field holds the node itself (``Optional[LazyNode]``), built later
+        if built is not None and classes:
+            try:
+                ok = any(issubclass(built, c) for c in classes)
+            except TypeError:
+                ok = True
+            if not ok:
+                problems.append(Problem(path, TYPE, f"{what} expects {type_repr(tp)}, but "
+                                        f"L({target_name(value.__lz_target__)}) builds a "
+                                        f"{built.__name__}"))
+        return
+    if not value_accepts(value, tp):
+        problems.append(Problem(path, TYPE, f"{what} expects {type_repr(tp)}, got {value!r:.60} "
+                                f"({type(value).__name__})"))
+
+
+def _classes_of(tp: Any) -> list[type]:
+    """The classes an annotation allows a built object to be; [] when it allows anything."""
+    import typing
+
+    if tp is Any or tp is object:
+        return []
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        out: list[type] = []
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            sub = _classes_of(arg)
+            if not sub:
+                return []
+            out += sub
+        return out
+    if origin is not None:
+        return [origin] if isinstance(origin, type) else []
+    return [tp] if isinstance(tp, type) else []
+
+
+def _built_class(node: LazyNode) -> type | None:
+    """The class a node builds, when its target is a class (None for functions or failures)."""
+    target = node.__lz_target__
+    try:
+        obj = resolve_target(node) if isinstance(target, (str, LazyRef)) else target
+    except Exception:  # noqa: BLE001 - reported as an import problem at that node's own path
+        return None
+    return obj if isinstance(obj, type) else None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# ----------------------------------------------------------------------------- explain
+class History(list):
+    """The list ``explain`` returns; ``print()`` shows numbered records, as the CLI does."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"{i}. {rec}" for i, rec in enumerate(self, 1))
+
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(str(self))  # type: ignore[attr-defined]
+
+
+def explain(cfg: object, path: str) -> list[Record]:
+    """The history of one value, oldest first.
+
+    Args:
+        cfg: the config root.
+        path: dotted path (``"optimizer.lr"``, ``"trainer.callbacks.ema.every_n"``,
+            ``"blocks.0.dim"``).
+
+    Returns:
+        Records (value, source, kind). The first one is the value given when the containing node,
+        mapping or config-class instance was created, with its ``file:line`` (plus the
+        ``group=option`` selection that brought that subtree in, when there was one).
+
+    Raises:
+        ConfigKeyError: the path does not exist in ``cfg`` and has no recorded history.
+    """
+    keys = parse_path(path)
+    if not keys:
+        return History()
+    parents, via = [cfg], ""
+    for i, key in enumerate(keys[:-1]):
+        recs = get_history(parents[-1], key)
+        if recs:
+            via = recs[-1].source if recs[-1].kind == "select" else ""
+        parents.append(get_child(parents[-1], key, path=format_path(keys[:i])))
+    parent, last = parents[-1], keys[-1]
+    holder, hkey = parent, last
+    if isinstance(parent, (list, tuple)) and len(keys) >= 2:
+        # list elements carry no metadata: their history lives on the list's parent
+        holder, hkey = parents[-2], f"{keys[-2]}.{last}"
+    recs = get_history(holder, hkey)
+    if not recs:
+        current = get_child(parent, last, path=format_path(keys[:-1]))
+        site = get_site(holder)
+        if not site and _is_slotted_attrs(holder):
+            site = (f"<unknown: {type(holder).__name__} is a slotted attrs class, which keeps no "
+                    f"history; use @configclass or attrs.define(slots=False)>")
+        return History([Record(current, _with_via(site, via), "init")])
+    if recs[0].kind == "init" and via:
+        recs[0] = Record(recs[0].value, _with_via(recs[0].source, via), "init")
+    return History(recs)
+
+
+def _is_slotted_attrs(obj: object) -> bool:
+    return getattr(type(obj), "__attrs_attrs__", None) is not None and not hasattr(obj, "__dict__")
+
+
+def _with_via(site: str, via: str) -> str:
+    if not via:
+        return site
+    return f"{site} (via {via})" if site else f"(via {via})"

@@ -1,0 +1,541 @@
+"""The one traversal engine: how configs nest, how to walk and map them, and their paths.
+
+A config is a tree (a DAG when a node is shared). Each *kind* of value registers how to take it
+apart and put it back together (``register_kind``; Fiddle's daglish does the same):
+
+* ``"node"``: a lazy node; children are the positional args (int keys) then the kwargs (str
+  keys, in written order); the target, ``_recursive_`` and metadata are not children;
+* ``"mapping"``: any ``dict`` (normally ``ConfigDict``), keyed by its keys;
+* ``"list"`` / ``"tuple"``: int keys;
+* ``"attrs"``: an attrs instance (``@configclass`` or plain attrs), keyed by field names
+  (registered by ``lazycfg._configclass``, which knows config classes);
+* ``"leaf"``: everything else (numbers, strings, None, callables, ``LazyRef``, ...).
+
+Public API (``lazycfg.tree``):
+    ``walk(obj)``: ``(path, value)`` pairs, pre-order, a shared container once;
+    ``children(obj)``: ``[(key, child), ...]``;
+    ``format_path(keys)`` / ``parse_path(text)``: key tuples <-> override syntax
+    (``trainer.callbacks.ema.every_n``, ``blocks.0.dim``, ``m['odd.key']``, ``m[True]``).
+
+Also here, for lazycfg's own features: ``kind_of``, ``traverse`` (the memoised map that
+``instantiate``, ``freeze``, ``resolve`` and ``load`` are written on), ``rebuild``,
+``get_child``/``set_child``/``del_child`` (through the container's rules: freezing, provenance,
+config-class type checks) and ``raw_set`` (bypassing them, for loaders).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from ._errors import ConfigError, ConfigKeyError, OverrideError
+from ._node import (
+    DELETED,
+    ConfigDict,
+    ConfigList,
+    LazyNode,
+    _init_meta,
+    listing,
+    new_node,
+    node_child,
+    record,
+    suggest,
+    wrap,
+)
+
+__all__ = ["walk", "children", "format_path", "parse_path"]
+
+Path = tuple
+_LEAF_TYPES = frozenset({int, float, str, bool, type(None), bytes, complex})
+_FIELDS_CACHE: dict[type, tuple[str, ...]] = {}
+_SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
+
+
+# ----------------------------------------------------------------------------- kinds
+class Kind:
+    """How one kind of value is taken apart (``flatten``) and put back (``unflatten``).
+
+    ``flatten(obj) -> [(key, child), ...]``; ``unflatten(template, items) -> new object`` (no
+    provenance, no checks); ``setter(obj, key, value, source, kind, path)`` sets one child
+    through the kind's own rules (None: the kind has its own ``set_child`` branch).
+    """
+
+    __slots__ = ("flatten", "unflatten", "setter")
+
+    def __init__(self, flatten: Callable, unflatten: Callable, setter: Callable | None) -> None:
+        self.flatten, self.unflatten, self.setter = flatten, unflatten, setter
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, flatten: Callable, unflatten: Callable,
+                  setter: Callable | None = None) -> None:
+    """Registers (or replaces) how values of kind ``name`` are taken apart and rebuilt."""
+    KINDS[name] = Kind(flatten, unflatten, setter)
+
+
+def is_attrs(obj: object) -> bool:
+    """True for an instance of an attrs class (not for the class itself)."""
+    return not isinstance(obj, type) and getattr(type(obj), "__attrs_attrs__", None) is not None
+
+
+def attrs_fields(cls: type) -> tuple[str, ...]:
+    """Field names of an attrs class, in definition order (cached)."""
+    names = _FIELDS_CACHE.get(cls)
+    if names is None:
+        names = _FIELDS_CACHE[cls] = tuple(a.name for a in cls.__attrs_attrs__)
+    return names
+
+
+def kind_of(obj: object) -> str:
+    """One of "node", "mapping", "list", "tuple", "attrs", "leaf"."""
+    t = type(obj)
+    if t in _LEAF_TYPES:
+        return "leaf"
+    if t is LazyNode:
+        return "node"
+    if isinstance(obj, dict):
+        return "mapping"
+    if isinstance(obj, list):
+        return "list"
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return "tuple"
+    if getattr(t, "__attrs_attrs__", None) is not None:
+        return "attrs"
+    return "leaf"
+
+
+def children(obj: object) -> list[tuple[Any, Any]]:
+    """``[(key, child), ...]`` of a container; ``[]`` for leaves."""
+    if type(obj) in _LEAF_TYPES:
+        return []
+    kind = KINDS.get(kind_of(obj))
+    return kind.flatten(obj) if kind is not None else []
+
+
+def rebuild(template: Any, items: list[tuple[Any, Any]]) -> Any:
+    """A new container of the same kind as ``template`` holding ``items`` (no provenance).
+
+    Nodes keep the template's target, ``_recursive_`` and site; attrs instances are created
+    without running ``__init__`` (so validators and type checks are skipped).
+    """
+    kind = KINDS.get(kind_of(template))
+    return kind.unflatten(template, items) if kind is not None else template
+
+
+def _node_unflatten(node: LazyNode, items: list) -> LazyNode:
+    return new_node(node.__lz_target__, [v for k, v in items if isinstance(k, int)],
+                    {k: v for k, v in items if not isinstance(k, int)}, node.__lz_recursive__,
+                    node.__lz_site__)
+
+
+def _mapping_unflatten(template: dict, items: list) -> ConfigDict:
+    new = ConfigDict.__new__(ConfigDict)
+    _init_meta(new, getattr(template, "__lz_site__", ""))
+    for key, v in items:
+        dict.__setitem__(new, key, v)
+    return new
+
+
+register_kind("node", lambda n: [*enumerate(n.__lz_args__), *n.__lz_kwargs__.items()],
+              _node_unflatten)
+register_kind("mapping", lambda m: list(m.items()), _mapping_unflatten)
+register_kind("list", lambda s: list(enumerate(s)), lambda t, items: (
+    ConfigList if isinstance(t, ConfigList) else list)(v for _, v in items))
+register_kind("tuple", lambda s: list(enumerate(s)), lambda t, items: tuple(v for _, v in items))
+
+
+# ----------------------------------------------------------------------------- traversal
+class Traversal:
+    """One memoised map over a config tree, carrying the path.
+
+    ``fn(value, path, t)`` returns the result for ``value``; it recurses with ``t(child,
+    child_path)`` or ``t.map_children(value, path)``, so it decides what to descend into. A
+    container reachable twice is handled once, at its first path; later visits return the same
+    result (so shared nodes stay shared, or are built once). Leaves are not memoised.
+    """
+
+    __slots__ = ("fn", "memo")
+
+    def __init__(self, fn: Callable[[Any, Path, Traversal], Any]) -> None:
+        self.fn = fn
+        self.memo: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive, result)
+
+    def __call__(self, value: Any, path: Path = ()) -> Any:
+        if type(value) in _LEAF_TYPES or kind_of(value) == "leaf":  # only containers are shared
+            return self.fn(value, path, self)
+        hit = self.memo.get(id(value))
+        if hit is not None:
+            return hit[1]
+        result = self.fn(value, path, self)
+        self.memo[id(value)] = (value, result)
+        return result
+
+    def map_children(self, value: Any, path: Path) -> list[tuple[Any, Any]]:
+        """``[(key, result of the child)]`` for the children of ``value``."""
+        return [(k, self(c, (*path, k))) for k, c in children(value)]
+
+
+def traverse(fn: Callable[[Any, Path, Traversal], Any], root: Any, path: Path = ()) -> Any:
+    """Runs one memoised traversal of ``root`` with ``fn`` (see :class:`Traversal`)."""
+    return Traversal(fn)(root, path)
+
+
+def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
+         _seen: set[int] | None = None) -> Iterator[tuple[Path, Any]]:
+    """Yields ``(path, value)`` for ``obj`` and everything below it, pre-order.
+
+    Args:
+        obj: the root.
+        path: the path of ``obj`` (prefix of every yielded path).
+        dedupe: a container reachable twice (a shared node) is yielded and descended only at
+            its first path.
+    """
+    if _seen is None:
+        _seen = set()
+    yield path, obj
+    if type(obj) in _LEAF_TYPES:
+        return
+    if dedupe:
+        oid = id(obj)
+        if oid in _seen:
+            return
+        _seen.add(oid)
+    for key, child in children(obj):
+        if type(child) in _LEAF_TYPES:
+            yield (*path, key), child
+        else:
+            if dedupe and id(child) in _seen:
+                continue
+            yield from walk(child, (*path, key), dedupe=dedupe, _seen=_seen)
+
+
+# ----------------------------------------------------------------------------- access
+def _mapping_key(obj: dict, key: Any) -> Any:
+    """Finds ``key`` in a mapping, accepting "0" for an int key 0 (and 0 for "0")."""
+    if key in obj:
+        return key
+    if isinstance(key, str) and key.lstrip("-").isdigit() and int(key) in obj:
+        return int(key)
+    if isinstance(key, int) and str(key) in obj:
+        return str(key)
+    raise KeyError(key)
+
+
+def _index(obj: Any, key: Any, path: str) -> int:
+    if isinstance(key, str) and key.lstrip("-").isdigit():
+        key = int(key)
+    if not isinstance(key, int) or isinstance(key, bool):
+        raise ConfigKeyError(f"{path or '<root>'} is a {type(obj).__name__}: index it with an "
+                             f"integer, not {key!r}", path)
+    if not -len(obj) <= key < len(obj):
+        raise ConfigKeyError(f"{join_path(path, key)}: index {key} out of range (length "
+                             f"{len(obj)})",
+                             join_path(path, key))
+    return key
+
+
+def join_path(path: str | None, key: Any) -> str:
+    """The path of child ``key`` of the container at ``path`` (``"a.b"``, 0 -> ``"a.b.0"``)."""
+    return format_path((*parse_path(path), key)) if path else format_path((key,))
+
+
+def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
+    """The child ``key`` of ``obj``.
+
+    Args:
+        obj: a container.
+        key: str or int key (a digit string also indexes lists and positional args).
+        path: the config path of ``obj``, used in error messages.
+
+    Raises:
+        ConfigKeyError: no such child (with did-you-mean suggestions).
+    """
+    t = type(obj)
+    if t is LazyNode:
+        return node_child(obj, key, path)
+    if isinstance(obj, dict):
+        try:
+            return dict.__getitem__(obj, _mapping_key(obj, key))
+        except KeyError:
+            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key.{suggest(key, obj.keys())}"
+                                 f"{listing('Keys', obj)}", join_path(path, key)) from None
+    if isinstance(obj, (list, tuple)):
+        return obj[_index(obj, key, path or "")]
+    if getattr(t, "__attrs_attrs__", None) is not None:
+        names = attrs_fields(t)
+        if key in names:
+            return getattr(obj, key)
+        raise ConfigKeyError(f"{join_path(path, key)!r}: {t.__name__} has no field {key!r}."
+                             f"{suggest(key, names)}{listing('Fields', names)}",
+                             join_path(path, key))
+    where = path or "<root>"
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {where} is a {type(obj).__name__} value, "
+                         f"not a "
+                         f"config container", join_path(path, key))
+
+
+def get_path(obj: Any, keys: tuple) -> Any:
+    """The value at ``keys`` below ``obj`` (errors name the path)."""
+    for i, key in enumerate(keys):
+        obj = get_child(obj, key, path=format_path(keys[:i]))
+    return obj
+
+
+def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
+              kind: str = "python", path: str | None = None) -> None:
+    """Sets a child through the container's rules (freeze, provenance, config-class type checks).
+
+    Args:
+        source: provenance source (override text, ``group=option``); None: the calling line.
+        kind: provenance kind ("python", "override", "select", ...).
+        path: the config path of ``obj`` for error messages.
+    """
+    t = type(obj)
+    if t is LazyNode or isinstance(obj, ConfigDict):
+        if t is LazyNode and isinstance(key, str) and key.isdigit():
+            key = int(key)
+        if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
+                key) in obj:
+            key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
+        obj._lz_set(key, value, source, kind)
+        return
+    if isinstance(obj, dict):
+        obj[key] = wrap(value)
+        return
+    if isinstance(obj, list):
+        idx = _index(obj, key, path or "")
+        obj[idx] = wrap(value)
+        return
+    if isinstance(obj, tuple):
+        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple at "
+                          f"{path or '<root>'} instead", join_path(path, key))
+    if getattr(t, "__attrs_attrs__", None) is not None:
+        KINDS["attrs"].setter(obj, key, value, source, kind, path)
+        return
+    raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
+                         f"value, not a config container", join_path(path, key))
+
+
+def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = None) -> None:
+    """Deletes a child (a node kwarg, a mapping key or a list element)."""
+    if type(obj) is LazyNode:
+        if isinstance(key, str) and key.isdigit():
+            key = int(key)
+        obj._lz_del(key, source)
+        return
+    if isinstance(obj, dict):
+        try:
+            real = _mapping_key(obj, key)
+        except KeyError:
+            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key to delete."
+                                 f"{suggest(key, obj.keys())}", join_path(path, key)) from None
+        old = obj[real]
+        del obj[real]
+        record(obj, real, old, True, DELETED, source, "delete")
+        return
+    if isinstance(obj, list):
+        del obj[_index(obj, key, path or "")]
+        return
+    if is_attrs(obj):
+        raise ConfigError(f"cannot delete {join_path(path, key)!r}: it is a field of "
+                          f"{type(obj).__name__}; set it instead", join_path(path, key))
+    raise ConfigKeyError(f"cannot delete {join_path(path, key)!r}: {path or '<root>'} is a "
+                         f"{type(obj).__name__}", join_path(path, key))
+
+
+def raw_set(obj: Any, key: Any, value: Any) -> None:
+    """Sets a child bypassing freezing, provenance, wrapping and type checks (for loaders)."""
+    if type(obj) is LazyNode:
+        if isinstance(key, int):
+            args = obj.__lz_args__
+            list.extend(args, [None] * (key + 1 - len(args)))
+            list.__setitem__(args, key, value)
+        else:
+            obj.__lz_kwargs__[key] = value
+    elif isinstance(obj, dict):
+        dict.__setitem__(obj, key, value)
+    elif isinstance(obj, list):
+        list.__setitem__(obj, key, value)
+    elif is_attrs(obj):
+        object.__setattr__(obj, key, value)
+    else:
+        raise ConfigError(f"raw_set: {type(obj).__name__} is not a mutable container", str(key))
+
+
+# ----------------------------------------------------------------------------- paths
+class Glob(str):
+    """An unquoted key segment holding ``*`` or ``?`` (a quoted ``['a.*']`` is a plain key)."""
+
+    __slots__ = ()
+
+
+def is_glob(key: object) -> bool:
+    """True for a glob path segment (an unquoted segment with ``*`` or ``?``)."""
+    return type(key) is Glob
+
+
+def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideError:
+    caret = " " * pos + "^"
+    return OverrideError(f"malformed override {text!r}: {msg}\n    {text}\n    {caret}", path)
+
+
+def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> list:
+    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int).
+
+    Args:
+        text: the key part of an override.
+        full: the whole override text (for error carets); defaults to ``text``.
+        offset: position of ``text`` inside ``full``.
+    """
+    full = text if full is None else full
+    keys: list = []
+    i, n = 0, len(text)
+    if n == 0:
+        raise _fail(full, offset, "empty key")
+    expect_seg = True
+    while i < n:
+        c = text[i]
+        if c == "[":
+            j = i + 1
+            if j < n and text[j] in "'\"":
+                value, j = _parse_quoted(text, j, full, offset)
+                keys.append(value)
+            else:
+                k = text.find("]", j)
+                if k < 0:
+                    raise _fail(full, offset + i, "unclosed '['")
+                inner = text[j:k].strip()
+                key = _scalar(inner) if inner else ""
+                if inner == "*":
+                    key = Glob("*")
+                elif isinstance(key, str):
+                    raise _fail(full, offset + j, f"list index must be an integer (a mapping "
+                                f"key may also be a float, true/false/null or quoted) or '*', "
+                                f"got {inner!r}")
+                keys.append(key)
+                j = k
+            if j >= n or text[j] != "]":
+                raise _fail(full, offset + j, "expected ']'")
+            i = j + 1
+            expect_seg = False
+            if i < n and text[i] not in ".[":
+                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
+            if i < n and text[i] == ".":
+                i += 1
+                expect_seg = True
+                if i >= n:
+                    raise _fail(full, offset + i, "path ends with '.'")
+            continue
+        if c == ".":
+            raise _fail(full, offset + i, "empty path segment")
+        j = i
+        while j < n and text[j] in _SEG_CHARS:
+            j += 1
+        if j == i:
+            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
+        seg = text[i:j]
+        keys.append(_segment(seg))
+        i = j
+        expect_seg = False
+        if i < n:
+            if text[i] == ".":
+                i += 1
+                expect_seg = True
+                if i >= n:
+                    raise _fail(full, offset + i - 1, "path ends with '.'")
+            elif text[i] != "[":
+                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
+    if expect_seg and not keys:
+        raise _fail(full, offset, "empty key")
+    return keys
+
+
+def _segment(seg: str) -> Any:
+    """A dotted segment: ``0``/``-1`` are int keys, ``a*`` a glob, anything else a str key."""
+    if seg.lstrip("-").isdigit() and seg.count("-") <= 1:
+        return int(seg)
+    return Glob(seg) if "*" in seg or "?" in seg else seg
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def _scalar(word: str) -> Any:
+    """Converts a bare word: bool/null words, int, float, else the string itself."""
+    low = word.lower()
+    if low == "true":
+        return True
+    if low == "false":
+        return False
+    if low in ("null", "none"):
+        return None
+    if "${" in word:
+        return word
+    c = word[0]
+    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
+        try:
+            return int(word)
+        except ValueError:
+            pass
+        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
+            try:
+                return int(word, 0)
+            except ValueError:
+                pass
+        try:
+            return float(word)
+        except ValueError:
+            pass
+    return word
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
+
+
+def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
+    """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
+    quote = s[i]
+    out = []
+    j = i + 1
+    n = len(s)
+    while j < n:
+        c = s[j]
+        if c == "\\" and j + 1 < n:
+            out.append(_ESCAPES.get(s[j + 1], "\\" + s[j + 1]))
+            j += 2
+            continue
+        if c == quote:
+            return "".join(out), j + 1
+        out.append(c)
+        j += 1
+    raise _fail(full, offset + i, f"unterminated {quote} string")
+
+
+def format_path(keys: Any) -> str:
+    """Renders a key tuple in override syntax: ``("blocks", 0, "dim")`` -> ``"blocks.0.dim"``."""
+    out = []
+    for key in keys:
+        if isinstance(key, int) and not isinstance(key, bool):
+            out.append(f".{key}" if out else str(key))
+        elif isinstance(key, str) and key and (key.isidentifier() or key in ("*",)
+                                               or type(key) is Glob):
+            out.append(f".{key}" if out else key)
+        else:
+            out.append(f"[{key!r}]")
+    return "".join(out)
+
+
+def parse_path(text: str | None) -> tuple:
+    """Parses a dotted path (``a.b.0``, ``a.b[0]``, ``a['x.y']``, ``a[True]``) into a key tuple.
+
+    Digit segments become ints. Globs and the rest of the override grammar live in ``_grammar``.
+    """
+    if not text:
+        return ()
+    try:
+        return tuple(parse_key_path(text))
+    except OverrideError as exc:  # the grammar's message says "override"; this is a path
+        why = exc.message.splitlines()[0].rsplit(": ", 1)[-1]
+        raise ConfigError(f"malformed config path {text!r}: {why} (write a.b.c, a.list.0 or "
+                          f"a['odd.key'])", text) from None
