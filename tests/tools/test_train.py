@@ -156,7 +156,7 @@ def test_build_errors_name_the_config_path(train_main, capsys):
     assert train_main([TINY, "model.config.net.num_heads=5"]) == 2
     err = capsys.readouterr().err
     assert "failed to build 'model.config.net': cosmos_train.nets.dit.MiniTrainDiT" in err
-    assert "model_channels=64 must be divisible by num_heads=5" in err
+    assert "model_channels=128 must be divisible by num_heads=5" in err
     assert "<root>" not in err and "Traceback" not in err
 
 
