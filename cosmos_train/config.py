@@ -390,6 +390,14 @@ def _context_parallel_problems(cfg: Config, world_size: int | None) -> list[str]
             f"model_parallel.context_parallel_size={cp} does not divide the world size ({world_size}): "
             f"launch a multiple of {cp} ranks (torchrun --nproc_per_node) or set a divisor of {world_size}"
         )
+    frames = _get(cfg, "model.config.state_t")
+    patch_t = _get(cfg, "model.config.net.patch_temporal") or 1
+    if isinstance(frames, int) and isinstance(patch_t, int) and frames // patch_t < cp:
+        problems.append(
+            f"model_parallel.context_parallel_size={cp} exceeds the {frames // patch_t} latent "
+            f"frames of a sample (model.config.state_t={frames}); each CP rank needs at least "
+            f"one frame: use at most {frames // patch_t}"
+        )
     heads = _get(cfg, "model.config.net.num_heads")
     if isinstance(heads, int) and heads % cp:
         divisors = [d for d in range(1, heads + 1) if heads % d == 0]

@@ -225,7 +225,7 @@ def build_and_train(config: Config) -> dict[str, Any]:
     from cosmos_train.checkpoint.pretrained import check_pretrained_parts
 
     check_pretrained_parts(config)  # never silently random: before any data or weights are touched
-    from cosmos_train.model.lora import check_lora_config, count_parameters, uses_lora
+    from cosmos_train.model.lora import check_lora_config, count_parameters, model_build_kwargs, uses_lora
 
     check_lora_config(config)  # LoRA: a base to load, target patterns that match the net
     # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
@@ -244,7 +244,7 @@ def build_and_train(config: Config) -> dict[str, Any]:
     lora = uses_lora(config)
     net_builder = make_builder(config, device=env.device)
     # A LoRA model loads checkpoint.load_path itself, as its base, before injecting adapters.
-    extra = {"base_checkpoint": config.checkpoint.load_path} if lora else {}
+    extra = model_build_kwargs(config)
     # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
     if getattr(getattr(train_loader, "dataset", None), "provides_latents", False):
         extra["lazy_tokenizer"] = True

@@ -18,8 +18,8 @@ and ``metas/<stem>.txt`` (one caption per video; or ``captions/<stem>.json`` wit
 --output-dir datasets/cosmos_nemo_assets``.
 
 Text: as in Cosmos, Reason1 embeddings ``[512, 100352]`` are computed online in the training step
-(``text_encoder=reason1_online``: frozen 7B decoder in bf16 on each GPU, ~15 GB; embeddings of
-repeated captions are cached). ``text_encoder=precomputed`` reads ``reason1_embeddings/<stem>.pt``
+(``text_encoder=reason1_online``: frozen 7B decoder in bf16 on each GPU, 13.2 GiB; embeddings
+of repeated captions are cached). ``text_encoder=precomputed`` reads ``reason1_embeddings/<stem>.pt``
 instead, written by ``python tools/compute_text_embeddings.py --dataset-dir
 datasets/cosmos_nemo_assets --subdir reason1_embeddings --encoder reason1``.
 

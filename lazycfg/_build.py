@@ -1,14 +1,10 @@
-"""``instantiate`` (build lazy nodes) and ``freeze``/``is_frozen``/``unfreeze``.
+"""``instantiate`` (build lazy nodes) and ``freeze``/``is_frozen``/``unfreeze``, on the memoised
+traversal of ``lazycfg.tree`` (a node reachable twice is built or frozen once).
 
-Both are short functions on the memoised traversal of ``lazycfg.tree``: a node reachable twice is
-built (or frozen) once, at its first path.
-
-A frozen container stores its config path (``__lz_frozen__``), so the error of a later set or
-delete names the full path (``trainer.max_iter``). ``freeze`` swaps plain lists (a node's
-``_args_`` included) for :class:`ConfigList` and plain dicts for :class:`ConfigDict` (so they can
-refuse mutation), guards plain attrs classes (a ``__setattr__`` wrapper for ``__dict__`` classes,
-a guarded subclass for slotted ones) and descends into tuples. ``with unfreeze(cfg):`` is the one
-explicit, scoped way to change a frozen config; the whole tree is frozen again on exit.
+A frozen container stores its config path (``__lz_frozen__``) for error messages. ``freeze``
+swaps plain lists and dicts for ``ConfigList``/``ConfigDict`` and guards plain attrs classes
+(a wrapped ``__setattr__``, or a guarded subclass for slotted ones). ``with unfreeze(cfg):`` is
+the one scoped way to change a frozen config.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ from typing import Any, Iterator
 
 from ._errors import ConfigError, InstantiationError
 from ._node import (
+    _SCALARS,
     PLACEHOLDER,
     ConfigDict,
     ConfigList,
@@ -33,30 +30,15 @@ from .tree import Traversal, children, format_path, is_attrs, kind_of, raw_set, 
 
 __all__ = ["instantiate", "freeze", "is_frozen", "unfreeze"]
 
-_SCALARS = frozenset({int, float, str, bool, type(None), bytes, complex})
-
 
 # ----------------------------------------------------------------------------- instantiate
 def instantiate(obj: Any, *args: Any, **kwargs: Any) -> Any:
-    """Builds every lazy node in ``obj`` (inside dicts, lists and tuples too).
+    """Builds every lazy node in ``obj`` (inside dicts, lists and tuples; attrs instances pass
+    through) into plain ``dict``/``list``/``tuple``; a node reachable twice is built once.
 
-    Args:
-        obj: a lazy node, or a container holding nodes (a dict gives a plain dict, a list a list,
-            a tuple a tuple); other values are returned unchanged (attrs config instances are
-            passed through as they are: typed configs are built by their owner).
-        *args: prepended to the node's positional args (top-level node only).
-        **kwargs: override or add top-level call arguments (runtime objects such as
-            ``params=model.parameters()``); they are passed as given, never built.
-
-    Returns:
-        The built object. A node reachable twice is built once per call. Callees receive plain
-        ``dict``/``list``/``tuple`` (never config containers); a node with ``_recursive_=False``
-        receives its children unbuilt. ``LazyRef`` values are imported.
-
-    Raises:
-        InstantiationError: a target failed to import or to build, or a ``PLACEHOLDER`` is left;
-            the message names the config path, the target and the node's ``file:line``, and the
-            original exception is chained.
+    ``args``/``kwargs`` go to the top-level node's call, unbuilt (runtime objects such as
+    ``params=model.parameters()``). Failures, and a ``PLACEHOLDER`` left, are an
+    ``InstantiationError`` naming the path, the target and the node's ``file:line``.
     """
     if (args or kwargs) and type(obj) is not LazyNode:
         raise InstantiationError(
@@ -125,11 +107,8 @@ _GUARDED: dict[type, type] = {}
 
 
 def freeze(cfg: Any) -> Any:
-    """Recursively forbids every set or delete below ``cfg``; returns ``cfg``.
-
-    (A plain ``dict``/``list`` root is replaced by a frozen ``ConfigDict``/``ConfigList``: use the
-    return value.)
-    """
+    """Forbids every set or delete below ``cfg``; returns it (a new container for a plain
+    ``dict``/``list`` root)."""
     return traverse(_freezer(True), cfg)
 
 
@@ -281,11 +260,7 @@ def is_frozen(cfg: Any) -> bool:
 
 @contextmanager
 def unfreeze(cfg: Any) -> Iterator[Any]:
-    """``with unfreeze(cfg):`` allows changes to a frozen config; it is frozen again on exit.
-
-    A config that was not frozen is left unfrozen on exit. (A plain-dict/list root cannot be
-    frozen in place; pass the object ``freeze`` returned.)
-    """
+    """``with unfreeze(cfg):`` allows changes to a frozen config, frozen again on exit."""
     was = is_frozen(cfg)
     traverse(_freezer(False), cfg)
     try:

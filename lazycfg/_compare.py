@@ -1,18 +1,10 @@
-"""Comparing and inspecting configs: ``diff`` (two trees side by side), ``check`` (against the
-targets' signatures, without building anything) and ``explain`` (the history of one value).
+"""``diff`` (two trees side by side), ``check`` (against signatures, building nothing) and
+``explain`` (the history of one value).
 
-``diff(a, b)`` returns entries whose ``str()`` is one override line (``path=VALUE``,
-``+path=VALUE``, ``~path``, ``++path=VALUE`` where a node or mapping gives way to a plain value);
-applying the lines, in order, to a copy of ``a`` gives ``b``. Provenance and group choices are
-ignored, as by equality. A change the override grammar cannot spell (a lazy node or a config
-class instance appearing where there was none) is an entry with ``expressible`` False whose
-``str()`` is a ``# not expressible ...`` comment.
-
-``check(cfg)`` imports each node's target (never calls it) and reports, per config path:
-``import`` (the target does not import), ``unknown-arg`` (with did-you-mean), ``missing-arg`` (a
-required parameter never set; ``PLACEHOLDER`` marks one supplied at build time), ``bad-args``
-(positional arguments that do not bind) and ``type`` (a value contradicting the parameter's or
-field's annotation; a lazy node is checked by the class it builds). ``${...}`` strings pass.
+``str()`` of a diff entry is an override line (``path=V``, ``+path=V``, ``~path``, ``++path=V``);
+applying the lines in order to a copy of ``a`` gives ``b``. A change the grammar cannot spell is
+a ``# not expressible ...`` comment. ``check`` reports per path: ``import``, ``unknown-arg``,
+``missing-arg``, ``bad-args`` and ``type`` problems; ``${...}`` strings pass.
 """
 
 from __future__ import annotations
@@ -45,15 +37,8 @@ class _Inexpressible(Exception):
 
 
 class DiffEntry:
-    """One difference; ``str()`` gives the override line that applies it.
-
-    Attributes:
-        kind: "changed", "added" or "removed".
-        keys: the path as a tuple of keys; ``path`` is its dotted form.
-        old: the value in ``a`` (None when added).
-        new: the value in ``b`` (None when removed).
-        expressible: False when no override line can express the change.
-    """
+    """One difference (``kind``: changed/added/removed, ``keys``, ``old``, ``new``,
+    ``expressible``); ``str()`` gives the override line that applies it."""
 
     __slots__ = ("kind", "keys", "old", "new", "expressible", "_text")
 
@@ -91,16 +76,8 @@ class DiffEntry:
 
 
 def diff(a: Any, b: Any) -> list[DiffEntry]:
-    """Return the changed, added and removed paths from ``a`` to ``b`` (empty when equal).
-
-    Args:
-        a: the reference config.
-        b: the other config.
-
-    Returns:
-        Entries in config order; ``[str(e) for e in diff(a, b)]`` are override lines that turn
-        a copy of ``a`` into ``b``.
-    """
+    """The differences from ``a`` to ``b`` in config order; their ``str()`` are override lines
+    that turn a copy of ``a`` into ``b`` (empty when equal)."""
     out = Diff()
     _diff(a, b, (), out, set())
     return out
@@ -121,103 +98,72 @@ class Diff(list):
         p.text(str(self))
 
 
-def _same_shape(a: Any, b: Any, ka: str) -> bool:
-    if ka == "node":
-        return target_name(a.__lz_target__) == target_name(b.__lz_target__)
-    if ka == "attrs":
-        return type(a) is type(b)
-    return True
-
-
 def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set,
           parent: str = "root") -> None:
+    """Walks ``a`` and ``b`` side by side (``tree.zip_children``), appending the differences."""
     ka, kb = _tree.kind_of(a), _tree.kind_of(b)
     if ka == kb == "tuple" and len(a) == len(b) and not any(
-            _tree.kind_of(x) in ("leaf", "tuple") and not _equal(x, y) or
-            _tree.kind_of(x) != _tree.kind_of(y) for x, y in zip(a, b)):
+            _tree.kind_of(x) in ("leaf", "tuple") and not _equal(x, y)
+            or _tree.kind_of(x) != _tree.kind_of(y) for x, y in zip(a, b)):
         # only containers inside the tuple changed: edit them in place, keep the tuple,
         # unless an element itself would have to be replaced (tuples are immutable)
         inner: list[DiffEntry] = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            _diff(x, y, (*path, i), inner, seen, "tuple")
+        for key, x, y in _tree.zip_children(a, b):
+            _diff(x, y, (*path, key), inner, seen, "tuple")
         if not any(len(e.keys) == len(path) + 1 for e in inner):
             out.extend(inner)
             return
-    if ka == "leaf" or kb == "leaf" or ka != kb or ka == "tuple":
-        if not _equal(a, b):
-            if parent in ("mapping", "node") and _retyped(a, b):
-                # Overrides keep the type of the value they replace: delete, then add anew.
-                out.append(DiffEntry(REMOVED, path, a, None))
-                out.append(DiffEntry(ADDED, path, None, b))
-            else:
-                out.append(DiffEntry(CHANGED, path, a, b))
+    if ka == "leaf" or ka != kb or ka == "tuple":
+        if _equal(a, b):
+            return
+        if parent in ("mapping", "node") and _retyped(a, b):
+            # Overrides keep the type of the value they replace: delete, then add anew.
+            out += [DiffEntry(REMOVED, path, a, None), DiffEntry(ADDED, path, None, b)]
+        else:
+            out.append(DiffEntry(CHANGED, path, a, b))
         return
-    pair = (id(a), id(b))
-    if pair in seen:  # a shared node: its differences are listed once, at its first path
+    if (id(a), id(b)) in seen:  # a shared node: its differences are listed once, at its first path
         return
-    seen.add(pair)
+    seen.add((id(a), id(b)))
+    # a new length, or an element of another type: the whole list (or _args_) is replaced
+    seq_a, seq_b = (a.__lz_args__, b.__lz_args__) if ka == "node" else (a, b)
+    replaced = ka in ("node", "list") and (len(seq_a) != len(seq_b) or any(
+        _leaf_retyped(x, y) for x, y in zip(seq_a, seq_b)))
     if ka == "node":
-        if not _same_shape(a, b, ka):
+        if target_name(a.__lz_target__) != target_name(b.__lz_target__):
             out.append(DiffEntry(CHANGED, (*path, "_target_"), a.__lz_target__,
                                  target_name(b.__lz_target__)))
         if a.__lz_recursive__ != b.__lz_recursive__:
             out.append(DiffEntry(CHANGED, (*path, "_recursive_"), a.__lz_recursive__,
                                  b.__lz_recursive__))
-        args_a, args_b = a.__lz_args__, b.__lz_args__
-        if len(args_a) != len(args_b):
-            out.append(DiffEntry(CHANGED, (*path, "_args_"), list(args_a), list(args_b)))
-        elif any(_leaf_retyped(x, y) for x, y in zip(args_a, args_b)):
-            out.append(DiffEntry(CHANGED, (*path, "_args_"), list(args_a), list(args_b)))
-        else:
-            for i, (x, y) in enumerate(zip(args_a, args_b)):
-                _diff(x, y, (*path, i), out, seen, "args")
-        _diff_keyed(a.__lz_kwargs__, b.__lz_kwargs__, path, out, seen, "node")
-    elif ka == "attrs":
-        if not _same_shape(a, b, ka):
+        if replaced:
+            out.append(DiffEntry(CHANGED, (*path, "_args_"), list(seq_a), list(seq_b)))
+    elif ka == "attrs" and type(a) is not type(b) or replaced:
+        if not _equal(a, b):
             out.append(DiffEntry(CHANGED, path, a, b))
-            return
-        for (key, x), (_, y) in zip(_tree.children(a), _tree.children(b)):
-            _diff(x, y, (*path, key), out, seen, "attrs")
-    elif ka == "mapping":
-        _diff_keyed(a, b, path, out, seen, "mapping")
-    else:  # list
-        if len(a) != len(b) or any(_leaf_retyped(x, y) for x, y in zip(a, b)):
-            # a new length, or an element of another type: the whole list is replaced
-            if not _equal(a, b):
-                out.append(DiffEntry(CHANGED, path, a, b))
-            return
-        for i, (x, y) in enumerate(zip(a, b)):
-            _diff(x, y, (*path, i), out, seen, "list")
+        return
+    for key, x, y in _tree.zip_children(a, b):
+        if isinstance(key, int) and ka == "node" and replaced:
+            continue
+        if x is _tree.MISSING:
+            out.append(DiffEntry(ADDED, (*path, key), None, y))
+        elif y is _tree.MISSING:
+            out.append(DiffEntry(REMOVED, (*path, key), x, None))
+        else:
+            _diff(x, y, (*path, key), out, seen,
+                  "args" if ka == "node" and isinstance(key, int) else ka)
 
 
 def _retyped(a: Any, b: Any) -> bool:
     """True when setting ``b`` over ``a`` would be refused or converted by an override."""
-    if a is None or type(a) is type(b):
-        return False
-    if isinstance(a, float) and type(b) is int:
-        return False  # int -> float is lossless and compares equal
-    return True
+    # int -> float is lossless and compares equal
+    return not (a is None or type(a) is type(b) or isinstance(a, float) and type(b) is int)
 
 
 def _leaf_retyped(a: Any, b: Any) -> bool:
-    ka, kb = _tree.kind_of(a), _tree.kind_of(b)
-    if ka != kb or ka == "tuple":
-        return not _equal(a, b) and _retyped(a, b)
-    if ka == "leaf":
-        return not _equal(a, b) and _retyped(a, b)
-    return False
-
-
-def _diff_keyed(a: dict, b: dict, path: tuple, out: list[DiffEntry], seen: set,
-                kind: str) -> None:
-    for key, x in a.items():
-        if key not in b:
-            out.append(DiffEntry(REMOVED, (*path, key), x, None))
-        else:
-            _diff(x, b[key], (*path, key), out, seen, kind)
-    for key, y in b.items():
-        if key not in a:
-            out.append(DiffEntry(ADDED, (*path, key), None, y))
+    ka = _tree.kind_of(a)
+    return (ka != _tree.kind_of(b) or ka in ("tuple", "leaf")) and not _equal(a, b) and _retyped(
+        a, b)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -234,15 +180,9 @@ def _both_nan(a: Any, b: Any) -> bool:
 
 # ----------------------------------------------------------------------------- VALUE spelling
 def format_value(value: Any, *, nested: bool = False) -> str:
-    """Spell ``value`` in the override VALUE grammar (``parse_value`` of it gives it back).
-
-    Raises:
-        _Inexpressible: nodes, config classes and other objects have no spelling.
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """Spell ``value`` in the override VALUE grammar (``_Inexpressible`` for nodes & co)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, int):
         return repr(int(value))
     if isinstance(value, float):
@@ -265,6 +205,7 @@ def format_value(value: Any, *, nested: bool = False) -> str:
     raise _Inexpressible(repr(value))
 
 
+_ESCAPE = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"})
 _BARE_STOP = set(",)]}:'\"[({ \t\n\\")
 
 
@@ -272,10 +213,7 @@ def _format_str(s: str, nested: bool) -> str:
     bare_ok = (s and s == s.strip() and s[0] not in "'\"[({~+" and "\n" not in s
                and isinstance(_scalar(s), str) and "\\" not in s
                and (not nested or not (_BARE_STOP & set(s))))
-    if bare_ok:
-        return s
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace(
-        "\t", "\\t").replace("\r", "\\r") + "'"
+    return s if bare_ok else "'" + s.translate(_ESCAPE) + "'"
 
 
 # ----------------------------------------------------------------------------- check
@@ -284,13 +222,7 @@ IMPORT, UNKNOWN_ARG, MISSING_ARG, BAD_ARGS, TYPE = (
 
 
 class Problem:
-    """One problem found by ``check``.
-
-    Attributes:
-        path: dotted config path of the offending value (or node).
-        kind: "import", "unknown-arg", "missing-arg", "bad-args" or "type".
-        message: what is wrong and what to do.
-    """
+    """One problem found by ``check``: ``path``, ``kind`` and ``message`` (what to do)."""
 
     __slots__ = ("path", "kind", "message")
 
@@ -322,15 +254,8 @@ class CheckError(ConfigError):
 
 
 def check(cfg: Any, *, strict: bool = False) -> list[Problem]:
-    """Report problems in ``cfg`` without building anything.
-
-    Args:
-        cfg: the config (nodes, mappings, lists, attrs configs).
-        strict: raise ``CheckError`` (a ``ConfigError``) when there is any problem.
-
-    Returns:
-        The problems, in config order; empty when the config is clean.
-    """
+    """The problems in ``cfg``, in config order, building nothing (``strict``: raise
+    ``CheckError`` when there is any)."""
     problems: list[Problem] = []
     for keys, obj in _tree.walk(cfg):
         kind = _tree.kind_of(obj)
@@ -478,20 +403,10 @@ class History(list):
 
 
 def explain(cfg: object, path: str) -> list[Record]:
-    """The history of one value, oldest first.
+    """The records of the value at ``path`` (``"blocks.0.dim"``), oldest first.
 
-    Args:
-        cfg: the config root.
-        path: dotted path (``"optimizer.lr"``, ``"trainer.callbacks.ema.every_n"``,
-            ``"blocks.0.dim"``).
-
-    Returns:
-        Records (value, source, kind). The first one is the value given when the containing node,
-        mapping or config-class instance was created, with its ``file:line`` (plus the
-        ``group=option`` selection that brought that subtree in, when there was one).
-
-    Raises:
-        ConfigKeyError: the path does not exist in ``cfg`` and has no recorded history.
+    The first is the value given when its container was created, with the ``file:line`` (and the
+    ``group=option`` that brought the subtree in). ConfigKeyError when the path does not exist.
     """
     keys = parse_path(path)
     if not keys:

@@ -1,24 +1,8 @@
-"""``@configclass``: attrs classes whose assignments are type-checked, recorded and freezable.
-
-``@configclass`` is ``attrs.define(slots=False)`` plus:
-
-* every assignment (constructor included) is checked against the field annotation with lossless
-  conversion (``_types.check_value``) and raises :class:`ConfigTypeError` on a mismatch; attrs
-  converters and validators still run (on every assignment, not only in ``__init__``);
-* plain ``dict`` values become :class:`ConfigDict` (attribute access);
-* assignments after construction are recorded for provenance (``lazycfg._node``), and the
-  instance remembers the ``file:line`` where it was created;
-* assigning or reading an unknown public attribute (``cfg.trainer.maxiter = 1``) is a
-  :class:`ConfigKeyError` with a did-you-mean suggestion instead of a new attribute;
-* mutable class-level defaults (``x: list = []``, ``sub: Sub = Sub()``, ``L(...)`` nodes) are
-  turned into factories, so instances never share them;
-* notebooks display instances as a config tree (``_repr_pretty_``/``_repr_html_``, unless the
-  class defines its own);
-* ``freeze`` stores the instance's path in ``__dict__["__lz_frozen__"]``, after which every
-  assignment raises :class:`FrozenConfigError`.
-
-Plain attrs classes are accepted by overrides, ``freeze`` and ``save``; ``set_plain_attrs`` is the
-override path for them (type-checked and recorded when they have a ``__dict__``).
+"""``@configclass``: ``attrs.define(slots=False)`` whose assignments are type-checked (lossless
+conversion; converters and validators run on every assignment), recorded for provenance and
+freezable. Plain dicts become ``ConfigDict``; an unknown public attribute is a ``ConfigKeyError``
+with a suggestion; mutable class-level defaults become per-instance factories. Plain attrs
+classes work too (``set_plain_attrs`` is their checked, recorded override path).
 """
 
 from __future__ import annotations
@@ -85,10 +69,8 @@ def _spec(cls: type) -> dict[str, tuple[Any, Any]]:
             hints[a.name] = tp if tp is not None else Any
     spec = {a.name: (hints.get(a.name, a.type if a.type is not None else Any), a)
             for a in cls.__attrs_attrs__}
-    for name, (tp, a) in list(spec.items()):
-        if isinstance(tp, str):
-            spec[name] = (Any, a)
-    _SPECS[cls] = spec
+    spec = _SPECS[cls] = {n: (Any if isinstance(tp, str) else tp, a)
+                          for n, (tp, a) in spec.items()}
     return spec
 
 
@@ -151,10 +133,7 @@ def _lz_set(self: Any, name: str, value: Any, source: str | None, kind: str,
 
 
 def _is_class_attr(cls: type, name: str) -> bool:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return True
-    return False
+    return any(name in klass.__dict__ for klass in cls.__mro__)
 
 
 def _delattr(self: Any, name: str) -> None:
@@ -208,19 +187,8 @@ def _fix_mutable_defaults(cls: type) -> None:
 
 
 def configclass(maybe_cls: type[T] | None = None, **attrs_kwargs: Any) -> Any:
-    """Decorator: a type-checked, recorded, freezable attrs class (``attrs.define(slots=False)``).
-
-    Args:
-        maybe_cls: the class (when used without parentheses).
-        **attrs_kwargs: forwarded to ``attrs.define`` (``slots`` must stay False).
-
-    Example::
-
-        @configclass
-        class TrainerConfig:
-            max_iter: int = 1000
-            callbacks: dict = attrs.field(factory=dict)
-    """
+    """Decorator: a type-checked, recorded, freezable attrs class; ``attrs_kwargs`` go to
+    ``attrs.define`` (``slots`` must stay False)."""
     if attrs_kwargs.get("slots"):
         raise ConfigError("@configclass needs slots=False (instances carry metadata)")
 
@@ -250,9 +218,7 @@ def configclass(maybe_cls: type[T] | None = None, **attrs_kwargs: Any) -> Any:
                 setattr(new_cls, hook, fn)
         return new_cls
 
-    if maybe_cls is not None:
-        return wrap_cls(maybe_cls)
-    return wrap_cls
+    return wrap_cls if maybe_cls is None else wrap_cls(maybe_cls)
 
 
 def set_plain_attrs(obj: Any, name: str, value: Any, source: str | None, kind: str,
@@ -271,10 +237,8 @@ def set_plain_attrs(obj: Any, name: str, value: Any, source: str | None, kind: s
 
 
 def _attrs_flatten(obj: Any) -> list[tuple[str, Any]]:
-    d = getattr(obj, "__dict__", None)
-    if d is not None:
-        return [(n, d[n]) if n in d else (n, getattr(obj, n)) for n in attrs_fields(type(obj))]
-    return [(n, getattr(obj, n)) for n in attrs_fields(type(obj))]
+    d = getattr(obj, "__dict__", None) or {}
+    return [(n, d[n]) if n in d else (n, getattr(obj, n)) for n in attrs_fields(type(obj))]
 
 
 def _attrs_unflatten(template: Any, items: list) -> Any:

@@ -1,63 +1,33 @@
 """Error hierarchy of lazycfg.
 
-Every error raised by the library derives from :class:`ConfigError` and names the config path
-it is about (``trainer.max_iter``), so a user can find the offending value and knows what to
-type next. ``path`` is also kept as an attribute for programmatic use.
-
-Subclasses that correspond to a Python built-in error also derive from it (``ConfigKeyError`` is
-an ``AttributeError`` and a ``KeyError``; ``ConfigTypeError`` is a ``TypeError``;
-``ConfigFileNotFoundError`` is a ``FileNotFoundError``), so ``hasattr``/``getattr`` defaults and
-generic ``except`` clauses keep working.
+Every error derives from :class:`ConfigError`, says what to do and names the config path it is
+about (also kept as ``path``). Errors matching a built-in one also derive from it
+(``ConfigKeyError`` is an ``AttributeError`` and a ``KeyError``), so ``hasattr``/``getattr``
+defaults and generic ``except`` clauses keep working.
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "ConfigError",
-    "ConfigKeyError",
-    "ConfigTypeError",
-    "OverrideError",
-    "InstantiationError",
-    "FrozenConfigError",
-    "SerializationError",
-    "RegistryError",
-    "ResolveError",
-    "ConfigFileNotFoundError",
-    "ConfigImportError",
-]
-
 
 class ConfigError(Exception):
-    """Base class of every lazycfg error.
-
-    Args:
-        message: the full, human-readable message (it should already name the path).
-        path: the dotted config path the error is about ("" for the root, None if unknown).
-    """
+    """Base class of every lazycfg error: ``message`` (naming the path) and ``path`` ("" for the
+    root, None if unknown)."""
 
     def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
 
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # precedes KeyError.__str__ (a repr) in the subclasses' MRO
         return self.message
 
 
 class ConfigKeyError(ConfigError, AttributeError, KeyError):
     """A key/attribute that does not exist (typo on a config class, unknown kwarg, ...)."""
 
-    def __str__(self) -> str:  # KeyError would repr() the message otherwise
-        return self.message
-
 
 class ConfigTypeError(ConfigError, TypeError):
-    """A value whose type contradicts the annotation of the field or parameter it goes to.
-
-    Attributes:
-        expected: the expected type, as written in the annotation.
-        value: the rejected value.
-    """
+    """A value contradicting the annotation of its field or parameter (``expected``, ``value``)."""
 
     def __init__(self, message: str, path: str | None = None, expected: object = None,
                  value: object = None) -> None:
@@ -79,7 +49,7 @@ class FrozenConfigError(ConfigError, AttributeError):
 
 
 class SerializationError(ConfigError):
-    """A value that cannot be saved losslessly (lambda, local function, ...)."""
+    """A value that cannot be saved losslessly, or a malformed saved file."""
 
 
 class RegistryError(ConfigError):
@@ -93,12 +63,6 @@ class ResolveError(ConfigError):
 class ConfigImportError(ConfigError, ImportError):
     """A relative import in a config file that names no sibling config file."""
 
-    def __str__(self) -> str:
-        return self.message
-
 
 class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
     """A config file given to ``load``/``load_rel`` does not exist."""
-
-    def __str__(self) -> str:
-        return self.message

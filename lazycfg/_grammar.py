@@ -30,16 +30,8 @@ _LAZY_CALL = re.compile(r"^L\s*\(.*\)\s*\(.*\)$", re.S)
 
 
 class Override:
-    """One parsed override.
-
-    Attributes:
-        text: the original text.
-        kind: "set", "add" (``+``), "force" (``++``), "delete" (``~``) or "append" (``+=``).
-        keys: tuple of path keys (str, or int for list indices; glob segments are str with
-            ``*``/``?``).
-        value: the parsed value (None for a delete without ``=VALUE``).
-        has_value: False only for ``~key``.
-    """
+    """One parsed override: ``text``, ``kind`` ("set", "add" ``+``, "force" ``++``, "delete"
+    ``~``, "append" ``+=``), ``keys`` (str, int or glob segments), ``value``, ``has_value``."""
 
     __slots__ = ("text", "kind", "keys", "value", "has_value")
 
@@ -69,11 +61,7 @@ class Override:
 
 # ----------------------------------------------------------------------------- overrides
 def parse_override(text: str) -> Override:
-    """Parses one override string.
-
-    Raises:
-        OverrideError: malformed (quotes the text and points at the problem).
-    """
+    """Parses one override string (an OverrideError with a caret when malformed)."""
     if not isinstance(text, str):
         raise OverrideError(f"an override must be a string like 'key=value', got {text!r}")
     if text.startswith("--"):
@@ -192,8 +180,8 @@ class _ValueParser:
             self.depth += 1
             if self.depth > _MAX_DEPTH:
                 raise self.fail(f"nested deeper than {_MAX_DEPTH} levels")
-            value = self.sequence("]", list) if c == "[" else (
-                self.sequence(")", tuple) if c == "(" else self.mapping())
+            value = dict(self.items("}", True)) if c == "{" else (list if c == "[" else tuple)(
+                self.items("]" if c == "[" else ")", False))
             self.depth -= 1
             return value
         if c in "'\"":
@@ -232,66 +220,34 @@ class _ValueParser:
         self.i = i
         return _scalar(word)
 
-    def sequence(self, close: str, kind: type) -> Any:
+    def items(self, close: str, pairs: bool) -> list:
+        """Elements (``pairs``: ``key: value`` pairs) up to ``close``; a trailing comma is ok."""
         open_pos = self.i
         self.i += 1
-        items = []
-        self.skip_ws()
-        if self.i < len(self.s) and self.s[self.i] == close:
-            self.i += 1
-            return kind(items)
+        out: list = []
         while True:
-            items.append(self.value())
+            self.skip_ws()
+            if self.i < len(self.s) and self.s[self.i] == close:
+                self.i += 1
+                return out
+            out.append(self.pair() if pairs else self.value())
             self.skip_ws()
             if self.i >= len(self.s):
                 raise self.fail(f"missing {close!r}", open_pos)
-            c = self.s[self.i]
-            if c == ",":
+            if self.s[self.i] != close:
+                if self.s[self.i] != ",":
+                    raise self.fail(f"expected ',' or {close!r}")
                 self.i += 1
-                self.skip_ws()
-                if self.i < len(self.s) and self.s[self.i] == close:
-                    self.i += 1
-                    return kind(items)
-                continue
-            if c == close:
-                self.i += 1
-                return kind(items)
-            raise self.fail(f"expected ',' or {close!r}")
 
-    def mapping(self) -> dict:
-        open_pos = self.i
-        self.i += 1
-        out: dict = {}
+    def pair(self) -> tuple[Any, Any]:
+        key_pos = self.i
+        key = self.value(stop=":")
+        try:
+            hash(key)
+        except TypeError:
+            raise self.fail("a dict key must be a scalar or a tuple of scalars", key_pos) from None
         self.skip_ws()
-        if self.i < len(self.s) and self.s[self.i] == "}":
-            self.i += 1
-            return out
-        while True:
-            self.skip_ws()
-            key_pos = self.i
-            key = self.value(stop=":")
-            try:
-                hash(key)
-            except TypeError:
-                raise self.fail("a dict key must be a scalar or a tuple of scalars",
-                                key_pos) from None
-            self.skip_ws()
-            if self.i >= len(self.s) or self.s[self.i] != ":":
-                raise self.fail("expected ':' after a dict key")
-            self.i += 1
-            out[key] = self.value()
-            self.skip_ws()
-            if self.i >= len(self.s):
-                raise self.fail("missing '}'", open_pos)
-            c = self.s[self.i]
-            if c == ",":
-                self.i += 1
-                self.skip_ws()
-                if self.i < len(self.s) and self.s[self.i] == "}":
-                    self.i += 1
-                    return out
-                continue
-            if c == "}":
-                self.i += 1
-                return out
-            raise self.fail("expected ',' or '}'")
+        if self.i >= len(self.s) or self.s[self.i] != ":":
+            raise self.fail("expected ':' after a dict key")
+        self.i += 1
+        return key, self.value()

@@ -1,38 +1,12 @@
-"""Save/load configs as safe YAML, fingerprint them.
+"""Save/load configs as safe YAML (``yaml.safe_load`` reads it), fingerprints, ``to_py``.
 
-File layout (``yaml.safe_load`` reads it; libyaml is used when present)::
-
-    __lazycfg__: {version: 1}
-    choices: {optimizer: adamw, callbacks: [basic, wandb]}
-    config:                       # the tree, in config order
-      _class_: cosmos_train.config.Config          # an attrs/configclass instance
-      optimizer:
-        _target_: torch.optim.AdamW                # a lazy node (target as a dotted path)
-        _args_: [...]                              # positional args, when any
-        _recursive_: false                         # only when False
-        lr: 0.0003
-        betas: {__tuple__: [0.9, 0.999]}           # tuples stay tuples
-      model: &id001 {...}                          # a node reachable twice is one object
-      ema_model: *id001
-    sites: |                      # where containers were created (when not on the parent's line)
-      ["optimizer", "experiments/x.py:12"]
-    history: |                    # provenance: JSON lines [container, key, [records]]
-      ["optimizer", "lr", [["experiments/x.py:12", "init", 0.001], ["optimizer.lr=3e-4",
-        "override", 0.0003]]]      # (one line per key in the file)
-
-Other tagged values: ``{__placeholder__: true}`` (``PLACEHOLDER``), ``{__object__: pkg.mod.name}``
-(classes, functions, enum members, torch dtypes: anything importable by dotted name),
-``{__partial__: pkg.fn, args: [...], keywords: {...}}`` (``functools.partial``),
-``{__lazyref__: pkg.mod.Cls}``, and ``{__mapping__: {...}}`` for a mapping whose own keys would
-look like one of these tags. Everything else (lambdas, local functions, live objects) is a
-``SerializationError`` naming the path.
-
-``to_py`` renders a config as an experiment file a person can read and edit.
-
-The output imports what it needs (``L``, ``PLACEHOLDER``, config classes, functions used as
-values), binds a node reachable from two places to one variable (so ``load`` gives one object
-again) and ends with ``config = ...``. Targets stay dotted strings, so loading it imports nothing
-heavy. Attrs fields equal to their default are left out.
+Layout: ``__lazycfg__: {version: 1}``, ``choices``, ``config`` (the tree: a lazy node is a mapping
+with ``_target_`` and optional ``_args_``/``_recursive_``, an attrs instance has ``_class_``, a
+shared container is a YAML anchor), then ``sites`` and ``history`` as JSON-lines blocks. Tagged
+values: ``__tuple__``, ``__placeholder__``, ``__object__`` (anything importable by dotted name),
+``__partial__`` (+ ``args``/``keywords``), ``__lazyref__`` and ``__mapping__`` (a mapping whose
+keys look like tags). Anything else is a ``SerializationError`` naming the path. ``to_py``
+writes an experiment file that ``load`` turns into an equal config.
 """
 
 from __future__ import annotations
@@ -63,8 +37,7 @@ from ._types import check_value
 
 FORMAT_KEY = "__lazycfg__"
 VERSION = 1
-_SCALARS = (str, int, float, bool, type(None))
-_KEY_TYPES = (str, int, float, bool, type(None))
+_KEY_TYPES = (str, int, float, bool, type(None))  # also the values YAML writes plainly
 _FIX = "use a dotted path string or L(...) instead"
 
 
@@ -78,10 +51,7 @@ _DUMPER: list = []
 
 
 def _dumper():
-    """libyaml's safe dumper (pure Python when libyaml is absent), writing ``_Block`` as ``|``.
-
-    A subclass, so that the representer is not added to PyYAML's global dumper.
-    """
+    """A subclass of the (C) safe dumper writing ``_Block`` as ``|`` and flow types inline."""
     if not _DUMPER:
         yaml = _yaml()
         base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -118,6 +88,37 @@ def _dotted(obj: Any) -> str | None:
         return None
 
 
+def _leaf_name(value: Any, path: tuple, fail: Any) -> str:
+    """The dotted name a leaf is saved under (a partial's: its function's), else ``fail``."""
+    obj = value.func if isinstance(value, functools.partial) else value
+    name = _dotted(obj)
+    if name is None:
+        raise fail(path, value, "the partial's function is not importable" if obj is not value
+                   else "a lambda or local function" if getattr(obj, "__name__", "") ==
+                   "<lambda>" or "<locals>" in getattr(obj, "__qualname__", "") else
+                   "defined in __main__ (a script), which a later process cannot import; move "
+                   "it into an importable module" if getattr(obj, "__module__", "") ==
+                   "__main__" else "a live object, not a config value")
+    return name
+
+
+def _target(node: Any, path: tuple, fail: Any) -> str:
+    target = node.__lz_target__
+    name = str(target) if isinstance(target, (str, LazyRef)) else _dotted(target)
+    if name is None:
+        raise fail((*path, "_target_"), target, "the target is not importable by a dotted name "
+                   "(lambda, local function or __main__ object)")
+    return name
+
+
+def _class_name(obj: Any, path: tuple, fail: Any) -> str:
+    name = _dotted(type(obj))
+    if name is None:
+        raise fail(path, obj, f"attrs class {type(obj).__qualname__} is not importable by a "
+                   "dotted name (define it at module level in an importable module)")
+    return name
+
+
 class _Encoder:
     """Turns a config tree into YAML-ready data; shared containers become one object."""
 
@@ -132,9 +133,9 @@ class _Encoder:
 
     def encode(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
         """The traversal function: YAML data for ``value`` (its children already encoded)."""
-        if type(value) in _SCALARS:
+        if type(value) in _KEY_TYPES:
             return value
-        if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
+        if isinstance(value, _KEY_TYPES) and not isinstance(value, enum.Enum):
             # numpy scalars and other subclasses: store the plain value
             return next(b for b in (bool, int, float, str) if isinstance(value, b))(value)
         kind = _tree.kind_of(value)
@@ -146,9 +147,9 @@ class _Encoder:
         if kind == "list":
             return _flow([v for _, v in items])
         if kind == "attrs":
-            return {"_class_": self.class_name(value, path), **dict(items)}
+            return {"_class_": _class_name(value, path, self.fail), **dict(items)}
         if kind == "node":
-            out: dict = {"_target_": self.target(value, path)}
+            out: dict = {"_target_": _target(value, path, self.fail)}
             args = [v for k, v in items if isinstance(k, int)]
             if args:
                 out["_args_"] = args
@@ -163,48 +164,22 @@ class _Encoder:
         out = dict(items)
         return {"__mapping__": out} if any(_reserved(k) for k in out) else out
 
-    def target(self, node: Any, path: tuple) -> str:
-        target = node.__lz_target__
-        name = str(target) if isinstance(target, (str, LazyRef)) else _dotted(target)
-        if name is None:
-            raise self.fail((*path, "_target_"), target, "the target is not importable by a "
-                            "dotted name (lambda, local function or __main__ object)")
-        return name
-
-    def class_name(self, obj: Any, path: tuple) -> str:
-        cls = type(obj)
-        name = _dotted(cls)
-        if name is None:
-            raise self.fail(path, obj, f"attrs class {cls.__qualname__} is not importable by a "
-                            "dotted name (define it at module level in an importable module)")
-        return name
-
     def encode_leaf(self, value: Any, path: tuple, t: _tree.Traversal) -> Any:
         if value is PLACEHOLDER:
             return _FlowDict(__placeholder__=True)
         if isinstance(value, LazyRef):
             return _FlowDict(__lazyref__=str(value))
-        if isinstance(value, functools.partial):
-            func = _dotted(value.func)
-            if func is None:
-                raise self.fail(path, value, "the partial's function is not importable")
-            out: dict = {"__partial__": func}
-            if value.args:
-                out["args"] = [t(v, (*path, i)) for i, v in enumerate(value.args)]
-            if value.keywords:
-                out["keywords"] = {k: t(v, (*path, k)) for k, v in value.keywords.items()}
-            return out
         if isinstance(value, bytes):
             return value
-        name = _dotted(value)
-        if name is None:
-            why = ("a lambda or local function" if getattr(value, "__name__", "") == "<lambda>"
-                   or "<locals>" in getattr(value, "__qualname__", "") else
-                   "defined in __main__ (a script), which a later process cannot import; move "
-                   "it into an importable module" if getattr(value, "__module__", "") ==
-                   "__main__" else "a live object, not a config value")
-            raise self.fail(path, value, why)
-        return _FlowDict(__object__=name)
+        name = _leaf_name(value, path, self.fail)
+        if not isinstance(value, functools.partial):
+            return _FlowDict(__object__=name)
+        out: dict = {"__partial__": name}
+        if value.args:
+            out["args"] = [t(v, (*path, i)) for i, v in enumerate(value.args)]
+        if value.keywords:
+            out["keywords"] = {k: t(v, (*path, k)) for k, v in value.keywords.items()}
+        return out
 
     def note_meta(self, container: Any, path: tuple, parent_site: str) -> str:
         """Record site and history of one container; returns its site for its children."""
@@ -222,11 +197,11 @@ class _Encoder:
 
     def encode_record(self, rec: P.Record, current: Any) -> list:
         value = rec.value
-        if value is current and type(value) not in _SCALARS:
+        if value is current and type(value) not in _KEY_TYPES:
             return [rec.source, rec.kind]  # the value the key holds now: restored as that object
         if value is P.DELETED:
             enc: Any = {"deleted": True}
-        elif type(value) in _SCALARS:
+        elif type(value) in _KEY_TYPES:
             enc = value
         else:
             enc = {"repr": P._short_repr(value)}  # an old, replaced value: a summary
@@ -244,7 +219,7 @@ class _FlowDict(dict):
 def _flow(data: Any) -> Any:
     """Mark a list or tag mapping holding only plain values for one-line YAML."""
     values = data.values() if isinstance(data, dict) else data
-    if all(type(v) in _SCALARS or type(v) in (_FlowList, _FlowDict) for v in values):
+    if all(type(v) in _KEY_TYPES or type(v) in (_FlowList, _FlowDict) for v in values):
         return _FlowDict(data) if isinstance(data, dict) else _FlowList(data)
     return data
 
@@ -281,12 +256,10 @@ class _Block(str):
 
 
 def _history_block(history: dict[str, dict]) -> _Block:
-    """History as JSON lines, one per (container, key): ``["trainer", "max_iter", [records]]``.
+    """One JSON line per ``[container, key, records]`` (one YAML scalar keeps save + load fast).
 
-    One YAML scalar instead of thousands of YAML nodes keeps save + load within a few ms; each
-    line stays readable. A record is ``[source, kind]`` (its value is the one the key holds
-    now), ``[source, kind, value]``, or ``[source, kind, {"repr": text}]`` for a replaced
-    container value, ``[source, kind, {"deleted": true}]`` for a deletion.
+    A record is ``[source, kind]`` (value: what the key holds now), ``[source, kind, value]``,
+    ``[source, kind, {"repr": text}]`` or ``[source, kind, {"deleted": true}]``.
     """
     return _json_lines([where, key, recs] for where, keys in history.items()
                        for key, recs in keys.items())
@@ -299,12 +272,7 @@ def _json_lines(rows: Any) -> _Block:
 
 
 def dumps(cfg: Any, *, history: bool = True) -> str:
-    """Return the YAML text ``save`` would write.
-
-    Args:
-        cfg: the config.
-        history: include provenance (sites, history) and group choices.
-    """
+    """Return the YAML text ``save`` would write (``history``: with provenance and choices)."""
     return _yaml().dump(to_data(cfg, meta=history), Dumper=_dumper(), sort_keys=False,
                         allow_unicode=True, default_flow_style=False, width=100)
 
@@ -324,11 +292,7 @@ def save(cfg: Any, path: str | os.PathLike) -> None:
 
 
 def fingerprint(cfg: Any) -> str:
-    """Stable sha256 of the canonical YAML of ``cfg`` (history and choices excluded).
-
-    Every rank of a distributed job computes it after ``resolve``; equal fingerprints mean
-    identical configs.
-    """
+    """Stable sha256 of the YAML of ``cfg`` without history (equal on ranks: equal configs)."""
     import hashlib  # lazy: loading OpenSSL is not free and only fingerprints need it
 
     return hashlib.sha256(dumps(cfg, history=False).encode()).hexdigest()
@@ -342,11 +306,8 @@ _NODE_SLOTS = {"_target_": str, "_args_": list, "_recursive_": bool}
 
 
 class _Decoder:
-    """Rebuilds a config tree from YAML data (aliases become one shared object).
-
-    Every shape is checked: a malformed file is a ``SerializationError`` naming the file and the
-    config path, and only trusted packages are imported (``lazycfg.trust``).
-    """
+    """Rebuilds a config tree from YAML data (an alias gives one shared object); every shape is
+    checked, and only trusted packages are imported (``lazycfg.trust``)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -363,7 +324,7 @@ class _Decoder:
                             "files this loader reads")
 
     def decode(self, data: Any, path: tuple) -> Any:
-        if type(data) in _SCALARS or isinstance(data, bytes):
+        if type(data) in _KEY_TYPES or isinstance(data, bytes):
             return NAN if type(data) is float and data != data else data
         oid = id(data)
         if oid in self.memo:
@@ -637,191 +598,133 @@ def load_yaml(path: str | os.PathLike) -> Any:
 
 # ----------------------------------------------------------------------------- to_py
 _WIDTH = 96
-_NOTHING: Any = None
 
 
 class _Writer:
-    def __init__(self) -> None:
+    """Python source for a config, on the traversal engine: a container reachable twice is
+    written once, as a variable (the engine's memo hands its name to the later places)."""
+
+    def __init__(self, cfg: Any) -> None:
         self.imports: dict[str, str] = {}  # dotted name -> local name
-        self.used_names: set[str] = {"L", "PLACEHOLDER", "LazyRef", "ConfigDict", "functools",
-                                     "config"}
+        self.used = {"L", "PLACEHOLDER", "LazyRef", "ConfigDict", "functools", "config"}
         self.defs: list[str] = []
-        self.shared: set[int] = set()
-        self.names: dict[int, str] = {}
-        self.keep: list[Any] = []
-        self.needs_configdict = False
-
-    # -- sharing
-    def count_refs(self, root: Any) -> None:
-        seen: set[int] = set()
-        stack = [root]
-        while stack:
-            obj = stack.pop()
-            if _tree.kind_of(obj) in ("leaf", "tuple"):
-                if _tree.kind_of(obj) == "tuple":
-                    stack.extend(obj)
-                continue
-            if id(obj) in seen:
-                self.shared.add(id(obj))
-                continue
-            seen.add(id(obj))
-            self.keep.append(obj)
-            stack.extend(child for _, child in _tree.children(obj))
-
-    # -- names
-    def name_for(self, dotted: str) -> str:
-        if dotted in self.imports:
-            return self.imports[dotted]
-        base = dotted.rsplit(".", 1)[-1]
-        name, i = base, 1
-        while name in self.used_names or not name.isidentifier():
-            name, i = f"{base}_{i}", i + 1
-        self.used_names.add(name)
-        self.imports[dotted] = name
-        return name
+        refs: dict[int, int] = {}
+        for _, obj in _tree.walk(cfg):
+            for _, child in _tree.children(obj):
+                refs[id(child)] = refs.get(id(child), 0) + 1
+        self.shared = {i for i, n in refs.items() if n > 1}
 
     def fail(self, path: tuple, value: Any, why: str) -> SerializationError:
         where = _tree.format_path(path) or "<root>"
         return SerializationError(
             f"cannot write {where} as Python: {why} ({value!r:.80}); {_FIX}", where)
 
-    # -- rendering
-    def render(self, value: Any, path: tuple, indent: int) -> str:
-        kind = _tree.kind_of(value)
-        if kind not in ("leaf", "tuple") and id(value) in self.shared:
-            name = self.names.get(id(value))
-            if name is None:
-                self.names[id(value)] = "__pending__"
-                body = self.render_container(value, kind, path, 0)
-                name = self.var_name(value)
-                self.names[id(value)] = name
-                self.defs.append(f"{name} = {body}")
-            return name
-        if kind == "leaf":
-            return self.render_leaf(value, path)
-        return self.render_container(value, kind, path, indent)
-
-    def var_name(self, value: Any) -> str:
-        base = "shared"
-        if _tree.kind_of(value) == "node":
-            base = target_name(value.__lz_target__).rsplit(".", 1)[-1].lower()
-        name, i = f"_{base}", 1
-        while name in self.used_names:
-            name, i = f"_{base}_{i}", i + 1
-        self.used_names.add(name)
+    def local(self, dotted: str, base: str | None = None) -> str:
+        """A free local name for an import (``base``: a variable name instead)."""
+        if base is None and dotted in self.imports:
+            return self.imports[dotted]
+        stem = base or dotted.rsplit(".", 1)[-1]
+        name, i = stem, 1
+        while name in self.used or not name.isidentifier():
+            name, i = f"{stem}_{i}", i + 1
+        self.used.add(name)
+        if base is None:
+            self.imports[dotted] = name
         return name
 
-    def render_container(self, value: Any, kind: str, path: tuple, indent: int) -> str:
+    def render(self, value: Any, path: tuple, t: _tree.Traversal) -> str:
+        kind = _tree.kind_of(value)
+        if kind == "leaf":
+            return self.leaf(value, path, t)
+        body = self.container(value, kind, path, t)
+        if kind == "tuple" or id(value) not in self.shared:
+            return body
+        stem = target_name(value.__lz_target__).rsplit(".", 1)[-1] if kind == "node" else "shared"
+        name = self.local("", f"_{stem.lower()}")
+        self.defs.append(f"{name} = {body}")
+        return name
+
+    def container(self, value: Any, kind: str, path: tuple, t: _tree.Traversal) -> str:
+        if kind == "attrs":
+            return self.attrs(value, path, t)
+        items = t.map_children(value, path)
         if kind == "list":
-            return self.seq("[", "]", [self.render(v, (*path, i), indent + 1)
-                                       for i, v in enumerate(value)], indent)
+            return _seq("[", "]", [v for _, v in items], path)
         if kind == "tuple":
-            items = [self.render(v, (*path, i), indent + 1) for i, v in enumerate(value)]
-            if len(items) == 1:
-                return f"({items[0]},)"
-            return self.seq("(", ")", items, indent)
+            return f"({items[0][1]},)" if len(items) == 1 else _seq("(", ")", [
+                v for _, v in items], path)
         if kind == "mapping":
-            items = [f"{self.render_key(k, path)}: {self.render(v, (*path, k), indent + 1)}"
-                     for k, v in value.items()]
+            rows = [f"{self.key(k, path)}: {v}" for k, v in items]
+            # a dict literal is copied wherever it is placed: one that must stay one object
+            # (shared, or the root) is built as a ConfigDict
             if id(value) in self.shared or not path:
-                # A plain dict literal is copied into a ConfigDict wherever it is placed; a
-                # mapping that must stay one object (shared, or the root) is built as one.
-                self.needs_configdict = True
-                return self.seq("ConfigDict({", "})", items, indent)
-            return self.seq("{", "}", items, indent)
-        if kind == "node":
-            target = value.__lz_target__
-            name = str(target) if isinstance(target, (str, LazyRef)) else _dotted(target)
-            if name is None:
-                raise self.fail((*path, "_target_"), target, "the target is not importable")
-            items = [self.render(v, (*path, i), indent + 1)
-                     for i, v in enumerate(value.__lz_args__)]
-            items += [self.kwarg(k, self.render(v, (*path, k), indent + 1))
-                      for k, v in value.__lz_kwargs__.items()]
-            if not value.__lz_recursive__:
-                items.append("_recursive_=False")
-            return self.seq(f"L({name!r})(", ")", items, indent)
-        # attrs instance
+                self.imports["lazycfg.ConfigDict"] = "ConfigDict"
+                return _seq("ConfigDict({", "})", rows, path)
+            return _seq("{", "}", rows, path)
+        args = [v if isinstance(k, int) else _kwarg(k, v) for k, v in items]
+        if not value.__lz_recursive__:
+            args.append("_recursive_=False")
+        return _seq(f"L({_target(value, path, self.fail)!r})(", ")", args, path)
+
+    def attrs(self, value: Any, path: tuple, t: _tree.Traversal) -> str:
         cls = type(value)
-        dotted = _dotted(cls)
-        if dotted is None:
-            raise self.fail(path, value, f"class {cls.__qualname__} is not importable")
         items = []
         for a in cls.__attrs_attrs__:
             current = getattr(value, a.name)
-            if not a.init:
-                if _differs_from_default(a, current):
-                    raise self.fail((*path, a.name), current, "a non-init field differs from "
-                                    "its default and cannot be passed to the constructor")
-                continue
             if not _differs_from_default(a, current):
                 continue
+            if not a.init:
+                raise self.fail((*path, a.name), current, "a non-init field differs from "
+                                "its default and cannot be passed to the constructor")
             arg = getattr(a, "alias", None) or a.name.lstrip("_")
-            items.append(self.kwarg(arg, self.render(current, (*path, a.name), indent + 1)))
-        return self.seq(f"{self.name_for(dotted)}(", ")", items, indent)
+            items.append(_kwarg(arg, t(current, (*path, a.name))))
+        return _seq(f"{self.local(_class_name(value, path, self.fail))}(", ")", items, path)
 
-    def kwarg(self, name: str, rendered: str) -> str:
-        if name.isidentifier():
-            return f"{name}={rendered}"
-        return f"**{{{name!r}: {rendered}}}"
-
-    def render_key(self, key: Any, path: tuple) -> str:
-        if isinstance(key, (str, int, bool)) or key is None:
-            return repr(key)
+    def key(self, key: Any, path: tuple) -> str:
         if isinstance(key, float):
-            return self.render_leaf(key, path)
+            return self.leaf(key, path, None)
+        if isinstance(key, _KEY_TYPES):
+            return repr(key)
         raise self.fail(path, key, "mapping keys must be str, int, float, bool or None")
 
-    def render_leaf(self, value: Any, path: tuple) -> str:
+    def leaf(self, value: Any, path: tuple, t: Any) -> str:
+        if isinstance(value, float):
+            return f"float({str(value)!r})" if not math.isfinite(value) else repr(float(value))
         if value is None or isinstance(value, (bool, int, str, bytes)) and not isinstance(
                 value, enum.Enum):
             return repr(value)
-        if isinstance(value, float):
-            if math.isnan(value) or math.isinf(value):
-                return f"float({str(value)!r})"
-            return repr(float(value))
         if value is PLACEHOLDER:
             return "PLACEHOLDER"
         if isinstance(value, LazyRef):
-            self.imports.setdefault("lazycfg.LazyRef", "LazyRef")
+            self.imports["lazycfg.LazyRef"] = "LazyRef"
             return f"LazyRef({str(value)!r})"
+        dotted = _leaf_name(value, path, self.fail)
         if isinstance(value, functools.partial):
-            func = _dotted(value.func)
-            if func is None:
-                raise self.fail(path, value, "the partial's function is not importable")
-            self.imports.setdefault("functools", "functools")
-            parts = [self.name_for(func)]
-            parts += [self.render(v, (*path, i), 1) for i, v in enumerate(value.args)]
-            parts += [self.kwarg(k, self.render(v, (*path, k), 1))
-                      for k, v in value.keywords.items()]
+            self.imports["functools"] = "functools"
+            parts = [self.local(dotted), *(t(v, (*path, i)) for i, v in enumerate(value.args)),
+                     *(_kwarg(k, t(v, (*path, k))) for k, v in value.keywords.items())]
             return f"functools.partial({', '.join(parts)})"
-        dotted = _dotted(value)
-        if dotted is None:
-            why = ("a lambda or local function" if "<" in getattr(value, "__qualname__", "<")
-                   and callable(value) else "a live object, not a config value")
-            raise self.fail(path, value, why)
         if isinstance(value, enum.Enum):
-            owner = self.name_for(dotted.rsplit(".", 1)[0])
-            return f"{owner}.{value.name}"
+            return f"{self.local(dotted.rsplit('.', 1)[0])}.{value.name}"
         if not isinstance(value, type) and not callable(value):
-            # torch.float32 & co: import the module, refer to the attribute
-            module, attr = dotted.rsplit(".", 1)
-            return f"{self.module_name(module)}.{attr}"
-        return self.name_for(dotted)
+            module, attr = dotted.rsplit(".", 1)  # torch.float32 & co: module.attribute
+            self.imports["import " + module] = module
+            self.used.add(module.split(".")[0])
+            return f"{module}.{attr}"
+        return self.local(dotted)
 
-    def module_name(self, module: str) -> str:
-        key = "import " + module
-        if key not in self.imports:
-            self.imports[key] = module
-            self.used_names.add(module.split(".")[0])
-        return module
 
-    def seq(self, open_: str, close: str, items: list[str], indent: int) -> str:
-        one = open_ + ", ".join(items) + close
-        if len(one) + 4 * indent <= _WIDTH and "\n" not in one:
-            return one
-        pad = "    " * (indent + 1)
-        return open_ + "\n" + "".join(f"{pad}{it},\n" for it in items) + "    " * indent + close
+def _kwarg(name: str, rendered: str) -> str:
+    return f"{name}={rendered}" if name.isidentifier() else f"**{{{name!r}: {rendered}}}"
+
+
+def _seq(open_: str, close: str, items: list[str], path: tuple) -> str:
+    """``items`` on one line when they fit, else one per line (nested lines indented)."""
+    one = open_ + ", ".join(items) + close
+    if len(one) + 4 * len(path) <= _WIDTH and "\n" not in one:
+        return one
+    return open_ + "\n" + "".join("    " + it.replace("\n", "\n    ") + ",\n"
+                                  for it in items) + close
 
 
 def _differs_from_default(a: Any, current: Any) -> bool:
@@ -846,33 +749,23 @@ def to_py(cfg: Any) -> str:
     Raises:
         SerializationError: a value has no Python spelling (lambda, live object); names its path.
     """
-    w = _Writer()
-    w.count_refs(cfg)
-    body = w.render(cfg, (), 0)
-    lines = ['"""Config written by lazycfg.to_py; `lazycfg.load` of this file returns `config`."""']
-    imports = ["from lazycfg import L"]
-    if "PLACEHOLDER" in body or any("PLACEHOLDER" in d for d in w.defs):
-        imports[0] += ", PLACEHOLDER"
-    if "lazycfg.LazyRef" in w.imports:
-        imports[0] += ", LazyRef"
-    if w.needs_configdict:
-        imports[0] += ", ConfigDict"
-    plain = sorted(v for k, v in w.imports.items() if k.startswith("import "))
-    if "functools" in w.imports:
-        plain.append("functools")
-    froms = sorted((k, v) for k, v in w.imports.items()
-                   if "." in k and not k.startswith("import ") and k != "lazycfg.LazyRef")
-    lines.append("")
-    lines += [f"import {m}" for m in sorted(set(plain))]
-    lines += imports
-    for dotted, local in froms:
-        module, attr = dotted.rsplit(".", 1)
-        lines.append(f"from {module} import {attr}" + (f" as {local}" if local != attr else ""))
+    w = _Writer(cfg)
+    body = _tree.traverse(w.render, cfg)
+    lazy = ["L"] + [n for n in ("PLACEHOLDER", "LazyRef", "ConfigDict")
+                    if n == "PLACEHOLDER" and n in body + "".join(w.defs)
+                    or f"lazycfg.{n}" in w.imports]
+    lines = ['"""Config written by lazycfg.to_py; `lazycfg.load` of this file returns `config`."""',
+             ""]
+    lines += sorted(f"import {v}" for k, v in w.imports.items() if k.startswith("import ")
+                    or k == "functools")
+    lines.append(f"from lazycfg import {', '.join(lazy)}")
+    for dotted, local in sorted(w.imports.items()):
+        module, _, attr = dotted.rpartition(".")
+        if module and not dotted.startswith("import ") and local not in lazy:
+            lines.append(f"from {module} import {attr}" + (f" as {local}" if local != attr
+                                                            else ""))
     choices = P.get_choices(cfg)
     if choices:
         lines += ["", f"# group choices when saved: {choices!r}"]
-    lines.append("")
-    if w.defs:
-        lines += w.defs + [""]
-    lines.append(f"config = {body}")
+    lines += ["", *w.defs, *([""] if w.defs else []), f"config = {body}"]
     return "\n".join(lines) + "\n"

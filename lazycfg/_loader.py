@@ -1,22 +1,11 @@
 """``load`` / ``load_rel`` / ``lazy_imports``: run experiment files as configs.
 
-Experiment files are executed (compiled code cached by mtime) as fresh, throw-away modules with
-their own ``__import__`` and ``dict`` (``dict(...)`` gives a ``ConfigDict`` that remembers its
-``file:line`` for ``explain``): a relative import (``from .common import x``,
-``from ..base import y``, ``from . import common``) executes the sibling file afresh, so no
-mutation leaks between files or loads. Absolute imports are ordinary imports (registering
-options once per process).
-
-``load(path, overrides)`` (DESIGN section 4 precedence):
-1. single-key ``name=option`` overrides are *pinned* (``_overrides.Pins``) while the file runs:
-   every ``select`` of that group uses the pinned option, and later edits still apply;
-2. the file runs and gives ``make_config()`` (defined in that file), else ``config``, else a
-   ``ConfigDict`` of its public config-like globals;
-3. pinned groups the experiment never selected are selected now; a pinned name that is neither
-   a registered group nor a root key is an ``OverrideError`` listing the valid groups;
-4. every other override applies in command-line order.
-
-``.yaml``/``.yml`` files are restored by ``_io.load_yaml`` and then overridden.
+Experiment files run (code cached by mtime) as fresh throw-away modules whose ``dict(...)`` gives a
+``ConfigDict`` remembering its ``file:line``; a relative import runs the sibling file afresh, so
+no mutation leaks between files or loads. ``load(path, overrides)``: single-key ``group=option``
+overrides are pinned while the file runs; the config is ``make_config()``, else ``config``, else
+the file's public config-like globals; pinned groups never selected are selected after it, then
+the other overrides apply in order. ``.yaml`` files are restored by ``_io.load_yaml``.
 """
 
 from __future__ import annotations
@@ -30,14 +19,12 @@ from typing import Any, Iterable
 from ._errors import ConfigError, ConfigFileNotFoundError, ConfigImportError, OverrideError
 from ._grammar import Override
 from ._io import load_yaml
-from ._node import ConfigDict, LazyNode, LazyRef, suggest, wrap
+from ._node import ConfigDict, LazyNode, LazyRef, _short_source, suggest, wrap
 from ._overrides import (
+    _PINS,
     Pins,
     Registry,
     _parse_all,
-    _pop_pins,
-    _push_pins,
-    active_pins,
     apply_group,
     apply_one,
     apply_overrides,
@@ -89,12 +76,8 @@ class _SiteDictMeta(type):
 
 
 class _SiteDict(dict, metaclass=_SiteDictMeta):
-    """The ``dict`` builtin seen by config files.
-
-    ``dict(lr=1)`` in an experiment returns a :class:`ConfigDict` that remembers the line it was
-    written on, so ``explain`` shows ``file.py:12`` for its values (a plain dict only knows its
-    file). ``isinstance(x, dict)``, ``dict[str, int]`` and ``class X(dict)`` behave as usual.
-    """
+    """The ``dict`` of config files: ``dict(lr=1)`` gives a ``ConfigDict`` remembering its line;
+    ``isinstance(x, dict)``, ``dict[str, int]`` and ``class X(dict)`` behave as usual."""
 
     def __class_getitem__(cls, item: Any) -> Any:
         return dict[item]
@@ -211,14 +194,11 @@ def _run(path: str) -> Any:
 
 
 def _located(exc: Exception, path: str, raised: BaseException | None = None) -> Exception:
-    """``exc`` as a ConfigError naming the config-file line that raised it (once per error).
-
-    A ConfigError keeps its type and gains the ``file:line`` prefix; any other exception becomes a
-    ConfigError (``ConfigImportError`` for an import failure) with the original chained.
-    """
+    """``exc`` as a ConfigError (its own type kept, ``ConfigImportError`` for import failures)
+    naming the config-file line that raised it, once per error."""
     if getattr(exc, "__lz_located__", False):
         return exc
-    pins = active_pins()
+    pins = _PINS.get()
     pinned = [pins.texts[g] for g in pins.choices if g in pins.texts] if pins else []
     if isinstance(exc, ConfigError) and any(f"override {t!r}" in exc.message for t in pinned):
         exc.__lz_located__ = True  # type: ignore[attr-defined]
@@ -228,14 +208,14 @@ def _located(exc: Exception, path: str, raised: BaseException | None = None) -> 
     note = f" (with the command-line choice {', '.join(pinned)})" if pinned else ""
     if isinstance(exc, ConfigError):
         if site not in exc.message:
-            exc.message = f"{_short(site)}: {exc.message}{note}"
+            exc.message = f"{_short_source(site)}: {exc.message}{note}"
             exc.args = (exc.message,)
         exc.__lz_located__ = True  # type: ignore[attr-defined]
         return exc
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     cls = ConfigImportError if isinstance(exc, ImportError) else ConfigError
-    err = cls(f"{_short(site)}: {what} (raised while running the config file "
-              f"{_short(path)}{note})", path)
+    err = cls(f"{_short_source(site)}: {what} (raised while running the config file "
+              f"{_short_source(path)}{note})", path)
     err.__lz_located__ = True  # type: ignore[attr-defined]
     return err
 
@@ -253,15 +233,6 @@ def _config_site(exc: BaseException) -> str:
     return site
 
 
-def _short(path: str) -> str:
-    cwd = os.getcwd() + os.sep
-    return path[len(cwd):] if path.startswith(cwd) else path
-
-
-def _parse(overrides: Iterable[Any]) -> list[Override]:
-    return _parse_all(overrides)
-
-
 def _is_pin(ov: Override) -> bool:
     if len(ov.keys) != 1 or ov.kind != "set" or not isinstance(ov.keys[0], str):
         return False
@@ -271,19 +242,8 @@ def _is_pin(ov: Override) -> bool:
 
 
 def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = None) -> Any:
-    """Loads a config from an experiment ``.py`` file (or a ``.yaml`` written by ``save``).
-
-    Args:
-        path: the file.
-        overrides: ``key=value`` strings (DESIGN section 4); group choices are pinned before the
-            experiment runs, the rest apply after it, in order.
-        registry: the registry for group choices (default: ``default_registry()``).
-
-    Raises:
-        ConfigFileNotFoundError: no such file.
-        OverrideError / ConfigTypeError: an override failed.
-        ConfigError: the file defines no config.
-    """
+    """Loads a config from an experiment ``.py`` file (or a ``.yaml`` written by ``save``) and
+    applies ``overrides`` (group choices pinned while the file runs, the rest after it)."""
     if not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"load(path): path must be a file path (str or pathlib.Path), got "
                           f"{type(path).__name__} {path!r}")
@@ -292,7 +252,7 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
     if not os.path.isfile(full):
         raise ConfigFileNotFoundError(f"config file not found: {os.fspath(path)!r} "
                                       f"(looked at {full})", os.fspath(path))
-    parsed = _parse(overrides)
+    parsed = _parse_all(overrides)
     ext = os.path.splitext(full)[1].lower()
     if ext in (".yaml", ".yml"):
         return apply_overrides(load_yaml(full), parsed, reg)
@@ -304,11 +264,11 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
         if _is_pin(ov):
             pins.choices[ov.keys[0]] = ov.value
             pins.texts[ov.keys[0]] = ov.text
-    token = _push_pins(pins)
+    token = _PINS.set(pins)
     try:
         cfg = _run(full)
     finally:
-        _pop_pins(token)
+        _PINS.reset(token)
     _finish(cfg, parsed, pins, reg)
     return cfg
 
@@ -341,12 +301,8 @@ def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None
 
 
 def load_rel(path: Any) -> Any:
-    """Loads another experiment file by a path relative to the calling file; returns its config.
-
-    Pinned command-line group choices hold; key=value overrides are not applied (the outermost
-    ``load`` applies them once). Use it for files whose names are not identifiers
-    (``load_rel("2b_nemo.py")``).
-    """
+    """The config of another experiment file, by a path relative to the calling file (pinned
+    group choices hold; the outermost ``load`` applies the other overrides)."""
     frame = sys._getframe(1)
     caller = frame.f_globals.get("__file__")
     base = os.path.dirname(caller) if caller else os.getcwd()
@@ -357,12 +313,6 @@ def load_rel(path: Any) -> Any:
                                       os.fspath(path))
     if full.endswith((".yaml", ".yml")):
         return load_yaml(full)
-    if active_pins() is None:
-        token = _push_pins(None)
-        try:
-            return _run(full)
-        finally:
-            _pop_pins(token)
     return _run(full)
 
 
@@ -385,14 +335,8 @@ def _lazy_import(name: str, globals: dict | None = None, locals: Any = None,
 
 
 class lazy_imports:  # noqa: N801 - used like a function: ``with lazy_imports():``
-    """``with lazy_imports(): from pkg.mod import Cls`` binds lazy references, importing nothing.
-
-    The names bound are :class:`LazyRef` objects (``LazyRef("pkg.mod.Cls")``): ``L(Cls)(...)``
-    accepts them, they compare equal to the dotted string, and ``instantiate``/``check`` import
-    them. Configs stay jump-to-definition friendly and ``lazycfg show`` never imports torch.
-    Every import statement inside the block yields references (``builtins.__import__`` is
-    swapped for the duration of the block, so keep only imports of targets inside it).
-    """
+    """``with lazy_imports(): from pkg.mod import Cls`` binds ``LazyRef("pkg.mod.Cls")``,
+    importing nothing (``builtins.__import__`` is swapped inside the block)."""
 
     def __init__(self) -> None:
         self._saved: list[tuple[dict, Any]] = []

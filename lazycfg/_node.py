@@ -1,65 +1,13 @@
-"""Lazy nodes (``L(target)(*args, **kwargs)``), attribute-access mappings and lazy references.
+"""Lazy nodes, attribute-access mappings, lazy references and provenance storage.
 
-Storage (read this before walking a config by hand; prefer ``lazycfg.tree``):
-
-* :class:`LazyNode` is a slotted object. Its state lives in dunder slots that cannot collide
-  with kwarg names, so a kwarg may be called ``items`` or ``keys``:
-
-  - ``__lz_target__``: the target exactly as given: a callable, a dotted string
-    (``"torch.optim.AdamW"``) or a :class:`LazyRef`. ``target_name(node)`` gives the dotted
-    import name used for equality and saving; ``resolve_target(node)`` imports it.
-  - ``__lz_args__``: list of positional arguments (``node._args_``, ``node[0]``).
-  - ``__lz_kwargs__``: dict of the keyword arguments written, in call order (only those written:
-    signature defaults are never copied in).
-  - ``__lz_recursive__``: bool, ``node._recursive_`` (False: ``instantiate`` passes the children
-    unbuilt).
-  - ``__lz_site__``: ``"file:line"`` where the node was created.
-  - ``__lz_hist__``: provenance, ``{key: [Record, ...]}`` or None (see "Provenance" below).
-  - ``__lz_frozen__``: None, or the config path of the node when frozen (for error messages).
-  - ``__lz_choices__``: group selections when this node is a config root (see ``choices``).
-
-  Reading: ``node.lr`` / ``node["lr"]`` (kwargs), ``node[0]`` (positional), ``node._target_``,
-  ``node._args_``, ``node._recursive_``. Writing the same ways records provenance and respects
-  freezing. ``iter(node)`` yields kwarg names, ``len(node)`` counts them, ``"lr" in node``.
-  Equality compares the target by dotted name, args, kwargs and ``_recursive_`` (not the site,
-  history or frozen state). ``copy.deepcopy`` preserves sharing and keeps history.
-
-* :class:`ConfigDict` is a ``dict`` subclass with attribute access (for keys that do not shadow a
-  dict method) and the same metadata slots (site, history, frozen, choices). Every plain
-  ``dict`` placed into a config (node kwargs, mapping values, config-class fields, list and tuple
-  elements) is converted to a ``ConfigDict`` on assignment (:func:`wrap`).
-
-* :class:`ConfigList` is a ``list`` subclass that ``freeze`` substitutes for plain lists so they can
-  refuse mutation. Unfrozen configs hold plain lists.
-
-* :class:`LazyRef` is a dotted import name produced by ``with lazy_imports(): from x import Y``.
-  It is accepted as a target, compares equal to its dotted string and is resolved (imported) by
-  ``instantiate``.
-
-Provenance (who set each value, stored on the config itself):
-
-Every assignment into a config container records a :class:`Record` (value, source, kind) in a
-per-key history kept ON the containing object (never in a global table), so two configs in one
-process never mix, ``copy.deepcopy`` keeps the history and equality ignores it.
-
-Sources:
-    * Python assignments and ``L(...)`` creation: ``"/abs/path/file.py:12"`` (the first frame
-      outside lazycfg, found with ``sys._getframe``);
-    * command-line overrides: the override text, e.g. ``"trainer.max_iter=3"`` (globs add the
-      match count);
-    * registry selections: ``"optimizer=adamw"``.
-
-Kinds: ``"init"`` (value given when the container was created; only materialised lazily, when a
-later assignment would otherwise lose it), ``"python"``, ``"override"``, ``"select"``,
-``"delete"`` (value is :data:`DELETED`), ``"load"`` (restored by the YAML loader).
-
-Accessors: ``get_history``/``set_history``/``histories`` (stored records; creation-time values
-are synthesised by ``explain``), ``get_site``/``set_site`` (``file:line`` of creation),
-``get_choices``/``set_choices`` (group selections on a root), ``record`` (append one).
-
-Containers that can hold metadata: lazy nodes, ``ConfigDict``, ``ConfigList`` and instances of
-attrs classes with a ``__dict__`` (``@configclass`` and plain ``slots=False`` attrs classes).
-Plain dicts/lists and slotted attrs instances silently hold none.
+:class:`LazyNode` keeps its state in dunder slots (``__lz_target__``, ``__lz_args__``,
+``__lz_kwargs__``, ``__lz_recursive__``, ``__lz_site__``, ``__lz_hist__``, ``__lz_frozen__``,
+``__lz_choices__``) so kwargs may be called ``items`` or ``keys``; equality ignores the metadata.
+:class:`ConfigDict` is a ``dict`` with attribute access and the same metadata; every plain dict
+placed into a config becomes one (:func:`wrap`). ``freeze`` swaps in :class:`ConfigList` for
+lists. Provenance: each assignment appends a :class:`Record` (value, source, kind) to a per-key
+history stored on the container itself, so ``deepcopy`` keeps it and configs never mix. Kinds:
+"init", "python", "override", "select", "delete", "load". Walk configs with ``lazycfg.tree``.
 """
 
 from __future__ import annotations
@@ -67,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from copy import deepcopy
 from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, FrozenConfigError
@@ -81,29 +30,29 @@ _SITE = "__lz_site__"
 _CHOICES = "__lz_choices__"
 
 
-class _Deleted:
-    """Marker value of a record that deleted a key."""
+class _Marker:
+    """A singleton marker; copies and pickles give the object itself (``__reduce__`` names it)."""
 
-    __slots__ = ()
+    __slots__ = ("name", "text")
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
 
     def __repr__(self) -> str:
-        return "<deleted>"
+        return self.text
 
     def __reduce__(self) -> str:
-        return "DELETED"
+        return self.name
 
 
-DELETED = _Deleted()
+DELETED = _Marker("DELETED", "<deleted>")  # the value of a record that deleted a key
+# marks an argument supplied at build time (``instantiate(cfg, params=...)``)
+PLACEHOLDER = _Marker("PLACEHOLDER", "PLACEHOLDER")
 
 
 class Record:
-    """One assignment of one key: the value, where it came from and how.
-
-    Attributes:
-        value: the value assigned (the object itself, not a copy).
-        source: ``file:line``, the override text, or ``group=option``.
-        kind: "init", "python", "override", "select", "delete" or "load".
-    """
+    """One assignment of one key: ``value``, ``source`` (``file:line``, override text or
+    ``group=option``) and ``kind``."""
 
     __slots__ = ("value", "source", "kind")
 
@@ -154,11 +103,8 @@ def _short_source(source: str) -> str:
 
 
 def caller_site(depth: int = 2) -> str:
-    """Returns ``file:line`` of the first frame outside lazycfg (and outside attrs' generated code).
-
-    Args:
-        depth: frames to skip before searching (2: the caller of the function calling this).
-    """
+    """``file:line`` of the first frame outside lazycfg and attrs' generated code, skipping
+    ``depth`` frames (2: the caller of the function calling this)."""
     try:
         frame = sys._getframe(depth)
     except ValueError:
@@ -225,16 +171,10 @@ def histories(container: object) -> dict:
 
 def record(container: object, key: object, old: object, had_old: bool, new: object,
            source: str | None, kind: str = "python") -> None:
-    """Appends one record; first materialises the creation-time value it is about to replace.
+    """Appends one record, first materialising the creation-time value ``old`` it replaces.
 
-    Args:
-        container: the object holding ``key``.
-        key: the key, kwarg name, field name (or compound ``"list.0"`` key for list elements).
-        old: the previous value (ignored when ``had_old`` is False).
-        had_old: whether the key held a value before.
-        new: the new value (``DELETED`` for a deletion).
-        source: the source text; None means "the calling Python line".
-        kind: the record kind.
+    ``key`` may be a compound ``"list.0"`` key for list elements; ``source`` None means the
+    calling Python line.
     """
     hist = _meta_dict(container, _HIST)
     if hist is None:
@@ -286,13 +226,11 @@ _TRUSTED = {"lazycfg", "torch", "numpy", "math", "operator", "functools", "colle
 
 
 def trust(*packages: str) -> None:
-    """Lets ``load`` of a YAML file import classes and objects from these top-level packages.
+    """Lets ``load`` of a YAML file import from these top-level packages.
 
-    Loading is data only: it imports names only from trusted packages, which are those that
-    define ``@configclass`` classes or registered options, the ones given here or in the
-    ``LAZYCFG_TRUST`` environment variable (comma-separated), and a small allow-list (torch,
-    numpy, math, operator, functools, collections, datetime, pathlib, enum). Lazy-node targets
-    are never imported by loading: they stay dotted names until ``instantiate``/``check``.
+    Loading is data only: it imports only from packages that define config classes or
+    registered options, those given here or in ``LAZYCFG_TRUST`` (comma-separated) and
+    ``_TRUSTED``. Lazy-node targets stay dotted names until ``instantiate``/``check``.
     """
     _TRUSTED.update(p.split(".", 1)[0] for p in packages)
 
@@ -302,45 +240,19 @@ def is_trusted(package: str) -> bool:
     return package in _TRUSTED or package in os.environ.get("LAZYCFG_TRUST", "").split(",")
 
 
-class _Placeholder:
-    """Marks an argument supplied at build time (``instantiate(cfg, params=...)``)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "PLACEHOLDER"
-
-    def __reduce__(self) -> str:
-        return "PLACEHOLDER"
-
-    def __deepcopy__(self, memo: dict) -> _Placeholder:
-        return self
-
-    def __copy__(self) -> _Placeholder:
-        return self
-
-
-PLACEHOLDER = _Placeholder()
-
-
 def suggest(name: object, candidates: Any, n: int = 3) -> str:
     """Returns a " Did you mean 'x'?" suffix (empty when nothing is close)."""
     import difflib  # lazy: only on the error path
 
-    cands = [str(c) for c in candidates]
-    close = difflib.get_close_matches(str(name), cands, n=n, cutoff=0.6)
-    if not close:
-        return ""
-    return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.6)
+    return " Did you mean " + " or ".join(map(repr, close)) + "?" if close else ""
 
 
 def listing(what: str, keys: Any, limit: int = 25) -> str:
     """`` Keys: a, b, c.`` (what the user can type instead), shortened after ``limit`` names."""
     names = [str(k) for k in keys]
-    if not names:
-        return f" {what}: none."
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return f" {what}: {', '.join(names[:limit])}{more}."
+    return f" {what}: {', '.join(names[:limit]) or 'none'}{more}."
 
 
 def frozen_error(path: str, key: object, action: str = "set") -> FrozenConfigError:
@@ -352,18 +264,14 @@ def frozen_error(path: str, key: object, action: str = "set") -> FrozenConfigErr
 
 
 def _join(path: str | None, key: object) -> str:
-    if isinstance(key, int):
-        return f"{path}.{key}" if path else str(key)
     return f"{path}.{key}" if path else str(key)
 
 
 # ----------------------------------------------------------------------------- lazy references
 class LazyRef:
-    """A dotted import name standing for an object that is imported only when needed.
+    """A dotted import name imported only when needed (``with lazy_imports(): ...``).
 
-    Produced by ``with lazy_imports(): from pkg.mod import Cls`` (then ``Cls`` is
-    ``LazyRef("pkg.mod.Cls")``); attribute access extends the name. Calling it is an error: wrap
-    it in ``L(...)``. Compares equal to its dotted string.
+    Attribute access extends the name; it compares equal to its dotted string.
     """
 
     __slots__ = ("__lz_name__",)
@@ -405,22 +313,17 @@ class LazyRef:
     def __reduce__(self) -> tuple:
         return (LazyRef, (self.__lz_name__,))
 
-    def __deepcopy__(self, memo: dict) -> LazyRef:
+    def __deepcopy__(self, memo: dict | None = None) -> LazyRef:
         return self
 
-    def __copy__(self) -> LazyRef:
-        return self
+    __copy__ = __deepcopy__
 
 
 _LOCATE_CACHE: dict[str, Any] = {}
 
 
 def locate(name: str, path: str | None = None) -> Any:
-    """Imports a dotted name (``"pkg.mod.Cls"`` or ``"pkg.mod.Cls.method"``).
-
-    Raises:
-        ConfigError: nothing importable has that name (the message names ``path``).
-    """
+    """Imports a dotted name (``"pkg.mod.Cls.method"``); a ConfigError naming ``path`` if not."""
     obj = _LOCATE_CACHE.get(name)
     if obj is not None:
         return obj
@@ -500,12 +403,8 @@ def resolve_target(node: LazyNode, path: str | None = None) -> Callable:
 
 # ----------------------------------------------------------------------------- partials
 class ConfigPartial(functools.partial):
-    """A ``functools.partial`` that compares equal by content (func, args, keywords).
-
-    A plain partial compares by identity, so a config holding one would differ from its own deep
-    copy or its save/load round trip. :func:`wrap` swaps this subclass in for every plain
-    partial placed into a config; it calls, pickles and ``isinstance``-checks like the original.
-    """
+    """A ``functools.partial`` equal by content, so a config equals its copies and round trips
+    (:func:`wrap` swaps it in for plain partials)."""
 
     __slots__ = ()
 
@@ -515,10 +414,6 @@ class ConfigPartial(functools.partial):
         return (self.func == other.func and self.args == other.args
                 and self.keywords == other.keywords)
 
-    def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
     def __hash__(self) -> int:
         return hash(self.func)  # args/keywords may be unhashable; equal partials share func
 
@@ -526,10 +421,6 @@ class ConfigPartial(functools.partial):
         parts = [repr(self.func), *map(repr, self.args),
                  *(f"{k}={v!r}" for k, v in self.keywords.items())]
         return f"functools.partial({', '.join(parts)})"
-
-
-def _as_config_partial(value: functools.partial) -> ConfigPartial:
-    return ConfigPartial(value.func, *value.args, **value.keywords)
 
 
 # ----------------------------------------------------------------------------- notebook display
@@ -548,14 +439,9 @@ def _repr_html_(self: Any) -> str:
 
 # ----------------------------------------------------------------------------- wrapping
 def wrap(value: Any, site: str = "", memo: dict | None = None) -> Any:
-    """Converts plain dicts anywhere inside ``value`` to :class:`ConfigDict` (in place for lists).
-
-    Plain ``functools.partial`` values become :class:`ConfigPartial` (equal by content).
-
-    Lists are updated in place (so a list shared by reference stays shared); tuples are rebuilt
-    only when an element changed. Nodes, ConfigDicts and other objects are returned as they are.
-    With ``memo`` (a dict), a plain dict reachable twice becomes one ``ConfigDict``.
-    """
+    """Converts plain dicts inside ``value`` to :class:`ConfigDict` and partials to
+    :class:`ConfigPartial`; lists change in place, tuples are rebuilt only when needed. With
+    ``memo``, a dict reachable twice becomes one ``ConfigDict``."""
     t = type(value)
     if t in _SCALARS:
         return NAN if t is float and value != value else value
@@ -582,7 +468,7 @@ def wrap(value: Any, site: str = "", memo: dict | None = None) -> Any:
             return tuple(items)
         return value
     if t is functools.partial:
-        return _as_config_partial(value)
+        return ConfigPartial(value.func, *value.args, **value.keywords)
     return value
 
 
@@ -595,11 +481,8 @@ def _init_meta(obj: object, site: str) -> None:
 
 # ----------------------------------------------------------------------------- ConfigDict
 class ConfigDict(dict):
-    """A ``dict`` with attribute access, provenance and freezing.
-
-    ``m.key`` works for keys that are identifiers and do not shadow a dict method
-    (``m["items"]`` always works). Equality is plain dict equality (metadata ignored).
-    """
+    """A ``dict`` with attribute access (keys not shadowing dict methods), provenance and
+    freezing; equality is plain dict equality."""
 
     __slots__ = ("__lz_site__", "__lz_hist__", "__lz_frozen__", "__lz_choices__")
 
@@ -694,12 +577,9 @@ class ConfigDict(dict):
 
     # -- copy / pickle (bypass __setitem__, which would record provenance or refuse when frozen)
     def __deepcopy__(self, memo: dict) -> ConfigDict:
-        from copy import deepcopy
-
-        new = ConfigDict.__new__(type(self))
-        memo[id(self)] = new
+        new = memo[id(self)] = ConfigDict.__new__(type(self))
         for name in ConfigDict.__slots__:
-            object.__setattr__(new, name, deepcopy(getattr(self, name), memo))
+            object.__setattr__(new, name, _deep(getattr(self, name), memo))
         for k, v in dict.items(self):
             dict.__setitem__(new, k, v if type(v) in _SCALARS else deepcopy(v, memo))
         return new
@@ -712,14 +592,14 @@ class ConfigDict(dict):
         return new
 
     def __reduce__(self) -> tuple:
-        meta = tuple(getattr(self, n) for n in ConfigDict.__slots__)
-        return (_restore_dict, (type(self), dict(self), meta))
+        return (_restore, (type(self), dict(self), [getattr(self, n) for n in self.__slots__]))
 
 
-def _restore_dict(cls: type, items: dict, meta: tuple) -> ConfigDict:
+def _restore(cls: type, items: Any, meta: list) -> Any:
+    """A ConfigDict or ConfigList from its items and metadata slots (for pickle)."""
     new = cls.__new__(cls)
-    dict.update(new, items)
-    for name, value in zip(ConfigDict.__slots__, meta):
+    (dict.update if issubclass(cls, dict) else list.extend)(new, items)
+    for name, value in zip(cls.__slots__, meta):
         object.__setattr__(new, name, value)
     return new
 
@@ -764,12 +644,9 @@ class ConfigList(list):
         return self
 
     def __deepcopy__(self, memo: dict) -> ConfigList:
-        from copy import deepcopy
-
-        new = ConfigList.__new__(type(self))
-        memo[id(self)] = new
+        new = memo[id(self)] = ConfigList.__new__(type(self))
         list.__init__(new, [v if type(v) in _SCALARS else deepcopy(v, memo) for v in self])
-        object.__setattr__(new, "__lz_hist__", deepcopy(self.__lz_hist__, memo))
+        object.__setattr__(new, "__lz_hist__", _deep(self.__lz_hist__, memo))
         object.__setattr__(new, "__lz_frozen__", self.__lz_frozen__)
         return new
 
@@ -777,7 +654,7 @@ class ConfigList(list):
     _repr_html_ = _repr_html_
 
     def __reduce__(self) -> tuple:
-        return (_restore_list, (type(self), list(self), self.__lz_hist__, self.__lz_frozen__))
+        return (_restore, (type(self), list(self), [self.__lz_hist__, self.__lz_frozen__]))
 
 
 def _guarded(base: type, name: str, check: str) -> Callable:
@@ -798,65 +675,48 @@ for _name in ("pop", "popitem", "clear"):
     setattr(ConfigDict, _name, _guarded(dict, _name, "_check_mutable"))
 
 
-def _restore_list(cls: type, items: list, hist: object, frozen: object) -> ConfigList:
-    new = cls.__new__(cls)
-    list.__init__(new, items)
-    object.__setattr__(new, "__lz_hist__", hist)
-    object.__setattr__(new, "__lz_frozen__", frozen)
-    return new
-
-
 # ----------------------------------------------------------------------------- LazyNode
 _NODE_SLOTS = ("__lz_target__", "__lz_args__", "__lz_kwargs__", "__lz_recursive__",
                "__lz_site__", "__lz_hist__", "__lz_frozen__", "__lz_choices__")
 _SPECIAL = frozenset({"_target_", "_args_", "_recursive_"})
 
 
-class LazyNode:
-    """A recorded call ``target(*args, **kwargs)``, built later by ``instantiate``.
+def _special(key: str, check: Callable) -> property:
+    """The property for node slot ``__lz<key>_``; ``check(node, value)`` returns what to store."""
+    slot = f"__lz{key}_"
 
-    Create with ``L(target)(...)``. See the module docstring for storage, access and equality.
-    Nodes have no public methods: helpers are module-level functions.
-    """
+    def setter(node: LazyNode, value: Any) -> None:
+        value = check(node, value)
+        if node.__lz_frozen__ is not None:
+            raise frozen_error(node.__lz_frozen__, key)
+        record(node, key, getattr(node, slot), True, value, None, "python")
+        object.__setattr__(node, slot, value)
+
+    return property(lambda node: getattr(node, slot), setter)
+
+
+def _checked_args(node: LazyNode, value: Any) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"_args_ must be a list or tuple, got {type(value).__name__}", "_args_")
+    return [wrap(v, node.__lz_site__) for v in value]
+
+
+def _checked_recursive(node: LazyNode, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"_recursive_ must be a bool, got {value!r}", "_recursive_")
+    return value
+
+
+class LazyNode:
+    """A recorded call ``target(*args, **kwargs)`` (``L(target)(...)``), built by
+    ``instantiate``; no public methods, so any kwarg name works."""
 
     __slots__ = _NODE_SLOTS + ("__weakref__",)
 
-    # -- the three special slots, as read/write attributes
-    @property
-    def _target_(self) -> Any:
-        return self.__lz_target__
-
-    @_target_.setter
-    def _target_(self, value: Any) -> None:
-        _check_target(value, "_target_")
-        self._lz_special("_target_", "__lz_target__", value)
-
-    @property
-    def _args_(self) -> list:
-        return self.__lz_args__
-
-    @_args_.setter
-    def _args_(self, value: Any) -> None:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"_args_ must be a list or tuple, got {type(value).__name__}",
-                              "_args_")
-        self._lz_special("_args_", "__lz_args__", [wrap(v, self.__lz_site__) for v in value])
-
-    @property
-    def _recursive_(self) -> bool:
-        return self.__lz_recursive__
-
-    @_recursive_.setter
-    def _recursive_(self, value: Any) -> None:
-        if not isinstance(value, bool):
-            raise ConfigError(f"_recursive_ must be a bool, got {value!r}", "_recursive_")
-        self._lz_special("_recursive_", "__lz_recursive__", value)
-
-    def _lz_special(self, key: str, slot: str, value: Any) -> None:
-        if self.__lz_frozen__ is not None:
-            raise frozen_error(self.__lz_frozen__, key)
-        record(self, key, getattr(self, slot), True, value, None, "python")
-        object.__setattr__(self, slot, value)
+    # the three special slots, as read/write attributes (checked, recorded, frozen-aware)
+    _target_ = _special("_target_", lambda node, v: _check_target(v, "_target_") or v)
+    _args_ = _special("_args_", _checked_args)
+    _recursive_ = _special("_recursive_", _checked_recursive)
 
     # -- kwargs as attributes
     def __getattr__(self, name: str) -> Any:
@@ -957,23 +817,13 @@ class LazyNode:
     __hash__ = None  # type: ignore[assignment]
 
     def __deepcopy__(self, memo: dict) -> LazyNode:
-        from copy import deepcopy
-
-        new = LazyNode.__new__(LazyNode)
-        memo[id(self)] = new
-        setter = object.__setattr__
-        setter(new, "__lz_target__", self.__lz_target__)  # callables/names are not copied
-        setter(new, "__lz_args__", [a if type(a) in _SCALARS else deepcopy(a, memo)
-                                    for a in self.__lz_args__])
-        setter(new, "__lz_kwargs__", {k: v if type(v) in _SCALARS else deepcopy(v, memo)
-                                      for k, v in self.__lz_kwargs__.items()})
-        setter(new, "__lz_recursive__", self.__lz_recursive__)
-        setter(new, "__lz_site__", self.__lz_site__)
-        setter(new, "__lz_hist__", deepcopy(self.__lz_hist__, memo) if self.__lz_hist__
-               else None)
-        setter(new, "__lz_frozen__", self.__lz_frozen__)
-        setter(new, "__lz_choices__", deepcopy(self.__lz_choices__, memo))
-        return new
+        new = memo[id(self)] = LazyNode.__new__(LazyNode)
+        state = [getattr(self, n) for n in _NODE_SLOTS]  # the target itself is not copied
+        state[1] = [a if type(a) in _SCALARS else deepcopy(a, memo) for a in state[1]]
+        state[2] = {k: v if type(v) in _SCALARS else deepcopy(v, memo)
+                    for k, v in state[2].items()}
+        state[5], state[7] = _deep(state[5] or None, memo), _deep(state[7], memo)
+        return _restore_node(*state, new=new)
 
     def __copy__(self) -> LazyNode:
         new = new_node(self.__lz_target__, list(self.__lz_args__), dict(self.__lz_kwargs__),
@@ -995,15 +845,8 @@ class LazyNode:
 
 
 def node_child(node: LazyNode, key: Any, path: str | None = None) -> Any:
-    """A node's child: an int (or digit string) indexes the positional args, ``_target_``,
-    ``_args_`` and ``_recursive_`` read those slots, any other key reads a kwarg.
-
-    Args:
-        path: the node's config path, for the error message.
-
-    Raises:
-        ConfigKeyError: no such child (naming the full path, with did-you-mean suggestions).
-    """
+    """A node's child: int (or digit string) keys index the args, ``_target_``/``_args_``/
+    ``_recursive_`` read those slots, other keys kwargs (a ConfigKeyError naming ``path``)."""
     if isinstance(key, str) and key.isdigit():
         key = int(key)
     if isinstance(key, int) and not isinstance(key, bool):
@@ -1025,27 +868,21 @@ def node_child(node: LazyNode, key: Any, path: str | None = None) -> Any:
             full) from None
 
 
-def _restore_node(*state: Any) -> LazyNode:
-    new = LazyNode.__new__(LazyNode)
+def _restore_node(*state: Any, new: LazyNode | None = None) -> LazyNode:
+    new = LazyNode.__new__(LazyNode) if new is None else new
     for name, value in zip(_NODE_SLOTS, state):
         object.__setattr__(new, name, value)
     return new
 
 
+def _deep(value: Any, memo: dict) -> Any:
+    return value if type(value) in _SCALARS else deepcopy(value, memo)
+
+
 def new_node(target: Any, args: list, kwargs: dict, recursive: bool = True,
              site: str = "") -> LazyNode:
     """Creates a node from already-wrapped parts without recording provenance (for loaders)."""
-    node = LazyNode.__new__(LazyNode)
-    setter = object.__setattr__
-    setter(node, "__lz_target__", target)
-    setter(node, "__lz_args__", args)
-    setter(node, "__lz_kwargs__", kwargs)
-    setter(node, "__lz_recursive__", recursive)
-    setter(node, "__lz_site__", site)
-    setter(node, "__lz_hist__", None)
-    setter(node, "__lz_frozen__", None)
-    setter(node, "__lz_choices__", None)
-    return node
+    return _restore_node(target, args, kwargs, recursive, site, None, None, None)
 
 
 def _check_target(target: Any, what: str = "target") -> None:
@@ -1060,14 +897,10 @@ def _check_target(target: Any, what: str = "target") -> None:
 
 
 class LazyCall:
-    """``L(target)(*args, **kwargs)`` records a call to build later with ``instantiate``.
+    """``L(target)(*args, **kwargs)`` records a call (a :class:`LazyNode`) for ``instantiate``.
 
-    Args:
-        target: a callable (class or function), a dotted import name (``"torch.optim.AdamW"``) or
-            a lazy import reference (``with lazy_imports(): ...``).
-
-    Calling the result with arguments returns a :class:`LazyNode`. The special keyword
-    ``_recursive_=False`` makes ``instantiate`` pass the node's children unbuilt.
+    ``target`` is a callable, a dotted import name or a ``LazyRef``; ``_recursive_=False`` makes
+    ``instantiate`` pass the node's children unbuilt.
     """
 
     __slots__ = ("target",)
@@ -1095,11 +928,6 @@ class LazyCall:
 
 
 L = LazyCall
-
-
-def is_node(obj: object) -> bool:
-    """True for a lazy node."""
-    return type(obj) is LazyNode
 
 
 def node_kwargs(node: LazyNode) -> dict:

@@ -1,40 +1,22 @@
-"""``apply_overrides``: apply parsed overrides (DESIGN section 4) to a config, in place.
+"""``apply_overrides`` (DESIGN section 4) and the registry of config groups.
 
-Order: group selections (``group=option``, ``group=[a,b]``, ``~group``) first, each in
-command-line order, then every other override in order (last wins).
+Group selections (``group=option``, ``group=[a,b]``, ``~group``) apply first, then every other
+override in order. A plain set needs an existing key or a parameter of the node's target; ``+key``
+a missing one; values are checked against the field or parameter annotation (or the type of the
+value they replace); ``key={...}`` merges; a glob must match. Signatures are checked only when the
+target is already imported; otherwise ``check()`` reports unknown names.
 
-Checks, so typos never pass silently:
-* a plain set needs an existing key, or (on a lazy node) a parameter of the target's signature;
-* ``+key`` needs a missing key: a mapping entry, an unwritten parameter of the target, or any
-  name when the target takes ``**kwargs``; attrs fields can never be added;
-* values are converted and checked against the attrs annotation, the target's parameter
-  annotation, or the type of the value they replace (bool/int/float/str/list/tuple; None accepts
-  anything);
-* ``key={...}`` merges into an existing mapping, node or attrs instance; ``key=[...]`` replaces;
-* a glob segment matches the children where the rest of the path exists; zero matches is an
-  error; the provenance text carries the match count.
-
-Signature checks need the target imported: they are made when the target is a callable object
-or its module is already in ``sys.modules``; otherwise unknown names are accepted and left to
-``check()``.
-
-Registry: config groups and options (the ConfigStore replacement) and command-line pins.
-
-A group (``optimizer``) holds named options (``adamw``), each a lazy node, mapping or config
-instance, and a *package*: the dotted config path where the option lands (default: the group
-name). Package ``"_global_"`` means the option is a mapping of root paths and exactly those paths
-are replaced. ``select(cfg, group, name)`` puts a fresh copy of the option at its package
-(replacing the whole subtree), remembers the choice on the config root (``choices(cfg)``) and
-records ``group=name`` as provenance. A list of names merges the options' mappings in order.
-
-Command-line pins (``load(path, ["optimizer=fused"])``): while a pin is active for a registry,
-every ``select`` of that group uses the pinned option instead (DESIGN section 4, precedence 3).
+A group (``optimizer``) holds named options (lazy nodes, mappings or config instances), each with
+a *package*: the config path where it lands (``"_global_"``: a mapping of root paths). ``select``
+puts a fresh copy there, remembers the choice on the root and records ``group=name``. While
+``load`` runs, command-line pins override every ``select`` of their group.
 """
 
 from __future__ import annotations
 
 import contextvars
 import fnmatch
+from collections import namedtuple
 from copy import deepcopy
 from typing import Any, Iterable, Iterator
 
@@ -67,14 +49,8 @@ from .tree import (
     walk,
 )
 
-
 # ----------------------------------------------------------------------------- registry
-class _Option:
-    __slots__ = ("node", "package")
-
-    def __init__(self, node: Any, package: str) -> None:
-        self.node = node
-        self.package = package
+_Option = namedtuple("_Option", "node package")
 
 
 class Pins:
@@ -101,19 +77,8 @@ class Registry:
 
     def register(self, group: str, name: str, node: Any, package: str | None = None,
                  replace: bool = False) -> None:
-        """Registers option ``name`` of ``group``.
-
-        Args:
-            group: group name (an identifier-like string, e.g. ``"optimizer"``).
-            name: option name (``"adamw"``).
-            node: a lazy node, mapping or config instance (stored as a private copy); for
-                package ``"_global_"`` a mapping ``{root path: value}``.
-            package: dotted path where the option lands; default: ``group``.
-            replace: allow replacing a different option already registered under that name.
-
-        Raises:
-            RegistryError: a different option is already registered under (group, name).
-        """
+        """Registers a copy of ``node`` as option ``name`` of ``group``, landing at ``package``
+        (default: the group name); a different option already there needs ``replace``."""
         if not isinstance(group, str) or not group or not isinstance(name, str) or not name:
             raise RegistryError(f"register(group, name, ...) needs non-empty strings, got "
                                 f"{group!r}, {name!r}", str(group))
@@ -180,16 +145,8 @@ class Registry:
                 f"{group!r}: {', '.join(options)}", group) from None
 
     def select(self, cfg: Any, group: str, name: Any, *, source: str | None = None) -> Any:
-        """Puts a fresh copy of option(s) ``name`` of ``group`` into ``cfg``; returns ``cfg``.
-
-        Args:
-            cfg: the config root.
-            group: the group.
-            name: an option name, or a list of names whose mappings merge in order.
-            source: provenance text (default ``"group=name"``).
-
-        A command-line pin for ``group`` (see ``load``) takes precedence over ``name``.
-        """
+        """Puts a fresh copy of option ``name`` (a list: merged in order) of ``group`` into ``cfg``
+        and returns it; a command-line pin for ``group`` takes precedence."""
         pins = _PINS.get()
         if pins is not None and pins.registry is self and group in pins.choices:
             name = pins.choices[group]
@@ -230,12 +187,8 @@ class Registry:
 
     def _reselect_nested(self, cfg: Any, group: str, replaced: list[str],
                          previous: dict[str, Any]) -> None:
-        """Re-applies the choices of groups whose package lies inside a replaced subtree.
-
-        Selecting ``model`` replaces ``model`` wholesale; the ``net`` option chosen earlier
-        (package ``model.config.net``) is selected again on top, as Hydra's defaults list
-        composes nested groups after their parent.
-        """
+        """Selects again the earlier choices of groups whose package lies inside a replaced
+        subtree (``net`` at ``model.config.net`` after ``model``), as Hydra composes them."""
         for other, option in previous.items():
             if other == group or option is None or other not in self._groups:
                 continue
@@ -269,12 +222,8 @@ class Registry:
 
 
 def _combine(old: Any, new: Any) -> Any:
-    """``new`` merged over ``old`` (Hydra's merge order: later keys win).
-
-    Mappings merge key by key, recursively; lazy nodes with the same target merge their kwargs
-    the same way (a later node's positional args replace earlier ones when it has any). Anything
-    else, a node with another target included, is replaced by ``new`` (no stale kwargs).
-    """
+    """``new`` merged over ``old``, later keys winning: mappings and same-target nodes merge
+    recursively (args replaced when ``new`` has any); anything else is replaced."""
     kind = kind_of(old)
     if kind != kind_of(new) or kind not in ("mapping", "node"):
         return new
@@ -326,19 +275,6 @@ def choices(cfg: Any) -> dict[str, Any]:
     return get_choices(cfg)
 
 
-def active_pins() -> Pins | None:
-    """The pins of the innermost ``load`` in progress (None outside ``load``)."""
-    return _PINS.get()
-
-
-def _push_pins(pins: Pins | None) -> contextvars.Token:
-    return _PINS.set(pins)
-
-
-def _pop_pins(token: contextvars.Token) -> None:
-    _PINS.reset(token)
-
-
 def iter_options(registry: Registry) -> Iterator[tuple[str, str, Any]]:
     """``(group, name, node)`` of every registered option (the stored objects, do not mutate)."""
     for group, options in registry._groups.items():
@@ -352,12 +288,8 @@ _REPLACED_TYPES = (bool, int, float, str, list, tuple)
 
 def apply_overrides(cfg: Any, overrides: Iterable[str | Override] = (),
                     registry: Registry | None = None) -> Any:
-    """Applies overrides in place (group selections first) and returns ``cfg``.
-
-    Raises:
-        OverrideError: malformed or inapplicable override (quotes it, names the path, suggests).
-        ConfigTypeError: a value whose type contradicts the field or parameter annotation.
-    """
+    """Applies overrides in place (group selections first) and returns ``cfg``; errors are
+    ``OverrideError``/``ConfigTypeError`` quoting the override and naming the path."""
     reg = registry or default_registry()
     groups, rest = split_group_overrides(overrides, reg)
     for ov in groups:
@@ -378,11 +310,8 @@ def _parse_all(overrides: Iterable[str | Override]) -> list[Override]:
 
 
 def is_group_override(ov: Override, registry: Registry) -> bool:
-    """True when ``ov`` selects (or removes) a registered group's option.
-
-    Raises:
-        OverrideError: the override names a group but its value is not an option name.
-    """
+    """True when ``ov`` selects (or removes) a group's option; an OverrideError when it names a
+    group but its value is no option name."""
     if len(ov.keys) != 1 or ov.keys[0] not in registry:
         return False
     group, value = ov.keys[0], ov.value
@@ -427,16 +356,11 @@ def apply_group(cfg: Any, ov: Override, registry: Registry) -> None:
             _clear_group(cfg, group, ov, registry)
         else:
             registry.select(cfg, group, ov.value, source=ov.text)
-    except RegistryError as exc:
-        raise OverrideError(f"override {ov.text!r}: {exc}", group) from exc
-    except ConfigTypeError:
+    except (OverrideError, ConfigTypeError):
         raise
-    except FrozenConfigError as exc:
-        raise OverrideError(f"override {ov.text!r}: {exc}", exc.path) from exc
     except ConfigError as exc:
-        if isinstance(exc, OverrideError):
-            raise
-        raise OverrideError(f"override {ov.text!r}: {exc}", exc.path) from exc
+        raise OverrideError(f"override {ov.text!r}: {exc}", group if isinstance(
+            exc, RegistryError) else exc.path) from exc
 
 
 def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None:
@@ -524,8 +448,7 @@ def _target_exists(cfg: Any, keys: tuple, ov: Override) -> bool:
 
 def _walk(cfg: Any, keys: tuple, ov: Override | str, create: bool = False,
           kind: str = "override") -> Any:
-    """The container at ``keys``; ``create``: missing intermediate mappings are added (Hydra's
-    ``+a.new.key=V``). Errors quote the override (or selection) text ``ov``."""
+    """The container at ``keys`` (``create``: adding missing mappings, as ``+a.new.key=V``)."""
     text = ov if isinstance(ov, str) else ov.text
     obj = cfg
     for i, key in enumerate(keys):
@@ -671,11 +594,8 @@ _MERGED = object()
 
 def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, source: str,
             path: str, ppath: str, pann: Any = None) -> Any:
-    """``parent[key] = value`` by the override rules; returns the value set, or ``_MERGED``.
-
-    A dict merges into an existing mapping, node or config instance (``key={...}``); anything
-    else is checked against the annotation or the type it replaces, then set.
-    """
+    """``parent[key] = value`` by the override rules (a dict merges into an existing container:
+    ``_MERGED``); returns the value set."""
     if exists and isinstance(value, dict):
         current = get_child(parent, key)
         if kind_of(current) in ("mapping", "node", "attrs"):

@@ -1,14 +1,9 @@
 """Resolve OmegaConf-style ``${...}`` interpolations in place.
 
-The common forms are resolved here without importing OmegaConf (35 ms):
-``${a.b}``, ``${a.list.0}``/``${a.list[0]}``, relative ``${.x}``/``${..x}``,
-``${oc.env:VAR}``/``${oc.env:VAR,default}`` and ``${now:FMT}``, alone or inside a string.
-Anything else (nested interpolations, escapes, quoted arguments, other resolvers) is handed to
-OmegaConf's grammar on a plain mirror of the tree, so results equal OmegaConf's.
-
-One timestamp serves every ``${now:...}`` of one ``resolve`` call. For distributed runs resolve
-on every rank and compare ``fingerprint(cfg)`` (see ``lazycfg._io``), or resolve on rank
-0 and ship ``dumps(cfg)`` to the others.
+``${a.b}``, ``${a.list.0}``, relative ``${.x}``/``${..x}``, ``${oc.env:VAR[,default]}`` and
+``${now:FMT}`` are resolved here without importing OmegaConf; other forms go to OmegaConf's
+grammar on a plain mirror of the tree, so results equal OmegaConf's. One timestamp serves every
+``${now:...}`` of one call; distributed runs compare ``fingerprint(cfg)`` after resolving.
 """
 from __future__ import annotations
 
@@ -61,18 +56,8 @@ def has_interpolation(value: Any) -> bool:
 
 
 def resolve(cfg: Any, *, now: datetime | None = None) -> Any:
-    """Resolve every interpolation in ``cfg`` once, in place, and return it.
-
-    Args:
-        cfg: any config tree (attrs configs, lazy nodes, mappings, lists, tuples).
-        now: the timestamp for ``${now:FMT}``; defaults to ``datetime.now()``, taken once.
-
-    Returns:
-        ``cfg`` itself, without ``${...}`` strings.
-
-    Raises:
-        ResolveError: a reference is missing or circular; names the key holding it.
-    """
+    """Resolves every interpolation in ``cfg`` once, in place, and returns it (``now``: the
+    ``${now:FMT}`` timestamp); a ResolveError names the key of a missing or circular reference."""
     if now is None:
         from datetime import datetime
 
@@ -92,22 +77,14 @@ class _Resolver:
     def __init__(self, root: Any, now: datetime) -> None:
         self.root = root
         self.now = now
-        self.pending: list[Path] = []
+        # a shared node is resolved once, in place, at its first path
+        self.pending = [p for p, v in _tree.walk(root) if has_interpolation(v)]
         self.active: list[Path] = []
-        self.mirror: Any = None  # OmegaConf mirror, built on first fallback
 
     def run(self) -> None:
-        self._collect(self.root, ())
         for path in self.pending:
             self._resolve_path(path)
 
-    def _collect(self, obj: Any, path: Path) -> None:
-        # dedupe: a shared node is resolved once, in place, at its first path.
-        for p, value in _tree.walk(obj, path):
-            if has_interpolation(value):
-                self.pending.append(p)
-
-    # -- reading and writing by path ---------------------------------------------------------
     def _get(self, path: Path) -> Any:
         return _tree.get_path(self.root, path)
 
@@ -127,7 +104,6 @@ class _Resolver:
                                       f"it points at or the interpolation)", exc.path,
                                       exc.expected, exc.value) from exc
 
-    # -- resolution --------------------------------------------------------------------------
     def _resolve_path(self, path: Path) -> Any:
         value = self._get(path)
         if not has_interpolation(value):
@@ -216,15 +192,12 @@ class _Resolver:
     def _missing(self, body: str, origin: Path, at: Path, seg: str, obj: Any) -> str:
         import difflib
 
-        where = path_str(at) if at else "the root"
         names = [str(k) for k, _ in _tree.children(obj)]
-        msg = f"cannot resolve '${{{body}}}' at {path_str(origin)}: no key '{seg}' under {where}"
         close = difflib.get_close_matches(seg, names, n=3)
-        if close:
-            msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
-        elif names:
-            msg += f"; valid keys: {', '.join(names[:12])}"
-        return msg
+        hint = (f"; did you mean {', '.join(map(repr, close))}?" if close else
+                f"; valid keys: {', '.join(names[:12])}" if names else "")
+        return (f"cannot resolve '${{{body}}}' at {path_str(origin)}: no key '{seg}' under "
+                f"{path_str(at) if at else 'the root'}{hint}")
 
     def _env(self, args: str, path: Path) -> Any:
         parsed = _parse_args(args)
@@ -241,7 +214,6 @@ class _Resolver:
             f"variable '{name}' is not set; set it or give a default: ${{oc.env:{name},DEFAULT}}",
             path_str(path))
 
-    # -- OmegaConf fallback ------------------------------------------------------------------
     def _omegaconf(self, text: str, path: Path) -> Any:
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
@@ -284,10 +256,8 @@ def _child_key(obj: Any, seg: str) -> Any:
 
 
 def _typed(parent: Any, key: Any, value: Any) -> Any:
-    """Parse a resolved string with the override VALUE grammar when the field is not a str.
-
-    ``trainer.max_iter: int = "${oc.env:ITERS}"`` resolves to ``"5"``, stored as ``5``.
-    """
+    """A resolved string parsed as an override VALUE when the attrs field is not a str
+    (``max_iter: int = "${oc.env:ITERS}"`` stores ``5``)."""
     if not isinstance(value, str) or _tree.kind_of(parent) != "attrs":
         return value
     import typing

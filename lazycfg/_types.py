@@ -1,18 +1,11 @@
-"""Annotation checking and lossless conversion, shared by config classes, overrides and check.
+"""Annotation checks with lossless conversion, and signatures, for config classes, overrides
+and ``check``.
 
-``check_value(value, annotation, path)`` returns the value, converted losslessly where needed
-(int -> float, integral float -> int, list <-> tuple, number -> str for str fields, enum name ->
-member), or raises :class:`ConfigTypeError` naming the path, the expected type and the value.
-
-Always accepted, whatever the annotation: ``PLACEHOLDER`` and interpolation strings
-(``"${...}"``, resolved later). Accepted for any non-builtin class annotation: a lazy node (it
-builds such an object) and a :class:`LazyRef`. Annotations this module cannot interpret (type
-variables, unresolved forward references, protocols) accept anything: ``check()`` is lenient
-where it cannot be sure. Checkers are compiled once per annotation and cached.
-
-Signatures: ``checkable_target(node)`` is the target callable only when it is a callable object
-or its module is already imported (overrides never import; ``check()`` does); ``params(target)``
-gives its parameter names, ``**kwargs`` acceptance, defaults and resolved annotations (cached).
+``check_value`` converts losslessly (int -> float, integral float -> int, list <-> tuple,
+number -> str, enum name -> member) or raises ``ConfigTypeError``. ``PLACEHOLDER`` and ``${...}``
+always pass; a lazy node or ``LazyRef`` passes any non-builtin class; annotations it cannot
+interpret accept anything. Checkers are compiled once per annotation. ``checkable_target`` never
+imports; ``params`` caches a callable's parameters and resolved annotations.
 """
 
 from __future__ import annotations
@@ -26,6 +19,7 @@ from ._errors import ConfigTypeError
 from ._node import NAN, PLACEHOLDER, LazyNode, LazyRef
 
 Checker = Callable[[Any, str, bool], Any]
+_UNIONS = (typing.Union, types.UnionType)
 _CACHE: dict[Any, Checker] = {}
 _NO_CONVERT = object()
 
@@ -50,11 +44,7 @@ def _is_interp(value: Any) -> bool:
 
 
 def check_value(value: Any, tp: Any, path: str, convert: bool = True) -> Any:
-    """Checks ``value`` against annotation ``tp``; returns it (converted when ``convert``).
-
-    Raises:
-        ConfigTypeError: the value does not fit (message: path, expected type, value).
-    """
+    """``value`` checked against ``tp`` (converted when ``convert``), else ConfigTypeError."""
     if value is PLACEHOLDER or _is_interp(value):
         return value
     chk = compile_checker(tp)
@@ -76,13 +66,10 @@ def value_accepts(value: Any, tp: Any) -> bool:
 
 
 def item_annotations(ann: Any) -> tuple[Any, Any]:
-    """``(key, item)`` annotations of a mapping or sequence annotation (``Optional`` unwrapped).
-
-    ``dict[int, float]`` -> ``(int, float)``, ``list[str]`` -> ``(None, str)``; ``(None, None)``
-    when ``ann`` types no items.
-    """
+    """``(key, item)`` annotations of a mapping or sequence annotation (``Optional`` unwrapped):
+    ``dict[int, float]`` -> ``(int, float)``, ``list[str]`` -> ``(None, str)``."""
     origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+    if origin in _UNIONS:
         rest = [a for a in args if a is not type(None)]
         return item_annotations(rest[0]) if len(rest) == 1 else (None, None)
     if len(args) == 2 and (origin is dict or origin in _abc("Mapping", "MutableMapping")):
@@ -117,16 +104,12 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
     if tp is Any or tp is object:
         return _any
     if tp is None or tp is type(None):
-        def chk_none(v: Any, p: str, c: bool) -> Any:
-            if v is None:
-                return v
-            raise _Reject
-        return chk_none
+        return _chk_none
     if isinstance(tp, (str, typing.ForwardRef, typing.TypeVar)):
         return _any
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+    if origin in _UNIONS:
         subs = [compile_checker(a) for a in args]
         exact = [_exact_type(a) for a in args]
 
@@ -135,15 +118,10 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
             for et in exact:  # an exact member match wins over any conversion
                 if et is not None and t is et:
                     return v
-            for s in subs:
-                try:
-                    return s(v, p, False)
-                except _Reject:
-                    pass
-            if c:
+            for conv in (False, True) if c else (False,):
                 for s in subs:
                     try:
-                        return s(v, p, True)
+                        return s(v, p, conv)
                     except _Reject:
                         pass
             raise _Reject
@@ -161,7 +139,7 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
                         return a
             raise _Reject
         return chk_literal
-    if origin is typing.Annotated if hasattr(typing, "Annotated") else False:
+    if origin is typing.Annotated:
         return compile_checker(args[0])
     if origin in (list, typing.List) or origin in _abc("Sequence", "MutableSequence"):
         elem = compile_checker(args[0]) if args else _any
@@ -288,6 +266,12 @@ def _chk_callable(v: Any, p: str, c: bool) -> Any:
     raise _Reject
 
 
+def _chk_none(v: Any, p: str, c: bool) -> Any:
+    if v is None:
+        return v
+    raise _Reject
+
+
 def _chk_bool(v: Any, p: str, c: bool) -> Any:
     if type(v) is bool:
         return v
@@ -295,16 +279,9 @@ def _chk_bool(v: Any, p: str, c: bool) -> Any:
 
 
 def _chk_int(v: Any, p: str, c: bool) -> Any:
-    t = type(v)
-    if t is int:
+    if isinstance(v, int) and type(v) is not bool:
         return v
-    if t is bool:
-        raise _Reject
-    if isinstance(v, int):
-        return v
-    if c and isinstance(v, float) and v.is_integer():
-        return int(v)
-    if _is_np_int(v):
+    if _is_np_int(v) or c and isinstance(v, float) and v.is_integer():
         return int(v) if c else v
     raise _Reject
 
@@ -315,14 +292,11 @@ def _is_np_int(v: Any) -> bool:
 
 
 def _chk_float(v: Any, p: str, c: bool) -> Any:
-    t = type(v)
-    if t is float:
-        return NAN if v != v else v
-    if t is bool:
+    if type(v) is bool or not isinstance(v, (int, float)):
         raise _Reject
-    if isinstance(v, (int, float)):
-        return float(v) if c or isinstance(v, float) else v
-    raise _Reject
+    if type(v) is float:
+        return NAN if v != v else v
+    return float(v) if c or isinstance(v, float) else v
 
 
 def _chk_str(v: Any, p: str, c: bool) -> Any:
@@ -334,9 +308,7 @@ def _chk_str(v: Any, p: str, c: bool) -> Any:
 
 
 def _chk_complex(v: Any, p: str, c: bool) -> Any:
-    if isinstance(v, bool):
-        raise _Reject
-    if isinstance(v, (int, float, complex)):
+    if isinstance(v, (int, float, complex)) and not isinstance(v, bool):
         return v
     raise _Reject
 
@@ -393,27 +365,19 @@ def _build_class(tp: type) -> Checker:
 
 # ----------------------------------------------------------------------------- signatures
 class Params:
-    """Parameters of a callable.
+    """Parameters of a callable: keyword-passable ``names`` (``required`` ones without a
+    default), ``var_kw`` (takes ``**kwargs``), resolved ``hints`` and ``defaults``."""
 
-    Attributes:
-        names: keyword-passable parameter names, in order.
-        required: names without a default (keyword-passable ones).
-        var_kw: True when the callable takes ``**kwargs``.
-        var_pos: True when it takes ``*args``.
-        hints: ``{name: annotation}`` (resolved where possible).
-        defaults: ``{name: default}`` for parameters that have one.
-    """
+    __slots__ = ("names", "required", "var_kw", "hints", "defaults")
 
-    __slots__ = ("names", "required", "var_kw", "var_pos", "hints", "defaults", "positional")
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.required: list[str] = []
-        self.var_kw = False
-        self.var_pos = False
-        self.hints: dict[str, Any] = {}
-        self.defaults: dict[str, Any] = {}
-        self.positional: list[str] = []
+    def __init__(self, sig: Any) -> None:
+        ps = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                              p.KEYWORD_ONLY)]
+        self.names = [p.name for p in ps]
+        self.required = [p.name for p in ps if p.default is p.empty]
+        self.defaults = {p.name: p.default for p in ps if p.default is not p.empty}
+        self.hints = {p.name: p.annotation for p in ps if p.annotation is not p.empty}
+        self.var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 
 _PARAMS: dict[Any, Params | None] = {}
@@ -442,16 +406,12 @@ def checkable_target(node: LazyNode) -> Any:
 def params(target: Any) -> Params | None:
     """Parameters of ``target`` (cached); None when it has no inspectable signature."""
     try:
-        cached = _PARAMS.get(target, _MISSING)
-    except TypeError:
-        cached = _MISSING
-    if cached is not _MISSING:
-        return cached  # type: ignore[return-value]
-    result = _compute(target)
-    try:
-        _PARAMS[target] = result
-    except TypeError:
+        return _PARAMS[target]
+    except KeyError:
         pass
+    except TypeError:  # unhashable: not cached
+        return _compute(target)
+    result = _PARAMS[target] = _compute(target)
     return result
 
 
@@ -462,35 +422,15 @@ def _compute(target: Any) -> Params | None:
     import inspect
 
     try:
-        sig = inspect.signature(target)
+        out = Params(inspect.signature(target))
     except (TypeError, ValueError):
         return None
-    out = Params()
-    for p in sig.parameters.values():
-        if p.kind is p.VAR_KEYWORD:
-            out.var_kw = True
-            continue
-        if p.kind is p.VAR_POSITIONAL:
-            out.var_pos = True
-            continue
-        if p.kind is p.POSITIONAL_ONLY:
-            out.positional.append(p.name)
-            continue
-        out.names.append(p.name)
-        if p.default is p.empty:
-            out.required.append(p.name)
-        else:
-            out.defaults[p.name] = p.default
-        if p.annotation is not p.empty:
-            out.hints[p.name] = p.annotation
     if any(isinstance(v, str) for v in out.hints.values()):
         out.hints.update(_resolved_hints(target, out.hints))
     return out
 
 
 def _resolved_hints(target: Any, raw: dict[str, Any]) -> dict[str, Any]:
-    import typing
-
     fn = target.__init__ if isinstance(target, type) else target
     try:
         hints = typing.get_type_hints(fn)
@@ -498,13 +438,3 @@ def _resolved_hints(target: Any, raw: dict[str, Any]) -> dict[str, Any]:
         return {k: Any for k, v in raw.items() if isinstance(v, str)}
     return {k: hints.get(k, Any) for k in raw}
 
-
-def param_annotation(node: LazyNode, name: str) -> Any:
-    """The annotation of parameter ``name`` of a checkable target (None when unknown)."""
-    target = checkable_target(node)
-    if target is None:
-        return None
-    p = params(target)
-    if p is None:
-        return None
-    return p.hints.get(name)

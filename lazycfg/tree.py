@@ -1,26 +1,12 @@
 """The one traversal engine: how configs nest, how to walk and map them, and their paths.
 
-A config is a tree (a DAG when a node is shared). Each *kind* of value registers how to take it
-apart and put it back together (``register_kind``; Fiddle's daglish does the same):
-
-* ``"node"``: a lazy node; children are the positional args (int keys) then the kwargs (str
-  keys, in written order); the target, ``_recursive_`` and metadata are not children;
-* ``"mapping"``: any ``dict`` (normally ``ConfigDict``), keyed by its keys;
-* ``"list"`` / ``"tuple"``: int keys;
-* ``"attrs"``: an attrs instance (``@configclass`` or plain attrs), keyed by field names
-  (registered by ``lazycfg._configclass``, which knows config classes);
-* ``"leaf"``: everything else (numbers, strings, None, callables, ``LazyRef``, ...).
-
-Public API (``lazycfg.tree``):
-    ``walk(obj)``: ``(path, value)`` pairs, pre-order, a shared container once;
-    ``children(obj)``: ``[(key, child), ...]``;
-    ``format_path(keys)`` / ``parse_path(text)``: key tuples <-> override syntax
-    (``trainer.callbacks.ema.every_n``, ``blocks.0.dim``, ``m['odd.key']``, ``m[True]``).
-
-Also here, for lazycfg's own features: ``kind_of``, ``traverse`` (the memoised map that
-``instantiate``, ``freeze``, ``resolve`` and ``load`` are written on), ``rebuild``,
-``get_child``/``set_child``/``del_child`` (through the container's rules: freezing, provenance,
-config-class type checks) and ``raw_set`` (bypassing them, for loaders).
+Each kind of value registers how to take it apart and put it back (``register_kind``, as
+Fiddle's daglish): ``node`` (args as int keys, then kwargs), ``mapping``, ``list``, ``tuple``,
+``attrs`` (fields; registered by ``_configclass``) and ``leaf`` (everything else). Public:
+``walk``, ``children``, ``format_path``, ``parse_path``. For lazycfg's features: ``traverse``
+(the memoised map that instantiate, freeze, save, to_py and resolve are written on),
+``zip_children`` (diff), ``rebuild``, ``get_child``/``set_child``/``del_child`` (through the
+container's rules) and ``raw_set`` (bypassing them, for loaders).
 """
 
 from __future__ import annotations
@@ -29,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, OverrideError
 from ._node import (
+    _SCALARS,
     DELETED,
     ConfigDict,
     ConfigList,
@@ -45,19 +32,14 @@ from ._node import (
 __all__ = ["walk", "children", "format_path", "parse_path"]
 
 Path = tuple
-_LEAF_TYPES = frozenset({int, float, str, bool, type(None), bytes, complex})
 _FIELDS_CACHE: dict[type, tuple[str, ...]] = {}
 _SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?@")
 
 
 # ----------------------------------------------------------------------------- kinds
 class Kind:
-    """How one kind of value is taken apart (``flatten``) and put back (``unflatten``).
-
-    ``flatten(obj) -> [(key, child), ...]``; ``unflatten(template, items) -> new object`` (no
-    provenance, no checks); ``setter(obj, key, value, source, kind, path)`` sets one child
-    through the kind's own rules (None: the kind has its own ``set_child`` branch).
-    """
+    """``flatten(obj) -> [(key, child)]``, ``unflatten(template, items) -> new object`` (no
+    checks) and ``setter(obj, key, value, source, kind, path)`` (None: ``set_child`` knows it)."""
 
     __slots__ = ("flatten", "unflatten", "setter")
 
@@ -90,7 +72,7 @@ def attrs_fields(cls: type) -> tuple[str, ...]:
 def kind_of(obj: object) -> str:
     """One of "node", "mapping", "list", "tuple", "attrs", "leaf"."""
     t = type(obj)
-    if t in _LEAF_TYPES:
+    if t in _SCALARS:
         return "leaf"
     if t is LazyNode:
         return "node"
@@ -107,18 +89,14 @@ def kind_of(obj: object) -> str:
 
 def children(obj: object) -> list[tuple[Any, Any]]:
     """``[(key, child), ...]`` of a container; ``[]`` for leaves."""
-    if type(obj) in _LEAF_TYPES:
+    if type(obj) in _SCALARS:
         return []
     kind = KINDS.get(kind_of(obj))
     return kind.flatten(obj) if kind is not None else []
 
 
 def rebuild(template: Any, items: list[tuple[Any, Any]]) -> Any:
-    """A new container of the same kind as ``template`` holding ``items`` (no provenance).
-
-    Nodes keep the template's target, ``_recursive_`` and site; attrs instances are created
-    without running ``__init__`` (so validators and type checks are skipped).
-    """
+    """A new container of ``template``'s kind holding ``items`` (no provenance, no checks)."""
     kind = KINDS.get(kind_of(template))
     return kind.unflatten(template, items) if kind is not None else template
 
@@ -149,10 +127,9 @@ register_kind("tuple", lambda s: list(enumerate(s)), lambda t, items: tuple(v fo
 class Traversal:
     """One memoised map over a config tree, carrying the path.
 
-    ``fn(value, path, t)`` returns the result for ``value``; it recurses with ``t(child,
-    child_path)`` or ``t.map_children(value, path)``, so it decides what to descend into. A
-    container reachable twice is handled once, at its first path; later visits return the same
-    result (so shared nodes stay shared, or are built once). Leaves are not memoised.
+    ``fn(value, path, t)`` returns the result for ``value`` and recurses with ``t(child, path)``
+    or ``t.map_children(value, path)``. A container reachable twice is handled once, at its
+    first path; later visits get the same result (shared nodes stay shared).
     """
 
     __slots__ = ("fn", "memo")
@@ -162,7 +139,7 @@ class Traversal:
         self.memo: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive, result)
 
     def __call__(self, value: Any, path: Path = ()) -> Any:
-        if type(value) in _LEAF_TYPES or kind_of(value) == "leaf":  # only containers are shared
+        if type(value) in _SCALARS or kind_of(value) == "leaf":  # only containers are shared
             return self.fn(value, path, self)
         hit = self.memo.get(id(value))
         if hit is not None:
@@ -181,20 +158,24 @@ def traverse(fn: Callable[[Any, Path, Traversal], Any], root: Any, path: Path = 
     return Traversal(fn)(root, path)
 
 
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+
+
+def zip_children(a: Any, b: Any) -> list[tuple[Any, Any, Any]]:
+    """``(key, child of a, child of b)`` over both containers' keys (``a``'s order first); a
+    side without the key gives ``MISSING``. The side-by-side step of ``diff``."""
+    ca, cb = dict(children(a)), dict(children(b))
+    return [(k, ca.get(k, MISSING), cb.get(k, MISSING)) for k in {**ca, **cb}]
+
+
 def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
          _seen: set[int] | None = None) -> Iterator[tuple[Path, Any]]:
-    """Yields ``(path, value)`` for ``obj`` and everything below it, pre-order.
-
-    Args:
-        obj: the root.
-        path: the path of ``obj`` (prefix of every yielded path).
-        dedupe: a container reachable twice (a shared node) is yielded and descended only at
-            its first path.
-    """
+    """Yields ``(path, value)`` for ``obj`` and everything below it, pre-order (``dedupe``: a
+    container reachable twice is yielded and descended only at its first path)."""
     if _seen is None:
         _seen = set()
     yield path, obj
-    if type(obj) in _LEAF_TYPES:
+    if type(obj) in _SCALARS:
         return
     if dedupe:
         oid = id(obj)
@@ -202,7 +183,7 @@ def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
             return
         _seen.add(oid)
     for key, child in children(obj):
-        if type(child) in _LEAF_TYPES:
+        if type(child) in _SCALARS:
             yield (*path, key), child
         else:
             if dedupe and id(child) in _seen:
@@ -229,9 +210,8 @@ def _index(obj: Any, key: Any, path: str) -> int:
         raise ConfigKeyError(f"{path or '<root>'} is a {type(obj).__name__}: index it with an "
                              f"integer, not {key!r}", path)
     if not -len(obj) <= key < len(obj):
-        raise ConfigKeyError(f"{join_path(path, key)}: index {key} out of range (length "
-                             f"{len(obj)})",
-                             join_path(path, key))
+        full = join_path(path, key)
+        raise ConfigKeyError(f"{full}: index {key} out of range (length {len(obj)})", full)
     return key
 
 
@@ -241,16 +221,8 @@ def join_path(path: str | None, key: Any) -> str:
 
 
 def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
-    """The child ``key`` of ``obj``.
-
-    Args:
-        obj: a container.
-        key: str or int key (a digit string also indexes lists and positional args).
-        path: the config path of ``obj``, used in error messages.
-
-    Raises:
-        ConfigKeyError: no such child (with did-you-mean suggestions).
-    """
+    """The child ``key`` of ``obj`` (a digit string indexes lists and args), or a ConfigKeyError
+    naming ``path`` + key with suggestions."""
     t = type(obj)
     if t is LazyNode:
         return node_child(obj, key, path)
@@ -258,21 +230,18 @@ def get_child(obj: Any, key: Any, path: str | None = None) -> Any:
         try:
             return dict.__getitem__(obj, _mapping_key(obj, key))
         except KeyError:
-            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key.{suggest(key, obj.keys())}"
-                                 f"{listing('Keys', obj)}", join_path(path, key)) from None
-    if isinstance(obj, (list, tuple)):
+            why = f"no such key.{suggest(key, obj.keys())}{listing('Keys', obj)}"
+    elif isinstance(obj, (list, tuple)):
         return obj[_index(obj, key, path or "")]
-    if getattr(t, "__attrs_attrs__", None) is not None:
+    elif getattr(t, "__attrs_attrs__", None) is not None:
         names = attrs_fields(t)
         if key in names:
             return getattr(obj, key)
-        raise ConfigKeyError(f"{join_path(path, key)!r}: {t.__name__} has no field {key!r}."
-                             f"{suggest(key, names)}{listing('Fields', names)}",
-                             join_path(path, key))
-    where = path or "<root>"
-    raise ConfigKeyError(f"{join_path(path, key)!r}: {where} is a {type(obj).__name__} value, "
-                         f"not a "
-                         f"config container", join_path(path, key))
+        why = f"{t.__name__} has no field {key!r}.{suggest(key, names)}{listing('Fields', names)}"
+    else:
+        why = f"{path or '<root>'} is a {t.__name__} value, not a config container"
+    full = join_path(path, key)
+    raise ConfigKeyError(f"{full!r}: {why}", full)
 
 
 def get_path(obj: Any, keys: tuple) -> Any:
@@ -284,13 +253,8 @@ def get_path(obj: Any, keys: tuple) -> Any:
 
 def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
               kind: str = "python", path: str | None = None) -> None:
-    """Sets a child through the container's rules (freeze, provenance, config-class type checks).
-
-    Args:
-        source: provenance source (override text, ``group=option``); None: the calling line.
-        kind: provenance kind ("python", "override", "select", ...).
-        path: the config path of ``obj`` for error messages.
-    """
+    """Sets a child through the container's rules (freezing, provenance, type checks);
+    ``source`` None records the calling line; ``path`` is ``obj``'s, for errors."""
     t = type(obj)
     if t is LazyNode or isinstance(obj, ConfigDict):
         if t is LazyNode and isinstance(key, str) and key.isdigit():
@@ -381,13 +345,8 @@ def _fail(text: str, pos: int, msg: str, path: str | None = None) -> OverrideErr
 
 
 def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> list:
-    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int).
-
-    Args:
-        text: the key part of an override.
-        full: the whole override text (for error carets); defaults to ``text``.
-        offset: position of ``text`` inside ``full``.
-    """
+    """Parses ``a.b[0].c`` / ``a.b.0.c`` / ``a['x.y']`` into keys (digit segments -> int);
+    ``full``/``offset`` place ``text`` in the whole override for error carets."""
     full = text if full is None else full
     keys: list = []
     i, n = 0, len(text)
@@ -458,9 +417,6 @@ def _segment(seg: str) -> Any:
     return Glob(seg) if "*" in seg or "?" in seg else seg
 
 
-# ----------------------------------------------------------------------------- overrides
-
-
 def _scalar(word: str) -> Any:
     """Converts a bare word: bool/null words, int, float, else the string itself."""
     low = word.lower()
@@ -527,10 +483,7 @@ def format_path(keys: Any) -> str:
 
 
 def parse_path(text: str | None) -> tuple:
-    """Parses a dotted path (``a.b.0``, ``a.b[0]``, ``a['x.y']``, ``a[True]``) into a key tuple.
-
-    Digit segments become ints. Globs and the rest of the override grammar live in ``_grammar``.
-    """
+    """Parses a path (``a.b.0``, ``a.b[0]``, ``a['x.y']``, ``a[True]``) into a key tuple."""
     if not text:
         return ()
     try:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ for _path in (ROOT, ROOT / "tools"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import gpu_check as gc_tools  # noqa: E402  (tools/gpu_check.py: mock data, peak memory, FLOP peak)
 from _docs_section import markers, replace_section  # noqa: E402
+from _gpu_check import common as gc_tools  # noqa: E402  (gpu_check's helpers: mock data, peak memory, FLOP peak)
 
 START, END = markers("bench_lora_gpu")
 EXPERIMENTS = {"480": "2b_nemo_480p.py", "720": "2b_nemo.py"}
@@ -51,14 +50,14 @@ def run_case(args: argparse.Namespace, res: str, case: str) -> dict[str, Any]:
     extra = ["text_encoder=precomputed", "checkpoint.load_path=", *(LORA if case == "lora" else [])]
     if res == "720" and args.ac720:
         extra.append(f"trainer.parallelism.activation_checkpointing={args.ac720}")
-    cfg, rows, wall = gc_tools._trainer_run(
+    cfg, rows, wall = gc_tools.trainer_run(
         args, EXPERIMENTS[res], res, args.warmup + args.steps, extra
     )
     measured = [r for r in rows if r["iteration"] > args.warmup]
     if not measured:
         raise RuntimeError(f"no measured steps ({len(rows)} rows)")
-    dt = gc_tools._median([r["step_time_s"] for r in measured])
-    frames, height, width = gc_tools._res(args, res)
+    dt = gc_tools.median([r["step_time_s"] for r in measured])
+    frames, height, width = gc_tools.clip_shape(args, res)
     kw = {k: cfg.model.config.net[k] for k in cfg.model.config.net}
     flops = dit_train_flops_per_sample(
         kw, (1 + (frames - 1) // 4, height // 8, width // 8), text_len=8 if args.smoke else 512
@@ -69,8 +68,8 @@ def run_case(args: argparse.Namespace, res: str, case: str) -> dict[str, Any]:
         "status": "ok",
         "s_per_step": round(dt, 3),
         "tflops": round(flops / dt / 1e12, 1),
-        "mfu": round(flops / dt / gc_tools._peak_flops(args), 4),
-        "peak_gib": gc_tools._peak_gib(args, rows),
+        "mfu": round(flops / dt / gc_tools.peak_flops(args), 4),
+        "peak_gib": gc_tools.peak_gib(args, rows),
         "ac": cfg.trainer.parallelism.activation_checkpointing,
         "compile": bool(cfg.trainer.parallelism.compile_blocks),
         "wall_s": round(wall, 1),
@@ -153,19 +152,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import torch
-
-    if not args.smoke and not torch.cuda.is_available():
-        print("error: no CUDA device (use --smoke to test the script on CPU)", file=sys.stderr)
+    if gc_tools.no_device_error(args):
         return 2
-    header = {
-        "device": "CPU (smoke)" if args.smoke else torch.cuda.get_device_name(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "peak_tflops": gc_tools._peak_flops(args) / 1e12,
-    }
+    header = gc_tools.run_header(args)
     rows = []
     for res in args.res:
         for case in ("full", "lora"):
@@ -185,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                     "status": f"FAILED: {type(exc).__name__}: {_first_line(exc)}",
                 }
             finally:
-                gc_tools._free_memory()
+                gc_tools.free_memory()
             rows.append(row)
             print(json.dumps(row), flush=True)
     text = render(rows, header)

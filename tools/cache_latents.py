@@ -23,6 +23,7 @@ differences listed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
 
         import lazycfg
         from cosmos_train.data.latent_cache import build_cache
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise lazycfg.ConfigError(
+                "tools/cache_latents.py runs in one process (each clip is encoded once); "
+                "start it with python, not torchrun"
+            )
 
         config = lazycfg.resolve(lazycfg.load(args.experiment, args.overrides))
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -10,6 +10,9 @@ Examples::
     python tools/generate.py JOB_DIR --prompt "..." --input first_frame.jpg
     python tools/generate.py JOB_DIR --prompt "..." --input clip.mp4
 
+    # several LoRA adapters (PEFT format) folded into the weights, each with its scale:
+    python tools/generate.py JOB_DIR --prompt "..." --lora style_adapter:0.8 --lora robot_adapter
+
     # released weights + a precomputed embedding, Euler with 20 steps, written to robot.mp4:
     python tools/generate.py experiments/2b_nemo_480p.py --checkpoint /ckpt/model_ema_bf16.pt \\
         --text-embedding prompt.pt --solver euler --steps 20 -o robot.mp4
@@ -20,7 +23,9 @@ Examples::
 
 SOURCE is a job directory (its config.yaml and latest checkpoint), an ``iter_*`` checkpoint
 directory, or an experiment file (then ``--checkpoint`` names the weights: an ``iter_*`` directory
-or a release ``.pt`` such as tools/export_checkpoint.py writes).
+or a release ``.pt`` such as tools/export_checkpoint.py writes). A LoRA run samples with its base
+(the run's ``checkpoint.load_path``, fingerprint checked) and its adapters. ``--lora PATH[:SCALE]``
+(repeatable) folds PEFT adapters into the chosen (EMA or regular) weights before sampling.
 
 Sampling follows Cosmos's inference (reference/unipc): flow UniPC (or ``--solver euler``) with 35
 steps at shift 5, or the Karras schedule when the checkpoint's config sets
@@ -154,8 +159,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--regular", action="store_true", help="use the regular weights instead of the EMA weights"
     )
     run.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="PATH[:SCALE]",
+        help="a PEFT LoRA adapter (tools/export_checkpoint.py --lora adapter) folded into the "
+        "weights with SCALE (default 1); repeat to combine several",
+    )
+    run.add_argument(
         "--device",
         help="cpu or cuda (default: cuda when available, this rank's GPU under torchrun)",
+    )
+    run.add_argument(
+        "--context-parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="under torchrun: N ranks split each video's frames (one file per video; jobs go "
+        "to groups of N ranks); default 1: each rank runs its own jobs",
     )
     run.add_argument(
         "-o",
@@ -304,15 +325,10 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
                 f"{source} is an experiment file: name the weights with --checkpoint PATH "
                 "(.pt or iter_* dir)"
             )
-        from cosmos_train.distributed.parallelize import make_net_builder
-        from cosmos_train.inference import load_weights
-        from cosmos_train.utils.build import instantiate_at
+        from cosmos_train.inference import build_model, load_weights
 
         config = lazycfg.resolve(lazycfg.load(str(source), list(args.overrides)))
-        builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-        model = instantiate_at(
-            config.model, "model", device=device, net_builder=builder, seed=config.trainer.seed
-        )
+        model = build_model(config, device)
         load_weights(model, checkpoint=args.checkpoint)
         return (
             config,
@@ -330,6 +346,32 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
     else:
         ckpt = source if is_ckpt_dir else latest_checkpoint(source / "checkpoints")
     return config, model, job_dir, str(Path(ckpt).resolve())
+
+
+def _apply_loras(model: Any, specs: list[str], *, ema: bool) -> list[dict[str, Any]]:
+    """Folds the ``--lora PATH[:SCALE]`` adapters into the sampling weights; returns a record."""
+    if not specs:
+        return []
+    from cosmos_train.model.lora import ADAPTER_WEIGHTS_FILE, apply_loras_to_model, parse_lora_arg
+
+    loras, record = [], []
+    for spec in specs:
+        path, scale = parse_lora_arg(spec)
+        weights = Path(path) / ADAPTER_WEIGHTS_FILE if Path(path).is_dir() else Path(path)
+        if not weights.is_file():
+            raise ConfigError(
+                f"--lora {spec}: no PEFT adapter at {path} (expected {ADAPTER_WEIGHTS_FILE} and "
+                "adapter_config.json; write one with tools/export_checkpoint.py RUN -o DIR "
+                "--lora adapter)"
+            )
+        loras.append((path, scale))
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        record.append({"path": str(Path(path).resolve()), "scale": scale, "sha256": digest})
+    try:
+        apply_loras_to_model(model, loras, ema=ema)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"--lora: {exc}") from None
+    return record
 
 
 def _weights_sha256(model: Any, ema: bool) -> str:
@@ -379,9 +421,11 @@ class Generator:
         self.args, self.device = args, device
         self.config, self.model, self.job_dir, self.checkpoint = _load(args, device)
         self.ema = not args.regular
+        loras = _apply_loras(self.model, args.lora, ema=self.ema)
         self.fingerprint = {
             "checkpoint": self.checkpoint,
             "weights": "regular" if args.regular else "ema",
+            "loras": loras,
             "weights_sha256": _weights_sha256(self.model, self.ema),
             "config_fingerprint": lazycfg.fingerprint(self.config),
         }
@@ -604,13 +648,15 @@ class Generator:
                     f"({expected[1]}); compute it with the run's text encoder"
                 )
 
-    def run(self, job: dict[str, Any], out: Path, rank: int) -> Path:
+    def run(self, job: dict[str, Any], out: Path, rank: int, write: bool = True) -> Path | None:
         from cosmos_train.data.video_io import write_mp4
         from cosmos_train.inference import generate
 
         t0 = time.perf_counter()
         batch, settings, record = self.prepare(job)
         video = generate(self.model, batch, sampler=settings, ema=self.ema)
+        if not write:  # a context-parallel peer: the group's first rank writes the same video
+            return None
         path = write_mp4(out, video[0], fps=record["fps"])
         sidecar = {
             "video": path.name,
@@ -668,13 +714,51 @@ def _run(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"several jobs would write {dup}; give the jobs distinct names or outputs"
         )
-    for i in range(rank, len(jobs), world):
-        path = gen.run(jobs[i], outputs[i], rank)
-        who = f"[rank {rank}] " if world > 1 else ""
-        print(
-            f"{who}wrote {path} ({path.with_suffix('.json').name}: settings and checkpoint "
-            "fingerprint)"
+    first, stride, writes = _job_share(args, gen, world)
+    try:
+        for i in range(first, len(jobs), stride):
+            path = gen.run(jobs[i], outputs[i], rank, write=writes)
+            if path is None:
+                continue
+            who = f"[rank {rank}] " if world > 1 else ""
+            print(
+                f"{who}wrote {path} ({path.with_suffix('.json').name}: settings and checkpoint "
+                "fingerprint)"
+            )
+    finally:
+        if args.context_parallel > 1:
+            from cosmos_train.launch import _shutdown_distributed  # joins the gloo threads
+
+            _shutdown_distributed()
+
+
+def _job_share(args: argparse.Namespace, gen: Generator, world: int) -> tuple[int, int, bool]:
+    """(first job, stride, writes files) of this rank: jobs round-robin over the ranks, or with
+    ``--context-parallel N`` over groups of N ranks that split each video's frames."""
+    rank = _rank()[0]
+    n = args.context_parallel
+    if n <= 1:
+        return rank, world, True
+    if world % n:
+        raise ConfigError(
+            f"--context-parallel {n} needs a multiple of {n} ranks (torchrun --nproc_per_node), "
+            f"got {world}"
         )
+    from cosmos_train.distributed.context_parallel import (
+        data_parallel_rank_world,
+        enable_model_context_parallel,
+    )
+    from cosmos_train.distributed.env import init_distributed
+
+    init_distributed()
+    try:
+        cp = enable_model_context_parallel(gen.model, n)
+    except ValueError as err:  # heads not divisible by N
+        raise ConfigError(f"--context-parallel {n}: {err}") from None
+    dp_rank, dp_size = data_parallel_rank_world()
+    if cp.rank == 0:
+        print(f"[rank {rank}] context parallel: {n} ranks split each video's frames")
+    return dp_rank, dp_size, cp.rank == 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import inspect
 import io
 import json
 import logging
@@ -37,7 +36,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import attrs
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader
@@ -371,13 +369,10 @@ class DCPCheckpointer:
     @classmethod
     def config_kwargs(cls, config: Any) -> dict[str, Any]:
         """``checkpoint.*`` (and the job directory) of a run config as keyword arguments."""
+        from cosmos_train.utils.build import same_named_fields
+
         ck = config.checkpoint
-        params = inspect.signature(cls.__init__).parameters
-        kwargs = {
-            f.name: getattr(ck, f.name)
-            for f in attrs.fields(type(ck))
-            if f.name in params and f.name not in cls.CONFIG_DERIVED
-        }
+        kwargs = same_named_fields(cls, ck, exclude=cls.CONFIG_DERIVED)
         kwargs.update(
             allowed_config_changes=(*DEFAULT_ALLOWED_CONFIG_CHANGES, *ck.allowed_config_changes),
             async_mode=ck.dcp_async_mode_enabled,

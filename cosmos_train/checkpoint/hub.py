@@ -102,7 +102,9 @@ CATALOGUE: dict[str, HubWeights] = {
         what="Wan2.1 VAE",
     ),
     "nvidia/Cosmos-Reason1.1-7B": _REASON1,
-    "Qwen/Qwen2.5-VL-7B-Instruct": dataclasses.replace(_REASON1, what="Qwen2.5-VL tokenizer (folder)"),
+    "Qwen/Qwen2.5-VL-7B-Instruct": dataclasses.replace(
+        _REASON1, what="Qwen2.5-VL tokenizer (folder)"
+    ),
     "google-t5/t5-11b": HubWeights(
         "google-t5/t5-11b",
         "90f37703b3334dfe9d2b009bfcbfbf1ac9d28ea3",
@@ -130,7 +132,9 @@ def hub_cache_dir() -> Path:
     """The hub cache: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache", "huggingface"
+    )
     return Path(home).expanduser() / "hub"
 
 
@@ -142,11 +146,12 @@ def parse_weights_spec(spec: str) -> HubWeights | None:
         return CATALOGUE[name]
     if not spec.startswith(_HF_PREFIX):
         return None
-    body, _, revision = spec[len(_HF_PREFIX):].partition("@")
+    body, _, revision = spec[len(_HF_PREFIX) :].partition("@")
     parts = [p for p in body.split("/") if p]
     if len(parts) < 2 or (revision == "" and "@" in spec):
         raise ValueError(
-            f"{spec!r} is not a valid hub spec; write hf://ORG/REPO/PATH/IN/REPO[@REVISION] for a file "
+            f"{spec!r} is not a valid hub spec; write hf://ORG/REPO/PATH/IN/REPO[@REVISION] for "
+            "a file "
             "or hf://ORG/REPO[@REVISION] for a whole repository"
         )
     filename = "/".join(parts[2:]) or None
@@ -154,7 +159,7 @@ def parse_weights_spec(spec: str) -> HubWeights | None:
 
 
 def is_released_spec(spec: str | None) -> bool:
-    """Whether ``spec`` names released weights: a catalogue name, an ``hf://`` spec or a ``.pt`` file.
+    """Whether ``spec`` names released weights: a catalogue name, ``hf://`` spec or ``.pt`` file.
 
     A DCP ``iter_*`` directory of one of our runs is not "released".
     """
@@ -189,7 +194,8 @@ def resolve_weights(spec: str | os.PathLike, *, what: str = "weights") -> Path:
         if not path.exists():
             names = ", ".join(CATALOGUE)
             raise WeightsNotFoundError(
-                f"{what}={text!r} is neither an existing file or folder, nor a catalogue name, nor an "
+                f"{what}={text!r} is neither an existing file or folder, nor a catalogue name, "
+                "nor an "
                 f"hf://ORG/REPO/FILE[@REV] spec. Catalogue names: {names}"
             )
         return path
@@ -202,8 +208,10 @@ def _download_hint(hub: HubWeights, cache: Path) -> str:
     file_arg = f" {hub.filename}" if hub.filename else ""
     excludes = "".join(f" --exclude '{p}'" for p in hub.ignore)
     return (
-        f"download it with network access: `HF_HOME={cache.parent} hf download {hub.repo_id}{file_arg} "
-        f"--revision {hub.revision}{excludes}` (it lands in {target}; the same HF_HOME/HF_HUB_CACHE must be "
+        f"download it with network access: `HF_HOME={cache.parent} hf download "
+        f"{hub.repo_id}{file_arg} "
+        f"--revision {hub.revision}{excludes}` (it lands in {target}; the same "
+        "HF_HOME/HF_HUB_CACHE must be "
         "set for this run), or download it anywhere and set the config key to that local path"
     )
 
@@ -218,17 +226,25 @@ def _from_hub(hub: HubWeights, spec: str, what: str) -> Path:
             "pip install 'lazycfg-cosmos-train[hub]' (or set the key to a local path)"
         ) from err
     cache, offline = hub_cache_dir(), hub_offline()
-    kwargs = dict(repo_id=hub.repo_id, revision=hub.revision, cache_dir=str(cache), local_files_only=offline)
+    kwargs = dict(
+        repo_id=hub.repo_id, revision=hub.revision, cache_dir=str(cache), local_files_only=offline
+    )
     try:
         if hub.filename is None:
-            path = huggingface_hub.snapshot_download(**kwargs, ignore_patterns=list(hub.ignore) or None)
+            path = huggingface_hub.snapshot_download(
+                **kwargs, ignore_patterns=list(hub.ignore) or None
+            )
         else:
             path = huggingface_hub.hf_hub_download(filename=hub.filename, **kwargs)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
-        state = "HF_HUB_OFFLINE is set and it is not in the hub cache" if offline else f"it could not be fetched ({type(err).__name__})"
+        state = (
+            f"HF_HUB_OFFLINE is set and it is not in the hub cache {cache}"
+            if offline
+            else f"it is not in the hub cache {cache} and could not be fetched ({type(err).__name__})"
+        )
         label = f" ({hub.what})" if hub.what else ""
         raise WeightsNotFoundError(
-            f"{what}={spec!r}{label}: {hub.spec} is not available: {state} {cache}. "
+            f"{what}={spec!r}{label}: {hub.spec} is not available: {state}. "
             + _download_hint(hub, cache)
         ) from None
     log.info("%s=%s -> %s", what, spec, path)

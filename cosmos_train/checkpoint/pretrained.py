@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lazycfg import ConfigError
-
 from cosmos_train.checkpoint.hub import is_released_spec
+from lazycfg import ConfigError
 
 __all__ = ["check_pretrained_parts", "random_parts"]
 
@@ -23,9 +22,10 @@ log = logging.getLogger(__name__)
 
 _WAN = "Wan21VAE"
 _REASON1 = "Reason1TextEncoder"
+_T5 = "T5TextEncoder"
 _HASH = "HashTextEncoder"
 _VAE_NAME = "Wan2.1/vae"
-_REASON1_NAME = "nvidia/Cosmos-Reason1.1-7B"
+_WEIGHTS = {"Reason1TextEncoder": "nvidia/Cosmos-Reason1.1-7B", "T5TextEncoder": "google-t5/t5-11b"}
 
 
 def _get(node: Any, key: str) -> Any:
@@ -54,31 +54,42 @@ def random_parts(config: Any) -> list[tuple[str, str, bool]]:
     found: list[tuple[str, str, bool]] = []
     tokenizer = model.tokenizer
     if _target_name(tokenizer) == _WAN and not (_get(tokenizer, "ckpt_path") or ""):
-        found.append((
-            "model.config.tokenizer.ckpt_path",
-            f"set model.config.tokenizer.ckpt_path={_VAE_NAME} (the released Wan2.1 VAE) or a local Wan2.1_VAE.pth",
-            bool(_get(tokenizer, "allow_random")),
-        ))
+        found.append(
+            (
+                "model.config.tokenizer.ckpt_path",
+                f"set model.config.tokenizer.ckpt_path={_VAE_NAME} (the released Wan2.1 VAE) or "
+                "a local Wan2.1_VAE.pth",
+                bool(_get(tokenizer, "allow_random")),
+            )
+        )
     encoder = _get(model, "text_encoder")
     kind = _target_name(encoder)
-    if kind == _REASON1 and not (_get(encoder, "weights") or ""):
-        found.append((
-            "model.config.text_encoder.weights",
-            f"set model.config.text_encoder.weights={_REASON1_NAME} or a local Reason1 folder",
-            bool(_get(encoder, "allow_random")),
-        ))
+    if kind in (_REASON1, _T5) and not (_get(encoder, "weights") or ""):
+        found.append(
+            (
+                "model.config.text_encoder.weights",
+                f"set model.config.text_encoder.weights={_WEIGHTS[kind]} or a local folder",
+                bool(_get(encoder, "allow_random")),
+            )
+        )
     elif kind == _HASH:
-        found.append((
-            "model.config.text_encoder",
-            "text_encoder=hash gives non-semantic word hashes; select text_encoder=reason1_online (or "
-            "precomputed with Reason1 files from tools/compute_text_embeddings.py --encoder reason1)",
-            bool(_get(encoder, "allow_random")),
-        ))
+        found.append(
+            (
+                "model.config.text_encoder",
+                "text_encoder=hash gives non-semantic word hashes; select "
+                "text_encoder=reason1_online (or "
+                "precomputed with Reason1 files from tools/compute_text_embeddings.py --encoder "
+                "reason1)",
+                bool(_get(encoder, "allow_random")),
+            )
+        )
     return found
 
 
-def check_pretrained_parts(config: Any, *, net_weights: str | None = None, context: str = "training") -> None:
-    """Stops a run that loads released net weights next to a randomly initialised VAE or text encoder.
+def check_pretrained_parts(
+    config: Any, *, net_weights: str | None = None, context: str = "training"
+) -> None:
+    """Stops a run that loads released net weights next to a random VAE or text encoder.
 
     Args:
         config: the run's config (``model.config.tokenizer`` / ``text_encoder`` are read).
@@ -98,18 +109,29 @@ def check_pretrained_parts(config: Any, *, net_weights: str | None = None, conte
     for key, _, allowed in problems:
         if allowed:
             part = key.rsplit(".", 1)[0] if key.endswith((".ckpt_path", ".weights")) else key
-            log.warning("%s: %s is RANDOM although released net weights load from %s (%s.allow_random=True)",
-                        context, part, net_weights, part)
+            log.warning(
+                "%s: %s is RANDOM although released net weights load from %s "
+                "(%s.allow_random=True)",
+                context,
+                part,
+                net_weights,
+                part,
+            )
     if refused:
         lines = "\n".join(f"  {key}: {advice}" for key, advice in refused)
         first = refused[0][0]
         part = first.rsplit(".", 1)[0] if first.endswith((".ckpt_path", ".weights")) else first
         raise ConfigError(
-            f"{context} loads released net weights ({net_weights}) but these pretrained parts would be random:\n"
-            f"{lines}\nA random part makes the released net's output meaningless. To run anyway (timing only), "
+            f"{context} loads released net weights ({net_weights}) but these pretrained parts "
+            "would be random:\n"
+            f"{lines}\nA random part makes the released net's output meaningless. To run anyway "
+            "(timing only), "
             f"set {part}.allow_random=True.",
             first,
         )
     if _get(config.model.config, "text_encoder") is None:
-        log.info("%s: released net weights with text_encoder=precomputed: the embedding files must be "
-                 "Reason1 embeddings (tools/compute_text_embeddings.py --encoder reason1)", context)
+        log.info(
+            "%s: released net weights with text_encoder=precomputed: the embedding files must be "
+            "Reason1 embeddings (tools/compute_text_embeddings.py --encoder reason1)",
+            context,
+        )

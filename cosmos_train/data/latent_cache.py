@@ -119,6 +119,8 @@ def tokenizer_fingerprint(node: Any) -> dict[str, Any]:
     kwargs.pop("allow_random", None)  # a permission, not a property of the latents
     fp: dict[str, Any] = {"target": _target_name(node), "kwargs": kwargs}
     ckpt = kwargs.get("ckpt_path")
+    if "ckpt_path" in kwargs and not ckpt:
+        fp["weights"] = "random (seeded init)"
     if isinstance(ckpt, str) and ckpt:
         del kwargs["ckpt_path"]  # the content counts, not where the file lies
         try:

@@ -374,7 +374,9 @@ def enable_context_parallel(net: nn.Module, cp: ContextParallel | None) -> nn.Mo
     return net
 
 
-def enable_model_context_parallel(model: nn.Module, cp_size: int | None = None) -> ContextParallel | None:
+def enable_model_context_parallel(
+    model: nn.Module, cp_size: int | None = None
+) -> ContextParallel | None:
     """Inference: split one video's sequence over ``cp_size`` ranks (default: all ranks).
 
     Collective. Builds the mesh (:func:`init_context_parallel`) and enables CP on the model's
@@ -385,7 +387,7 @@ def enable_model_context_parallel(model: nn.Module, cp_size: int | None = None) 
     size = get_world_size() if cp_size is None else int(cp_size)
     if size <= 1:
         return None
-    cp = init_context_parallel(size)
+    cp = init_context_parallel(size, device=getattr(model, "device", "cpu"))
     for name in ("net", "net_ema"):
         net = getattr(model, name, None)
         if net is not None:

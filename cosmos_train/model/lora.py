@@ -62,6 +62,7 @@ __all__ = [
     "load_base_weights",
     "merge_and_unload",
     "merged_state_dict",
+    "model_build_kwargs",
     "parse_lora_arg",
     "parse_target_modules",
     "save_adapter",
@@ -154,6 +155,12 @@ def uses_lora(config: Any) -> bool:
     """Whether a run config trains LoRA adapters (``model.config.use_lora``)."""
     model_cfg = getattr(getattr(config, "model", None), "config", None)
     return bool(getattr(model_cfg, "use_lora", False))
+
+
+def model_build_kwargs(config: Any) -> dict[str, Any]:
+    """Extra keyword arguments for building ``config.model``: a LoRA model's base weights
+    (``checkpoint.load_path``), loaded before the adapters are injected."""
+    return {"base_checkpoint": config.checkpoint.load_path} if uses_lora(config) else {}
 
 
 def check_lora_config(config: Any) -> None:

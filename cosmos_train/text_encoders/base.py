@@ -8,7 +8,8 @@ tensor comes from is the ``text_encoder`` config group (package ``model.config.t
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -39,7 +40,7 @@ class TextEncoder(Protocol):
 
 
 def text_encoder_node(config: Any) -> Any:
-    """The ``text_encoder`` node of a run's config (``model.config.text_encoder``), or ``config`` itself.
+    """The ``text_encoder`` node of a run's config (``model.config.text_encoder``), or ``config``.
 
     Accepts a whole :class:`~cosmos_train.config.Config`, a model config, or the node.
     """

@@ -7,7 +7,7 @@ Constructing one logs a warning: a net trained or sampled with these never sees 
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -53,15 +53,22 @@ class HashTextEncoder:
         self.dtype = parse_dtype(dtype, "model.config.text_encoder.dtype")
         self.allow_random = bool(allow_random)
         log.warning(
-            "text_encoder=hash: captions become NON-SEMANTIC word-hash vectors (%d x %d); smoke tests only, "
-            "a net trained on them never sees language", self.max_length, self.embed_dim
+            "text_encoder=hash: captions become NON-SEMANTIC word-hash vectors (%d x %d); smoke "
+            "tests only, "
+            "a net trained on them never sees language",
+            self.max_length,
+            self.embed_dim,
         )
 
     def encode(self, captions: Sequence[str]) -> torch.Tensor:
         """Embeddings ``[B, max_length, embed_dim]``."""
         if isinstance(captions, str):
             raise TypeError("encode takes a sequence of captions, not one string")
-        rows = [hash_text_embedding(str(c), text_len=self.max_length, text_dim=self.embed_dim, seed=self.seed)[0]
-                for c in captions]
+        rows = [
+            hash_text_embedding(
+                str(c), text_len=self.max_length, text_dim=self.embed_dim, seed=self.seed
+            )[0]
+            for c in captions
+        ]
         out = torch.stack(rows) if rows else torch.zeros(0, self.max_length, self.embed_dim)
         return out.to(device=self.device, dtype=self.dtype)

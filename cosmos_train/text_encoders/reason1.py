@@ -25,8 +25,9 @@ import json
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -50,11 +51,16 @@ log = logging.getLogger(__name__)
 SYSTEM_PROMPT = "You are a helpful assistant who will provide prompts to an image generator."
 #: Cosmos's default negative prompt for classifier-free guidance (``cosmos_predict2/config.py``).
 DEFAULT_NEGATIVE_PROMPT = (
-    "The video captures a series of frames showing ugly scenes, static with no motion, motion blur, "
-    "over-saturation, shaky footage, low resolution, grainy texture, pixelated images, poorly lit areas, "
-    "underexposed and overexposed scenes, poor color balance, washed out colors, choppy sequences, jerky "
-    "movements, low frame rate, artifacting, color banding, unnatural transitions, outdated special effects, "
-    "fake elements, unconvincing visuals, poorly edited content, jump cuts, visual noise, and flickering. "
+    "The video captures a series of frames showing ugly scenes, static with no motion, motion "
+    "blur, "
+    "over-saturation, shaky footage, low resolution, grainy texture, pixelated images, poorly "
+    "lit areas, "
+    "underexposed and overexposed scenes, poor color balance, washed out colors, choppy "
+    "sequences, jerky "
+    "movements, low frame rate, artifacting, color banding, unnatural transitions, outdated "
+    "special effects, "
+    "fake elements, unconvincing visuals, poorly edited content, jump cuts, visual noise, and "
+    "flickering. "
     "Overall, the video is of poor quality."
 )
 #: The catalogue name of the weights the released Predict2.5 recipes use.
@@ -82,11 +88,11 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 class WeightsLoadError(RuntimeError):
-    """Weights that do not match the model (missing/unexpected/misshapen keys) or cannot be found."""
+    """Weights that do not match the model (missing/unexpected/misshapen keys) or are missing."""
 
 
 def mean_normalize(hidden: torch.Tensor) -> torch.Tensor:
-    """Per-token ``(h - mean) / (std + 1e-8)`` over channels, unbiased std, in ``hidden``'s dtype."""
+    """Per-token ``(h - mean) / (std + 1e-8)`` unbiased std, in ``hidden``'s dtype."""
     return (hidden - hidden.mean(dim=-1, keepdim=True)) / (hidden.std(dim=-1, keepdim=True) + 1e-8)
 
 
@@ -100,17 +106,16 @@ def chat_messages(caption: str) -> list[dict[str, Any]]:
 
 def _expected_chat_text(caption: str) -> str:
     """The rendering Cosmos's Qwen2.5-VL template gives (used to flag an unexpected template)."""
-    return (f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n"
-            f"<|im_start|>user\n{caption}<|im_end|>\n")
+    return f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n{caption}<|im_end|>\n"
 
 
 def decoder_key(key: str) -> str | None:
-    """The Qwen2_5_VLTextModel key of a checkpoint key; ``None`` for unused parts (vision, lm_head)."""
+    """The Qwen2_5_VLTextModel key of a checkpoint key; ``None`` for the vision tower, lm_head."""
     if key.startswith(_UNUSED_PREFIXES):
         return None
     for prefix in _DECODER_PREFIXES:
         if key.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return key
 
 
@@ -140,7 +145,8 @@ def _load_chat_template(folder: Path, tokenizer: Any) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.chat_template
     raise WeightsLoadError(
-        f"{folder} has no chat template (chat_template.jinja, chat_template.json or tokenizer_config.json's "
+        f"{folder} has no chat template (chat_template.jinja, chat_template.json or "
+        "tokenizer_config.json's "
         "chat_template); the Reason1 embedding needs Qwen2.5-VL's template"
     )
 
@@ -192,19 +198,29 @@ class Reason1TextEncoder:
         if weights is None or str(weights) == "":
             if not allow_random:
                 raise WeightsLoadError(
-                    "model.config.text_encoder.weights is not set: the text encoder would be random. Set it to "
+                    "model.config.text_encoder.weights is not set: the text encoder would be "
+                    "random. Set it to "
                     f"{REASON1_WEIGHTS!r} (or a local Reason1 folder), or set "
                     "model.config.text_encoder.allow_random=True for a timing run"
                 )
-            log.warning("Reason1 text encoder with RANDOM weights (allow_random=True): embeddings carry no meaning")
+            log.warning(
+                "Reason1 text encoder with RANDOM weights (allow_random=True): embeddings carry "
+                "no meaning"
+            )
             self.weights = None
             self.model = self._random_model(home, attn_implementation)
-            self.tokenizer = None if tokenizer is None else self._load_tokenizer(self._folder(tokenizer, "tokenizer"))
+            self.tokenizer = (
+                None
+                if tokenizer is None
+                else self._load_tokenizer(self._folder(tokenizer, "tokenizer"))
+            )
         else:
             folder = self._folder(weights, "weights")
             self.weights = str(weights)
             self.model = self._load_model(folder, home, attn_implementation)
-            self.tokenizer = self._load_tokenizer(self._folder(tokenizer, "tokenizer") if tokenizer else folder)
+            self.tokenizer = self._load_tokenizer(
+                self._folder(tokenizer, "tokenizer") if tokenizer else folder
+            )
         cfg = self.model.config
         self.num_layers = int(cfg.num_hidden_layers)
         self.hidden_size = int(cfg.hidden_size)
@@ -219,8 +235,10 @@ class Reason1TextEncoder:
         path = resolve_weights(spec, what=f"model.config.text_encoder.{role}")
         if not path.is_dir():
             raise WeightsLoadError(
-                f"model.config.text_encoder.{role}={str(spec)!r} resolved to {path}, which is not a folder; "
-                "the Reason1 encoder needs a folder with config.json, *.safetensors and the tokenizer files"
+                f"model.config.text_encoder.{role}={str(spec)!r} resolved to {path}, which is "
+                "not a folder; "
+                "the Reason1 encoder needs a folder with config.json, *.safetensors and the "
+                "tokenizer files"
             )
         return path
 
@@ -228,7 +246,9 @@ class Reason1TextEncoder:
         from transformers import AutoConfig
 
         if not (folder / "config.json").is_file():
-            raise WeightsLoadError(f"{folder} has no config.json (a Qwen2.5-VL or Qwen2.5-VL text config)")
+            raise WeightsLoadError(
+                f"{folder} has no config.json (a Qwen2.5-VL or Qwen2.5-VL text config)"
+            )
         config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
         config = getattr(config, "text_config", config)  # the full VL config holds the decoder's
         if config.model_type != "qwen2_5_vl_text":
@@ -247,7 +267,9 @@ class Reason1TextEncoder:
         config = Qwen2_5_VLTextConfig(**REASON1_7B_TEXT_CONFIG)
         config._attn_implementation = attn_implementation
         previous = torch.get_default_dtype()
-        torch.set_default_dtype(self.dtype)  # build in the compute dtype: no fp32 copy of 7B weights
+        torch.set_default_dtype(
+            self.dtype
+        )  # build in the compute dtype: no fp32 copy of 7B weights
         try:
             with torch.device(device):
                 model = Qwen2_5_VLTextModel(config)
@@ -286,14 +308,17 @@ class Reason1TextEncoder:
                     if name not in expected:
                         unexpected.append(key)
                     elif name in where:
-                        raise WeightsLoadError(f"{folder}: {name} is stored twice ({where[name][1]} and {key})")
+                        raise WeightsLoadError(
+                            f"{folder}: {name} is stored twice ({where[name][1]} and {key})"
+                        )
                     else:
                         where[name] = (file, key)
         missing = sorted(set(expected) - set(where))
         if missing or unexpected:
             raise WeightsLoadError(
                 f"the Reason1 weights in {folder} do not match a Qwen2.5-VL decoder of config.json "
-                f"({config.num_hidden_layers} layers x {config.hidden_size}); strict loading refuses them.\n"
+                f"({config.num_hidden_layers} layers x {config.hidden_size}); strict loading "
+                "refuses them.\n"
                 f"  missing keys ({len(missing)}): {_list(missing)}\n"
                 f"  unexpected keys ({len(unexpected)}): {_list(unexpected)}"
             )
@@ -313,11 +338,15 @@ class Reason1TextEncoder:
         if bad_shapes:
             raise WeightsLoadError(f"{folder}: tensors of the wrong shape: {_list(bad_shapes)}")
         model.load_state_dict(state, strict=True, assign=True)
-        # Non-persistent buffers (RoPE frequencies) are not in the checkpoint: compute them for real.
+        # Non-persistent buffers (RoPE frequencies) are not in the checkpoint: compute them.
         model.rotary_emb = self._rotary(config, device)
-        left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+        left = [
+            n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta
+        ]
         if left:
-            raise WeightsLoadError(f"{folder}: tensors left uninitialised after loading: {_list(left)}")
+            raise WeightsLoadError(
+                f"{folder}: tensors left uninitialised after loading: {_list(left)}"
+            )
         log.info("loaded Reason1 decoder from %s (%d tensors, %s)", folder, len(state), self.dtype)
         return model
 
@@ -328,12 +357,16 @@ class Reason1TextEncoder:
         missing = [f for f in _TOKENIZER_FILES if not (folder / f).is_file()]
         if missing:
             raise WeightsLoadError(
-                f"{folder} lacks the tokenizer files {missing}; set model.config.text_encoder.tokenizer "
-                "to the folder of Qwen2.5-VL's tokenizer (catalogue name 'Qwen/Qwen2.5-VL-7B-Instruct')"
+                f"{folder} lacks the tokenizer files {missing}; set "
+                "model.config.text_encoder.tokenizer "
+                "to the folder of Qwen2.5-VL's tokenizer (catalogue name "
+                "'Qwen/Qwen2.5-VL-7B-Instruct')"
             )
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         if tokenizer.pad_token_id is None:
-            raise WeightsLoadError(f"the tokenizer in {folder} has no pad token (Qwen2.5-VL: <|endoftext|>)")
+            raise WeightsLoadError(
+                f"the tokenizer in {folder} has no pad token (Qwen2.5-VL: <|endoftext|>)"
+            )
         tokenizer._cosmos_chat_template = _load_chat_template(folder, tokenizer)
         return tokenizer
 
@@ -341,7 +374,9 @@ class Reason1TextEncoder:
     def chat_text(self, caption: str) -> str:
         """The rendered chat for ``caption`` (the tokenizer's template, as Cosmos renders it)."""
         if self.tokenizer is None:
-            raise RuntimeError("this Reason1 encoder has no tokenizer (weights=None); use encode_ids")
+            raise RuntimeError(
+                "this Reason1 encoder has no tokenizer (weights=None); use encode_ids"
+            )
         text = self.tokenizer.apply_chat_template(
             chat_messages(caption),
             chat_template=self.tokenizer._cosmos_chat_template,
@@ -350,7 +385,10 @@ class Reason1TextEncoder:
             add_vision_id=False,
         )
         if text != _expected_chat_text(caption) and not self._warned_template:
-            log.warning("the tokenizer's chat template renders %r, not Cosmos's documented layout", text[:200])
+            log.warning(
+                "the tokenizer's chat template renders %r, not Cosmos's documented layout",
+                text[:200],
+            )
             self._warned_template = True
         return text
 
@@ -367,14 +405,19 @@ class Reason1TextEncoder:
 
     @torch.no_grad()
     def encode_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``[B, L, layers * hidden]`` in ``dtype`` for ids ``[B, L]`` (no mask, as Cosmos)."""
+        """Embeddings ``[B, L, layers * hidden]`` in ``dtype`` for ids ``[B, L]`` (no mask)."""
         if self.offload_to_cpu:
             self.model.to(self.device)
         try:
             out = self.model(
-                input_ids=input_ids.to(self.device), attention_mask=None, output_hidden_states=True, use_cache=False
+                input_ids=input_ids.to(self.device),
+                attention_mask=None,
+                output_hidden_states=True,
+                use_cache=False,
             )
-            states = out.hidden_states[1:]  # [0] is the token embedding; the last is post final norm
+            states = out.hidden_states[
+                1:
+            ]  # [0] is the token embedding; the last is post final norm
             return torch.cat([mean_normalize(h) for h in states], dim=-1)
         finally:
             if self.offload_to_cpu:
@@ -396,5 +439,8 @@ class Reason1TextEncoder:
         return torch.stack([rows[c] for c in captions])
 
     def __repr__(self) -> str:
-        return (f"Reason1TextEncoder(weights={self.weights!r}, layers={self.num_layers}, hidden={self.hidden_size}, "
-                f"max_length={self.max_length}, dtype={self.dtype}, device={self.device})")
+        return (
+            f"Reason1TextEncoder(weights={self.weights!r}, layers={self.num_layers}, "
+            f"hidden={self.hidden_size}, "
+            f"max_length={self.max_length}, dtype={self.dtype}, device={self.device})"
+        )

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 __all__ = [
     "CHATML_TEMPLATE",
@@ -34,7 +34,8 @@ _UNK = "<|unk|>"
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}"
     "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -57,7 +58,7 @@ def write_toy_tokenizer(folder: str | Path, texts: Iterable[str]) -> Path:
 
     Args:
         folder: output folder (created).
-        texts: captions (and any other text) the tokenizer must know; other words become ``<|unk|>``.
+        texts: captions (and other text) the tokenizer must know; other words become ``<|unk|>``.
     """
     from tokenizers import AddedToken, Regex, Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -69,14 +70,22 @@ def write_toy_tokenizer(folder: str | Path, texts: Iterable[str]) -> Path:
         for piece in toy_pieces(text):
             vocab[piece] = toy_piece_id(piece)
     core = Tokenizer(models.WordLevel(vocab, unk_token=_UNK))
-    core.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"[^\S\n]+"), behavior="removed"),  # spaces go, newlines stay
-        pre_tokenizers.Split(Regex(_PIECE), behavior="isolated"),
-    ])
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(
+                Regex(r"[^\S\n]+"), behavior="removed"
+            ),  # spaces go, newlines stay
+            pre_tokenizers.Split(Regex(_PIECE), behavior="isolated"),
+        ]
+    )
     # Special tokens already in the vocabulary keep their (fixture) ids.
     core.add_special_tokens([AddedToken(t, special=True) for t in TOY_SPECIAL_IDS])
-    fast = PreTrainedTokenizerFast(tokenizer_object=core, unk_token=_UNK, pad_token="<|endoftext|>",
-                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        unk_token=_UNK,
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(str(folder))
@@ -89,12 +98,14 @@ def write_toy_tokenizer(folder: str | Path, texts: Iterable[str]) -> Path:
     return folder
 
 
-def write_tiny_reason1_folder(folder: str | Path, fixture_dir: str | Path, texts: Iterable[str]) -> Path:
-    """A Reason1-layout model folder from the fixture: ``config.json``, ``model.safetensors``, tokenizer.
+def write_tiny_reason1_folder(
+    folder: str | Path, fixture_dir: str | Path, texts: Iterable[str]
+) -> Path:
+    """A Reason1-layout folder of the fixture: ``config.json``, ``model.safetensors``, tokenizer.
 
     Args:
         folder: output folder (created).
-        fixture_dir: folder with the fixture's ``tiny_config.json`` and ``tiny_weights.safetensors``.
+        fixture_dir: folder holding ``tiny_config.json`` and ``tiny_weights.safetensors``.
         texts: captions the toy tokenizer must know.
     """
     import shutil

@@ -446,6 +446,10 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
     model.load_state_dict(sd, strict=True)
 
 
+#: Seed of the random weights used when no checkpoint is given (timing runs).
+RANDOM_INIT_SEED = 0
+
+
 class Wan21VAE(VideoTokenizer):
     """The Wan2.1 VAE as a frozen tokenizer: 8x8 spatial, 4x causal temporal, 16 channels.
 
@@ -508,7 +512,10 @@ class Wan21VAE(VideoTokenizer):
             ckpt_path = None
             log.warning("Wan2.1 VAE with RANDOM weights (model.config.tokenizer.ckpt_path is not set): "
                         "fine for timing, useless for quality; set it to Wan2.1/vae for the released VAE")
-            model.init_weights()
+            # Seeded, so every process (each rank, tools/cache_latents.py) gets the same weights.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(RANDOM_INIT_SEED)
+                model.init_weights()
         else:
             from cosmos_train.checkpoint.hub import resolve_weights
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
-import inspect
 import logging
 import os
 import random
@@ -34,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import attrs
 import numpy as np
 import torch
 from torch import nn
@@ -48,7 +46,7 @@ from cosmos_train.trainer.metrics import MetricsWriter
 from cosmos_train.trainer.profiling import ProfilerConfig, maybe_profile
 from cosmos_train.trainer.straggler import StragglerMonitor
 from cosmos_train.trainer.watchdog import Watchdog
-from cosmos_train.utils.build import instantiate_at
+from cosmos_train.utils.build import instantiate_at, same_named_fields
 
 __all__ = [
     "CONFIG_FIELDS_USED_ELSEWHERE",
@@ -297,12 +295,7 @@ class Trainer:
         from cosmos_train.checkpoint.dcp import build_checkpointer
 
         tr = config.trainer
-        params = inspect.signature(cls.__init__).parameters
-        kwargs = {
-            f.name: getattr(tr, f.name)
-            for f in attrs.fields(type(tr))
-            if f.name in params and f.name not in cls.CONFIG_DERIVED
-        }
+        kwargs = same_named_fields(cls, tr, exclude=cls.CONFIG_DERIVED)
         prof = tr.profiling
         profiling = None
         if prof.enable_profiling:

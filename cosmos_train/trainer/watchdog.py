@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["Watchdog", "WATCHDOG_EXIT_CODE"]
 
@@ -49,7 +49,8 @@ class Watchdog:
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(
-                f"Watchdog: timeout_s must be > 0, got {timeout_s}; set trainer.timeout_period to a "
+                f"Watchdog: timeout_s must be > 0, got {timeout_s}; set "
+                "trainer.timeout_period to a "
                 "positive number of seconds"
             )
         self.timeout_s = float(timeout_s)
@@ -63,7 +64,7 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self.fired = False
 
-    def start(self) -> "Watchdog":
+    def start(self) -> Watchdog:
         self._last = time.monotonic()
         self._period = self.first_timeout_s
         self._thread = threading.Thread(target=self._run, name="cosmos-train-watchdog", daemon=True)
@@ -88,8 +89,9 @@ class Watchdog:
             if idle > self._period:
                 self.fired = True
                 self.on_timeout(
-                    f"watchdog: no training progress for {idle:.1f}s (limit {self._period:g}s) after "
-                    f"{self._what!r}; a rank is probably stuck in a collective or the data loader. If "
+                    f"watchdog: no training progress for {idle:.1f}s (limit {self._period:g}s) "
+                    f"after {self._what!r}; a rank is probably stuck in a collective or the data "
+                    "loader. If "
                     "steps, saves or samples are really this slow, raise trainer.timeout_period "
                     "(seconds; 0 turns the watchdog off)"
                 )

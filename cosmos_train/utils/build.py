@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
+
+import attrs
 
 import lazycfg
 
-__all__ = ["instantiate_at"]
+__all__ = ["instantiate_at", "same_named_fields"]
 
 _ROOT_NAMES = (None, "", "<root>")
 
@@ -28,6 +31,25 @@ def instantiate_at(node: Any, path: str, *args: Any, **kwargs: Any) -> Any:
     except lazycfg.InstantiationError as exc:
         placed = _placed(exc, path)
         raise placed from (placed.__cause__ or exc.__cause__)
+
+
+def same_named_fields(cls: type, section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of a typed config ``section`` named like ``cls.__init__`` parameters.
+
+    The pass-through half of a component's ``config_kwargs``: a new option is a config field and a
+    constructor parameter of the same name, with no mapping code in between.
+
+    Args:
+        cls: the component class.
+        section: an attrs config instance (``config.trainer``, ``config.checkpoint``).
+        exclude: fields the component maps itself (other name or shape).
+    """
+    params = inspect.signature(cls.__init__).parameters
+    return {
+        f.name: getattr(section, f.name)
+        for f in attrs.fields(type(section))
+        if f.name in params and f.name not in exclude
+    }
 
 
 def _placed(exc: lazycfg.InstantiationError, path: str) -> lazycfg.InstantiationError:

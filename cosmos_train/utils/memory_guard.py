@@ -2,8 +2,9 @@
 
 The estimate is a lower bound: fp32 parameters (the nets keep fp32 master weights and compute
 under autocast), the gradients, AdamW's two moments and, with EMA on, the fp32 EMA copy of the
-trained parameters (all of them; only the adapters with LoRA), divided by the FSDP shard count. Activations, the tokenizer, the text encoder and allocator slack come on
-top, so a run refused here could never have trained; one that passes may still run out later.
+trained parameters (all of them; only the adapters with LoRA), divided by the FSDP shard count.
+Activations, the tokenizer, the text encoder and allocator slack come on top, so a run refused
+here could never have trained; one that passes may still run out later.
 """
 
 from __future__ import annotations
@@ -40,10 +41,21 @@ class MemoryEstimate:
     def describe(self) -> str:
         ema = " + fp32 EMA copy" if self.ema else ""
         shards = f", sharded {self.shards} ways" if self.shards > 1 else ""
+        count = (
+            f"{self.num_params / 1e9:.2f}B"
+            if self.num_params >= 1e8
+            else f"{self.num_params / 1e6:.2f}M"
+        )
         return (
-            f"{self.num_params / 1e9:.2f}B parameters need at least {self.per_rank / _GIB:.1f} GiB per rank "
+            f"{count} parameters need at least {_size(self.per_rank)} per rank "
             f"(fp32 weights, gradients and AdamW state{ema}{shards}; activations not counted)"
         )
+
+
+def _size(num_bytes: int) -> str:
+    return (
+        f"{num_bytes / _GIB:.1f} GiB" if num_bytes >= _GIB // 10 else f"{num_bytes / 2**20:.1f} MiB"
+    )
 
 
 def _net_parameters(config: Any) -> tuple[int, int]:
@@ -100,7 +112,9 @@ def available_bytes(device: Any) -> int | None:
         return None
 
 
-def check_training_memory(config: Any, *, device: Any, shards: int = 1, ranks_sharing: int = 1) -> MemoryEstimate | None:
+def check_training_memory(
+    config: Any, *, device: Any, shards: int = 1, ranks_sharing: int = 1
+) -> MemoryEstimate | None:
     """Raises a ``ConfigError`` with the estimate and the fix when the model state cannot fit.
 
     Args:
@@ -118,10 +132,12 @@ def check_training_memory(config: Any, *, device: Any, shards: int = 1, ranks_sh
         return estimate
     sharing = f" x {ranks_sharing} ranks on this machine" if ranks_sharing > 1 else ""
     raise ConfigError(
-        f"the model cannot fit: {estimate.describe()}{sharing}, but only {free / _GIB:.1f} GiB are free "
+        f"the model cannot fit: {estimate.describe()}{sharing}, but only {free / _GIB:.1f} GiB "
+        "are free "
         f"on {device}. Train on devices with more memory, shard the model over more GPUs "
-        "(trainer.distributed_parallelism=fsdp with more ranks), use a smaller net (net=tiny fits a CPU), "
-        "turn EMA off (model.config.ema.enabled=false), or, if this estimate is wrong for your setup, skip "
+        "(trainer.distributed_parallelism=fsdp with more ranks), use a smaller net (net=tiny fits "
+        "a CPU), turn EMA off (model.config.ema.enabled=false), or, if this estimate is wrong for "
+        "your setup, skip "
         "the check with trainer.memory_check=false",
         "trainer.memory_check",
     )

@@ -33,7 +33,13 @@ NEWEST, PREVIOUS = "iter_000000004", "iter_000000002"
 def _fit(job: Path, max_iter: int, **ckpt_kwargs) -> Trainer:
     model, opt, sched, loader = toy_components(batch_size=2, dataset_length=10)
     trainer = Trainer(max_iter=max_iter, job_dir=job, logging_iter=1, tensorboard=False)
-    trainer.fit(model, opt, sched, loader, checkpointer=DCPCheckpointer(job_dir=job, save_iter=2, **ckpt_kwargs))
+    trainer.fit(
+        model,
+        opt,
+        sched,
+        loader,
+        checkpointer=DCPCheckpointer(job_dir=job, save_iter=2, **ckpt_kwargs),
+    )
     return trainer
 
 
@@ -71,8 +77,14 @@ def _resume(job: Path, **kwargs) -> tuple[DCPCheckpointer, int | None]:
     return ck, ck.load(model, opt, sched)
 
 
-FILES = ["model/__0_0.distcp", "optim/__0_0.distcp", "scheduler/__0_0.distcp", "trainer/__0_0.distcp",
-         "model/.metadata", "optim/.metadata"]
+FILES = [
+    "model/__0_0.distcp",
+    "optim/__0_0.distcp",
+    "scheduler/__0_0.distcp",
+    "trainer/__0_0.distcp",
+    "model/.metadata",
+    "optim/.metadata",
+]
 DAMAGE = {"truncate": _truncate, "zero": _zero, "delete": _delete}
 
 
@@ -169,13 +181,17 @@ def _pt_trainer_pickle(path: Path) -> None:
 def test_garbage_load_path_is_a_checkpoint_error(tmp_path, write):
     path = tmp_path / "weights.pt"
     write(path)
-    with pytest.raises(CheckpointError, match=r"checkpoint\.load_path='.*weights\.pt' cannot be loaded: "):
+    with pytest.raises(
+        CheckpointError, match=r"checkpoint\.load_path='.*weights\.pt' cannot be loaded: "
+    ):
         _resume(tmp_path / "job", load_path=str(path))
 
 
 def test_load_path_iter_dir_that_does_not_verify(job, tmp_path):
     _truncate(job / "checkpoints" / PREVIOUS / "model" / "__0_0.distcp")
-    with pytest.raises(CheckpointError, match=r"does not verify: model/__0_0\.distcp has \d+ bytes"):
+    with pytest.raises(
+        CheckpointError, match=r"does not verify: model/__0_0\.distcp has \d+ bytes"
+    ):
         _resume(tmp_path / "other", load_path=str(job / "checkpoints" / PREVIOUS))
 
 
@@ -189,7 +205,8 @@ _CHILD = textwrap.dedent(
     from cosmos_train.model.toy import toy_components
     from cosmos_train.trainer.trainer import Trainer
 
-    job, max_iter, async_mode, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+    job, max_iter, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[4])
+    async_mode = sys.argv[3] == "1"
 
     def body():
         model, opt, sched, loader = toy_components(batch_size=2, dataset_length=10)
@@ -204,9 +221,19 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _child(job: Path, max_iter: int, *, async_mode: bool = False, limit: int = 0) -> subprocess.CompletedProcess:
+def _child(
+    job: Path, max_iter: int, *, async_mode: bool = False, limit: int = 0
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-c", _CHILD, str(job), str(max_iter), "1" if async_mode else "0", str(limit)]
+    args = [
+        sys.executable,
+        "-c",
+        _CHILD,
+        str(job),
+        str(max_iter),
+        "1" if async_mode else "0",
+        str(limit),
+    ]
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
 
 
@@ -216,12 +243,15 @@ def _error_lines(stderr: str) -> list[str]:
 
 @pytest.mark.parametrize("async_mode", [False, True], ids=["sync", "async"])
 def test_file_size_limit_during_save(job, async_mode):
-    """A full disk (RLIMIT_FSIZE below one data file): one error line, exit 2, iteration 4 intact."""
+    """A full disk (RLIMIT_FSIZE below one data file): one error line, exit 2, iter 4 intact."""
     proc = _child(job, max_iter=6, async_mode=async_mode, limit=100_000)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     (line,) = _error_lines(proc.stderr)
-    assert "cannot save checkpoint iter_000000006" in line and "file-size limit of 100000 bytes" in line
+    assert (
+        "cannot save checkpoint iter_000000006" in line
+        and "file-size limit of 100000 bytes" in line
+    )
     assert f"the previous checkpoint {job / 'checkpoints' / NEWEST} is untouched" in line
     ckpts = job / "checkpoints"
     assert not [p for p in ckpts.iterdir() if ".tmp-" in p.name]
@@ -242,8 +272,17 @@ def test_async_failure_is_reported_at_the_next_step(job, monkeypatch):
 
     model, opt, sched, loader = toy_components(batch_size=2, dataset_length=10)
     trainer = Trainer(max_iter=10, job_dir=job, logging_iter=1, tensorboard=False)
-    with pytest.raises(CheckpointSaveError, match=r"cannot save checkpoint iter_000000006 .*No space left on device"):
-        trainer.fit(model, opt, sched, loader, checkpointer=FailingAsync(job_dir=job, save_iter=6, async_mode=True))
+    with pytest.raises(
+        CheckpointSaveError,
+        match=r"cannot save checkpoint iter_000000006 .*No space left on device",
+    ):
+        trainer.fit(
+            model,
+            opt,
+            sched,
+            loader,
+            checkpointer=FailingAsync(job_dir=job, save_iter=6, async_mode=True),
+        )
     assert trainer.iteration == 6  # raised by the poll right after the save was started
     assert not [p for p in (job / "checkpoints").iterdir() if ".tmp-" in p.name]
 
@@ -266,7 +305,11 @@ def test_immutable_checkpoints_dir_fails_before_training(job):
     assert proc.returncode == 2, proc.stderr[-3000:]
     (line,) = _error_lines(proc.stderr)
     assert f"make {ckpts} writable" in line and "Traceback" not in proc.stderr
-    assert not [r for r in map(json.loads, (job / "metrics.jsonl").read_text().splitlines()) if r["iteration"] > 4]
+    assert not [
+        r
+        for r in map(json.loads, (job / "metrics.jsonl").read_text().splitlines())
+        if r["iteration"] > 4
+    ]
     assert _resume(job)[1] == 4
 
 

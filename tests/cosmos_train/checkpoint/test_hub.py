@@ -22,7 +22,7 @@ REASON1 = CATALOGUE["nvidia/Cosmos-Reason1.1-7B"]
 
 
 def lay_out(cache: Path, repo_id: str, revision: str, files: dict[str, bytes | Path]) -> Path:
-    """``models--ORG--REPO/{blobs,refs,snapshots}`` as huggingface_hub writes it; returns the snapshot."""
+    """``models--ORG--REPO/{blobs,refs,snapshots}`` as huggingface_hub writes it; the snapshot."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     commit = revision if len(revision) == 40 else COMMIT
     if commit != revision:
@@ -62,9 +62,17 @@ def test_catalogue_name_resolves_from_the_cache(offline_home):
 
 
 def test_pinned_revision_and_whole_snapshot(offline_home):
-    snapshot = lay_out(offline_home, REASON1.repo_id, REASON1.revision, {"config.json": b"{}", "a.safetensors": b"x"})
+    snapshot = lay_out(
+        offline_home,
+        REASON1.repo_id,
+        REASON1.revision,
+        {"config.json": b"{}", "a.safetensors": b"x"},
+    )
     assert resolve_weights("nvidia/Cosmos-Reason1.1-7B") == snapshot
-    assert resolve_weights(f"hf://nvidia/Cosmos-Reason1-7B/config.json@{REASON1.revision}") == snapshot / "config.json"
+    assert (
+        resolve_weights(f"hf://nvidia/Cosmos-Reason1-7B/config.json@{REASON1.revision}")
+        == snapshot / "config.json"
+    )
 
 
 def test_hf_hub_cache_wins_over_hf_home(offline_home, tmp_path, monkeypatch):
@@ -86,7 +94,10 @@ def test_offline_and_uncached_says_what_to_download_and_where(offline_home):
 
 
 def test_offline_snapshot_lists_excludes(offline_home):
-    with pytest.raises(WeightsNotFoundError, match=r"hf download google-t5/t5-11b --revision 90f3.* --exclude 'tf_model.h5'"):
+    with pytest.raises(
+        WeightsNotFoundError,
+        match=r"hf download google-t5/t5-11b --revision 90f3.* --exclude 'tf_model.h5'",
+    ):
         resolve_weights("google-t5/t5-11b")
 
 
@@ -98,7 +109,9 @@ def test_local_paths_pass_through_and_unknown_names_list_the_catalogue(tmp_path)
         resolve_weights(str(tmp_path / "nope.pt"))
 
 
-@pytest.mark.parametrize("spec", ["hf://onlyorg", "hf://org/repo@"], ids=["no_repo", "empty_revision"])
+@pytest.mark.parametrize(
+    "spec", ["hf://onlyorg", "hf://org/repo@"], ids=["no_repo", "empty_revision"]
+)
 def test_malformed_specs(spec):
     with pytest.raises(WeightsNotFoundError, match="hf://ORG/REPO"):
         resolve_weights(spec)
@@ -106,7 +119,13 @@ def test_malformed_specs(spec):
 
 @pytest.mark.parametrize(
     "spec, released",
-    [(POST_2B, True), ("hf://a/b/c.pt", True), ("/x/model_ema_bf16.pt", True), ("/job/checkpoints/iter_000000200", False), ("", False)],
+    [
+        (POST_2B, True),
+        ("hf://a/b/c.pt", True),
+        ("/x/model_ema_bf16.pt", True),
+        ("/job/checkpoints/iter_000000200", False),
+        ("", False),
+    ],
     ids=["catalogue", "hf", "consolidated_pt", "dcp_dir", "empty"],
 )
 def test_is_released_spec(spec, released):
@@ -114,14 +133,28 @@ def test_is_released_spec(spec, released):
 
 
 def test_catalogue_matches_cosmos_checkpoint_db():
-    """Names, repositories, revisions and files as in cosmos-predict2.5's checkpoint_db.py @ 50369b8."""
+    """Names, repositories, revisions, files: cosmos-predict2.5's checkpoint_db.py @ 50369b8."""
     expect = {
-        "nvidia/Cosmos-Predict2.5-2B/base/pre-trained": ("nvidia/Cosmos-Predict2.5-2B", "main",
-            "base/pre-trained/d20b7120-df3e-4911-919d-db6e08bad31c_ema_bf16.pt"),
-        "nvidia/Cosmos-Predict2.5-14B/base/pre-trained": ("nvidia/Cosmos-Predict2.5-14B", "main",
-            "base/pre-trained/54937b8c-29de-4f04-862c-e67b04ec41e8_ema_bf16.pt"),
-        "Wan2.1/vae": ("nvidia/Cosmos-Predict2.5-2B", "6787e176dce74a101d922174a95dba29fa5f0c55", "tokenizer.pth"),
-        "nvidia/Cosmos-Reason1.1-7B": ("nvidia/Cosmos-Reason1-7B", "3210bec0495fdc7a8d3dbb8d58da5711eab4b423", None),
+        "nvidia/Cosmos-Predict2.5-2B/base/pre-trained": (
+            "nvidia/Cosmos-Predict2.5-2B",
+            "main",
+            "base/pre-trained/d20b7120-df3e-4911-919d-db6e08bad31c_ema_bf16.pt",
+        ),
+        "nvidia/Cosmos-Predict2.5-14B/base/pre-trained": (
+            "nvidia/Cosmos-Predict2.5-14B",
+            "main",
+            "base/pre-trained/54937b8c-29de-4f04-862c-e67b04ec41e8_ema_bf16.pt",
+        ),
+        "Wan2.1/vae": (
+            "nvidia/Cosmos-Predict2.5-2B",
+            "6787e176dce74a101d922174a95dba29fa5f0c55",
+            "tokenizer.pth",
+        ),
+        "nvidia/Cosmos-Reason1.1-7B": (
+            "nvidia/Cosmos-Reason1-7B",
+            "3210bec0495fdc7a8d3dbb8d58da5711eab4b423",
+            None,
+        ),
     }
     for name, (repo, rev, filename) in expect.items():
         hub = parse_weights_spec(name)
@@ -144,6 +177,11 @@ def test_wan_vae_by_name_offline(offline_home, tmp_path):
     weights = tmp_path / "vae.pth"
     saved = Wan21VAE(**tiny).model.state_dict()
     torch.save(saved, weights)
-    lay_out(offline_home, "nvidia/Cosmos-Predict2.5-2B", CATALOGUE["Wan2.1/vae"].revision, {"tokenizer.pth": weights})
+    lay_out(
+        offline_home,
+        "nvidia/Cosmos-Predict2.5-2B",
+        CATALOGUE["Wan2.1/vae"].revision,
+        {"tokenizer.pth": weights},
+    )
     loaded = Wan21VAE(ckpt_path="Wan2.1/vae", **tiny).model.state_dict()
     assert loaded.keys() == saved.keys() and all(torch.equal(loaded[k], saved[k]) for k in saved)

@@ -1,4 +1,4 @@
-"""Never silently random: released net weights need real VAE and text-encoder weights (or allow_random)."""
+"""Never silently random: released net weights need real VAE and text-encoder weights."""
 
 from __future__ import annotations
 
@@ -32,8 +32,13 @@ def test_the_released_recipe_names_every_part():
         (["model.config.tokenizer.ckpt_path=''"], "model.config.tokenizer.ckpt_path"),
         (["model.config.text_encoder.weights=''"], "model.config.text_encoder.weights"),
         (["text_encoder=hash"], "model.config.text_encoder"),
-        (["checkpoint.load_path=/ckpts/model_ema_bf16.pt", "model.config.tokenizer.ckpt_path=''"],
-         "model.config.tokenizer.ckpt_path"),
+        (
+            [
+                "checkpoint.load_path=/ckpts/model_ema_bf16.pt",
+                "model.config.tokenizer.ckpt_path=''",
+            ],
+            "model.config.tokenizer.ckpt_path",
+        ),
     ],
     ids=["vae", "reason1", "hash", "local_pt"],
 )
@@ -47,8 +52,14 @@ def test_random_part_next_to_released_weights_stops(overrides, key):
 @pytest.mark.parametrize(
     "overrides, part",
     [
-        (["model.config.tokenizer.ckpt_path=''", "model.config.tokenizer.allow_random=true"], "model.config.tokenizer"),
-        (["text_encoder=hash", "model.config.text_encoder.allow_random=true"], "model.config.text_encoder"),
+        (
+            ["model.config.tokenizer.ckpt_path=''", "model.config.tokenizer.allow_random=true"],
+            "model.config.tokenizer",
+        ),
+        (
+            ["text_encoder=hash", "model.config.text_encoder.allow_random=true"],
+            "model.config.text_encoder",
+        ),
     ],
     ids=["vae", "hash"],
 )
@@ -58,16 +69,25 @@ def test_allow_random_is_the_way_past_and_is_logged(overrides, part, caplog):
     assert f"{part} is RANDOM" in caplog.text and f"{part}.allow_random=True" in caplog.text
 
 
-@pytest.mark.parametrize("load_path", ["''", "/job/checkpoints/iter_000000200"], ids=["scratch", "own_dcp"])
+@pytest.mark.parametrize(
+    "load_path", ["''", "/job/checkpoints/iter_000000200"], ids=["scratch", "own_dcp"]
+)
 def test_runs_without_released_weights_are_not_checked(load_path):
-    check_pretrained_parts(_load(f"checkpoint.load_path={load_path}", "model.config.tokenizer.ckpt_path=''",
-                                 "text_encoder=hash"))
+    check_pretrained_parts(
+        _load(
+            f"checkpoint.load_path={load_path}",
+            "model.config.tokenizer.ckpt_path=''",
+            "text_encoder=hash",
+        )
+    )
 
 
 def test_inference_passes_the_net_weights_explicitly():
     cfg = _load("checkpoint.load_path=''", "model.config.tokenizer.ckpt_path=''")
     with pytest.raises(lazycfg.ConfigError, match="inference loads released net weights"):
-        check_pretrained_parts(cfg, net_weights="nvidia/Cosmos-Predict2.5-2B/base/pre-trained", context="inference")
+        check_pretrained_parts(
+            cfg, net_weights="nvidia/Cosmos-Predict2.5-2B/base/pre-trained", context="inference"
+        )
 
 
 def test_train_cli_stops_before_building(tmp_path, monkeypatch, capsys):
@@ -75,11 +95,18 @@ def test_train_cli_stops_before_building(tmp_path, monkeypatch, capsys):
     import importlib.util
 
     monkeypatch.chdir(tmp_path)  # no dataset here: the weights check comes first
-    spec = importlib.util.spec_from_file_location("train_tool", Path(NEMO).parents[1] / "tools" / "train.py")
+    spec = importlib.util.spec_from_file_location(
+        "train_tool", Path(NEMO).parents[1] / "tools" / "train.py"
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path / "out"))
-    assert tool.main([NEMO, "model.config.fsdp_shard_size=1", "model.config.tokenizer.ckpt_path=''"]) == 2
+    assert (
+        tool.main([NEMO, "model.config.fsdp_shard_size=1", "model.config.tokenizer.ckpt_path=''"])
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "model.config.tokenizer.ckpt_path: set model.config.tokenizer.ckpt_path=Wan2.1/vae" in err
+    assert (
+        "model.config.tokenizer.ckpt_path: set model.config.tokenizer.ckpt_path=Wan2.1/vae" in err
+    )
     assert "Traceback" not in err

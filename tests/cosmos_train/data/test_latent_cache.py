@@ -223,3 +223,49 @@ def test_tokenizer_fingerprint_is_the_weights_content_not_their_path(tmp_path):
     b.write_bytes(b"weights v2")
     assert fp(a)["weights_sha256"] != fp(b)["weights_sha256"]
     assert fp(tmp_path / "missing.pth")["weights"] == str(tmp_path / "missing.pth")
+
+
+def test_a_bucketed_cache_keeps_padding_and_serves_one_shape_per_step(tmp_path):
+    from cosmos_train.data.loader import build_dataloader
+
+    sizes = [(36, 64), (64, 36)] * 2  # 16:9 and 9:16
+    folder = make_folder(tmp_path / "mp4", sizes, frames=21, text_dim=32, text_tokens=5)
+    overrides = video_overrides(folder) + ["dataloader_train.dataset.aspect_ratio_buckets=256"]
+    config = lazycfg.resolve(lazycfg.load(TINY, overrides))
+    build_cache(config, tmp_path / "cache", samples_per_shard=3, log=lambda _: None)
+    cached = LatentCacheDataset(cache_dir=tmp_path / "cache", aspect_ratio_buckets="256")
+    videos = lazycfg.instantiate(config.dataloader_train.dataset)
+    assert len(set(cached.bucket_ids)) == 2
+    for i in range(4):
+        assert torch.equal(cached[i]["padding_mask"], videos[i]["padding_mask"])
+        assert cached[i]["latents"].shape[-2:] == ((24, 40) if i % 2 == 0 else (40, 24))
+    loader = build_dataloader(dataset=cached, batch_size=2, sampling="buckets")
+    assert sorted(tuple(b["latents"].shape) for b in loader) == [
+        (2, 16, 5, 24, 40),
+        (2, 16, 5, 40, 24),
+    ]
+    with pytest.raises(CacheMismatchError, match="resolution.video_size: cache has '<missing>'"):
+        LatentCacheDataset(cache_dir=tmp_path / "cache", video_size=(64, 64))
+
+
+WAN_SMALL = [  # the Wan2.1 VAE architecture, narrow (random weights), in bf16 like the recipes
+    "tokenizer=wan2pt1_tokenizer",
+    "model.config.tokenizer.dim=8",
+    "model.config.tokenizer.num_res_blocks=1",
+    "model.config.tokenizer.dtype=bfloat16",
+]
+
+
+def test_same_loss_through_the_wan21_vae_within_its_bf16_tolerance(folder, tmp_path, monkeypatch):
+    config = lazycfg.resolve(lazycfg.load(TINY, video_overrides(folder) + WAN_SMALL))
+    build_cache(config, tmp_path / "wan_cache", samples_per_shard=4, log=lambda _: None)
+    manifest = json.loads((tmp_path / "wan_cache" / "manifest.json").read_text())
+    assert manifest["spec"]["tokenizer"]["kwargs"]["dim"] == 8
+    from_video = run(video_overrides(folder) + WAN_SMALL, "wan_video", tmp_path, monkeypatch)
+    cached = cache_overrides(tmp_path / "wan_cache") + WAN_SMALL
+    from_cache = run(cached, "wan_cache", tmp_path, monkeypatch)
+    # Per-clip (cache) vs batched (training) bf16 convolutions may round differently; measured on
+    # CPU they agree exactly, the tolerance is bf16's.
+    assert from_cache == pytest.approx(from_video, rel=4e-3)
+    with pytest.raises(lazycfg.ConfigError, match="tokenizer.kwargs.dim: cache has 8, the run expects 16"):
+        check_cache_against_config(lazycfg.load(TINY, cached + ["model.config.tokenizer.dim=16"]))

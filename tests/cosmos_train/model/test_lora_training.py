@@ -239,3 +239,21 @@ def test_export_a_lora_run(straight, tmp_path, merged):
         )
     with pytest.raises(CheckpointError, match="already exists"):
         lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
+
+
+@pytest.mark.parametrize("policy", ["raise", "skip"])
+def test_nonfinite_policy_applies_to_lora_runs(base, tmp_path, monkeypatch, policy):
+    """A huge lr blows the adapters up in the first step: later losses are not finite."""
+    from cosmos_train.trainer.trainer import NonFiniteError
+
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
+    overrides = _overrides(
+        base, f"nan_{policy}", **{"optimizer.lr": "1e30", "trainer.nonfinite": policy}
+    )
+    if policy == "raise":
+        with pytest.raises(NonFiniteError, match="iteration 1"):
+            _run(overrides)
+        return
+    run = _run(overrides)
+    assert run["summary"]["skipped_steps"] == 3  # steps 2-4 skipped, never applied
+    assert run["summary"]["iteration"] == 4

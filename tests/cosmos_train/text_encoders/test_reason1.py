@@ -1,4 +1,4 @@
-"""Reason1 text encoder: the five exact fixture cases, Cosmos's chat and ids, strict loading, dtypes."""
+"""Reason1 text encoder: the five exact fixture cases, Cosmos's chat and ids, strict loading."""
 
 from __future__ import annotations
 
@@ -63,14 +63,23 @@ def test_fixture_negative_prompt_is_cosmos_default():
 
 @pytest.mark.parametrize(
     "mistake",
-    ["population_std_(correction=0)", "keep_embedding_layer_drop_last_(hidden_states[:-1])", "layers_in_reverse_order"],
+    [
+        "population_std_(correction=0)",
+        "keep_embedding_layer_drop_last_(hidden_states[:-1])",
+        "layers_in_reverse_order",
+    ],
 )
 def test_common_mistakes_land_where_checks_json_says(encoder, mistake):
-    """The 1e-5 tolerance catches them: recomputed from our decoder's states, as far off as the reference says."""
+    """The 1e-5 tolerance catches them; from our decoder's states, as checks.json says."""
     with torch.no_grad():
-        hs = encoder.model(input_ids=FIXTURE["batch"]["input_ids"], output_hidden_states=True).hidden_states
+        hs = encoder.model(
+            input_ids=FIXTURE["batch"]["input_ids"], output_hidden_states=True
+        ).hidden_states
     if mistake.startswith("population_std"):
-        parts = [(h - h.mean(-1, keepdim=True)) / (h.std(-1, keepdim=True, correction=0) + 1e-8) for h in hs[1:]]
+        parts = [
+            (h - h.mean(-1, keepdim=True)) / (h.std(-1, keepdim=True, correction=0) + 1e-8)
+            for h in hs[1:]
+        ]
     elif mistake.startswith("keep_embedding"):
         parts = [mean_normalize(h) for h in hs[:-1]]
     else:
@@ -99,7 +108,9 @@ def test_cache_reuses_and_bounds(tiny_reason1_dir):
 def test_protocol_and_builder(tiny_reason1_dir):
     from lazycfg import L
 
-    node = L(Reason1TextEncoder)(weights=str(tiny_reason1_dir), max_length=MAX_LEN, dtype="bfloat16")
+    node = L(Reason1TextEncoder)(
+        weights=str(tiny_reason1_dir), max_length=MAX_LEN, dtype="bfloat16"
+    )
     enc = build_text_encoder(node, device="cpu", dtype="float32")
     assert isinstance(enc, TextEncoder) and enc.dtype == torch.float32
     assert (enc.max_length, enc.embed_dim, enc.semantic) == (MAX_LEN, 256, True)
@@ -118,14 +129,22 @@ def _rewrite_weights(src: Path, dst: Path, edit) -> Path:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda sd: {k: v for k, v in sd.items() if k != "model.layers.1.self_attn.q_proj.bias"},
-         r"missing keys \(1\): layers\.1\.self_attn\.q_proj\.bias"),
-        (lambda sd: {**sd, "model.layers.0.mlp.extra.weight": torch.zeros(2)},
-         r"unexpected keys \(1\): model\.layers\.0\.mlp\.extra\.weight"),
-        (lambda sd: {**sd, "model.norm.weight": torch.zeros(3)},
-         r"model\.norm\.weight: \(3,\) != \(64,\)"),
-        (lambda sd: {k.replace("model.layers.3.", "model.layer.3."): v for k, v in sd.items()},
-         r"missing keys \(\d+\): layers\.3\..*unexpected keys \(\d+\): model\.layer\.3\."),
+        (
+            lambda sd: {k: v for k, v in sd.items() if k != "model.layers.1.self_attn.q_proj.bias"},
+            r"missing keys \(1\): layers\.1\.self_attn\.q_proj\.bias",
+        ),
+        (
+            lambda sd: {**sd, "model.layers.0.mlp.extra.weight": torch.zeros(2)},
+            r"unexpected keys \(1\): model\.layers\.0\.mlp\.extra\.weight",
+        ),
+        (
+            lambda sd: {**sd, "model.norm.weight": torch.zeros(3)},
+            r"model\.norm\.weight: \(3,\) != \(64,\)",
+        ),
+        (
+            lambda sd: {k.replace("model.layers.3.", "model.layer.3."): v for k, v in sd.items()},
+            r"missing keys \(\d+\): layers\.3\..*unexpected keys \(\d+\): model\.layer\.3\.",
+        ),
     ],
     ids=["missing", "unexpected", "bad_shape", "misnamed"],
 )
@@ -136,7 +155,7 @@ def test_loading_is_strict(tiny_reason1_dir, tmp_path, edit, message):
 
 
 def test_transformers5_names_and_unused_parts_load_the_same(tiny_reason1_dir, tmp_path):
-    """``model.language_model.*`` keys (transformers 5) load; ``visual.*`` and ``lm_head.*`` are skipped."""
+    """``model.language_model.*`` keys (transformers 5) load; vision, lm_head skipped."""
 
     def edit(sd):
         out = {k.replace("model.", "model.language_model.", 1): v for k, v in sd.items()}
@@ -150,18 +169,38 @@ def test_transformers5_names_and_unused_parts_load_the_same(tiny_reason1_dir, tm
 
 
 def test_full_vl_config_json_loads(tiny_reason1_dir, tmp_path):
-    """The real folder's config.json is a whole Qwen2.5-VL config (4.x layout, text fields at the top)."""
+    """The real folder's config.json is a whole Qwen2.5-VL config (4.x layout)."""
     folder = tmp_path / "vl"
     shutil.copytree(tiny_reason1_dir, folder)
     tiny = json.loads((REASON1_FIXTURE / "tiny_config.json").read_text())
     vl = {
-        "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
-        **{k: tiny[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                                "num_key_value_heads", "rms_norm_eps", "vocab_size", "max_position_embeddings")},
-        "rope_theta": 1e6, "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
-        "tie_word_embeddings": False, "use_cache": True,
-        "vision_config": {"hidden_size": 32, "out_hidden_size": 64, "depth": 1, "intermediate_size": 64,
-                          "num_heads": 2, "fullatt_block_indexes": [0]},
+        "architectures": ["Qwen2_5_VLForConditionalGeneration"],
+        "model_type": "qwen2_5_vl",
+        **{
+            k: tiny[k]
+            for k in (
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "rms_norm_eps",
+                "vocab_size",
+                "max_position_embeddings",
+            )
+        },
+        "rope_theta": 1e6,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+        "tie_word_embeddings": False,
+        "use_cache": True,
+        "vision_config": {
+            "hidden_size": 32,
+            "out_hidden_size": 64,
+            "depth": 1,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "fullatt_block_indexes": [0],
+        },
     }
     (folder / "config.json").write_text(json.dumps(vl))
     out = _encoder(folder).encode([CASES["exact_fit"]["caption"]])
@@ -169,14 +208,21 @@ def test_full_vl_config_json_loads(tiny_reason1_dir, tmp_path):
 
 
 def test_random_weights_need_allow_random():
-    with pytest.raises(WeightsLoadError, match=r"model\.config\.text_encoder\.weights.*allow_random=True"):
+    with pytest.raises(
+        WeightsLoadError, match=r"model\.config\.text_encoder\.weights.*allow_random=True"
+    ):
         Reason1TextEncoder(weights=None)
 
 
 def test_real_size_gives_cosmos_shape_on_meta():
     """Reason1's real size (28 x 3584) gives [B, 512, 100352]; built and run on the meta device."""
     enc = Reason1TextEncoder(weights=None, allow_random=True, device="meta", dtype="bfloat16")
-    assert (enc.num_layers, enc.hidden_size, enc.embed_dim, enc.max_length) == (28, 3584, 100352, 512)
+    assert (enc.num_layers, enc.hidden_size, enc.embed_dim, enc.max_length) == (
+        28,
+        3584,
+        100352,
+        512,
+    )
     out = enc.encode_ids(torch.zeros(2, 512, dtype=torch.int64, device="meta"))
     assert out.shape == (2, 512, 100352) and out.dtype == torch.bfloat16
 
@@ -185,5 +231,7 @@ def test_missing_tokenizer_files_are_named(tiny_reason1_dir, tmp_path):
     folder = tmp_path / "no_tok"
     shutil.copytree(tiny_reason1_dir, folder)
     (folder / "tokenizer.json").unlink()
-    with pytest.raises(WeightsLoadError, match=r"tokenizer\.json.*model\.config\.text_encoder\.tokenizer"):
+    with pytest.raises(
+        WeightsLoadError, match=r"tokenizer\.json.*model\.config\.text_encoder\.tokenizer"
+    ):
         _encoder(folder)

@@ -17,7 +17,9 @@ class StopRankAt(Callback):
         self.rank = rank
         self.iteration = iteration
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None:
         if iteration == self.iteration and get_rank() == self.rank:
             Path(self.trainer.job_dir, "stopped_pid").write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGSTOP)

@@ -13,7 +13,9 @@ from cosmos_train.trainer.watchdog import Watchdog
 def test_fires_when_not_kicked():
     fired = threading.Event()
     messages = []
-    wd = Watchdog(timeout_s=0.05, poll_s=0.01, on_timeout=lambda m: (messages.append(m), fired.set())).start()
+    wd = Watchdog(
+        timeout_s=0.05, poll_s=0.01, on_timeout=lambda m: (messages.append(m), fired.set())
+    ).start()
     wd.kick("iteration 7")
     assert fired.wait(5.0)
     wd.stop()
@@ -32,8 +34,12 @@ def test_quiet_while_kicked_then_stopped():
 def test_first_period_is_longer_then_the_regular_one_applies():
     fired = threading.Event()
     messages = []
-    wd = Watchdog(timeout_s=0.1, first_timeout_s=0.6, poll_s=0.01,
-                  on_timeout=lambda m: (messages.append(m), fired.set())).start()
+    wd = Watchdog(
+        timeout_s=0.1,
+        first_timeout_s=0.6,
+        poll_s=0.01,
+        on_timeout=lambda m: (messages.append(m), fired.set()),
+    ).start()
     assert not fired.wait(0.3)  # past timeout_s, within the first period
     wd.kick("iteration 1")
     start = time.monotonic()
@@ -74,7 +80,13 @@ def test_trainer_watchdog_ends_a_stuck_run_with_stacks(tmp_path):
 
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", _HANGING_CHILD, str(tmp_path)], env=env, capture_output=True, text=True, timeout=50)
+    proc = subprocess.run(
+        [sys.executable, "-c", _HANGING_CHILD, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
     assert proc.returncode == WATCHDOG_EXIT_CODE, proc.stderr[-2000:]
     # The last progress mark is the end of step 2, before its step-end callbacks (where it hangs).
     assert "no training progress" in proc.stderr and "after 'iteration 2'" in proc.stderr
@@ -108,11 +120,28 @@ def test_a_stopped_rank_ends_the_two_rank_job(tmp_path):
     root = Path(__file__).resolve().parents[3]
     experiment = tmp_path / "stop_rank.py"
     experiment.write_text(_STOP_EXPERIMENT.format(tiny=str(root / "experiments" / "tiny_cpu.py")))
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    env = dict(os.environ, IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / "out"), OMP_NUM_THREADS="1", PYTHONPATH=str(root))
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(root / "tools" / "train.py"), str(experiment),
-           "trainer.timeout_period=5", "trainer.max_iter=1000", "trainer.run_validation=false",
-           "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema", "job.name=stopped"]
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which(
+        "torchrun"
+    )
+    env = dict(
+        os.environ,
+        IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / "out"),
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(root),
+    )
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        str(root / "tools" / "train.py"),
+        str(experiment),
+        "trainer.timeout_period=5",
+        "trainer.max_iter=1000",
+        "trainer.run_validation=false",
+        "~trainer.callbacks.every_n_sample_reg",
+        "~trainer.callbacks.every_n_sample_ema",
+        "job.name=stopped",
+    ]
     try:
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=240)
     finally:
@@ -126,5 +155,7 @@ def test_a_stopped_rank_ends_the_two_rank_job(tmp_path):
                 left_behind = False
     assert stopped is not None, proc.stderr[-3000:]
     assert proc.returncode != 0
-    assert "watchdog: no training progress for" in proc.stderr and "limit 5s" in proc.stderr, proc.stderr[-3000:]
+    assert "watchdog: no training progress for" in proc.stderr and "limit 5s" in proc.stderr, (
+        proc.stderr[-3000:]
+    )
     assert not left_behind, "torchrun left the stopped rank running"

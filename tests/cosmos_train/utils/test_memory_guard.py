@@ -8,7 +8,11 @@ import pytest
 
 import lazycfg
 from cosmos_train.utils import memory_guard
-from cosmos_train.utils.memory_guard import MemoryEstimate, check_training_memory, estimate_training_memory
+from cosmos_train.utils.memory_guard import (
+    MemoryEstimate,
+    check_training_memory,
+    estimate_training_memory,
+)
 
 EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
 GIB = 2**30
@@ -29,7 +33,9 @@ def test_estimate_counts_weights_grads_adam_and_ema(ema, shards, per_param):
 
 def test_2b_on_a_24gb_machine_is_refused_with_the_estimate_and_the_fix(monkeypatch):
     monkeypatch.setattr(memory_guard, "available_bytes", lambda device: 24 * GIB)
-    cfg = lazycfg.load(str(EXPERIMENTS / "2b_nemo_480p.py"), ["data_train=mock", "tokenizer=standin"])
+    cfg = lazycfg.load(
+        str(EXPERIMENTS / "2b_nemo_480p.py"), ["data_train=mock", "tokenizer=standin"]
+    )
     with pytest.raises(lazycfg.ConfigError) as err:
         check_training_memory(cfg, device="cpu")
     text = str(err.value)
@@ -47,7 +53,9 @@ def test_lora_counts_gradients_adam_and_ema_of_the_adapters_only(monkeypatch):
     cfg = lazycfg.load(str(EXPERIMENTS / "2b_nemo_lora.py"), ["model.config.fsdp_shard_size=1"])
     estimate = check_training_memory(cfg, device="cpu")  # fits where full fine-tuning is refused
     assert (estimate.num_params, estimate.num_trainable) == (2_059_174_912 + 45_875_200, 45_875_200)
-    assert estimate.per_rank == estimate.num_params * 4 + 45_875_200 * (4 + 8 + 4)  # grad, AdamW, EMA
+    assert estimate.per_rank == estimate.num_params * 4 + 45_875_200 * (
+        4 + 8 + 4
+    )  # grad, AdamW, EMA
 
 
 def test_available_cpu_memory_is_read():
