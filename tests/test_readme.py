@@ -232,6 +232,8 @@ RULES: list[tuple[tuple[str, ...], Callable[[list[str]], Action]]] = [
     (("python", "tools/export_checkpoint.py"), _skip("needs a LoRA-trained job (tests/tools/test_export_checkpoint_lora.py)")),
     (("python", "tools/bench_data.py"), _skip("a benchmark, named in prose (tests/tools/test_bench_data_tools.py)")),
     (("python", "tools/bench_e2e_gpu.py"), _skip("a GPU benchmark, named in prose")),
+    (("python", "tools/bench_lora.py"), _skip("a CPU benchmark of minutes (results in docs/benchmarks.md)")),
+    (("python", "tools/bench_lora_gpu.py"), _skip("a GPU benchmark, named in prose")),
     (("python", "tools/compute_text_embeddings.py"), _skip("needs a dataset folder (tests/tools/test_compute_text_embeddings.py)")),
 ]
 
@@ -241,6 +243,8 @@ def classify(command: Command) -> tuple[Action | None, tuple[str, ...] | None]:
     if command.kind == "python":
         return Action(argv=(sys.executable, "-c", command.text)), ("<python block>",)
     words = _words(command.text)
+    if not words:  # only VAR=value: sets a shell variable for the lines below
+        return Action(skip="a shell variable assignment"), ("<assignment>",)
     for key, action in RULES:
         if tuple(words[: len(key)]) == key:
             return action(words), key
