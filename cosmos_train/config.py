@@ -390,6 +390,14 @@ def _context_parallel_problems(cfg: Config, world_size: int | None) -> list[str]
             f"model_parallel.context_parallel_size={cp} does not divide the world size ({world_size}): "
             f"launch a multiple of {cp} ranks (torchrun --nproc_per_node) or set a divisor of {world_size}"
         )
+    frames = _get(cfg, "model.config.state_t")
+    patch_t = _get(cfg, "model.config.net.patch_temporal") or 1
+    if isinstance(frames, int) and isinstance(patch_t, int) and frames // patch_t < cp:
+        problems.append(
+            f"model_parallel.context_parallel_size={cp} exceeds the {frames // patch_t} latent "
+            f"frames of a sample (model.config.state_t={frames}); each CP rank needs at least "
+            f"one frame: use at most {frames // patch_t}"
+        )
     heads = _get(cfg, "model.config.net.num_heads")
     if isinstance(heads, int) and heads % cp:
         divisors = [d for d in range(1, heads + 1) if heads % d == 0]
@@ -488,15 +496,15 @@ def _param_dtype_problem(cfg: Config) -> str | None:
 
 
 def _object_store_problem(path: str, store: ObjectStoreConfig) -> str:
-    """Why an enabled object store cannot be used (missing credentials, or not implemented)."""
-    if not store.credentials or not os.path.isfile(store.credentials):
-        return (
-            f"{path}.enabled=True but the credentials file {store.credentials!r} does not exist: "
-            f"provide it, or use local checkpoints (checkpoint=local, or {path}.enabled=false)"
-        )
+    """Why an enabled object store cannot be used: it is not implemented (credentials or not).
+
+    The message never asks for the credentials file first: providing it would only lead to
+    this same refusal.
+    """
     return (
-        f"{path}.enabled=True: object-store checkpoints are not implemented in cosmos_train; "
-        f"use checkpoint=local (or {path}.enabled=false) and copy the job directory yourself"
+        f"{path}.enabled=True: object-store checkpoints (checkpoint=s3/pbss/gcp) are not implemented "
+        f"in cosmos_train; use checkpoint=local (or {path}.enabled=false) and copy the job "
+        "directory to the object store yourself"
     )
 
 

@@ -21,14 +21,14 @@ from typing import Any
 import torch
 
 import lazycfg
-from lazycfg import ConfigError
-
 from cosmos_train.utils.build import instantiate_at
+from lazycfg import ConfigError
 
 __all__ = [
     "check_num_conditional_frames",
     "check_num_frames",
     "conditioning_video",
+    "build_model",
     "generate",
     "load_run",
     "load_weights",
@@ -75,7 +75,9 @@ def load_run(
     Returns:
         ``(config, model)``; the model is in eval mode, with regular and EMA weights loaded.
     """
-    from cosmos_train.distributed.parallelize import make_net_builder
+    # Defines cosmos_train's config classes, so loading the saved config.yaml may import them
+    # (lazycfg.load imports only from packages that registered config classes).
+    import cosmos_train.config  # noqa: F401
 
     job_dir = Path(job_dir)
     ckpt_dir: Path | None = None
@@ -85,10 +87,20 @@ def load_run(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    model = build_model(config, device)
+    source = checkpoint if checkpoint is not None else ckpt_dir
+    load_weights(model, job_dir=job_dir, checkpoint=source)
+    model.eval()
+    return config, model
+
+
+def build_model(config: Any, device: str | torch.device) -> Any:
+    """The run's model on ``device`` (unsharded), built as ``config`` says; weights not loaded."""
+    from cosmos_train.distributed.parallelize import make_net_builder
     from cosmos_train.model.lora import model_build_kwargs
 
     builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-    model = instantiate_at(
+    return instantiate_at(
         config.model,
         "model",
         device=device,
@@ -96,10 +108,6 @@ def load_run(
         seed=config.trainer.seed,
         **model_build_kwargs(config),  # a LoRA run: its base, then the checkpoint's adapters
     )
-    source = checkpoint if checkpoint is not None else ckpt_dir
-    load_weights(model, job_dir=job_dir, checkpoint=source)
-    model.eval()
-    return config, model
 
 
 def load_weights(

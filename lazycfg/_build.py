@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ._configclass import is_configclass
 from ._errors import ConfigError, InstantiationError
 from ._node import (
     _SCALARS,
@@ -81,13 +82,9 @@ def _build_node(node: LazyNode, path: tuple, t: Traversal, call_args: tuple,
         why = exc.message.removeprefix(f"{where}: ").removeprefix(f"cannot import {name!r}")
         raise InstantiationError(f"failed to build {where!r}: cannot import target {name!r} of "
                                  f"the node defined at {site}{why}", where) from exc
-    if node.__lz_recursive__:
-        items = t.map_children(node, path)
-    else:
-        items = children(node)
+    items = t.map_children(node, path) if node.__lz_recursive__ else children(node)
     args = [*call_args, *(v for k, v in items if isinstance(k, int))]
-    kwargs = {k: v for k, v in items if not isinstance(k, int)}
-    kwargs.update(call_kwargs)
+    kwargs = {**{k: v for k, v in items if not isinstance(k, int)}, **call_kwargs}
     for key, value in (*enumerate(args), *kwargs.items()):
         if value is PLACEHOLDER:
             full = format_path((*path, key))
@@ -162,7 +159,7 @@ def _mark_attrs(obj: Any, mark: str | None, frozen: bool) -> None:
         if frozen and d.get("__lz_frozen__") is not None:
             return
         d["__lz_frozen__"] = mark
-        if not cls.__dict__.get("__lz_configclass__") and not _is_configclass(cls):
+        if not is_configclass(cls):
             _guard_dict_class(cls)
         return
     # slotted plain attrs: swap in a guarded subclass with the same layout
@@ -193,53 +190,42 @@ def _remember_slot_path(obj: Any, path: str | None) -> None:
 
 def _slot_path(obj: Any) -> str:
     entry = _SLOT_PATHS.get(id(obj))
-    if entry is not None and entry[0]() is obj:
-        return entry[1]
-    return type(obj).__bases__[0].__name__
+    return entry[1] if entry is not None and entry[0]() is obj else type(obj).__bases__[0].__name__
 
 
-def _is_configclass(cls: type) -> bool:
-    return any(b.__dict__.get("__lz_configclass__") for b in cls.__mro__)
+def _guard(orig: Any, action: str, mark_of: Any) -> Any:
+    """``orig`` (``__setattr__``/``__delattr__``) refusing while ``mark_of(self)`` is a path."""
+
+    def method(self: Any, name: str, *value: Any) -> None:
+        mark = mark_of(self)
+        if mark is not None and not name.startswith("__lz_"):
+            raise frozen_error(mark, name, action)
+        orig(self, name, *value)
+
+    return method
 
 
 def _guard_dict_class(cls: type) -> None:
     """Wraps a plain attrs class's ``__setattr__``/``__delattr__`` once to honour the flag."""
-    if cls.__dict__.get("__lz_guarded__"):
-        return
-    orig_set = cls.__setattr__
-    orig_del = cls.__delattr__
+    if not cls.__dict__.get("__lz_guarded__"):
+        cls.__setattr__ = _guard(cls.__setattr__, "set", _dict_mark)
+        cls.__delattr__ = _guard(cls.__delattr__, "delete", _dict_mark)
+        cls.__lz_guarded__ = True
 
-    def __setattr__(self: Any, name: str, value: Any) -> None:
-        mark = self.__dict__.get("__lz_frozen__")
-        if mark is not None and not name.startswith("__lz_"):
-            raise frozen_error(mark, name)
-        orig_set(self, name, value)
 
-    def __delattr__(self: Any, name: str) -> None:
-        mark = self.__dict__.get("__lz_frozen__")
-        if mark is not None and not name.startswith("__lz_"):
-            raise frozen_error(mark, name, "delete")
-        orig_del(self, name)
-
-    cls.__setattr__ = __setattr__
-    cls.__delattr__ = __delattr__
-    cls.__lz_guarded__ = True
+def _dict_mark(obj: Any) -> Any:
+    return obj.__dict__.get("__lz_frozen__")
 
 
 def _guarded_subclass(cls: type) -> type:
+    """A subclass with the same layout whose instances refuse every set and delete."""
     sub = _GUARDED.get(cls)
     if sub is None:
-        def __setattr__(self: Any, name: str, value: Any) -> None:
-            raise frozen_error(_slot_path(self), name)
-
-        def __delattr__(self: Any, name: str) -> None:
-            raise frozen_error(_slot_path(self), name, "delete")
-
-        sub = type(cls.__name__, (cls,), {"__slots__": (), "__setattr__": __setattr__,
-                                          "__delattr__": __delattr__, "__lz_guard__": True,
-                                          "__module__": cls.__module__,
-                                          "__qualname__": cls.__qualname__})
-        _GUARDED[cls] = sub
+        sub = _GUARDED[cls] = type(cls.__name__, (cls,), {
+            "__slots__": (), "__lz_guard__": True, "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__setattr__": _guard(cls.__setattr__, "set", _slot_path),
+            "__delattr__": _guard(cls.__delattr__, "delete", _slot_path)})
     return sub
 
 
@@ -250,9 +236,7 @@ def is_frozen(cfg: Any) -> bool:
         return cfg.__lz_frozen__ is not None
     if is_attrs(cfg):
         d = getattr(cfg, "__dict__", None)
-        if d is not None:
-            return d.get("__lz_frozen__") is not None
-        return bool(getattr(t, "__lz_guard__", False))
+        return (d or {}).get("__lz_frozen__") is not None or bool(getattr(t, "__lz_guard__", 0))
     if isinstance(cfg, tuple):
         return all(is_frozen(v) for v in cfg if type(v) not in _SCALARS)
     return False

@@ -10,14 +10,13 @@ a ``# not expressible ...`` comment. ``check`` reports per path: ``import``, ``u
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import tree as _tree
 from ._configclass import field_types
 from ._errors import ConfigError
 from ._node import (
     LazyNode,
-    LazyRef,
     Record,
     get_history,
     get_site,
@@ -48,11 +47,9 @@ class DiffEntry:
         force = (kind == CHANGED and _tree.kind_of(old) in ("node", "mapping", "attrs")
                  and _tree.kind_of(new) != _tree.kind_of(old))
         try:
-            value = "" if kind == REMOVED else format_value(new)
-            self.expressible = True
+            value, self.expressible = "" if kind == REMOVED else format_value(new), True
         except _Inexpressible:
-            value = repr(new)
-            self.expressible = False
+            value, self.expressible = repr(new), False
         path = self.path
         set_form = f"++{path}={value}" if force else f"{path}={value}"
         self._text = {CHANGED: set_form, ADDED: f"+{path}={value}", REMOVED: f"~{path}"}[kind]
@@ -88,14 +85,25 @@ def format_lines(entries: list[DiffEntry]) -> str:
     return "".join(f"{e}\n" for e in entries)
 
 
-class Diff(list):
-    """The list ``diff`` returns; ``print()`` shows one override line per entry, as the CLI."""
+class _Printable(list):
+    """A result list that ``print()`` and IPython show as the CLI does (its ``str()``)."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+class Diff(_Printable):
+    """The list ``diff`` returns: one override line per entry when printed."""
 
     def __str__(self) -> str:
         return format_lines(self).rstrip("\n") or "(no differences)"
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
+
+class History(_Printable):
+    """The list ``explain`` returns: numbered records when printed."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"{i}. {rec}" for i, rec in enumerate(self, 1))
 
 
 def _diff(a: Any, b: Any, path: tuple, out: list[DiffEntry], seen: set,
@@ -186,11 +194,7 @@ def format_value(value: Any, *, nested: bool = False) -> str:
     if isinstance(value, int):
         return repr(int(value))
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(float(value))
+        return repr(float(value))  # nan, inf and -inf included
     if isinstance(value, str):
         return _format_str(value, nested)
     kind = _tree.kind_of(value)
@@ -221,26 +225,15 @@ IMPORT, UNKNOWN_ARG, MISSING_ARG, BAD_ARGS, TYPE = (
     "import", "unknown-arg", "missing-arg", "bad-args", "type")
 
 
-class Problem:
+class Problem(NamedTuple):
     """One problem found by ``check``: ``path``, ``kind`` and ``message`` (what to do)."""
 
-    __slots__ = ("path", "kind", "message")
-
-    def __init__(self, path: str, kind: str, message: str) -> None:
-        self.path, self.kind, self.message = path, kind, message
+    path: str
+    kind: str
+    message: str
 
     def __str__(self) -> str:
         return f"{self.path or '<root>'}: {self.message}"
-
-    def __repr__(self) -> str:
-        return f"Problem({self.path!r}, {self.kind!r}, {self.message!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Problem):
-            return NotImplemented
-        return (self.path, self.kind, self.message) == (other.path, other.kind, other.message)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class CheckError(ConfigError):
@@ -262,15 +255,17 @@ def check(cfg: Any, *, strict: bool = False) -> list[Problem]:
         if kind == "node":
             _check_node(obj, _tree.format_path(keys), problems)
         elif kind == "attrs":
-            _check_attrs(obj, keys, problems)
+            hints = field_types(type(obj))
+            for key, value in _tree.children(obj):
+                if hints.get(key) is not None:
+                    _check_type(value, hints[key], _tree.format_path((*keys, key)),
+                                f"field {key!r} of {type(obj).__name__}", problems)
     if strict and problems:
         raise CheckError(problems)
     return problems
 
 
 def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
-    import inspect  # lazy: `import lazycfg` stays light (inspect pulls in ast, 25 ms)
-
     name = target_name(node.__lz_target__)
     try:
         target = resolve_target(node, path)
@@ -280,57 +275,34 @@ def _check_node(node: LazyNode, path: str, problems: list[Problem]) -> None:
                                 f"({_first_line(cause)}); fix the dotted path or install its "
                                 "package"))
         return
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
+    p = _params(target)
+    if p is None:
         return  # builtins without a signature: nothing to check against
-    params = sig.parameters
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    keyword_ok = [n for n, p in params.items()
-                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     kwargs = node.__lz_kwargs__
-    known = {}
     for key in kwargs:
-        if key in keyword_ok or var_kw:
-            known[key] = None
-        else:
-            problems.append(Problem(
-                join_path(path, key), UNKNOWN_ARG,
-                f"{name} does not accept {key!r}.{suggest(key, keyword_ok)} "
-                f"Valid: {', '.join(keyword_ok) or 'none'}"))
+        if key not in p.names and not p.var_kw:
+            problems.append(Problem(join_path(path, key), UNKNOWN_ARG, f"{name} does not accept "
+                                    f"{key!r}.{suggest(key, p.names)} Valid: "
+                                    f"{', '.join(p.names) or 'none'}"))
     try:
-        bound = sig.bind_partial(*node.__lz_args__, **known)
+        bound = p.sig.bind_partial(*node.__lz_args__, **{
+            k: None for k in kwargs if k in p.names or p.var_kw}).arguments
     except TypeError as e:
         problems.append(Problem(path, BAD_ARGS, f"L({name}) arguments do not bind: {e}"))
         return
-    for pname, p in params.items():
-        if (p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                and pname not in bound.arguments):
+    for pname, prm in p.sig.parameters.items():
+        if (prm.default is prm.empty and prm.kind not in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD)
+                and pname not in bound):
             problems.append(Problem(
                 join_path(path, pname), MISSING_ARG,
                 f"required parameter {pname!r} of {name} is never set; set it, or write "
                 f"{pname}=PLACEHOLDER if it is supplied at build time"))
-    p = _params(target)
-    hints = p.hints if p is not None else {}
-    for pname, value in bound.arguments.items():
-        if pname in kwargs:
-            value = kwargs[pname]
-        elif params[pname].kind is params[pname].VAR_POSITIONAL:
-            continue
-        tp = hints.get(pname)
+    for i, pname in enumerate(bound):
+        tp = p.hints.get(pname)  # keyword-passable parameters only: not *args/**kwargs
         if tp is not None:
-            where = join_path(path, pname) if pname in kwargs else join_path(
-                path, list(bound.arguments).index(pname))
-            _check_type(value, tp, where, f"parameter {pname!r} of {name}", problems)
-
-
-def _check_attrs(obj: Any, keys: tuple, problems: list[Problem]) -> None:
-    hints = field_types(type(obj))
-    for key, value in _tree.children(obj):
-        tp = hints.get(key)
-        if tp is not None:
-            _check_type(value, tp, _tree.format_path((*keys, key)),
-                        f"field {key!r} of {type(obj).__name__}", problems)
+            where = join_path(path, pname if pname in kwargs else i)
+            _check_type(kwargs.get(pname, bound[pname]), tp, where,
+                        f"parameter {pname!r} of {name}", problems)
 
 
 def _check_type(value: Any, tp: Any, path: str, what: str, problems: list[Problem]) -> None:
@@ -371,16 +343,14 @@ def _classes_of(tp: Any) -> list[type]:
                 return []
             out += sub
         return out
-    if origin is not None:
-        return [origin] if isinstance(origin, type) else []
-    return [tp] if isinstance(tp, type) else []
+    base = tp if origin is None else origin
+    return [base] if isinstance(base, type) else []
 
 
 def _built_class(node: LazyNode) -> type | None:
     """The class a node builds, when its target is a class (None for functions or failures)."""
-    target = node.__lz_target__
     try:
-        obj = resolve_target(node) if isinstance(target, (str, LazyRef)) else target
+        obj = resolve_target(node)
     except Exception:  # noqa: BLE001 - reported as an import problem at that node's own path
         return None
     return obj if isinstance(obj, type) else None
@@ -392,16 +362,6 @@ def _first_line(e: BaseException) -> str:
 
 
 # ----------------------------------------------------------------------------- explain
-class History(list):
-    """The list ``explain`` returns; ``print()`` shows numbered records, as the CLI does."""
-
-    def __str__(self) -> str:
-        return "\n".join(f"{i}. {rec}" for i, rec in enumerate(self, 1))
-
-    def _repr_pretty_(self, p: object, cycle: bool) -> None:
-        p.text(str(self))  # type: ignore[attr-defined]
-
-
 def explain(cfg: object, path: str) -> list[Record]:
     """The records of the value at ``path`` (``"blocks.0.dim"``), oldest first.
 
@@ -440,6 +400,4 @@ def _is_slotted_attrs(obj: object) -> bool:
 
 
 def _with_via(site: str, via: str) -> str:
-    if not via:
-        return site
-    return f"{site} (via {via})" if site else f"(via {via})"
+    return f"{site} (via {via})".lstrip() if via else site

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from copy import deepcopy
 from typing import Any, Callable, TypeVar
 
 from ._errors import ConfigError, ConfigKeyError
@@ -77,10 +78,13 @@ def _spec(cls: type) -> dict[str, tuple[Any, Any]]:
 def _owner_path(obj: object, name: str, path: str | None) -> str:
     if path is not None:
         return f"{path}.{name}" if path else name
-    frozen = obj.__dict__.get("__lz_frozen__") if hasattr(obj, "__dict__") else None
-    if frozen:
-        return f"{frozen}.{name}"
-    return f"{type(obj).__name__}.{name}"
+    return f"{getattr(obj, '__dict__', {}).get('__lz_frozen__') or type(obj).__name__}.{name}"
+
+
+def _no_field(obj: object, name: str, path: str | None) -> ConfigKeyError:
+    spec, full = _spec(type(obj)), _owner_path(obj, name, path)
+    return ConfigKeyError(f"{full!r}: {type(obj).__name__} has no field {name!r}."
+                          f"{suggest(name, spec)} Fields: {', '.join(spec)}.", full)
 
 
 def _convert_and_check(obj: object, name: str, value: Any, tp: Any, a: Any,
@@ -119,10 +123,7 @@ def _lz_set(self: Any, name: str, value: Any, source: str | None, kind: str,
         if name.startswith("_") or _is_class_attr(type(self), name):
             object.__setattr__(self, name, value)
             return
-        full = _owner_path(self, name, path)
-        raise ConfigKeyError(
-            f"{full!r}: {type(self).__name__} has no field {name!r}.{suggest(name, spec)} "
-            f"Fields: {', '.join(spec)}.", full)
+        raise _no_field(self, name, path)
     tp, a = field
     if type(value) in _WRAPPED:
         value = wrap(value, d.get("__lz_site__", ""))
@@ -148,12 +149,7 @@ def _delattr(self: Any, name: str) -> None:
 
 
 def _getattr(self: Any, name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    spec = _spec(type(self))
-    full = _owner_path(self, name, None)
-    raise ConfigKeyError(f"{full!r}: {type(self).__name__} has no field {name!r}."
-                         f"{suggest(name, spec)}", full)
+    raise AttributeError(name) if name.startswith("__") else _no_field(self, name, None)
 
 
 def _is_mutable_default(value: Any) -> bool:
@@ -162,11 +158,7 @@ def _is_mutable_default(value: Any) -> bool:
 
 
 def _fresh(value: Any) -> Callable[[], Any]:
-    def factory() -> Any:
-        from copy import deepcopy
-
-        return deepcopy(value)
-    return factory
+    return functools.partial(deepcopy, value)
 
 
 def _fix_mutable_defaults(cls: type) -> None:
@@ -225,12 +217,10 @@ def set_plain_attrs(obj: Any, name: str, value: Any, source: str | None, kind: s
                     path: str | None) -> None:
     """Override path for plain (non-configclass) attrs instances: checked, recorded if possible."""
     spec = _spec(type(obj))
-    full = _owner_path(obj, name, path)
     if name not in spec:
-        raise ConfigKeyError(f"{full!r}: {type(obj).__name__} has no field {name!r}."
-                             f"{suggest(name, spec)}", full)
+        raise _no_field(obj, name, path)
     tp, a = spec[name]
-    value = _convert_and_check(obj, name, wrap(value), tp, a, full)
+    value = _convert_and_check(obj, name, wrap(value), tp, a, _owner_path(obj, name, path))
     old = getattr(obj, name)
     setattr(obj, name, value)  # raises when frozen (guarded class) or attrs-frozen
     record(obj, name, old, True, value, source, kind)

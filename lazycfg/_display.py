@@ -32,7 +32,7 @@ class _Renderer:
     def __init__(self, color: bool, provenance: bool, defaults: bool) -> None:
         self.color, self.provenance, self.defaults = color, provenance, defaults
         self.lines: list[tuple[str, str]] = []  # (text, provenance note)
-        self.seen: dict[int, str] = {}
+        self.at: tuple[int, str, Any, Any] = (0, "", None, None)  # depth, label, parent, key
 
     def style(self, text: str, what: str) -> str:
         return f"{_STYLE[what]}{text}{_RESET}" if self.color else text
@@ -86,32 +86,24 @@ class _Renderer:
             return ""
         recs = P.get_history(container, key)
         if recs:
-            rec = recs[-1]
-            label = {"override": "override ", "select": "selected ", "load": "loaded from "}.get(
-                rec.kind, "")
-            src = P._short_source(rec.source) if rec.kind in ("init", "python") else rec.source
-            return f"<- {label}{src}"
+            return f"<- {recs[-1].where()}"
         site = P.get_site(container)
         return f"<- {P._short_source(site)}" if site else ""
 
     def add(self, depth: int, text: str, note: str = "") -> None:
         self.lines.append(("  " * depth + text, note))
 
-    def render(self, value: Any, depth: int, path: tuple, label: str, container: Any,
-               key: Any) -> None:
+    def render(self, value: Any, path: tuple, t: _tree.Traversal) -> str:
+        """The traversal function: adds the lines of ``value`` (its place is ``self.at``) and
+        returns its path, which later visits of a shared container refer to."""
+        depth, label, container, key = self.at
         kind = _tree.kind_of(value)
         prefix = f"{self.style(label, 'key')}: " if label else ""
         note = self.note(container, key)
-        if kind not in ("leaf", "tuple"):
-            first = self.seen.get(id(value))
-            if first is not None:
-                self.add(depth, prefix + self.style(f"*same as {first}", "ref"), note)
-                return
-            self.seen[id(value)] = _tree.format_path(path) or "<root>"
         small = self.inline(value)
         if small is not None:
             self.add(depth, prefix + small, note)
-            return
+            return _tree.format_path(path) or "<root>"
         head = self.header(value)
         if label or head:
             self.add(depth, (prefix + head).rstrip(), note)
@@ -119,9 +111,18 @@ class _Renderer:
         for k, child in _tree.children(value):
             name = f"[{k}]" if kind in ("list", "tuple") or (kind == "node" and
                                                              isinstance(k, int)) else str(k)
-            self.render(child, child_depth, (*path, k), name, value, k)
+            self.at = (child_depth, name, value, k)
+            first = t.memo.get(id(child))
+            if first is not None and _tree.kind_of(child) != "tuple":  # shared: printed once
+                self.add(child_depth, f"{self.style(name, 'key')}: "
+                         + self.style(f"*same as {first[1]}", "ref"), self.note(value, k))
+            elif _tree.kind_of(child) == "tuple":  # tuples are values: printed in full each time
+                self.render(child, (*path, k), t)
+            else:
+                t(child, (*path, k))
         if kind == "node" and self.defaults:
             self.signature_defaults(value, child_depth)
+        return _tree.format_path(path) or "<root>"
 
     def signature_defaults(self, node: Any, depth: int) -> None:
         from lazycfg._node import resolve_target
@@ -171,7 +172,7 @@ def render_tree(cfg: Any, *, color: bool = False, provenance: bool = False,
         defaults: also list signature defaults of each node's target (imports the targets).
     """
     r = _Renderer(color, provenance, defaults)
-    r.render(cfg, 0, (), "", None, None)
+    _tree.traverse(r.render, cfg)
     return r.text()
 
 
@@ -185,7 +186,7 @@ def repr_html(obj: Any) -> str:
     import html
 
     r = _Renderer(False, True, False)
-    r.render(obj, 0, (), "", None, None)
+    _tree.traverse(r.render, obj)
     rows = []
     for text, note in r.lines:
         row = html.escape(text)

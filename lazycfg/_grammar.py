@@ -26,6 +26,7 @@ __all__ = ["Override", "parse_override", "parse_value"]
 
 _MAX_DEPTH = 100  # nesting of [ ( { in one VALUE (deeper is an error, not a RecursionError)
 _KINDS = ("set", "add", "force", "delete", "append")
+_PREFIXES = (("++", "force"), ("+", "add"), ("~", "delete"), ("", "set"))
 _LAZY_CALL = re.compile(r"^L\s*\(.*\)\s*\(.*\)$", re.S)
 
 
@@ -36,11 +37,8 @@ class Override:
     __slots__ = ("text", "kind", "keys", "value", "has_value")
 
     def __init__(self, text: str, kind: str, keys: tuple, value: Any, has_value: bool) -> None:
-        self.text = text
-        self.kind = kind
-        self.keys = keys
-        self.value = value
-        self.has_value = has_value
+        self.text, self.kind, self.keys, self.value, self.has_value = (
+            text, kind, keys, value, has_value)
 
     @property
     def path(self) -> str:
@@ -67,15 +65,8 @@ def parse_override(text: str) -> Override:
     if text.startswith("--"):
         raise _fail(text, 0, "overrides are 'key=value' (no leading '--'); flags belong to the "
                     "command, not to the override list")
-    i = 0
-    if text.startswith("++"):
-        kind, i = "force", 2
-    elif text.startswith("+"):
-        kind, i = "add", 1
-    elif text.startswith("~"):
-        kind, i = "delete", 1
-    else:
-        kind = "set"
+    prefix, kind = next(p for p in _PREFIXES if text.startswith(p[0]))
+    i = len(prefix)
     if text[i:i + 1] in ("+", "~"):
         raise _fail(text, i, "too many prefix characters (use one of '+', '++', '~')")
     eq = _find_eq(text, i)
@@ -103,8 +94,7 @@ def parse_override(text: str) -> Override:
 
 def _find_eq(text: str, start: int) -> int:
     """Index of the first '=' outside brackets and quotes in the key part."""
-    depth = 0
-    quote = ""
+    depth, quote = 0, ""
     for j in range(start, len(text)):
         c = text[j]
         if quote:
@@ -198,12 +188,9 @@ class _ValueParser:
             if c == "$" and i + 1 < n and s[i + 1] == "{":
                 depth = 0
                 while i < n:
-                    if s[i] == "{":
-                        depth += 1
-                    elif s[i] == "}":
-                        depth -= 1
-                        if depth == 0:
-                            break
+                    depth += {"{": 1, "}": -1}.get(s[i], 0)
+                    if depth == 0 and s[i] == "}":
+                        break
                     i += 1
                 if i >= n:
                     raise self.fail("unterminated '${'", start)

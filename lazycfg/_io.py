@@ -47,28 +47,22 @@ def _yaml():
     return yaml
 
 
-_DUMPER: list = []
-
-
-def _dumper():
+@functools.cache
+def _dumper() -> Any:
     """A subclass of the (C) safe dumper writing ``_Block`` as ``|`` and flow types inline."""
-    if not _DUMPER:
-        yaml = _yaml()
-        base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        dumper = type("LazycfgDumper", (base,), {})
-        dumper.add_representer(_Block, lambda d, text: d.represent_scalar(
-            "tag:yaml.org,2002:str", str(text), style="|"))
-        dumper.add_representer(_FlowList, lambda d, seq: d.represent_sequence(
-            "tag:yaml.org,2002:seq", seq, flow_style=True))
-        dumper.add_representer(_FlowDict, lambda d, m: d.represent_mapping(
-            "tag:yaml.org,2002:map", m, flow_style=True))
-        _DUMPER.append(dumper)
-    return _DUMPER[0]
-
-
-def _loader():
     yaml = _yaml()
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dumper = type("LazycfgDumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {})
+    dumper.add_representer(_Block, lambda d, text: d.represent_scalar(
+        "tag:yaml.org,2002:str", str(text), style="|"))
+    dumper.add_representer(_FlowList, lambda d, seq: d.represent_sequence(
+        "tag:yaml.org,2002:seq", seq, flow_style=True))
+    dumper.add_representer(_FlowDict, lambda d, m: d.represent_mapping(
+        "tag:yaml.org,2002:map", m, flow_style=True))
+    return dumper
+
+
+def _loader() -> Any:
+    return getattr(_yaml(), "CSafeLoader", _yaml().SafeLoader)
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -123,8 +117,8 @@ class _Encoder:
     """Turns a config tree into YAML-ready data; shared containers become one object."""
 
     def __init__(self) -> None:
-        self.sites: dict[str, str] = {}
-        self.history: dict[str, dict] = {}
+        self.sites: list[list] = []  # [container path, site]
+        self.history: list[list] = []  # [container path, key, records]
 
     def fail(self, path: tuple, value: Any, why: str) -> SerializationError:
         where = _tree.format_path(path) or "<root>"
@@ -142,10 +136,9 @@ class _Encoder:
         if kind == "leaf":
             return self.encode_leaf(value, path, t)
         items = t.map_children(value, path)
-        if kind == "tuple":
-            return _flow({"__tuple__": _flow([v for _, v in items])})
-        if kind == "list":
-            return _flow([v for _, v in items])
+        if kind in ("list", "tuple"):
+            seq = _flow([v for _, v in items])
+            return _flow({"__tuple__": seq}) if kind == "tuple" else seq
         if kind == "attrs":
             return {"_class_": _class_name(value, path, self.fail), **dict(items)}
         if kind == "node":
@@ -186,16 +179,18 @@ class _Encoder:
         where = _tree.format_path(path) or "."
         site = P.get_site(container) or parent_site
         if site != parent_site:  # most nested nodes share their parent's line: not repeated
-            self.sites[where] = site
+            self.sites.append([where, site])
         hist = P.histories(container)
         if hist:
             kids = dict(_tree.children(container))
-            self.history[where] = {
-                key: [self.encode_record(r, kids.get(key, P.DELETED)) for r in recs]
-                for key, recs in hist.items() if isinstance(key, _KEY_TYPES)}
+            self.history += [[where, key, [self.encode_record(r, kids.get(key, P.DELETED))
+                                           for r in recs]]
+                             for key, recs in hist.items() if isinstance(key, _KEY_TYPES)]
         return site
 
     def encode_record(self, rec: P.Record, current: Any) -> list:
+        """``[source, kind]`` (value: what the key holds now), ``[source, kind, value]``,
+        ``[source, kind, {"repr": text}]`` or ``[source, kind, {"deleted": true}]``."""
         value = rec.value
         if value is current and type(value) not in _KEY_TYPES:
             return [rec.source, rec.kind]  # the value the key holds now: restored as that object
@@ -245,24 +240,14 @@ def to_data(cfg: Any, *, meta: bool = True) -> dict:
             if _tree.kind_of(obj) != "leaf":
                 site_of[path] = enc.note_meta(obj, path, site_of.get(path[:-1], ""))
         if enc.sites:
-            doc["sites"] = _json_lines([where, site] for where, site in enc.sites.items())
-        if enc.history:
-            doc["history"] = _history_block(enc.history)
+            doc["sites"] = _json_lines(enc.sites)
+        if enc.history:  # one JSON line per [container, key, records]: one YAML scalar is fast
+            doc["history"] = _json_lines(enc.history)
     return doc
 
 
 class _Block(str):
     """A string YAML writes as a literal block (``|``)."""
-
-
-def _history_block(history: dict[str, dict]) -> _Block:
-    """One JSON line per ``[container, key, records]`` (one YAML scalar keeps save + load fast).
-
-    A record is ``[source, kind]`` (value: what the key holds now), ``[source, kind, value]``,
-    ``[source, kind, {"repr": text}]`` or ``[source, kind, {"deleted": true}]``.
-    """
-    return _json_lines([where, key, recs] for where, keys in history.items()
-                       for key, recs in keys.items())
 
 
 def _json_lines(rows: Any) -> _Block:
@@ -278,11 +263,8 @@ def dumps(cfg: Any, *, history: bool = True) -> str:
 
 
 def save(cfg: Any, path: str | os.PathLike) -> None:
-    """Write ``cfg`` as YAML that ``yaml.safe_load`` reads and ``load`` restores.
-
-    Raises:
-        SerializationError: a value cannot be written losslessly; names its path.
-    """
+    """Write ``cfg`` atomically as YAML that ``load`` restores (a SerializationError naming the
+    path of a value that cannot be written losslessly)."""
     text = dumps(cfg)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -463,9 +445,7 @@ class _Summary:
         return self.text
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, _Summary):
-            return self.text == other.text
-        return P._short_repr(other) == self.text
+        return self.text == (other.text if isinstance(other, _Summary) else P._short_repr(other))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -477,16 +457,14 @@ def from_data(doc: Any, source: str = "<string>") -> Any:
             f"{source} is not a lazycfg config file: it has no '{FORMAT_KEY}' header. "
             "Only files written by lazycfg.save (e.g. a run's config.yaml) can be loaded; "
             "write experiments as Python files.", None)
-    header = doc[FORMAT_KEY]
-    version = header.get("version") if isinstance(header, dict) else None
+    version = doc[FORMAT_KEY].get("version") if isinstance(doc[FORMAT_KEY], dict) else None
     if version != VERSION:
         raise ConfigError(f"{source}: unsupported lazycfg file version {version!r} (this "
                           f"lazycfg reads version {VERSION}); upgrade lazycfg", None)
     if "config" not in doc:
         raise SerializationError(f"{source}: the file has no 'config:' entry (the config "
                                  "itself); was it edited by hand?", None)
-    dec = _Decoder(source)
-    cfg = dec.decode(doc["config"], ())
+    cfg = _Decoder(source).decode(doc["config"], ())
     if _tree.kind_of(cfg) == "leaf":
         raise SerializationError(f"{source}: 'config:' holds a {type(cfg).__name__}, not a "
                                  "config (a mapping, lazy node, config class or list)", None)
@@ -549,19 +527,13 @@ def _parse_lines(block: Any, what: str, source: str, shape: list) -> list:
 
 
 def _record_value(enc: Any) -> Any:
-    if isinstance(enc, dict):
-        if enc.get("deleted"):
-            return P.DELETED
-        return _Summary(str(enc.get("repr", "")))
-    return enc
+    if not isinstance(enc, dict):
+        return enc
+    return P.DELETED if enc.get("deleted") else _Summary(str(enc.get("repr", "")))
 
 
 def loads(text: str, *, source: str = "<string>") -> Any:
-    """Restore a config from the text of ``dumps``.
-
-    Raises:
-        SerializationError: malformed YAML or config data (names ``source`` and the path).
-    """
+    """Restore a config from the text of ``dumps`` (a SerializationError naming ``source``)."""
     yaml = _yaml()
     try:
         doc = yaml.load(text, Loader=_loader())
@@ -744,11 +716,8 @@ def _differs_from_default(a: Any, current: Any) -> bool:
 
 
 def to_py(cfg: Any) -> str:
-    """Return executable Python source that ``load`` turns into an equal config.
-
-    Raises:
-        SerializationError: a value has no Python spelling (lambda, live object); names its path.
-    """
+    """Python source that ``load`` turns into an equal config (a SerializationError naming the
+    path of a value without a Python spelling)."""
     w = _Writer(cfg)
     body = _tree.traverse(w.render, cfg)
     lazy = ["L"] + [n for n in ("PLACEHOLDER", "LazyRef", "ConfigDict")

@@ -91,17 +91,13 @@ def exec_config_file(path: str) -> types.ModuleType:
     code = _compile(path)
     _COUNTER[0] += 1
     stem = os.path.splitext(os.path.basename(path))[0]
-    name = f"lazycfg_config_{_COUNTER[0]}.{stem}" if stem.isidentifier() else (
-        f"lazycfg_config_{_COUNTER[0]}._{stem}")
+    name = f"lazycfg_config_{_COUNTER[0]}.{'' if stem.isidentifier() else '_'}{stem}"
     module = types.ModuleType(name)
     ns = module.__dict__
-    ns["__file__"] = path
-    ns["__package__"] = None
+    # dict(...) remembers its file:line for explain; relative imports run sibling files
+    ns.update(__file__=path, __package__=None, __builtins__={
+        **builtins.__dict__, "__import__": _config_import, "dict": _SiteDict})
     ns[_CONFIG_MARK] = True
-    custom_builtins = dict(builtins.__dict__)
-    custom_builtins["__import__"] = _config_import
-    custom_builtins["dict"] = _SiteDict  # dict(...) remembers its file:line for explain
-    ns["__builtins__"] = custom_builtins
     sys.modules[name] = module  # dataclasses/typing look classes' modules up while the file runs
     try:
         exec(code, ns)  # noqa: S102 - executing the user's config file is the point
@@ -199,23 +195,20 @@ def _located(exc: Exception, path: str, raised: BaseException | None = None) -> 
     if getattr(exc, "__lz_located__", False):
         return exc
     pins = _PINS.get()
-    pinned = [pins.texts[g] for g in pins.choices if g in pins.texts] if pins else []
-    if isinstance(exc, ConfigError) and any(f"override {t!r}" in exc.message for t in pinned):
-        exc.__lz_located__ = True  # type: ignore[attr-defined]
-        return exc  # a bad command-line choice: its own text says what to fix, not the file
+    pinned = list(pins.texts.values()) if pins else []
     site = _config_site(raised or exc) or path
     # an edit that fails only with a pinned option (a key that option lacks) says so
     note = f" (with the command-line choice {', '.join(pinned)})" if pinned else ""
     if isinstance(exc, ConfigError):
-        if site not in exc.message:
+        err = exc  # a bad command-line choice names itself: its own text says what to fix
+        if site not in exc.message and not any(f"override {t!r}" in exc.message for t in pinned):
             exc.message = f"{_short_source(site)}: {exc.message}{note}"
             exc.args = (exc.message,)
-        exc.__lz_located__ = True  # type: ignore[attr-defined]
-        return exc
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    cls = ConfigImportError if isinstance(exc, ImportError) else ConfigError
-    err = cls(f"{_short_source(site)}: {what} (raised while running the config file "
-              f"{_short_source(path)}{note})", path)
+    else:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        err = (ConfigImportError if isinstance(exc, ImportError) else ConfigError)(
+            f"{_short_source(site)}: {what} (raised while running the config file "
+            f"{_short_source(path)}{note})", path)
     err.__lz_located__ = True  # type: ignore[attr-defined]
     return err
 
@@ -259,11 +252,7 @@ def load(path: Any, overrides: Iterable[Any] = (), registry: Registry | None = N
     if ext != ".py":
         raise ConfigError(f"{full}: unsupported config file type {ext!r} (use .py, or .yaml "
                           f"written by lazycfg.save)", full)
-    pins = Pins(reg, {})
-    for ov in parsed:
-        if _is_pin(ov):
-            pins.choices[ov.keys[0]] = ov.value
-            pins.texts[ov.keys[0]] = ov.text
+    pins = Pins(reg, {ov.keys[0]: ov for ov in parsed if _is_pin(ov)})
     token = _PINS.set(pins)
     try:
         cfg = _run(full)
@@ -277,25 +266,19 @@ def _finish(cfg: Any, parsed: list[Override], pins: Pins, reg: Registry) -> None
     root_keys = {k for k, _ in children(cfg)}
     later: list[Override] = []
     for ov in parsed:
-        if _is_pin(ov):
-            group = ov.keys[0]
-            if group in pins.used:
-                continue  # already applied while the experiment ran
-            if group in reg:
-                apply_group(cfg, ov, reg)
-                continue
-            if group in root_keys:
-                later.append(ov)  # an ordinary root key set: precedence 4
-                continue
+        group, pin = ov.keys[0], _is_pin(ov)
+        if pin and group in pins.used:
+            continue  # already applied while the experiment ran
+        if pin and group not in reg and group not in root_keys:
             groups = reg.groups()
             raise OverrideError(
                 f"override {ov.text!r}: {group!r} is neither a registered config group nor a "
                 f"key of the config.{suggest(group, [*groups, *map(str, root_keys)])} Groups: "
                 f"{', '.join(groups) or 'none'}", group)
-        elif is_group_override(ov, reg):
+        if is_group_override(ov, reg):
             apply_group(cfg, ov, reg)
         else:
-            later.append(ov)
+            later.append(ov)  # a root key set by a pin too: precedence 4
     for ov in later:
         apply_one(cfg, ov)
 

@@ -57,20 +57,19 @@ class Record:
     __slots__ = ("value", "source", "kind")
 
     def __init__(self, value: object, source: str, kind: str = "python") -> None:
-        self.value = value
-        self.source = source
-        self.kind = kind
+        self.value, self.source, self.kind = value, source, kind
 
     def __repr__(self) -> str:
         return f"Record({self.value!r}, {self.source!r}, {self.kind!r})"
 
     def __str__(self) -> str:
+        return f"{_short_repr(self.value)}  <- {self.where()}"
+
+    def where(self) -> str:
+        """Where the value came from: ``file:line``, ``override TEXT``, ``selected g=o``, ..."""
         src = _short_source(self.source) if self.kind in ("init", "python") else self.source
-        src = src or "<unknown>"
-        label = {"override": "override ", "select": "selected ", "delete": "deleted by ",
-                 "load": "loaded from "}.get(self.kind, "")
-        value = "<deleted>" if self.value is DELETED else _short_repr(self.value)
-        return f"{value}  <- {label}{src}"
+        return {"override": "override ", "select": "selected ", "delete": "deleted by ",
+                "load": "loaded from "}.get(self.kind, "") + (src or "<unknown>")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
@@ -137,29 +136,23 @@ def _set_meta(obj: object, name: str, value: object) -> bool:
 def get_history(container: object, key: object) -> list[Record]:
     """The stored records of ``key`` in ``container`` (a new list, oldest first)."""
     hist = _get_meta(container, _HIST)
-    if not hist:
-        return []
-    return list(hist.get(key, ()))
+    return list(hist.get(key, ())) if hist else []
 
 
 def _meta_dict(obj: object, name: str) -> dict | None:
     """The metadata dict ``name`` of ``obj``, created when missing (None: no room for it)."""
     value = _get_meta(obj, name)
-    if value is None:
-        value = {}
-        if not _set_meta(obj, name, value):
-            return None
+    if value is None and _set_meta(obj, name, {}):
+        value = _get_meta(obj, name)
     return value  # type: ignore[return-value]
 
 
 def set_history(container: object, key: object, records: list[Record]) -> None:
     """Replaces the stored records of ``key``; silently a no-op for containers without metadata."""
     hist = _meta_dict(container, _HIST)
-    if hist is None:
-        return
-    if records:
+    if hist is not None and records:
         hist[key] = list(records)
-    else:
+    elif hist is not None:
         hist.pop(key, None)
 
 
@@ -295,10 +288,8 @@ class LazyRef:
             self.__lz_name__)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, LazyRef):
-            return self.__lz_name__ == other.__lz_name__
-        if isinstance(other, str):
-            return self.__lz_name__ == other
+        if isinstance(other, (LazyRef, str)):
+            return self.__lz_name__ == str(other)
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -332,22 +323,19 @@ def locate(name: str, path: str | None = None) -> Any:
     parts = name.split(".")
     if not name or not all(parts):
         raise ConfigError(f"{path or '<target>'}: {name!r} is not a dotted import name", path)
-    module = None
     error: BaseException | None = None
     for i in range(len(parts), 0, -1):
         modname = ".".join(parts[:i])
         try:
-            module = importlib.import_module(modname)
+            obj = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and not modname.startswith(exc.name) and exc.name != modname:
-                error = exc  # a dependency of the module is missing: report that, not "no module"
-                break
             error = exc
+            if exc.name is not None and not modname.startswith(exc.name):
+                break  # a dependency of the module is missing: report that, not "no module"
             continue
         except Exception as exc:  # noqa: BLE001 - import-time failure of the target's module
             error = exc
             break
-        obj = module
         try:
             for attr in parts[i:]:
                 obj = getattr(obj, attr)
@@ -361,10 +349,8 @@ def locate(name: str, path: str | None = None) -> Any:
 
 def target_name(target: object) -> str:
     """The dotted import name of a target (callable, dotted string or LazyRef)."""
-    if isinstance(target, str):
-        return target
-    if isinstance(target, LazyRef):
-        return target.__lz_name__
+    if isinstance(target, (str, LazyRef)):
+        return str(target)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
     if module and qualname:
@@ -394,11 +380,7 @@ def _loaded(target: object, name: str) -> object:
 def resolve_target(node: LazyNode, path: str | None = None) -> Callable:
     """The callable a node's target stands for, importing it when it is a name."""
     target = node.__lz_target__
-    if isinstance(target, LazyRef):
-        return locate(target.__lz_name__, path)
-    if isinstance(target, str):
-        return locate(target, path)
-    return target
+    return locate(str(target), path) if isinstance(target, (str, LazyRef)) else target
 
 
 # ----------------------------------------------------------------------------- partials
@@ -627,22 +609,6 @@ class ConfigList(list):
         self._check(index if isinstance(index, int) else "*", "delete")
         list.__delitem__(self, index)
 
-    def append(self, value: Any) -> None:
-        self._check()
-        list.append(self, wrap(value))
-
-    def extend(self, values: Any) -> None:
-        self._check()
-        list.extend(self, [wrap(v) for v in values])
-
-    def insert(self, index: Any, value: Any) -> None:
-        self._check()
-        list.insert(self, index, wrap(value))
-
-    def __iadd__(self, values: Any) -> ConfigList:
-        self.extend(values)
-        return self
-
     def __deepcopy__(self, memo: dict) -> ConfigList:
         new = memo[id(self)] = ConfigList.__new__(type(self))
         list.__init__(new, [v if type(v) in _SCALARS else deepcopy(v, memo) for v in self])
@@ -657,20 +623,28 @@ class ConfigList(list):
         return (_restore, (type(self), list(self), [self.__lz_hist__, self.__lz_frozen__]))
 
 
-def _guarded(base: type, name: str, check: str) -> Callable:
-    """``base.name`` preceded by the frozen check (for mutators that store no new values)."""
+def _guarded(base: type, name: str, check: str, convert: Callable | None = None) -> Callable:
+    """``base.name`` preceded by the frozen check; ``convert`` wraps the stored (last) arg."""
     method = getattr(base, name)
 
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
         getattr(self, check)()
+        if convert is not None:
+            args = (*args[:-1], convert(args[-1]))
         return method(self, *args, **kwargs)
 
     guarded.__name__ = name
     return guarded
 
 
-for _name in ("pop", "remove", "clear", "sort", "reverse", "__imul__"):
-    setattr(ConfigList, _name, _guarded(list, _name, "_check"))
+def _wrap_all(values: Any) -> list:
+    return [wrap(v) for v in values]
+
+
+for _name, _convert in (("append", wrap), ("insert", wrap), ("extend", _wrap_all),
+                        ("__iadd__", _wrap_all), ("pop", None), ("remove", None), ("clear", None),
+                        ("sort", None), ("reverse", None), ("__imul__", None)):
+    setattr(ConfigList, _name, _guarded(list, _name, "_check", _convert))
 for _name in ("pop", "popitem", "clear"):
     setattr(ConfigDict, _name, _guarded(dict, _name, "_check_mutable"))
 
@@ -722,19 +696,11 @@ class LazyNode:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        try:
-            return self.__lz_kwargs__[name]
-        except KeyError:
-            raise ConfigKeyError(
-                f"L({target_name(self.__lz_target__)}) has no argument {name!r} written "
-                f"(written: {', '.join(self.__lz_kwargs__) or 'none'})."
-                f"{suggest(name, self.__lz_kwargs__)}", name) from None
+        return node_child(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SPECIAL:
-            object.__setattr__(self, name, value)  # the property setters above
-        elif name.startswith("__lz_"):
-            object.__setattr__(self, name, value)
+        if name in _SPECIAL or name.startswith("__lz_"):
+            object.__setattr__(self, name, value)  # the slots, and the properties above
         else:
             self._lz_set(name, value, None, "python")
 
@@ -828,9 +794,7 @@ class LazyNode:
     def __copy__(self) -> LazyNode:
         new = new_node(self.__lz_target__, list(self.__lz_args__), dict(self.__lz_kwargs__),
                        self.__lz_recursive__, self.__lz_site__)
-        if self.__lz_hist__:
-            object.__setattr__(new, "__lz_hist__", {k: list(v) for k, v in
-                                                    self.__lz_hist__.items()})
+        object.__setattr__(new, "__lz_hist__", histories(self) or None)
         return new
 
     def __reduce__(self) -> tuple:
@@ -910,9 +874,7 @@ class LazyCall:
         self.target = target
 
     def __call__(self, *args: Any, **kwargs: Any) -> LazyNode:
-        recursive = kwargs.pop("_recursive_", True)
-        if not isinstance(recursive, bool):
-            raise ConfigError(f"_recursive_ must be a bool, got {recursive!r}", "_recursive_")
+        recursive = _checked_recursive(None, kwargs.pop("_recursive_", True))  # type: ignore
         if "_target_" in kwargs or "_args_" in kwargs:
             raise ConfigError("_target_ and _args_ are set by L(target)(*args), not as kwargs",
                               "_target_")

@@ -26,7 +26,6 @@ from ._grammar import Override, parse_override
 from ._node import (
     ConfigDict,
     LazyNode,
-    _get_meta,
     _note_choice,
     _safe_eq,
     get_choices,
@@ -56,11 +55,11 @@ _Option = namedtuple("_Option", "node package")
 class Pins:
     """Group choices pinned from the command line for one registry (see ``load``)."""
 
-    def __init__(self, registry: Registry, choices: dict[str, Any]) -> None:
+    def __init__(self, registry: Registry, pins: dict[str, Override]) -> None:
         self.registry = registry
-        self.choices = dict(choices)
+        self.choices = {group: ov.value for group, ov in pins.items()}
+        self.texts = {group: ov.text for group, ov in pins.items()}
         self.used: set[str] = set()
-        self.texts: dict[str, str] = {}
 
 
 _PINS: contextvars.ContextVar[Pins | None] = contextvars.ContextVar("lazycfg_pins", default=None)
@@ -116,9 +115,7 @@ class Registry:
     def package(self, group: str, name: str | None = None) -> str:
         """The package of an option (of the group's first option when ``name`` is None)."""
         options = self._group(group)
-        if name is None:
-            return next(iter(options.values())).package
-        return self._option(group, name).package
+        return (self._option(group, name) if name else next(iter(options.values()))).package
 
     def get(self, group: str, name: str) -> Any:
         """A fresh copy of an option."""
@@ -163,24 +160,16 @@ class Registry:
                                 f") or delete the group with ~{group}", group)
         multi = isinstance(name, (list, tuple))
         names = list(name) if multi else [name]
-        if multi and not names:
+        if not names:
             raise RegistryError(f"{group}=[]: select at least one option", group)
         opts = [self._option(group, n) for n in names]
-        label = f"{group}=[{','.join(names)}]" if multi else f"{group}={name}"
-        source = source or label
-        package = opts[0].package
-        if multi:
-            value = self._merge(group, names, opts)
-        else:
-            value = deepcopy(opts[0].node)
+        source = source or (f"{group}=[{','.join(names)}]" if multi else f"{group}={name}")
+        value = self._merge(group, names, opts) if multi else deepcopy(opts[0].node)
         previous = get_choices(cfg)
-        if package == "_global_":
-            replaced = [str(p) for p in value]
-            for path, sub in value.items():
-                _set_path(cfg, str(path), sub, source)
-        else:
-            replaced = [package]
-            _set_path(cfg, package, value, source)
+        globl = opts[0].package == "_global_"
+        replaced = [str(p) for p in value] if globl else [opts[0].package]
+        for path, sub in value.items() if globl else [(opts[0].package, value)]:
+            _set_path(cfg, str(path), sub, source)
         _note_choice(cfg, group, names if multi else name)
         self._reselect_nested(cfg, group, replaced, previous)
         return cfg
@@ -202,21 +191,19 @@ class Registry:
         if len(packages) > 1:
             raise RegistryError(f"{group}={names}: options land in different packages "
                                 f"({', '.join(sorted(packages))}) and cannot be merged", group)
-        merged: Any = None
-        for n, opt in zip(names, opts):
-            value = deepcopy(opt.node)
+        values = [deepcopy(opt.node) for opt in opts]
+        for n, value in zip(names, values):
             kind = kind_of(value)
             if kind not in ("mapping", "node"):
                 raise RegistryError(f"{group}={n}: only mapping or lazy-node options can be "
                                     f"combined in a list, got {type(value).__name__}", group)
-            if merged is None:
-                merged = value
-                continue
-            if kind != kind_of(merged):
+            if kind != kind_of(values[0]):
                 raise RegistryError(f"{group}={names}: {names[0]!r} is a "
-                                    f"{kind_of(merged).replace('node', 'lazy node')} and {n!r} "
-                                    f"a {kind.replace('node', 'lazy node')}; only options of "
-                                    f"one kind can be combined", group)
+                                    f"{kind_of(values[0]).replace('node', 'lazy node')} and "
+                                    f"{n!r} a {kind.replace('node', 'lazy node')}; only options "
+                                    f"of one kind can be combined", group)
+        merged = values[0]
+        for value in values[1:]:
             merged = _combine(merged, value)
         return merged
 
@@ -236,12 +223,8 @@ def _combine(old: Any, new: Any) -> Any:
         items, new_items = old.__lz_kwargs__, new.__lz_kwargs__
     else:
         items, new_items = old, new
-    for key, value in new_items.items():
-        value = _combine(items[key], value) if key in items else value
-        if isinstance(items, dict) and type(items) is not dict:
-            dict.__setitem__(items, key, value)  # a ConfigDict: no provenance for the merge
-        else:
-            items[key] = value
+    for key, value in new_items.items():  # dict.__setitem__: no provenance for the merge
+        dict.__setitem__(items, key, _combine(items[key], value) if key in items else value)
     return old
 
 
@@ -265,21 +248,18 @@ def register(group: str, name: str, node: Any, package: str | None = None,
     _DEFAULT.register(group, name, node, package, replace)
 
 
+choices = get_choices  # the option selected per group, as remembered on the config root
+
+
 def select(cfg: Any, group: str, name: Any, registry: Registry | None = None) -> Any:
     """Selects option(s) ``name`` of ``group`` into ``cfg`` (default registry); returns ``cfg``."""
     return (registry or _DEFAULT).select(cfg, group, name)
 
 
-def choices(cfg: Any) -> dict[str, Any]:
-    """The option selected per group, as remembered on the config root (a copy)."""
-    return get_choices(cfg)
-
-
 def iter_options(registry: Registry) -> Iterator[tuple[str, str, Any]]:
     """``(group, name, node)`` of every registered option (the stored objects, do not mutate)."""
-    for group, options in registry._groups.items():
-        for name, opt in options.items():
-            yield group, name, opt.node
+    return ((group, name, opt.node) for group, options in registry._groups.items()
+            for name, opt in options.items())
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -291,11 +271,12 @@ def apply_overrides(cfg: Any, overrides: Iterable[str | Override] = (),
     """Applies overrides in place (group selections first) and returns ``cfg``; errors are
     ``OverrideError``/``ConfigTypeError`` quoting the override and naming the path."""
     reg = registry or default_registry()
-    groups, rest = split_group_overrides(overrides, reg)
-    for ov in groups:
-        apply_group(cfg, ov, reg)
-    for ov in rest:
-        apply_one(cfg, ov)
+    parsed = [(ov, is_group_override(ov, reg)) for ov in _parse_all(overrides)]
+    for ov, is_group in sorted(parsed, key=lambda p: not p[1]):  # group selections first
+        if is_group:
+            apply_group(cfg, ov, reg)
+        else:
+            apply_one(cfg, ov)
     return cfg
 
 
@@ -338,16 +319,6 @@ def is_group_override(ov: Override, registry: Registry) -> bool:
         f"write {registry.package(group)}.KEY=VALUE", group)
 
 
-def split_group_overrides(overrides: Iterable[str | Override],
-                          registry: Registry) -> tuple[list[Override], list[Override]]:
-    """Parses and splits overrides into (group selections, everything else), keeping order."""
-    groups: list[Override] = []
-    rest: list[Override] = []
-    for ov in _parse_all(overrides):
-        (groups if is_group_override(ov, registry) else rest).append(ov)
-    return groups, rest
-
-
 def apply_group(cfg: Any, ov: Override, registry: Registry) -> None:
     """Applies one group override on a built config (replaces the subtree with a fresh copy)."""
     group = ov.keys[0]
@@ -376,9 +347,8 @@ def _clear_group(cfg: Any, group: str, ov: Override, registry: Registry) -> None
         raise OverrideError(f"{ov.text!r}: {package!r} cannot be None ({exc}); select another "
                             f"option of {group!r} instead: {', '.join(registry.options(group))}",
                             package) from exc
-    choices = _get_meta(cfg, "__lz_choices__")
-    if choices:
-        choices[group] = None
+    if get_choices(cfg):
+        _note_choice(cfg, group, None)
 
 
 # ----------------------------------------------------------------------------- single override
@@ -388,10 +358,8 @@ def apply_one(cfg: Any, ov: Override | str) -> None:
         ov = parse_override(ov)
     try:
         _apply(cfg, ov)
-    except OverrideError:
-        raise
-    except ConfigTypeError as exc:
-        if exc.message.startswith("override "):
+    except (OverrideError, ConfigTypeError) as exc:
+        if isinstance(exc, OverrideError) or exc.message.startswith("override "):
             raise
         raise ConfigTypeError(f"override {ov.text!r}: {exc.message}", exc.path, exc.expected,
                               exc.value) from exc
@@ -402,7 +370,7 @@ def apply_one(cfg: Any, ov: Override | str) -> None:
 def _apply(cfg: Any, ov: Override) -> None:
     globs = [i for i, k in enumerate(ov.keys) if is_glob(k)]
     if globs:
-        targets = _expand(cfg, ov.keys, (), ov)
+        targets = _expand(cfg, ov.keys, ov)
         if not targets:
             raise OverrideError(
                 f"override {ov.text!r}: the glob matched nothing (no child of "
@@ -415,7 +383,7 @@ def _apply(cfg: Any, ov: Override) -> None:
     _apply_path(cfg, ov.keys, ov, ov.text, ov.value)
 
 
-def _expand(obj: Any, keys: tuple, prefix: tuple, ov: Override) -> list[tuple]:
+def _expand(obj: Any, keys: tuple, ov: Override) -> list[tuple]:
     """Concrete key paths matching a globbed path whose rest exists."""
     for i, key in enumerate(keys):
         if is_glob(key):
@@ -428,7 +396,7 @@ def _expand(obj: Any, keys: tuple, prefix: tuple, ov: Override) -> list[tuple]:
                 if isinstance(child_key, int) and kind_of(container) == "node":
                     continue  # globs match kwargs of nodes, not positional args
                 if key == "*" or fnmatch.fnmatchcase(str(child_key), key):
-                    out += _expand(obj, (*keys[:i], child_key, *keys[i + 1:]), prefix, ov)
+                    out += _expand(obj, (*keys[:i], child_key, *keys[i + 1:]), ov)
             return out
     return [keys] if _target_exists(obj, keys, ov) else []
 
@@ -459,10 +427,7 @@ def _walk(cfg: Any, keys: tuple, ov: Override | str, create: bool = False,
             if not (create and isinstance(obj, dict)):
                 raise OverrideError(f"override {text!r}: {exc}", where) from exc
             parent, obj = obj, ConfigDict()
-            try:
-                set_child(parent, key, obj, text, kind, format_path(keys[:i]))
-            except FrozenConfigError as err:
-                raise OverrideError(f"override {text!r}: {err}", err.path) from err
+            _guard(text, set_child, parent, key, obj, text, kind, format_path(keys[:i]))
         if obj is None and i < len(keys) - 1:
             raise OverrideError(f"override {text!r}: {where!r} is None, so it has no "
                                 f"{keys[i + 1]!r}", where)
@@ -479,65 +444,50 @@ def _has(parent: Any, key: Any) -> bool:
         return False
 
 
+def _node_params(node: LazyNode) -> Any:
+    """The node's target's Params when it can be inspected without importing (else None)."""
+    target = checkable_target(node)
+    return params(target) if target is not None else None
+
+
 def _param_status(node: LazyNode, name: Any) -> str:
     """"param", "var_kw" (accepted by **kwargs), "unknown" (cannot check) or "no"."""
     if not isinstance(name, str):
         return "no"
-    target = checkable_target(node)
-    if target is None:
-        return "unknown"
-    p = params(target)
-    if p is None:
-        return "unknown"
-    if name in p.names:
-        return "param"
-    return "var_kw" if p.var_kw else "no"
-
-
-def _param_names(node: LazyNode) -> list[str]:
-    target = checkable_target(node)
-    p = params(target) if target is not None else None
-    names = list(node.__lz_kwargs__)
-    if p is not None:
-        names += [n for n in p.names if n not in names]
-    return names
+    p = _node_params(node)
+    return "unknown" if p is None else "param" if name in p.names else (
+        "var_kw" if p.var_kw else "no")
 
 
 def _unknown_key(ov: Override, parent: Any, key: Any, path: str) -> OverrideError:
-    k = kind_of(parent)
+    k, where = kind_of(parent), format_path(parse_path(path)[:-1])
     if k == "node":
-        status = _param_status(parent, key)
-        cands = _param_names(parent)
+        p, written = _node_params(parent), list(parent.__lz_kwargs__)
+        cands = list(dict.fromkeys([*written, *(p.names if p else ())]))
         what = f"L({target_name(parent.__lz_target__)})"
-        if status == "no":
-            return OverrideError(
-                f"override {ov.text!r}: {what} at {format_path(parse_path(path)[:-1]) or '<root>'} "
-                f"has no parameter {key!r}.{suggest(key, cands)} Valid: {', '.join(cands)}",
-                path)
-        if ov.kind == "delete":
-            written = list(parent.__lz_kwargs__)
-            return OverrideError(
-                f"override {ov.text!r}: nothing to delete: {path!r} is not written on {what}."
-                f"{suggest(key, written)} Written: "
-                f"{', '.join(written) or 'none'}", path)
-        return OverrideError(f"override {ov.text!r}: {path!r} is not set on {what}; add it with "
-                             f"+{path}=...{suggest(key, cands)}", path)
-    if k == "attrs":
+        if _param_status(parent, key) == "no":
+            msg = (f"{what} at {where or '<root>'} has no parameter {key!r}."
+                   f"{suggest(key, cands)} Valid: {', '.join(cands)}")
+        elif ov.kind == "delete":
+            msg = (f"nothing to delete: {path!r} is not written on {what}."
+                   f"{suggest(key, written)} Written: {', '.join(written) or 'none'}")
+        else:
+            msg = f"{path!r} is not set on {what}; add it with +{path}=...{suggest(key, cands)}"
+    elif k == "attrs":
         fields = [n for n, _ in children(parent)]
-        return OverrideError(
-            f"override {ov.text!r}: {type(parent).__name__} has no field {key!r} "
-            f"({path!r}).{suggest(key, fields)} Fields: {', '.join(fields)}", path)
-    if k == "mapping":
+        msg = (f"{type(parent).__name__} has no field {key!r} ({path!r}).{suggest(key, fields)} "
+               f"Fields: {', '.join(fields)}")
+    elif k == "mapping":
         keys = [str(x) for x in parent]
         hint = "" if ov.kind == "delete" else f". To add a new key use +{path}=..."
-        return OverrideError(
-            f"override {ov.text!r}: no key {path!r}.{suggest(key, keys)} Existing keys: "
-            f"{', '.join(keys) or 'none'}{hint}", path)
-    if k in ("list", "tuple"):
-        return OverrideError(
-            f"override {ov.text!r}: {path!r}: index {key!r} out of range (length "
-            f"{len(parent)}); append with {format_path(parse_path(path)[:-1])}+=VALUE", path)
-    return OverrideError(f"override {ov.text!r}: no key {path!r}", path)
+        msg = (f"no key {path!r}.{suggest(key, keys)} Existing keys: {', '.join(keys) or 'none'}"
+               f"{hint}")
+    elif k in ("list", "tuple"):
+        msg = (f"{path!r}: index {key!r} out of range (length {len(parent)}); append with "
+               f"{where}+=VALUE")
+    else:
+        msg = f"no key {path!r}"
+    return OverrideError(f"override {ov.text!r}: {msg}", path)
 
 
 def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) -> None:
@@ -562,18 +512,16 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
             if current != value:
                 raise OverrideError(f"override {ov.text!r}: {path!r} is {current!r}, not "
                                     f"{value!r}; nothing deleted", path)
-        _guard(lambda: del_child(parent, last, source, ppath), ov)
+        _guard(ov, del_child, parent, last, source, ppath)
         return
     if ov.kind == "set" and not exists:
         if not (pkind == "node" and _param_status(parent, last) in ("param", "unknown")):
             raise _unknown_key(ov, parent, last, path)
     if ov.kind in ("add", "force") and not exists:
-        if pkind == "attrs":
-            raise _unknown_key(ov, parent, last, path)
         if pkind in ("list", "tuple"):
             raise OverrideError(f"override {ov.text!r}: cannot add index {last!r} to a list; "
-                                f"append with {format_path(keys[:-1])}+=VALUE", path)
-        if pkind == "node" and _param_status(parent, last) == "no":
+                                f"append with {ppath}+=VALUE", path)
+        if pkind == "attrs" or pkind == "node" and _param_status(parent, last) == "no":
             raise _unknown_key(ov, parent, last, path)
     if ov.kind == "add" and exists:
         raise OverrideError(f"override {ov.text!r}: {path!r} already exists; set it with "
@@ -586,7 +534,9 @@ def _apply_path(cfg: Any, keys: tuple, ov: Override, source: str, value: Any) ->
     old = get_child(parent, last) if exists and pkind == "list" else None
     value = _assign(parent, last, value, exists, ov, source, path, ppath, pann)
     if value is not _MERGED and pkind == "list" and len(keys) >= 2:
-        _record_list_element(_walk(cfg, keys[:-2], ov), keys[-2], last, old, value, source)
+        # provenance of list elements lives on the list's parent (see ``explain``)
+        record(_walk(cfg, keys[:-2], ov), f"{keys[-2]}.{last}", old, True, value, source,
+               "override")
 
 
 _MERGED = object()
@@ -602,13 +552,14 @@ def _assign(parent: Any, key: Any, value: Any, exists: bool, ov: Override, sourc
             _merge(current, value, ov, source, path, _child_ann(parent, key, pann))
             return _MERGED
     checked = _checked(parent, key, value, exists, path, pann)
-    _guard(lambda: set_child(parent, key, checked, source, "override", ppath), ov)
+    _guard(ov, set_child, parent, key, checked, source, "override", ppath)
     return checked
 
 
-def _guard(fn: Any, ov: Override | str) -> None:
+def _guard(ov: Override | str, fn: Any, *args: Any) -> None:
+    """``fn(*args)``, a frozen config's refusal quoting the override."""
     try:
-        fn()
+        fn(*args)
     except FrozenConfigError as exc:
         text = ov if isinstance(ov, str) else ov.text
         raise OverrideError(f"override {text!r}: {exc}", exc.path) from exc
@@ -620,8 +571,7 @@ def _child_ann(parent: Any, key: Any, pann: Any) -> Any:
     if k == "attrs":
         return field_types(type(parent)).get(key)
     if k == "node":
-        target = checkable_target(parent) if isinstance(key, str) else None
-        p = params(target) if target is not None else None
+        p = _node_params(parent) if isinstance(key, str) else None
         return p.hints.get(key) if p is not None else None
     return item_annotations(pann)[1] if k in ("mapping", "list") else None
 
@@ -665,14 +615,9 @@ def _append(parent: Any, key: Any, value: Any, ov: Override, source: str, path: 
     if not isinstance(current, (list, tuple)):
         raise OverrideError(f"override {ov.text!r}: {path!r} is a {type(current).__name__}, "
                             f"not a list; '+=' appends to lists", path)
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    new = [*current, *items]
-    if isinstance(current, tuple):
-        new_value: Any = tuple(new)
-    else:
-        new_value = new
-    new_value = _checked(parent, key, new_value, True, path, pann)
-    _guard(lambda: set_child(parent, key, new_value, source, "override", ppath), ov)
+    new = [*current, *(value if isinstance(value, (list, tuple)) else [value])]
+    _assign(parent, key, tuple(new) if isinstance(current, tuple) else new, True, ov, source,
+            path, ppath, pann)
 
 
 def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
@@ -682,17 +627,9 @@ def _merge(current: Any, value: dict, ov: Override, source: str, path: str,
     for key, sub in value.items():
         sub_path = join_path(path, key)
         exists = _has(current, key)
-        if not exists:
-            if ck == "attrs":
-                raise _unknown_key(ov, current, key, sub_path)
-            if ck == "node" and _param_status(current, key) == "no":
-                raise _unknown_key(ov, current, key, sub_path)
+        if not exists and (ck == "attrs" or ck == "node" and _param_status(current, key) == "no"):
+            raise _unknown_key(ov, current, key, sub_path)
         _assign(current, key, sub, exists, ov, source, sub_path, path, ann)
 
-
-# provenance of list elements set by override lives on the list's parent (see ``explain``)
-def _record_list_element(grandparent: Any, list_key: Any, index: int, old: Any, new: Any,
-                         source: str) -> None:
-    record(grandparent, f"{list_key}.{index}", old, True, new, source, "override")
 
 

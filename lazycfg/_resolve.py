@@ -92,9 +92,7 @@ class _Resolver:
         parent = self._get(path[:-1])
         key = path[-1]
         if _tree.kind_of(parent) == "tuple":
-            items = list(parent)
-            items[key] = value
-            self._set(path[:-1], tuple(items), text)
+            self._set(path[:-1], (*parent[:key], value, *parent[key + 1:]), text)
         else:
             try:
                 _tree.set_child(parent, key, _typed(parent, key, value), source=f"resolve {text}",
@@ -133,14 +131,8 @@ class _Resolver:
         if "${" in rest or "\\" in text:
             raise _Unhandled
         if len(matches) == 1 and matches[0].span() == (0, len(text)):
-            return self._one(matches[0].group(1), path)
-        parts, pos = [], 0
-        for m in matches:
-            parts.append(text[pos:m.start()])
-            parts.append(str(self._one(m.group(1), path)))
-            pos = m.end()
-        parts.append(text[pos:])
-        return "".join(parts)
+            return self._one(matches[0].group(1), path)  # the whole string: the value itself
+        return _RX.interp.sub(lambda m: str(self._one(m.group(1), path)), text)
 
     def _one(self, body: str, path: Path) -> Any:
         body = body.strip()
@@ -204,11 +196,9 @@ class _Resolver:
         if not parsed or not isinstance(parsed[0], str) or len(parsed) > 2:
             raise _Unhandled
         name = parsed[0]
-        if name in os.environ:
-            return os.environ[name]
-        if len(parsed) == 2:
-            default = parsed[1]
-            return None if default is None else str(default)
+        if name in os.environ or len(parsed) == 2:
+            default = None if len(parsed) < 2 or parsed[1] is None else str(parsed[1])
+            return os.environ.get(name, default)
         raise ResolveError(
             f"cannot resolve '${{oc.env:{args.strip()}}}' at {path_str(path)}: environment "
             f"variable '{name}' is not set; set it or give a default: ${{oc.env:{name},DEFAULT}}",
@@ -222,9 +212,9 @@ class _Resolver:
         _CURRENT_NOW.append(self.now)
         try:
             node: Any = OmegaConf.create(_plain(self.root), flags={"allow_objects": True})
-            for key in path[:-1]:
+            for key in path:
                 node = node[key]
-            value = node[path[-1]]
+            value = node
         except (OmegaConfBaseException, ValueError, KeyError, TypeError) as e:
             msg = str(e).splitlines()[0]
             raise ResolveError(f"cannot resolve '{text}' at {path_str(path)}: {msg}",

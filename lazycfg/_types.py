@@ -10,6 +10,7 @@ imports; ``params`` caches a callable's parameters and resolved annotations.
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import sys
 import types
 import typing
@@ -35,21 +36,13 @@ def type_repr(tp: Any) -> str:
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__qualname__ if tp.__module__ == "builtins" else (
             f"{tp.__module__}.{tp.__qualname__}")
-    text = repr(tp)
-    return text.replace("typing.", "")
-
-
-def _is_interp(value: Any) -> bool:
-    return type(value) is str and "${" in value
+    return repr(tp).replace("typing.", "")
 
 
 def check_value(value: Any, tp: Any, path: str, convert: bool = True) -> Any:
     """``value`` checked against ``tp`` (converted when ``convert``), else ConfigTypeError."""
-    if value is PLACEHOLDER or _is_interp(value):
-        return value
-    chk = compile_checker(tp)
     try:
-        return chk(value, path, convert)
+        return _sub(value, compile_checker(tp), path, convert)
     except _Reject:
         raise ConfigTypeError(
             f"{path or '<root>'}: expected {type_repr(tp)}, got {value!r} "
@@ -95,7 +88,8 @@ def _any(value: Any, path: str, convert: bool) -> Any:
 
 
 def _sub(value: Any, chk: Checker, path: str, convert: bool) -> Any:
-    if value is PLACEHOLDER or _is_interp(value):
+    """``chk(value)``; PLACEHOLDER and ``${...}`` strings (resolved later) always pass."""
+    if value is PLACEHOLDER or type(value) is str and "${" in value:
         return value
     return chk(value, path, convert)
 
@@ -146,21 +140,16 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
         keep_tuple = origin not in (list,) and origin in _abc("Sequence")
 
         def chk_list(v: Any, p: str, c: bool) -> Any:
-            if isinstance(v, list):
-                out = v
-            elif isinstance(v, tuple) and (c or keep_tuple):
-                out = v if keep_tuple else list(v)
-            else:
+            if not (isinstance(v, list) or isinstance(v, tuple) and (c or keep_tuple)):
                 raise _Reject
-            if elem is _any:
+            out = v if isinstance(v, list) or keep_tuple else list(v)
+            new = out if elem is _any else [_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(out)]
+            if all(a is b for a, b in zip(new, out)):
                 return out
-            new = [_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(out)]
-            if any(a is not b for a, b in zip(new, out)):
-                if isinstance(out, list):
-                    out[:] = new
-                    return out
-                return type(out)(new)
-            return out
+            if isinstance(out, list):
+                out[:] = new  # in place: a list shared by reference stays shared
+                return out
+            return type(out)(new)
         return chk_list
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
@@ -172,20 +161,15 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
             elem, fixed = _any, [compile_checker(a) for a in args] if args else None
 
         def chk_tuple(v: Any, p: str, c: bool) -> Any:
-            if isinstance(v, tuple):
-                items = v
-            elif isinstance(v, list) and c:
-                items = tuple(v)
-            else:
+            if not (isinstance(v, tuple) or c and isinstance(v, list)):
                 raise _Reject
-            if fixed is not None:
-                if len(items) != len(fixed):
-                    raise _Reject
-                return tuple(_sub(x, f, f"{p}.{i}", c) for i, (x, f) in
-                             enumerate(zip(items, fixed)))
-            if elem is not _any:
-                return tuple(_sub(x, elem, f"{p}.{i}", c) for i, x in enumerate(items))
-            return items
+            items = v if isinstance(v, tuple) else tuple(v)
+            checks = [elem] * len(items) if fixed is None else fixed
+            if len(items) != len(checks):
+                raise _Reject
+            if fixed is None and elem is _any:
+                return items
+            return tuple(_sub(x, f, f"{p}.{i}", c) for i, (x, f) in enumerate(zip(items, checks)))
         return chk_tuple
     if origin in (dict, typing.Dict) or origin in _abc("Mapping", "MutableMapping"):
         kchk = compile_checker(args[0]) if args else _any
@@ -198,17 +182,10 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
                 raise _Reject
             if kchk is _any and vchk is _any:
                 return v
-            changed = False
-            items = []
-            for k, x in v.items():
-                nk = kchk(k, f"{p}.{k}", c) if kchk is not _any else k
-                nx = _sub(x, vchk, f"{p}.{k}", c) if vchk is not _any else x
-                changed = changed or nk is not k or nx is not x
-                items.append((nk, nx))
-            if changed:
+            items = [(kchk(k, f"{p}.{k}", c), _sub(x, vchk, f"{p}.{k}", c)) for k, x in v.items()]
+            if any(a is not b for pair, old in zip(items, v.items()) for a, b in zip(pair, old)):
                 dict.clear(v)
-                for k, x in items:
-                    dict.__setitem__(v, k, x)
+                dict.update(v, items)
             return v
         return chk_dict
     if origin in (set, frozenset, typing.Set, typing.FrozenSet) or origin in _abc("Set"):
@@ -225,9 +202,7 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
         base = args[0] if args and isinstance(args[0], type) else object
 
         def chk_type(v: Any, p: str, c: bool) -> Any:
-            if isinstance(v, (str, LazyRef)):
-                return v
-            if isinstance(v, type) and issubclass(v, base):
+            if isinstance(v, (str, LazyRef)) or isinstance(v, type) and issubclass(v, base):
                 return v
             raise _Reject
         return chk_type
@@ -244,15 +219,11 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
 
 
 def _abc(*names: str) -> tuple:
-    import collections.abc as cabc
-
     return tuple(getattr(cabc, n) for n in names) + tuple(
         getattr(typing, n) for n in names if hasattr(typing, n))
 
 
 def _is_callable_origin(origin: Any) -> bool:
-    import collections.abc as cabc
-
     return origin is cabc.Callable or origin is typing.Callable
 
 
@@ -355,10 +326,8 @@ def _build_class(tp: type) -> Checker:
         return _any
 
     def chk_class(v: Any, p: str, c: bool) -> Any:
-        if isinstance(v, tp):
-            return v
-        if type(v) is LazyNode or isinstance(v, LazyRef):
-            return v  # builds / imports such an object later; check() looks closer
+        if isinstance(v, tp) or type(v) is LazyNode or isinstance(v, LazyRef):
+            return v  # a node or ref builds / imports such an object later; check() looks closer
         raise _Reject
     return chk_class
 
@@ -366,11 +335,12 @@ def _build_class(tp: type) -> Checker:
 # ----------------------------------------------------------------------------- signatures
 class Params:
     """Parameters of a callable: keyword-passable ``names`` (``required`` ones without a
-    default), ``var_kw`` (takes ``**kwargs``), resolved ``hints`` and ``defaults``."""
+    default), ``var_kw`` (takes ``**kwargs``), resolved ``hints``, ``defaults`` and ``sig``."""
 
-    __slots__ = ("names", "required", "var_kw", "hints", "defaults")
+    __slots__ = ("names", "required", "var_kw", "hints", "defaults", "sig")
 
     def __init__(self, sig: Any) -> None:
+        self.sig = sig
         ps = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD,
                                                               p.KEYWORD_ONLY)]
         self.names = [p.name for p in ps]

@@ -11,6 +11,7 @@ container's rules) and ``raw_set`` (bypassing them, for loaders).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any, Callable, Iterator
 
 from ._errors import ConfigError, ConfigKeyError, OverrideError
@@ -37,16 +38,9 @@ _SEG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 
 # ----------------------------------------------------------------------------- kinds
-class Kind:
-    """``flatten(obj) -> [(key, child)]``, ``unflatten(template, items) -> new object`` (no
-    checks) and ``setter(obj, key, value, source, kind, path)`` (None: ``set_child`` knows it)."""
-
-    __slots__ = ("flatten", "unflatten", "setter")
-
-    def __init__(self, flatten: Callable, unflatten: Callable, setter: Callable | None) -> None:
-        self.flatten, self.unflatten, self.setter = flatten, unflatten, setter
-
-
+# ``flatten(obj) -> [(key, child)]``, ``unflatten(template, items) -> new object`` (no checks),
+# ``setter(obj, key, value, source, kind, path)`` (None: ``set_child`` knows the kind)
+Kind = namedtuple("Kind", "flatten unflatten setter")
 KINDS: dict[str, Kind] = {}
 
 
@@ -172,22 +166,15 @@ def walk(obj: Any, path: Path = (), *, dedupe: bool = True,
          _seen: set[int] | None = None) -> Iterator[tuple[Path, Any]]:
     """Yields ``(path, value)`` for ``obj`` and everything below it, pre-order (``dedupe``: a
     container reachable twice is yielded and descended only at its first path)."""
-    if _seen is None:
-        _seen = set()
+    _seen = set() if _seen is None else _seen
     yield path, obj
-    if type(obj) in _SCALARS:
+    if type(obj) in _SCALARS or dedupe and id(obj) in _seen:
         return
-    if dedupe:
-        oid = id(obj)
-        if oid in _seen:
-            return
-        _seen.add(oid)
+    _seen.add(id(obj))
     for key, child in children(obj):
-        if type(child) in _SCALARS:
+        if type(child) in _SCALARS:  # leaves directly: no generator per leaf
             yield (*path, key), child
-        else:
-            if dedupe and id(child) in _seen:
-                continue
+        elif not (dedupe and id(child) in _seen):
             yield from walk(child, (*path, key), dedupe=dedupe, _seen=_seen)
 
 
@@ -256,56 +243,48 @@ def set_child(obj: Any, key: Any, value: Any, source: str | None = None,
     """Sets a child through the container's rules (freezing, provenance, type checks);
     ``source`` None records the calling line; ``path`` is ``obj``'s, for errors."""
     t = type(obj)
+    if t is LazyNode and isinstance(key, str) and key.isdigit():
+        key = int(key)
+    elif isinstance(obj, ConfigDict) and type(key) is int and key not in obj and str(key) in obj:
+        key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
     if t is LazyNode or isinstance(obj, ConfigDict):
-        if t is LazyNode and isinstance(key, str) and key.isdigit():
-            key = int(key)
-        if isinstance(obj, ConfigDict) and key not in obj and type(key) is int and str(
-                key) in obj:
-            key = str(key)  # ``a.0`` sets the str key "0"; a str "0" never lands on an int key
         obj._lz_set(key, value, source, kind)
-        return
-    if isinstance(obj, dict):
+    elif isinstance(obj, dict):
         obj[key] = wrap(value)
-        return
-    if isinstance(obj, list):
-        idx = _index(obj, key, path or "")
-        obj[idx] = wrap(value)
-        return
-    if isinstance(obj, tuple):
-        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple at "
-                          f"{path or '<root>'} instead", join_path(path, key))
-    if getattr(t, "__attrs_attrs__", None) is not None:
+    elif isinstance(obj, list):
+        obj[_index(obj, key, path or "")] = wrap(value)
+    elif getattr(t, "__attrs_attrs__", None) is not None:
         KINDS["attrs"].setter(obj, key, value, source, kind, path)
-        return
-    raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {type(obj).__name__} "
-                         f"value, not a config container", join_path(path, key))
+    elif isinstance(obj, tuple):
+        raise ConfigError(f"{join_path(path, key)!r}: tuples are immutable; set the whole tuple "
+                          f"at {path or '<root>'} instead", join_path(path, key))
+    else:
+        raise ConfigKeyError(f"{join_path(path, key)!r}: {path or '<root>'} is a {t.__name__} "
+                             f"value, not a config container", join_path(path, key))
 
 
 def del_child(obj: Any, key: Any, source: str | None = None, path: str | None = None) -> None:
     """Deletes a child (a node kwarg, a mapping key or a list element)."""
+    full = join_path(path, key)
     if type(obj) is LazyNode:
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
-        obj._lz_del(key, source)
-        return
-    if isinstance(obj, dict):
+        obj._lz_del(int(key) if isinstance(key, str) and key.isdigit() else key, source)
+    elif isinstance(obj, dict):
         try:
             real = _mapping_key(obj, key)
         except KeyError:
-            raise ConfigKeyError(f"{join_path(path, key)!r}: no such key to delete."
-                                 f"{suggest(key, obj.keys())}", join_path(path, key)) from None
+            raise ConfigKeyError(f"{full!r}: no such key to delete.{suggest(key, obj.keys())}",
+                                 full) from None
         old = obj[real]
         del obj[real]
         record(obj, real, old, True, DELETED, source, "delete")
-        return
-    if isinstance(obj, list):
+    elif isinstance(obj, list):
         del obj[_index(obj, key, path or "")]
-        return
-    if is_attrs(obj):
-        raise ConfigError(f"cannot delete {join_path(path, key)!r}: it is a field of "
-                          f"{type(obj).__name__}; set it instead", join_path(path, key))
-    raise ConfigKeyError(f"cannot delete {join_path(path, key)!r}: {path or '<root>'} is a "
-                         f"{type(obj).__name__}", join_path(path, key))
+    elif is_attrs(obj):
+        raise ConfigError(f"cannot delete {full!r}: it is a field of {type(obj).__name__}; set "
+                          "it instead", full)
+    else:
+        raise ConfigKeyError(f"cannot delete {full!r}: {path or '<root>'} is a "
+                             f"{type(obj).__name__}", full)
 
 
 def raw_set(obj: Any, key: Any, value: Any) -> None:
@@ -352,62 +331,47 @@ def parse_key_path(text: str, *, full: str | None = None, offset: int = 0) -> li
     i, n = 0, len(text)
     if n == 0:
         raise _fail(full, offset, "empty key")
-    expect_seg = True
-    while i < n:
+    while True:
         c = text[i]
         if c == "[":
             j = i + 1
             if j < n and text[j] in "'\"":
-                value, j = _parse_quoted(text, j, full, offset)
-                keys.append(value)
+                key, j = _parse_quoted(text, j, full, offset)
             else:
                 k = text.find("]", j)
                 if k < 0:
                     raise _fail(full, offset + i, "unclosed '['")
                 inner = text[j:k].strip()
-                key = _scalar(inner) if inner else ""
-                if inner == "*":
-                    key = Glob("*")
-                elif isinstance(key, str):
+                key = Glob("*") if inner == "*" else _scalar(inner) if inner else ""
+                if isinstance(key, str) and not is_glob(key):
                     raise _fail(full, offset + j, f"list index must be an integer (a mapping "
                                 f"key may also be a float, true/false/null or quoted) or '*', "
                                 f"got {inner!r}")
-                keys.append(key)
                 j = k
             if j >= n or text[j] != "]":
                 raise _fail(full, offset + j, "expected ']'")
-            i = j + 1
-            expect_seg = False
-            if i < n and text[i] not in ".[":
-                raise _fail(full, offset + i, "expected '.' or '[' after ']'")
-            if i < n and text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i, "path ends with '.'")
-            continue
-        if c == ".":
-            raise _fail(full, offset + i, "empty path segment")
-        j = i
-        while j < n and text[j] in _SEG_CHARS:
             j += 1
-        if j == i:
-            raise _fail(full, offset + i, f"unexpected character {c!r} in key")
-        seg = text[i:j]
-        keys.append(_segment(seg))
+            if j < n and text[j] not in ".[":
+                raise _fail(full, offset + j, "expected '.' or '[' after ']'")
+        elif c == ".":
+            raise _fail(full, offset + i, "empty path segment")
+        else:
+            j = i
+            while j < n and text[j] in _SEG_CHARS:
+                j += 1
+            if j == i:
+                raise _fail(full, offset + i, f"unexpected character {c!r} in key")
+            key = _segment(text[i:j])
+            if j < n and text[j] not in ".[":
+                raise _fail(full, offset + j, f"unexpected character {text[j]!r} in key")
+        keys.append(key)
+        if j < n and text[j] == ".":
+            j += 1
+            if j >= n:  # the caret: after ']', or under the '.' itself
+                raise _fail(full, offset + j - (c != "["), "path ends with '.'")
+        if j >= n:
+            return keys
         i = j
-        expect_seg = False
-        if i < n:
-            if text[i] == ".":
-                i += 1
-                expect_seg = True
-                if i >= n:
-                    raise _fail(full, offset + i - 1, "path ends with '.'")
-            elif text[i] != "[":
-                raise _fail(full, offset + i, f"unexpected character {text[i]!r} in key")
-    if expect_seg and not keys:
-        raise _fail(full, offset, "empty key")
-    return keys
 
 
 def _segment(seg: str) -> Any:
@@ -420,30 +384,21 @@ def _segment(seg: str) -> Any:
 def _scalar(word: str) -> Any:
     """Converts a bare word: bool/null words, int, float, else the string itself."""
     low = word.lower()
-    if low == "true":
-        return True
-    if low == "false":
-        return False
-    if low in ("null", "none"):
-        return None
+    if low in _WORDS:
+        return _WORDS[low]
     if "${" in word:
         return word
-    c = word[0]
-    if c.isdigit() or c in "+-." or low in ("inf", "nan"):
-        try:
-            return int(word)
-        except ValueError:
-            pass
-        if len(word) > 2 and word[0] == "0" and word[1] in "xXoObB":
+    if word[0].isdigit() or word[0] in "+-." or low in ("inf", "nan"):
+        prefixed = len(word) > 2 and word[0] == "0" and word[1] in "xXoObB"  # 0x10, 0o7, 0b1
+        for convert in (int, lambda w: int(w, 0), float) if prefixed else (int, float):
             try:
-                return int(word, 0)
+                return convert(word)
             except ValueError:
                 pass
-        try:
-            return float(word)
-        except ValueError:
-            pass
     return word
+
+
+_WORDS = {"true": True, "false": False, "null": None, "none": None}
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0": "\0"}
@@ -451,10 +406,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "r": "\r", "0"
 
 def _parse_quoted(s: str, i: int, full: str, offset: int) -> tuple[str, int]:
     """Parses a quoted string starting at ``s[i]``; returns (value, index after the quote)."""
-    quote = s[i]
-    out = []
-    j = i + 1
-    n = len(s)
+    quote, out, j, n = s[i], [], i + 1, len(s)
     while j < n:
         c = s[j]
         if c == "\\" and j + 1 < n:

@@ -47,8 +47,6 @@ for _path in (ROOT, ROOT / "tools"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from torch.utils.data import Dataset  # noqa: E402
-
 import lazycfg  # noqa: E402
 
 SMOKE_NET = dict(
@@ -161,22 +159,6 @@ def run(config: Any) -> list[dict[str, Any]]:
     path = Path(config.job.path_local) / "metrics.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     return [r for r in rows if r.get("split") == "train"]
-
-
-class RepeatItems(Dataset):
-    """A map-style dataset repeating the first ``distinct`` items of ``dataset`` (read once)."""
-
-    def __init__(self, *, dataset: Dataset, distinct: int = 2) -> None:
-        self.length = len(dataset)
-        self.items = [dataset[i] for i in range(distinct)]
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = dict(self.items[index % len(self.items)])
-        item["sample_idx"] = index
-        return item
 
 
 class _Timers:
@@ -302,9 +284,9 @@ def _bench(args: argparse.Namespace, tmp: Path) -> int:
         "cached (latent cache)": load(args, folder, "cached", cache),
     }
     dit_only = load(args, folder, "dit_only", cache)
-    import bench_e2e_gpu as this  # importable name of this file: config.yaml can name the class
+    from _gpu_check.common import RepeatItems  # items repeated in-process (named by config.yaml)
 
-    dit_only.dataloader_train.dataset = lazycfg.L(this.RepeatItems)(
+    dit_only.dataloader_train.dataset = lazycfg.L(RepeatItems)(
         dataset=dit_only.dataloader_train.dataset, distinct=2
     )
     dit_only.dataloader_train.num_workers = 0

@@ -50,7 +50,9 @@ def run_case(args: argparse.Namespace, res: str, case: str) -> dict[str, Any]:
     extra = ["text_encoder=precomputed", "checkpoint.load_path=", *(LORA if case == "lora" else [])]
     if res == "720" and args.ac720:
         extra.append(f"trainer.parallelism.activation_checkpointing={args.ac720}")
-    cfg, rows, wall = gc_tools.trainer_run(args, EXPERIMENTS[res], res, args.warmup + args.steps, extra)
+    cfg, rows, wall = gc_tools.trainer_run(
+        args, EXPERIMENTS[res], res, args.warmup + args.steps, extra
+    )
     measured = [r for r in rows if r["iteration"] > args.warmup]
     if not measured:
         raise RuntimeError(f"no measured steps ({len(rows)} rows)")

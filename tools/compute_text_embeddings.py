@@ -199,8 +199,8 @@ def reason1_encoder(args: argparse.Namespace, dtype: torch.dtype) -> tuple[Encod
     return encode, str(args.weights)
 
 
-def t5_encoder(*, checkpoint: Path | None, text_len: int, device: str, batch_size: int) -> Encoder:
-    """A local T5 encoder via ``transformers``; outputs trimmed to each caption's real tokens."""
+def t5_encoder(*, checkpoint: Path | None, text_len: int, device: str) -> Encoder:
+    """A local T5 encoder (:class:`~cosmos_train.text_encoders.t5.T5TextEncoder`), trimmed."""
     if checkpoint is None:
         raise EmbeddingError(
             "--encoder t5 needs --checkpoint DIR (a local T5 encoder folder); "
@@ -212,31 +212,25 @@ def t5_encoder(*, checkpoint: Path | None, text_len: int, device: str, batch_siz
             f"(config, weights, tokenizer) to a local folder first"
         )
     try:
-        from transformers import AutoTokenizer, T5EncoderModel
+        import transformers  # noqa: F401
     except ImportError as err:
         raise EmbeddingError(
             "--encoder t5 needs the optional 'transformers' package: pip install "
             "transformers sentencepiece (or use --encoder hash)"
         ) from err
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=True)
-        model = T5EncoderModel.from_pretrained(str(checkpoint), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise EmbeddingError(f"cannot load a T5 encoder from {checkpoint}: {err}") from err
-    model = model.to(device).eval()
+    from cosmos_train.text_encoders.reason1 import WeightsLoadError
+    from cosmos_train.text_encoders.t5 import T5TextEncoder
 
-    @torch.no_grad()
-    def encode(captions: list[str]) -> list[torch.Tensor]:
-        batch = tokenizer(
-            captions,
-            max_length=text_len,
-            padding="max_length",
-            truncation=True,
-            return_tensors="pt",
+    try:
+        model = T5TextEncoder(
+            weights=str(checkpoint), max_length=text_len, device=device, dtype="float32"
         )
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float().cpu()
-        return [hidden[j, : int(n)] for j, n in enumerate(mask.sum(dim=1).tolist())]
+    except WeightsLoadError as err:
+        raise EmbeddingError(f"cannot load a T5 encoder from {checkpoint}: {err}") from None
+
+    def encode(captions: list[str]) -> list[torch.Tensor]:
+        hidden, mask = model.encode_with_mask(captions)
+        return [hidden[j, : int(n)].cpu() for j, n in enumerate(mask.sum(dim=1).tolist())]
 
     return encode
 
@@ -387,7 +381,6 @@ def compute(args: argparse.Namespace) -> tuple[int, int]:
             checkpoint=args.checkpoint,
             text_len=args.text_len,
             device=args.device,
-            batch_size=args.batch_size,
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     first_file: dict[str, Path] = {}  # caption -> the file already holding its embedding

@@ -73,7 +73,11 @@ def _run(args: argparse.Namespace) -> None:
 
     if args.chunk_mb < 1:
         raise ConfigError(f"--chunk-mb must be >= 1, got {args.chunk_mb}")
-    from cosmos_train.checkpoint.export import export_checkpoint, is_lora_checkpoint, resolve_checkpoint_dir
+    from cosmos_train.checkpoint.export import (
+        export_checkpoint,
+        is_lora_checkpoint,
+        resolve_checkpoint_dir,
+    )
 
     if args.lora or is_lora_checkpoint(resolve_checkpoint_dir(args.source)):
         _run_lora(args)
@@ -95,20 +99,22 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _run_lora(args: argparse.Namespace) -> None:
-    from lazycfg import ConfigError
-
     from cosmos_train.checkpoint.export import is_lora_checkpoint, resolve_checkpoint_dir
     from cosmos_train.model.lora import export_lora_checkpoint
+    from lazycfg import ConfigError
 
     ckpt = resolve_checkpoint_dir(args.source)
     if not is_lora_checkpoint(ckpt):
         raise ConfigError(f"--lora {args.lora}: {ckpt} is not a LoRA run's checkpoint; drop --lora")
     if args.lora is None:
         raise ConfigError(
-            f"{ckpt} is a LoRA run (adapters only, the base is referenced): pass --lora merged (release "
-            "files with the adapters folded into the base) or --lora adapter (PEFT adapter file)"
+            f"{ckpt} is a LoRA run (adapters only, the base is referenced): pass --lora merged "
+            "(release files with the adapters folded into the base) or --lora adapter (PEFT "
+            "adapter file)"
         )
-    files = export_lora_checkpoint(ckpt, args.output, merged=args.lora == "merged", ema=not args.no_ema, force=args.force)
+    files = export_lora_checkpoint(
+        ckpt, args.output, merged=args.lora == "merged", ema=not args.no_ema, force=args.force
+    )
     print(f"exported LoRA checkpoint {ckpt} ({args.lora}) to {args.output}")
     for name, path in files.items():
         print(f"  {name}: {path.stat().st_size / 2**20:.1f} MiB")

@@ -325,21 +325,10 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
                 f"{source} is an experiment file: name the weights with --checkpoint PATH "
                 "(.pt or iter_* dir)"
             )
-        from cosmos_train.distributed.parallelize import make_net_builder
-        from cosmos_train.inference import load_weights
-        from cosmos_train.model.lora import model_build_kwargs
-        from cosmos_train.utils.build import instantiate_at
+        from cosmos_train.inference import build_model, load_weights
 
         config = lazycfg.resolve(lazycfg.load(str(source), list(args.overrides)))
-        builder = make_net_builder(device=device, mode="none", seed=config.trainer.seed)
-        model = instantiate_at(
-            config.model,
-            "model",
-            device=device,
-            net_builder=builder,
-            seed=config.trainer.seed,
-            **model_build_kwargs(config),
-        )
+        model = build_model(config, device)
         load_weights(model, checkpoint=args.checkpoint)
         return (
             config,

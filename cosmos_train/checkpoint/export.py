@@ -239,6 +239,7 @@ def _fsync(path: Path) -> None:
 def _config_fingerprint(config_path: Path) -> str | None:
     """``lazycfg.fingerprint`` of the saved config (as the run logged it), or None."""
     try:
+        import cosmos_train.config  # noqa: F401  (its config classes may load from the YAML)
         import lazycfg
 
         return lazycfg.fingerprint(lazycfg.load(str(config_path)))
@@ -259,6 +260,7 @@ def _param_count(config_path: Path | None, net_keys: dict[str, tuple[int, ...]])
     if config_path is None:
         return None
     try:
+        import cosmos_train.config  # noqa: F401  (its config classes may load from the YAML)
         import lazycfg
         from cosmos_train.model.video2world import build_component
 

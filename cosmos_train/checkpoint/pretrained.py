@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 
 _WAN = "Wan21VAE"
 _REASON1 = "Reason1TextEncoder"
+_T5 = "T5TextEncoder"
 _HASH = "HashTextEncoder"
 _VAE_NAME = "Wan2.1/vae"
-_REASON1_NAME = "nvidia/Cosmos-Reason1.1-7B"
+_WEIGHTS = {"Reason1TextEncoder": "nvidia/Cosmos-Reason1.1-7B", "T5TextEncoder": "google-t5/t5-11b"}
 
 
 def _get(node: Any, key: str) -> Any:
@@ -63,11 +64,11 @@ def random_parts(config: Any) -> list[tuple[str, str, bool]]:
         )
     encoder = _get(model, "text_encoder")
     kind = _target_name(encoder)
-    if kind == _REASON1 and not (_get(encoder, "weights") or ""):
+    if kind in (_REASON1, _T5) and not (_get(encoder, "weights") or ""):
         found.append(
             (
                 "model.config.text_encoder.weights",
-                f"set model.config.text_encoder.weights={_REASON1_NAME} or a local Reason1 folder",
+                f"set model.config.text_encoder.weights={_WEIGHTS[kind]} or a local folder",
                 bool(_get(encoder, "allow_random")),
             )
         )

@@ -12,12 +12,13 @@
   ``cache_size`` keeps the embeddings of recent captions (the nemo recipe has one caption, so
   the decoder then runs once). It is not sharded: FSDP would save ~11.6 GiB/rank on 8 ranks at
   the price of weight gathers every step, and the 2B recipe fits without it.
+* ``t5``: T5-11B encoder states ``[B, 512, 1024]``, zero past each caption (Cosmos-Predict2's
+  text input; not what the Predict2.5 nets take), for nets with 1024-wide text input.
 * ``hash``: NON-semantic word-hash vectors (``[B, 512, 100352]``); smoke tests only (it warns).
 
 Weights: ``model.config.text_encoder.weights`` takes a catalogue name (default
 ``nvidia/Cosmos-Reason1.1-7B``), ``hf://ORG/REPO[@REV]`` or a local folder
-(see :mod:`cosmos_train.checkpoint.hub`). T5 (Predict2) is not offered online: the Predict2.5 nets
-take Reason1 embeddings; ``tools/compute_text_embeddings.py --encoder t5`` writes T5 files.
+(see :mod:`cosmos_train.checkpoint.hub`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lazycfg import L, lazy_imports, register
 with lazy_imports():
     from cosmos_train.text_encoders.hash import HashTextEncoder
     from cosmos_train.text_encoders.reason1 import Reason1TextEncoder
+    from cosmos_train.text_encoders.t5 import T5TextEncoder
 
 _PKG = "model.config.text_encoder"
 
@@ -43,6 +45,14 @@ register(
         offload_to_cpu=False,
         cache_size=4,
         allow_random=False,
+    ),
+    package=_PKG,
+)
+register(
+    "text_encoder",
+    "t5",
+    L(T5TextEncoder)(
+        weights="google-t5/t5-11b", max_length=512, dtype="bfloat16", allow_random=False
     ),
     package=_PKG,
 )

@@ -2,6 +2,7 @@
 
 * :class:`Reason1TextEncoder`: Cosmos-Reason1 (Qwen2.5-VL-7B) "full_concat" embeddings, what the
   released Predict2.5 nets take (``[B, 512, 100352]``); needs the optional ``transformers`` extra.
+* :class:`T5TextEncoder`: T5-11B states ``[B, 512, 1024]`` (Cosmos-Predict2's text input).
 * :class:`HashTextEncoder`: non-semantic word hashes for smoke tests.
 * :func:`build_text_encoder`: the encoder a run's config asks for (``None``: precomputed files).
 
@@ -20,6 +21,7 @@ from cosmos_train.text_encoders.reason1 import (
     WeightsLoadError,
     mean_normalize,
 )
+from cosmos_train.text_encoders.t5 import T5TextEncoder
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
@@ -27,6 +29,7 @@ __all__ = [
     "SYSTEM_PROMPT",
     "HashTextEncoder",
     "Reason1TextEncoder",
+    "T5TextEncoder",
     "TextEncoder",
     "WeightsLoadError",
     "build_text_encoder",

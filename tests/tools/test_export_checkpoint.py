@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -12,34 +11,14 @@ import torch
 
 import lazycfg
 
+from ._jobs import train_tiny_job
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def job_dir(tmp_path_factory) -> Path:
-    from cosmos_train.launch import launch
-
-    out = tmp_path_factory.mktemp("out")
-    old = os.environ.get("IMAGINAIRE_OUTPUT_ROOT")
-    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(out)
-    try:
-        cfg = lazycfg.load(
-            str(ROOT / "experiments" / "tiny_cpu.py"),
-            [
-                "trainer.max_iter=2",
-                "trainer.run_validation=false",
-                "checkpoint.save_iter=2",
-                "~trainer.callbacks.every_n_sample_reg",
-                "~trainer.callbacks.every_n_sample_ema",
-            ],
-        )
-        launch(cfg)
-        return Path(cfg.job.path_local)
-    finally:
-        if old is None:
-            del os.environ["IMAGINAIRE_OUTPUT_ROOT"]
-        else:
-            os.environ["IMAGINAIRE_OUTPUT_ROOT"] = old
+    return train_tiny_job(tmp_path_factory.mktemp("out"))
 
 
 @pytest.fixture(scope="module")

@@ -14,38 +14,20 @@ import torch
 
 import lazycfg
 
+from ._jobs import train_tiny_job
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def job_dir(tmp_path_factory) -> Path:
     """A 2-step CPU-default job with a checkpoint; captions hashed online (so --prompt works)."""
-    from cosmos_train.launch import launch
-
-    out = tmp_path_factory.mktemp("out")
-    old = os.environ.get("IMAGINAIRE_OUTPUT_ROOT")
-    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(out)
-    try:
-        cfg = lazycfg.load(
-            str(ROOT / "experiments" / "tiny_cpu.py"),
-            [
-                "text_encoder=hash",
-                "model.config.text_encoder.max_length=8",
-                "model.config.text_encoder.embed_dim=32",
-                "trainer.max_iter=2",
-                "trainer.run_validation=false",
-                "checkpoint.save_iter=2",
-                "~trainer.callbacks.every_n_sample_reg",
-                "~trainer.callbacks.every_n_sample_ema",
-            ],
-        )
-        launch(cfg)
-        return Path(cfg.job.path_local)
-    finally:
-        if old is None:
-            del os.environ["IMAGINAIRE_OUTPUT_ROOT"]
-        else:
-            os.environ["IMAGINAIRE_OUTPUT_ROOT"] = old
+    return train_tiny_job(
+        tmp_path_factory.mktemp("out"),
+        "text_encoder=hash",
+        "model.config.text_encoder.max_length=8",
+        "model.config.text_encoder.embed_dim=32",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -480,6 +462,32 @@ def test_clear_errors(job_dir, generate_main, inputs, tmp_path, capsys, argv, me
 def test_source_errors(generate_main, capsys, argv, message):
     assert generate_main([*argv, "--prompt", "a"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_runs_as_a_fresh_command(job_dir, tmp_path):
+    """The command line in a new interpreter (nothing imported before it loads the config)."""
+    out = tmp_path / "fresh.mp4"
+    cmd = [
+        sys.executable,
+        str(ROOT / "tools" / "generate.py"),
+        str(job_dir),
+        "--prompt",
+        "a",
+        "--steps",
+        "1",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.run(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _sidecar(out)["prompt"] == "a"
 
 
 @pytest.mark.slow

@@ -286,6 +286,7 @@ def test_one_process_has_no_cp_group_and_is_its_own_dp_rank():
         pytest.param(3, 4, 16, "does not divide the world size (4)", id="world"),
         pytest.param(3, 6, 16, "must divide model.config.net.num_heads=16", id="heads"),
         pytest.param(0, 4, 16, "must be a positive integer", id="zero"),
+        pytest.param(16, 16, 16, "exceeds the 8 latent frames", id="frames"),
     ],
 )
 def test_validate_checks_context_parallel_size(cp, world, heads, message):

@@ -49,9 +49,16 @@ def test_step_uses_the_captions(model_and_batch):
 
 def test_missing_captions_are_a_clear_error(model_and_batch):
     model, batch = model_and_batch
-    no_text = {k: v for k, v in batch.items() if k not in ("ai_caption",)}
+    no_text = {k: v for k, v in batch.items() if k not in ("ai_caption", "t5_text_embeddings")}
     with pytest.raises(KeyError, match=r"model\.config\.input_caption_key"):
         model.training_step(no_text, iteration=1)
+
+
+def test_embeddings_without_captions_pass_through(model_and_batch):
+    """A batch already encoded (tools/generate.py encodes the prompt once) is used as it is."""
+    model, batch = model_and_batch
+    encoded = {k: v for k, v in batch.items() if k != "ai_caption"}
+    assert model._with_text_embeddings(encoded) is encoded
 
 
 def test_negative_prompt_text_is_encoded_for_sampling(model_and_batch):
