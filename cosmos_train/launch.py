@@ -97,6 +97,7 @@ def _close_progress_bars() -> None:
 #: them, so looking them up in ``sys.modules`` keeps this module torch-free.
 _USER_ERRORS = (
     ("cosmos_train.checkpoint.dcp", "CheckpointError"),
+    ("cosmos_train.checkpoint.hub", "WeightsNotFoundError"),
     ("cosmos_train.trainer.trainer", "NonFiniteError"),
 )
 
