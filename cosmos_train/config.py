@@ -496,15 +496,15 @@ def _param_dtype_problem(cfg: Config) -> str | None:
 
 
 def _object_store_problem(path: str, store: ObjectStoreConfig) -> str:
-    """Why an enabled object store cannot be used (missing credentials, or not implemented)."""
-    if not store.credentials or not os.path.isfile(store.credentials):
-        return (
-            f"{path}.enabled=True but the credentials file {store.credentials!r} does not exist: "
-            f"provide it, or use local checkpoints (checkpoint=local, or {path}.enabled=false)"
-        )
+    """Why an enabled object store cannot be used: it is not implemented (credentials or not).
+
+    The message never asks for the credentials file first: providing it would only lead to
+    this same refusal.
+    """
     return (
-        f"{path}.enabled=True: object-store checkpoints are not implemented in cosmos_train; "
-        f"use checkpoint=local (or {path}.enabled=false) and copy the job directory yourself"
+        f"{path}.enabled=True: object-store checkpoints (checkpoint=s3/pbss/gcp) are not implemented "
+        f"in cosmos_train; use checkpoint=local (or {path}.enabled=false) and copy the job "
+        "directory to the object store yourself"
     )
 
 

@@ -97,6 +97,7 @@ def _close_progress_bars() -> None:
 #: them, so looking them up in ``sys.modules`` keeps this module torch-free.
 _USER_ERRORS = (
     ("cosmos_train.checkpoint.dcp", "CheckpointError"),
+    ("cosmos_train.checkpoint.hub", "WeightsNotFoundError"),
     ("cosmos_train.trainer.trainer", "NonFiniteError"),
 )
 
@@ -435,7 +436,23 @@ def _warn_about_ignored_fields(config: Config) -> None:
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at emit time (notebooks and test runners swap it)."""
+    """Writes to whatever ``sys.stderr`` is at emit time (notebooks and test runners swap it).
+
+    Records logged with ``extra={"console": False}`` go to the log file only (the progress bar
+    shows them); while tqdm is loaded, lines go through ``tqdm.write`` so a bar is not broken.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "console", True) is False:
+            return
+        tqdm = sys.modules.get("tqdm")
+        if tqdm is None:
+            super().emit(record)
+            return
+        try:
+            tqdm.tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
 
     @property  # type: ignore[override]
     def stream(self):  # noqa: D102

@@ -461,7 +461,7 @@ def _load_dcp_net(net: nn.Module, model_dir: Path, *, strict: bool) -> None:
         raise CheckpointError(
             f"LoRA base {model_dir.parent} is itself a LoRA run (adapters only, no base weights); "
             "export it merged "
-            "(lora.export_lora_checkpoint(..., merged=True)) and use that file as "
+            "(lora_export.export_lora_checkpoint(..., merged=True)) and use that file as "
             "checkpoint.load_path"
         )
     if strict and (missing or unexpected or mismatched):

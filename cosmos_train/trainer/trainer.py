@@ -556,10 +556,11 @@ class Trainer:
             log_step = self.is_log_step(self.iteration)
             if log_step:
                 self.pending_metrics = self._window_metrics(window_loss, window_norm, window_steps, window_samples, window_t0)
+                # The row callbacks read (and add fields to) in on_training_step_end.
+                self.last_logged = self.pending_metrics
             cb.on_training_step_end(model, batch, output, loss, self.iteration)
             _kick(watchdog, f"step-end callbacks at iteration {self.iteration}")
             if log_step:
-                self.last_logged = self.pending_metrics
                 self._writer.write(self.pending_metrics)
                 self.pending_metrics = {}
                 window_loss.zero_()
@@ -675,7 +676,8 @@ class Trainer:
                 torch.distributed.all_reduce(total)
             row[key] = (total[0] / total[1]).item() if total[1] > 0 else float("nan")
         model.train(was_training)
-        cb.on_validation_end(model, it)
+        # Recorded before on_validation_end, so callbacks see this validation's row.
         self.val_history.append(row)
         self._writer.write(row, prefix="val")
+        cb.on_validation_end(model, it)
         return row

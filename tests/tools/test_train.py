@@ -156,7 +156,7 @@ def test_build_errors_name_the_config_path(train_main, capsys):
     assert train_main([TINY, "model.config.net.num_heads=5"]) == 2
     err = capsys.readouterr().err
     assert "failed to build 'model.config.net': cosmos_train.nets.dit.MiniTrainDiT" in err
-    assert "model_channels=64 must be divisible by num_heads=5" in err
+    assert "model_channels=128 must be divisible by num_heads=5" in err
     assert "<root>" not in err and "Traceback" not in err
 
 
@@ -276,3 +276,29 @@ def test_shutdown_joins_the_gloo_threads(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "left: []" in proc.stdout, proc.stdout
+
+
+def test_piped_console_is_plain_lines_a_summary_and_the_same_in_stdout_log(tmp_path):
+    """stderr to a pipe: no carriage returns, a line per logging_iter and validation, a summary; a rerun says it is done."""
+    env = dict(os.environ, IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / "out"), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(TRAIN), TINY, "trainer.max_iter=40", "scheduler.cycle_lengths=[40]",
+           "trainer.validation_iter=40", "checkpoint.save_iter=40", "~trainer.callbacks.every_n_sample_reg",
+           "~trainer.callbacks.every_n_sample_ema"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    console = proc.stdout + proc.stderr
+    assert "\r" not in console
+    assert re.search(r"iter 20/40  loss [0-9.]+  lr [0-9.e-]+  [0-9.]+ it/s  ETA \d+:\d\d", console)
+    assert re.search(r"iter 40/40  loss [0-9.]+", console)
+    assert "validation at iter 0: val_loss" in console and "validation at iter 40: val_loss" in console
+    job = tmp_path / "out" / "cosmos_train" / "cpu" / "tiny_cpu"
+    for line in ("training done: iteration 40/40", f"config:      {job / 'config.yaml'}",
+                 f"checkpoints: {job / 'checkpoints'} (latest iter_000000040)"):
+        assert line in console
+    log_lines = [line.split("] ", 1)[1] for line in (job / "stdout.log").read_text().splitlines()]
+    shown = [line.split("] ", 1)[1] for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert shown == log_lines  # stdout.log holds what the console showed
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0
+    assert "job tiny_cpu is already complete" in again.stderr
+    assert "trainer.max_iter=80" in again.stderr and "job.name=tiny_cpu_2" in again.stderr

@@ -16,10 +16,14 @@ from cosmos_train.checkpoint.consolidated import load_consolidated, save_consoli
 from cosmos_train.checkpoint.dcp import CheckpointError
 from cosmos_train.launch import launch
 from cosmos_train.model import lora, lora_export
-from cosmos_train.nets.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_CPU = str(ROOT / "experiments" / "tiny_cpu.py")
+
+
+def tiny() -> torch.nn.Module:
+    """The net of experiments/tiny_cpu.py (the tiny preset, widened there), the LoRA base here."""
+    return lazycfg.instantiate(lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net)
 
 
 def _make_base(path: Path, seed: int) -> Path:
