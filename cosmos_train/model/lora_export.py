@@ -36,6 +36,7 @@ from cosmos_train.model.lora import (
     is_adapter_key,
     parse_target_modules,
 )
+from cosmos_train.utils.atomic import atomic_write
 
 __all__ = [
     "apply_loras",
@@ -157,14 +158,14 @@ def save_adapter(
     tensors = _adapter_tensors(net, adapter_name, adapters)
     if not tensors:
         raise ValueError(f"the net has no adapter named {adapter_name!r} to save")
-    tmp = out / f".{ADAPTER_WEIGHTS_FILE}.tmp-{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, out / ADAPTER_WEIGHTS_FILE)
+    atomic_write(
+        out / ADAPTER_WEIGHTS_FILE,
+        lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}),
+    )
     config = spec.peft_config().to_dict()
     config["target_modules"] = sorted(config["target_modules"])
-    tmp_cfg = out / f".{ADAPTER_CONFIG_FILE}.tmp-{os.getpid()}"
-    tmp_cfg.write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
-    os.replace(tmp_cfg, out / ADAPTER_CONFIG_FILE)
+    text = json.dumps(config, indent=2, sort_keys=True, default=str)
+    atomic_write(out / ADAPTER_CONFIG_FILE, lambda tmp: tmp.write_text(text))
     return out
 
 
