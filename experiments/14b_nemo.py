@@ -10,7 +10,9 @@ from lazycfg import load_rel
 def make_config():
     config = load_rel("2b_nemo.py")
     config.job.name = "14b_cosmos_nemo_assets"
-    config.checkpoint.load_path = "nvidia/Cosmos-Predict2.5-14B/base/pre-trained"  # no 14B post-trained release
+    config.checkpoint.load_path = (
+        "nvidia/Cosmos-Predict2.5-14B/base/pre-trained"  # no 14B post-trained release
+    )
     # Same result as the command-line pin net=cosmos_v1_14B on 2b_nemo.py: the 14B size under
     # the experiment's Predict2.5 patches.
     net = config.model.config.net

@@ -27,12 +27,11 @@ A DCP ``iter_*`` directory in ``checkpoint.load_path`` loads a run of ours; a re
 ``job.name`` resumes from the job's latest checkpoint.
 """
 
-from lazycfg import select
-
 from cosmos_train.configs.base import make_config as base_config
 from cosmos_train.configs.base import select_model
 from cosmos_train.configs.callbacks import tune_callbacks
 from cosmos_train.configs.data import is_local_folder, set_clips
+from lazycfg import select
 
 
 def make_config():
@@ -57,7 +56,9 @@ def make_config():
     model.conditional_frames_probs = {0: 0.5, 1: 0.25, 2: 0.25}
     model.min_num_conditional_frames = 0
     model.max_num_conditional_frames = 2
-    if str(getattr(model.tokenizer, "_target_", "")).endswith("Wan21VAE"):  # not under a tokenizer=standin pin
+    if str(getattr(model.tokenizer, "_target_", "")).endswith(
+        "Wan21VAE"
+    ):  # not under a tokenizer=standin pin
         model.tokenizer.ckpt_path = "Wan2.1/vae"
 
     # Net: Cosmos's 2B size with the released Predict2.5 changes written out, so a command-line
@@ -92,11 +93,20 @@ def make_config():
     # text_encoder=precomputed. (A command-line pin such as data_train=mock keeps the clip shape
     # and text width: a run that needs no files.)
     select(config, "data_train", "local_video")
-    set_clips(config.dataloader_train, num_frames=93, height=704, width=1280, text_len=512, text_dim=100352)
+    set_clips(
+        config.dataloader_train,
+        num_frames=93,
+        height=704,
+        width=1280,
+        text_len=512,
+        text_dim=100352,
+    )
     if is_local_folder(config.dataloader_train):
         config.dataloader_train.dataset.dataset_dir = "datasets/cosmos_nemo_assets"
         online = config.model.config.text_encoder is not None
-        config.dataloader_train.dataset.text_embeddings_subdir = None if online else "reason1_embeddings"
+        config.dataloader_train.dataset.text_embeddings_subdir = (
+            None if online else "reason1_embeddings"
+        )
 
     # Trainer, callbacks, checkpoints.
     config.trainer.max_iter = 1000

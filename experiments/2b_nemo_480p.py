@@ -8,9 +8,8 @@ net benchmarks (docs/gpu_runs/) -- and 480p windows.
     python tools/train.py experiments/2b_nemo_480p.py checkpoint.load_path=/path/to/model.pt
 """
 
-from lazycfg import load_rel
-
 from cosmos_train.configs.data import set_clips
+from lazycfg import load_rel
 
 
 def make_config():

@@ -11,7 +11,9 @@ from lazycfg import load_rel
 def make_config():
     config = load_rel("2b_nemo.py")
     config.job.name = "7b_cosmos_nemo_assets"
-    config.checkpoint.load_path = ""  # no released Predict2.5-7B net (the VAE and Reason1 still load)
+    config.checkpoint.load_path = (
+        ""  # no released Predict2.5-7B net (the VAE and Reason1 still load)
+    )
     net = config.model.config.net
     net.model_channels = 4096
     net.num_blocks = 28

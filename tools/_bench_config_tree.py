@@ -13,6 +13,7 @@ Experiment bodies only edit values (never replace a whole node) and select each 
 once per chain, so Hydra's "bodies merge after groups" and lazycfg's "select replaces the
 subtree" give the same final config; ``bench_config.py --verify`` checks that.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,36 +46,91 @@ PH = _Placeholder()
 
 
 def _loader(dataset: str, **kw: Any) -> N:
-    ds = N(dataset, resolution="${model.config.resolution}", num_video_frames=93, fps=16,
-           dataset_dir="datasets/cosmos_nemo_assets", caption_type="t5", augment=True)
-    base = dict(dataset=ds, batch_size=1, shuffle=True, num_workers=8, pin_memory=True,
-                drop_last=True, prefetch_factor=4, persistent_workers=False, cache_size=32)
+    ds = N(
+        dataset,
+        resolution="${model.config.resolution}",
+        num_video_frames=93,
+        fps=16,
+        dataset_dir="datasets/cosmos_nemo_assets",
+        caption_type="t5",
+        augment=True,
+    )
+    base = dict(
+        dataset=ds,
+        batch_size=1,
+        shuffle=True,
+        num_workers=8,
+        pin_memory=True,
+        drop_last=True,
+        prefetch_factor=4,
+        persistent_workers=False,
+        cache_size=32,
+    )
     base.update(kw)
     return N("get_video_dataloader", **base)
 
 
 def _net(channels: int, blocks: int, heads: int) -> N:
-    return N("MiniTrainDIT", max_img_h=240, max_img_w=240, max_frames=128, in_channels=16,
-             out_channels=16, patch_spatial=2, patch_temporal=1, concat_padding_mask=True,
-             model_channels=channels, num_blocks=blocks, num_heads=heads, mlp_ratio=4.0,
-             crossattn_emb_channels=1024, pos_emb_cls="rope3d", pos_emb_learnable=True,
-             pos_emb_interpolation="crop", min_fps=1, max_fps=30, use_adaln_lora=True,
-             adaln_lora_dim=256, rope_h_extrapolation_ratio=1.0, rope_w_extrapolation_ratio=1.0,
-             rope_t_extrapolation_ratio=1.0, extra_per_block_abs_pos_emb=False,
-             rope_enable_fps_modulation=False,
-             sac_config={"mode": "predict2_2b_720", "every_n_blocks": 1},
-             use_crossattn_projection=False, crossattn_proj_in_channels=1024,
-             timestep_scale=1.0, use_wan_fp32_strategy=False, atten_backend="minimal_a2a")
+    return N(
+        "MiniTrainDIT",
+        max_img_h=240,
+        max_img_w=240,
+        max_frames=128,
+        in_channels=16,
+        out_channels=16,
+        patch_spatial=2,
+        patch_temporal=1,
+        concat_padding_mask=True,
+        model_channels=channels,
+        num_blocks=blocks,
+        num_heads=heads,
+        mlp_ratio=4.0,
+        crossattn_emb_channels=1024,
+        pos_emb_cls="rope3d",
+        pos_emb_learnable=True,
+        pos_emb_interpolation="crop",
+        min_fps=1,
+        max_fps=30,
+        use_adaln_lora=True,
+        adaln_lora_dim=256,
+        rope_h_extrapolation_ratio=1.0,
+        rope_w_extrapolation_ratio=1.0,
+        rope_t_extrapolation_ratio=1.0,
+        extra_per_block_abs_pos_emb=False,
+        rope_enable_fps_modulation=False,
+        sac_config={"mode": "predict2_2b_720", "every_n_blocks": 1},
+        use_crossattn_projection=False,
+        crossattn_proj_in_channels=1024,
+        timestep_scale=1.0,
+        use_wan_fp32_strategy=False,
+        atten_backend="minimal_a2a",
+    )
 
 
 def _model(parallelism: str) -> N:
-    cfg = N("Video2WorldConfig", precision="bfloat16", state_ch=16, state_t=24, resolution="720",
-            fsdp_shard_size=1 if parallelism == "ddp" else 8, sigma_data=1.0, shift=5,
-            conditional_frames_probs={0: 0.5, 1: 0.25, 2: 0.25}, min_num_conditional_frames=0,
-            max_num_conditional_frames=2, text_encoder_class="T5",
-            train_time_distribution="logitnormal", train_time_weight="uniform", net=None,
-            tokenizer=None, conditioner=None, ema=None, input_data_key="video",
-            loss_scale=10.0, adjust_video_noise=True)
+    cfg = N(
+        "Video2WorldConfig",
+        precision="bfloat16",
+        state_ch=16,
+        state_t=24,
+        resolution="720",
+        fsdp_shard_size=1 if parallelism == "ddp" else 8,
+        sigma_data=1.0,
+        shift=5,
+        conditional_frames_probs={0: 0.5, 1: 0.25, 2: 0.25},
+        min_num_conditional_frames=0,
+        max_num_conditional_frames=2,
+        text_encoder_class="T5",
+        train_time_distribution="logitnormal",
+        train_time_weight="uniform",
+        net=None,
+        tokenizer=None,
+        conditioner=None,
+        ema=None,
+        input_data_key="video",
+        loss_scale=10.0,
+        adjust_video_noise=True,
+    )
     return N("Video2WorldModel", recursive=False, config=cfg)
 
 
@@ -86,87 +142,224 @@ _S3 = "${upload_reproducible_setup}"
 
 # group -> (package, {option: value}); order = the base config's selection order.
 GROUPS: dict[str, tuple[str, dict[str, Any]]] = {
-    "data_train": ("dataloader_train", {
-        "mock": _loader("MockVideoDataset"),
-        "video_a": _loader("LocalVideoDataset", batch_size=2),
-        "video_b": _loader("LocalVideoDataset", num_workers=4)}),
-    "data_val": ("dataloader_val", {
-        "mock": _loader("MockVideoDataset", shuffle=False),
-        "video_a": _loader("LocalVideoDataset", shuffle=False)}),
-    "optimizer": ("optimizer", {
-        "adamw": N("get_base_optimizer", model=PH, optim_type="adamw", lr=1e-4, weight_decay=0.1,
-                   betas=[0.9, 0.999], eps=1e-8, fused=True),
-        "fusedadamw": N("get_base_optimizer", model=PH, optim_type="fusedadam", lr=1e-4,
-                        weight_decay=0.1, betas=[0.9, 0.999], eps=1e-8, master_weights=True,
-                        capturable=True)}),
-    "scheduler": ("scheduler", {
-        "lambdalinear": N("LambdaLinearScheduler", warm_up_steps=[1000], cycle_lengths=[10000000],
-                          f_start=[1e-6], f_max=[1.0], f_min=[1.0], verbosity_interval=0),
-        "constant": N("LambdaLinearScheduler", warm_up_steps=[0], cycle_lengths=[10000000],
-                      f_start=[1.0], f_max=[1.0], f_min=[1.0], verbosity_interval=0)}),
+    "data_train": (
+        "dataloader_train",
+        {
+            "mock": _loader("MockVideoDataset"),
+            "video_a": _loader("LocalVideoDataset", batch_size=2),
+            "video_b": _loader("LocalVideoDataset", num_workers=4),
+        },
+    ),
+    "data_val": (
+        "dataloader_val",
+        {
+            "mock": _loader("MockVideoDataset", shuffle=False),
+            "video_a": _loader("LocalVideoDataset", shuffle=False),
+        },
+    ),
+    "optimizer": (
+        "optimizer",
+        {
+            "adamw": N(
+                "get_base_optimizer",
+                model=PH,
+                optim_type="adamw",
+                lr=1e-4,
+                weight_decay=0.1,
+                betas=[0.9, 0.999],
+                eps=1e-8,
+                fused=True,
+            ),
+            "fusedadamw": N(
+                "get_base_optimizer",
+                model=PH,
+                optim_type="fusedadam",
+                lr=1e-4,
+                weight_decay=0.1,
+                betas=[0.9, 0.999],
+                eps=1e-8,
+                master_weights=True,
+                capturable=True,
+            ),
+        },
+    ),
+    "scheduler": (
+        "scheduler",
+        {
+            "lambdalinear": N(
+                "LambdaLinearScheduler",
+                warm_up_steps=[1000],
+                cycle_lengths=[10000000],
+                f_start=[1e-6],
+                f_max=[1.0],
+                f_min=[1.0],
+                verbosity_interval=0,
+            ),
+            "constant": N(
+                "LambdaLinearScheduler",
+                warm_up_steps=[0],
+                cycle_lengths=[10000000],
+                f_start=[1.0],
+                f_max=[1.0],
+                f_min=[1.0],
+                verbosity_interval=0,
+            ),
+        },
+    ),
     "model": ("model", {"ddp": _model("ddp"), "fsdp": _model("fsdp")}),
-    "callbacks": ("trainer.callbacks", {
-        "basic": {
-            "grad_clip": N("GradClip", clip_norm=1.0, force_finite=True),
-            "low_prec": N("LowPrecisionCallback", config=PH, trainer=PH, update_iter=1),
-            "iter_speed": N("IterSpeed", every_n="${trainer.logging_iter}", hit_thres=50,
-                            save_s3=_S3),
-            "heart_beat": N("HeartBeat", every_n=10, step_size=1, save_s3=_S3),
-            "device_monitor": N("DeviceMonitor", every_n="${trainer.logging_iter}",
-                                save_s3=_S3, upload_every_n_mul=10),
-            "manual_gc": N("ManualGarbageCollection", every_n=5, warm_up=5),
-            "compile_tokenizer": N("CompileTokenizer", enabled=False,
-                                   compile_after_iterations=4, dynamic=False)},
-        "wandb": {
-            "wandb": N("WandbCallback", save_s3=_S3, logging_iter_multipler=1,
-                       save_logging_iter_multipler=10),
-            "wandb_10x": N("WandbCallback", save_s3=_S3, logging_iter_multipler=10,
-                           save_logging_iter_multipler=1)},
-        "viz": {
-            "every_n_sample_reg": N("EveryNDrawSample", every_n=5000, do_x0_prediction=False,
-                                    guidance=[0, 3, 7], fps=16, save_s3=_S3),
-            "every_n_sample_ema": N("EveryNDrawSample", every_n=5000, do_x0_prediction=False,
-                                    guidance=[0, 3, 7], fps=16, is_ema=True, save_s3=_S3)},
-        "speed": {"dataloader_speed": N("DataloadingSpeed", every_n=100, save_s3=_S3)}}),
-    "net": ("model.config.net", {
-        "cosmos_v1_2B": _net(2048, 28, 16), "cosmos_v1_14B": _net(5120, 36, 40),
-        "mini": _net(512, 4, 8)}),
-    "conditioner": ("model.config.conditioner", {
-        "video_cond": N("VideoConditioner", fps=_remap("fps", "fps"),
-                        padding_mask=_remap("padding_mask", "padding_mask"),
-                        text=N("TextAttr", input_key=["t5_text_embeddings"], dropout_rate=0.2,
-                               use_empty_string=False),
-                        use_video_condition=N("BooleanFlag", input_key="fps",
-                                              output_key="use_video_condition",
-                                              dropout_rate=0.0))}),
-    "ema": ("model.config.ema", {
-        "power": N("EMAConfig", enabled=True, rate=0.1, iteration_shift=0, type="power"),
-        "power_slow": N("EMAConfig", enabled=True, rate=0.05, iteration_shift=0, type="power")}),
-    "tokenizer": ("model.config.tokenizer", {
-        "wan2pt1": N("Wan2pt1VAEInterface", name="wan2pt1_tokenizer",
-                     vae_pth="checkpoints/wan2pt1/vae.pth", temporal_window=16,
-                     chunk_duration=81, spatial_compression_factor=8,
-                     temporal_compression_factor=4, load_mean_std=False,
-                     s3_credential_path="", dtype="bfloat16"),
-        "dummy": N("DummyTokenizer", latent_ch=16, spatial_compression_factor=8)}),
-    "checkpoint": ("checkpoint", {
-        "local": A("CheckpointConfig", save_iter=1000, load_path="", strict_resume=True),
-        "s3": A("CheckpointConfig", save_iter=500, load_path="s3://bucket/ckpt",
-                strict_resume=True)}),
-    "ckpt_type": ("checkpoint.type", {
-        "dcp": N("DistributedCheckpointer", async_save=False, verbose=True),
-        "dummy": N("DummyCheckpointer", verbose=False)}),
-    "model_parallel": ("model_parallel", {
-        "default": A("ModelParallelConfig"),
-        "cp2": A("ModelParallelConfig", context_parallel_size=2)}),
+    "callbacks": (
+        "trainer.callbacks",
+        {
+            "basic": {
+                "grad_clip": N("GradClip", clip_norm=1.0, force_finite=True),
+                "low_prec": N("LowPrecisionCallback", config=PH, trainer=PH, update_iter=1),
+                "iter_speed": N(
+                    "IterSpeed", every_n="${trainer.logging_iter}", hit_thres=50, save_s3=_S3
+                ),
+                "heart_beat": N("HeartBeat", every_n=10, step_size=1, save_s3=_S3),
+                "device_monitor": N(
+                    "DeviceMonitor",
+                    every_n="${trainer.logging_iter}",
+                    save_s3=_S3,
+                    upload_every_n_mul=10,
+                ),
+                "manual_gc": N("ManualGarbageCollection", every_n=5, warm_up=5),
+                "compile_tokenizer": N(
+                    "CompileTokenizer", enabled=False, compile_after_iterations=4, dynamic=False
+                ),
+            },
+            "wandb": {
+                "wandb": N(
+                    "WandbCallback",
+                    save_s3=_S3,
+                    logging_iter_multipler=1,
+                    save_logging_iter_multipler=10,
+                ),
+                "wandb_10x": N(
+                    "WandbCallback",
+                    save_s3=_S3,
+                    logging_iter_multipler=10,
+                    save_logging_iter_multipler=1,
+                ),
+            },
+            "viz": {
+                "every_n_sample_reg": N(
+                    "EveryNDrawSample",
+                    every_n=5000,
+                    do_x0_prediction=False,
+                    guidance=[0, 3, 7],
+                    fps=16,
+                    save_s3=_S3,
+                ),
+                "every_n_sample_ema": N(
+                    "EveryNDrawSample",
+                    every_n=5000,
+                    do_x0_prediction=False,
+                    guidance=[0, 3, 7],
+                    fps=16,
+                    is_ema=True,
+                    save_s3=_S3,
+                ),
+            },
+            "speed": {"dataloader_speed": N("DataloadingSpeed", every_n=100, save_s3=_S3)},
+        },
+    ),
+    "net": (
+        "model.config.net",
+        {
+            "cosmos_v1_2B": _net(2048, 28, 16),
+            "cosmos_v1_14B": _net(5120, 36, 40),
+            "mini": _net(512, 4, 8),
+        },
+    ),
+    "conditioner": (
+        "model.config.conditioner",
+        {
+            "video_cond": N(
+                "VideoConditioner",
+                fps=_remap("fps", "fps"),
+                padding_mask=_remap("padding_mask", "padding_mask"),
+                text=N(
+                    "TextAttr",
+                    input_key=["t5_text_embeddings"],
+                    dropout_rate=0.2,
+                    use_empty_string=False,
+                ),
+                use_video_condition=N(
+                    "BooleanFlag",
+                    input_key="fps",
+                    output_key="use_video_condition",
+                    dropout_rate=0.0,
+                ),
+            )
+        },
+    ),
+    "ema": (
+        "model.config.ema",
+        {
+            "power": N("EMAConfig", enabled=True, rate=0.1, iteration_shift=0, type="power"),
+            "power_slow": N("EMAConfig", enabled=True, rate=0.05, iteration_shift=0, type="power"),
+        },
+    ),
+    "tokenizer": (
+        "model.config.tokenizer",
+        {
+            "wan2pt1": N(
+                "Wan2pt1VAEInterface",
+                name="wan2pt1_tokenizer",
+                vae_pth="checkpoints/wan2pt1/vae.pth",
+                temporal_window=16,
+                chunk_duration=81,
+                spatial_compression_factor=8,
+                temporal_compression_factor=4,
+                load_mean_std=False,
+                s3_credential_path="",
+                dtype="bfloat16",
+            ),
+            "dummy": N("DummyTokenizer", latent_ch=16, spatial_compression_factor=8),
+        },
+    ),
+    "checkpoint": (
+        "checkpoint",
+        {
+            "local": A("CheckpointConfig", save_iter=1000, load_path="", strict_resume=True),
+            "s3": A(
+                "CheckpointConfig", save_iter=500, load_path="s3://bucket/ckpt", strict_resume=True
+            ),
+        },
+    ),
+    "ckpt_type": (
+        "checkpoint.type",
+        {
+            "dcp": N("DistributedCheckpointer", async_save=False, verbose=True),
+            "dummy": N("DummyCheckpointer", verbose=False),
+        },
+    ),
+    "model_parallel": (
+        "model_parallel",
+        {
+            "default": A("ModelParallelConfig"),
+            "cp2": A("ModelParallelConfig", context_parallel_size=2),
+        },
+    ),
 }
 DEFAULTS: list[tuple[str, Any]] = [
-    ("data_train", "mock"), ("data_val", "mock"), ("optimizer", "adamw"),
-    ("scheduler", "lambdalinear"), ("model", "ddp"), ("callbacks", ["basic"]),
-    ("net", "mini"), ("conditioner", "video_cond"), ("ema", "power"), ("tokenizer", "wan2pt1"),
-    ("checkpoint", "local"), ("ckpt_type", "dcp"), ("model_parallel", "default")]
+    ("data_train", "mock"),
+    ("data_val", "mock"),
+    ("optimizer", "adamw"),
+    ("scheduler", "lambdalinear"),
+    ("model", "ddp"),
+    ("callbacks", ["basic"]),
+    ("net", "mini"),
+    ("conditioner", "video_cond"),
+    ("ema", "power"),
+    ("tokenizer", "wan2pt1"),
+    ("checkpoint", "local"),
+    ("ckpt_type", "dcp"),
+    ("model_parallel", "default"),
+]
 
-SCHEMA = '''
+SCHEMA = """
 @DECORATOR
 class JobConfig:
     project: str = "cosmos_diffusion_v2"
@@ -234,7 +427,7 @@ class Config:
     checkpoint: CheckpointConfig = attrs.field(factory=CheckpointConfig)
     model_parallel: ModelParallelConfig = attrs.field(factory=ModelParallelConfig)
     upload_reproducible_setup: bool = False
-'''
+"""
 
 # The 10 command-line overrides of the measured run (one group choice, two interpolations).
 OVERRIDES = [
@@ -255,42 +448,95 @@ MEASURED = "d4"
 class Exp:
     """One experiment: parent, group selections and value edits (dotted path -> value)."""
 
-    def __init__(self, name: str, parent: str | None, choices: dict[str, Any],
-                 edits: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, parent: str | None, choices: dict[str, Any], edits: dict[str, Any]
+    ) -> None:
         self.name, self.parent, self.choices, self.edits = name, parent, choices, edits
 
 
 def experiments(n: int) -> list[Exp]:
     """The measured chain d0..d4 (depth 5) plus ``n - 5`` sibling experiments."""
     chain = [
-        Exp("d0", None, {"net": "cosmos_v1_2B"},
-            {"job.project": "cosmos_predict_v2p5", "job.group": "video2world",
-             "job.name": "d0", "trainer.max_iter": 1000, "model.config.state_t": 24,
-             "trainer.distributed_parallelism": "fsdp",
-             "model.config.net.rope_h_extrapolation_ratio": 3.0}),
-        Exp("d1", "d0", {"callbacks": ["basic", "wandb", "viz", "speed"]},
-            {"trainer.logging_iter": 100, "model.config.resolution": "720",
-             "model.config.shift": 5, "trainer.callbacks.wandb.logging_iter_multipler": 2}),
-        Exp("d2", "d1", {"optimizer": "fusedadamw", "data_train": "video_a"},
-            {"optimizer.lr": 2 ** -14.5, "optimizer.weight_decay": 0.001,
-             "dataloader_train.num_workers": 4, "model.config.net.use_crossattn_projection": True,
-             "job.name": "d2"}),
-        Exp("d3", "d2", {"data_val": "video_a", "scheduler": "constant"},
-            {"checkpoint.save_iter": 200, "checkpoint.load_path": "s3://bucket/ckpt",
-             "scheduler.f_max": [0.5], "scheduler.f_min": [0.2],
-             "upload_reproducible_setup": True, "model.config.net.timestep_scale": 0.001}),
-        Exp("d4", "d3", {"tokenizer": "wan2pt1", "model_parallel": "cp2"},
-            {"job.name": "2b_cosmos_nemo_assets", "trainer.straggler_detection.max_diff": 2.5,
-             "model.config.fsdp_shard_size": 8, "dataloader_train.dataset.num_video_frames": 61,
-             "model.config.tokenizer.temporal_window": 8, "job.wandb_mode": "disabled"}),
+        Exp(
+            "d0",
+            None,
+            {"net": "cosmos_v1_2B"},
+            {
+                "job.project": "cosmos_predict_v2p5",
+                "job.group": "video2world",
+                "job.name": "d0",
+                "trainer.max_iter": 1000,
+                "model.config.state_t": 24,
+                "trainer.distributed_parallelism": "fsdp",
+                "model.config.net.rope_h_extrapolation_ratio": 3.0,
+            },
+        ),
+        Exp(
+            "d1",
+            "d0",
+            {"callbacks": ["basic", "wandb", "viz", "speed"]},
+            {
+                "trainer.logging_iter": 100,
+                "model.config.resolution": "720",
+                "model.config.shift": 5,
+                "trainer.callbacks.wandb.logging_iter_multipler": 2,
+            },
+        ),
+        Exp(
+            "d2",
+            "d1",
+            {"optimizer": "fusedadamw", "data_train": "video_a"},
+            {
+                "optimizer.lr": 2**-14.5,
+                "optimizer.weight_decay": 0.001,
+                "dataloader_train.num_workers": 4,
+                "model.config.net.use_crossattn_projection": True,
+                "job.name": "d2",
+            },
+        ),
+        Exp(
+            "d3",
+            "d2",
+            {"data_val": "video_a", "scheduler": "constant"},
+            {
+                "checkpoint.save_iter": 200,
+                "checkpoint.load_path": "s3://bucket/ckpt",
+                "scheduler.f_max": [0.5],
+                "scheduler.f_min": [0.2],
+                "upload_reproducible_setup": True,
+                "model.config.net.timestep_scale": 0.001,
+            },
+        ),
+        Exp(
+            "d4",
+            "d3",
+            {"tokenizer": "wan2pt1", "model_parallel": "cp2"},
+            {
+                "job.name": "2b_cosmos_nemo_assets",
+                "trainer.straggler_detection.max_diff": 2.5,
+                "model.config.fsdp_shard_size": 8,
+                "dataloader_train.dataset.num_video_frames": 61,
+                "model.config.tokenizer.temporal_window": 8,
+                "job.wandb_mode": "disabled",
+            },
+        ),
     ]
     siblings = []
     for i in range(max(0, n - len(chain))):
         parent = ["d0", "d1", "d2", None][i % 4]
         choices = {} if parent else {"net": ["mini", "cosmos_v1_14B"][i % 2]}
-        siblings.append(Exp(f"s{i}", parent, choices,
-                            {"job.name": f"s{i}", "trainer.max_iter": 100 + i,
-                             "model.config.state_t": 8 + i % 16}))
+        siblings.append(
+            Exp(
+                f"s{i}",
+                parent,
+                choices,
+                {
+                    "job.name": f"s{i}",
+                    "trainer.max_iter": 100 + i,
+                    "model.config.state_t": 8 + i % 16,
+                },
+            )
+        )
     return chain + siblings
 
 
@@ -322,8 +568,9 @@ def _lc(v: Any) -> str:
 def _py(v: Any, placeholder: str = "None") -> str:
     """Plain dict form (Hydra nodes and the floor): ``{"_target_": ..., **kwargs}``."""
     if isinstance(v, N):
-        items = [f'"_target_": "{v.target}"'] + [f"{k!r}: {_py(x, placeholder)}"
-                                                 for k, x in v.kwargs.items()]
+        items = [f'"_target_": "{v.target}"'] + [
+            f"{k!r}: {_py(x, placeholder)}" for k, x in v.kwargs.items()
+        ]
         if not v.recursive:
             items.append('"_recursive_": False')
         return "{" + ", ".join(items) + "}"
@@ -348,17 +595,24 @@ def write_lazycfg(root: str, exps: list[Exp]) -> None:
     """lazycfg: schema + groups registered at import + one file per experiment."""
     pkg = os.path.join(root, "benchlc")
     _write(os.path.join(pkg, "__init__.py"), "")
-    _write(os.path.join(pkg, "schema.py"),
-           "from typing import Any, Optional\n\nimport attrs\nfrom lazycfg import configclass\n"
-           + SCHEMA.replace("@DECORATOR", "@configclass"))
-    lines = ["from lazycfg import L, PLACEHOLDER, register",
-             "from benchlc.schema import CheckpointConfig, ModelParallelConfig", ""]
+    _write(
+        os.path.join(pkg, "schema.py"),
+        "from typing import Any, Optional\n\nimport attrs\nfrom lazycfg import configclass\n"
+        + SCHEMA.replace("@DECORATOR", "@configclass"),
+    )
+    lines = [
+        "from lazycfg import L, PLACEHOLDER, register",
+        "from benchlc.schema import CheckpointConfig, ModelParallelConfig",
+        "",
+    ]
     for group, (package, options) in GROUPS.items():
         for name, value in options.items():
             lines.append(f"register({group!r}, {name!r}, {_lc(value)}, package={package!r})")
     _write(os.path.join(pkg, "groups.py"), "\n".join(lines) + "\n")
     sel = "\n".join(f"    select(cfg, {g!r}, {o!r})" for g, o in DEFAULTS)
-    _write(os.path.join(pkg, "base.py"), f'''
+    _write(
+        os.path.join(pkg, "base.py"),
+        f"""
 import benchlc.groups  # noqa: F401  (registers the options once per process)
 from lazycfg import select
 from benchlc.schema import Config
@@ -368,32 +622,38 @@ def make_config():
     cfg = Config()
 {sel}
     return cfg
-''')
+""",
+    )
     for e in exps:
-        head = (f'    cfg = load_rel("{e.parent}.py")' if e.parent else "    cfg = _base()")
+        head = f'    cfg = load_rel("{e.parent}.py")' if e.parent else "    cfg = _base()"
         body = [f"    select(cfg, {g!r}, {o!r})" for g, o in e.choices.items()]
         body += [f"    cfg.{p} = {_lc(v)}" for p, v in e.edits.items()]
-        _write(os.path.join(root, "experiments", f"{e.name}.py"),
-               "from lazycfg import load_rel, select\n"
-               "from benchlc.base import make_config as _base\n\n\n"
-               "def make_config():\n" + head + "\n" + "\n".join(body) + "\n    return cfg\n")
+        _write(
+            os.path.join(root, "experiments", f"{e.name}.py"),
+            "from lazycfg import load_rel, select\n"
+            "from benchlc.base import make_config as _base\n\n\n"
+            "def make_config():\n" + head + "\n" + "\n".join(body) + "\n    return cfg\n",
+        )
 
 
 def write_floor(root: str, exps: list[Exp]) -> None:
     """Plain Python: attrs + dicts, options as functions, naive overrides and resolution."""
     pkg = os.path.join(root, "benchfl")
     _write(os.path.join(pkg, "__init__.py"), "")
-    _write(os.path.join(pkg, "schema.py"),
-           "from typing import Any, Optional\n\nimport attrs\n"
-           + SCHEMA.replace("@DECORATOR", "@attrs.define(slots=False)"))
-    lines = ["from benchfl.schema import CheckpointConfig, ModelParallelConfig", "",
-             "GROUPS = {"]
+    _write(
+        os.path.join(pkg, "schema.py"),
+        "from typing import Any, Optional\n\nimport attrs\n"
+        + SCHEMA.replace("@DECORATOR", "@attrs.define(slots=False)"),
+    )
+    lines = ["from benchfl.schema import CheckpointConfig, ModelParallelConfig", "", "GROUPS = {"]
     for group, (package, options) in GROUPS.items():
         opts = ", ".join(f"{n!r}: lambda: {_py(v)}" for n, v in options.items())
         lines.append(f"    {group!r}: ({package!r}, {{{opts}}}),")
     lines.append("}")
     _write(os.path.join(pkg, "groups.py"), "\n".join(lines) + "\n")
-    _write(os.path.join(pkg, "base.py"), f'''
+    _write(
+        os.path.join(pkg, "base.py"),
+        f"""
 import ast
 import re
 from datetime import datetime
@@ -494,17 +754,24 @@ def load(name, overrides=(), now=None):
     for key, value in values:
         setp(cfg, key, value)
     return resolve(cfg, now)
-''')
+""",
+    )
     _write(os.path.join(root, "benchfl_exps", "__init__.py"), "")
     for e in exps:
-        head = (f"from benchfl_exps.{e.parent} import make_config as _parent\n" if e.parent
-                else "from benchfl.base import make_config as _parent\n")
+        head = (
+            f"from benchfl_exps.{e.parent} import make_config as _parent\n"
+            if e.parent
+            else "from benchfl.base import make_config as _parent\n"
+        )
         body = [f"    select(cfg, {g!r}, {o!r}, pinned)" for g, o in e.choices.items()]
         body += [f"    setp(cfg, {p!r}, {_py(v)})" for p, v in e.edits.items()]
-        _write(os.path.join(root, "benchfl_exps", f"{e.name}.py"),
-               "from benchfl.base import select, setp\n" + head + "\n\n"
-               "def make_config(pinned=None):\n    cfg = _parent(pinned)\n"
-               + "\n".join(body) + "\n    return cfg\n")
+        _write(
+            os.path.join(root, "benchfl_exps", f"{e.name}.py"),
+            "from benchfl.base import select, setp\n" + head + "\n\n"
+            "def make_config(pinned=None):\n    cfg = _parent(pinned)\n"
+            + "\n".join(body)
+            + "\n    return cfg\n",
+        )
 
 
 def _nested(edits: dict[str, Any]) -> dict:
@@ -522,35 +789,48 @@ def write_hydra(root: str, exps: list[Exp]) -> None:
     """Hydra ConfigStore + defaults lists + Cosmos's override() (attrs round trip)."""
     pkg = os.path.join(root, "benchhy")
     _write(os.path.join(pkg, "__init__.py"), "")
-    _write(os.path.join(pkg, "schema.py"),
-           "from typing import Any, Optional\n\nimport attrs\n"
-           + SCHEMA.replace("@DECORATOR", "@attrs.define(slots=False)")
-           + "\n    defaults: list = attrs.field(factory=lambda: list(DEFAULTS_LIST))\n\n\n"
-           + "DEFAULTS_LIST = ['_self_', "
-           + ", ".join(repr({g: o}) for g, o in DEFAULTS) + ", {'experiment': None}]\n")
-    lines = ["from hydra.core.config_store import ConfigStore",
-             "from benchhy.schema import CheckpointConfig, ModelParallelConfig", "",
-             "cs = ConfigStore.instance()"]
+    _write(
+        os.path.join(pkg, "schema.py"),
+        "from typing import Any, Optional\n\nimport attrs\n"
+        + SCHEMA.replace("@DECORATOR", "@attrs.define(slots=False)")
+        + "\n    defaults: list = attrs.field(factory=lambda: list(DEFAULTS_LIST))\n\n\n"
+        + "DEFAULTS_LIST = ['_self_', "
+        + ", ".join(repr({g: o}) for g, o in DEFAULTS)
+        + ", {'experiment': None}]\n",
+    )
+    lines = [
+        "from hydra.core.config_store import ConfigStore",
+        "from benchhy.schema import CheckpointConfig, ModelParallelConfig",
+        "",
+        "cs = ConfigStore.instance()",
+    ]
     for group, (package, options) in GROUPS.items():
         for name, value in options.items():
-            lines.append(f"cs.store(group={group!r}, package={package!r}, name={name!r}, "
-                         f"node={_py(value)})")
+            lines.append(
+                f"cs.store(group={group!r}, package={package!r}, name={name!r}, node={_py(value)})"
+            )
     _write(os.path.join(pkg, "groups.py"), "\n".join(lines) + "\n")
-    exp_lines = ["from hydra.core.config_store import ConfigStore", "",
-                 "cs = ConfigStore.instance()"]
+    exp_lines = [
+        "from hydra.core.config_store import ConfigStore",
+        "",
+        "cs = ConfigStore.instance()",
+    ]
     for e in exps:
-        defaults = ([f"/experiment/{e.parent}"] if e.parent else [])
+        defaults = [f"/experiment/{e.parent}"] if e.parent else []
         defaults += [{f"override /{g}": o} for g, o in e.choices.items()]
         defaults.append("_self_")
         node = {"defaults": defaults, **_nested(e.edits)}
-        exp_lines.append(f"cs.store(group='experiment', package='_global_', name={e.name!r}, "
-                         f"node={_py(node)})")
+        exp_lines.append(
+            f"cs.store(group='experiment', package='_global_', name={e.name!r}, node={_py(node)})"
+        )
     # Cosmos imports every experiment module when building the config; one module per
     # experiment keeps that cost proportional to the number of experiments, as there.
     for i, line in enumerate(exp_lines[3:]):
         _write(os.path.join(pkg, "experiments", f"e{i}.py"), "\n".join(exp_lines[:3] + [line]))
     _write(os.path.join(pkg, "experiments", "__init__.py"), "")
-    _write(os.path.join(pkg, "run.py"), f'''
+    _write(
+        os.path.join(pkg, "run.py"),
+        """
 import importlib
 import os
 from datetime import datetime
@@ -576,8 +856,8 @@ def make_config():
 
 def config_from_dict(ref, kwargs):
     if attrs.has(type(ref)) and isinstance(kwargs, (dict, DictConfig)):
-        fields = {{f.name: f for f in attrs.fields(type(ref))}}
-        out = {{}}
+        fields = {f.name: f for f in attrs.fields(type(ref))}
+        out = {}
         for k, v in kwargs.items():
             out[k] = config_from_dict(getattr(ref, k), v) if k in fields else v
         return type(ref)(**out)
@@ -585,7 +865,7 @@ def config_from_dict(ref, kwargs):
 
 
 def override(config, overrides, now=None):
-    config_omegaconf = DictConfig(content=attrs.asdict(config), flags={{"allow_objects": True}})
+    config_omegaconf = DictConfig(content=attrs.asdict(config), flags={"allow_objects": True})
     ConfigStore.instance().store(name="config", node=config_omegaconf)
     if not GlobalHydra().is_initialized():
         initialize(version_base=None)
@@ -598,7 +878,8 @@ def override(config, overrides, now=None):
 
 def load(name, overrides=(), now=None):
     return override(make_config(), ["experiment=" + name, *overrides], now)
-''')
+""",
+    )
 
 
 def write_all(root: str, n_experiments: int) -> list[Exp]:

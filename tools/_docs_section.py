@@ -19,7 +19,7 @@ def replace_section(path: str | Path, name: str, body: str) -> None:
     start, end = markers(name)
     body = body.strip("\n")
     if body.startswith(start) and body.endswith(end):
-        body = body[len(start):-len(end)].strip("\n")
+        body = body[len(start) : -len(end)].strip("\n")
     block = f"{start}\n{body}\n{end}\n"
     path = Path(path)
     text = path.read_text() if path.is_file() else "# Benchmarks\n"

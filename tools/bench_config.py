@@ -12,6 +12,7 @@ Usage::
 
     python tools/bench_config.py [--rounds 15] [--warm 200] [--write docs/benchmarks.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,25 +36,37 @@ PATHS = ("lazycfg", "hydra", "floor")
 # One fresh-process run per path: compose + overrides + resolve, print peak RSS (kB).
 _RSS = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 _FRESH = {
-    "lazycfg": ("import sys; sys.path[:0] = [{root!r}]; import lazycfg;"
-                "cfg = lazycfg.load({exp!r}, {ovr!r}); lazycfg.resolve(cfg);" + _RSS),
-    "hydra": ("import sys; sys.path[:0] = [{root!r}]; from benchhy.run import load;"
-              "cfg = load({name!r}, {ovr!r});" + _RSS),
-    "floor": ("import sys; sys.path[:0] = [{root!r}]; from benchfl.base import load;"
-              "cfg = load({name!r}, {ovr!r});" + _RSS),
+    "lazycfg": (
+        "import sys; sys.path[:0] = [{root!r}]; import lazycfg;"
+        "cfg = lazycfg.load({exp!r}, {ovr!r}); lazycfg.resolve(cfg);" + _RSS
+    ),
+    "hydra": (
+        "import sys; sys.path[:0] = [{root!r}]; from benchhy.run import load;"
+        "cfg = load({name!r}, {ovr!r});" + _RSS
+    ),
+    "floor": (
+        "import sys; sys.path[:0] = [{root!r}]; from benchfl.base import load;"
+        "cfg = load({name!r}, {ovr!r});" + _RSS
+    ),
 }
 
 
 def _roots(base: str) -> dict[str, str]:
-    return {"lazycfg": os.path.join(base, "lc"), "hydra": os.path.join(base, "hy"),
-            "floor": os.path.join(base, "fl")}
+    return {
+        "lazycfg": os.path.join(base, "lc"),
+        "hydra": os.path.join(base, "hy"),
+        "floor": os.path.join(base, "fl"),
+    }
 
 
 def _snippet(path: str, base: str, template: dict[str, str] = _FRESH) -> str:
     root = _roots(base)[path]
-    return template[path].format(root=root, exp=os.path.join(root, "experiments",
-                                                              tree.MEASURED + ".py"),
-                                 name=tree.MEASURED, ovr=tree.OVERRIDES)
+    return template[path].format(
+        root=root,
+        exp=os.path.join(root, "experiments", tree.MEASURED + ".py"),
+        name=tree.MEASURED,
+        ovr=tree.OVERRIDES,
+    )
 
 
 _ENV: dict[str, str] = {}
@@ -71,16 +84,20 @@ def _env() -> dict[str, str]:
 def _run(code: str, cwd: str | None = None) -> tuple[float, str]:
     """Wall time (s) of a fresh ``python -c code`` and its stdout; raises with its stderr."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
-                         env=_env())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=_env()
+    )
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"benchmark process failed:\n{code}\n{out.stderr[-3000:]}")
     return wall, out.stdout
 
 
-def fresh_rounds(bases: dict[str, str], paths: tuple[str, ...], rounds: int,
-                 ) -> dict[str, dict[str, list[float]]]:
+def fresh_rounds(
+    bases: dict[str, str],
+    paths: tuple[str, ...],
+    rounds: int,
+) -> dict[str, dict[str, list[float]]]:
     """Fresh-process wall times, rotating the order of paths each round (paired samples)."""
     times: dict[str, dict[str, list[float]]] = {n: {p: [] for p in paths} for n in bases}
     rss: dict[str, list[float]] = {p: [] for p in paths}
@@ -88,7 +105,7 @@ def fresh_rounds(bases: dict[str, str], paths: tuple[str, ...], rounds: int,
         for p in paths:
             _run(_snippet(p, base))
     for i in range(rounds):
-        order = paths[i % len(paths):] + paths[:i % len(paths)]
+        order = paths[i % len(paths) :] + paths[: i % len(paths)]
         for n, base in bases.items():
             for p in order:
                 wall, out = _run(_snippet(p, base))
@@ -106,11 +123,13 @@ def python_startup(rounds: int) -> float:
 
 def import_times(rounds: int) -> dict[str, float]:
     """Median in-process import time (ms) of each library, each in a fresh process."""
-    code = ("import time, sys; t = time.perf_counter(); import {mod};"
-            "dt = (time.perf_counter() - t) * 1e3;"
-            "heavy = [m for m in ('torch', 'numpy', 'omegaconf', 'hydra', 'yaml') "
-            "if m in sys.modules and m != '{mod}'.split('.')[0]];"
-            "print(dt); print(','.join(heavy))")
+    code = (
+        "import time, sys; t = time.perf_counter(); import {mod};"
+        "dt = (time.perf_counter() - t) * 1e3;"
+        "heavy = [m for m in ('torch', 'numpy', 'omegaconf', 'hydra', 'yaml') "
+        "if m in sys.modules and m != '{mod}'.split('.')[0]];"
+        "print(dt); print(','.join(heavy))"
+    )
     out: dict[str, float] = {}
     for mod in ("lazycfg", "hydra", "omegaconf", "attrs", "yaml"):
         samples = []
@@ -130,24 +149,30 @@ def import_times(rounds: int) -> dict[str, float]:
 
 
 _WARM = {
-    "lazycfg": ("import sys, time, statistics; sys.path[:0] = [{root!r}]; import lazycfg;"
-                "f = lambda: lazycfg.resolve(lazycfg.load({exp!r}, {ovr!r}));"
-                "f(); ts = []\n"
-                "for _ in range({n}):\n t = time.perf_counter(); f(); "
-                "ts.append(time.perf_counter() - t)\n"
-                "print(statistics.median(ts) * 1e3)"),
-    "hydra": ("import sys, time, statistics; sys.path[:0] = [{root!r}];"
-              "from benchhy.run import load; f = lambda: load({name!r}, {ovr!r});"
-              "f(); ts = []\n"
-              "for _ in range({n}):\n t = time.perf_counter(); f(); "
-              "ts.append(time.perf_counter() - t)\n"
-              "print(statistics.median(ts) * 1e3)"),
-    "floor": ("import sys, time, statistics; sys.path[:0] = [{root!r}];"
-              "from benchfl.base import load; f = lambda: load({name!r}, {ovr!r});"
-              "f(); ts = []\n"
-              "for _ in range({n}):\n t = time.perf_counter(); f(); "
-              "ts.append(time.perf_counter() - t)\n"
-              "print(statistics.median(ts) * 1e3)"),
+    "lazycfg": (
+        "import sys, time, statistics; sys.path[:0] = [{root!r}]; import lazycfg;"
+        "f = lambda: lazycfg.resolve(lazycfg.load({exp!r}, {ovr!r}));"
+        "f(); ts = []\n"
+        "for _ in range({n}):\n t = time.perf_counter(); f(); "
+        "ts.append(time.perf_counter() - t)\n"
+        "print(statistics.median(ts) * 1e3)"
+    ),
+    "hydra": (
+        "import sys, time, statistics; sys.path[:0] = [{root!r}];"
+        "from benchhy.run import load; f = lambda: load({name!r}, {ovr!r});"
+        "f(); ts = []\n"
+        "for _ in range({n}):\n t = time.perf_counter(); f(); "
+        "ts.append(time.perf_counter() - t)\n"
+        "print(statistics.median(ts) * 1e3)"
+    ),
+    "floor": (
+        "import sys, time, statistics; sys.path[:0] = [{root!r}];"
+        "from benchfl.base import load; f = lambda: load({name!r}, {ovr!r});"
+        "f(); ts = []\n"
+        "for _ in range({n}):\n t = time.perf_counter(); f(); "
+        "ts.append(time.perf_counter() - t)\n"
+        "print(statistics.median(ts) * 1e3)"
+    ),
 }
 
 
@@ -191,36 +216,51 @@ except ImportError:
 
 def yaml_times(base: str, n: int) -> dict[str, float]:
     r = _roots(base)
-    code = _YAML.format(lc=r["lazycfg"], fl=r["floor"], n=n, name=tree.MEASURED,
-                        ovr=tree.OVERRIDES,
-                        exp=os.path.join(r["lazycfg"], "experiments", tree.MEASURED + ".py"))
+    code = _YAML.format(
+        lc=r["lazycfg"],
+        fl=r["floor"],
+        n=n,
+        name=tree.MEASURED,
+        ovr=tree.OVERRIDES,
+        exp=os.path.join(r["lazycfg"], "experiments", tree.MEASURED + ".py"),
+    )
     lines = _run(code)[1].split("\n")
     first = lines[0].split()
-    return {"lazycfg": float(first[0]), "bytes": float(first[1]),
-            "lazycfg_no_history": float(lines[1]), "plain_libyaml": float(lines[2]),
-            "omegaconf": float(lines[3])}
+    return {
+        "lazycfg": float(first[0]),
+        "bytes": float(first[1]),
+        "lazycfg_no_history": float(lines[1]),
+        "plain_libyaml": float(lines[2]),
+        "omegaconf": float(lines[3]),
+    }
 
 
 _VERIFY = {
-    "lazycfg": ("import sys, json, datetime; sys.path[:0] = [{root!r}]; import lazycfg;"
-                "import yaml;"
-                "cfg = lazycfg.resolve(lazycfg.load({exp!r}, {ovr!r}),"
-                " now=datetime.datetime.fromisoformat({now!r}));"
-                "print(json.dumps(yaml.safe_load(lazycfg.dumps(cfg, history=False))['config'],"
-                " sort_keys=True))"),
-    "hydra": ("import sys, json, datetime; sys.path[:0] = [{root!r}];"
-              "from benchhy.run import load; from omegaconf import OmegaConf; import attrs;"
-              "cfg = load({name!r}, {ovr!r}, now=datetime.datetime.fromisoformat({now!r}));"
-              "plain = lambda x: ({{k: plain(v) for k, v in attrs.asdict(x, recurse=False)"
-              ".items() if k != 'defaults'}} if attrs.has(type(x)) else "
-              "plain(OmegaConf.to_container(x)) if OmegaConf.is_config(x) else "
-              "{{k: plain(v) for k, v in x.items()}} if isinstance(x, dict) else "
-              "[plain(v) for v in x] if isinstance(x, list) else x);"
-              "print(json.dumps(plain(cfg), sort_keys=True))"),
-    "floor": ("import sys, json, datetime; sys.path[:0] = [{root!r}];"
-              "from benchfl.base import load; import attrs;"
-              "cfg = load({name!r}, {ovr!r}, now=datetime.datetime.fromisoformat({now!r}));"
-              "print(json.dumps(attrs.asdict(cfg), sort_keys=True))"),
+    "lazycfg": (
+        "import sys, json, datetime; sys.path[:0] = [{root!r}]; import lazycfg;"
+        "import yaml;"
+        "cfg = lazycfg.resolve(lazycfg.load({exp!r}, {ovr!r}),"
+        " now=datetime.datetime.fromisoformat({now!r}));"
+        "print(json.dumps(yaml.safe_load(lazycfg.dumps(cfg, history=False))['config'],"
+        " sort_keys=True))"
+    ),
+    "hydra": (
+        "import sys, json, datetime; sys.path[:0] = [{root!r}];"
+        "from benchhy.run import load; from omegaconf import OmegaConf; import attrs;"
+        "cfg = load({name!r}, {ovr!r}, now=datetime.datetime.fromisoformat({now!r}));"
+        "plain = lambda x: ({{k: plain(v) for k, v in attrs.asdict(x, recurse=False)"
+        ".items() if k != 'defaults'}} if attrs.has(type(x)) else "
+        "plain(OmegaConf.to_container(x)) if OmegaConf.is_config(x) else "
+        "{{k: plain(v) for k, v in x.items()}} if isinstance(x, dict) else "
+        "[plain(v) for v in x] if isinstance(x, list) else x);"
+        "print(json.dumps(plain(cfg), sort_keys=True))"
+    ),
+    "floor": (
+        "import sys, json, datetime; sys.path[:0] = [{root!r}];"
+        "from benchfl.base import load; import attrs;"
+        "cfg = load({name!r}, {ovr!r}, now=datetime.datetime.fromisoformat({now!r}));"
+        "print(json.dumps(attrs.asdict(cfg), sort_keys=True))"
+    ),
 }
 
 
@@ -231,8 +271,9 @@ def verify(base: str, paths: tuple[str, ...]) -> dict[str, Any]:
     ref = results["floor"]
     for p, value in results.items():
         if value != ref:
-            raise AssertionError(f"{p} composes a different config than the floor:\n"
-                                 f"{_first_difference(ref, value)}")
+            raise AssertionError(
+                f"{p} composes a different config than the floor:\n{_first_difference(ref, value)}"
+            )
     return ref
 
 
@@ -253,8 +294,9 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
             if a.get(k, "<missing>") != b.get(k, "<missing>"):
-                return _first_difference(a.get(k, "<missing>"), b.get(k, "<missing>"),
-                                         f"{path}.{k}")
+                return _first_difference(
+                    a.get(k, "<missing>"), b.get(k, "<missing>"), f"{path}.{k}"
+                )
     return f"{path or '<root>'}: floor={a!r} other={b!r}"
 
 
@@ -286,12 +328,15 @@ def report(res: dict[str, Any]) -> str:
     targets = [
         ("fresh load / floor", f"{r_floor:.2f}x", "<= 1.5x", r_floor <= 1.5),
         ("Hydra / lazycfg (fresh)", f"{r_hydra:.2f}x", ">= 6x", r_hydra >= 6),
-        ("warm load + 10 overrides", f"{warm['lazycfg']:.2f} ms", "<= 2 ms",
-         warm["lazycfg"] <= 2),
+        ("warm load + 10 overrides", f"{warm['lazycfg']:.2f} ms", "<= 2 ms", warm["lazycfg"] <= 2),
         ("YAML save + load (history)", f"{y['lazycfg']:.2f} ms", "<= 5 ms", y["lazycfg"] <= 5),
         ("import lazycfg", f"{imp['lazycfg']:.1f} ms", "<= 15 ms", imp["lazycfg"] <= 15),
-        ("200 vs 30 experiments (lazycfg)", f"{growth['lazycfg']:.2f}x", "flat (~1.0x)",
-         growth["lazycfg"] <= 1.1),
+        (
+            "200 vs 30 experiments (lazycfg)",
+            f"{growth['lazycfg']:.2f}x",
+            "flat (~1.0x)",
+            growth["lazycfg"] <= 1.1,
+        ),
     ]
     lines = [
         START,
@@ -308,22 +353,29 @@ def report(res: dict[str, Any]) -> str:
         "peak RSS |",
         "|---|---|---|---|---|---|",
     ]
-    names = {"lazycfg": "lazycfg `load` + overrides + `resolve`",
-             "hydra": "Hydra ConfigStore + compose + resolve + attrs rebuild",
-             "floor": "plain Python floor (attrs + dicts, naive overrides)"}
+    names = {
+        "lazycfg": "lazycfg `load` + overrides + `resolve`",
+        "hydra": "Hydra ConfigStore + compose + resolve + attrs rebuild",
+        "floor": "plain Python floor (attrs + dicts, naive overrides)",
+    }
     for p in PATHS:
         if p not in f30:
             continue
         ratio = "" if p == "floor" else f" ({_ratio(f30[p], fl):.2f}x floor)"
-        lines.append(f"| {names[p]} | {_med(f30[p]):.0f} ms{ratio} | {_med(f200[p]):.0f} ms | "
-                     f"{growth[p]:.2f}x | {warm[p]:.2f} ms | "
-                     f"{statistics.median(res['rss'][p]):.0f} MiB |")
+        lines.append(
+            f"| {names[p]} | {_med(f30[p]):.0f} ms{ratio} | {_med(f200[p]):.0f} ms | "
+            f"{growth[p]:.2f}x | {warm[p]:.2f} ms | "
+            f"{statistics.median(res['rss'][p]):.0f} MiB |"
+        )
     lines += [
         "",
         "| import (in a fresh process) | ms |",
         "|---|---|",
-        *[f"| `import {m}` | {imp[m]:.1f} |" for m in ("lazycfg", "attrs", "yaml", "omegaconf",
-                                                      "hydra") if m in imp],
+        *[
+            f"| `import {m}` | {imp[m]:.1f} |"
+            for m in ("lazycfg", "attrs", "yaml", "omegaconf", "hydra")
+            if m in imp
+        ],
         "",
         f"Heavy modules pulled in by `import lazycfg`: {imp.get('lazycfg_heavy') or 'none'}.",
         "",
@@ -352,33 +404,45 @@ def _why(name: str, res: dict[str, Any]) -> str:
     imp, warm, y = res["imports"], res["warm"], res["yaml"]
     startup = res["startup"] * 1e3
     if name.startswith("fresh"):
-        return (f"A fresh lazycfg run is Python startup ({startup:.0f} ms) + `import lazycfg` "
-                f"({imp.get('lazycfg', float('nan')):.0f} ms) + the first load (warm: "
-                f"{warm['lazycfg']:.1f} ms; the first one also compiles 5 experiment files); "
-                "the floor pays startup and `import attrs` only. On a loaded 2-core machine the "
-                "ratio moves by +-0.2x between runs.")
+        return (
+            f"A fresh lazycfg run is Python startup ({startup:.0f} ms) + `import lazycfg` "
+            f"({imp.get('lazycfg', float('nan')):.0f} ms) + the first load (warm: "
+            f"{warm['lazycfg']:.1f} ms; the first one also compiles 5 experiment files); "
+            "the floor pays startup and `import attrs` only. On a loaded 2-core machine the "
+            "ratio moves by +-0.2x between runs."
+        )
     if name.startswith("Hydra"):
-        return (f"Both paths pay Python startup ({startup:.0f} ms), which caps the ratio; this "
-                "Hydra pipeline imports nothing but Hydra/OmegaConf and the benchmark's own "
-                "modules (Cosmos's also imports its trainer and megatron), so it is a lower "
-                "bound on the real Hydra path.")
+        return (
+            f"Both paths pay Python startup ({startup:.0f} ms), which caps the ratio; this "
+            "Hydra pipeline imports nothing but Hydra/OmegaConf and the benchmark's own "
+            "modules (Cosmos's also imports its trainer and megatron), so it is a lower "
+            "bound on the real Hydra path."
+        )
     if name.startswith("warm"):
-        return ("Each load re-executes the 5 experiment files of the chain (`load_rel` runs "
-                "them fresh) and records provenance for every assignment.")
-    load = (f" Python startup took {startup:.0f} ms in this run (DESIGN's quiet-machine "
-            f"baseline: ~20 ms), so absolute times here are inflated by other load.")
+        return (
+            "Each load re-executes the 5 experiment files of the chain (`load_rel` runs "
+            "them fresh) and records provenance for every assignment."
+        )
+    load = (
+        f" Python startup took {startup:.0f} ms in this run (DESIGN's quiet-machine "
+        f"baseline: ~20 ms), so absolute times here are inflated by other load."
+    )
     if name.startswith("import"):
         attrs_ms = imp.get("attrs", float("nan"))
-        return (f"Same run, same machine: `import attrs` took {attrs_ms:.0f} ms (DESIGN: 22 ms), "
-                f"so `import lazycfg` costs {imp.get('lazycfg', float('nan')) / attrs_ms:.2f}x "
-                f"`import attrs` (the target is 15/22 = 0.68x).{load} See `python -X importtime "
-                "-c 'import lazycfg'` for the modules that dominate.")
+        return (
+            f"Same run, same machine: `import attrs` took {attrs_ms:.0f} ms (DESIGN: 22 ms), "
+            f"so `import lazycfg` costs {imp.get('lazycfg', float('nan')) / attrs_ms:.2f}x "
+            f"`import attrs` (the target is 15/22 = 0.68x).{load} See `python -X importtime "
+            "-c 'import lazycfg'` for the modules that dominate."
+        )
     if name.startswith("YAML"):
-        return (f"Without history the round trip takes {y['lazycfg_no_history']:.1f} ms (plain "
-                f"dicts with libyaml: {y['plain_libyaml']:.1f} ms here, 2.4 ms in DESIGN's "
-                "baseline): PyYAML's Python-level representer and constructor dominate even with "
-                "libyaml; history and sites are written as JSON-lines blocks (one YAML scalar "
-                f"each) to keep them cheap.{load}")
+        return (
+            f"Without history the round trip takes {y['lazycfg_no_history']:.1f} ms (plain "
+            f"dicts with libyaml: {y['plain_libyaml']:.1f} ms here, 2.4 ms in DESIGN's "
+            "baseline): PyYAML's Python-level representer and constructor dominate even with "
+            "libyaml; history and sites are written as JSON-lines blocks (one YAML scalar "
+            f"each) to keep them cheap.{load}"
+        )
     return "Timing noise on a shared machine; rerun with more rounds."
 
 
@@ -387,8 +451,9 @@ def write_section(path: str, section: str) -> None:
     replace_section(path, "bench_config", section)
 
 
-def run(rounds: int = 15, warm: int = 200, with_hydra: bool = True,
-        workdir: str | None = None) -> dict[str, Any]:
+def run(
+    rounds: int = 15, warm: int = 200, with_hydra: bool = True, workdir: str | None = None
+) -> dict[str, Any]:
     """Run every measurement and return the raw results (see ``report``)."""
     paths = PATHS if with_hydra else ("lazycfg", "floor")
     tmp = workdir or tempfile.mkdtemp(prefix="bench_config_")
@@ -399,18 +464,25 @@ def run(rounds: int = 15, warm: int = 200, with_hydra: bool = True,
     fresh = fresh_rounds(bases, paths, rounds)
     rss = fresh.pop("_rss")
     return {
-        "rounds": rounds, "leaves": count_leaves(final), "fresh": fresh, "rss": rss,
+        "rounds": rounds,
+        "leaves": count_leaves(final),
+        "fresh": fresh,
+        "rss": rss,
         "startup": python_startup(max(3, rounds // 2)),
-        "imports": import_times(max(3, rounds // 2)), "warm": warm_times(bases["30"], paths, warm),
-        "yaml": yaml_times(bases["30"], warm), "machine": _machine(),
+        "imports": import_times(max(3, rounds // 2)),
+        "warm": warm_times(bases["30"], paths, warm),
+        "yaml": yaml_times(bases["30"], warm),
+        "machine": _machine(),
     }
 
 
 def _machine() -> str:
     import platform
 
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,8 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import hydra  # noqa: F401
         except ImportError:
-            print("hydra-core is not installed (pip install '.[bench]'): skipping the Hydra "
-                  "path", file=sys.stderr)
+            print(
+                "hydra-core is not installed (pip install '.[bench]'): skipping the Hydra path",
+                file=sys.stderr,
+            )
             with_hydra = False
     section = report(run(args.rounds, args.warm, with_hydra))
     print(section)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _docs_section import markers, replace_section  # noqa: E402  (tools/ is on sys.path when run or imported)
+
 from cosmos_train.model.toy import toy_components  # noqa: E402
 from cosmos_train.trainer.callbacks import GradClip  # noqa: E402
 from cosmos_train.trainer.trainer import Trainer  # noqa: E402
 
-from _docs_section import markers, replace_section  # noqa: E402  (tools/ is on sys.path when run or imported)
 START, END = markers("bench_train")
 
 MODEL = dict(dim=128, num_blocks=4, num_heads=4, video_shape=(3, 4, 8, 8))
@@ -75,17 +75,26 @@ def bare_loop(steps: int, model: dict[str, Any] = MODEL, batch: int = BATCH) -> 
     return _since(t0)
 
 
-def trainer_loop(steps: int, job_dir: str, model: dict[str, Any] = MODEL, batch: int = BATCH) -> tuple[float, float]:
+def trainer_loop(
+    steps: int, job_dir: str, model: dict[str, Any] = MODEL, batch: int = BATCH
+) -> tuple[float, float]:
     """(wall, CPU) seconds for ``Trainer.fit`` over ``steps`` steps (setup inside fit included)."""
     net_model, opt, sched, loader = _parts(model, batch)
-    trainer = Trainer(max_iter=steps, job_dir=job_dir, logging_iter=10**9, tensorboard=False,
-                      callbacks={"grad_clip": GradClip(clip_norm=CLIP)})
+    trainer = Trainer(
+        max_iter=steps,
+        job_dir=job_dir,
+        logging_iter=10**9,
+        tensorboard=False,
+        callbacks={"grad_clip": GradClip(clip_norm=CLIP)},
+    )
     t0 = _clock()
     trainer.fit(net_model, opt, sched, loader)
     return _since(t0)
 
 
-def measure(*, runs: int, steps: int, model: dict[str, Any] = MODEL, batch: int = BATCH) -> dict[str, Any]:
+def measure(
+    *, runs: int, steps: int, model: dict[str, Any] = MODEL, batch: int = BATCH
+) -> dict[str, Any]:
     """Alternating bare/trainer runs after one warm-up of each; per-run (wall, CPU) seconds.
 
     Returns ``{"bare": [(wall, cpu), ...], "trainer": [...], "steps", "runs", "model", "batch"}``.
@@ -99,7 +108,14 @@ def measure(*, runs: int, steps: int, model: dict[str, Any] = MODEL, batch: int 
         for r in range(runs):
             bare.append(bare_loop(steps, model, batch))
             tr.append(trainer_loop(steps, os.path.join(tmp, f"run{r}"), model, batch))
-    return {"bare": bare, "trainer": tr, "steps": steps, "runs": runs, "model": dict(model), "batch": batch}
+    return {
+        "bare": bare,
+        "trainer": tr,
+        "steps": steps,
+        "runs": runs,
+        "model": dict(model),
+        "batch": batch,
+    }
 
 
 def render(result: dict[str, Any], threads: int) -> tuple[str, float]:
@@ -144,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=7, help="alternating runs of each loop (>= 5)")
     ap.add_argument("--steps", type=int, default=15, help="optimizer steps per run")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
+    ap.add_argument(
+        "--no-write", action="store_true", help="print only; do not update docs/benchmarks.md"
+    )
     ap.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = ap.parse_args(argv)
     if args.runs < 5:
@@ -153,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     body, step_bare = render(measure(runs=args.runs, steps=args.steps), args.threads)
     print(body)
     if step_bare < 0.05:
-        print(f"warning: bare steps take {step_bare * 1e3:.1f} ms (< 50 ms); overhead ratios of tiny steps are noisy", file=sys.stderr)
+        print(
+            f"warning: bare steps take {step_bare * 1e3:.1f} ms (< 50 ms); overhead ratios of tiny steps are noisy",
+            file=sys.stderr,
+        )
     if not args.no_write:
         write_section(Path(args.output), body)
         print(f"wrote {args.output}")

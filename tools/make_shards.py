@@ -34,8 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also pack <stem>.pt/.pickle text embeddings from this subfolder",
     )
-    parser.add_argument("--caption-key", default=None, choices=("long", "medium", "short"),
-                        help="read Cosmos's captions/<stem>.json[KEY] instead of metas/<stem>.txt")
+    parser.add_argument(
+        "--caption-key",
+        default=None,
+        choices=("long", "medium", "short"),
+        help="read Cosmos's captions/<stem>.json[KEY] instead of metas/<stem>.txt",
+    )
     parser.add_argument("--prefix", default="clips", help="shard file name prefix")
     args = parser.parse_args(argv)
 

@@ -29,19 +29,37 @@ class PrepareError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Build the cosmos_nemo_assets layout (videos/*.mp4, metas/*.txt) from a "
-                    "folder of mp4 files and one prompt.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--videos-dir", required=True, type=Path, help="folder holding the .mp4 files")
+        "folder of mp4 files and one prompt.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--videos-dir", required=True, type=Path, help="folder holding the .mp4 files"
+    )
     parser.add_argument("--prompt", required=True, help="caption written for every video")
-    parser.add_argument("--output-dir", type=Path, default=Path("datasets/cosmos_nemo_assets"),
-                        help="dataset folder to create or update")
-    parser.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
-                        help="how videos land in OUTPUT/videos")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("datasets/cosmos_nemo_assets"),
+        help="dataset folder to create or update",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("copy", "symlink", "hardlink"),
+        default="copy",
+        help="how videos land in OUTPUT/videos",
+    )
     parser.add_argument("--recursive", action="store_true", help="also take mp4s in sub-folders")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace videos/captions that already exist with different content")
-    parser.add_argument("--num-frames", type=int, default=93,
-                        help="warn about videos with fewer frames than this (the training clip length)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace videos/captions that already exist with different content",
+    )
+    parser.add_argument(
+        "--num-frames",
+        type=int,
+        default=93,
+        help="warn about videos with fewer frames than this (the training clip length)",
+    )
     return parser
 
 
@@ -56,8 +74,10 @@ def _find_mp4s(folder: Path, recursive: bool) -> list[Path]:
     stems: dict[str, Path] = {}
     for video in videos:
         if video.stem in stems:
-            raise PrepareError(f"two videos share the name {video.stem!r}: {stems[video.stem]} and "
-                               f"{video}; rename one (captions are matched by file name)")
+            raise PrepareError(
+                f"two videos share the name {video.stem!r}: {stems[video.stem]} and "
+                f"{video}; rename one (captions are matched by file name)"
+            )
         stems[video.stem] = video
     return videos
 
@@ -70,8 +90,9 @@ def _place_video(src: Path, dst: Path, mode: str, overwrite: bool) -> str:
         if same:
             return "kept"
         if not overwrite:
-            raise PrepareError(f"{dst} already exists with different content; pass --overwrite "
-                               f"to replace it")
+            raise PrepareError(
+                f"{dst} already exists with different content; pass --overwrite to replace it"
+            )
         dst.unlink()
         action = "replaced"
     if mode == "copy":
@@ -82,8 +103,9 @@ def _place_video(src: Path, dst: Path, mode: str, overwrite: bool) -> str:
         try:
             os.link(src, dst)
         except OSError as err:
-            raise PrepareError(f"cannot hard-link {src} to {dst} ({err}); use --mode copy or "
-                               f"--mode symlink") from err
+            raise PrepareError(
+                f"cannot hard-link {src} to {dst} ({err}); use --mode copy or --mode symlink"
+            ) from err
     return action
 
 
@@ -92,8 +114,9 @@ def _write_caption(path: Path, prompt: str, overwrite: bool) -> str:
         if path.read_text(encoding="utf-8").strip() == prompt:
             return "kept"
         if not overwrite:
-            raise PrepareError(f"{path} already holds a different caption; pass --overwrite to "
-                               f"replace it")
+            raise PrepareError(
+                f"{path} already holds a different caption; pass --overwrite to replace it"
+            )
         path.write_text(prompt + "\n", encoding="utf-8")
         return "replaced"
     path.write_text(prompt + "\n", encoding="utf-8")
@@ -110,8 +133,16 @@ def _frame_count(path: Path) -> int | None:
         return None
 
 
-def prepare(videos_dir: Path, prompt: str, output_dir: Path, *, mode: str = "copy",
-            recursive: bool = False, overwrite: bool = False, num_frames: int = 93) -> dict[str, int]:
+def prepare(
+    videos_dir: Path,
+    prompt: str,
+    output_dir: Path,
+    *,
+    mode: str = "copy",
+    recursive: bool = False,
+    overwrite: bool = False,
+    num_frames: int = 93,
+) -> dict[str, int]:
     """Create or update the layout; returns counts of added/kept/replaced videos and short ones."""
     prompt = prompt.strip()
     if not prompt:
@@ -128,23 +159,34 @@ def prepare(videos_dir: Path, prompt: str, output_dir: Path, *, mode: str = "cop
         frames = _frame_count(src)
         if frames is not None and frames < num_frames:
             counts["short"] += 1
-            print(f"warning: {src.name} has {frames} frames < --num-frames {num_frames}; the "
-                  f"dataset will skip it", file=sys.stderr)
+            print(
+                f"warning: {src.name} has {frames} frames < --num-frames {num_frames}; the "
+                f"dataset will skip it",
+                file=sys.stderr,
+            )
     return counts
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        counts = prepare(args.videos_dir, args.prompt, args.output_dir, mode=args.mode,
-                         recursive=args.recursive, overwrite=args.overwrite,
-                         num_frames=args.num_frames)
+        counts = prepare(
+            args.videos_dir,
+            args.prompt,
+            args.output_dir,
+            mode=args.mode,
+            recursive=args.recursive,
+            overwrite=args.overwrite,
+            num_frames=args.num_frames,
+        )
     except PrepareError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{args.output_dir}: {counts['added']} added, {counts['kept']} unchanged, "
-          f"{counts['replaced']} replaced, {counts['short']} shorter than {args.num_frames} frames. "
-          f"Next (optional): python tools/compute_text_embeddings.py --dataset-dir {args.output_dir} ...")
+    print(
+        f"{args.output_dir}: {counts['added']} added, {counts['kept']} unchanged, "
+        f"{counts['replaced']} replaced, {counts['short']} shorter than {args.num_frames} frames. "
+        f"Next (optional): python tools/compute_text_embeddings.py --dataset-dir {args.output_dir} ..."
+    )
     return 0
 
 

@@ -63,7 +63,9 @@ class LoadReport:
     ema_loaded: int = 0
     missing: list[str] = dataclasses.field(default_factory=list)
     unexpected: list[str] = dataclasses.field(default_factory=list)
-    shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = dataclasses.field(default_factory=list)
+    shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = dataclasses.field(
+        default_factory=list
+    )
     ignored: list[str] = dataclasses.field(default_factory=list)
     cast: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -71,10 +73,14 @@ class LoadReport:
 def _unwrap(obj: Any, path: str) -> dict[str, Any]:
     """The flat ``{key: tensor}`` dict, unwrapping ``{"model": ...}``/``{"state_dict": ...}``."""
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a state_dict (a dict of tensors), found {type(obj).__name__}")
+        raise ValueError(
+            f"{path}: expected a state_dict (a dict of tensors), found {type(obj).__name__}"
+        )
     for wrapper in ("model", "state_dict"):
         inner = obj.get(wrapper)
-        if isinstance(inner, Mapping) and not any(torch.is_tensor(v) for v in obj.values() if v is not inner):
+        if isinstance(inner, Mapping) and not any(
+            torch.is_tensor(v) for v in obj.values() if v is not inner
+        ):
             return _unwrap(inner, path)
     non_tensor = [k for k, v in obj.items() if not torch.is_tensor(v)]
     if non_tensor:
@@ -85,7 +91,9 @@ def _unwrap(obj: Any, path: str) -> dict[str, Any]:
     return dict(obj)
 
 
-def _split(sd: dict[str, torch.Tensor]) -> tuple[str, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _split(
+    sd: dict[str, torch.Tensor],
+) -> tuple[str, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """``(layout, net, net_ema, other)`` sub-dicts with the prefixes stripped."""
     net = {k[len("net.") :]: v for k, v in sd.items() if k.startswith("net.")}
     ema = {k[len("net_ema.") :]: v for k, v in sd.items() if k.startswith("net_ema.")}
@@ -107,7 +115,9 @@ def _peft_placed(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, to
     ``blocks.0.self_attn.q_proj.weight`` -> ``blocks.0.self_attn.q_proj.base_layer.weight`` for
     every wrapped module; other keys are unchanged (and checked by name like any other key).
     """
-    to_module = {k.replace(".base_layer.", "."): k for k in module.state_dict() if ".base_layer." in k}
+    to_module = {
+        k.replace(".base_layer.", "."): k for k in module.state_dict() if ".base_layer." in k
+    }
     if not to_module:
         return sd
     return {to_module.get(k, k): v for k, v in sd.items()}
@@ -135,9 +145,13 @@ def _diff(prefix: str, ckpt: dict[str, torch.Tensor], module: nn.Module):
 def _mismatch_message(path: str, missing: list, unexpected: list, shapes: list) -> str:
     parts = [f"checkpoint {path} does not match the model:"]
     if missing:
-        parts.append(f"  missing keys ({len(missing)}; in the model, not in the file):\n{_fmt(missing, len(missing))}")
+        parts.append(
+            f"  missing keys ({len(missing)}; in the model, not in the file):\n{_fmt(missing, len(missing))}"
+        )
     if unexpected:
-        parts.append(f"  unexpected keys ({len(unexpected)}; in the file, not in the model):\n{_fmt(unexpected, len(unexpected))}")
+        parts.append(
+            f"  unexpected keys ({len(unexpected)}; in the file, not in the model):\n{_fmt(unexpected, len(unexpected))}"
+        )
     if shapes:
         rows = [f"{k}: file {list(a)} vs model {list(b)}" for k, a, b in shapes]
         parts.append(f"  shape mismatches ({len(shapes)}):\n{_fmt(rows, len(rows))}")
@@ -149,7 +163,9 @@ def _mismatch_message(path: str, missing: list, unexpected: list, shapes: list) 
     return "\n".join(parts)
 
 
-def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], shapes: list, prefix: str, report: LoadReport) -> int:
+def _load_into(
+    module: nn.Module, sd: dict[str, torch.Tensor], shapes: list, prefix: str, report: LoadReport
+) -> int:
     """Copy the matching tensors into ``module`` (cast to its dtypes); returns how many."""
     expected = _expected_state(module)
     bad = {k[len(prefix) :] for k, _, _ in shapes}
@@ -166,7 +182,9 @@ def _load_into(module: nn.Module, sd: dict[str, torch.Tensor], shapes: list, pre
             # FSDP2/DTensor target: every rank read the full tensor; keep this rank's shard.
             from torch.distributed.tensor import distribute_tensor
 
-            value = distribute_tensor(value.to(target.device), target.device_mesh, target.placements)
+            value = distribute_tensor(
+                value.to(target.device), target.device_mesh, target.placements
+            )
         to_load[key] = value
     on_meta = any(t.is_meta for t in expected.values())
     # strict=False here: the strict check already ran on our own diff (with readable messages).
@@ -242,14 +260,28 @@ def load_consolidated(
 
     net_prefix = "net." if layout == "consolidated" else ""
     with torch.no_grad():
-        report.net_loaded = _load_into(net, net_sd, [s for s in shapes if s[0].startswith(net_prefix) and not s[0].startswith("net_ema.")], net_prefix, report)
+        report.net_loaded = _load_into(
+            net,
+            net_sd,
+            [s for s in shapes if s[0].startswith(net_prefix) and not s[0].startswith("net_ema.")],
+            net_prefix,
+            report,
+        )
         if net_ema is not None and ema != "skip":
             if load_ema:
-                report.ema_loaded = _load_into(net_ema, ema_sd, [s for s in shapes if s[0].startswith("net_ema.")], "net_ema.", report)
+                report.ema_loaded = _load_into(
+                    net_ema,
+                    ema_sd,
+                    [s for s in shapes if s[0].startswith("net_ema.")],
+                    "net_ema.",
+                    report,
+                )
                 report.ema_source = "net_ema"
             else:
                 src = net.state_dict()
-                report.ema_loaded = _load_into(net_ema, {k: v.detach() for k, v in src.items()}, [], "", report)
+                report.ema_loaded = _load_into(
+                    net_ema, {k: v.detach() for k, v in src.items()}, [], "", report
+                )
                 report.ema_source = "net"
     return report
 
@@ -289,7 +321,9 @@ def save_consolidated(
                 value = value.full_tensor()
             value = value.detach()
             if value.is_meta:
-                raise ValueError(f"cannot save {prefix}{key}: it is on the meta device (materialise the net first)")
+                raise ValueError(
+                    f"cannot save {prefix}{key}: it is on the meta device (materialise the net first)"
+                )
             if dtype is not None and value.is_floating_point():
                 value = value.to(dtype)
             out[prefix + key] = value.cpu().clone()

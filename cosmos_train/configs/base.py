@@ -34,11 +34,17 @@ from __future__ import annotations
 
 import importlib
 
+from cosmos_train.config import Config
 from lazycfg import choices, select
 
-from cosmos_train.config import Config
-
-__all__ = ["DEFAULT_CHOICES", "MODEL_SUBGROUPS", "make_config", "register_options", "select_model", "select_checkpoint"]
+__all__ = [
+    "DEFAULT_CHOICES",
+    "MODEL_SUBGROUPS",
+    "make_config",
+    "register_options",
+    "select_model",
+    "select_checkpoint",
+]
 
 #: Option modules, imported once (each registers its group's options into the default registry).
 OPTION_MODULES = (

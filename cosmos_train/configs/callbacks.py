@@ -58,7 +58,14 @@ def tune_callbacks(config: Any, **settings: dict[str, Any]) -> None:
 
 def _sampler(*, is_ema: bool) -> object:
     return L(EveryNDrawSample)(
-        every_n=5000, is_ema=is_ema, regular=not is_ema, num_samples=1, num_steps=35, guidance=0.0, seed=0, fps=16
+        every_n=5000,
+        is_ema=is_ema,
+        regular=not is_ema,
+        num_samples=1,
+        num_steps=35,
+        guidance=0.0,
+        seed=0,
+        fps=16,
     )
 
 

@@ -16,9 +16,8 @@ replaces the whole section, ``type`` included.
 
 from __future__ import annotations
 
-from lazycfg import PLACEHOLDER, L, lazy_imports, register
-
 from cosmos_train.config import CheckpointConfig, ObjectStoreConfig
+from lazycfg import PLACEHOLDER, L, lazy_imports, register
 
 with lazy_imports():
     from cosmos_train.checkpoint.dcp import DCPCheckpointer

@@ -18,6 +18,10 @@ for _name in ("video_prediction_conditioner", "video_prediction_conditioner_v2")
     register(
         "conditioner",
         _name,
-        L(Video2WorldConditioner)(text_key="t5_text_embeddings", text_dropout_rate=0.2, use_video_condition_dropout_rate=0.0),
+        L(Video2WorldConditioner)(
+            text_key="t5_text_embeddings",
+            text_dropout_rate=0.2,
+            use_video_condition_dropout_rate=0.0,
+        ),
         package="model.config.conditioner",
     )

@@ -31,14 +31,14 @@ from typing import Any
 from lazycfg import L, lazy_imports, register
 
 with lazy_imports():  # references only: nothing is imported until a loader is built
+    from cosmos_train.data.images import LocalImageDataset
+    from cosmos_train.data.joint import JointDataLoader
+    from cosmos_train.data.latent_cache import LatentCacheDataset
     from cosmos_train.data.loader import build_dataloader
     from cosmos_train.data.local_video import LocalVideoDataset
     from cosmos_train.data.mock import MockImageDataset, MockVideoDataset
-    from cosmos_train.data.synthetic import SyntheticVideoDataset
     from cosmos_train.data.sharded import ShardedVideoDataset
-    from cosmos_train.data.latent_cache import LatentCacheDataset
-    from cosmos_train.data.images import LocalImageDataset
-    from cosmos_train.data.joint import JointDataLoader
+    from cosmos_train.data.synthetic import SyntheticVideoDataset
 
 #: Cosmos's "512" resolution at 9:16 (``VIDEO_RES_SIZE_INFO["512"]["9,16"]``).
 _RES_512 = (384, 640)
@@ -79,7 +79,10 @@ def _synthetic():
 def _local_video():
     return L(build_dataloader)(
         dataset=L(LocalVideoDataset)(
-            dataset_dir="datasets/cosmos_nemo_assets", num_frames=93, video_size=(704, 1280), caption_key=None
+            dataset_dir="datasets/cosmos_nemo_assets",
+            num_frames=93,
+            video_size=(704, 1280),
+            caption_key=None,
         ),
         batch_size=1,
         shuffle=True,
@@ -90,7 +93,9 @@ def _local_video():
 
 def _shards():
     return L(build_dataloader)(
-        dataset=L(ShardedVideoDataset)(shards_dir="datasets/shards", num_frames=93, video_size=(704, 1280)),
+        dataset=L(ShardedVideoDataset)(
+            shards_dir="datasets/shards", num_frames=93, video_size=(704, 1280)
+        ),
         batch_size=1,
         shuffle=True,
         num_workers=4,

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+from cosmos_train.model.config import EMAConfig
 from lazycfg import register
 
-from cosmos_train.model.config import EMAConfig
-
-register("ema", "power", EMAConfig(enabled=True, rate=0.1, iteration_shift=0), package="model.config.ema")
+register(
+    "ema", "power", EMAConfig(enabled=True, rate=0.1, iteration_shift=0), package="model.config.ema"
+)

@@ -16,9 +16,8 @@ re-applies the current ``net``/``conditioner``/``ema``/``tokenizer`` choices aft
 
 from __future__ import annotations
 
-from lazycfg import L, lazy_imports, register
-
 from cosmos_train.model.config import Video2WorldConfig, Video2WorldRectifiedFlowConfig
+from lazycfg import L, lazy_imports, register
 
 with lazy_imports():
     from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRectifiedFlow
@@ -34,7 +33,9 @@ def _option(parallelism: str, target: object, config: object) -> dict:
 
 
 register("model", "ddp", _option("ddp", _EDM, Video2WorldConfig()), package="_global_")
-register("model", "fsdp", _option("fsdp", _EDM, Video2WorldConfig(fsdp_shard_size=8)), package="_global_")
+register(
+    "model", "fsdp", _option("fsdp", _EDM, Video2WorldConfig(fsdp_shard_size=8)), package="_global_"
+)
 register(
     "model",
     "fsdp_rectified_flow",

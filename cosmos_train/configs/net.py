@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cosmos_train.nets.preset_values import PREDICT2_5_CHANGES, PRESETS  # noqa: F401  (re-exported)
 from lazycfg import L, lazy_imports, register
-
-from cosmos_train.nets.preset_values import PREDICT2_5_CHANGES, PRESETS
 
 with lazy_imports():
     from cosmos_train.nets.dit import MiniTrainDiT

@@ -19,10 +19,14 @@ with lazy_imports():
 register(
     "optimizer",
     "fusedadamw",
-    L(build_adamw)(params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=True),
+    L(build_adamw)(
+        params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=True
+    ),
 )
 register(
     "optimizer",
     "adamw",
-    L(build_adamw)(params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=None),
+    L(build_adamw)(
+        params=PLACEHOLDER, lr=1e-4, weight_decay=0.1, betas=[0.9, 0.99], eps=1e-8, fused=None
+    ),
 )

@@ -10,8 +10,9 @@ no conditioning frames), ``fps`` 1.0 and ``num_frames`` 1, as Cosmos's image ite
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -12,7 +12,8 @@ global batch count and every sub-loader's own state (epochs advance per sub-load
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 __all__ = ["JointDataLoader"]
 

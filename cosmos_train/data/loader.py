@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Iterator, Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -40,10 +41,24 @@ class ResumableDistributedSampler(DistributedSampler):
     as in ``DistributedSampler``; :meth:`set_skip` drops the first indices of the next iteration.
     """
 
-    def __init__(self, dataset: Dataset, *, num_replicas: int, rank: int, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
-                         seed=seed, drop_last=drop_last)
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        num_replicas: int,
+        rank: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+        )
         self._skip = 0
 
     def set_skip(self, skip: int) -> None:
@@ -75,8 +90,13 @@ class StatefulDataLoader:
     of every epoch, which is idempotent).
     """
 
-    def __init__(self, loader: DataLoader, sampler: ResumableDistributedSampler,
-                 batch_size: int, drop_last: bool) -> None:
+    def __init__(
+        self,
+        loader: DataLoader,
+        sampler: ResumableDistributedSampler,
+        batch_size: int,
+        drop_last: bool,
+    ) -> None:
         self.loader = loader
         self.sampler = sampler
         self.dataset = loader.dataset
@@ -153,28 +173,38 @@ class StatefulDataLoader:
                 raise ValueError(
                     f"data loader state has {key}={state[key]} but this loader has {key}={mine}: "
                     f"the sample order would differ. Use the same dataset and seed to resume, or "
-                    f"drop the loader state (start the data from epoch 0).")
+                    f"drop the loader state (start the data from epoch 0)."
+                )
         world = self.sampler.num_replicas
         saved_world = int(state.get("world_size", world))
         if getattr(self.sampler, "world_size_fixed", False) and saved_world != world:
             raise ValueError(
                 f"data loader state was saved with world_size={saved_world}; this "
                 f"{type(self.sampler).__name__} order depends on the number of ranks, so it "
-                f"resumes only on {saved_world} ranks (or drop the loader state to restart the epoch)")
-        samples = int(state.get("samples_consumed",
-                                state.get("batches_consumed", 0) * state.get("batch_size", self.batch_size)
-                                * state.get("world_size", world)))
+                f"resumes only on {saved_world} ranks (or drop the loader state to restart the epoch)"
+            )
+        samples = int(
+            state.get(
+                "samples_consumed",
+                state.get("batches_consumed", 0)
+                * state.get("batch_size", self.batch_size)
+                * state.get("world_size", world),
+            )
+        )
         per_rank, rest = divmod(samples, world)
         if rest or per_rank % self.batch_size:
             raise ValueError(
                 f"cannot resume {samples} consumed samples with world_size={world} and "
                 f"batch_size={self.batch_size}: they do not split into whole batches per rank. "
                 f"Resume with the saved world_size={state.get('world_size')} and "
-                f"batch_size={state.get('batch_size')}.")
+                f"batch_size={state.get('batch_size')}."
+            )
         consumed = per_rank // self.batch_size
         if consumed > len(self):
-            raise ValueError(f"data loader state consumed {consumed} batches, more than the "
-                             f"{len(self)} batches of an epoch on this rank")
+            raise ValueError(
+                f"data loader state consumed {consumed} batches, more than the "
+                f"{len(self)} batches of an epoch on this rank"
+            )
         self._set_epoch(int(state.get("epoch", 0)))
         self._consumed = consumed
         # A saved fully-consumed epoch stays as saved: the next iteration ends at once and then
@@ -242,22 +272,41 @@ def build_dataloader(
     if len(dataset) < world_size:
         raise ValueError(f"dataset has {len(dataset)} samples, fewer than world_size={world_size}")
     if persistent_workers and num_workers > 0 and callable(getattr(dataset, "set_epoch", None)):
-        warnings.warn("persistent_workers=True keeps the workers' dataset at epoch 0: per-epoch "
-                      "randomness (random video windows) repeats every epoch", stacklevel=2)
+        warnings.warn(
+            "persistent_workers=True keeps the workers' dataset at epoch 0: per-epoch "
+            "randomness (random video windows) repeats every epoch",
+            stacklevel=2,
+        )
     extra: dict[str, Any] = {}
     if sampling == "distributed":
-        sampler: Any = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank,
-                                                   shuffle=shuffle, seed=seed, drop_last=drop_last)
+        sampler: Any = ResumableDistributedSampler(
+            dataset,
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+        )
         extra.update(sampler=sampler, batch_size=batch_size, drop_last=drop_last)
     elif sampling == "shards":
-        sampler = ShardSampler(_dataset_attr(dataset, "shard_sizes", sampling),
-                               num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        sampler = ShardSampler(
+            _dataset_attr(dataset, "shard_sizes", sampling),
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+        )
         extra.update(sampler=sampler, batch_size=batch_size, drop_last=True)
         drop_last = True
     elif sampling == "buckets":
-        sampler = BucketBatchSampler(_dataset_attr(dataset, "bucket_ids", sampling),
-                                     batch_size=batch_size, num_replicas=world_size, rank=rank,
-                                     shuffle=shuffle, seed=seed)
+        sampler = BucketBatchSampler(
+            _dataset_attr(dataset, "bucket_ids", sampling),
+            batch_size=batch_size,
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+        )
         extra.update(batch_sampler=sampler)
         drop_last = True
     else:
@@ -267,14 +316,21 @@ def build_dataloader(
         extra["persistent_workers"] = persistent_workers
         if prefetch_factor is not None:
             extra["prefetch_factor"] = prefetch_factor
-    loader = DataLoader(dataset, num_workers=num_workers, collate_fn=collate_fn or default_collate,
-                        pin_memory=pin_memory, **extra)
+    loader = DataLoader(
+        dataset,
+        num_workers=num_workers,
+        collate_fn=collate_fn or default_collate,
+        pin_memory=pin_memory,
+        **extra,
+    )
     return StatefulDataLoader(loader, sampler, batch_size, drop_last)
 
 
 def _dataset_attr(dataset: Dataset, name: str, sampling: str) -> Any:
     value = getattr(dataset, name, None)
     if value is None:
-        raise ValueError(f"sampling={sampling!r} needs a dataset with {name!r}; "
-                         f"{type(dataset).__name__} has none (use sampling='distributed')")
+        raise ValueError(
+            f"sampling={sampling!r} needs a dataset with {name!r}; "
+            f"{type(dataset).__name__} has none (use sampling='distributed')"
+        )
     return value

@@ -64,8 +64,9 @@ from __future__ import annotations
 import json
 import pickle
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,13 @@ from torch.utils.data import Dataset
 
 from cosmos_train.data._items import check_index, check_positive_ints, size_fields
 from cosmos_train.data.buckets import bucket_size, closest_aspect_ratio
-from cosmos_train.data.video_io import ClipUnusable, decode_window, frame_resizer, pad_to, probe_size
+from cosmos_train.data.video_io import (
+    ClipUnusable,
+    decode_window,
+    frame_resizer,
+    pad_to,
+    probe_size,
+)
 
 __all__ = [
     "CAPTION_KEYS",
@@ -89,11 +96,14 @@ CAPTION_KEYS: tuple[str, ...] = ("long", "medium", "short")
 
 #: Embedding file suffixes, in lookup order.
 EMBEDDING_SUFFIXES: tuple[str, ...] = (".pt", ".pickle", ".pkl")
-_PREPARE_CMD = ("python tools/prepare_nemo_assets.py --videos-dir MP4_DIR --prompt \"PROMPT\" "
-                "--output-dir {dir}")
-_EMBED_CMD = ("python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} "
-              "--encoder reason1   (Predict2.5 nets; --encoder t5 --checkpoint LOCAL_T5_DIR for T5, "
-              "--encoder hash for a smoke test)")
+_PREPARE_CMD = (
+    'python tools/prepare_nemo_assets.py --videos-dir MP4_DIR --prompt "PROMPT" --output-dir {dir}'
+)
+_EMBED_CMD = (
+    "python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} "
+    "--encoder reason1   (Predict2.5 nets; --encoder t5 --checkpoint LOCAL_T5_DIR for T5, "
+    "--encoder hash for a smoke test)"
+)
 
 
 class VideoLoadError(RuntimeError):
@@ -134,7 +144,7 @@ def read_caption(
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise ValueError(
             f"{path} has no string {caption_key!r} caption (found {found}); Cosmos's caption files are "
-            f"{{\"long\": ..., \"medium\": ..., \"short\": ...}}: set caption_key to one of the keys it has"
+            f'{{"long": ..., "medium": ..., "short": ...}}: set caption_key to one of the keys it has'
         )
     return data[caption_key].strip()
 
@@ -150,22 +160,28 @@ def load_text_embedding(path: str | Path) -> torch.Tensor:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(obj, dict):
             if "embeddings" not in obj:
-                raise ValueError(f"{path}: a dict embedding file needs an 'embeddings' entry, "
-                                 f"found keys {sorted(obj)}")
+                raise ValueError(
+                    f"{path}: a dict embedding file needs an 'embeddings' entry, "
+                    f"found keys {sorted(obj)}"
+                )
             obj = obj["embeddings"]
     else:
         with open(path, "rb") as f:
             obj = pickle.load(f)
         if isinstance(obj, (list, tuple)):
             if len(obj) != 1:
-                raise ValueError(f"{path}: expected a list with one [L, D] array (Cosmos t5_xxl "
-                                 f"layout), found a list of {len(obj)}")
+                raise ValueError(
+                    f"{path}: expected a list with one [L, D] array (Cosmos t5_xxl "
+                    f"layout), found a list of {len(obj)}"
+                )
             obj = obj[0]
     tensor = torch.as_tensor(np.asarray(obj) if not isinstance(obj, torch.Tensor) else obj)
     if tensor.dim() == 3 and tensor.shape[0] == 1:
         tensor = tensor[0]  # a saved batch of one
     if tensor.dim() != 2:
-        raise ValueError(f"{path}: expected embeddings of shape [L, D], found {tuple(tensor.shape)}")
+        raise ValueError(
+            f"{path}: expected embeddings of shape [L, D], found {tuple(tensor.shape)}"
+        )
     return tensor.float()
 
 
@@ -226,11 +242,17 @@ class LocalVideoDataset(Dataset):
         if resize not in ("stretch", "center_crop"):
             raise ValueError(f"resize must be 'stretch' or 'center_crop', got {resize!r}")
         if len(tuple(video_size)) != 2 or any(int(s) <= 0 for s in video_size):
-            raise ValueError(f"video_size must be (height, width) of positive ints, got {video_size!r}")
-        check_positive_ints(num_frames=num_frames, text_len=text_len, text_dim=text_dim, max_retries=max_retries)
+            raise ValueError(
+                f"video_size must be (height, width) of positive ints, got {video_size!r}"
+            )
+        check_positive_ints(
+            num_frames=num_frames, text_len=text_len, text_dim=text_dim, max_retries=max_retries
+        )
         if caption_key is not None and caption_key not in CAPTION_KEYS:
-            raise ValueError(f"caption_key must be None (metas/<stem>.txt) or one of {list(CAPTION_KEYS)}, "
-                             f"got {caption_key!r}")
+            raise ValueError(
+                f"caption_key must be None (metas/<stem>.txt) or one of {list(CAPTION_KEYS)}, "
+                f"got {caption_key!r}"
+            )
         self.caption_key = caption_key
         self.caption_json_subdir = caption_json_subdir
         self.dataset_dir = Path(dataset_dir)
@@ -247,14 +269,19 @@ class LocalVideoDataset(Dataset):
 
         self.videos = self._find_videos(videos_subdir)
         self.captions = self._read_captions(captions_subdir)
-        self.embedding_files = (self._find_embeddings(text_embeddings_subdir)
-                                if text_embeddings_subdir is not None else None)
+        self.embedding_files = (
+            self._find_embeddings(text_embeddings_subdir)
+            if text_embeddings_subdir is not None
+            else None
+        )
         self.aspect_ratio_buckets = aspect_ratio_buckets
         #: The aspect-ratio bucket of every video (``None`` without buckets).
         self.bucket_ids: list[str] | None = None
         if aspect_ratio_buckets is not None:
             bucket_size(aspect_ratio_buckets, "1,1")  # an unknown resolution fails here
-            self.bucket_ids = [closest_aspect_ratio(*self._frame_size(i)) for i in range(len(self.videos))]
+            self.bucket_ids = [
+                closest_aspect_ratio(*self._frame_size(i)) for i in range(len(self.videos))
+            ]
 
     def _frame_size(self, i: int) -> tuple[int, int]:
         """``(height, width)`` of video ``i`` as stored (for its aspect-ratio bucket)."""
@@ -268,31 +295,53 @@ class LocalVideoDataset(Dataset):
         root = self.dataset_dir
         prepare = _PREPARE_CMD.format(dir=root)
         if not root.is_dir():
-            raise FileNotFoundError(f"dataset folder {root} does not exist. Create it with: {prepare}")
+            raise FileNotFoundError(
+                f"dataset folder {root} does not exist. Create it with: {prepare}"
+            )
         folder = root / subdir
         if not folder.is_dir():
-            raise FileNotFoundError(f"video folder {folder} does not exist (dataset_dir={root}, "
-                                    f"videos_subdir={subdir!r}). Create it with: {prepare}")
-        videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in self.MEDIA_SUFFIXES and p.is_file())
+            raise FileNotFoundError(
+                f"video folder {folder} does not exist (dataset_dir={root}, "
+                f"videos_subdir={subdir!r}). Create it with: {prepare}"
+            )
+        videos = sorted(
+            p for p in folder.iterdir() if p.suffix.lower() in self.MEDIA_SUFFIXES and p.is_file()
+        )
         if not videos:
-            raise FileNotFoundError(f"no {'/'.join(self.MEDIA_SUFFIXES)} files in {folder}. "
-                                    f"Create the dataset with: {prepare}")
+            raise FileNotFoundError(
+                f"no {'/'.join(self.MEDIA_SUFFIXES)} files in {folder}. "
+                f"Create the dataset with: {prepare}"
+            )
         return videos
 
     def _read_captions(self, subdir: str) -> list[str]:
         json_layout = self.caption_key is not None
         folder = self.dataset_dir / (self.caption_json_subdir if json_layout else subdir)
         suffix = ".json" if json_layout else ".txt"
-        missing = [f"{v.stem}{suffix}" for v in self.videos if not (folder / f"{v.stem}{suffix}").is_file()]
+        missing = [
+            f"{v.stem}{suffix}" for v in self.videos if not (folder / f"{v.stem}{suffix}").is_file()
+        ]
         if missing:
-            where = (f"caption_json_subdir/<stem>.json (caption_key={self.caption_key!r})" if json_layout
-                     else f"{subdir}/<stem>.txt")
+            where = (
+                f"caption_json_subdir/<stem>.json (caption_key={self.caption_key!r})"
+                if json_layout
+                else f"{subdir}/<stem>.txt"
+            )
             raise FileNotFoundError(
                 f"{len(missing)} caption file(s) missing in {folder}: {_first_n(missing)}. Every "
                 f"video needs {where}; create them with: "
-                f"{_PREPARE_CMD.format(dir=self.dataset_dir)}")
-        return [read_caption(self.dataset_dir, v.stem, captions_subdir=subdir, caption_key=self.caption_key,
-                             caption_json_subdir=self.caption_json_subdir) for v in self.videos]
+                f"{_PREPARE_CMD.format(dir=self.dataset_dir)}"
+            )
+        return [
+            read_caption(
+                self.dataset_dir,
+                v.stem,
+                captions_subdir=subdir,
+                caption_key=self.caption_key,
+                caption_json_subdir=self.caption_json_subdir,
+            )
+            for v in self.videos
+        ]
 
     def _find_embeddings(self, subdir: str) -> list[Path]:
         folder = self.dataset_dir / subdir
@@ -300,11 +349,18 @@ class LocalVideoDataset(Dataset):
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"text embedding folder {folder} does not exist (text_embeddings_subdir={subdir!r}). "
-                f"Compute the embeddings with: {command}; or set text_embeddings_subdir=None")
+                f"Compute the embeddings with: {command}; or set text_embeddings_subdir=None"
+            )
         found, missing = [], []
         for video in self.videos:
-            path = next((folder / f"{video.stem}{s}" for s in EMBEDDING_SUFFIXES
-                         if (folder / f"{video.stem}{s}").is_file()), None)
+            path = next(
+                (
+                    folder / f"{video.stem}{s}"
+                    for s in EMBEDDING_SUFFIXES
+                    if (folder / f"{video.stem}{s}").is_file()
+                ),
+                None,
+            )
             if path is None:
                 missing.append(video.stem)
             found.append(path)
@@ -312,7 +368,8 @@ class LocalVideoDataset(Dataset):
             raise FileNotFoundError(
                 f"{len(missing)} text embedding file(s) missing in {folder} for videos "
                 f"{_first_n(missing)} (looked for <stem>{'|'.join(EMBEDDING_SUFFIXES)}). "
-                f"Compute them with: {command}")
+                f"Compute them with: {command}"
+            )
         return found
 
     # ---- items ----------------------------------------------------------------------------
@@ -338,8 +395,11 @@ class LocalVideoDataset(Dataset):
             except _SkippableVideo as err:
                 tried.add(candidate)
                 failures.append(f"{self.videos[candidate]}: {err}")
-                warnings.warn(f"skipping video {self.videos[candidate]} for item {index}: {err}",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"skipping video {self.videos[candidate]} for item {index}: {err}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 untried = [i for i in range(n) if i not in tried]
                 if not untried:
                     break
@@ -349,8 +409,10 @@ class LocalVideoDataset(Dataset):
             return item
         raise VideoLoadError(
             f"item {index}: {len(failures)} video(s) failed (max_retries={self.max_retries}, "
-            f"num_frames={self.num_frames}):\n  " + "\n  ".join(failures)
-            + "\nUse longer videos, lower num_frames, or remove the broken files.")
+            f"num_frames={self.num_frames}):\n  "
+            + "\n  ".join(failures)
+            + "\nUse longer videos, lower num_frames, or remove the broken files."
+        )
 
     def _load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         if self.bucket_ids is None:
@@ -370,7 +432,9 @@ class LocalVideoDataset(Dataset):
             "n_orig_video_frames": total,
         }
         if self.embedding_files is not None:
-            item["t5_text_embeddings"], item["t5_text_mask"] = self._embedding(self.embedding_files[i])
+            item["t5_text_embeddings"], item["t5_text_mask"] = self._embedding(
+                self.embedding_files[i]
+            )
         return item
 
     def _embedding(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -380,31 +444,46 @@ class LocalVideoDataset(Dataset):
         """``emb`` ``[L_i, D]`` zero-padded to ``text_len`` and its mask; ``path`` names it in errors."""
         length, dim = emb.shape
         if dim != self.text_dim:
-            raise ValueError(f"{path}: embedding width {dim} != text_dim={self.text_dim}; set "
-                             f"text_dim={dim} (and the net's text channels) or recompute the files")
+            raise ValueError(
+                f"{path}: embedding width {dim} != text_dim={self.text_dim}; set "
+                f"text_dim={dim} (and the net's text channels) or recompute the files"
+            )
         if length > self.text_len:
-            raise ValueError(f"{path}: {length} tokens > text_len={self.text_len}; raise text_len "
-                             f"or recompute the embeddings with --text-len {self.text_len}")
+            raise ValueError(
+                f"{path}: {length} tokens > text_len={self.text_len}; raise text_len "
+                f"or recompute the embeddings with --text-len {self.text_len}"
+            )
         padded = torch.zeros(self.text_len, dim, dtype=torch.float32)
         padded[:length] = emb
         mask = torch.zeros(self.text_len, dtype=torch.int64)
         mask[:length] = 1
         return padded, mask
 
-    def _decode(self, path: Path, rng: np.random.Generator,
-                to_array: Any = None) -> tuple[torch.Tensor, int, int, float]:
+    def _decode(
+        self, path: Path, rng: np.random.Generator, to_array: Any = None
+    ) -> tuple[torch.Tensor, int, int, float]:
         """Decode the window: ``(video u8 [3,T,H,W], start, total frames, fps)``."""
         try:
-            return decode_window(path, self.num_frames, to_array=to_array or self._to_array,
-                                 start=self.start, rng=rng)
+            return decode_window(
+                path,
+                self.num_frames,
+                to_array=to_array or self._to_array,
+                start=self.start,
+                rng=rng,
+            )
         except ClipUnusable as err:
             raise _SkippableVideo(str(err)) from err
 
     def _decode_into_bucket(self, i: int, rng: np.random.Generator) -> tuple[Any, ...]:
         """Decode video ``i`` resized into its bucket and padded: ``(..., size fields)``."""
-        size = bucket_size(self.aspect_ratio_buckets, self.bucket_ids[i], images=self.MEDIA_SUFFIXES != (".mp4",))
+        size = bucket_size(
+            self.aspect_ratio_buckets, self.bucket_ids[i], images=self.MEDIA_SUFFIXES != (".mp4",)
+        )
         video, start, total, fps = self._decode(self.videos[i], rng, frame_resizer(size, "fit"))
         h, w = video.shape[-2:]
         video, mask = pad_to(video, size)
-        geometry = {"image_size": torch.tensor([*size, h, w], dtype=torch.int64), "padding_mask": mask}
+        geometry = {
+            "image_size": torch.tensor([*size, h, w], dtype=torch.int64),
+            "padding_mask": mask,
+        }
         return video, start, total, fps, geometry

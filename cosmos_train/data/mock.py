@@ -33,8 +33,12 @@ def _text_fields(gen: torch.Generator, text_len: int, text_dim: int) -> dict[str
 class _MockDataset(Dataset):
     """Size, text and seed arguments shared by the two mock datasets."""
 
-    def __init__(self, *, height: int, width: int, text_len: int, text_dim: int, length: int, seed: int) -> None:
-        check_positive_ints(height=height, width=width, text_len=text_len, text_dim=text_dim, length=length)
+    def __init__(
+        self, *, height: int, width: int, text_len: int, text_dim: int, length: int, seed: int
+    ) -> None:
+        check_positive_ints(
+            height=height, width=width, text_len=text_len, text_dim=text_dim, length=length
+        )
         self.height = height
         self.width = width
         self.text_len = text_len
@@ -83,7 +87,14 @@ class MockVideoDataset(_MockDataset):
         length: int = 2**15,
         seed: int = 0,
     ) -> None:
-        super().__init__(height=height, width=width, text_len=text_len, text_dim=text_dim, length=length, seed=seed)
+        super().__init__(
+            height=height,
+            width=width,
+            text_len=text_len,
+            text_dim=text_dim,
+            length=length,
+            seed=seed,
+        )
         check_positive_ints(num_frames=num_frames)
         self.num_frames = num_frames
         self.fps = float(fps)
@@ -137,7 +148,14 @@ class MockImageDataset(_MockDataset):
         length: int = 2**15,
         seed: int = 0,
     ) -> None:
-        super().__init__(height=height, width=width, text_len=text_len, text_dim=text_dim, length=length, seed=seed)
+        super().__init__(
+            height=height,
+            width=width,
+            text_len=text_len,
+            text_dim=text_dim,
+            length=length,
+            seed=seed,
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index, gen = self._start(index)
@@ -155,4 +173,3 @@ class MockImageDataset(_MockDataset):
             "__key__": "placeholder",
             "sample_idx": index,
         }
-

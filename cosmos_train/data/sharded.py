@@ -14,8 +14,9 @@ rank reads its own shards, or ``sampling="buckets"`` for aspect-ratio buckets.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

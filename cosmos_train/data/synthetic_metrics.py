@@ -18,7 +18,8 @@ generated clip can be scored without a learned metric:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence, Union
+from typing import IO, Any, Union
 
 import numpy as np
 import torch
@@ -18,8 +19,14 @@ import torch.nn.functional as F
 
 from cosmos_train.data.buckets import padding_mask_from_size
 
-__all__ = ["ClipUnusable", "count_frames", "count_packets", "decode_window", "probe_size",
-           "write_mp4"]
+__all__ = [
+    "ClipUnusable",
+    "count_frames",
+    "count_packets",
+    "decode_window",
+    "probe_size",
+    "write_mp4",
+]
 
 #: A decodable source: a file path or a seekable binary file object.
 Source = Union[str, Path, IO[bytes]]
@@ -30,8 +37,15 @@ class ClipUnusable(Exception):
     """A clip that cannot serve a request (too short, undecodable): the caller may try another."""
 
 
-def write_mp4(path: str | Path, video: torch.Tensor, *, fps: float = 24.0,
-              codec: str = "mpeg4", quality: int = 2, pad_odd: bool = False) -> Path:
+def write_mp4(
+    path: str | Path,
+    video: torch.Tensor,
+    *,
+    fps: float = 24.0,
+    codec: str = "mpeg4",
+    quality: int = 2,
+    pad_odd: bool = False,
+) -> Path:
     """Encode ``video`` uint8 ``[3, T, H, W]`` (RGB) to ``path``; returns the path.
 
     The file is written next to ``path`` and renamed into place, so a reader (or a crash) never
@@ -48,14 +62,20 @@ def write_mp4(path: str | Path, video: torch.Tensor, *, fps: float = 24.0,
     import av
 
     if video.dtype != torch.uint8 or video.dim() != 4 or video.shape[0] != 3:
-        raise ValueError(f"video must be uint8 [3, T, H, W], got {video.dtype} {tuple(video.shape)}")
+        raise ValueError(
+            f"video must be uint8 [3, T, H, W], got {video.dtype} {tuple(video.shape)}"
+        )
     _, frames, height, width = video.shape
     if height % 2 or width % 2:
         if not pad_odd:
-            raise ValueError(f"height and width must be even for yuv420p mp4, got {height}x{width}; "
-                             "crop the video or pass pad_odd=True")
+            raise ValueError(
+                f"height and width must be even for yuv420p mp4, got {height}x{width}; "
+                "crop the video or pass pad_odd=True"
+            )
         # replicate-padding needs a float tensor; uint8 values survive the round trip exactly.
-        padded = F.pad(video.float().unsqueeze(0), (0, width % 2, 0, height % 2, 0, 0), mode="replicate")
+        padded = F.pad(
+            video.float().unsqueeze(0), (0, width % 2, 0, height % 2, 0, 0), mode="replicate"
+        )
         video = padded[0].to(torch.uint8)
         height, width = video.shape[-2:]
     path = Path(path)
@@ -195,8 +215,10 @@ def decode_window(
     except av.error.FFmpegError as err:
         raise ClipUnusable(f"cannot decode: {err}") from err
     if len(frames) < t:
-        raise ClipUnusable(f"the container reports {total} frames but only "
-                           f"{first + len(frames)} decode; needs {first + t}")
+        raise ClipUnusable(
+            f"the container reports {total} frames but only "
+            f"{first + len(frames)} decode; needs {first + t}"
+        )
     video = torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).contiguous()
     return video, first, total, fps
 
@@ -212,9 +234,11 @@ def frame_resizer(size: Sequence[int], resize: str) -> FrameFn:
     """
     h, w = int(size[0]), int(size[1])
     if resize == "stretch":
-        return lambda frame: frame.to_ndarray(format="rgb24", width=w, height=h,
-                                              interpolation="BILINEAR")
+        return lambda frame: frame.to_ndarray(
+            format="rgb24", width=w, height=h, interpolation="BILINEAR"
+        )
     if resize == "fit":
+
         def fit(frame: Any) -> np.ndarray:
             fh, fw = fit_size(frame.height, frame.width, (h, w))
             return frame.to_ndarray(format="rgb24", width=fw, height=fh, interpolation="BILINEAR")
@@ -228,7 +252,7 @@ def frame_resizer(size: Sequence[int], resize: str) -> FrameFn:
         sh, sw = max(h, round(frame.height * scale)), max(w, round(frame.width * scale))
         arr = frame.to_ndarray(format="rgb24", width=sw, height=sh, interpolation="BILINEAR")
         top, left = (sh - h) // 2, (sw - w) // 2
-        return np.ascontiguousarray(arr[top:top + h, left:left + w])
+        return np.ascontiguousarray(arr[top : top + h, left : left + w])
 
     return crop
 

@@ -13,7 +13,13 @@ from typing import Any
 
 from cosmos_train.distributed.env import all_gather_object, broadcast_object, get_rank
 
-__all__ = ["RankMismatchError", "check_same_on_all_ranks", "check_config_consistency", "broadcast_config", "broadcast_text"]
+__all__ = [
+    "RankMismatchError",
+    "check_same_on_all_ranks",
+    "check_config_consistency",
+    "broadcast_config",
+    "broadcast_text",
+]
 
 
 class RankMismatchError(RuntimeError):

@@ -92,10 +92,14 @@ def init_distributed(*, backend: str = "auto", timeout_s: float = 1800.0) -> Dis
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend not in ("nccl", "gloo"):
-        raise ValueError(f"init_distributed: backend must be 'auto', 'nccl' or 'gloo', got {backend!r}")
+        raise ValueError(
+            f"init_distributed: backend must be 'auto', 'nccl' or 'gloo', got {backend!r}"
+        )
     if backend == "nccl":
         if not torch.cuda.is_available():
-            raise RuntimeError("init_distributed: backend='nccl' needs CUDA; use backend='gloo' on CPU")
+            raise RuntimeError(
+                "init_distributed: backend='nccl' needs CUDA; use backend='gloo' on CPU"
+            )
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
     _import_world_default_modules()

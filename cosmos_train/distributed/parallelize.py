@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,7 +49,14 @@ from torch import nn
 from cosmos_train.distributed.env import get_world_size
 from cosmos_train.utils.dtypes import parse_dtype
 
-__all__ = ["make_net_builder", "wrap_ddp", "build_mesh", "apply_fsdp", "apply_compile", "broadcast_module"]
+__all__ = [
+    "make_net_builder",
+    "wrap_ddp",
+    "build_mesh",
+    "apply_fsdp",
+    "apply_compile",
+    "broadcast_module",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +99,18 @@ def build_mesh(*, device: torch.device | str, shard_size: int | None = None) -> 
         return init_device_mesh(dev, (world,), mesh_dim_names=("shard",))
     if world % shard_size:
         raise ValueError(f"fsdp shard_size={shard_size} must divide the world size {world}")
-    return init_device_mesh(dev, (world // shard_size, shard_size), mesh_dim_names=("replicate", "shard"))
+    return init_device_mesh(
+        dev, (world // shard_size, shard_size), mesh_dim_names=("replicate", "shard")
+    )
 
 
 def apply_compile(net: nn.Module, **compile_kwargs: Any) -> nn.Module:
     """Compiles each of ``net.blocks`` in place (``module.compile`` keeps parameter names)."""
     blocks = getattr(net, "blocks", None)
     if blocks is None:
-        raise ValueError(f"{type(net).__name__} has no .blocks; per-block compile needs an nn.ModuleList named blocks")
+        raise ValueError(
+            f"{type(net).__name__} has no .blocks; per-block compile needs an nn.ModuleList named blocks"
+        )
     for block in blocks:
         block.compile(**compile_kwargs)
     return net
@@ -120,11 +132,18 @@ def apply_fsdp(
     """
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype, cast_forward_inputs=False)
+    mp = MixedPrecisionPolicy(
+        param_dtype=param_dtype, reduce_dtype=reduce_dtype, cast_forward_inputs=False
+    )
     blocks = list(getattr(net, "blocks", []))
     for i, block in enumerate(blocks):
         # The last block runs first in backward; resharding it after forward would only regather it.
-        fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=reshard_after_forward and i < len(blocks) - 1)
+        fully_shard(
+            block,
+            mesh=mesh,
+            mp_policy=mp,
+            reshard_after_forward=reshard_after_forward and i < len(blocks) - 1,
+        )
     fully_shard(net, mesh=mesh, mp_policy=mp, reshard_after_forward=reshard_after_forward)
     return net
 
@@ -182,11 +201,20 @@ def make_net_builder(
     ac_mode = _ac_mode(ac_mode)
     device = torch.device(device)
     init_dev = torch.device(init_device) if init_device is not None else device
-    p_dtype = _dtype(param_dtype, "make_net_builder param_dtype (config: trainer.parallelism.param_dtype)")
-    r_dtype = _dtype(reduce_dtype, "make_net_builder reduce_dtype (config: trainer.parallelism.reduce_dtype)")
+    p_dtype = _dtype(
+        param_dtype, "make_net_builder param_dtype (config: trainer.parallelism.param_dtype)"
+    )
+    r_dtype = _dtype(
+        reduce_dtype, "make_net_builder reduce_dtype (config: trainer.parallelism.reduce_dtype)"
+    )
     state: dict[str, Any] = {"mesh": mesh}
 
-    def build(make_net: Callable[[], nn.Module], *, role: str = "net", prepare: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
+    def build(
+        make_net: Callable[[], nn.Module],
+        *,
+        role: str = "net",
+        prepare: Callable[[nn.Module], nn.Module] | None = None,
+    ) -> nn.Module:
         if role not in ("net", "net_ema"):
             raise ValueError(f"net builder: role must be 'net' or 'net_ema', got {role!r}")
         with torch.device("meta"):
@@ -198,7 +226,9 @@ def make_net_builder(
             torch.manual_seed(seed)
             init = getattr(net, "init_weights", None)
             if not callable(init):
-                raise TypeError(f"{type(net).__name__} has no init_weights(); the net builder initialises nets with it")
+                raise TypeError(
+                    f"{type(net).__name__} has no init_weights(); the net builder initialises nets with it"
+                )
             with torch.no_grad():
                 init()
             if prepare is not None:  # e.g. LoRA: load the base, inject adapters (seeded), freeze
@@ -214,7 +244,9 @@ def make_net_builder(
             if ac_mode != "none":
                 from cosmos_train.nets.checkpointing import apply_activation_checkpointing
 
-                net = apply_activation_checkpointing(net, mode=ac_mode, every_n_blocks=ac_every_n_blocks)
+                net = apply_activation_checkpointing(
+                    net, mode=ac_mode, every_n_blocks=ac_every_n_blocks
+                )
             if compile_blocks:
                 apply_compile(net, **(compile_kwargs or {}))
         if mode == "fsdp":
@@ -235,7 +267,9 @@ def make_net_builder(
     return build
 
 
-def wrap_ddp(module: nn.Module, *, find_unused_parameters: bool = False, **ddp_kwargs: Any) -> nn.parallel.DistributedDataParallel:
+def wrap_ddp(
+    module: nn.Module, *, find_unused_parameters: bool = False, **ddp_kwargs: Any
+) -> nn.parallel.DistributedDataParallel:
     """DDP without ``static_graph``, so ``no_sync()`` really skips the all-reduce when accumulating.
 
     DDP broadcasts rank 0's parameters and buffers at construction, which also guarantees

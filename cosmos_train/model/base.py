@@ -11,7 +11,8 @@ decides what the net is.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -41,7 +42,12 @@ class NetBuilder(Protocol):
 def default_net_builder(device: torch.device | str = "cpu") -> NetBuilder:
     """A single-process builder: build on ``device``, call ``init_weights()`` if the net has it."""
 
-    def build(make_net: Callable[[], nn.Module], *, role: str, prepare: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
+    def build(
+        make_net: Callable[[], nn.Module],
+        *,
+        role: str,
+        prepare: Callable[[nn.Module], nn.Module] | None = None,
+    ) -> nn.Module:
         with torch.device(device):
             net = make_net()
         init = getattr(net, "init_weights", None)
@@ -80,7 +86,9 @@ class TrainModel(nn.Module):
         """The EMA copy of ``net`` in fp32, or ``None`` when EMA is disabled."""
         return self._modules.get("net_ema")
 
-    def _build_ema(self, builder: NetBuilder, make_net: Callable[[], nn.Module], ema: PowerEMA | None) -> None:
+    def _build_ema(
+        self, builder: NetBuilder, make_net: Callable[[], nn.Module], ema: PowerEMA | None
+    ) -> None:
         """Builds ``net_ema`` (frozen, fp32, equal to ``net``) and keeps ``ema``; nothing when ``ema`` is None.
 
         Call after ``self.net`` exists; ``make_net`` is the factory that built it.
@@ -113,7 +121,9 @@ class TrainModel(nn.Module):
         if self.net_ema is not None:
             self.net_ema.float()
 
-    def on_before_zero_grad(self, optimizer: torch.optim.Optimizer, scheduler: Any, iteration: int) -> None:
+    def on_before_zero_grad(
+        self, optimizer: torch.optim.Optimizer, scheduler: Any, iteration: int
+    ) -> None:
         """Called after ``optimizer.step()`` and ``scheduler.step()``: the power-EMA update with the
         pre-increment iteration (the first update copies the net)."""
         if self.ema is not None and self.net_ema is not None:
@@ -157,6 +167,8 @@ class TrainModel(nn.Module):
         return 0
 
     @torch.no_grad()
-    def generate_samples(self, batch: Batch, *, num_steps: int = 35, guidance: float = 0.0, seed: int = 0) -> torch.Tensor:
+    def generate_samples(
+        self, batch: Batch, *, num_steps: int = 35, guidance: float = 0.0, seed: int = 0
+    ) -> torch.Tensor:
         """Sample videos conditioned like ``batch``; returns uint8 ``[B, 3, T, H, W]`` on CPU."""
         raise NotImplementedError(f"{type(self).__name__} cannot generate samples")

@@ -9,7 +9,8 @@ draws do not depend on how a batch is split across ranks or micro-batches.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -44,7 +45,7 @@ class Video2WorldCondition:
     def batch_size(self) -> int:
         return int(self.crossattn_emb.shape[0])
 
-    def replace(self, **changes: Any) -> "Video2WorldCondition":
+    def replace(self, **changes: Any) -> Video2WorldCondition:
         """A copy with some fields changed (the dataclass is frozen)."""
         return dataclasses.replace(self, **changes)
 
@@ -60,7 +61,9 @@ class Video2WorldCondition:
     def frame_mask(self) -> torch.Tensor:
         """``[B, 1, T, 1, 1]`` float mask of the conditioning frames (requires ``set_video_condition``)."""
         if self.condition_video_input_mask_B_C_T_H_W is None:
-            raise RuntimeError("condition has no video condition yet; call Video2WorldConditioner.set_video_condition")
+            raise RuntimeError(
+                "condition has no video condition yet; call Video2WorldConditioner.set_video_condition"
+            )
         return self.condition_video_input_mask_B_C_T_H_W[:, :, :, :1, :1]
 
 
@@ -107,7 +110,10 @@ class Video2WorldConditioner:
         fps_key: str = "fps",
         padding_mask_key: str = "padding_mask",
     ) -> None:
-        for name, rate in (("text_dropout_rate", text_dropout_rate), ("use_video_condition_dropout_rate", use_video_condition_dropout_rate)):
+        for name, rate in (
+            ("text_dropout_rate", text_dropout_rate),
+            ("use_video_condition_dropout_rate", use_video_condition_dropout_rate),
+        ):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"conditioner.{name} must be in [0, 1], got {rate}")
         self.text_key = text_key
@@ -125,7 +131,9 @@ class Video2WorldConditioner:
             )
         emb = batch[self.text_key]
         if not isinstance(emb, torch.Tensor) or emb.ndim != 3:
-            raise ValueError(f"batch[{self.text_key!r}] must be a [B, L, D] tensor, got {getattr(emb, 'shape', type(emb))}")
+            raise ValueError(
+                f"batch[{self.text_key!r}] must be a [B, L, D] tensor, got {getattr(emb, 'shape', type(emb))}"
+            )
         return emb.to(device=device, dtype=torch.float32)
 
     def __call__(
@@ -146,7 +154,9 @@ class Video2WorldConditioner:
         use_video = torch.ones(b, dtype=torch.bool)
         if dropout:
             if generators is None or len(generators) != b:
-                raise ValueError(f"conditioner needs one generator per sample ({b}), got {None if generators is None else len(generators)}")
+                raise ValueError(
+                    f"conditioner needs one generator per sample ({b}), got {None if generators is None else len(generators)}"
+                )
             for i, g in enumerate(generators):
                 u_text, u_video = torch.rand(2, generator=g, dtype=torch.float64).tolist()
                 text_dropped[i] = u_text < self.text_dropout_rate
@@ -179,7 +189,10 @@ class Video2WorldConditioner:
         neg_key = "neg_" + self.text_key
         if neg_key in batch:
             negative = self._text({self.text_key: batch[neg_key]}, device)
-            if negative.shape[0] != cond.batch_size or negative.shape[-1] != cond.crossattn_emb.shape[-1]:
+            if (
+                negative.shape[0] != cond.batch_size
+                or negative.shape[-1] != cond.crossattn_emb.shape[-1]
+            ):
                 raise ValueError(
                     f"batch[{neg_key!r}] has shape {tuple(negative.shape)}; it must be [B, L, D] with the "
                     f"batch size and text width of batch[{self.text_key!r}] {tuple(cond.crossattn_emb.shape)}"
@@ -187,7 +200,9 @@ class Video2WorldConditioner:
             uncond_emb = negative
         else:
             uncond_emb = torch.zeros_like(cond.crossattn_emb)
-        uncond = cond.replace(crossattn_emb=uncond_emb, text_dropped=torch.ones_like(cond.text_dropped))
+        uncond = cond.replace(
+            crossattn_emb=uncond_emb, text_dropped=torch.ones_like(cond.text_dropped)
+        )
         return cond, uncond
 
     @staticmethod
@@ -210,8 +225,15 @@ class Video2WorldConditioner:
         b, _, t, h, w = gt_frames.shape
         if num_conditional_frames is None:
             if generators is None or len(generators) != b:
-                raise ValueError("set_video_condition needs num_conditional_frames or one generator per sample")
-            counts = [draw_num_conditional_frames(g, min_frames=min_frames, max_frames=max_frames, probs=probs) for g in generators]
+                raise ValueError(
+                    "set_video_condition needs num_conditional_frames or one generator per sample"
+                )
+            counts = [
+                draw_num_conditional_frames(
+                    g, min_frames=min_frames, max_frames=max_frames, probs=probs
+                )
+                for g in generators
+            ]
         elif isinstance(num_conditional_frames, int):
             counts = [num_conditional_frames] * b
         else:

@@ -51,7 +51,9 @@ def _one_of(allowed: tuple[str, ...]):
 
     def check(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in allowed:
-            raise ValueError(f"model.config.{attribute.name}={value!r} is not valid; choose one of {list(allowed)}")
+            raise ValueError(
+                f"model.config.{attribute.name}={value!r} is not valid; choose one of {list(allowed)}"
+            )
 
     return check
 
@@ -65,10 +67,14 @@ def _probs(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"model.config.{attribute.name} must be a non-empty {{frames: probability}} dict or None")
+        raise ValueError(
+            f"model.config.{attribute.name} must be a non-empty {{frames: probability}} dict or None"
+        )
     bad = {k: v for k, v in value.items() if int(k) != k or k < 0 or v < 0}
     if bad:
-        raise ValueError(f"model.config.{attribute.name}: frame counts must be ints >= 0 and probabilities >= 0, got {bad}")
+        raise ValueError(
+            f"model.config.{attribute.name}: frame counts must be ints >= 0 and probabilities >= 0, got {bad}"
+        )
     if sum(value.values()) <= 0:
         raise ValueError(f"model.config.{attribute.name}: probabilities sum to 0")
 
@@ -122,7 +128,9 @@ class _CommonModelConfig:
     min_num_conditional_frames: int = 1
     max_num_conditional_frames: int = 2
     conditional_frames_probs: dict[int, float] | None = attrs.field(default=None, validator=_probs)
-    conditioning_strategy: str = attrs.field(default="frame_replace", validator=_one_of(CONDITIONING_STRATEGIES))
+    conditioning_strategy: str = attrs.field(
+        default="frame_replace", validator=_one_of(CONDITIONING_STRATEGIES)
+    )
     denoise_replace_gt_frames: bool = True
 
     # LoRA post-training (Cosmos's fields; cosmos_train.model.lora): adapters on a loaded base.
@@ -135,7 +143,10 @@ class _CommonModelConfig:
     lora_allow_random_base: bool = False
 
     def __attrs_post_init__(self) -> None:
-        if self.min_num_conditional_frames < 0 or self.max_num_conditional_frames < self.min_num_conditional_frames:
+        if (
+            self.min_num_conditional_frames < 0
+            or self.max_num_conditional_frames < self.min_num_conditional_frames
+        ):
             raise ValueError(
                 "model.config needs 0 <= min_num_conditional_frames <= max_num_conditional_frames, got "
                 f"{self.min_num_conditional_frames} and {self.max_num_conditional_frames}"
@@ -151,7 +162,9 @@ class Video2WorldConfig(_CommonModelConfig):
     scaling: str = attrs.field(default="edm", validator=_one_of(SCALINGS))
     loss_scale: float = 10.0
     adjust_video_noise: bool = True
-    high_sigma_strategy: str = attrs.field(default="uniform80_2000", validator=_one_of(HIGH_SIGMA_STRATEGIES))
+    high_sigma_strategy: str = attrs.field(
+        default="uniform80_2000", validator=_one_of(HIGH_SIGMA_STRATEGIES)
+    )
     high_sigma_ratio: float = 0.05
     low_sigma_ratio: float = 0.05
     sigma_conditional: float = 0.0001
@@ -164,7 +177,9 @@ class Video2WorldRectifiedFlowConfig(_CommonModelConfig):
     state_t: int = 24
     shift: float = 5.0
     num_train_timesteps: int = 1000
-    train_time_distribution: str = attrs.field(default="logitnormal", validator=_one_of(TRAIN_TIME_DISTRIBUTIONS))
+    train_time_distribution: str = attrs.field(
+        default="logitnormal", validator=_one_of(TRAIN_TIME_DISTRIBUTIONS)
+    )
     train_time_weight: str = attrs.field(default="uniform", validator=_one_of(TRAIN_TIME_WEIGHTS))
     use_high_sigma_strategy: bool = False
     high_sigma_ratio: float = 0.05

@@ -8,7 +8,7 @@ Everything random takes explicit per-sample ``torch.Generator`` objects (see
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -40,7 +40,11 @@ def mix_seed(*values: int) -> int:
 
 
 def sample_generators(
-    seed: int, iteration: int, sample_idx: Sequence[int] | torch.Tensor, stream: int, device: torch.device | str = "cpu"
+    seed: int,
+    iteration: int,
+    sample_idx: Sequence[int] | torch.Tensor,
+    stream: int,
+    device: torch.device | str = "cpu",
 ) -> list[torch.Generator]:
     """One generator per sample, seeded from ``(seed, iteration, sample_idx[i], stream)``.
 
@@ -58,10 +62,15 @@ def sample_generators(
 
 
 def per_sample_randn(
-    shape: Sequence[int], generators: Sequence[torch.Generator], device: torch.device | str, dtype=torch.float32
+    shape: Sequence[int],
+    generators: Sequence[torch.Generator],
+    device: torch.device | str,
+    dtype=torch.float32,
 ) -> torch.Tensor:
     """``[B, *shape]`` standard normal noise, sample ``i`` drawn from ``generators[i]``."""
-    return torch.stack([torch.randn(tuple(shape), generator=g, device=device, dtype=dtype) for g in generators])
+    return torch.stack(
+        [torch.randn(tuple(shape), generator=g, device=device, dtype=dtype) for g in generators]
+    )
 
 
 def _uniform(g: torch.Generator) -> float:
@@ -73,7 +82,9 @@ def _normal(g: torch.Generator) -> float:
 
 
 # ----------------------------------------------------------------------------------- rectified flow
-def rf_sigma_table(shift: float = 5.0, num_train_timesteps: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def rf_sigma_table(
+    shift: float = 5.0, num_train_timesteps: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The shifted flow-matching table (diffusers ``FlowMatchEulerDiscreteScheduler(shift)``).
 
     Base ``s_i = (N - i) / N`` for ``i = 0..N-1``; ``sigma_i = shift*s_i / (1 + (shift-1)*s_i)``;
@@ -111,17 +122,23 @@ class RectifiedFlowNoise:
         high_sigma_timesteps_max: float = 1000,
     ) -> None:
         if train_time_distribution not in ("logitnormal", "uniform"):
-            raise ValueError(f"train_time_distribution={train_time_distribution!r}; choose 'logitnormal' or 'uniform'")
+            raise ValueError(
+                f"train_time_distribution={train_time_distribution!r}; choose 'logitnormal' or 'uniform'"
+            )
         # Cosmos maps "reweighting" to uniform weights in the rectified-flow model.
         if train_time_weight not in ("uniform", "reweighting"):
-            raise ValueError(f"train_time_weight={train_time_weight!r}; choose 'uniform' or 'reweighting'")
+            raise ValueError(
+                f"train_time_weight={train_time_weight!r}; choose 'uniform' or 'reweighting'"
+            )
         self.shift = float(shift)
         self.num_train_timesteps = int(num_train_timesteps)
         self.train_time_distribution = train_time_distribution
         self.use_high_sigma_strategy = bool(use_high_sigma_strategy)
         self.high_sigma_ratio = float(high_sigma_ratio)
         self.sigmas, self.timesteps = rf_sigma_table(self.shift, self.num_train_timesteps)
-        in_band = (self.timesteps >= high_sigma_timesteps_min) & (self.timesteps <= high_sigma_timesteps_max)
+        in_band = (self.timesteps >= high_sigma_timesteps_min) & (
+            self.timesteps <= high_sigma_timesteps_max
+        )
         self.high_sigma_indices = torch.nonzero(in_band).flatten()
         if self.use_high_sigma_strategy and len(self.high_sigma_indices) == 0:
             raise ValueError(
@@ -131,7 +148,11 @@ class RectifiedFlowNoise:
     def sample_index(self, g: torch.Generator) -> int:
         """Table index for one sample (draw order: u, then the high-sigma coin and pick if enabled)."""
         n = self.num_train_timesteps
-        u = 1.0 / (1.0 + math.exp(-_normal(g))) if self.train_time_distribution == "logitnormal" else _uniform(g)
+        u = (
+            1.0 / (1.0 + math.exp(-_normal(g)))
+            if self.train_time_distribution == "logitnormal"
+            else _uniform(g)
+        )
         index = min(int(math.floor(n * u)), n - 1)
         if self.use_high_sigma_strategy:
             coin, pick = _uniform(g), _uniform(g)
@@ -173,7 +194,9 @@ class EDMScaling:
     def __init__(self, sigma_data: float = 0.5) -> None:
         self.sigma_data = float(sigma_data)
 
-    def __call__(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, sigma: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sd = self.sigma_data
         denom = sigma**2 + sd**2
         c_skip = sd**2 / denom
@@ -196,7 +219,9 @@ class RectifiedFlowScaling:
     def __init__(self, sigma_data: float = 1.0) -> None:
         self.sigma_data = float(sigma_data)
 
-    def __call__(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, sigma: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         t = sigma / (sigma + 1.0)
         return 1.0 - t, -t, 1.0 - t, t
 
@@ -204,7 +229,9 @@ class RectifiedFlowScaling:
         return (1.0 + sigma) ** 2 / sigma**2
 
 
-def karras_sigmas(sigma_min: float, sigma_max: float, num_steps: int, rho: float = 7.0) -> torch.Tensor:
+def karras_sigmas(
+    sigma_min: float, sigma_max: float, num_steps: int, rho: float = 7.0
+) -> torch.Tensor:
     """``num_steps`` Karras sigmas from ``sigma_max`` down to ``sigma_min`` (float64)."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -248,11 +275,23 @@ class EDMNoise:
         self.high_sigma_strategy = str(high_sigma_strategy).lower()
         self.high_sigma_ratio = float(high_sigma_ratio)
         self.low_sigma_ratio = float(low_sigma_ratio)
-        known = ("none", "uniform80_2000", "loguniform200_100000", "shift24", "balanced_two_heads_v1", "hardcoded_20steps")
+        known = (
+            "none",
+            "uniform80_2000",
+            "loguniform200_100000",
+            "shift24",
+            "balanced_two_heads_v1",
+            "hardcoded_20steps",
+        )
         if self.high_sigma_strategy not in known:
-            raise ValueError(f"high_sigma_strategy={high_sigma_strategy!r}; choose one of {list(known)}")
+            raise ValueError(
+                f"high_sigma_strategy={high_sigma_strategy!r}; choose one of {list(known)}"
+            )
         self._hardcoded = torch.cat(
-            [torch.tensor([1e5], dtype=torch.float64), karras_sigmas(self.sigma_min, self.sigma_max, 20)]
+            [
+                torch.tensor([1e5], dtype=torch.float64),
+                karras_sigmas(self.sigma_min, self.sigma_max, 20),
+            ]
         )
 
     def sample_sigma(self, g: torch.Generator, *, state_t: int, is_video: bool) -> float:
@@ -284,6 +323,10 @@ class EDMNoise:
             sigma = float(self._hardcoded[k])
         return sigma
 
-    def sample(self, generators: Sequence[torch.Generator], *, state_t: int, is_video: bool) -> torch.Tensor:
+    def sample(
+        self, generators: Sequence[torch.Generator], *, state_t: int, is_video: bool
+    ) -> torch.Tensor:
         """``sigma [B]`` float32 on the CPU."""
-        return torch.tensor([self.sample_sigma(g, state_t=state_t, is_video=is_video) for g in generators])
+        return torch.tensor(
+            [self.sample_sigma(g, state_t=state_t, is_video=is_video) for g in generators]
+        )

@@ -8,7 +8,8 @@ EMA, sampling and MFU accounting are exercised exactly as for the real DiT, in m
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,14 @@ from cosmos_train.model.noise import mix_seed
 from cosmos_train.optim.ema import PowerEMA
 from cosmos_train.utils.dtypes import parse_dtype
 
-__all__ = ["ToyNet", "ToyVideoModel", "ToyVideoDataset", "sample_generator", "toy_components", "toy_param_count"]
+__all__ = [
+    "ToyNet",
+    "ToyVideoModel",
+    "ToyVideoDataset",
+    "sample_generator",
+    "toy_components",
+    "toy_param_count",
+]
 
 
 def sample_generator(seed: int, iteration: int, sample_idx: int) -> torch.Generator:
@@ -42,7 +50,11 @@ class ToyBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (
+            self.qkv(self.norm1(x))
+            .view(b, n, 3, self.num_heads, d // self.num_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         att = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
         x = x + self.proj(att)
         return x + self.mlp(self.norm2(x))
@@ -56,11 +68,18 @@ class ToyNet(nn.Module):
         dim: model width; num_blocks: depth; num_heads: attention heads.
     """
 
-    def __init__(self, *, in_channels: int = 3, dim: int = 32, num_blocks: int = 2, num_heads: int = 2) -> None:
+    def __init__(
+        self, *, in_channels: int = 3, dim: int = 32, num_blocks: int = 2, num_heads: int = 2
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"ToyNet: dim={dim} must be divisible by num_heads={num_heads}")
-        self.in_channels, self.model_channels, self.num_heads, self.num_blocks = in_channels, dim, num_heads, num_blocks
+        self.in_channels, self.model_channels, self.num_heads, self.num_blocks = (
+            in_channels,
+            dim,
+            num_heads,
+            num_blocks,
+        )
         self.x_embedder = nn.Linear(in_channels + 1, dim)
         self.blocks = nn.ModuleList(ToyBlock(dim, num_heads) for _ in range(num_blocks))
         self.final_layer = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, in_channels))
@@ -96,7 +115,9 @@ class ToyVideoDataset(torch.utils.data.Dataset):
     Items hold ``video`` (float32 in [-1, 1], ``[3, T, H, W]``) and ``sample_idx``.
     """
 
-    def __init__(self, *, length: int = 64, shape: tuple[int, int, int, int] = (3, 2, 4, 4), seed: int = 0) -> None:
+    def __init__(
+        self, *, length: int = 64, shape: tuple[int, int, int, int] = (3, 2, 4, 4), seed: int = 0
+    ) -> None:
         self.length, self.shape, self.seed = int(length), tuple(shape), int(seed)
 
     def __len__(self) -> int:
@@ -108,7 +129,9 @@ class ToyVideoDataset(torch.utils.data.Dataset):
         g = torch.Generator().manual_seed(self.seed * 100_003 + idx)
         c, t, h, w = self.shape
         base = torch.rand(c, 1, 1, 1, generator=g) * 2 - 1
-        ramp = torch.linspace(-1, 1, w).view(1, 1, 1, w) * (torch.rand(c, 1, 1, 1, generator=g) - 0.5)
+        ramp = torch.linspace(-1, 1, w).view(1, 1, 1, w) * (
+            torch.rand(c, 1, 1, 1, generator=g) - 0.5
+        )
         video = (base + ramp + 0.1 * torch.randn(c, t, h, w, generator=g)).clamp(-1, 1)
         return {"video": video, "sample_idx": torch.tensor(idx, dtype=torch.int64)}
 
@@ -204,12 +227,16 @@ class ToyVideoModel(TrainModel):
     def flops_per_sample(self, batch: Batch) -> float:
         """3x forward: 2 FLOPs per linear weight per token, plus 4*N*D per token per attention layer."""
         n = self.tokens_per_sample(batch)
-        linear = sum(m.in_features * m.out_features for m in self.net.modules() if isinstance(m, nn.Linear))
+        linear = sum(
+            m.in_features * m.out_features for m in self.net.modules() if isinstance(m, nn.Linear)
+        )
         attn = 4 * len(self.net.blocks) * n * self.net.model_channels
         return 3.0 * n * (2.0 * linear + attn)
 
     @torch.no_grad()
-    def generate_samples(self, batch: Batch, *, num_steps: int = 8, guidance: float = 0.0, seed: int = 0) -> torch.Tensor:
+    def generate_samples(
+        self, batch: Batch, *, num_steps: int = 8, guidance: float = 0.0, seed: int = 0
+    ) -> torch.Tensor:
         """Euler integration of the learned flow from noise (t=1) to data (t=0); uint8 on CPU."""
         b = len(batch["sample_idx"])
         g = torch.Generator().manual_seed(seed)
@@ -222,9 +249,21 @@ class ToyVideoModel(TrainModel):
 
 def toy_param_count(dim: int, num_blocks: int, in_channels: int = 3) -> int:
     """Parameter count of :class:`ToyNet` (for docs and sanity checks)."""
-    block = 2 * 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + (dim * 4 * dim + 4 * dim) + (4 * dim * dim + dim)
-    return (in_channels + 1) * dim + dim + num_blocks * block + 2 * dim + dim * in_channels + in_channels
-
+    block = (
+        2 * 2 * dim
+        + (dim * 3 * dim + 3 * dim)
+        + (dim * dim + dim)
+        + (dim * 4 * dim + 4 * dim)
+        + (4 * dim * dim + dim)
+    )
+    return (
+        (in_channels + 1) * dim
+        + dim
+        + num_blocks * block
+        + 2 * dim
+        + dim * in_channels
+        + in_channels
+    )
 
 
 def toy_components(
@@ -237,7 +276,7 @@ def toy_components(
     rank: int | None = None,
     world_size: int | None = None,
     **model_kwargs: Any,
-) -> tuple["ToyVideoModel", torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, Any]:
+) -> tuple[ToyVideoModel, torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, Any]:
     """A ready ``(model, optimizer, scheduler, train_loader)`` for tests and benchmarks.
 
     AdamW over ``model.optimizer_parameters()``, a linear warm-up ``LambdaLR`` and a resumable
@@ -246,7 +285,9 @@ def toy_components(
     from cosmos_train.data.loader import build_dataloader
 
     model = ToyVideoModel(**model_kwargs)
-    optimizer = torch.optim.AdamW([p for _, p in model.optimizer_parameters()], lr=lr, weight_decay=1e-3)
+    optimizer = torch.optim.AdamW(
+        [p for _, p in model.optimizer_parameters()], lr=lr, weight_decay=1e-3
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _Warmup(warmup))
     shape = model.video_shape
     loader = build_dataloader(

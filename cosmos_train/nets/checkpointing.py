@@ -31,11 +31,16 @@ strip its prefix.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+from torch.utils.checkpoint import (
+    CheckpointPolicy,
+    checkpoint,
+    create_selective_checkpoint_contexts,
+)
 
 __all__ = [
     "AC_MODES",
@@ -88,7 +93,9 @@ def saved_ops(mode: str) -> frozenset:
     return _POLICIES.get(mode, (frozenset(), None))[0]
 
 
-def _policy(saved: frozenset, mm_rule: str | None, ctx: Any, func: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
+def _policy(
+    saved: frozenset, mm_rule: str | None, ctx: Any, func: Any, *args: Any, **kwargs: Any
+) -> CheckpointPolicy:
     if func in saved:
         return CheckpointPolicy.MUST_SAVE
     if mm_rule is not None and func is torch.ops.aten.mm.default:
@@ -100,7 +107,9 @@ def _policy(saved: frozenset, mm_rule: str | None, ctx: Any, func: Any, *args: A
 
 # Built once at import: plain dict lookups stay traceable under torch.compile (no lru_cache).
 _CONTEXT_FNS: dict[str, Callable[[], Any]] = {
-    mode: functools.partial(create_selective_checkpoint_contexts, functools.partial(_policy, ops, rule))
+    mode: functools.partial(
+        create_selective_checkpoint_contexts, functools.partial(_policy, ops, rule)
+    )
     for mode, (ops, rule) in _POLICIES.items()
 }
 
@@ -119,7 +128,9 @@ def normalize_ac_mode(mode: str | None) -> str:
     )
 
 
-def run_with_activation_checkpointing(fn: Callable[..., torch.Tensor], mode: str, *args: Any) -> torch.Tensor:
+def run_with_activation_checkpointing(
+    fn: Callable[..., torch.Tensor], mode: str, *args: Any
+) -> torch.Tensor:
     """Call ``fn(*args)`` under the checkpointing ``mode`` (plain call when no grad is needed)."""
     if mode == "none" or not torch.is_grad_enabled():
         return fn(*args)
@@ -147,7 +158,9 @@ def _set_mode(module: nn.Module, mode: str) -> nn.Module:
     return checkpoint_wrapper(inner, context_fn=_CONTEXT_FNS[mode])
 
 
-def apply_activation_checkpointing(net: nn.Module, mode: str = "block", every_n_blocks: int = 1) -> nn.Module:
+def apply_activation_checkpointing(
+    net: nn.Module, mode: str = "block", every_n_blocks: int = 1
+) -> nn.Module:
     """Enable activation checkpointing on ``net.blocks[i]`` for ``i % every_n_blocks == 0`` (Cosmos).
 
     ``net.final_layer`` (if present) follows the same mode, as in Cosmos. Other blocks are set to

@@ -47,7 +47,9 @@ def _sac_mode(sac_config: Any) -> tuple[str, int]:
         return "none", 1
     if isinstance(sac_config, Mapping):
         return str(sac_config.get("mode", "mm_only")), int(sac_config.get("every_n_blocks", 1))
-    return str(getattr(sac_config, "mode", "mm_only")), int(getattr(sac_config, "every_n_blocks", 1))
+    return str(getattr(sac_config, "mode", "mm_only")), int(
+        getattr(sac_config, "every_n_blocks", 1)
+    )
 
 
 class MiniTrainDiT(nn.Module):
@@ -124,15 +126,25 @@ class MiniTrainDiT(nn.Module):
     ) -> None:
         super().__init__()
         if pos_emb_cls != "rope3d":
-            raise ValueError(f"pos_emb_cls={pos_emb_cls!r} is not supported; only 'rope3d' (every Cosmos preset)")
+            raise ValueError(
+                f"pos_emb_cls={pos_emb_cls!r} is not supported; only 'rope3d' (every Cosmos preset)"
+            )
         if atten_backend not in _ATTEN_BACKENDS:
-            raise ValueError(f"atten_backend={atten_backend!r} is unknown; use one of {list(_ATTEN_BACKENDS)} (all run SDPA)")
+            raise ValueError(
+                f"atten_backend={atten_backend!r} is unknown; use one of {list(_ATTEN_BACKENDS)} (all run SDPA)"
+            )
         if n_dense_blocks != -1:
-            raise ValueError("n_dense_blocks (NATTEN sparse attention) is not supported; leave it at -1")
+            raise ValueError(
+                "n_dense_blocks (NATTEN sparse attention) is not supported; leave it at -1"
+            )
         if extra_image_context_dim is not None:
-            raise ValueError("extra_image_context_dim (image cross-attention context) is not supported; leave it None")
+            raise ValueError(
+                "extra_image_context_dim (image cross-attention context) is not supported; leave it None"
+            )
         if model_channels % num_heads:
-            raise ValueError(f"model_channels={model_channels} must be divisible by num_heads={num_heads}")
+            raise ValueError(
+                f"model_channels={model_channels} must be divisible by num_heads={num_heads}"
+            )
         if max_img_h % patch_spatial or max_img_w % patch_spatial or max_frames % patch_temporal:
             raise ValueError("max_img_h/max_img_w/max_frames must be multiples of the patch sizes")
 
@@ -165,7 +177,11 @@ class MiniTrainDiT(nn.Module):
         # +1 condition-mask channel (LVG), +1 padding-mask channel.
         embed_in = in_channels + 1 + (1 if concat_padding_mask else 0)
         self.x_embedder = PatchEmbed(patch_spatial, patch_temporal, embed_in, model_channels)
-        len_h, len_w, len_t = max_img_h // patch_spatial, max_img_w // patch_spatial, max_frames // patch_temporal
+        len_h, len_w, len_t = (
+            max_img_h // patch_spatial,
+            max_img_w // patch_spatial,
+            max_frames // patch_temporal,
+        )
         self.pos_embedder = VideoRopePosition3DEmb(
             head_dim=head_dim,
             len_h=len_h,
@@ -178,7 +194,11 @@ class MiniTrainDiT(nn.Module):
         )
         if extra_per_block_abs_pos_emb:
             self.extra_pos_embedder = LearnablePosEmbAxis(
-                model_channels=model_channels, len_h=len_h, len_w=len_w, len_t=len_t, interpolation=pos_emb_interpolation
+                model_channels=model_channels,
+                len_h=len_h,
+                len_w=len_w,
+                len_t=len_t,
+                interpolation=pos_emb_interpolation,
             )
         self.t_embedder = nn.Sequential(
             Timesteps(model_channels),
@@ -226,7 +246,12 @@ class MiniTrainDiT(nn.Module):
     @torch.no_grad()
     def init_weights(self) -> None:
         """Cosmos init: truncated normal ``1/sqrt(fan_in)``, zero AdaLN up-projections, fresh buffers."""
-        for name in ("accum_video_sample_counter", "accum_image_sample_counter", "accum_iteration", "accum_train_in_hours"):
+        for name in (
+            "accum_video_sample_counter",
+            "accum_image_sample_counter",
+            "accum_iteration",
+            "accum_train_in_hours",
+        ):
             getattr(self, name).zero_()
         self.x_embedder.init_weights()
         self.pos_embedder.reset_parameters()
@@ -242,7 +267,9 @@ class MiniTrainDiT(nn.Module):
         self._rope_cache = None
 
     # ------------------------------------------------------------------ helpers
-    def _rope_tables(self, T: int, H: int, W: int, fps: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope_tables(
+        self, T: int, H: int, W: int, fps: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE ``(cos, signed_sin)`` for this grid; cached per shape when fps does not enter."""
         pe = self.pos_embedder
         uses_fps = fps is not None and pe.enable_fps_modulation
@@ -250,7 +277,9 @@ class MiniTrainDiT(nn.Module):
             return rope_cos_sin(pe.angles(T, H, W, fps))
         bufs = (pe.seq, pe.dim_spatial_range, pe.dim_temporal_range)
         # Buffer identity and version numbers invalidate the cache after load_state_dict/to()/init.
-        key = (T, H, W, torch.is_inference_mode_enabled()) + tuple((id(b), b._version, b.device, b.dtype) for b in bufs)
+        key = (T, H, W, torch.is_inference_mode_enabled()) + tuple(
+            (id(b), b._version, b.device, b.dtype) for b in bufs
+        )
         if self._rope_cache is not None and self._rope_cache[0] == key:
             return self._rope_cache[1]
         tables = rope_cos_sin(pe.angles(T, H, W, None))
@@ -259,7 +288,11 @@ class MiniTrainDiT(nn.Module):
         return tables
 
     def _check_inputs(
-        self, x: torch.Tensor, timesteps: torch.Tensor, crossattn_emb: torch.Tensor, cond: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        timesteps: torch.Tensor,
+        crossattn_emb: torch.Tensor,
+        cond: torch.Tensor | None,
     ) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -268,12 +301,33 @@ class MiniTrainDiT(nn.Module):
         B, _, T = x.shape[:3]
         if timesteps.ndim == 1:
             timesteps = timesteps.unsqueeze(1)
-        if timesteps.ndim != 2 or timesteps.shape[0] != B or timesteps.shape[1] not in (1, T // self.patch_temporal):
-            raise ValueError(f"timesteps_B_T must be [B], [B, 1] or [B, T] with B={B}, T={T}; got {tuple(timesteps.shape)}")
-        want_c = self.crossattn_proj_in_channels if self.use_crossattn_projection else self.crossattn_emb_channels
-        if crossattn_emb.ndim != 3 or crossattn_emb.shape[0] != B or crossattn_emb.shape[2] != want_c:
-            raise ValueError(f"crossattn_emb must be [B={B}, L, {want_c}], got {tuple(crossattn_emb.shape)}")
-        if cond is not None and (cond.ndim != 5 or cond.shape[0] != B or cond.shape[1] != 1 or cond.shape[2:] != x.shape[2:]):
+        if (
+            timesteps.ndim != 2
+            or timesteps.shape[0] != B
+            or timesteps.shape[1] not in (1, T // self.patch_temporal)
+        ):
+            raise ValueError(
+                f"timesteps_B_T must be [B], [B, 1] or [B, T] with B={B}, T={T}; got {tuple(timesteps.shape)}"
+            )
+        want_c = (
+            self.crossattn_proj_in_channels
+            if self.use_crossattn_projection
+            else self.crossattn_emb_channels
+        )
+        if (
+            crossattn_emb.ndim != 3
+            or crossattn_emb.shape[0] != B
+            or crossattn_emb.shape[2] != want_c
+        ):
+            raise ValueError(
+                f"crossattn_emb must be [B={B}, L, {want_c}], got {tuple(crossattn_emb.shape)}"
+            )
+        if cond is not None and (
+            cond.ndim != 5
+            or cond.shape[0] != B
+            or cond.shape[1] != 1
+            or cond.shape[2:] != x.shape[2:]
+        ):
             raise ValueError(
                 f"condition_video_input_mask_B_C_T_H_W must be [B, 1, T, H, W] = {[B, 1, *x.shape[2:]]}, got {tuple(cond.shape)}"
             )
@@ -287,7 +341,9 @@ class MiniTrainDiT(nn.Module):
         if padding_mask.ndim == 3:
             padding_mask = padding_mask.unsqueeze(1)
         if padding_mask.ndim != 4 or padding_mask.shape[0] != B or padding_mask.shape[1] != 1:
-            raise ValueError(f"padding_mask must be [B={B}, 1, H_px, W_px], got {tuple(padding_mask.shape)}")
+            raise ValueError(
+                f"padding_mask must be [B={B}, 1, H_px, W_px], got {tuple(padding_mask.shape)}"
+            )
         if tuple(padding_mask.shape[-2:]) != (H, W):
             padding_mask = F.interpolate(padding_mask.float(), size=(H, W), mode="nearest")
         return padding_mask.to(x.dtype).unsqueeze(2).expand(B, 1, T, H, W)
@@ -313,7 +369,9 @@ class MiniTrainDiT(nn.Module):
             padding_mask: ``[B, 1, H_px, W_px]``, nearest-resized to the latent size; None = zeros.
         """
         x = x_B_C_T_H_W
-        timesteps_B_T = self._check_inputs(x, timesteps_B_T, crossattn_emb, condition_video_input_mask_B_C_T_H_W)
+        timesteps_B_T = self._check_inputs(
+            x, timesteps_B_T, crossattn_emb, condition_video_input_mask_B_C_T_H_W
+        )
         if not torch.is_autocast_enabled(x.device.type):
             # No autocast (e.g. a bf16 net): compute in the weights' dtype, like Cosmos's bf16 nets.
             compute_dtype = self.x_embedder.proj[1].weight.dtype
@@ -328,7 +386,9 @@ class MiniTrainDiT(nn.Module):
         _, Tp, Hp, Wp, _ = x_B_T_H_W_D.shape
 
         rope = self._rope_tables(Tp, Hp, Wp, fps)
-        extra_pos = self.extra_pos_embedder(x_B_T_H_W_D) if self.extra_per_block_abs_pos_emb else None
+        extra_pos = (
+            self.extra_pos_embedder(x_B_T_H_W_D) if self.extra_per_block_abs_pos_emb else None
+        )
         if self.use_crossattn_projection:
             crossattn_emb = self.crossattn_proj(crossattn_emb)
 
@@ -339,13 +399,17 @@ class MiniTrainDiT(nn.Module):
                 x_B_T_H_W_D, t_emb_B_T_D, adaln_lora_B_T_3D, rope, extra_pos
             )
         for block in self.blocks:
-            x_B_T_H_W_D = block(x_B_T_H_W_D, t_emb_B_T_D, crossattn_emb, rope, adaln_lora_B_T_3D, extra_pos)
+            x_B_T_H_W_D = block(
+                x_B_T_H_W_D, t_emb_B_T_D, crossattn_emb, rope, adaln_lora_B_T_3D, extra_pos
+            )
         x_B_T_H_W_O = self.final_layer(x_B_T_H_W_D, t_emb_B_T_D, adaln_lora_B_T_3D)
         if cp is not None:
             x_B_T_H_W_O = cp.gather(x_B_T_H_W_O, Tp)
         return unpatchify(x_B_T_H_W_O, self.patch_spatial, self.patch_temporal)
 
-    def _embed_timesteps(self, timesteps_B_T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _embed_timesteps(
+        self, timesteps_B_T: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(t_embedding_norm(emb), adaln_lora)``; fp32 with autocast off under the Wan fp32 strategy."""
         t = timesteps_B_T.float() * self.timestep_scale
         if not self.use_wan_fp32_strategy:
@@ -355,10 +419,19 @@ class MiniTrainDiT(nn.Module):
         with torch.autocast(device_type=t.device.type, enabled=False):
             sinus = self.t_embedder[0](t)
             te = self.t_embedder[1]
-            h = F.linear(sinus, te.linear_1.weight.float(), None if te.linear_1.bias is None else te.linear_1.bias.float())
+            h = F.linear(
+                sinus,
+                te.linear_1.weight.float(),
+                None if te.linear_1.bias is None else te.linear_1.bias.float(),
+            )
             h = F.linear(F.silu(h), te.linear_2.weight.float())
             emb, lora = (sinus, h) if te.use_adaln_lora else (h, None)
-            emb = F.rms_norm(emb, (self.model_channels,), self.t_embedding_norm.weight.float(), self.t_embedding_norm.eps)
+            emb = F.rms_norm(
+                emb,
+                (self.model_channels,),
+                self.t_embedding_norm.weight.float(),
+                self.t_embedding_norm.eps,
+            )
             return emb, lora
 
     def extra_repr(self) -> str:

@@ -10,6 +10,7 @@ attention through ``F.scaled_dot_product_attention`` in the ``[B, heads, N, head
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,9 +72,13 @@ class Timesteps(nn.Module):
 
     def forward(self, timesteps_B_T: torch.Tensor) -> torch.Tensor:
         if timesteps_B_T.ndim != 2:
-            raise ValueError(f"Timesteps expects [B, T] timesteps, got shape {tuple(timesteps_B_T.shape)}")
+            raise ValueError(
+                f"Timesteps expects [B, T] timesteps, got shape {tuple(timesteps_B_T.shape)}"
+            )
         half = self.num_channels // 2
-        exponent = torch.arange(half, dtype=torch.float32, device=timesteps_B_T.device) * (-math.log(10000.0))
+        exponent = torch.arange(half, dtype=torch.float32, device=timesteps_B_T.device) * (
+            -math.log(10000.0)
+        )
         freqs = torch.exp(exponent / half)
         angles = timesteps_B_T.float().unsqueeze(-1) * freqs
         emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
@@ -112,7 +117,9 @@ class PatchEmbed(nn.Module):
     checkpoint key is ``x_embedder.proj.1.weight``.
     """
 
-    def __init__(self, spatial_patch_size: int, temporal_patch_size: int, in_channels: int, out_channels: int) -> None:
+    def __init__(
+        self, spatial_patch_size: int, temporal_patch_size: int, in_channels: int, out_channels: int
+    ) -> None:
         super().__init__()
         self.spatial_patch_size = spatial_patch_size
         self.temporal_patch_size = temporal_patch_size
@@ -123,7 +130,9 @@ class PatchEmbed(nn.Module):
         trunc_normal_fan_in_(self.proj[1].weight)
 
     def forward(self, x_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        return self.proj[1](patchify(x_B_C_T_H_W, self.spatial_patch_size, self.temporal_patch_size))
+        return self.proj[1](
+            patchify(x_B_C_T_H_W, self.spatial_patch_size, self.temporal_patch_size)
+        )
 
 
 def patchify(x_B_C_T_H_W: torch.Tensor, p: int, pt: int) -> torch.Tensor:
@@ -173,7 +182,9 @@ class VideoRopePosition3DEmb(nn.Module):
         dim_h = head_dim // 6 * 2
         dim_t = head_dim - 2 * dim_h
         if dim_h < 4 or dim_t < 4:
-            raise ValueError(f"head_dim={head_dim} is too small for 3D RoPE (need d_h, d_t >= 4); use head_dim >= 12")
+            raise ValueError(
+                f"head_dim={head_dim} is too small for 3D RoPE (need d_h, d_t >= 4); use head_dim >= 12"
+            )
         self.head_dim = head_dim
         self.dim_h = dim_h
         self.dim_t = dim_t
@@ -194,8 +205,12 @@ class VideoRopePosition3DEmb(nn.Module):
             return
         with torch.no_grad():
             self.seq.copy_(torch.arange(self.seq.numel(), dtype=torch.float32))
-            self.dim_spatial_range.copy_(torch.arange(0, self.dim_h, 2, dtype=torch.float32)[: self.dim_h // 2] / self.dim_h)
-            self.dim_temporal_range.copy_(torch.arange(0, self.dim_t, 2, dtype=torch.float32)[: self.dim_t // 2] / self.dim_t)
+            self.dim_spatial_range.copy_(
+                torch.arange(0, self.dim_h, 2, dtype=torch.float32)[: self.dim_h // 2] / self.dim_h
+            )
+            self.dim_temporal_range.copy_(
+                torch.arange(0, self.dim_t, 2, dtype=torch.float32)[: self.dim_t // 2] / self.dim_t
+            )
 
     def angles(self, T: int, H: int, W: int, fps: torch.Tensor | None = None) -> torch.Tensor:
         """RoPE angles ``[T*H*W, head_dim]`` in fp32 for a ``T x H x W`` token grid."""
@@ -245,7 +260,9 @@ def rope_cos_sin(angles_L_D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(angles_L_D)[:, None, :], signed_sin[:, None, :]
 
 
-def apply_rotary_pos_emb(x_B_L_H_D: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+def apply_rotary_pos_emb(
+    x_B_L_H_D: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor
+) -> torch.Tensor:
     """Non-interleaved (rotate-half) RoPE in fp32, cast back to the input dtype (TE fused semantics)."""
     x = x_B_L_H_D.float()
     half = x.shape[-1] // 2
@@ -256,10 +273,20 @@ def apply_rotary_pos_emb(x_B_L_H_D: torch.Tensor, cos: torch.Tensor, signed_sin:
 class LearnablePosEmbAxis(nn.Module):
     """Per-block absolute position embedding: ``normalize(emb_t + emb_h + emb_w)`` (``crop`` mode)."""
 
-    def __init__(self, *, model_channels: int, len_h: int, len_w: int, len_t: int, interpolation: str = "crop") -> None:
+    def __init__(
+        self,
+        *,
+        model_channels: int,
+        len_h: int,
+        len_w: int,
+        len_t: int,
+        interpolation: str = "crop",
+    ) -> None:
         super().__init__()
         if interpolation != "crop":
-            raise ValueError(f"pos_emb_interpolation={interpolation!r} is not supported; use 'crop'")
+            raise ValueError(
+                f"pos_emb_interpolation={interpolation!r} is not supported; use 'crop'"
+            )
         self.model_channels = model_channels
         self.pos_emb_h = nn.Parameter(torch.zeros(len_h, model_channels))
         self.pos_emb_w = nn.Parameter(torch.zeros(len_w, model_channels))
@@ -272,9 +299,19 @@ class LearnablePosEmbAxis(nn.Module):
     def forward(self, x_B_T_H_W_D: torch.Tensor) -> torch.Tensor:
         """Returns ``[1, T, H, W, D]`` (broadcast over the batch), RMS-normalised over D (eps 1e-6)."""
         _, T, H, W, _ = x_B_T_H_W_D.shape
-        if H > self.pos_emb_h.shape[0] or W > self.pos_emb_w.shape[0] or T > self.pos_emb_t.shape[0]:
-            raise ValueError(f"token grid (T={T}, H={H}, W={W}) exceeds the learnable position tables")
-        emb = self.pos_emb_t[:T, None, None, :] + self.pos_emb_h[None, :H, None, :] + self.pos_emb_w[None, None, :W, :]
+        if (
+            H > self.pos_emb_h.shape[0]
+            or W > self.pos_emb_w.shape[0]
+            or T > self.pos_emb_t.shape[0]
+        ):
+            raise ValueError(
+                f"token grid (T={T}, H={H}, W={W}) exceeds the learnable position tables"
+            )
+        emb = (
+            self.pos_emb_t[:T, None, None, :]
+            + self.pos_emb_h[None, :H, None, :]
+            + self.pos_emb_w[None, None, :W, :]
+        )
         # Cosmos `normalize(x, dim=-1, eps=1e-6)`: x / (eps + ||x|| / sqrt(D)), norm in fp32.
         norm = torch.linalg.vector_norm(emb, dim=-1, keepdim=True, dtype=torch.float32)
         norm = torch.add(1e-6, norm, alpha=math.sqrt(1.0 / self.model_channels))
@@ -284,7 +321,9 @@ class LearnablePosEmbAxis(nn.Module):
 class Attention(nn.Module):
     """Self- or cross-attention with per-head q/k RMSNorm and SDPA (keys ``q_proj, q_norm, ...``)."""
 
-    def __init__(self, query_dim: int, context_dim: int | None, n_heads: int, head_dim: int) -> None:
+    def __init__(
+        self, query_dim: int, context_dim: int | None, n_heads: int, head_dim: int
+    ) -> None:
         super().__init__()
         self.is_selfattn = context_dim is None
         context_dim = query_dim if context_dim is None else context_dim
@@ -324,7 +363,9 @@ class Attention(nn.Module):
         if attend is not None:  # context parallel: exact attention over all ranks' tokens
             out = attend(q, k, v)
         else:
-            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+            out = F.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+            ).transpose(1, 2)
         out = out.reshape(B, L, self.n_heads * self.head_dim)
         return self.output_proj(out)
 
@@ -346,7 +387,9 @@ class GPT2FeedForward(nn.Module):
         return self.layer2(self.activation(self.layer1(x)))
 
 
-def _adaln_modulation(x_dim: int, n_chunks: int, use_adaln_lora: bool, adaln_lora_dim: int) -> nn.Sequential:
+def _adaln_modulation(
+    x_dim: int, n_chunks: int, use_adaln_lora: bool, adaln_lora_dim: int
+) -> nn.Sequential:
     if use_adaln_lora:
         return nn.Sequential(
             nn.SiLU(),
@@ -420,15 +463,23 @@ class Block(nn.Module):
         self.self_attn = Attention(x_dim, None, num_heads, head_dim)
         self.cross_attn = Attention(x_dim, context_dim, num_heads, head_dim)
         self.mlp = GPT2FeedForward(x_dim, int(x_dim * mlp_ratio))
-        self.adaln_modulation_self_attn = _adaln_modulation(x_dim, 3, use_adaln_lora, adaln_lora_dim)
-        self.adaln_modulation_cross_attn = _adaln_modulation(x_dim, 3, use_adaln_lora, adaln_lora_dim)
+        self.adaln_modulation_self_attn = _adaln_modulation(
+            x_dim, 3, use_adaln_lora, adaln_lora_dim
+        )
+        self.adaln_modulation_cross_attn = _adaln_modulation(
+            x_dim, 3, use_adaln_lora, adaln_lora_dim
+        )
         self.adaln_modulation_mlp = _adaln_modulation(x_dim, 3, use_adaln_lora, adaln_lora_dim)
 
     def init_weights(self) -> None:
         self.self_attn.init_weights()
         self.cross_attn.init_weights()
         self.mlp.init_weights()
-        for mod in (self.adaln_modulation_self_attn, self.adaln_modulation_cross_attn, self.adaln_modulation_mlp):
+        for mod in (
+            self.adaln_modulation_self_attn,
+            self.adaln_modulation_cross_attn,
+            self.adaln_modulation_mlp,
+        ):
             _init_adaln(mod)
 
     def forward(
@@ -467,23 +518,39 @@ class Block(nn.Module):
         # Modulation is per frame: [B, T_t, 1, D] broadcasts over the H*W tokens of each frame.
         mods = [
             _modulation(m, emb_B_T_D, adaln_lora_B_T_3D, fp32).unsqueeze(2).chunk(3, dim=-1)
-            for m in (self.adaln_modulation_self_attn, self.adaln_modulation_cross_attn, self.adaln_modulation_mlp)
+            for m in (
+                self.adaln_modulation_self_attn,
+                self.adaln_modulation_cross_attn,
+                self.adaln_modulation_mlp,
+            )
         ]
-        (shift_sa, scale_sa, gate_sa), (shift_ca, scale_ca, gate_ca), (shift_mlp, scale_mlp, gate_mlp) = mods
+        (
+            (shift_sa, scale_sa, gate_sa),
+            (shift_ca, scale_ca, gate_ca),
+            (shift_mlp, scale_mlp, gate_mlp),
+        ) = mods
 
         x = x_B_T_H_W_D.reshape(B, T, H * W, D)
-        h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_sa, scale_sa), self.self_attn.q_proj)
+        h = to_compute_dtype(
+            _modulate(F.layer_norm(x, (D,), eps=1e-6), shift_sa, scale_sa), self.self_attn.q_proj
+        )
         h = self.self_attn(h.reshape(B, T * H * W, D), None, rope_cos_sin).view(B, T, H * W, D)
         x = torch.addcmul(x, gate_sa, h)
 
-        h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_ca, scale_ca), self.cross_attn.q_proj)
+        h = to_compute_dtype(
+            _modulate(F.layer_norm(x, (D,), eps=1e-6), shift_ca, scale_ca), self.cross_attn.q_proj
+        )
         h = self.cross_attn(h.reshape(B, T * H * W, D), crossattn_emb).view(B, T, H * W, D)
         x = torch.addcmul(x, gate_ca, h)
 
-        h = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift_mlp, scale_mlp), self.mlp.layer1)
+        h = to_compute_dtype(
+            _modulate(F.layer_norm(x, (D,), eps=1e-6), shift_mlp, scale_mlp), self.mlp.layer1
+        )
         # The last op writes the block's output in its final shape: returning a view (``x.view``)
         # makes FSDP2 warn on every block and step, and ``.clone()`` would cost a copy.
-        return torch.addcmul(x.view(B, T, H, W, D), gate_mlp.unsqueeze(2), self.mlp(h).view(B, T, H, W, D))
+        return torch.addcmul(
+            x.view(B, T, H, W, D), gate_mlp.unsqueeze(2), self.mlp(h).view(B, T, H, W, D)
+        )
 
 
 class FinalLayer(nn.Module):
@@ -512,16 +579,28 @@ class FinalLayer(nn.Module):
         _init_adaln(self.adaln_modulation)
 
     def forward(
-        self, x_B_T_H_W_D: torch.Tensor, emb_B_T_D: torch.Tensor, adaln_lora_B_T_3D: torch.Tensor | None = None
+        self,
+        x_B_T_H_W_D: torch.Tensor,
+        emb_B_T_D: torch.Tensor,
+        adaln_lora_B_T_3D: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return run_with_activation_checkpointing(self._forward, self.ac_mode, x_B_T_H_W_D, emb_B_T_D, adaln_lora_B_T_3D)
+        return run_with_activation_checkpointing(
+            self._forward, self.ac_mode, x_B_T_H_W_D, emb_B_T_D, adaln_lora_B_T_3D
+        )
 
     def _forward(
-        self, x_B_T_H_W_D: torch.Tensor, emb_B_T_D: torch.Tensor, adaln_lora_B_T_3D: torch.Tensor | None
+        self,
+        x_B_T_H_W_D: torch.Tensor,
+        emb_B_T_D: torch.Tensor,
+        adaln_lora_B_T_3D: torch.Tensor | None,
     ) -> torch.Tensor:
         B, T, H, W, D = x_B_T_H_W_D.shape
         lora = None if adaln_lora_B_T_3D is None else adaln_lora_B_T_3D[..., : 2 * D]
-        shift, scale = _modulation(self.adaln_modulation, emb_B_T_D, lora, self.use_wan_fp32_strategy).unsqueeze(2).chunk(2, dim=-1)
+        shift, scale = (
+            _modulation(self.adaln_modulation, emb_B_T_D, lora, self.use_wan_fp32_strategy)
+            .unsqueeze(2)
+            .chunk(2, dim=-1)
+        )
         x = x_B_T_H_W_D.reshape(B, T, H * W, D)
         x = to_compute_dtype(_modulate(F.layer_norm(x, (D,), eps=1e-6), shift, scale), self.linear)
         return self.linear(x).view(B, T, H, W, -1)

@@ -42,17 +42,37 @@ COMMON: dict[str, Any] = dict(
 )
 
 COSMOS_V1_7B: dict[str, Any] = dict(
-    COMMON, model_channels=4096, num_blocks=28, num_heads=32, extra_per_block_abs_pos_emb=True, rope_t_extrapolation_ratio=2.0
+    COMMON,
+    model_channels=4096,
+    num_blocks=28,
+    num_heads=32,
+    extra_per_block_abs_pos_emb=True,
+    rope_t_extrapolation_ratio=2.0,
 )
 COSMOS_V1_2B: dict[str, Any] = dict(
-    COMMON, model_channels=2048, num_blocks=28, num_heads=16, extra_per_block_abs_pos_emb=False, rope_t_extrapolation_ratio=1.0
+    COMMON,
+    model_channels=2048,
+    num_blocks=28,
+    num_heads=16,
+    extra_per_block_abs_pos_emb=False,
+    rope_t_extrapolation_ratio=1.0,
 )
 COSMOS_V1_14B: dict[str, Any] = dict(
-    COMMON, model_channels=5120, num_blocks=36, num_heads=40, extra_per_block_abs_pos_emb=False, rope_t_extrapolation_ratio=1.0
+    COMMON,
+    model_channels=5120,
+    num_blocks=36,
+    num_heads=40,
+    extra_per_block_abs_pos_emb=False,
+    rope_t_extrapolation_ratio=1.0,
 )
 #: Cosmos's test net; it keeps the 7B's extra per-block pos-emb.
 MINI_NET: dict[str, Any] = dict(
-    COMMON, model_channels=1024, num_blocks=2, num_heads=8, extra_per_block_abs_pos_emb=True, rope_t_extrapolation_ratio=1.0
+    COMMON,
+    model_channels=1024,
+    num_blocks=2,
+    num_heads=8,
+    extra_per_block_abs_pos_emb=True,
+    rope_t_extrapolation_ratio=1.0,
 )
 
 #: What the released Predict2.5 video2world nets change on top of the cosmos_v1 presets.

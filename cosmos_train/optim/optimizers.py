@@ -12,7 +12,8 @@ parameters: the params are the fp32 master copy and compute runs in bf16 under a
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,16 +32,25 @@ def _normalise(params: NamedOrPlain) -> list[tuple[str, nn.Parameter]]:
         )
     out: list[tuple[str, nn.Parameter]] = []
     for i, item in enumerate(params):
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], torch.Tensor):
+        if (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], torch.Tensor)
+        ):
             name, p = item
         elif isinstance(item, torch.Tensor):
             name, p = f"param_{i}", item
         else:
-            raise TypeError(f"build_adamw: params[{i}] is {type(item).__name__}; expected (name, Parameter) or Parameter")
+            raise TypeError(
+                f"build_adamw: params[{i}] is {type(item).__name__}; expected (name, Parameter) or Parameter"
+            )
         if p.requires_grad:
             out.append((name, p))
     if not out:
-        raise ValueError("build_adamw got no trainable parameters (all empty or requires_grad=False)")
+        raise ValueError(
+            "build_adamw got no trainable parameters (all empty or requires_grad=False)"
+        )
     return out
 
 

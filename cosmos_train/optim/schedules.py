@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -36,7 +36,9 @@ def _as_list(name: str, value: float | Sequence[float]) -> list[float]:
     try:
         return [float(v) for v in value]
     except TypeError as exc:
-        raise TypeError(f"scheduler.{name} must be a number or a list of numbers, got {value!r}") from exc
+        raise TypeError(
+            f"scheduler.{name} must be a number or a list of numbers, got {value!r}"
+        ) from exc
 
 
 class LambdaLinearSchedule:
@@ -93,7 +95,9 @@ class LambdaLinearSchedule:
                     f"cycle {k}: need cycle_lengths > 0 and warm_up_steps >= 0, got L={length}, warm={warm}"
                 )
             if warm > length:
-                raise ValueError(f"cycle {k}: warm_up_steps={warm} is longer than cycle_lengths={length}")
+                raise ValueError(
+                    f"cycle {k}: warm_up_steps={warm} is longer than cycle_lengths={length}"
+                )
         # cum[k] = first step of cycle k; cum[-1] = total length.
         self.cum_steps = list(itertools.accumulate([0.0] + self.cycle_lengths))
 
@@ -142,7 +146,9 @@ class LambdaWarmUpCosineSchedule(LambdaLinearSchedule):
     """
 
     def _decay(self, k: int, frac: float) -> float:
-        return self.f_min[k] + 0.5 * (self.f_max[k] - self.f_min[k]) * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+        return self.f_min[k] + 0.5 * (self.f_max[k] - self.f_min[k]) * (
+            1.0 + math.cos(math.pi * min(frac, 1.0))
+        )
 
 
 class ScheduleLR(LambdaLR):
@@ -158,10 +164,14 @@ class ScheduleLR(LambdaLR):
         return state
 
 
-def build_lambda_lr(*, optimizer: torch.optim.Optimizer, schedule: LambdaLinearSchedule) -> ScheduleLR:
+def build_lambda_lr(
+    *, optimizer: torch.optim.Optimizer, schedule: LambdaLinearSchedule
+) -> ScheduleLR:
     """Wraps ``schedule`` in a ``LambdaLR`` (lr = base_lr * f(n)); f(0) applies immediately."""
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
     return ScheduleLR(optimizer, lr_lambda=schedule)
 
 
@@ -194,4 +204,6 @@ def lambda_cosine_lr(
 ) -> ScheduleLR:
     """Warm-up + cosine-decay LR scheduler for ``optimizer`` (same arguments as :func:`lambda_linear_lr`)."""
     schedule_kwargs = {k: v for k, v in locals().items() if k != "optimizer"}
-    return build_lambda_lr(optimizer=optimizer, schedule=LambdaWarmUpCosineSchedule(**schedule_kwargs))
+    return build_lambda_lr(
+        optimizer=optimizer, schedule=LambdaWarmUpCosineSchedule(**schedule_kwargs)
+    )

@@ -101,13 +101,13 @@ class VideoTokenizer(nn.Module, abc.ABC):
         """Reconstruct ``video`` (encode then decode)."""
         return self.decode(self.encode(video))
 
-    def freeze(self) -> "VideoTokenizer":
+    def freeze(self) -> VideoTokenizer:
         """Turn off gradients and switch to eval mode; subclasses call this at the end of init."""
         self.requires_grad_(False)
         self.eval()
         return self
 
-    def train(self, mode: bool = True) -> "VideoTokenizer":
+    def train(self, mode: bool = True) -> VideoTokenizer:
         """Tokenizers stay in eval mode: a parent's ``model.train()`` must not change them."""
         return super().train(False)
 

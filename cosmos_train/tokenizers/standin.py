@@ -46,7 +46,9 @@ class IdentityTokenizer(VideoTokenizer):
     def __init__(self, *, latent_ch: int = 3) -> None:
         super().__init__()
         if not isinstance(latent_ch, int) or latent_ch < 1:
-            raise ValueError(f"IdentityTokenizer: latent_ch must be a positive int, got {latent_ch!r}")
+            raise ValueError(
+                f"IdentityTokenizer: latent_ch must be a positive int, got {latent_ch!r}"
+            )
         self._latent_ch = latent_ch
         self.freeze()
 
@@ -92,7 +94,9 @@ class PoolingTokenizer(VideoTokenizer):
         seed: seed of the fixed channel-mixing matrix.
     """
 
-    def __init__(self, *, latent_ch: int = 16, spatial: int = 8, temporal: int = 4, seed: int = 0) -> None:
+    def __init__(
+        self, *, latent_ch: int = 16, spatial: int = 8, temporal: int = 4, seed: int = 0
+    ) -> None:
         super().__init__()
         for name, value in (("latent_ch", latent_ch), ("spatial", spatial), ("temporal", temporal)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -139,7 +143,9 @@ class PoolingTokenizer(VideoTokenizer):
         tau = self.tau.view(1, 1, 1, -1, 1, 1)
         slope = (rest * tau).sum(dim=3) / self.tau.square().sum().clamp_min(1e-12)
         slopes = torch.cat([torch.zeros_like(first), slope], dim=2).mean(dim=1, keepdim=True)
-        pooled = F.avg_pool3d(torch.cat([means, slopes], dim=1), (1, sub, sub))  # [B, 4, T', 2H', 2W']
+        pooled = F.avg_pool3d(
+            torch.cat([means, slopes], dim=1), (1, sub, sub)
+        )  # [B, 4, T', 2H', 2W']
         tl, hl, wl = pooled.shape[2], h // self._spatial, w // self._spatial
         # [B, 4, T', H', 2, W', 2] -> [B, 4, 2, 2, T', H', W'] -> features ordered (c, sy, sx).
         cells = pooled.reshape(b, 4, tl, hl, 2, wl, 2).permute(0, 1, 4, 6, 2, 3, 5)

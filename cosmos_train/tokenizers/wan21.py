@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -74,8 +74,15 @@ class CausalConv3d(nn.Conv3d):
     either zeros (no ``state``) or the previous chunk's last input frames, kept in ``state``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int | tuple[int, int, int], *,
-                 stride: int | tuple[int, int, int] = 1, padding: int | tuple[int, int, int] = 0) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int | tuple[int, int, int],
+        *,
+        stride: int | tuple[int, int, int] = 1,
+        padding: int | tuple[int, int, int] = 0,
+    ) -> None:
         k = (kernel,) * 3 if isinstance(kernel, int) else tuple(kernel)
         p = (padding,) * 3 if isinstance(padding, int) else tuple(padding)
         super().__init__(in_ch, out_ch, k, stride=stride, padding=(0, p[1], p[2]))
@@ -125,8 +132,12 @@ class ResidualBlock(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            RMSNorm(in_dim, images=False), nn.SiLU(), CausalConv3d(in_dim, out_dim, 3, padding=1),
-            RMSNorm(out_dim, images=False), nn.SiLU(), nn.Dropout(dropout),
+            RMSNorm(in_dim, images=False),
+            nn.SiLU(),
+            CausalConv3d(in_dim, out_dim, 3, padding=1),
+            RMSNorm(out_dim, images=False),
+            nn.SiLU(),
+            nn.Dropout(dropout),
             CausalConv3d(out_dim, out_dim, 3, padding=1),
         )
         self.shortcut = CausalConv3d(in_dim, out_dim, 1) if in_dim != out_dim else nn.Identity()
@@ -202,7 +213,9 @@ class Resample(nn.Module):
 
     def _time_upsample(self, x: torch.Tensor, state: _State | None) -> torch.Tensor:
         if state is None:
-            raise ValueError("upsample3d needs a streaming state (decode through WanVAEModel.decode)")
+            raise ValueError(
+                "upsample3d needs a streaming state (decode through WanVAEModel.decode)"
+            )
         if self not in state:  # first chunk: no temporal upsampling (1 latent frame -> 1 frame)
             state[self] = True
             return x
@@ -212,7 +225,9 @@ class Resample(nn.Module):
 
     def _time_downsample(self, x: torch.Tensor, state: _State | None) -> torch.Tensor:
         if state is None:
-            raise ValueError("downsample3d needs a streaming state (encode through WanVAEModel.encode)")
+            raise ValueError(
+                "downsample3d needs a streaming state (encode through WanVAEModel.encode)"
+            )
         prev = state.get(self)
         state[self] = x[:, :, -1:].clone()
         if prev is None:  # first chunk passes through; its last frame is the next context
@@ -230,8 +245,16 @@ def _run(layers: Iterable[nn.Module], x: torch.Tensor, state: _State | None) -> 
 class Encoder3d(nn.Module):
     """Pixels ``[B, 3, T, H, W]`` -> ``[B, 2 z_dim, 1 + (T - 1) / 4, H / 8, W / 8]``."""
 
-    def __init__(self, dim: int, z_dim: int, dim_mult: Sequence[int], num_res_blocks: int,
-                 attn_scales: Sequence[float], temperal_downsample: Sequence[bool], dropout: float) -> None:
+    def __init__(
+        self,
+        dim: int,
+        z_dim: int,
+        dim_mult: Sequence[int],
+        num_res_blocks: int,
+        attn_scales: Sequence[float],
+        temperal_downsample: Sequence[bool],
+        dropout: float,
+    ) -> None:
         super().__init__()
         dims = [dim * u for u in [1, *dim_mult]]
         self.conv1 = CausalConv3d(3, dims[0], 3, padding=1)
@@ -244,15 +267,19 @@ class Encoder3d(nn.Module):
                     layers.append(AttentionBlock(out_dim))
                 in_dim = out_dim
             if i != len(dim_mult) - 1:
-                layers.append(Resample(out_dim, "downsample3d" if temperal_downsample[i] else "downsample2d"))
+                layers.append(
+                    Resample(out_dim, "downsample3d" if temperal_downsample[i] else "downsample2d")
+                )
                 scale /= 2.0
         self.downsamples = nn.Sequential(*layers)
         self.middle = nn.Sequential(
-            ResidualBlock(dims[-1], dims[-1], dropout), AttentionBlock(dims[-1]),
+            ResidualBlock(dims[-1], dims[-1], dropout),
+            AttentionBlock(dims[-1]),
             ResidualBlock(dims[-1], dims[-1], dropout),
         )
-        self.head = nn.Sequential(RMSNorm(dims[-1], images=False), nn.SiLU(),
-                                  CausalConv3d(dims[-1], z_dim, 3, padding=1))
+        self.head = nn.Sequential(
+            RMSNorm(dims[-1], images=False), nn.SiLU(), CausalConv3d(dims[-1], z_dim, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor, state: _State | None = None) -> torch.Tensor:
         x = self.conv1(x, state)
@@ -264,14 +291,23 @@ class Encoder3d(nn.Module):
 class Decoder3d(nn.Module):
     """Latents ``[B, z_dim, T', H', W']`` -> pixels ``[B, 3, 1 + 4 (T' - 1), 8 H', 8 W']``."""
 
-    def __init__(self, dim: int, z_dim: int, dim_mult: Sequence[int], num_res_blocks: int,
-                 attn_scales: Sequence[float], temperal_upsample: Sequence[bool], dropout: float) -> None:
+    def __init__(
+        self,
+        dim: int,
+        z_dim: int,
+        dim_mult: Sequence[int],
+        num_res_blocks: int,
+        attn_scales: Sequence[float],
+        temperal_upsample: Sequence[bool],
+        dropout: float,
+    ) -> None:
         super().__init__()
         dims = [dim * u for u in [dim_mult[-1], *reversed(dim_mult)]]
         scale = 1.0 / 2 ** (len(dim_mult) - 2)
         self.conv1 = CausalConv3d(z_dim, dims[0], 3, padding=1)
         self.middle = nn.Sequential(
-            ResidualBlock(dims[0], dims[0], dropout), AttentionBlock(dims[0]),
+            ResidualBlock(dims[0], dims[0], dropout),
+            AttentionBlock(dims[0]),
             ResidualBlock(dims[0], dims[0], dropout),
         )
         layers: list[nn.Module] = []
@@ -284,11 +320,14 @@ class Decoder3d(nn.Module):
                     layers.append(AttentionBlock(out_dim))
                 in_dim = out_dim
             if i != len(dim_mult) - 1:
-                layers.append(Resample(out_dim, "upsample3d" if temperal_upsample[i] else "upsample2d"))
+                layers.append(
+                    Resample(out_dim, "upsample3d" if temperal_upsample[i] else "upsample2d")
+                )
                 scale *= 2.0
         self.upsamples = nn.Sequential(*layers)
-        self.head = nn.Sequential(RMSNorm(dims[-1], images=False), nn.SiLU(),
-                                  CausalConv3d(dims[-1], 3, 3, padding=1))
+        self.head = nn.Sequential(
+            RMSNorm(dims[-1], images=False), nn.SiLU(), CausalConv3d(dims[-1], 3, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor, state: _State | None = None) -> torch.Tensor:
         x = self.conv1(x, state)
@@ -312,10 +351,19 @@ class WanVAEModel(nn.Module):
         decode_window: latent frames per decoder chunk after latent frame 0 (1 in the reference).
     """
 
-    def __init__(self, *, dim: int = 96, z_dim: int = 16, dim_mult: Sequence[int] = (1, 2, 4, 4),
-                 num_res_blocks: int = 2, attn_scales: Sequence[float] = (),
-                 temperal_downsample: Sequence[bool] = (False, True, True), dropout: float = 0.0,
-                 temporal_window: int = 16, decode_window: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        dim: int = 96,
+        z_dim: int = 16,
+        dim_mult: Sequence[int] = (1, 2, 4, 4),
+        num_res_blocks: int = 2,
+        attn_scales: Sequence[float] = (),
+        temperal_downsample: Sequence[bool] = (False, True, True),
+        dropout: float = 0.0,
+        temporal_window: int = 16,
+        decode_window: int = 1,
+    ) -> None:
         super().__init__()
         if len(temperal_downsample) != len(dim_mult) - 1:
             raise ValueError(
@@ -326,14 +374,24 @@ class WanVAEModel(nn.Module):
         self.temporal_factor = 2 ** sum(bool(d) for d in temperal_downsample)
         self.spatial_factor = 2 ** (len(dim_mult) - 1)
         self.set_windows(temporal_window=temporal_window, decode_window=decode_window)
-        self.encoder = Encoder3d(dim, z_dim * 2, dim_mult, num_res_blocks, attn_scales,
-                                 temperal_downsample, dropout)
+        self.encoder = Encoder3d(
+            dim, z_dim * 2, dim_mult, num_res_blocks, attn_scales, temperal_downsample, dropout
+        )
         self.conv1 = CausalConv3d(z_dim * 2, z_dim * 2, 1)
         self.conv2 = CausalConv3d(z_dim, z_dim, 1)
-        self.decoder = Decoder3d(dim, z_dim, dim_mult, num_res_blocks, attn_scales,
-                                 list(temperal_downsample)[::-1], dropout)
+        self.decoder = Decoder3d(
+            dim,
+            z_dim,
+            dim_mult,
+            num_res_blocks,
+            attn_scales,
+            list(temperal_downsample)[::-1],
+            dropout,
+        )
 
-    def set_windows(self, *, temporal_window: int | None = None, decode_window: int | None = None) -> None:
+    def set_windows(
+        self, *, temporal_window: int | None = None, decode_window: int | None = None
+    ) -> None:
         """Change the chunk sizes (they change memory and speed, not results beyond round-off)."""
         if temporal_window is not None:
             if temporal_window < 1 or temporal_window % self.temporal_factor:
@@ -367,7 +425,7 @@ class WanVAEModel(nn.Module):
         state: _State = {}
         outs = [self.encoder(x[:, :, :1], state)]
         for start in range(1, t, self.temporal_window):
-            outs.append(self.encoder(x[:, :, start:start + self.temporal_window], state))
+            outs.append(self.encoder(x[:, :, start : start + self.temporal_window], state))
         mu = self.conv1(torch.cat(outs, dim=2))[:, : self.z_dim]  # log_var is not used
         return (mu - self._per_channel(scale[0], mu)) * self._per_channel(scale[1], mu)
 
@@ -378,7 +436,7 @@ class WanVAEModel(nn.Module):
         state: _State = {}
         outs = [self.decoder(x[:, :, :1], state)]
         for start in range(1, x.shape[2], self.decode_window):
-            outs.append(self.decoder(x[:, :, start:start + self.decode_window], state))
+            outs.append(self.decoder(x[:, :, start : start + self.decode_window], state))
         return torch.cat(outs, dim=2)
 
     def _per_channel(self, value: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor | float:
@@ -389,12 +447,23 @@ class WanVAEModel(nn.Module):
 
 def _readable_diff(model: nn.Module, sd: dict[str, torch.Tensor], limit: int = 8) -> str:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for k, v in sd.items()}
+    got = {
+        k: tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+        for k, v in sd.items()
+    }
     missing = [k for k in expected if k not in got]
     unexpected = [k for k in got if k not in expected]
-    shapes = [f"{k}: file {got[k]} vs model {expected[k]}" for k in expected if k in got and got[k] != expected[k]]
+    shapes = [
+        f"{k}: file {got[k]} vs model {expected[k]}"
+        for k in expected
+        if k in got and got[k] != expected[k]
+    ]
     lines = []
-    for title, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+    for title, items in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("shape mismatch", shapes),
+    ):
         if items:
             more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
             lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:limit]) + more)
@@ -436,7 +505,9 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
         if isinstance(sd, dict) and set(sd) == {wrapper} and isinstance(sd[wrapper], dict):
             sd = sd[wrapper]
     if not isinstance(sd, dict):
-        raise ValueError(f"{path!r} holds a {type(sd).__name__}, not a state_dict (a dict of tensors)")
+        raise ValueError(
+            f"{path!r} holds a {type(sd).__name__}, not a state_dict (a dict of tensors)"
+        )
     diff = _readable_diff(model, sd)
     if diff:
         raise ValueError(
@@ -503,15 +574,24 @@ class Wan21VAE(VideoTokenizer):
             )
         device = torch.device(device) if device is not None else torch.device("cpu")
         with torch.device("meta"):
-            model = WanVAEModel(dim=dim, z_dim=z_dim, dim_mult=dim_mult, num_res_blocks=num_res_blocks,
-                                attn_scales=attn_scales, temperal_downsample=temperal_downsample,
-                                dropout=dropout, temporal_window=temporal_window,
-                                decode_window=decode_window)
+            model = WanVAEModel(
+                dim=dim,
+                z_dim=z_dim,
+                dim_mult=dim_mult,
+                num_res_blocks=num_res_blocks,
+                attn_scales=attn_scales,
+                temperal_downsample=temperal_downsample,
+                dropout=dropout,
+                temporal_window=temporal_window,
+                decode_window=decode_window,
+            )
         model.to_empty(device=device)
         if not ckpt_path:  # None or "" (a command line cannot set a str field back to null)
             ckpt_path = None
-            log.warning("Wan2.1 VAE with RANDOM weights (model.config.tokenizer.ckpt_path is not set): "
-                        "fine for timing, useless for quality; set it to Wan2.1/vae for the released VAE")
+            log.warning(
+                "Wan2.1 VAE with RANDOM weights (model.config.tokenizer.ckpt_path is not set): "
+                "fine for timing, useless for quality; set it to Wan2.1/vae for the released VAE"
+            )
             # Seeded, so every process (each rank, tools/cache_latents.py) gets the same weights.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(RANDOM_INIT_SEED)
@@ -519,7 +599,9 @@ class Wan21VAE(VideoTokenizer):
         else:
             from cosmos_train.checkpoint.hub import resolve_weights
 
-            load_wan21_state_dict(model, resolve_weights(ckpt_path, what="model.config.tokenizer.ckpt_path"))
+            load_wan21_state_dict(
+                model, resolve_weights(ckpt_path, what="model.config.tokenizer.ckpt_path")
+            )
         self.model = model.to(self.dtype)
         self.ckpt_path = ckpt_path
         # Cosmos keeps mean/std in the compute dtype and computes 1/std in it (bf16 rounding).

@@ -7,7 +7,11 @@ import torch
 __all__ = ["DTYPES", "parse_dtype"]
 
 #: The floating-point dtypes a config may name (training precision, tokenizer and storage dtypes).
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 
 
 def parse_dtype(dtype: str | torch.dtype, what: str = "dtype") -> torch.dtype:

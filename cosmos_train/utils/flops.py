@@ -51,7 +51,9 @@ def _shape(net_or_kwargs: Any) -> dict[str, Any]:
     if isinstance(net_or_kwargs, nn.Module):
         missing = [k for k in _FIELDS if not hasattr(net_or_kwargs, k)]
         if missing:
-            raise TypeError(f"{type(net_or_kwargs).__name__} lacks DiT attributes {missing}; pass the net's kwargs instead")
+            raise TypeError(
+                f"{type(net_or_kwargs).__name__} lacks DiT attributes {missing}; pass the net's kwargs instead"
+            )
         return {k: getattr(net_or_kwargs, k) for k in _FIELDS}
     if isinstance(net_or_kwargs, Mapping):
         given = dict(net_or_kwargs)
@@ -71,7 +73,9 @@ def _token_grid(shape: dict[str, Any], latent_thw: tuple[int, int, int]) -> tupl
     T, H, W = latent_thw
     p, pt = shape["patch_spatial"], shape["patch_temporal"]
     if T % pt or H % p or W % p:
-        raise ValueError(f"latent_thw={tuple(latent_thw)} is not divisible by the patch size (t={pt}, spatial={p})")
+        raise ValueError(
+            f"latent_thw={tuple(latent_thw)} is not divisible by the patch size (t={pt}, spatial={p})"
+        )
     return T // pt, H // p, W // p
 
 
@@ -116,7 +120,9 @@ def dit_forward_flops_breakdown(
         final_mod = 2 * Tt * D * 2 * D
     return {
         "patch_embed": 2.0 * N * cin * D,
-        "text_projection": 2.0 * M * s["crossattn_proj_in_channels"] * C if s["use_crossattn_projection"] else 0.0,
+        "text_projection": 2.0 * M * s["crossattn_proj_in_channels"] * C
+        if s["use_crossattn_projection"]
+        else 0.0,
         "timestep_embedding": float(t_emb),
         "adaln_modulation": float(L * block_mod + final_mod),
         "self_attn_linear": 2.0 * L * N * 4 * D * D,
@@ -129,14 +135,26 @@ def dit_forward_flops_breakdown(
 
 
 def dit_forward_flops_per_sample(
-    net_or_kwargs: Any, latent_thw: tuple[int, int, int], text_len: int = 512, timestep_frames: int | None = None
+    net_or_kwargs: Any,
+    latent_thw: tuple[int, int, int],
+    text_len: int = 512,
+    timestep_frames: int | None = None,
 ) -> float:
     """Total forward FLOPs per sample (sum of :func:`dit_forward_flops_breakdown`)."""
-    return float(sum(dit_forward_flops_breakdown(net_or_kwargs, latent_thw, text_len, timestep_frames).values()))
+    return float(
+        sum(
+            dit_forward_flops_breakdown(
+                net_or_kwargs, latent_thw, text_len, timestep_frames
+            ).values()
+        )
+    )
 
 
 def dit_train_flops_per_sample(
-    net_or_kwargs: Any, latent_thw: tuple[int, int, int], text_len: int = 512, timestep_frames: int | None = None
+    net_or_kwargs: Any,
+    latent_thw: tuple[int, int, int],
+    text_len: int = 512,
+    timestep_frames: int | None = None,
 ) -> float:
     """Model training FLOPs per sample: 3x the forward (no AC recompute), attention included.
 

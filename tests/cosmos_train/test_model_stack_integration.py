@@ -61,15 +61,28 @@ def build_model(kind: str = "rf", **config):
 
 
 def synthetic_loader(batch_size: int = 2, **kw):
-    ds = SyntheticVideoDataset(num_frames=FRAMES, height=SIZE, width=SIZE, length=8, text_len=TEXT_LEN,
-                               text_dim=TEXT_DIM, **kw)
+    ds = SyntheticVideoDataset(
+        num_frames=FRAMES,
+        height=SIZE,
+        width=SIZE,
+        length=8,
+        text_len=TEXT_LEN,
+        text_dim=TEXT_DIM,
+        **kw,
+    )
     return build_dataloader(dataset=ds, batch_size=batch_size, seed=0)
 
 
 def optim_nodes():
     opt = L(build_adamw)(params=PLACEHOLDER, lr=3e-3, weight_decay=0.0)
-    sched = L(lambda_linear_lr)(optimizer=PLACEHOLDER, warm_up_steps=[5], cycle_lengths=[1000],
-                                f_start=[0.1], f_max=[1.0], f_min=[0.5])
+    sched = L(lambda_linear_lr)(
+        optimizer=PLACEHOLDER,
+        warm_up_steps=[5],
+        cycle_lengths=[1000],
+        f_start=[0.1],
+        f_max=[1.0],
+        f_min=[0.5],
+    )
     return opt, sched
 
 
@@ -109,8 +122,16 @@ def trained(tmp_path_factory):
     val_batch = fixed_batch(synthetic_loader())
     before = model.validation_step(val_batch, 0)[1].item()
     losses, opt, sched = train(model, loader, steps=30)
-    return dict(model=model, loader=loader, val_batch=val_batch, val_before=before, losses=losses, opt=opt,
-                sched=sched, tmp=tmp_path_factory.mktemp("ckpt"))
+    return dict(
+        model=model,
+        loader=loader,
+        val_batch=val_batch,
+        val_before=before,
+        losses=losses,
+        opt=opt,
+        sched=sched,
+        tmp=tmp_path_factory.mktemp("ckpt"),
+    )
 
 
 def test_model_node_checks_clean_and_typos_are_found_before_building() -> None:
@@ -123,7 +144,13 @@ def test_model_node_checks_clean_and_typos_are_found_before_building() -> None:
 
 def test_collated_batch_has_the_types_the_model_reads() -> None:
     batch = fixed_batch(synthetic_loader())
-    assert batch["video"].dtype == torch.uint8 and batch["video"].shape == (2, 3, FRAMES, SIZE, SIZE)
+    assert batch["video"].dtype == torch.uint8 and batch["video"].shape == (
+        2,
+        3,
+        FRAMES,
+        SIZE,
+        SIZE,
+    )
     assert batch["t5_text_embeddings"].shape == (2, TEXT_LEN, TEXT_DIM)
     # default_collate turns python floats into float64 and ints into int64: the model must cope.
     assert batch["fps"].dtype == torch.float64 and batch["sample_idx"].dtype == torch.int64
@@ -147,7 +174,10 @@ def test_schedule_and_power_ema_were_applied(trained) -> None:
     # LambdaLinear after 30 steps of a 1000-step cycle with 5 warm-up steps: 1 - 0.5 * 25/995.
     assert opt.param_groups[0]["lr"] == pytest.approx(3e-3 * (1.0 - 0.5 * 25 / 995))
     assert model.ema is not None and model.ema.gamma == pytest.approx(PowerEMA(s=0.1).gamma)
-    diffs = [(p - e).abs().max().item() for p, e in zip(model.net.parameters(), model.net_ema.parameters())]
+    diffs = [
+        (p - e).abs().max().item()
+        for p, e in zip(model.net.parameters(), model.net_ema.parameters())
+    ]
     assert max(diffs) > 0  # the EMA lags the net
     assert all(p.dtype == torch.float32 and not p.requires_grad for p in model.net_ema.parameters())
 
@@ -196,7 +226,9 @@ def test_state_dict_is_the_consolidated_layout_and_round_trips(trained) -> None:
 @pytest.mark.parametrize("frames", [1, 5, 9], ids=["T1", "T5", "T9"])
 def test_mock_video_dataset_frame_counts(frames: int) -> None:
     state_t = 1 + (frames - 1) // 4
-    ds = MockVideoDataset(num_frames=frames, height=SIZE, width=SIZE, text_len=TEXT_LEN, text_dim=TEXT_DIM, length=4)
+    ds = MockVideoDataset(
+        num_frames=frames, height=SIZE, width=SIZE, text_len=TEXT_LEN, text_dim=TEXT_DIM, length=4
+    )
     loader = build_dataloader(dataset=ds, batch_size=2, seed=0)
     model = build_model("rf", state_t=state_t)
     losses, _, _ = train(model, loader, steps=2)
@@ -240,7 +272,9 @@ def test_wan21_vae_tokenizer_in_the_model() -> None:
     loss.backward()
     assert math.isfinite(loss.item()) and model.net.x_embedder.proj[1].weight.grad is not None
     assert not any(p.requires_grad for p in model.tokenizer.parameters())
-    assert all(k.startswith(("net.", "net_ema.")) for k in model.state_dict())  # the VAE is not saved
+    assert all(
+        k.startswith(("net.", "net_ema.")) for k in model.state_dict()
+    )  # the VAE is not saved
     assert model.generate_samples(batch, num_steps=1).shape == (2, 3, FRAMES, SIZE, SIZE)
 
 
@@ -259,19 +293,53 @@ def test_local_folder_from_the_tools_trains(tmp_path: Path) -> None:
     for i in range(3):
         write_mp4(raw / f"clip_{i}.mp4", synthetic[i]["video"], fps=16.0)
     root = tmp_path / "nemo"
-    assert _tool("prepare_nemo_assets").main(
-        ["--videos-dir", str(raw), "--prompt", "a red square moving left", "--output-dir", str(root),
-         "--num-frames", str(FRAMES)]) == 0
-    assert _tool("compute_text_embeddings").main(
-        ["--dataset-dir", str(root), "--encoder", "hash", "--text-len", str(TEXT_LEN), "--dim", str(TEXT_DIM)]) == 0
-    ds = LocalVideoDataset(dataset_dir=root, num_frames=FRAMES, video_size=(SIZE, SIZE), text_embeddings_subdir="t5_xxl",
-                           text_len=TEXT_LEN, text_dim=TEXT_DIM)
+    assert (
+        _tool("prepare_nemo_assets").main(
+            [
+                "--videos-dir",
+                str(raw),
+                "--prompt",
+                "a red square moving left",
+                "--output-dir",
+                str(root),
+                "--num-frames",
+                str(FRAMES),
+            ]
+        )
+        == 0
+    )
+    assert (
+        _tool("compute_text_embeddings").main(
+            [
+                "--dataset-dir",
+                str(root),
+                "--encoder",
+                "hash",
+                "--text-len",
+                str(TEXT_LEN),
+                "--dim",
+                str(TEXT_DIM),
+            ]
+        )
+        == 0
+    )
+    ds = LocalVideoDataset(
+        dataset_dir=root,
+        num_frames=FRAMES,
+        video_size=(SIZE, SIZE),
+        text_embeddings_subdir="t5_xxl",
+        text_len=TEXT_LEN,
+        text_dim=TEXT_DIM,
+    )
     loader = build_dataloader(dataset=ds, batch_size=2, seed=0, drop_last=False)
     model = build_model("rf")
     losses, _, _ = train(model, loader, steps=3)
     assert all(math.isfinite(x) for x in losses)
     batch = fixed_batch(build_dataloader(dataset=ds, batch_size=2, shuffle=False))
-    assert batch["fps"].tolist() == [16.0, 16.0] and batch["t5_text_mask"][0].tolist() == [1] * 5 + [0] * 3
+    assert (
+        batch["fps"].tolist() == [16.0, 16.0]
+        and batch["t5_text_mask"][0].tolist() == [1] * 5 + [0] * 3
+    )
     assert model.generate_samples(batch, num_steps=1).shape == (2, 3, FRAMES, SIZE, SIZE)
 
     no_text = LocalVideoDataset(dataset_dir=root, num_frames=FRAMES, video_size=(SIZE, SIZE))
@@ -281,9 +349,13 @@ def test_local_folder_from_the_tools_trains(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------- boundary errors
 def _mock_batch(**kw) -> dict:
-    args = dict(num_frames=FRAMES, height=SIZE, width=SIZE, text_len=TEXT_LEN, text_dim=TEXT_DIM, length=2)
+    args = dict(
+        num_frames=FRAMES, height=SIZE, width=SIZE, text_len=TEXT_LEN, text_dim=TEXT_DIM, length=2
+    )
     args.update(kw)
-    return fixed_batch(build_dataloader(dataset=MockVideoDataset(**args), batch_size=2, shuffle=False))
+    return fixed_batch(
+        build_dataloader(dataset=MockVideoDataset(**args), batch_size=2, shuffle=False)
+    )
 
 
 def _without(key: str) -> dict:
@@ -295,24 +367,58 @@ def _without(key: str) -> dict:
 @pytest.mark.parametrize(
     "batch, exc, match",
     [
-        (lambda: _mock_batch(num_frames=10), ValueError, r"1 \+ 4\*k pixel frames, got 10; use 9 or 13 frames"),
-        (lambda: _mock_batch(num_frames=13), ValueError, r"set model.config.state_t=4 or the dataset's num_frames=9"),
-        (lambda: _mock_batch(text_dim=1024), ValueError, r"text width 1024 but the net takes 32 \(model.config.net.crossattn_emb_channels\)"),
-        (lambda: _mock_batch(height=40, width=40), ValueError, r"multiples of 16 \(the dataset's height/width"),
+        (
+            lambda: _mock_batch(num_frames=10),
+            ValueError,
+            r"1 \+ 4\*k pixel frames, got 10; use 9 or 13 frames",
+        ),
+        (
+            lambda: _mock_batch(num_frames=13),
+            ValueError,
+            r"set model.config.state_t=4 or the dataset's num_frames=9",
+        ),
+        (
+            lambda: _mock_batch(text_dim=1024),
+            ValueError,
+            r"text width 1024 but the net takes 32 \(model.config.net.crossattn_emb_channels\)",
+        ),
+        (
+            lambda: _mock_batch(height=40, width=40),
+            ValueError,
+            r"multiples of 16 \(the dataset's height/width",
+        ),
         (lambda: _mock_batch(height=36), ValueError, r"divisible by 8, got 36x32"),
-        (lambda: _mock_batch(height=1024, width=16), ValueError, r"raise the net's max_img_h/max_img_w/max_frames"),
+        (
+            lambda: _mock_batch(height=1024, width=16),
+            ValueError,
+            r"raise the net's max_img_h/max_img_w/max_frames",
+        ),
         (lambda: _without("video"), KeyError, r"model.config.input_data_key"),
-        (lambda: _without("t5_text_embeddings"), KeyError, r"text_embeddings_subdir.*model.config.conditioner.text_key"),
+        (
+            lambda: _without("t5_text_embeddings"),
+            KeyError,
+            r"text_embeddings_subdir.*model.config.conditioner.text_key",
+        ),
     ],
-    ids=["frames-not-1+4k", "frames-vs-state_t", "text-dim", "latent-vs-patch", "pixels-vs-tokenizer",
-         "beyond-rope-table", "no-video-key", "no-text-key"],
+    ids=[
+        "frames-not-1+4k",
+        "frames-vs-state_t",
+        "text-dim",
+        "latent-vs-patch",
+        "pixels-vs-tokenizer",
+        "beyond-rope-table",
+        "no-video-key",
+        "no-text-key",
+    ],
 )
 def test_bad_batches_name_what_to_change(batch, exc, match) -> None:
     model = build_model("rf")
     b = batch()
     with pytest.raises(exc, match=match):
         model.training_step(b, 0)
-    if "state_t" in match:  # sampling takes any clip length the tokenizer codes (generate --num-frames)
+    if (
+        "state_t" in match
+    ):  # sampling takes any clip length the tokenizer codes (generate --num-frames)
         assert model.generate_samples(b, num_steps=1).shape[2] == b["video"].shape[2]
         return
     with pytest.raises(exc, match=match):  # sampling (the trainer's sample callback) says the same
@@ -331,9 +437,12 @@ def test_missing_sample_idx_falls_back_to_positions(caplog) -> None:
 
 
 def test_predict2_5_text_projection_width_is_named() -> None:
-    model = build_model("rf", net=L(tiny)(use_crossattn_projection=True, crossattn_proj_in_channels=48))
-    with pytest.raises(ValueError, match=r"takes 48 \(model.config.net.crossattn_proj_in_channels\)"):
+    model = build_model(
+        "rf", net=L(tiny)(use_crossattn_projection=True, crossattn_proj_in_channels=48)
+    )
+    with pytest.raises(
+        ValueError, match=r"takes 48 \(model.config.net.crossattn_proj_in_channels\)"
+    ):
         model.training_step(_mock_batch(), 0)
     _, loss = model.training_step(_mock_batch(text_dim=48), 0)
     assert math.isfinite(loss.item())
-

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,10 @@ def tiny_nemo_dataset(tmp_path_factory) -> Path:
         (root / "metas").mkdir(exist_ok=True)
         (root / "metas" / f"clip{i}.txt").write_text("A video of sks teal robot.")
         (root / "reason1_embeddings").mkdir(exist_ok=True)
-        torch.save(torch.randn(TINY_TEXT_LEN, TINY_TEXT_DIM, generator=gen), root / "reason1_embeddings" / f"clip{i}.pt")
+        torch.save(
+            torch.randn(TINY_TEXT_LEN, TINY_TEXT_DIM, generator=gen),
+            root / "reason1_embeddings" / f"clip{i}.pt",
+        )
     return root
 
 
@@ -80,7 +84,11 @@ def run_experiment(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
         summary = launch(config)
         job = Path(config.job.path_local)
         metrics = job / "metrics.jsonl"
-        rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
+        rows = (
+            [json.loads(line) for line in metrics.read_text().splitlines()]
+            if metrics.is_file()
+            else []
+        )
         return {"summary": summary, "job_dir": job, "rows": rows, "config": config}
 
     return run

@@ -31,8 +31,12 @@ def test_net_equals_the_predict2_5_14B_preset(cfg):
 
 
 def test_same_as_pinning_the_14B_net_on_2b_nemo(cfg):
-    pinned = lazycfg.load(str(EXPERIMENTS / "2b_nemo.py"), ["net=cosmos_v1_14B", "job.name=14b_cosmos_nemo_assets"])
-    assert {k: pinned.model.config.net[k] for k in pinned.model.config.net} == {k: cfg.model.config.net[k] for k in cfg.model.config.net}
+    pinned = lazycfg.load(
+        str(EXPERIMENTS / "2b_nemo.py"), ["net=cosmos_v1_14B", "job.name=14b_cosmos_nemo_assets"]
+    )
+    assert {k: pinned.model.config.net[k] for k in pinned.model.config.net} == {
+        k: cfg.model.config.net[k] for k in cfg.model.config.net
+    }
 
 
 def test_net_on_meta_has_the_released_parameter_count(cfg, meta_param_count):
@@ -41,6 +45,10 @@ def test_net_on_meta_has_the_released_parameter_count(cfg, meta_param_count):
 
 def test_short_cpu_run(run_experiment, nemo_overrides):
     # The experiment sets the net size after the (pinned) tiny net: shrink it back.
-    tiny = ["model.config.net.model_channels=64", "model.config.net.num_blocks=2", "model.config.net.num_heads=4"]
+    tiny = [
+        "model.config.net.model_channels=64",
+        "model.config.net.num_blocks=2",
+        "model.config.net.num_heads=4",
+    ]
     out = run_experiment("14b_nemo.py", nemo_overrides + tiny)
     assert out["summary"]["iteration"] == 2

@@ -98,7 +98,11 @@ def test_cli_group_choice_keeps_experiment_values():
     """Scenario 4: optimizer=fusedadamw changes the option, keeps the experiment's lr/wd/betas."""
     cfg = lazycfg.load(PATH, ["optimizer=fusedadamw"])
     assert lazycfg.choices(cfg)["optimizer"] == "fusedadamw"
-    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.optimizer.betas) == (2 ** (-14.5), 0.001, [0.9, 0.999])
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.optimizer.betas) == (
+        2 ** (-14.5),
+        0.001,
+        [0.9, 0.999],
+    )
 
 
 def test_net_swap_keeps_experiment_patches():
@@ -139,7 +143,16 @@ def test_cli_values_apply_after_the_experiment(overrides, expected):
         ("data_val=null", "data_val"),
         ("net=cosmos_v9", "cosmos_v1_2B"),
     ],
-    ids=["max_iter", "state_t", "save_iter", "cp_size", "unknown_key", "delete_field", "null_group", "bad_option"],
+    ids=[
+        "max_iter",
+        "state_t",
+        "save_iter",
+        "cp_size",
+        "unknown_key",
+        "delete_field",
+        "null_group",
+        "bad_option",
+    ],
 )
 def test_bad_overrides_name_the_key(override, error):
     """Scenarios 7-10: the whole tree is typed; errors name the key (or list the valid options)."""
@@ -149,19 +162,22 @@ def test_bad_overrides_name_the_key(override, error):
 
 def test_model_option_swap_rejects_rectified_flow_fields():
     """Scenario 7: model=fsdp (EDM) under the RF experiment fails on model.config.shift."""
+    from cosmos_train.model.config import Video2WorldConfig
     from lazycfg._configclass import is_configclass
 
-    from cosmos_train.model.config import Video2WorldConfig
-
     if not is_configclass(Video2WorldConfig):
-        pytest.skip("cosmos_train.model.config uses plain attrs: unknown attributes are not rejected yet")
+        pytest.skip(
+            "cosmos_train.model.config uses plain attrs: unknown attributes are not rejected yet"
+        )
     with pytest.raises(lazycfg.ConfigError, match="shift"):
         lazycfg.load(PATH, ["model=fsdp"])
 
 
 def test_interpolations_resolve_after_overrides():
     """Scenario 13/14: ${...} resolve once, after every override."""
-    cfg = lazycfg.load(PATH, ["job.name=foo_${job.group}", "trainer.run_validation=${upload_reproducible_setup}"])
+    cfg = lazycfg.load(
+        PATH, ["job.name=foo_${job.group}", "trainer.run_validation=${upload_reproducible_setup}"]
+    )
     lazycfg.resolve(cfg)
     assert cfg.job.name == "foo_video2world"
     assert cfg.trainer.run_validation is True
@@ -172,8 +188,16 @@ def test_smoke_overrides_apply(cfg):
     import copy
 
     c = copy.deepcopy(cfg)
-    lazycfg.apply_overrides(c, ["job.wandb_mode=disabled", "trainer.max_iter=1", "trainer.logging_iter=1",
-                                "trainer.validation_iter=1", "checkpoint.save_iter=1"])
+    lazycfg.apply_overrides(
+        c,
+        [
+            "job.wandb_mode=disabled",
+            "trainer.max_iter=1",
+            "trainer.logging_iter=1",
+            "trainer.validation_iter=1",
+            "checkpoint.save_iter=1",
+        ],
+    )
     assert (c.trainer.max_iter, c.trainer.logging_iter, c.checkpoint.save_iter) == (1, 1, 1)
 
 
@@ -193,16 +217,27 @@ def test_data_pin_keeps_clip_shape_and_text_width():
     cfg = lazycfg.load(PATH, ["data_train=mock"])
     ds = cfg.dataloader_train.dataset
     assert ds._target_ == "cosmos_train.data.mock.MockVideoDataset"
-    assert (ds.num_frames, ds.height, ds.width, ds.text_len, ds.text_dim) == (93, 704, 1280, 512, 100352)
+    assert (ds.num_frames, ds.height, ds.width, ds.text_len, ds.text_dim) == (
+        93,
+        704,
+        1280,
+        512,
+        100352,
+    )
     assert [str(p) for p in lazycfg.check(cfg.dataloader_train)] == []
-    small = lazycfg.load(str(EXPERIMENTS / "2b_nemo_480p.py"), ["data_train=mock"]).dataloader_train.dataset
+    small = lazycfg.load(
+        str(EXPERIMENTS / "2b_nemo_480p.py"), ["data_train=mock"]
+    ).dataloader_train.dataset
     assert (small.height, small.width) == (480, 832)
 
 
 def test_text_is_reason1_online_as_in_cosmos(cfg):
     """Cosmos's recipes compute Reason1 embeddings in the training step (compute_online=True)."""
     assert lazycfg.choices(cfg)["text_encoder"] == "reason1_online"
-    assert cfg.model.config.text_encoder._target_ == "cosmos_train.text_encoders.reason1.Reason1TextEncoder"
+    assert (
+        cfg.model.config.text_encoder._target_
+        == "cosmos_train.text_encoders.reason1.Reason1TextEncoder"
+    )
     assert cfg.dataloader_train.dataset.text_embeddings_subdir is None
 
 
@@ -215,13 +250,21 @@ def test_text_encoder_precomputed_reads_the_embedding_folder():
 
 def test_short_cpu_run_with_online_reason1(run_experiment, nemo_overrides, tiny_reason1_dir):
     """The recipe as Cosmos runs it: captions -> Reason1 (the tiny fixture decoder) in the step, no files."""
-    keep = [o for o in nemo_overrides if not o.startswith(("text_encoder=", "model.config.net.crossattn_proj_in"))]
-    out = run_experiment("2b_nemo.py", keep + [
-        f"model.config.text_encoder.weights={tiny_reason1_dir}",
-        "model.config.text_encoder.max_length=32",
-        "model.config.text_encoder.dtype=float32",
-        "model.config.net.crossattn_proj_in_channels=256",  # 4 layers x 64 of the tiny decoder
-    ])
+    keep = [
+        o
+        for o in nemo_overrides
+        if not o.startswith(("text_encoder=", "model.config.net.crossattn_proj_in"))
+    ]
+    out = run_experiment(
+        "2b_nemo.py",
+        keep
+        + [
+            f"model.config.text_encoder.weights={tiny_reason1_dir}",
+            "model.config.text_encoder.max_length=32",
+            "model.config.text_encoder.dtype=float32",
+            "model.config.net.crossattn_proj_in_channels=256",  # 4 layers x 64 of the tiny decoder
+        ],
+    )
     assert out["config"].dataloader_train.dataset.text_embeddings_subdir is None
     train_rows = [r for r in out["rows"] if r.get("split") == "train"]
     assert [r["iteration"] for r in train_rows] == [1, 2] and all(r["loss"] > 0 for r in train_rows)

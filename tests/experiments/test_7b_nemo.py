@@ -37,6 +37,10 @@ def test_net_on_meta_has_the_expected_parameter_count(cfg, meta_param_count):
 
 def test_short_cpu_run(run_experiment, nemo_overrides):
     # The experiment sets the net size after the (pinned) tiny net: shrink it back.
-    tiny = ["model.config.net.model_channels=64", "model.config.net.num_blocks=2", "model.config.net.num_heads=4"]
+    tiny = [
+        "model.config.net.model_channels=64",
+        "model.config.net.num_blocks=2",
+        "model.config.net.num_heads=4",
+    ]
     out = run_experiment("7b_nemo.py", nemo_overrides + tiny)
     assert out["summary"]["iteration"] == 2

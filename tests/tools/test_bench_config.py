@@ -1,4 +1,5 @@
 """Smoke test of tools/bench_config.py with tiny repeat counts (no timing assertions)."""
+
 from __future__ import annotations
 
 import os
@@ -51,13 +52,25 @@ def test_experiment_chain_has_depth_five():
 def test_experiment_files_are_written(tmp_path, n):
     tree.write_all(str(tmp_path), n)
     assert len(os.listdir(tmp_path / "lc" / "experiments")) == n
-    assert len([f for f in os.listdir(tmp_path / "hy" / "benchhy" / "experiments")
-                if f.startswith("e")]) == n
+    assert (
+        len(
+            [
+                f
+                for f in os.listdir(tmp_path / "hy" / "benchhy" / "experiments")
+                if f.startswith("e")
+            ]
+        )
+        == n
+    )
 
 
 def test_missed_absolute_targets_are_put_next_to_same_run_references():
-    res = {"imports": {"lazycfg": 30.0, "attrs": 40.0}, "warm": {"lazycfg": 1.0},
-           "yaml": {"lazycfg_no_history": 9.0, "plain_libyaml": 6.0}, "startup": 0.07}
+    res = {
+        "imports": {"lazycfg": 30.0, "attrs": 40.0},
+        "warm": {"lazycfg": 1.0},
+        "yaml": {"lazycfg_no_history": 9.0, "plain_libyaml": 6.0},
+        "startup": 0.07,
+    }
     why_import = bench_config._why("import lazycfg", res)
     assert "`import attrs` took 40 ms" in why_import and "0.75x `import attrs`" in why_import
     assert "Python startup took 70 ms" in why_import

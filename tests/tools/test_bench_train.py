@@ -51,7 +51,11 @@ def test_measure_and_render_smoke(tmp_path):
     assert all(len(t) == 2 and t[0] > 0 and t[1] >= 0 for t in result["bare"] + result["trainer"])
     body, step_bare = bench_train.render(result, threads=1)
     assert step_bare == result["bare"][0][0]
-    assert body.startswith("## Trainer overhead") and "| Trainer.fit |" in body and "target <= +5%" in body
+    assert (
+        body.startswith("## Trainer overhead")
+        and "| Trainer.fit |" in body
+        and "target <= +5%" in body
+    )
     with pytest.raises(ValueError, match="runs and steps must be >= 1"):
         bench_train.measure(runs=0, steps=1, model=TINY)
 
@@ -59,7 +63,14 @@ def test_measure_and_render_smoke(tmp_path):
 def test_cli_writes_only_to_the_given_output(tmp_path, monkeypatch, capsys):
     out = tmp_path / "benchmarks.md"
     out.write_text("# Benchmarks\n\n" + OTHER)
-    fake = {"bare": [(0.2, 0.1)] * 5, "trainer": [(0.21, 0.1)] * 5, "steps": 2, "runs": 5, "model": TINY, "batch": 1}
+    fake = {
+        "bare": [(0.2, 0.1)] * 5,
+        "trainer": [(0.21, 0.1)] * 5,
+        "steps": 2,
+        "runs": 5,
+        "model": TINY,
+        "batch": 1,
+    }
     monkeypatch.setattr(bench_train, "measure", lambda **kw: fake)
     assert bench_train.main(["--runs", "5", "--steps", "2", "--output", str(out)]) == 0
     text = out.read_text()

@@ -28,9 +28,17 @@ def tiny_job(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("IMAGINAIRE_OUTPUT_ROOT", str(root))
     try:
-        code = _tool("train").main([TINY, "trainer.max_iter=2", "checkpoint.save_iter=2", "trainer.validation_iter=2",
-                                    "trainer.max_val_iter=1", "~trainer.callbacks.every_n_sample_reg",
-                                    "~trainer.callbacks.every_n_sample_ema"])
+        code = _tool("train").main(
+            [
+                TINY,
+                "trainer.max_iter=2",
+                "checkpoint.save_iter=2",
+                "trainer.validation_iter=2",
+                "trainer.max_val_iter=1",
+                "~trainer.callbacks.every_n_sample_reg",
+                "~trainer.callbacks.every_n_sample_ema",
+            ]
+        )
         assert code == 0
         yield root / "cosmos_train" / "cpu" / "tiny_cpu", mp
     finally:
@@ -53,15 +61,34 @@ def test_scores_held_out_clips_and_writes_the_sheet(tiny_job, capsys):
     assert result["settings"]["num_clips"] == 2
     with av.open(str(job / "eval" / "latest" / "contact_sheet.png")) as container:
         (frame,) = list(container.decode(video=0))
-    assert (frame.height, frame.width) == (4 * (64 + 2) + 2, 17 * (64 + 2) + 2)  # truth/generated x 2 clips
+    assert (frame.height, frame.width) == (
+        4 * (64 + 2) + 2,
+        17 * (64 + 2) + 2,
+    )  # truth/generated x 2 clips
 
 
 def test_experiment_file_names_its_job_and_a_checkpoint_can_be_chosen(tiny_job, tmp_path):
     job, _ = tiny_job
     ckpt = job / "checkpoints" / "iter_000000002"
-    assert _tool("eval_synthetic").main([TINY, "--checkpoint", str(ckpt), "--num-clips", "1", "--steps", "1",
-                                         "--output-dir", str(tmp_path)]) == 0
-    assert json.loads((tmp_path / "eval_synthetic.json").read_text())["settings"]["checkpoint"] == str(ckpt)
+    assert (
+        _tool("eval_synthetic").main(
+            [
+                TINY,
+                "--checkpoint",
+                str(ckpt),
+                "--num-clips",
+                "1",
+                "--steps",
+                "1",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "eval_synthetic.json").read_text())["settings"][
+        "checkpoint"
+    ] == str(ckpt)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +109,9 @@ def test_clear_errors(tiny_job, capsys, argv, message):
 def test_a_run_on_other_data_is_refused_before_building(tiny_job, tmp_path, capsys):
     _, mp = tiny_job
     mp.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
-    assert _tool("train").main([str(ROOT / "experiments" / "2b_nemo.py"), "data_train=mock", "--dryrun"]) in (0, 1)
+    assert _tool("train").main(
+        [str(ROOT / "experiments" / "2b_nemo.py"), "data_train=mock", "--dryrun"]
+    ) in (0, 1)
     (job,) = list(tmp_path.rglob("config.yaml"))
     assert _tool("eval_synthetic").main([str(job.parent)]) == 2
     assert "eval_synthetic scores runs trained on SyntheticVideoDataset" in capsys.readouterr().err

@@ -44,8 +44,21 @@ def run(*argv: str) -> int:
 @pytest.mark.parametrize("mode", ["copy", "symlink", "hardlink"])
 def test_builds_the_layout_that_the_dataset_reads(mp4_dir, tmp_path, capsys, mode):
     out = tmp_path / "nemo"
-    assert run("--videos-dir", str(mp4_dir), "--prompt", PROMPT, "--output-dir", str(out),
-               "--mode", mode, "--num-frames", "8") == 0
+    assert (
+        run(
+            "--videos-dir",
+            str(mp4_dir),
+            "--prompt",
+            PROMPT,
+            "--output-dir",
+            str(out),
+            "--mode",
+            mode,
+            "--num-frames",
+            "8",
+        )
+        == 0
+    )
     assert sorted(p.name for p in (out / "videos").iterdir()) == ["clip_a.mp4", "clip_b.mp4"]
     assert (out / "metas" / "clip_a.txt").read_text().strip() == PROMPT
     assert ((out / "videos" / "clip_a.mp4").is_symlink()) == (mode == "symlink")
@@ -68,11 +81,18 @@ def test_rerun_is_a_no_op_and_changes_need_overwrite(mp4_dir, tmp_path, capsys):
     assert (out / "metas" / "clip_b.txt").read_text().strip() == "another prompt"
 
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda src, tmp: ["--videos-dir", str(tmp / "missing"), "--prompt", PROMPT], "is not a folder"),
-    (lambda src, tmp: ["--videos-dir", str(tmp), "--prompt", PROMPT], "no .mp4 files"),
-    (lambda src, tmp: ["--videos-dir", str(src), "--prompt", "  "], "--prompt is empty"),
-], ids=["missing-dir", "no-mp4", "empty-prompt"])
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (
+            lambda src, tmp: ["--videos-dir", str(tmp / "missing"), "--prompt", PROMPT],
+            "is not a folder",
+        ),
+        (lambda src, tmp: ["--videos-dir", str(tmp), "--prompt", PROMPT], "no .mp4 files"),
+        (lambda src, tmp: ["--videos-dir", str(src), "--prompt", "  "], "--prompt is empty"),
+    ],
+    ids=["missing-dir", "no-mp4", "empty-prompt"],
+)
 def test_errors_are_clear(mp4_dir, tmp_path, capsys, make_args, message):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -83,5 +103,7 @@ def test_errors_are_clear(mp4_dir, tmp_path, capsys, make_args, message):
 
 
 def test_help_runs_as_a_script():
-    result = subprocess.run([sys.executable, str(TOOL), "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, str(TOOL), "--help"], capture_output=True, text=True, check=True
+    )
     assert "--videos-dir" in result.stdout and "--prompt" in result.stdout

@@ -31,7 +31,9 @@ def _tiny(seed: int, **kw) -> torch.nn.Module:
 def _equal(a: torch.nn.Module, b: torch.nn.Module, atol: float = 0.0) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(
-        sa[k].dtype == sb[k].dtype and torch.allclose(sa[k].double(), sb[k].double(), rtol=0, atol=atol) for k in sa
+        sa[k].dtype == sb[k].dtype
+        and torch.allclose(sa[k].double(), sb[k].double(), rtol=0, atol=atol)
+        for k in sa
     )
 
 
@@ -67,7 +69,9 @@ def test_official_layout_on_disk(mini_pair) -> None:
     assert list(sd)[n:] == ["net_ema." + k for k in ema.state_dict()]
     assert sd["net.blocks.0.self_attn.q_proj.weight"].dtype == torch.bfloat16
     assert sd["net.accum_iteration"].dtype == torch.int64  # counters stay int64
-    assert sd["net.accum_train_in_hours"].dtype == torch.bfloat16  # float buffers are cast too (as Cosmos)
+    assert (
+        sd["net.accum_train_in_hours"].dtype == torch.bfloat16
+    )  # float buffers are cast too (as Cosmos)
     assert not list(path.parent.glob(".*.tmp"))  # atomic write leaves no temp file
 
 
@@ -77,9 +81,13 @@ def test_mini_round_trip_bf16_to_fp32_with_ema(mini_pair) -> None:
     net2, ema2 = presets.mini_net(), presets.mini_net()
     report = load_consolidated(path, net=net2, net_ema=ema2, ema="load")
     assert isinstance(report, LoadReport)
-    assert report.layout == "consolidated" and report.has_ema_keys and report.ema_source == "net_ema"
+    assert (
+        report.layout == "consolidated" and report.has_ema_keys and report.ema_source == "net_ema"
+    )
     assert report.net_loaded == report.ema_loaded == len(net.state_dict())
-    assert report.cast["bfloat16->float32"] == 2 * (len(net.state_dict()) - 3)  # all but the 3 int64 counters
+    assert report.cast["bfloat16->float32"] == 2 * (
+        len(net.state_dict()) - 3
+    )  # all but the 3 int64 counters
     assert next(net2.parameters()).dtype == torch.float32
     assert _equal(net2, _bf16_roundtrip(net)) and _equal(ema2, _bf16_roundtrip(ema))
     assert not _equal(net2, ema2)
@@ -122,7 +130,11 @@ def test_te_extra_state_keys_are_ignored(tmp_path: Path) -> None:
     """A file with TE 1.13 `_extra_state` entries (as in the golden te113 list) loads strictly."""
     net = _tiny(0)
     sd = {f"net.{k}": v for k, v in net.state_dict().items()}
-    extra = [line.split("\t")[0] for line in (GOLDEN / "mini_net.te113_with_extra_state.tsv").read_text().splitlines()[1:] if "extra_state" in line]
+    extra = [
+        line.split("\t")[0]
+        for line in (GOLDEN / "mini_net.te113_with_extra_state.tsv").read_text().splitlines()[1:]
+        if "extra_state" in line
+    ]
     assert len(extra) == 4 * 2 + 1
     for key in extra:  # same module names in the tiny net (2 blocks)
         sd[f"net.{key}"] = torch.empty(0)
@@ -132,7 +144,9 @@ def test_te_extra_state_keys_are_ignored(tmp_path: Path) -> None:
     assert _equal(net2, net) and sorted(rep.ignored) == sorted(f"net.{k}" for k in extra)
 
 
-@pytest.mark.parametrize("wrapper", ["model", "state_dict", None], ids=["model_wrapper", "state_dict_wrapper", "bare"])
+@pytest.mark.parametrize(
+    "wrapper", ["model", "state_dict", None], ids=["model_wrapper", "state_dict_wrapper", "bare"]
+)
 def test_wrappers_and_bare_state_dicts(tmp_path: Path, wrapper: str | None) -> None:
     net = _tiny(0)
     if wrapper is None:
@@ -146,31 +160,53 @@ def test_wrappers_and_bare_state_dicts(tmp_path: Path, wrapper: str | None) -> N
 
 
 def test_mismatch_error_lists_keys_and_shapes(tmp_path: Path) -> None:
-    src = _tiny(0, use_crossattn_projection=True, crossattn_proj_in_channels=48, extra_per_block_abs_pos_emb=True)
+    src = _tiny(
+        0,
+        use_crossattn_projection=True,
+        crossattn_proj_in_channels=48,
+        extra_per_block_abs_pos_emb=True,
+    )
     path = save_consolidated(tmp_path / "model.pt", net=src)
-    dst = presets.tiny(crossattn_emb_channels=16)  # k/v_proj shapes differ; no projection, no extra pos-emb
+    dst = presets.tiny(
+        crossattn_emb_channels=16
+    )  # k/v_proj shapes differ; no projection, no extra pos-emb
     with pytest.raises(CheckpointMismatchError) as err:
         load_consolidated(path, net=dst)
     msg = str(err.value)
     assert isinstance(err.value, ValueError)
-    assert "unexpected keys (5;" in msg and "net.crossattn_proj.0.weight" in msg and "net.extra_pos_embedder.pos_emb_h" in msg
-    assert "shape mismatches (4)" in msg and "net.blocks.0.cross_attn.k_proj.weight: file [64, 32] vs model [64, 16]" in msg
+    assert (
+        "unexpected keys (5;" in msg
+        and "net.crossattn_proj.0.weight" in msg
+        and "net.extra_pos_embedder.pos_emb_h" in msg
+    )
+    assert (
+        "shape mismatches (4)" in msg
+        and "net.blocks.0.cross_attn.k_proj.weight: file [64, 32] vs model [64, 16]" in msg
+    )
     assert "strict=False" in msg and "preset" in msg
     # strict=False loads the rest and reports the differences
     before = dst.state_dict()["blocks.0.cross_attn.k_proj.weight"].clone()
     rep = load_consolidated(path, net=dst, strict=False)
     assert len(rep.unexpected) == 5 and len(rep.shape_mismatch) == 4 and rep.missing == []
     assert torch.equal(dst.state_dict()["blocks.0.cross_attn.k_proj.weight"], before)
-    torch.testing.assert_close(dst.blocks[0].mlp.layer1.weight, src.blocks[0].mlp.layer1.weight.bfloat16().float())
+    torch.testing.assert_close(
+        dst.blocks[0].mlp.layer1.weight, src.blocks[0].mlp.layer1.weight.bfloat16().float()
+    )
 
 
 def test_missing_keys_are_listed_with_counts(tmp_path: Path) -> None:
     src = presets.tiny(num_blocks=1)
     path = save_consolidated(tmp_path / "model.pt", net=src)
-    with pytest.raises(CheckpointMismatchError, match=r"missing keys \(20;") as err:  # one block = 20 tensors
+    with pytest.raises(
+        CheckpointMismatchError, match=r"missing keys \(20;"
+    ) as err:  # one block = 20 tensors
         load_consolidated(path, net=presets.tiny())
     msg = str(err.value)
-    assert "net.blocks.1.self_attn.q_proj.weight" in msg and "more" not in msg and "unexpected" not in msg
+    assert (
+        "net.blocks.1.self_attn.q_proj.weight" in msg
+        and "more" not in msg
+        and "unexpected" not in msg
+    )
 
 
 def test_long_diffs_are_truncated(tmp_path: Path) -> None:
@@ -218,7 +254,10 @@ def test_load_into_fsdp2_sharded_net(tmp_path: Path) -> None:
             fully_shard(block, mesh=init_device_mesh("cpu", (1,)))
         fully_shard(sharded, mesh=init_device_mesh("cpu", (1,)))
         load_consolidated(path, net=sharded)
-        got = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in sharded.state_dict().items()}
+        got = {
+            k: (v.full_tensor() if hasattr(v, "full_tensor") else v)
+            for k, v in sharded.state_dict().items()
+        }
         for key, value in net.state_dict().items():
             torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=key)
     finally:

@@ -9,18 +9,36 @@ from pathlib import Path
 import pytest
 
 import lazycfg
-from lazycfg._overrides import default_registry
-from cosmos_train.configs.base import DEFAULT_CHOICES, make_config, register_options, select_checkpoint, select_model
+from cosmos_train.configs.base import (
+    DEFAULT_CHOICES,
+    make_config,
+    register_options,
+    select_checkpoint,
+    select_model,
+)
 from cosmos_train.configs.net import NET_KWARGS
+from lazycfg._overrides import default_registry
 
 GROUPS = {
-    "data_train": ("dataloader_train", {"mock", "mock_image", "mock_video", "synthetic", "local_video"}),
-    "data_val": ("dataloader_val", {"mock", "mock_image", "mock_video", "synthetic", "local_video"}),
+    "data_train": (
+        "dataloader_train",
+        {"mock", "mock_image", "mock_video", "synthetic", "local_video"},
+    ),
+    "data_val": (
+        "dataloader_val",
+        {"mock", "mock_image", "mock_video", "synthetic", "local_video"},
+    ),
     "optimizer": ("optimizer", {"fusedadamw", "adamw"}),
     "scheduler": ("scheduler", {"lambdalinear"}),
     "model": ("_global_", {"ddp", "fsdp", "fsdp_rectified_flow"}),
-    "callbacks": ("trainer.callbacks", {"basic", "wandb", "debug", "viz_online_sampling", "long", "cluster_speed"}),
-    "net": ("model.config.net", {"cosmos_v1_2B", "cosmos_v1_7B", "cosmos_v1_14B", "mini_net", "tiny"}),
+    "callbacks": (
+        "trainer.callbacks",
+        {"basic", "wandb", "debug", "viz_online_sampling", "long", "cluster_speed"},
+    ),
+    "net": (
+        "model.config.net",
+        {"cosmos_v1_2B", "cosmos_v1_7B", "cosmos_v1_14B", "mini_net", "tiny"},
+    ),
     "conditioner": ("model.config.conditioner", {"video_prediction_conditioner"}),
     "ema": ("model.config.ema", {"power"}),
     "tokenizer": ("model.config.tokenizer", {"standin", "wan2pt1_tokenizer"}),
@@ -59,7 +77,13 @@ def test_every_default_option_is_selected(base):
     assert base.model.config.net is None  # Cosmos: no default net
     assert base.trainer.distributed_parallelism == "ddp"
     assert base.checkpoint.type is not None  # dcp by default: a default run is resumable
-    assert list(base.trainer.callbacks) == ["grad_clip", "iter_speed", "device_monitor", "manual_gc", "progress_bar"]
+    assert list(base.trainer.callbacks) == [
+        "grad_clip",
+        "iter_speed",
+        "device_monitor",
+        "manual_gc",
+        "progress_bar",
+    ]
 
 
 def test_timestamped_name_resolves_to_cosmos_pattern(base):
@@ -93,8 +117,14 @@ def test_multi_option_callbacks_merge_in_order():
     cfg = make_config()
     lazycfg.select(cfg, "callbacks", ["basic", "viz_online_sampling", "wandb", "cluster_speed"])
     assert list(cfg.trainer.callbacks) == [
-        "grad_clip", "iter_speed", "device_monitor", "manual_gc", "progress_bar",
-        "every_n_sample_reg", "every_n_sample_ema", "wandb",
+        "grad_clip",
+        "iter_speed",
+        "device_monitor",
+        "manual_gc",
+        "progress_bar",
+        "every_n_sample_reg",
+        "every_n_sample_ema",
+        "wandb",
     ]
     assert cfg.trainer.callbacks.every_n_sample_ema.is_ema is True
     assert cfg.trainer.callbacks.wandb._target_ == "cosmos_train.trainer.callbacks.WandbLogger"
@@ -147,7 +177,9 @@ def test_registering_twice_is_a_no_op_and_a_different_node_an_error():
 _EXPERIMENTS = sorted((Path(__file__).resolve().parents[3] / "experiments").glob("*.py"))
 
 
-@pytest.mark.parametrize("choice", ["callbacks=[basic,wandb]", "callbacks=[basic]", "callbacks=[wandb]"])
+@pytest.mark.parametrize(
+    "choice", ["callbacks=[basic,wandb]", "callbacks=[basic]", "callbacks=[wandb]"]
+)
 @pytest.mark.parametrize("experiment", _EXPERIMENTS, ids=[p.stem for p in _EXPERIMENTS])
 def test_every_experiment_takes_a_smaller_callbacks_choice(experiment, choice):
     """A command-line callbacks choice replaces the experiment's list; tuning must skip the rest.

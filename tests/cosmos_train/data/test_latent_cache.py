@@ -267,5 +267,7 @@ def test_same_loss_through_the_wan21_vae_within_its_bf16_tolerance(folder, tmp_p
     # Per-clip (cache) vs batched (training) bf16 convolutions may round differently; measured on
     # CPU they agree exactly, the tolerance is bf16's.
     assert from_cache == pytest.approx(from_video, rel=4e-3)
-    with pytest.raises(lazycfg.ConfigError, match="tokenizer.kwargs.dim: cache has 8, the run expects 16"):
+    with pytest.raises(
+        lazycfg.ConfigError, match="tokenizer.kwargs.dim: cache has 8, the run expects 16"
+    ):
         check_cache_against_config(lazycfg.load(TINY, cached + ["model.config.tokenizer.dim=16"]))

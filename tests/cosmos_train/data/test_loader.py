@@ -47,7 +47,9 @@ def test_mock_batch_matches_interface():
 
 def test_len_and_drop_last():
     assert len(build_dataloader(dataset=IndexDataset(10), batch_size=3)) == 3
-    loader = build_dataloader(dataset=IndexDataset(10), batch_size=3, drop_last=False, shuffle=False)
+    loader = build_dataloader(
+        dataset=IndexDataset(10), batch_size=3, drop_last=False, shuffle=False
+    )
     assert len(loader) == 4 and sum(len(b) for b in order(loader)) == 10
 
 
@@ -86,7 +88,9 @@ def test_state_dict_resume_yields_exactly_the_remaining_batches(num_workers):
     if num_workers == 0:  # skipped samples are never fetched (decoded)
         assert sorted(ds.fetched) == sorted(sum(tail, []))
     # the next epoch after a resumed one is the normal next epoch
-    assert order(resumed) == order(_at_epoch(build_dataloader(dataset=IndexDataset(20), batch_size=2, seed=5), 1))
+    assert order(resumed) == order(
+        _at_epoch(build_dataloader(dataset=IndexDataset(20), batch_size=2, seed=5), 1)
+    )
 
 
 def _at_epoch(loader, epoch):
@@ -110,7 +114,9 @@ def test_stopping_after_the_last_batch_starts_the_next_epoch():
     assert sorted(sum(second, [])) == list(range(8))
     # Stopping before the end keeps the position (mid-epoch continuation).
     part = [b["sample_idx"].tolist() for _, b in zip(range(2), loader)]
-    assert part + order(loader) == order(_at_epoch(build_dataloader(dataset=IndexDataset(8), batch_size=2), 2))
+    assert part + order(loader) == order(
+        _at_epoch(build_dataloader(dataset=IndexDataset(8), batch_size=2), 2)
+    )
 
 
 def test_resuming_a_fully_consumed_epoch_ends_it_then_advances():
@@ -157,11 +163,15 @@ def test_incompatible_state_is_a_clear_error():
         loader.load_state_dict({"epoch": 0, "samples_consumed": 3, "seed": 0, "dataset_len": 8})
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(rank=0), "both rank and world_size"),
-    (dict(rank=2, world_size=2), r"rank=2 must lie in"),
-    (dict(batch_size=0), "batch_size must be positive"),
-], ids=["rank-only", "rank-out-of-range", "zero-batch"])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(rank=0), "both rank and world_size"),
+        (dict(rank=2, world_size=2), r"rank=2 must lie in"),
+        (dict(batch_size=0), "batch_size must be positive"),
+    ],
+    ids=["rank-only", "rank-out-of-range", "zero-batch"],
+)
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_dataloader(dataset=IndexDataset(4), **kwargs)

@@ -65,9 +65,15 @@ def test_item_keys_shapes_dtypes_and_padding(data_dir):
     assert item["video"].shape == (3, T, 32, 48) and item["video"].dtype == torch.uint8
     assert item["ai_caption"] == "a video of long"
     assert item["fps"] == pytest.approx(12.0)
-    assert item["image_size"].tolist() == [32, 48, 32, 48] and item["image_size"].dtype == torch.int64
+    assert (
+        item["image_size"].tolist() == [32, 48, 32, 48] and item["image_size"].dtype == torch.int64
+    )
     assert item["padding_mask"].shape == (1, 32, 48) and item["padding_mask"].dtype == torch.float32
-    assert (item["num_frames"], item["n_orig_video_frames"], item["sample_idx"]) == (T, 20, index_of(ds, "long"))
+    assert (item["num_frames"], item["n_orig_video_frames"], item["sample_idx"]) == (
+        T,
+        20,
+        index_of(ds, "long"),
+    )
     emb, mask = item["t5_text_embeddings"], item["t5_text_mask"]
     assert emb.shape == (5, 6) and emb.dtype == torch.float32 and mask.dtype == torch.int64
     assert mask.tolist() == [1, 1, 1, 0, 0]
@@ -116,7 +122,10 @@ def test_too_short_video_is_replaced_with_a_warning(data_dir):
 
 def test_failure_after_max_retries_is_loud(data_dir):
     ds = dataset(data_dir, max_retries=1)
-    with pytest.warns(RuntimeWarning), pytest.raises(VideoLoadError, match=r"(?s)1 video\(s\) failed.*short.mp4: has 5 frames"):
+    with (
+        pytest.warns(RuntimeWarning),
+        pytest.raises(VideoLoadError, match=r"(?s)1 video\(s\) failed.*short.mp4: has 5 frames"),
+    ):
         ds[index_of(ds, "short")]
 
 
@@ -144,8 +153,11 @@ def edge_video() -> torch.Tensor:
     return video
 
 
-@pytest.mark.parametrize("resize, left_bright", [("stretch", True), ("center_crop", False)],
-                         ids=["stretch-keeps-edges", "center-crop-cuts-edges"])
+@pytest.mark.parametrize(
+    "resize, left_bright",
+    [("stretch", True), ("center_crop", False)],
+    ids=["stretch-keeps-edges", "center-crop-cuts-edges"],
+)
 def test_resize_modes(tmp_path, resize, left_bright):
     write_mp4(tmp_path / "videos" / "v.mp4", edge_video())
     (tmp_path / "metas").mkdir()
@@ -159,9 +171,14 @@ def test_resize_modes(tmp_path, resize, left_bright):
 @pytest.mark.filterwarnings("ignore:skipping video:RuntimeWarning")
 def test_loader_with_workers_matches_main_process(data_dir):
     kw = dict(text_embeddings_subdir="t5_xxl", text_len=5, text_dim=6)
-    main = list(build_dataloader(dataset=dataset(data_dir, **kw), batch_size=2, drop_last=False, seed=1))
-    workers = list(build_dataloader(dataset=dataset(data_dir, **kw), batch_size=2, drop_last=False,
-                                    seed=1, num_workers=2))
+    main = list(
+        build_dataloader(dataset=dataset(data_dir, **kw), batch_size=2, drop_last=False, seed=1)
+    )
+    workers = list(
+        build_dataloader(
+            dataset=dataset(data_dir, **kw), batch_size=2, drop_last=False, seed=1, num_workers=2
+        )
+    )
     assert len(main) == len(workers) == 2
     for a, b in zip(main, workers):
         assert a["video"].shape[1:] == (3, T, 32, 48) and isinstance(a["ai_caption"], list)
@@ -170,6 +187,7 @@ def test_loader_with_workers_matches_main_process(data_dir):
 
 
 # ---- construction errors ----------------------------------------------------------------------
+
 
 def test_missing_dataset_folder_names_the_prepare_command(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"does not exist.*tools/prepare_nemo_assets.py"):
@@ -183,7 +201,9 @@ def test_missing_captions_are_listed(tmp_path):
 
 
 def test_missing_embedding_folder_names_the_embedding_command(data_dir):
-    with pytest.raises(FileNotFoundError, match=r"reason1 does not exist.*tools/compute_text_embeddings.py"):
+    with pytest.raises(
+        FileNotFoundError, match=r"reason1 does not exist.*tools/compute_text_embeddings.py"
+    ):
         dataset(data_dir, text_embeddings_subdir="reason1")
 
 
@@ -195,22 +215,30 @@ def test_missing_embedding_file_is_listed(tmp_path):
         dataset(tmp_path, text_embeddings_subdir="emb")
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(text_dim=7), r"embedding width 6 != text_dim=7"),
-    (dict(text_dim=6, text_len=2), r"3 tokens > text_len=2"),
-], ids=["wrong-width", "too-many-tokens"])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(text_dim=7), r"embedding width 6 != text_dim=7"),
+        (dict(text_dim=6, text_len=2), r"3 tokens > text_len=2"),
+    ],
+    ids=["wrong-width", "too-many-tokens"],
+)
 def test_embedding_shape_errors(data_dir, kw, message):
     ds = dataset(data_dir, text_embeddings_subdir="t5_xxl", start="first", **kw)
     with pytest.raises(ValueError, match=message):
         ds[index_of(ds, "long")]
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(start="middle"), "start must be"),
-    (dict(resize="pad"), "resize must be"),
-    (dict(video_size=(32,)), "video_size must be"),
-    (dict(max_retries=0), "max_retries must be a positive int"),
-], ids=["start", "resize", "video-size", "retries"])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(start="middle"), "start must be"),
+        (dict(resize="pad"), "resize must be"),
+        (dict(video_size=(32,)), "video_size must be"),
+        (dict(max_retries=0), "max_retries must be a positive int"),
+    ],
+    ids=["start", "resize", "video-size", "retries"],
+)
 def test_bad_arguments(data_dir, kw, message):
     with pytest.raises(ValueError, match=message):
         dataset(data_dir, **kw)
@@ -230,7 +258,11 @@ def test_load_text_embedding_formats(tmp_path):
 def test_packet_count_fallback_matches_container_count(data_dir):
     from cosmos_train.data.video_io import count_frames, count_packets
 
-    assert count_packets(data_dir / "videos" / "long.mp4") == 20 == count_frames(data_dir / "videos" / "long.mp4")
+    assert (
+        count_packets(data_dir / "videos" / "long.mp4")
+        == 20
+        == count_frames(data_dir / "videos" / "long.mp4")
+    )
 
 
 # ---- Cosmos's JSON caption layout ----------------------------------------------------------------
@@ -242,24 +274,41 @@ def json_caption_dir(tmp_path):
     for stem in ("a", "b"):
         write_mp4(root / "videos" / f"{stem}.mp4", torch.zeros(3, 3, 16, 16, dtype=torch.uint8))
         (root / "captions").mkdir(parents=True, exist_ok=True)
-        (root / "captions" / f"{stem}.json").write_text(json.dumps(
-            {"long": f"A long caption of {stem}. ", "medium": f"medium {stem}", "short": f"{stem}"}))
+        (root / "captions" / f"{stem}.json").write_text(
+            json.dumps(
+                {
+                    "long": f"A long caption of {stem}. ",
+                    "medium": f"medium {stem}",
+                    "short": f"{stem}",
+                }
+            )
+        )
     return root
 
 
 @pytest.mark.parametrize("key", ["long", "medium", "short"])
 def test_json_captions_pick_the_configured_prompt(json_caption_dir, key):
-    ds = LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key=key)
+    ds = LocalVideoDataset(
+        dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key=key
+    )
     expected = {"long": "A long caption of a.", "medium": "medium a", "short": "a"}[key]
     assert ds[0]["ai_caption"] == expected  # stripped, like the .txt captions
 
 
 def test_json_caption_errors_name_the_file_and_keys(json_caption_dir):
     (json_caption_dir / "captions" / "b.json").write_text('{"long": "x"}')
-    with pytest.raises(ValueError, match=r"b\.json has no string 'short' caption \(found \['long'\]\)"):
-        LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="short")
+    with pytest.raises(
+        ValueError, match=r"b\.json has no string 'short' caption \(found \['long'\]\)"
+    ):
+        LocalVideoDataset(
+            dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="short"
+        )
     (json_caption_dir / "captions" / "b.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"missing in .*captions: b\.json"):
-        LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="long")
+        LocalVideoDataset(
+            dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="long"
+        )
     with pytest.raises(ValueError, match="caption_key must be None"):
-        LocalVideoDataset(dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="tiny")
+        LocalVideoDataset(
+            dataset_dir=json_caption_dir, num_frames=3, video_size=(16, 16), caption_key="tiny"
+        )

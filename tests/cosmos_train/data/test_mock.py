@@ -8,14 +8,28 @@ import torch
 from cosmos_train.data.mock import MockImageDataset, MockVideoDataset
 
 COSMOS_VIDEO_KEYS = {
-    "video", "t5_text_embeddings", "t5_text_mask", "fps", "image_size", "num_frames",
-    "padding_mask", "ai_caption", "dataset_name", "chunk_index", "frame_start", "frame_end",
-    "n_orig_video_frames", "__url__", "__key__",
+    "video",
+    "t5_text_embeddings",
+    "t5_text_mask",
+    "fps",
+    "image_size",
+    "num_frames",
+    "padding_mask",
+    "ai_caption",
+    "dataset_name",
+    "chunk_index",
+    "frame_start",
+    "frame_end",
+    "n_orig_video_frames",
+    "__url__",
+    "__key__",
 }
 
 
 def small_video(**kw):
-    return MockVideoDataset(num_frames=5, height=16, width=24, text_len=7, text_dim=8, length=10, **kw)
+    return MockVideoDataset(
+        num_frames=5, height=16, width=24, text_len=7, text_dim=8, length=10, **kw
+    )
 
 
 def test_video_keys_shapes_dtypes():
@@ -23,10 +37,15 @@ def test_video_keys_shapes_dtypes():
     assert set(item) == COSMOS_VIDEO_KEYS | {"sample_idx"}
     assert item["video"].shape == (3, 5, 16, 24) and item["video"].dtype == torch.uint8
     assert int(item["video"].max()) <= 254
-    assert item["t5_text_embeddings"].shape == (7, 8) and item["t5_text_embeddings"].dtype == torch.float32
+    assert (
+        item["t5_text_embeddings"].shape == (7, 8)
+        and item["t5_text_embeddings"].dtype == torch.float32
+    )
     assert item["t5_text_mask"].shape == (7,) and item["t5_text_mask"].dtype == torch.int64
     assert set(item["t5_text_mask"].tolist()) <= {0, 1}
-    assert item["image_size"].tolist() == [16, 24, 16, 24] and item["image_size"].dtype == torch.int64
+    assert (
+        item["image_size"].tolist() == [16, 24, 16, 24] and item["image_size"].dtype == torch.int64
+    )
     assert item["padding_mask"].shape == (1, 16, 24) and not item["padding_mask"].any()
     assert (item["fps"], item["num_frames"], item["sample_idx"]) == (24.0, 5, 3)
     assert item["ai_caption"] == "placeholder" and item["dataset_name"] == "video_data"
@@ -44,7 +63,14 @@ def test_video_deterministic_per_index_and_seed():
 
 def test_video_defaults_match_cosmos_shapes():
     ds = MockVideoDataset()
-    assert (ds.num_frames, ds.height, ds.width, ds.text_len, ds.text_dim, len(ds)) == (93, 704, 1280, 512, 1024, 2**15)
+    assert (ds.num_frames, ds.height, ds.width, ds.text_len, ds.text_dim, len(ds)) == (
+        93,
+        704,
+        1280,
+        512,
+        1024,
+        2**15,
+    )
 
 
 def test_image_dataset():

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from cosmos_train.data.synthetic import BACKGROUND, SyntheticVideoDataset
-from cosmos_train.data.synthetic_metrics import centroids, clip_metrics, colour_mass, contact_sheet, psnr
+from cosmos_train.data.synthetic_metrics import (
+    centroids,
+    clip_metrics,
+    colour_mass,
+    contact_sheet,
+    psnr,
+)
 
 _DS = SyntheticVideoDataset(length=8)
 
@@ -19,13 +25,20 @@ def test_ground_truth_centres_match_the_rendered_clip(index):
     video = _DS[index]["video"]
     err = (centroids(colour_mass(video, truth["rgb"])) - truth["centers"]).norm(dim=1)
     assert err.max() < 0.3  # anti-aliased rendering: the colour-mass centre is the true centre
-    assert _DS[index]["ai_caption"] == f"a {truth['color']} {truth['shape']} moving {truth['direction']}"
+    assert (
+        _DS[index]["ai_caption"]
+        == f"a {truth['color']} {truth['shape']} moving {truth['direction']}"
+    )
 
 
 def test_the_truth_scores_perfectly():
     video, truth = _DS[0]["video"], _DS.ground_truth(0)
     m = clip_metrics(video, video, truth)
-    assert max(m["centroid_error_px"]) < 0.3 and m["mass_kept"] == [1.0] * 17 and m["psnr_db"] == math.inf
+    assert (
+        max(m["centroid_error_px"]) < 0.3
+        and m["mass_kept"] == [1.0] * 17
+        and m["psnr_db"] == math.inf
+    )
 
 
 @pytest.mark.parametrize("shift", [3, -5])
@@ -53,7 +66,9 @@ def test_other_colours_and_faint_speckle_are_not_credited():
     video, truth = _DS[3]["video"], _DS.ground_truth(3)
     rgb = torch.tensor(truth["rgb"]).view(3, 1, 1, 1).float()
     other = torch.tensor([rgb[1], rgb[2], rgb[0]]).view(3, 1, 1, 1)  # the channels rotated
-    painted = torch.where(video.float() > BACKGROUND + 1, other.expand_as(video), video.float()).to(torch.uint8)
+    painted = torch.where(video.float() > BACKGROUND + 1, other.expand_as(video), video.float()).to(
+        torch.uint8
+    )
     assert colour_mass(painted, truth["rgb"]).sum() == 0
     gen = torch.Generator().manual_seed(0)
     speckle = (BACKGROUND + 20 * torch.rand(video.shape, generator=gen)).to(torch.uint8)

@@ -40,7 +40,9 @@ def test_round_trip(tmp_path: Path, codec: str) -> None:
 
 def test_odd_sizes_raise_or_pad(tmp_path: Path) -> None:
     video = _gradient(3, 17, 30)
-    with pytest.raises(ValueError, match=r"must be even .* got 17x30; crop the video or pass pad_odd=True"):
+    with pytest.raises(
+        ValueError, match=r"must be even .* got 17x30; crop the video or pass pad_odd=True"
+    ):
         write_mp4(tmp_path / "v.mp4", video)
     assert not list(tmp_path.iterdir())
     frames, _ = _read(write_mp4(tmp_path / "v.mp4", video, pad_odd=True))
@@ -51,7 +53,11 @@ def test_odd_sizes_raise_or_pad(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "video",
-    [torch.zeros(3, 2, 8, 8), torch.zeros(4, 2, 8, 8, dtype=torch.uint8), torch.zeros(2, 8, 8, dtype=torch.uint8)],
+    [
+        torch.zeros(3, 2, 8, 8),
+        torch.zeros(4, 2, 8, 8, dtype=torch.uint8),
+        torch.zeros(2, 8, 8, dtype=torch.uint8),
+    ],
     ids=["float", "four-channels", "no-time-axis"],
 )
 def test_bad_video_is_a_clear_error(tmp_path: Path, video: torch.Tensor) -> None:

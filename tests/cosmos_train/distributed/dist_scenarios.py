@@ -66,7 +66,9 @@ class _SyncProbe(Callback):
             self.records.append({"last": last, "synced": all(p.grad is not None for p in params)})
         else:
             # Ranks see different samples, so unsynchronised gradients differ somewhere.
-            self.records.append({"last": last, "synced": not any(_gather_differs(p.grad) for p in params)})
+            self.records.append(
+                {"last": last, "synced": not any(_gather_differs(p.grad) for p in params)}
+            )
         self.micro += 1
 
 
@@ -77,17 +79,36 @@ class _NoiseProbe(Callback):
 
 def _val_loader(batch_size: int, world_size: int | None = None):
     rank = 0 if world_size == 1 else None
-    return build_dataloader(dataset=ToyVideoDataset(length=4, seed=1), batch_size=batch_size, shuffle=False,
-                            rank=rank, world_size=world_size)
+    return build_dataloader(
+        dataset=ToyVideoDataset(length=4, seed=1),
+        batch_size=batch_size,
+        shuffle=False,
+        rank=rank,
+        world_size=world_size,
+    )
 
 
-def _reference(job: Path, clip: float | None, validate: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
+def _reference(
+    job: Path, clip: float | None, validate: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
     """Single-process training with the same global batch (2 per micro-batch), on every rank."""
-    model, opt, sched, loader = toy_components(batch_size=2, dataset_length=16, rank=0, world_size=1)
-    trainer = Trainer(max_iter=STEPS, job_dir=job, logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="none", callbacks={"clip": GradClip(clip_norm=clip)},
-                      run_validation=validate, validation_iter=STEPS)
-    trainer.fit(model, opt, sched, loader, val_loader=_val_loader(2, world_size=1) if validate else None)
+    model, opt, sched, loader = toy_components(
+        batch_size=2, dataset_length=16, rank=0, world_size=1
+    )
+    trainer = Trainer(
+        max_iter=STEPS,
+        job_dir=job,
+        logging_iter=1,
+        grad_accum_iter=ACCUM,
+        tensorboard=False,
+        distributed_parallelism="none",
+        callbacks={"clip": GradClip(clip_norm=clip)},
+        run_validation=validate,
+        validation_iter=STEPS,
+    )
+    trainer.fit(
+        model, opt, sched, loader, val_loader=_val_loader(2, world_size=1) if validate else None
+    )
     return _params(model.net), _params(model.net_ema), trainer.val_history
 
 
@@ -106,9 +127,17 @@ def scenario_ddp(out: Path, rank: int) -> dict:
     # Before DDP's broadcast: the net builder alone must give identical weights on every rank.
     init_differs = any(_gather_differs(p.detach().clone()) for p in model.net.parameters())
     probe, noise = _SyncProbe(fsdp=False), _NoiseProbe()
-    trainer = Trainer(max_iter=STEPS, job_dir=out / "ddp", logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="ddp", callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe, "noise": noise},
-                      run_validation=True, validation_iter=STEPS)
+    trainer = Trainer(
+        max_iter=STEPS,
+        job_dir=out / "ddp",
+        logging_iter=1,
+        grad_accum_iter=ACCUM,
+        tensorboard=False,
+        distributed_parallelism="ddp",
+        callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe, "noise": noise},
+        run_validation=True,
+        validation_iter=STEPS,
+    )
     trainer.fit(model, opt, sched, loader, val_loader=_val_loader(1))
     ref_net, ref_ema, ref_val = _reference(out / f"ddp_ref{rank}", clip=0.5)
     return {
@@ -126,9 +155,17 @@ def scenario_fsdp_fp32(out: Path, rank: int) -> dict:
     builder = make_net_builder(device="cpu", mode="fsdp", param_dtype=None, reduce_dtype=None)
     model, opt, sched, loader = toy_components(batch_size=1, dataset_length=16, net_builder=builder)
     probe = _SyncProbe(fsdp=True)
-    trainer = Trainer(max_iter=STEPS, job_dir=out / "fsdp32", logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="fsdp", callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe},
-                      run_validation=True, validation_iter=STEPS)
+    trainer = Trainer(
+        max_iter=STEPS,
+        job_dir=out / "fsdp32",
+        logging_iter=1,
+        grad_accum_iter=ACCUM,
+        tensorboard=False,
+        distributed_parallelism="fsdp",
+        callbacks={"clip": GradClip(clip_norm=0.5), "probe": probe},
+        run_validation=True,
+        validation_iter=STEPS,
+    )
     trainer.fit(model, opt, sched, loader, val_loader=_val_loader(1))
     ref_net, ref_ema, ref_val = _reference(out / f"fsdp_ref{rank}", clip=0.5)
     p = next(model.net.parameters())
@@ -145,11 +182,20 @@ def scenario_fsdp_fp32(out: Path, rank: int) -> dict:
 
 def scenario_hsdp(out: Path, rank: int) -> dict:
     """2D mesh (replicate=2, shard=1): HSDP's replicate all-reduce must equal unsharded training."""
-    builder = make_net_builder(device="cpu", mode="fsdp", shard_size=1, param_dtype=None, reduce_dtype=None)
+    builder = make_net_builder(
+        device="cpu", mode="fsdp", shard_size=1, param_dtype=None, reduce_dtype=None
+    )
     model, opt, sched, loader = toy_components(batch_size=1, dataset_length=16, net_builder=builder)
-    trainer = Trainer(max_iter=STEPS, job_dir=out / "hsdp", logging_iter=1, grad_accum_iter=ACCUM, tensorboard=False,
-                      distributed_parallelism="fsdp", callbacks={"clip": GradClip(clip_norm=0.5)},
-                      straggler={"report_every": 1, "max_ratio": 50.0})
+    trainer = Trainer(
+        max_iter=STEPS,
+        job_dir=out / "hsdp",
+        logging_iter=1,
+        grad_accum_iter=ACCUM,
+        tensorboard=False,
+        distributed_parallelism="fsdp",
+        callbacks={"clip": GradClip(clip_norm=0.5)},
+        straggler={"report_every": 1, "max_ratio": 50.0},
+    )
     trainer.fit(model, opt, sched, loader)
     ref_net, ref_ema, _ = _reference(out / f"hsdp_ref{rank}", clip=0.5, validate=False)
     p = next(model.net.parameters())
@@ -162,12 +208,27 @@ def scenario_hsdp(out: Path, rank: int) -> dict:
 
 
 def _bf16_parts(out: Path, max_iter: int):
-    builder = make_net_builder(device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32", ac_mode="block")
+    builder = make_net_builder(
+        device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32", ac_mode="block"
+    )
     model, opt, sched, loader = toy_components(batch_size=1, dataset_length=16, net_builder=builder)
-    trainer = Trainer(max_iter=max_iter, job_dir=out / "bf16", logging_iter=1, tensorboard=False, distributed_parallelism="fsdp",
-                      callbacks={"clip": GradClip(clip_norm=1.0)})
+    trainer = Trainer(
+        max_iter=max_iter,
+        job_dir=out / "bf16",
+        logging_iter=1,
+        tensorboard=False,
+        distributed_parallelism="fsdp",
+        callbacks={"clip": GradClip(clip_norm=1.0)},
+    )
     # Async saves on a side gloo group: the resume scenario proves they were complete and published.
-    return model, opt, sched, loader, trainer, DCPCheckpointer(job_dir=out / "bf16", save_iter=2, async_mode=True)
+    return (
+        model,
+        opt,
+        sched,
+        loader,
+        trainer,
+        DCPCheckpointer(job_dir=out / "bf16", save_iter=2, async_mode=True),
+    )
 
 
 def scenario_fsdp_bf16_train(out: Path, rank: int) -> dict:
@@ -190,12 +251,19 @@ class _Capture(Callback):
 def scenario_fsdp_bf16_resume(out: Path, rank: int) -> dict:
     model, opt, sched, loader, trainer, ckpt = _bf16_parts(out, max_iter=5)
     cap = _Capture()
-    trainer.callbacks = type(trainer.callbacks)({"clip": GradClip(clip_norm=1.0), "cap": cap}, trainer=trainer)
+    trainer.callbacks = type(trainer.callbacks)(
+        {"clip": GradClip(clip_norm=1.0), "cap": cap}, trainer=trainer
+    )
     summary = trainer.fit(model, opt, sched, loader, checkpointer=ckpt)
     saved = torch.load(out / "bf16_params.pt", weights_only=True)
     diffs = [_max_diff(cap.params[k], saved[k]) for k in ("net", "net_ema")]
-    return {"resumed_at": cap.iteration, "step_at_resume": cap.step, "max_diff": max(diffs), "final_iteration": summary["iteration"],
-            "final_loss": summary["last_logged"]["loss"]}
+    return {
+        "resumed_at": cap.iteration,
+        "step_at_resume": cap.step,
+        "max_diff": max(diffs),
+        "final_iteration": summary["iteration"],
+        "final_loss": summary["last_logged"]["loss"],
+    }
 
 
 class _DtypeProbe:
@@ -215,21 +283,50 @@ class _DtypeProbe:
 
     def _on_block(self, module, args, kwargs) -> None:
         flat = [t for a in args for t in (a if isinstance(a, (tuple, list)) else (a,))]
-        self.block.append(sorted({str(t.dtype) for t in flat if isinstance(t, torch.Tensor) and t.is_floating_point()}))
+        self.block.append(
+            sorted(
+                {
+                    str(t.dtype)
+                    for t in flat
+                    if isinstance(t, torch.Tensor) and t.is_floating_point()
+                }
+            )
+        )
 
 
 def scenario_fsdp_bf16_autocast(out: Path, rank: int) -> dict:
     """bf16 FSDP (no input casting) + the model's bf16 autocast: fp32 timesteps, and it still trains."""
-    builder = make_net_builder(device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32")
-    model, opt, sched, loader = toy_components(batch_size=2, dataset_length=16, net_builder=builder, precision="bfloat16",
-                                               lr=1e-2, warmup=1)
+    builder = make_net_builder(
+        device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32"
+    )
+    model, opt, sched, loader = toy_components(
+        batch_size=2,
+        dataset_length=16,
+        net_builder=builder,
+        precision="bfloat16",
+        lr=1e-2,
+        warmup=1,
+    )
     probe = _DtypeProbe(model.net, model.net.blocks[0])
-    trainer = Trainer(max_iter=8, job_dir=out / "bf16_autocast", logging_iter=1, tensorboard=False,
-                      distributed_parallelism="fsdp", run_validation=True, validation_iter=8)
+    trainer = Trainer(
+        max_iter=8,
+        job_dir=out / "bf16_autocast",
+        logging_iter=1,
+        tensorboard=False,
+        distributed_parallelism="fsdp",
+        run_validation=True,
+        validation_iter=8,
+    )
     summary = trainer.fit(model, opt, sched, loader, val_loader=_val_loader(2))
     val = [r["val_loss"] for r in trainer.val_history]
-    return {"net_t": sorted(set(probe.net)), "params": sorted(set(probe.params)), "val": val,
-            "iteration": summary["iteration"], "skipped": summary["skipped_steps"], "dit": _dit_bf16_dtypes()}
+    return {
+        "net_t": sorted(set(probe.net)),
+        "params": sorted(set(probe.params)),
+        "val": val,
+        "iteration": summary["iteration"],
+        "skipped": summary["skipped_steps"],
+        "dit": _dit_bf16_dtypes(),
+    }
 
 
 def _dit_bf16_dtypes() -> dict:
@@ -239,8 +336,12 @@ def _dit_bf16_dtypes() -> dict:
     from cosmos_train.nets.presets import tiny
     from cosmos_train.tokenizers.standin import PoolingTokenizer
 
-    cfg = Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer, precision="bfloat16", state_t=2)
-    builder = make_net_builder(device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32")
+    cfg = Video2WorldRectifiedFlowConfig(
+        net=tiny, tokenizer=PoolingTokenizer, precision="bfloat16", state_t=2
+    )
+    builder = make_net_builder(
+        device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32"
+    )
     model = Video2WorldModelRectifiedFlow(cfg, net_builder=builder)
     probe = _DtypeProbe(model.net, model.net.blocks[0])
     g = torch.Generator().manual_seed(dist.get_rank())
@@ -254,9 +355,14 @@ def _dit_bf16_dtypes() -> dict:
     _, loss = model.training_step(batch, 0)
     loss.backward()
     grads = [p.grad for p in model.net.parameters() if p.grad is not None]
-    return {"net_t": sorted(set(probe.net)), "block": probe.block[0], "params": sorted(set(probe.params)),
-            "grad_dtypes": sorted({str(g.dtype) for g in grads}),
-            "grads_finite": all(bool(torch.isfinite(g.to_local()).all()) for g in grads), "loss": loss.item()}
+    return {
+        "net_t": sorted(set(probe.net)),
+        "block": probe.block[0],
+        "params": sorted(set(probe.params)),
+        "grad_dtypes": sorted({str(g.dtype) for g in grads}),
+        "grads_finite": all(bool(torch.isfinite(g.to_local()).all()) for g in grads),
+        "loss": loss.item(),
+    }
 
 
 def scenario_consistency(out: Path, rank: int) -> dict:
@@ -278,16 +384,25 @@ def scenario_consistency(out: Path, rank: int) -> dict:
     except RankMismatchError as exc:
         cfg_mismatch = str(exc)
     shipped = broadcast_config(cfg(1e-3 * (rank + 1)))
-    return {"mismatch": mismatch, "broadcast": broadcast_text("from-rank-0" if rank == 0 else None),
-            "fingerprint": same, "cfg_mismatch": cfg_mismatch, "shipped_lr": shipped["optimizer"]["lr"]}
+    return {
+        "mismatch": mismatch,
+        "broadcast": broadcast_text("from-rank-0" if rank == 0 else None),
+        "fingerprint": same,
+        "cfg_mismatch": cfg_mismatch,
+        "shipped_lr": shipped["optimizer"]["lr"],
+    }
 
 
-SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
+SCENARIOS = {
+    name[len("scenario_") :]: fn for name, fn in globals().items() if name.startswith("scenario_")
+}
 
 
 def main() -> int:
     # A hung collective dumps every thread's stack and exits instead of stalling the test run.
-    faulthandler.dump_traceback_later(float(os.environ.get("DIST_SCENARIO_TIMEOUT_S", "240")), exit=True)
+    faulthandler.dump_traceback_later(
+        float(os.environ.get("DIST_SCENARIO_TIMEOUT_S", "240")), exit=True
+    )
     out = Path(sys.argv[1])
     env = init_distributed(backend="gloo")
     torch.set_num_threads(1)

@@ -24,7 +24,9 @@ SCRIPT = HERE / "dist_scenarios.py"
 
 
 def _torchrun(out: Path, *scenarios: str) -> dict[str, list[dict]]:
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which(
+        "torchrun"
+    )
     cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(SCRIPT), str(out), *scenarios]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -33,7 +35,9 @@ def _torchrun(out: Path, *scenarios: str) -> dict[str, list[dict]]:
         ranks = []
         for r in range(2):
             path = out / f"{name}.rank{r}.json"
-            assert path.is_file(), f"{name} wrote no result for rank {r}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            assert path.is_file(), (
+                f"{name} wrote no result for rank {r}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
             data = json.loads(path.read_text())
             assert "error" not in data, f"{name} rank {r} failed:\n{data['error']}"
             ranks.append(data)
@@ -45,7 +49,9 @@ def _torchrun(out: Path, *scenarios: str) -> dict[str, list[dict]]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    first = _torchrun(out, "ddp", "fsdp_fp32", "hsdp", "fsdp_bf16_train", "fsdp_bf16_autocast", "consistency")
+    first = _torchrun(
+        out, "ddp", "fsdp_fp32", "hsdp", "fsdp_bf16_train", "fsdp_bf16_autocast", "consistency"
+    )
     second = _torchrun(out, "fsdp_bf16_resume")  # fresh processes
     return out, {**first, **second}
 
@@ -80,17 +86,26 @@ def test_hsdp_equals_unsharded_and_straggler_report(runs):
         assert r["mesh_dims"] == ["replicate", "shard"]
         assert r["net_diff"] < 1e-5 and r["ema_diff"] < 1e-5
         report = r["straggler"]
-        assert report["iteration"] == 3 and len(report["step_times"]) == 2 and report["stragglers"] == []
+        assert (
+            report["iteration"] == 3
+            and len(report["step_times"]) == 2
+            and report["stragglers"] == []
+        )
     assert res["hsdp"][0]["straggler"]["step_times"] == res["hsdp"][1]["straggler"]["step_times"]
 
 
 def test_fsdp_bf16_trains_saves_and_resumes_in_fresh_process(runs):
     out, res = runs
-    assert res["fsdp_bf16_train"][0]["step"] == 4 and res["fsdp_bf16_train"][0]["loss"] == res["fsdp_bf16_train"][1]["loss"]
+    assert (
+        res["fsdp_bf16_train"][0]["step"] == 4
+        and res["fsdp_bf16_train"][0]["loss"] == res["fsdp_bf16_train"][1]["loss"]
+    )
     for r in res["fsdp_bf16_resume"]:
         assert r["resumed_at"] == 4 and r["step_at_resume"] == 4
         assert r["max_diff"] == 0.0
-        assert r["final_iteration"] == 5 and r["final_loss"] == r["final_loss"]  # finite, trained on
+        assert (
+            r["final_iteration"] == 5 and r["final_loss"] == r["final_loss"]
+        )  # finite, trained on
     assert (out / "bf16" / "checkpoints" / "latest_checkpoint.txt").read_text() == "iter_000000005"
 
 
@@ -106,14 +121,22 @@ def test_fsdp_bf16_keeps_fp32_timesteps_and_trains(runs):
         assert dit["net_t"] == ["torch.float32"] and dit["params"] == ["torch.bfloat16"]
         # x arrives in bf16 (autocast matmul output); RoPE tables and AdaLN embeddings stay fp32.
         assert dit["block"] == ["torch.bfloat16", "torch.float32"]
-        assert dit["grad_dtypes"] == ["torch.float32"] and dit["grads_finite"] and dit["loss"] == dit["loss"]
+        assert (
+            dit["grad_dtypes"] == ["torch.float32"]
+            and dit["grads_finite"]
+            and dit["loss"] == dit["loss"]
+        )
 
 
 def test_two_rank_checkpoint_loads_on_one_rank(runs):
     out, _ = runs
     saved = torch.load(out / "bf16_params.pt", weights_only=True)
     model, opt, sched, _ = toy_components()
-    ckpt = DCPCheckpointer(job_dir=out / "single", load_path=str(out / "bf16" / "checkpoints" / "iter_000000004"), load_training_state=True)
+    ckpt = DCPCheckpointer(
+        job_dir=out / "single",
+        load_path=str(out / "bf16" / "checkpoints" / "iter_000000004"),
+        load_training_state=True,
+    )
     assert ckpt.load(model, opt, sched) == 4
     for part in ("net", "net_ema"):
         state = getattr(model, part).state_dict()
@@ -129,7 +152,9 @@ def test_two_rank_fsdp_checkpoint_exports_full_tensors(runs, tmp_path):
 
     out, _ = runs
     saved = torch.load(out / "bf16_params.pt", weights_only=True)
-    files = export_checkpoint(out / "bf16" / "checkpoints" / "iter_000000004", tmp_path / "release").files
+    files = export_checkpoint(
+        out / "bf16" / "checkpoints" / "iter_000000004", tmp_path / "release"
+    ).files
     full = torch.load(files["model.pt"], weights_only=True)
     ema = torch.load(files["model_ema_fp32.pt"], weights_only=True)
     assert list(full) == [f"{part}.{k}" for part in ("net", "net_ema") for k in saved[part]]
@@ -144,7 +169,11 @@ def test_rank_consistency_check(runs):
     _, res = runs
     for r in res["consistency"]:
         assert r["broadcast"] == "from-rank-0"
-        assert "differs between ranks" in r["mismatch"] and "ranks [0]" in r["mismatch"] and "ranks [1]" in r["mismatch"]
+        assert (
+            "differs between ranks" in r["mismatch"]
+            and "ranks [0]" in r["mismatch"]
+            and "ranks [1]" in r["mismatch"]
+        )
         assert r["cfg_mismatch"] is not None and "differs between ranks" in r["cfg_mismatch"]
         assert r["shipped_lr"] == 1e-3  # rank 0's config on every rank
     assert res["consistency"][0]["fingerprint"] == res["consistency"][1]["fingerprint"]

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from cosmos_train.distributed.env import all_gather_object, barrier, broadcast_object, get_env, init_distributed
+from cosmos_train.distributed.env import (
+    all_gather_object,
+    barrier,
+    broadcast_object,
+    get_env,
+    init_distributed,
+)
 
 
 def test_single_process_without_torchrun(monkeypatch):
     for var in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
     env = init_distributed()
-    assert (env.rank, env.world_size, env.backend, env.is_main, env.distributed) == (0, 1, "none", True, False)
+    assert (env.rank, env.world_size, env.backend, env.is_main, env.distributed) == (
+        0,
+        1,
+        "none",
+        True,
+        False,
+    )
     assert env.device.type in ("cpu", "cuda") and get_env() == env
     barrier()
     assert all_gather_object({"a": 1}) == [{"a": 1}] and broadcast_object(5) == 5

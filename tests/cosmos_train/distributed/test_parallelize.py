@@ -42,12 +42,16 @@ def _dit_inputs():
     return x, t, text
 
 
-@pytest.mark.parametrize("ac_mode", [m for m in AC_MODES if m != "none"] + ["predict2_2b_720_aggressive"])
+@pytest.mark.parametrize(
+    "ac_mode", [m for m in AC_MODES if m != "none"] + ["predict2_2b_720_aggressive"]
+)
 def test_activation_checkpointing_keeps_keys_and_gradients(ac_mode):
     ref = make_net_builder(device="cpu")(tiny, role="net")
     ac = make_net_builder(device="cpu", ac_mode=ac_mode)(tiny, role="net")
     assert list(ref.state_dict()) == list(ac.state_dict())
-    assert {b.ac_mode for b in ac.blocks} == {normalize_ac_mode(ac_mode)} and {b.ac_mode for b in ref.blocks} == {"none"}
+    assert {b.ac_mode for b in ac.blocks} == {normalize_ac_mode(ac_mode)} and {
+        b.ac_mode for b in ref.blocks
+    } == {"none"}
     x, t, text = _dit_inputs()
     ref(x, t, text).square().mean().backward()
     ac(x, t, text).square().mean().backward()
@@ -58,9 +62,15 @@ def test_activation_checkpointing_keeps_keys_and_gradients(ac_mode):
 def test_bad_arguments_fail_clearly():
     with pytest.raises(ValueError, match="mode must be one of"):
         make_net_builder(device="cpu", mode="tp")
-    with pytest.raises(ValueError, match=r"param_dtype \(config: trainer\.parallelism\.param_dtype\)='fp8' is not a known dtype; use one of"):
+    with pytest.raises(
+        ValueError,
+        match=r"param_dtype \(config: trainer\.parallelism\.param_dtype\)='fp8' is not a known dtype; use one of",
+    ):
         make_net_builder(device="cpu", param_dtype="fp8")
-    with pytest.raises(ValueError, match=r"unknown ac_mode 'selectiv'; valid modes are \[.*'selective_mlp'.*\].*trainer\.parallelism\.activation_checkpointing"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown ac_mode 'selectiv'; valid modes are \[.*'selective_mlp'.*\].*trainer\.parallelism\.activation_checkpointing",
+    ):
         make_net_builder(device="cpu", ac_mode="selectiv")
     with pytest.raises(TypeError, match="has no init_weights"):
         make_net_builder(device="cpu")(lambda: torch.nn.Linear(2, 2), role="net")

@@ -25,6 +25,7 @@ from cosmos_train.model.video2world import Video2WorldModelRectifiedFlow  # noqa
 from cosmos_train.nets.presets import tiny  # noqa: E402
 from cosmos_train.tokenizers.standin import PoolingTokenizer  # noqa: E402
 
+
 def build(base: str, fsdp: bool) -> Video2WorldModelRectifiedFlow:
     cfg = Video2WorldRectifiedFlowConfig(
         net=tiny,

@@ -30,7 +30,12 @@ def test_build_ema_makes_a_frozen_fp32_copy_registered_in_state_dict():
     assert isinstance(model.net_ema, nn.Linear)
     assert not any(p.requires_grad for p in model.net_ema.parameters())
     torch.testing.assert_close(model.net_ema.weight, model.net.weight)
-    assert sorted(model.state_dict()) == ["net.bias", "net.weight", "net_ema.bias", "net_ema.weight"]
+    assert sorted(model.state_dict()) == [
+        "net.bias",
+        "net.weight",
+        "net_ema.bias",
+        "net_ema.weight",
+    ]
 
 
 def test_on_before_zero_grad_moves_the_ema_toward_the_net():
@@ -56,7 +61,11 @@ def test_ema_scope_swaps_in_ema_weights_and_restores():
 @pytest.mark.parametrize("hook", ["update", "scope", "train_start"])
 def test_without_ema_every_hook_is_a_no_op(hook):
     model = _Model(None)
-    assert model.net_ema is None and model.ema is None and list(model.state_dict()) == ["net.weight", "net.bias"]
+    assert (
+        model.net_ema is None
+        and model.ema is None
+        and list(model.state_dict()) == ["net.weight", "net.bias"]
+    )
     regular = model.net.weight.clone()
     if hook == "update":
         model.on_before_zero_grad(None, None, iteration=3)

@@ -21,7 +21,9 @@ def _batch(b: int = 4, l: int = 5, d: int = 8) -> dict:
 def test_text_dropout_frequency_and_zeroing(rate: float) -> None:
     n = 2000
     batch = _batch(n, 2, 3)
-    cond = Video2WorldConditioner(text_dropout_rate=rate)(batch, sample_generators(0, 3, range(n), 1))
+    cond = Video2WorldConditioner(text_dropout_rate=rate)(
+        batch, sample_generators(0, 3, range(n), 1)
+    )
     dropped = cond.text_dropped
     assert float(dropped.float().mean()) == pytest.approx(rate, abs=0.03)
     assert bool((cond.crossattn_emb[dropped] == 0).all())
@@ -60,7 +62,9 @@ def test_uncondition_zeroes_text_and_keeps_the_rest() -> None:
 def test_mask_covers_first_n_frames(counts: list[int]) -> None:
     gt = torch.randn(4, 3, 5, 2, 2)
     cond = Video2WorldConditioner.set_video_condition(
-        Video2WorldConditioner()(_batch(), None, dropout=False), gt_frames=gt, num_conditional_frames=counts
+        Video2WorldConditioner()(_batch(), None, dropout=False),
+        gt_frames=gt,
+        num_conditional_frames=counts,
     )
     mask = cond.condition_video_input_mask_B_C_T_H_W
     assert mask.shape == (4, 1, 5, 2, 2)
@@ -72,23 +76,31 @@ def test_mask_covers_first_n_frames(counts: list[int]) -> None:
 
 def test_images_get_no_conditioning_frames_and_count_is_capped() -> None:
     base = Video2WorldConditioner()(_batch(2), None, dropout=False)
-    img = Video2WorldConditioner.set_video_condition(base, gt_frames=torch.randn(2, 3, 1, 2, 2), num_conditional_frames=2)
+    img = Video2WorldConditioner.set_video_condition(
+        base, gt_frames=torch.randn(2, 3, 1, 2, 2), num_conditional_frames=2
+    )
     assert img.num_conditional_frames.tolist() == [0, 0]
-    vid = Video2WorldConditioner.set_video_condition(base, gt_frames=torch.randn(2, 3, 3, 2, 2), num_conditional_frames=5)
+    vid = Video2WorldConditioner.set_video_condition(
+        base, gt_frames=torch.randn(2, 3, 3, 2, 2), num_conditional_frames=5
+    )
     assert vid.num_conditional_frames.tolist() == [2, 2]  # at least one frame left to learn
 
 
 def test_conditional_frame_probabilities() -> None:
     probs = {0: 0.5, 1: 0.25, 2: 0.25}
     gens = sample_generators(0, 0, range(4000), 1)
-    counts = torch.tensor([draw_num_conditional_frames(g, min_frames=1, max_frames=2, probs=probs) for g in gens])
+    counts = torch.tensor(
+        [draw_num_conditional_frames(g, min_frames=1, max_frames=2, probs=probs) for g in gens]
+    )
     for k, p in probs.items():
         assert float((counts == k).float().mean()) == pytest.approx(p, abs=0.03)
 
 
 def test_conditional_frames_uniform_fallback() -> None:
     gens = sample_generators(0, 0, range(3000), 1)
-    counts = torch.tensor([draw_num_conditional_frames(g, min_frames=1, max_frames=3, probs=None) for g in gens])
+    counts = torch.tensor(
+        [draw_num_conditional_frames(g, min_frames=1, max_frames=3, probs=None) for g in gens]
+    )
     assert set(counts.tolist()) == {1, 2, 3}
     for k in (1, 2, 3):
         assert float((counts == k).float().mean()) == pytest.approx(1 / 3, abs=0.03)

@@ -296,7 +296,9 @@ def _plain_model(path: Path) -> Video2WorldModelRectifiedFlow:
 
 def test_merged_export_has_the_released_layout_and_equals_the_adapters(trained, tmp_path):
     path = save_consolidated(
-        tmp_path / "merged.pt", net=lora_export._StateOnly(lora_export.merged_state_dict(trained.net)), dtype=None
+        tmp_path / "merged.pt",
+        net=lora_export._StateOnly(lora_export.merged_state_dict(trained.net)),
+        dtype=None,
     )
     plain = _plain_model(path)
     assert list(plain.net.state_dict()) == list(tiny().state_dict())
@@ -343,7 +345,9 @@ def test_adapter_file_is_peft_format_and_round_trips(trained, tmp_path):
 
 def test_generate_with_merged_export_equals_unmerged_adapters(trained, tmp_path):
     merged_pt = save_consolidated(
-        tmp_path / "merged.pt", net=lora_export._StateOnly(lora_export.merged_state_dict(trained.net)), dtype=None
+        tmp_path / "merged.pt",
+        net=lora_export._StateOnly(lora_export.merged_state_dict(trained.net)),
+        dtype=None,
     )
     adapter = lora_export.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     base = trained.lora.base.path
@@ -372,7 +376,9 @@ def test_several_adapters_add_up_with_their_scales(trained, tmp_path):
         )
     }
     two = _plain_model(base)
-    lora_export.apply_loras(two.net, [(adapter, 0.5), (adapter, 1.5)])  # 0.5 + 1.5 = twice the adapter
+    lora_export.apply_loras(
+        two.net, [(adapter, 0.5), (adapter, 1.5)]
+    )  # 0.5 + 1.5 = twice the adapter
     layer = two.net.blocks[0].self_attn.q_proj
     assert sorted(layer.active_adapters) == ["lora0", "lora1"]
     combined = lora_export.merged_state_dict(two.net)

@@ -23,7 +23,9 @@ TINY_CPU = str(ROOT / "experiments" / "tiny_cpu.py")
 
 def tiny() -> torch.nn.Module:
     """The net of experiments/tiny_cpu.py (the tiny preset, widened there), the LoRA base here."""
-    return lazycfg.instantiate(lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net)
+    return lazycfg.instantiate(
+        lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net
+    )
 
 
 def _make_base(path: Path, seed: int) -> Path:

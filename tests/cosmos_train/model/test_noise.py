@@ -88,7 +88,9 @@ def test_edm_preconditioning_identities(sigma: float) -> None:
     assert float(c_out**2) == pytest.approx(sigma**2 * sd**2 / (sigma**2 + sd**2))
     assert float(c_noise) == pytest.approx(0.25 * math.log(sigma))
     # Unit-variance effective target: Var[(x0 - c_skip x_t)/c_out] = 1 for Var[x0] = sd^2.
-    assert float((1 - c_skip) ** 2 * sd**2 + c_skip**2 * s**2) / float(c_out**2) == pytest.approx(1.0)
+    assert float((1 - c_skip) ** 2 * sd**2 + c_skip**2 * s**2) / float(c_out**2) == pytest.approx(
+        1.0
+    )
     # The loss weight is 1 / c_out^2, so weighted x0-error equals the F-space error.
     assert float(EDMScaling(sd).loss_weight(s)) == pytest.approx(1.0 / float(c_out**2))
 
@@ -158,6 +160,8 @@ def test_karras_sigmas_endpoints() -> None:
 
 
 def test_seed_mixing_separates_inputs() -> None:
-    seeds = {mix_seed(0, it, idx, stream) for it in range(4) for idx in range(8) for stream in range(3)}
+    seeds = {
+        mix_seed(0, it, idx, stream) for it in range(4) for idx in range(8) for stream in range(3)
+    }
     assert len(seeds) == 4 * 8 * 3
     assert mix_seed(1, 2, 3) == mix_seed(1, 2, 3) and 0 <= mix_seed(-1, -1) < 2**63

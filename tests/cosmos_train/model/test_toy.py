@@ -51,7 +51,9 @@ def test_bf16_precision_autocasts_with_fp32_timesteps():
         fp32.net.final_layer[1].weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(0))
     bf16.net.load_state_dict(fp32.net.state_dict())
     seen = []
-    bf16.net.register_forward_pre_hook(lambda m, args: seen.append((args[1].dtype, torch.is_autocast_enabled("cpu"))))
+    bf16.net.register_forward_pre_hook(
+        lambda m, args: seen.append((args[1].dtype, torch.is_autocast_enabled("cpu")))
+    )
     batch = _batch([0, 1])
     _, loss = bf16.training_step(batch, 3)
     assert seen == [(torch.float32, True)]
@@ -69,5 +71,8 @@ def test_bf16_weights_without_autocast_take_fp32_inputs():
 
 
 def test_unknown_precision_names_the_choices():
-    with pytest.raises(ValueError, match=r"precision='fp8' is not a known dtype; use one of \['float32', 'bfloat16'"):
+    with pytest.raises(
+        ValueError,
+        match=r"precision='fp8' is not a known dtype; use one of \['float32', 'bfloat16'",
+    ):
         ToyVideoModel(precision="fp8")

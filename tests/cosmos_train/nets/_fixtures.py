@@ -24,7 +24,9 @@ GOLDEN = {
 FIXTURES = ["tiny_cosmos_v1_2B", "tiny_predict2.5_2B", "tiny_cosmos_v1_7B"]
 
 
-def read_tsv(name: str, extra_state: bool = False) -> tuple[int, dict, list[tuple[str, tuple[int, ...], str, str]]]:
+def read_tsv(
+    name: str, extra_state: bool = False
+) -> tuple[int, dict, list[tuple[str, tuple[int, ...], str, str]]]:
     """``(total_params, kwargs, [(key, shape, dtype, kind), ...])`` of a golden list."""
     suffix = ".te113_with_extra_state.tsv" if extra_state else ".tsv"
     lines = (REF / f"{name}{suffix}").read_text().splitlines()

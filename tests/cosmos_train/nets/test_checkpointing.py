@@ -29,7 +29,9 @@ def _inputs(B: int = 2, T: int = 2, H: int = 8, W: int = 8) -> dict:
         x_B_C_T_H_W=torch.randn(B, 16, T, H, W, generator=g),
         timesteps_B_T=torch.rand(B, T, generator=g),
         crossattn_emb=torch.randn(B, 5, 32, generator=g),
-        condition_video_input_mask_B_C_T_H_W=(torch.rand(B, 1, T, 1, 1, generator=g) > 0.5).float().expand(B, 1, T, H, W),
+        condition_video_input_mask_B_C_T_H_W=(torch.rand(B, 1, T, 1, 1, generator=g) > 0.5)
+        .float()
+        .expand(B, 1, T, H, W),
         fps=torch.full((B,), 16.0),
         padding_mask=torch.zeros(B, 1, H * 8, W * 8),
     )
@@ -92,13 +94,18 @@ def test_modes_recompute_what_they_should() -> None:
     assert n_mm(counts["block"]) == n_mm(counts["selective"])
     # selective_mlp skips the MLP (and tiny AdaLN/text k/v) matmuls; selective_down only layer2 (+AdaLN down)
     assert n_attn_fwd(counts["selective_mlp"]) == n_attn_fwd(counts["selective_down"]) == 0
-    per_block_recomputed = {m: (n_mm(counts[m]) - n_mm(counts["none"])) for m in ("selective", "selective_mlp", "selective_down")}
+    per_block_recomputed = {
+        m: (n_mm(counts[m]) - n_mm(counts["none"]))
+        for m in ("selective", "selective_mlp", "selective_down")
+    }
     # Recomputed matmuls (torch stops recomputing once backward has what it needs, so the final
     # layer's output projection is never recomputed). Per block: self q,k,v,o + cross q,k,v,o +
     # MLP 2 + AdaLN 3x2 = 16; final layer AdaLN 2.
     assert per_block_recomputed["selective"] == 2 * 16 + 2
     assert per_block_recomputed["selective_mlp"] == 2 * (4 + 2)  # self q,k,v,o + cross q,o
-    assert per_block_recomputed["selective_down"] == 2 * (16 - 1 - 3) + 1  # minus layer2 and AdaLN downs
+    assert (
+        per_block_recomputed["selective_down"] == 2 * (16 - 1 - 3) + 1
+    )  # minus layer2 and AdaLN downs
 
 
 def test_keys_and_names_unchanged_and_mode_can_be_reset() -> None:

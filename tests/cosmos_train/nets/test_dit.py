@@ -49,13 +49,19 @@ def test_intermediates_match_reference(name: str) -> None:
     net = _net(name)
     taps: dict[str, torch.Tensor] = {}
     hooks = [
-        getattr(net, "x_embedder").register_forward_hook(lambda m, a, o: taps.__setitem__("x_embedder", o)),
+        net.x_embedder.register_forward_hook(lambda m, a, o: taps.__setitem__("x_embedder", o)),
         net.final_layer.register_forward_hook(lambda m, a, o: taps.__setitem__("final_layer", o)),
     ]
     for i, block in enumerate(net.blocks):
-        hooks.append(block.register_forward_hook(lambda m, a, o, i=i: taps.__setitem__(f"blocks.{i}", o)))
+        hooks.append(
+            block.register_forward_hook(lambda m, a, o, i=i: taps.__setitem__(f"blocks.{i}", o))
+        )
     if net.use_crossattn_projection:
-        hooks.append(net.crossattn_proj.register_forward_hook(lambda m, a, o: taps.__setitem__("crossattn_proj", o)))
+        hooks.append(
+            net.crossattn_proj.register_forward_hook(
+                lambda m, a, o: taps.__setitem__("crossattn_proj", o)
+            )
+        )
     with torch.no_grad():
         net(**inputs)
         x = taps["x_embedder"]
@@ -70,7 +76,9 @@ def test_intermediates_match_reference(name: str) -> None:
         h.remove()
     assert set(inter) <= set(taps)
     for key, ref in inter.items():
-        torch.testing.assert_close(taps[key], ref, rtol=0, atol=TOL, msg=lambda m, key=key: f"{key}: {m}")
+        torch.testing.assert_close(
+            taps[key], ref, rtol=0, atol=TOL, msg=lambda m, key=key: f"{key}: {m}"
+        )
 
 
 def _feature_variants(name: str):
@@ -83,25 +91,51 @@ def _feature_variants(name: str):
     t_ratio = kw["rope_t_extrapolation_ratio"]
     yield "fps_16_to_24", {}, {"fps": torch.full_like(inputs["fps"], 24.0)}, None
     yield "padding_mask_zeroed", {}, {"padding_mask": torch.zeros_like(pm)}, None
-    yield "padding_mask_nearest_exact_instead_of_nearest", {}, {
-        "padding_mask": F.interpolate(pm, size=tuple(hw), mode="nearest-exact")
-    }, None
-    yield "condition_mask_zeroed", {}, {
-        "condition_video_input_mask_B_C_T_H_W": torch.zeros_like(inputs["condition_video_input_mask_B_C_T_H_W"])
-    }, None
+    yield (
+        "padding_mask_nearest_exact_instead_of_nearest",
+        {},
+        {"padding_mask": F.interpolate(pm, size=tuple(hw), mode="nearest-exact")},
+        None,
+    )
+    yield (
+        "condition_mask_zeroed",
+        {},
+        {
+            "condition_video_input_mask_B_C_T_H_W": torch.zeros_like(
+                inputs["condition_video_input_mask_B_C_T_H_W"]
+            )
+        },
+        None,
+    )
     yield "timesteps_plus_1pct", {}, {"timesteps_B_T": inputs["timesteps_B_T"] * 1.01}, None
     flipped = 3.0 if h_ratio == 1.0 else 1.0
-    yield "rope_h_w_ratio_flipped(1<->3)", {
-        "rope_h_extrapolation_ratio": flipped,
-        "rope_w_extrapolation_ratio": flipped,
-    }, {}, None
-    yield "rope_t_ratio_changed(x2 or /2)", {"rope_t_extrapolation_ratio": t_ratio * 2 if t_ratio == 1.0 else t_ratio / 2}, {}, None
-    yield "rope_enable_fps_modulation_flipped", {
-        "rope_enable_fps_modulation": not kw.get("rope_enable_fps_modulation", True)
-    }, {}, None
-    yield "use_wan_fp32_strategy_flipped (no-op in fp32 on CPU)", {
-        "use_wan_fp32_strategy": not kw.get("use_wan_fp32_strategy", False)
-    }, {}, None
+    yield (
+        "rope_h_w_ratio_flipped(1<->3)",
+        {
+            "rope_h_extrapolation_ratio": flipped,
+            "rope_w_extrapolation_ratio": flipped,
+        },
+        {},
+        None,
+    )
+    yield (
+        "rope_t_ratio_changed(x2 or /2)",
+        {"rope_t_extrapolation_ratio": t_ratio * 2 if t_ratio == 1.0 else t_ratio / 2},
+        {},
+        None,
+    )
+    yield (
+        "rope_enable_fps_modulation_flipped",
+        {"rope_enable_fps_modulation": not kw.get("rope_enable_fps_modulation", True)},
+        {},
+        None,
+    )
+    yield (
+        "use_wan_fp32_strategy_flipped (no-op in fp32 on CPU)",
+        {"use_wan_fp32_strategy": not kw.get("use_wan_fp32_strategy", False)},
+        {},
+        None,
+    )
 
     def drop_hw_exponent(net: MiniTrainDiT) -> None:
         net.pos_embedder.h_ntk_factor = kw["rope_h_extrapolation_ratio"]
@@ -199,7 +233,10 @@ def test_optional_inputs_default_to_zeros_and_1d_timesteps() -> None:
     with torch.no_grad():
         full = net(**inputs)
         bare = net(
-            inputs["x_B_C_T_H_W"], inputs["timesteps_B_T"][:, 0], inputs["crossattn_emb"], fps=inputs["fps"]
+            inputs["x_B_C_T_H_W"],
+            inputs["timesteps_B_T"][:, 0],
+            inputs["crossattn_emb"],
+            fps=inputs["fps"],
         )
     assert full.shape == (2, 16, 2, 8, 8)
     torch.testing.assert_close(bare, full, rtol=0, atol=0)
@@ -211,10 +248,25 @@ def test_optional_inputs_default_to_zeros_and_1d_timesteps() -> None:
         ({"x_B_C_T_H_W": torch.zeros(2, 15, 2, 8, 8)}, r"x_B_C_T_H_W must be \[B, 16"),
         ({"timesteps_B_T": torch.zeros(2, 3)}, "timesteps_B_T"),
         ({"crossattn_emb": torch.zeros(2, 5, 31)}, "crossattn_emb"),
-        ({"condition_video_input_mask_B_C_T_H_W": torch.zeros(2, 2, 2, 8, 8)}, "condition_video_input_mask"),
+        (
+            {"condition_video_input_mask_B_C_T_H_W": torch.zeros(2, 2, 2, 8, 8)},
+            "condition_video_input_mask",
+        ),
         ({"padding_mask": torch.zeros(2, 3, 64, 64)}, "padding_mask"),
-        ({"x_B_C_T_H_W": torch.zeros(2, 16, 2, 7, 8), "condition_video_input_mask_B_C_T_H_W": None}, "divisible"),
-        ({"x_B_C_T_H_W": torch.zeros(2, 16, 2, 80, 8), "condition_video_input_mask_B_C_T_H_W": None}, "exceeds"),
+        (
+            {
+                "x_B_C_T_H_W": torch.zeros(2, 16, 2, 7, 8),
+                "condition_video_input_mask_B_C_T_H_W": None,
+            },
+            "divisible",
+        ),
+        (
+            {
+                "x_B_C_T_H_W": torch.zeros(2, 16, 2, 80, 8),
+                "condition_video_input_mask_B_C_T_H_W": None,
+            },
+            "exceeds",
+        ),
     ],
     ids=["channels", "timesteps", "text_dim", "cond_mask", "padding_mask", "patch", "too_big"],
 )
@@ -231,7 +283,12 @@ def test_build_on_meta_then_materialise_and_init() -> None:
     net.init_weights()
     fresh = presets.tiny()
     fresh.init_weights()
-    for key in ("pos_embedder.seq", "pos_embedder.dim_spatial_range", "pos_embedder.dim_temporal_range", "accum_iteration"):
+    for key in (
+        "pos_embedder.seq",
+        "pos_embedder.dim_spatial_range",
+        "pos_embedder.dim_temporal_range",
+        "accum_iteration",
+    ):
         torch.testing.assert_close(net.state_dict()[key], fresh.state_dict()[key], rtol=0, atol=0)
     with torch.no_grad():
         out = net(**_tiny_inputs())

@@ -22,13 +22,21 @@ def _rope(head_dim: int = 128, **kw) -> VideoRopePosition3DEmb:
     return VideoRopePosition3DEmb(head_dim=head_dim, len_h=120, len_w=120, len_t=128, **kw)
 
 
-@pytest.mark.parametrize("head_dim,split", [(128, (42, 42, 44)), (16, (4, 4, 8)), (64, (20, 20, 24))])
+@pytest.mark.parametrize(
+    "head_dim,split", [(128, (42, 42, 44)), (16, (4, 4, 8)), (64, (20, 20, 24))]
+)
 def test_rope_split(head_dim: int, split: tuple[int, int, int]) -> None:
     pe = _rope(head_dim)
     assert (pe.dim_h, pe.dim_h, pe.dim_t) == split
-    assert pe.dim_spatial_range.shape == (split[0] // 2,) and pe.dim_temporal_range.shape == (split[2] // 2,)
-    torch.testing.assert_close(pe.dim_spatial_range, torch.arange(0, split[0], 2).float() / split[0])
-    torch.testing.assert_close(pe.dim_temporal_range, torch.arange(0, split[2], 2).float() / split[2])
+    assert pe.dim_spatial_range.shape == (split[0] // 2,) and pe.dim_temporal_range.shape == (
+        split[2] // 2,
+    )
+    torch.testing.assert_close(
+        pe.dim_spatial_range, torch.arange(0, split[0], 2).float() / split[0]
+    )
+    torch.testing.assert_close(
+        pe.dim_temporal_range, torch.arange(0, split[2], 2).float() / split[2]
+    )
     assert pe.seq.shape == (128,)
 
 
@@ -118,7 +126,9 @@ def test_patchify_order_c_r_m_n() -> None:
 def test_unpatchify_order_p1_p2_t_c() -> None:
     """B T H W (p1 p2 t C) -> B C (T t) (H p1) (W p2): a different order from patchify."""
     B, T, H, W, p, pt, C = 1, 2, 2, 3, 2, 2, 3
-    y = torch.arange(B * T * H * W * p * p * pt * C, dtype=torch.float32).view(B, T, H, W, p * p * pt * C)
+    y = torch.arange(B * T * H * W * p * p * pt * C, dtype=torch.float32).view(
+        B, T, H, W, p * p * pt * C
+    )
     x = unpatchify(y, p, pt)
     assert x.shape == (B, C, T * pt, H * p, W * p)
     T_, h, w = 1, 1, 2
@@ -132,7 +142,9 @@ def test_unpatchify_order_p1_p2_t_c() -> None:
     x0 = torch.randn(1, 3, 4, 4, 6)
     assert not torch.equal(unpatchify(patchify(x0, 2, 2), 2, 2), x0)
     # ... but each is a bijection that preserves values.
-    torch.testing.assert_close(unpatchify(patchify(x0, 2, 2), 2, 2).flatten().sort()[0], x0.flatten().sort()[0])
+    torch.testing.assert_close(
+        unpatchify(patchify(x0, 2, 2), 2, 2).flatten().sort()[0], x0.flatten().sort()[0]
+    )
 
 
 def test_init_zeroes_adaln_up_projections_and_final_modulation() -> None:
@@ -141,10 +153,16 @@ def test_init_zeroes_adaln_up_projections_and_final_modulation() -> None:
     net.init_weights()
     sd = net.state_dict()
     zero = [k for k, v in sd.items() if v.is_floating_point() and v.ndim > 0 and v.abs().max() == 0]
-    expected = [f"blocks.{i}.adaln_modulation_{m}.2.weight" for i in range(2) for m in ("self_attn", "cross_attn", "mlp")]
+    expected = [
+        f"blocks.{i}.adaln_modulation_{m}.2.weight"
+        for i in range(2)
+        for m in ("self_attn", "cross_attn", "mlp")
+    ]
     assert sorted(zero) == sorted(expected + ["final_layer.adaln_modulation.2.weight"])
     # RMSNorm weights start at one; linears are truncated normal 1/sqrt(fan_in) cut at 3 std.
-    assert (sd["blocks.0.self_attn.q_norm.weight"] == 1).all() and (sd["t_embedding_norm.weight"] == 1).all()
+    assert (sd["blocks.0.self_attn.q_norm.weight"] == 1).all() and (
+        sd["t_embedding_norm.weight"] == 1
+    ).all()
     w = sd["blocks.0.mlp.layer1.weight"]
     std = 1 / math.sqrt(w.shape[1])
     assert w.abs().max() <= 3 * std + 1e-7

@@ -13,7 +13,12 @@ from ._fixtures import GOLDEN, read_tsv
 def _layout(net: torch.nn.Module) -> list[tuple[str, tuple[int, ...], str, str]]:
     params = {n for n, _ in net.named_parameters()}
     return [
-        (k, tuple(v.shape), str(v.dtype).removeprefix("torch."), "param" if k in params else "buffer")
+        (
+            k,
+            tuple(v.shape),
+            str(v.dtype).removeprefix("torch."),
+            "param" if k in params else "buffer",
+        )
         for k, v in net.state_dict(keep_vars=True).items()
     ]
 
@@ -118,7 +123,11 @@ def test_preset_values_import_without_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, cosmos_train.nets.preset_values as v; "
-            "assert 'torch' not in sys.modules, 'torch imported'; print(sorted(v.PRESETS))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, cosmos_train.nets.preset_values as v; "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(sorted(v.PRESETS))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == str(sorted(presets.PRESETS))

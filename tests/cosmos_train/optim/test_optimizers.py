@@ -43,7 +43,10 @@ def test_plain_params_lists_betas_and_frozen_skipped() -> None:
 
 def test_fused_step_matches_unfused() -> None:
     nets = [_net(), _net()]
-    opts = [build_adamw(params=n.named_parameters(), lr=1e-2, fused=f) for n, f in zip(nets, (False, True))]
+    opts = [
+        build_adamw(params=n.named_parameters(), lr=1e-2, fused=f)
+        for n, f in zip(nets, (False, True))
+    ]
     x = torch.randn(5, 4)
     for net, opt in zip(nets, opts):
         for _ in range(3):

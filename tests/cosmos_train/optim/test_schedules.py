@@ -37,7 +37,11 @@ def test_cosmos_defaults_hold_one_after_warmup() -> None:
 def test_cycle_boundary_belongs_to_previous_cycle() -> None:
     # Two cycles: the step equal to the first cycle's end uses cycle 0 ("<=" rule).
     s = LambdaLinearSchedule(
-        warm_up_steps=[10, 5], cycle_lengths=[100, 50], f_start=[0.0, 0.3], f_max=[1.0, 0.8], f_min=[0.1, 0.2]
+        warm_up_steps=[10, 5],
+        cycle_lengths=[100, 50],
+        f_start=[0.0, 0.3],
+        f_max=[1.0, 0.8],
+        f_min=[0.1, 0.2],
     )
     assert s(100) == pytest.approx(0.1)  # end of cycle 0, not start of cycle 1 (0.3)
     assert s(101) == pytest.approx(0.3 + (0.8 - 0.3) * 1 / 5)
@@ -71,7 +75,9 @@ def test_bad_config(kwargs: dict, match: str) -> None:
 
 
 def test_scalars_accepted_as_one_cycle() -> None:
-    s = LambdaLinearSchedule(warm_up_steps=2000, cycle_lengths=100000, f_start=1e-6, f_max=0.5, f_min=0.2)
+    s = LambdaLinearSchedule(
+        warm_up_steps=2000, cycle_lengths=100000, f_start=1e-6, f_max=0.5, f_min=0.2
+    )
     assert s(51000) == pytest.approx(0.35)
 
 

@@ -51,7 +51,11 @@ def test_pooling_shapes_and_frame_counts(frames: int) -> None:
 def test_wan_shape_constants() -> None:
     tok = PoolingTokenizer()
     assert isinstance(tok, VideoTokenizer)
-    assert (tok.latent_ch, tok.spatial_compression_factor, tok.temporal_compression_factor) == (16, 8, 4)
+    assert (tok.latent_ch, tok.spatial_compression_factor, tok.temporal_compression_factor) == (
+        16,
+        8,
+        4,
+    )
     assert tok.get_latent_num_frames(93) == 24 and tok.get_pixel_num_frames(24) == 93
 
 
@@ -96,7 +100,9 @@ def test_seed_changes_mixing_not_reconstruction() -> None:
     video = moving_shapes(batch=1, frames=9)
     a, b = PoolingTokenizer(seed=0), PoolingTokenizer(seed=1)
     assert not torch.allclose(a.encode(video), b.encode(video))
-    torch.testing.assert_close(a.decode(a.encode(video)), b.decode(b.encode(video)), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        a.decode(a.encode(video)), b.decode(b.encode(video)), atol=1e-5, rtol=1e-5
+    )
     torch.testing.assert_close(a.encode(video), PoolingTokenizer(seed=0).encode(video))
 
 
@@ -139,9 +145,15 @@ def test_decode_rejects_wrong_channels() -> None:
         PoolingTokenizer().decode(torch.zeros(1, 8, 2, 2, 2))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"spatial": 7}, "even"), ({"temporal": 0}, "temporal"), ({"latent_ch": 0}, "latent_ch"),
-], ids=["odd-spatial", "zero-temporal", "zero-channels"])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"spatial": 7}, "even"),
+        ({"temporal": 0}, "temporal"),
+        ({"latent_ch": 0}, "latent_ch"),
+    ],
+    ids=["odd-spatial", "zero-temporal", "zero-channels"],
+)
 def test_pooling_rejects_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         PoolingTokenizer(**kwargs)
@@ -150,7 +162,11 @@ def test_pooling_rejects_bad_arguments(kwargs: dict, match: str) -> None:
 def test_identity_tokenizer() -> None:
     tok = IdentityTokenizer()
     video = torch.rand(2, 3, 6, 5, 7) * 2 - 1
-    assert (tok.latent_ch, tok.spatial_compression_factor, tok.temporal_compression_factor) == (3, 1, 1)
+    assert (tok.latent_ch, tok.spatial_compression_factor, tok.temporal_compression_factor) == (
+        3,
+        1,
+        1,
+    )
     assert tok.get_latent_num_frames(6) == 6 and tok.get_pixel_num_frames(6) == 6
     torch.testing.assert_close(tok.decode(tok.encode(video)), video)
     wide = IdentityTokenizer(latent_ch=16)

@@ -61,7 +61,11 @@ def test_tokenizer_on_meta_counts_and_factors() -> None:
     tok = Wan21VAE(device="meta")
     assert isinstance(tok, VideoTokenizer)
     assert sum(p.numel() for p in tok.parameters()) == 126_892_531
-    assert (tok.latent_ch, tok.spatial_compression_factor, tok.temporal_compression_factor) == (16, 8, 4)
+    assert (tok.latent_ch, tok.spatial_compression_factor, tok.temporal_compression_factor) == (
+        16,
+        8,
+        4,
+    )
     assert tok.get_latent_num_frames(93) == 24 and tok.get_pixel_num_frames(24) == 93
     assert tok.model.encoder.conv1.weight.dtype == torch.bfloat16
     assert not any(p.requires_grad for p in tok.parameters())
@@ -77,8 +81,9 @@ def test_tokenizer_on_meta_counts_and_factors() -> None:
     ],
     ids=["encode-5f", "encode-9f", "decode-2lat", "decode-3lat"],
 )
-def test_forward_parity_with_reference(parity: dict, tiny_model: WanVAEModel, name: str,
-                                       call: tuple[str, str], tol: float) -> None:
+def test_forward_parity_with_reference(
+    parity: dict, tiny_model: WanVAEModel, name: str, call: tuple[str, str], tol: float
+) -> None:
     method, key = call
     with torch.no_grad():
         out = getattr(tiny_model, method)(parity["inputs"][key], _scale(parity))
@@ -89,15 +94,23 @@ def test_forward_parity_with_reference(parity: dict, tiny_model: WanVAEModel, na
 
 def test_reconstruction_parity(parity: dict, tiny_model: WanVAEModel) -> None:
     with torch.no_grad():
-        recon = tiny_model.decode(tiny_model.encode(parity["inputs"]["video_5f"], _scale(parity)), _scale(parity))
+        recon = tiny_model.decode(
+            tiny_model.encode(parity["inputs"]["video_5f"], _scale(parity)), _scale(parity)
+        )
     assert float((recon - parity["outputs"]["recon_5f"]).abs().max()) <= 5e-5
 
 
-@pytest.mark.parametrize("temporal_window, decode_window", [(4, 1), (8, 2), (16, 3)],
-                         ids=["enc4-dec1", "enc8-dec2", "enc16-dec3"])
-def test_chunk_sizes_only_change_round_off(parity: dict, tiny_model: WanVAEModel,
-                                           temporal_window: int, decode_window: int) -> None:
-    video = torch.cat([parity["inputs"]["video_9f"], parity["inputs"]["video_9f"][:, :, 1:]], dim=2)  # 17 f
+@pytest.mark.parametrize(
+    "temporal_window, decode_window",
+    [(4, 1), (8, 2), (16, 3)],
+    ids=["enc4-dec1", "enc8-dec2", "enc16-dec3"],
+)
+def test_chunk_sizes_only_change_round_off(
+    parity: dict, tiny_model: WanVAEModel, temporal_window: int, decode_window: int
+) -> None:
+    video = torch.cat(
+        [parity["inputs"]["video_9f"], parity["inputs"]["video_9f"][:, :, 1:]], dim=2
+    )  # 17 f
     scale = _scale(parity)
     with torch.no_grad():
         tiny_model.set_windows(temporal_window=16, decode_window=1)
@@ -141,14 +154,20 @@ def tiny_ckpt(tmp_path: Path, parity: dict) -> Path:
 
 
 def test_tokenizer_loads_local_weights(parity: dict, tiny_ckpt: Path) -> None:
-    tok = Wan21VAE(ckpt_path=str(tiny_ckpt), dtype="float32",
-                   latent_mean=parity["inputs"]["scale_mean"].tolist(),
-                   latent_std=parity["inputs"]["scale_std"].tolist(), **TINY)
+    tok = Wan21VAE(
+        ckpt_path=str(tiny_ckpt),
+        dtype="float32",
+        latent_mean=parity["inputs"]["scale_mean"].tolist(),
+        latent_std=parity["inputs"]["scale_std"].tolist(),
+        **TINY,
+    )
     z = tok.encode(parity["inputs"]["video_5f"])
     assert z.dtype == torch.float32
     torch.testing.assert_close(z, parity["outputs"]["encode_mu_5f"], atol=1e-5, rtol=0)
     video = tok.decode(parity["inputs"]["z_2f"])
-    torch.testing.assert_close(video, parity["outputs"]["decode_5f"].clamp(-1, 1), atol=5e-5, rtol=0)
+    torch.testing.assert_close(
+        video, parity["outputs"]["decode_5f"].clamp(-1, 1), atol=5e-5, rtol=0
+    )
 
 
 def test_tokenizer_bf16_close_to_fp32(parity: dict, tiny_ckpt: Path) -> None:
@@ -172,7 +191,10 @@ def test_random_init_tokenizer_shapes(frames: int) -> None:
 
 
 def test_missing_weights_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="model.config.tokenizer.ckpt_path=.*neither an existing file.*Wan2.1/vae"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="model.config.tokenizer.ckpt_path=.*neither an existing file.*Wan2.1/vae",
+    ):
         Wan21VAE(ckpt_path=str(tmp_path / "Wan2.1_VAE.pth"), **TINY)
 
 

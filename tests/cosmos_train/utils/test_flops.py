@@ -11,8 +11,8 @@ from cosmos_train.nets import presets
 from cosmos_train.utils.flops import (
     dit_forward_flops_breakdown,
     dit_forward_flops_per_sample,
-    dit_train_flops_per_sample,
     dit_tokens_per_sample,
+    dit_train_flops_per_sample,
 )
 
 
@@ -33,20 +33,31 @@ def test_per_token_terms_match_trainer_spec() -> None:
     b = dit_forward_flops_breakdown(kw, (24, 60, 104))
     N, L, D = 37_440, 28, 2048
     per_token_linear = (b["self_attn_linear"] + b["mlp"] + 2.0 * L * N * 2 * D * D) / N
-    assert per_token_linear == pytest.approx(2 * L * 14 * D * D) and per_token_linear / 1e9 == pytest.approx(3.29, rel=0.01)
+    assert per_token_linear == pytest.approx(
+        2 * L * 14 * D * D
+    ) and per_token_linear / 1e9 == pytest.approx(3.29, rel=0.01)
     assert b["self_attn_sdpa"] / N == 4 * L * N * D
     assert b["cross_attn_sdpa"] / N == 4 * L * 512 * D
-    assert dit_train_flops_per_sample(kw, (24, 60, 104)) == 3 * dit_forward_flops_per_sample(kw, (24, 60, 104))
+    assert dit_train_flops_per_sample(kw, (24, 60, 104)) == 3 * dit_forward_flops_per_sample(
+        kw, (24, 60, 104)
+    )
 
 
 def test_projection_and_net_or_kwargs_agree() -> None:
     kw = presets.PRESETS["predict2_5_2B"]
     with torch.device("meta"):
         net = presets.predict2_5_2B()
-    assert dit_train_flops_per_sample(net, (24, 60, 104)) == dit_train_flops_per_sample(kw, (24, 60, 104))
+    assert dit_train_flops_per_sample(net, (24, 60, 104)) == dit_train_flops_per_sample(
+        kw, (24, 60, 104)
+    )
     b = dit_forward_flops_breakdown(kw, (24, 60, 104))
     assert b["text_projection"] == 2.0 * 512 * 100352 * 1024
-    assert dit_forward_flops_breakdown(presets.PRESETS["cosmos_v1_2B"], (24, 60, 104))["text_projection"] == 0
+    assert (
+        dit_forward_flops_breakdown(presets.PRESETS["cosmos_v1_2B"], (24, 60, 104))[
+            "text_projection"
+        ]
+        == 0
+    )
 
 
 @pytest.mark.parametrize("projection", [False, True], ids=["plain", "text_projection"])

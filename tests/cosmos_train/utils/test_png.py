@@ -11,7 +11,9 @@ from cosmos_train.utils.png import write_png
 
 
 def test_png_round_trips_through_ffmpeg(tmp_path):
-    image = torch.randint(0, 256, (3, 7, 11), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    image = torch.randint(
+        0, 256, (3, 7, 11), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
     path = write_png(tmp_path / "sub" / "x.png", image)
     with av.open(str(path)) as container:
         (frame,) = list(container.decode(video=0))
