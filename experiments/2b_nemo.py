@@ -7,7 +7,8 @@ Run (8 GPUs, FSDP2)::
 
 Weights, as Cosmos loads them, by catalogue name through the Hugging Face cache
 (:mod:`cosmos_train.checkpoint.hub`; ``HF_HOME``/``HF_HUB_OFFLINE`` are honoured): the released
-2B post-trained net (``checkpoint.load_path``), the Wan2.1 VAE (``model.config.tokenizer.ckpt_path``)
+2B post-trained net (``checkpoint.load_path``), the Wan2.1 VAE
+(``model.config.tokenizer.ckpt_path``)
 and Cosmos-Reason1.1-7B (``model.config.text_encoder.weights``). Any of them may be a local path
 instead. A run that loads the released net stops if the VAE or text encoder would be random.
 
@@ -19,7 +20,8 @@ and ``metas/<stem>.txt`` (one caption per video; or ``captions/<stem>.json`` wit
 
 Text: as in Cosmos, Reason1 embeddings ``[512, 100352]`` are computed online in the training step
 (``text_encoder=reason1_online``: frozen 7B decoder in bf16 on each GPU, 13.2 GiB; embeddings
-of repeated captions are cached). ``text_encoder=precomputed`` reads ``reason1_embeddings/<stem>.pt``
+of repeated captions are cached). ``text_encoder=precomputed`` reads
+``reason1_embeddings/<stem>.pt``
 instead, written by ``python tools/compute_text_embeddings.py --dataset-dir
 datasets/cosmos_nemo_assets --subdir reason1_embeddings --encoder reason1``.
 
@@ -56,9 +58,8 @@ def make_config():
     model.conditional_frames_probs = {0: 0.5, 1: 0.25, 2: 0.25}
     model.min_num_conditional_frames = 0
     model.max_num_conditional_frames = 2
-    if str(getattr(model.tokenizer, "_target_", "")).endswith(
-        "Wan21VAE"
-    ):  # not under a tokenizer=standin pin
+    # not under a tokenizer=standin pin
+    if str(getattr(model.tokenizer, "_target_", "")).endswith("Wan21VAE"):
         model.tokenizer.ckpt_path = "Wan2.1/vae"
 
     # Net: Cosmos's 2B size with the released Predict2.5 changes written out, so a command-line

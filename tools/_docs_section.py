@@ -1,5 +1,8 @@
-"""One tool's section of ``docs/benchmarks.md``: each benchmark owns the text between
-``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` and rewrites only that, leaving the others alone."""
+"""One tool's section of ``docs/benchmarks.md``.
+
+Each benchmark owns the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` and
+rewrites only that, leaving the others alone.
+"""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ def _since(t0: tuple[float, float]) -> tuple[float, float]:
 
 
 def bare_loop(steps: int, model: dict[str, Any] = MODEL, batch: int = BATCH) -> tuple[float, float]:
-    """(wall, CPU) seconds for ``steps`` optimizer steps of a plain loop (same work as the trainer)."""
+    """(wall, CPU) seconds for ``steps`` optimizer steps of a plain loop (same work as the
+    trainer)."""
     net_model, opt, sched, loader = _parts(model, batch)
     net_model.train()
     params = [p for _, p in net_model.optimizer_parameters()]
@@ -119,7 +120,8 @@ def measure(
 
 
 def render(result: dict[str, Any], threads: int) -> tuple[str, float]:
-    """The markdown section for a :func:`measure` result, and the bare loop's median step time (s)."""
+    """The markdown section for a :func:`measure` result, and the bare loop's median step time
+    (s)."""
     bare, tr, steps = result["bare"], result["trainer"], result["steps"]
     wall = [t[0] / b[0] for b, t in zip(bare, tr)]
     cpu = [t[1] / b[1] for b, t in zip(bare, tr)]
@@ -132,9 +134,12 @@ def render(result: dict[str, Any], threads: int) -> tuple[str, float]:
     lines = [
         "## Trainer overhead (`tools/bench_train.py`)",
         "",
-        f"`Trainer.fit` vs a bare PyTorch loop doing the same work (toy DiT-like model {result['model']}, "
-        f"batch {result['batch']}, AdamW + LambdaLR + power EMA + clip {CLIP}; no logging), {steps} steps per run, "
-        f"{result['runs']} alternating runs of each after a warm-up; torch {torch.__version__}, {threads} thread(s), "
+        "`Trainer.fit` vs a bare PyTorch loop doing the same work (toy DiT-like model "
+        f"{result['model']}, "
+        f"batch {result['batch']}, AdamW + LambdaLR + power EMA + clip {CLIP}; no logging), "
+        f"{steps} steps per run, "
+        f"{result['runs']} alternating runs of each after a warm-up; torch {torch.__version__}, "
+        f"{threads} thread(s), "
         f"{os.cpu_count()} CPUs, load average {load:.1f} at the end.",
         "",
         "| loop | median wall / step | median CPU / step |",
@@ -144,8 +149,10 @@ def render(result: dict[str, Any], threads: int) -> tuple[str, float]:
         "",
         f"Median per-pair ratio, wall: **{ratio_wall:.3f}** ({(ratio_wall - 1) * 100:+.1f}%), "
         f"CPU time: **{ratio_cpu:.3f}** ({(ratio_cpu - 1) * 100:+.1f}%); target <= +5%. "
-        f"Pair ratios (wall): {', '.join(f'{x:.3f}' for x in wall)}; (CPU): {', '.join(f'{x:.3f}' for x in cpu)}.",
-        "CPU time is the robust number on a shared machine (other processes inflate wall time at random).",
+        f"Pair ratios (wall): {', '.join(f'{x:.3f}' for x in wall)}; (CPU): "
+        f"{', '.join(f'{x:.3f}' for x in cpu)}.",
+        "CPU time is the robust number on a shared machine (other processes inflate wall time at "
+        "random).",
     ]
     return "\n".join(lines), step_bare
 
@@ -172,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     print(body)
     if step_bare < 0.05:
         print(
-            f"warning: bare steps take {step_bare * 1e3:.1f} ms (< 50 ms); overhead ratios of tiny steps are noisy",
+            f"warning: bare steps take {step_bare * 1e3:.1f} ms (< 50 ms); overhead ratios of tiny "
+            "steps are noisy",
             file=sys.stderr,
         )
     if not args.no_write:

@@ -336,9 +336,8 @@ def compute(args: argparse.Namespace) -> tuple[int, int]:
         if args.encoder == "reason1"
         else (str(args.checkpoint) if args.encoder == "t5" else None)
     )
-    text_len = (
-        args.text_len if args.encoder == "reason1" else None
-    )  # only reason1 files are untrimmed
+    # only reason1 files are untrimmed
+    text_len = args.text_len if args.encoder == "reason1" else None
 
     def done(stem: str, caption: str) -> bool:
         path = out_dir / f"{stem}{suffix}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Score a run trained on the synthetic moving shapes: where the generated shapes are, and how much is left.
+"""Score a run trained on the synthetic moving shapes: where the generated shapes are, and how much
+is left.
 
     python tools/eval_synthetic.py experiments/tiny_cpu.py     # that experiment's run
     python tools/eval_synthetic.py /tmp/imaginaire4-output/cosmos_train/cpu/tiny_cpu
@@ -9,7 +10,8 @@ For held-out clips (the run's validation set, else its training set with ``--dat
 model generates every frame after the conditioning frame from the clip's caption embedding and
 first latent frame, with the EMA weights (``--regular`` for the others). Per clip and frame it
 reports the colour-mass centroid error in pixels against the shape's true centre, the fraction of
-the shape's colour mass kept and the video PSNR (definitions: ``cosmos_train.data.synthetic_metrics``),
+the shape's colour mass kept and the video PSNR (definitions:
+``cosmos_train.data.synthetic_metrics``),
 and the same for the tokenizer's round trip of the ground truth (the best any model can do).
 It writes ``eval_synthetic.json`` and ``contact_sheet.png`` (per clip: ground truth, then generated;
 frames left to right) to ``--output-dir`` (default ``<job>/eval/<checkpoint name>``).
@@ -82,7 +84,8 @@ def check_synthetic(config: Any) -> None:
 
 
 def held_out_dataset(config: Any, data_seed: int | None) -> Any:
-    """The run's validation dataset (else its training dataset) rebuilt, optionally with another seed."""
+    """The run's validation dataset (else its training dataset) rebuilt, optionally with another
+    seed."""
     check_synthetic(config)
     key, loader = _eval_loader(config)
     dataset = lazycfg.instantiate(loader.dataset)
@@ -195,7 +198,8 @@ def evaluate(
 
 
 def summarize(clips: list[dict[str, Any]], key: str, first: int) -> dict[str, Any]:
-    """Medians over clips and generated frames (the targets' form), plus per-frame and per-shape medians."""
+    """Medians over clips and generated frames (the targets' form), plus per-frame and per-shape
+    medians."""
     errors = [e for c in clips for e in c[key]["centroid_error_px"][first:]]
     last_kept = [c[key]["mass_kept"][-1] for c in clips]
     num_frames = len(clips[0][key]["centroid_error_px"])
@@ -240,7 +244,8 @@ def format_report(result: dict[str, Any], source: str) -> str:
     lines.append("frame  centroid err px (median)  mass kept (median)")
     for f in range(first, result["num_frames"]):
         lines.append(
-            f"{f:>5}  {gen['per_frame_centroid_error_px_median'][f]:>24.2f}  {gen['per_frame_mass_kept_median'][f]:>18.0%}"
+            f"{f:>5}  {gen['per_frame_centroid_error_px_median'][f]:>24.2f}  "
+            f"{gen['per_frame_mass_kept_median'][f]:>18.0%}"
         )
     lines.append("")
     lines.append(
@@ -250,7 +255,8 @@ def format_report(result: dict[str, Any], source: str) -> str:
         m = c["generated"]
         err = statistics.median(m["centroid_error_px"][first:])
         lines.append(
-            f"{c['index']:>4}  {c['caption']:<30} {err:>24.2f}  {m['mass_kept'][-1]:>16.0%}  {m['psnr_db']:>7.2f}"
+            f"{c['index']:>4}  {c['caption']:<30} {err:>24.2f}  {m['mass_kept'][-1]:>16.0%}  "
+            f"{m['psnr_db']:>7.2f}"
         )
     lines.append("")
     for name, s in (("generated", gen), ("tokenizer round trip (ceiling)", ref)):
@@ -259,8 +265,10 @@ def format_report(result: dict[str, Any], source: str) -> str:
             for k, v in s["per_shape"].items()
         )
         lines.append(
-            f"{name}: median centroid error {s['centroid_error_px_median']:.2f} px (p90 {s['centroid_error_px_p90']:.2f}), "
-            f"mass kept at the last frame {s['mass_kept_last_median']:.0%} (min {s['mass_kept_last_min']:.0%}), "
+            f"{name}: median centroid error {s['centroid_error_px_median']:.2f} px (p90 "
+            f"{s['centroid_error_px_p90']:.2f}), "
+            f"mass kept at the last frame {s['mass_kept_last_median']:.0%} (min "
+            f"{s['mass_kept_last_min']:.0%}), "
             f"PSNR {s['psnr_db_mean']:.2f} dB; per shape: {shapes}"
         )
     return "\n".join(lines)
@@ -284,7 +292,8 @@ def _run(args: argparse.Namespace) -> None:
     if not job_dir.is_dir():
         raise ConfigError(
             f"{job_dir} is not a directory: pass the job directory of a trained run, or the "
-            "experiment file it was trained from (train it first: python tools/train.py EXPERIMENT.py)"
+            "experiment file it was trained from (train it first: python tools/train.py "
+            "EXPERIMENT.py)"
         )
     saved = job_dir / "config.yaml"
     if saved.is_file():  # check the data before building the model (a 2B net takes a while)

@@ -231,7 +231,8 @@ def step_time(
     bw = lambda group: (cluster.intra_node_gbps if intra(group) else cluster.inter_node_gbps) * 1e9  # noqa: E731
     compute = work.batch * work.flops_per_sample / layout.cp / (tflops * 1e12)
     t_fsdp = (comm["fsdp_all_gather"] + comm["fsdp_reduce_scatter"]) / bw(layout.shard)
-    # Replicas of a shard are ranks i, i+s, i+2s, ...: one node only when the whole world is one node.
+    # Replicas of a shard are ranks i, i+s, i+2s, ...: one node only when the whole world is one
+    # node.
     t_fsdp += comm["hsdp_all_reduce"] / bw(cluster.gpus)
     t_cp = comm["cp_all_to_all"] / bw(layout.cp)
     return {
@@ -257,7 +258,8 @@ def valid_layouts(work: Workload, cluster: Cluster) -> list[Layout]:
 def plan(
     work: Workload, cluster: Cluster, *, tflops: float, working_units: float, headroom: float = 0.92
 ) -> list[dict]:
-    """Every valid layout with its memory, step time and throughput; fitting ones first, fastest first."""
+    """Every valid layout with its memory, step time and throughput; fitting ones first, fastest
+    first."""
     rows = []
     for lay in valid_layouts(work, cluster):
         mem = memory_gib(work, lay, working_units=working_units)
@@ -315,7 +317,8 @@ _ROW = re.compile(r"^(?P<res>\d+)p_(?P<mode>.+)_(?P<how>eager|compiled)(?P<ema>_
 
 
 def measured_runs(folder: Path = GPU_RUNS) -> list[dict]:
-    """Single-H100 rows of the 2B net from ``nets_bench_*.json``: resolution, mode, step, TFLOP/s, peak."""
+    """Single-H100 rows of the 2B net from ``nets_bench_*.json``: resolution, mode, step, TFLOP/s,
+    peak."""
     rows = []
     for path in sorted(glob.glob(str(folder / "nets_bench_*.json"))):
         for key, val in json.loads(Path(path).read_text()).items():
@@ -439,17 +442,25 @@ def report(
     W: float,
 ) -> str:
     lines = [
-        f"# {work.name}: {work.params / 1e9:.2f}B params, {work.num_blocks} blocks x D={work.model_channels}, "
-        f"{work.num_heads} heads; {work.tokens:,} tokens/sample ({work.token_frames} frames); batch {work.batch}/DP group; "
+        f"# {work.name}: {work.params / 1e9:.2f}B params, {work.num_blocks} blocks x "
+        f"D={work.model_channels}, "
+        f"{work.num_heads} heads; {work.tokens:,} tokens/sample ({work.token_frames} frames); "
+        f"batch {work.batch}/DP group; "
         f"AC {work.ac_mode}; EMA {'on' if work.ema else 'off'}",
-        f"# cluster: {cluster.gpus} GPUs ({cluster.gpus_per_node}/node, {cluster.mem_gib:g} GiB), links "
-        f"{cluster.intra_node_gbps:g} GB/s in a node, {cluster.inter_node_gbps:g} GB/s across nodes; "
-        f"compute at {tflops:.0f} model TFLOP/s per GPU (measured single-H100 rate), working set W={W:.1f}",
-        f"# FLOPs: {work.flops_per_sample / 1e15:.2f} PFLOP per sample (model FLOPs, 3x forward); a step is "
+        f"# cluster: {cluster.gpus} GPUs ({cluster.gpus_per_node}/node, {cluster.mem_gib:g} GiB), "
+        "links "
+        f"{cluster.intra_node_gbps:g} GB/s in a node, {cluster.inter_node_gbps:g} GB/s across "
+        "nodes; "
+        f"compute at {tflops:.0f} model TFLOP/s per GPU (measured single-H100 rate), working set "
+        f"W={W:.1f}",
+        f"# FLOPs: {work.flops_per_sample / 1e15:.2f} PFLOP per sample (model FLOPs, 3x forward); "
+        "a step is "
         f"global batch (dp x {work.batch}) x that; per GPU: {work.batch} x that / cp",
         "",
-        f"{'shard':>5} {'cp':>3} {'dp':>4} | {'params':>6} {'grads':>6} {'optim':>6} {'ema':>5} {'gath':>5} {'act':>6} "
-        f"{'work':>5} {'TOTAL':>6} | {'FSDP/step':>11} {'CP/step':>11} | {'compute':>7} {'cp':>6} {'fsdp':>6} "
+        f"{'shard':>5} {'cp':>3} {'dp':>4} | {'params':>6} {'grads':>6} {'optim':>6} {'ema':>5} "
+        f"{'gath':>5} {'act':>6} "
+        f"{'work':>5} {'TOTAL':>6} | {'FSDP/step':>11} {'CP/step':>11} | {'compute':>7} {'cp':>6} "
+        f"{'fsdp':>6} "
         f"{'STEP s':>7} {'smpl/s':>7} fits",
     ]
     pick = [r for r in rows if chosen is None or r["layout"] == chosen]
@@ -458,10 +469,14 @@ def report(
         c = comm_bytes(work, lay, cluster.gpus)
         fsdp = c["fsdp_all_gather"] + c["fsdp_reduce_scatter"] + c["hsdp_all_reduce"]
         lines.append(
-            f"{lay.shard:>5} {lay.cp:>3} {lay.dp(cluster.gpus):>4} | {m['params_fp32']:6.1f} {m['grads_fp32']:6.1f} "
-            f"{m['adamw_fp32']:6.1f} {m['ema_fp32']:5.1f} {m['gathered_bf16']:5.1f} {m['activations']:6.1f} "
-            f"{m['working_set']:5.1f} {m['total']:6.1f} | {_fmt_bytes(fsdp)} {_fmt_bytes(c['cp_all_to_all'])} | "
-            f"{t['compute']:7.2f} {t['cp']:6.2f} {t['fsdp']:6.2f} {t['step']:7.2f} {r['samples_per_s']:7.3f} "
+            f"{lay.shard:>5} {lay.cp:>3} {lay.dp(cluster.gpus):>4} | {m['params_fp32']:6.1f} "
+            f"{m['grads_fp32']:6.1f} "
+            f"{m['adamw_fp32']:6.1f} {m['ema_fp32']:5.1f} {m['gathered_bf16']:5.1f} "
+            f"{m['activations']:6.1f} "
+            f"{m['working_set']:5.1f} {m['total']:6.1f} | {_fmt_bytes(fsdp)} "
+            f"{_fmt_bytes(c['cp_all_to_all'])} | "
+            f"{t['compute']:7.2f} {t['cp']:6.2f} {t['fsdp']:6.2f} {t['step']:7.2f} "
+            f"{r['samples_per_s']:7.3f} "
             f"{'yes' if r['fits'] else 'NO'}"
         )
     if chosen is None:
@@ -470,12 +485,14 @@ def report(
             lines.append(
                 f"\nsuggestion: model.config.fsdp_shard_size={best['layout'].shard} "
                 f"model_parallel.context_parallel_size={best['layout'].cp} "
-                f"(predicted {best['time']['step']:.2f} s/step, {best['samples_per_s']:.3f} samples/s, "
+                f"(predicted {best['time']['step']:.2f} s/step, {best['samples_per_s']:.3f} "
+                "samples/s, "
                 f"{best['mem']['total']:.1f} GiB/GPU)"
             )
         else:
             lines.append(
-                "\nsuggestion: nothing fits; use more GPUs, a leaner AC mode (block/selective) or shorter clips"
+                "\nsuggestion: nothing fits; use more GPUs, a leaner AC mode (block/selective) or "
+                "shorter clips"
             )
     return "\n".join(lines)
 
@@ -518,14 +535,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = measured_runs()
     if args.check:
         print(
-            f"{'run':<36} {'step meas':>9} {'step pred':>9} {'err':>6} | {'peak meas':>9} {'peak pred':>9} {'err':>6}  (TFLOP/s used)"
+            f"{'run':<36} {'step meas':>9} {'step pred':>9} {'err':>6} | {'peak meas':>9} "
+            f"{'peak pred':>9} {'err':>6}  (TFLOP/s used)"
         )
         for c in check_against_runs(runs):
             es = c["step_predicted"] / c["step_measured"] - 1
             em = c["peak_predicted"] / c["peak_measured"] - 1
             print(
                 f"{c['key']:<36} {c['step_measured']:9.2f} {c['step_predicted']:9.2f} {es:+6.1%} | "
-                f"{c['peak_measured']:9.1f} {c['peak_predicted']:9.1f} {em:+6.1%}  ({c['tflops_used']:.0f})"
+                f"{c['peak_measured']:9.1f} {c['peak_predicted']:9.1f} {em:+6.1%}  "
+                f"({c['tflops_used']:.0f})"
             )
         return 0
     if not args.experiment:
@@ -549,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = Layout(args.shard, args.cp) if args.shard else None
     if chosen and chosen not in [r["layout"] for r in rows]:
         p.error(
-            f"shard={args.shard} cp={args.cp} is not a valid layout for {args.gpus} GPUs and {work.num_heads} heads"
+            f"shard={args.shard} cp={args.cp} is not a valid layout for {args.gpus} GPUs and "
+            f"{work.num_heads} heads"
         )
     print(report(work, cluster, rows, chosen=chosen, tflops=tflops, W=W))
     return 0

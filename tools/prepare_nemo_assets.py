@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.output_dir}: {counts['added']} added, {counts['kept']} unchanged, "
         f"{counts['replaced']} replaced, {counts['short']} shorter than {args.num_frames} frames. "
-        f"Next (optional): python tools/compute_text_embeddings.py --dataset-dir {args.output_dir} ..."
+        f"Next (optional): python tools/compute_text_embeddings.py --dataset-dir {args.output_dir} "
+        "..."
     )
     return 0
 

@@ -51,7 +51,8 @@ class LoadReport:
         missing, unexpected: keys the module has but the file lacks, and the reverse (per target,
             prefixed ``net.``/``net_ema.``); only non-empty with ``strict=False``.
         shape_mismatch: ``(key, file_shape, module_shape)``; those tensors were not loaded.
-        ignored: keys deliberately skipped (TE ``_extra_state``, ``net_ema.*`` when not loading EMA).
+        ignored: keys deliberately skipped (TE ``_extra_state``, ``net_ema.*`` when not loading
+            EMA).
         cast: ``{"bfloat16->float32": n, ...}`` dtype conversions applied.
     """
 
@@ -146,18 +147,22 @@ def _mismatch_message(path: str, missing: list, unexpected: list, shapes: list) 
     parts = [f"checkpoint {path} does not match the model:"]
     if missing:
         parts.append(
-            f"  missing keys ({len(missing)}; in the model, not in the file):\n{_fmt(missing, len(missing))}"
+            f"  missing keys ({len(missing)}; in the model, not in the "
+            f"file):\n{_fmt(missing, len(missing))}"
         )
     if unexpected:
         parts.append(
-            f"  unexpected keys ({len(unexpected)}; in the file, not in the model):\n{_fmt(unexpected, len(unexpected))}"
+            f"  unexpected keys ({len(unexpected)}; in the file, not in the "
+            f"model):\n{_fmt(unexpected, len(unexpected))}"
         )
     if shapes:
         rows = [f"{k}: file {list(a)} vs model {list(b)}" for k, a, b in shapes]
         parts.append(f"  shape mismatches ({len(shapes)}):\n{_fmt(rows, len(rows))}")
     parts.append(
-        "  To proceed: build the net with the config the checkpoint was trained with (e.g. the matching "
-        "net preset: predict2_5_2B for the released 2B, crossattn projection and extra pos-emb flags), "
+        "  To proceed: build the net with the config the checkpoint was trained with (e.g. the "
+        "matching "
+        "net preset: predict2_5_2B for the released 2B, crossattn projection and extra pos-emb "
+        "flags), "
         "or pass strict=False to load the matching tensors and leave the rest as initialised."
     )
     return "\n".join(parts)
@@ -175,7 +180,8 @@ def _load_into(
             continue
         target = expected[key]
         if value.dtype != target.dtype:
-            tag = f"{str(value.dtype).removeprefix('torch.')}->{str(target.dtype).removeprefix('torch.')}"
+            src_name = str(value.dtype).removeprefix("torch.")
+            tag = f"{src_name}->{str(target.dtype).removeprefix('torch.')}"
             report.cast[tag] = report.cast.get(tag, 0) + 1
             value = value.to(target.dtype)
         if hasattr(target, "device_mesh") and hasattr(target, "placements"):
@@ -203,7 +209,8 @@ def load_consolidated(
     """Load an official consolidated checkpoint into ``net`` (and ``net_ema``).
 
     Args:
-        path: a ``.pt`` file (``model.pt``, ``model_ema_fp32.pt``, ``*_ema_bf16.pt``, or a bare state_dict).
+        path: a ``.pt`` file (``model.pt``, ``model_ema_fp32.pt``, ``*_ema_bf16.pt``, or a bare
+            state_dict).
         net: the module receiving the ``net.*`` weights (cast to its dtypes, e.g. bf16 -> fp32).
         net_ema: the EMA module, if any.
         strict: raise :class:`CheckpointMismatchError` on missing/unexpected keys or shape
@@ -305,8 +312,10 @@ def save_consolidated(
     for module in (net, net_ema):
         if module is not None and any(is_adapter_key(k) for k in module.state_dict()):
             raise ValueError(
-                "save_consolidated: the net has LoRA adapters (base_layer/lora_A/lora_B keys are not the released "
-                "layout); write lora_export.merged_state_dict(net) (merged weights) or lora_export.save_adapter (adapter only)"
+                "save_consolidated: the net has LoRA adapters (base_layer/lora_A/lora_B keys are "
+                "not the released "
+                "layout); write lora_export.merged_state_dict(net) (merged weights) or "
+                "lora_export.save_adapter (adapter only)"
             )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,7 +331,8 @@ def save_consolidated(
             value = value.detach()
             if value.is_meta:
                 raise ValueError(
-                    f"cannot save {prefix}{key}: it is on the meta device (materialise the net first)"
+                    f"cannot save {prefix}{key}: it is on the meta device (materialise the net "
+                    "first)"
                 )
             if dtype is not None and value.is_floating_point():
                 value = value.to(dtype)

@@ -240,7 +240,8 @@ def _from_hub(hub: HubWeights, spec: str, what: str) -> Path:
         state = (
             f"HF_HUB_OFFLINE is set and it is not in the hub cache {cache}"
             if offline
-            else f"it is not in the hub cache {cache} and could not be fetched ({type(err).__name__})"
+            else f"it is not in the hub cache {cache} and could not be fetched "
+            f"({type(err).__name__})"
         )
         label = f" ({hub.what})" if hub.what else ""
         raise WeightsNotFoundError(

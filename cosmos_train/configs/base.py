@@ -6,27 +6,28 @@ neither registering nor loading a config imports torch.
 
 Default choices (Cosmos's primary defaults list, in order; ``*`` = differs from Cosmos):
 
-=============  =========================================  ======================================
-group          default                                    package
-=============  =========================================  ======================================
-data_train     mock                                       dataloader_train
-data_val       mock                                       dataloader_val
-optimizer      fusedadamw                                 optimizer
-scheduler      lambdalinear                               scheduler
-model          ddp                                        _global_ (model, trainer.distributed_parallelism)
-callbacks      basic                                      trainer.callbacks
-net            (none; experiments select one)             model.config.net
-conditioner    video_prediction_conditioner               model.config.conditioner
-ema            power                                      model.config.ema
-tokenizer      wan2pt1_tokenizer *                        model.config.tokenizer
-text_encoder   precomputed *                              model.config.text_encoder
-checkpoint     local *                                    checkpoint
-ckpt_type      dcp *                                      checkpoint.type
-=============  =========================================  ======================================
+=============  ==============================  =================================================
+group          default                         package
+=============  ==============================  =================================================
+data_train     mock                            dataloader_train
+data_val       mock                            dataloader_val
+optimizer      fusedadamw                      optimizer
+scheduler      lambdalinear                    scheduler
+model          ddp                             _global_ (model, trainer.distributed_parallelism)
+callbacks      basic                           trainer.callbacks
+net            (none; experiments select one)  model.config.net
+conditioner    video_prediction_conditioner    model.config.conditioner
+ema            power                           model.config.ema
+tokenizer      wan2pt1_tokenizer *             model.config.tokenizer
+text_encoder   precomputed *                   model.config.text_encoder
+checkpoint     local *                         checkpoint
+ckpt_type      dcp *                           checkpoint.type
+=============  ==============================  =================================================
 
 ``*``: Cosmos's default tokenizer option is not registered (composing without an experiment
 fails there); its default checkpoint option ``s3`` is a disabled object store (``local`` here);
-its default ``ckpt_type`` ``dummy`` silently saves nothing (``dcp`` here; ``ckpt_type=disabled`` opts out).
+its default ``ckpt_type`` ``dummy`` silently saves nothing (``dcp`` here; ``ckpt_type=disabled``
+opts out).
 ``text_encoder`` is ours (Cosmos sets ``text_encoder_config`` inside the model config).
 """
 
@@ -123,7 +124,8 @@ def select_model(config: Config, option: str) -> Config:
 
 
 def select_checkpoint(config: Config, option: str) -> Config:
-    """Selects ``checkpoint=option`` and re-applies the current ``ckpt_type`` choice (see ``select_model``)."""
+    """Selects ``checkpoint=option`` and re-applies the current ``ckpt_type`` choice (see
+    ``select_model``)."""
     previous = choices(config).get("ckpt_type")
     select(config, "checkpoint", option)
     if previous is not None:

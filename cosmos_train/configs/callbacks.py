@@ -1,4 +1,5 @@
-"""``callbacks`` options (package ``trainer.callbacks``; a multi-option group: ``callbacks=[basic,wandb]``).
+"""``callbacks`` options (package ``trainer.callbacks``; a multi-option group:
+``callbacks=[basic,wandb]``).
 
 Each option is a mapping ``{name: L(Callback)(...)}``; selecting several merges them in order, and
 the trainer calls callbacks in that order. Mapping from Cosmos's options:
@@ -46,7 +47,8 @@ def tune_callbacks(config: Any, **settings: dict[str, Any]) -> None:
     choice on the command line (``callbacks=[basic,wandb]``, which replaces the experiment's own
     list) works with every experiment instead of failing with ``KeyError: '<name>'``.
 
-    Example: ``tune_callbacks(config, grad_clip={"clip_norm": 0.1}, every_n_sample_reg={"every_n": 200})``.
+    Example: ``tune_callbacks(config, grad_clip={"clip_norm": 0.1}, every_n_sample_reg={"every_n":
+    200})``.
     """
     callbacks = config.trainer.callbacks
     for name, values in settings.items():

@@ -1,4 +1,5 @@
-"""``checkpoint`` options (package ``checkpoint``) and ``ckpt_type`` options (package ``checkpoint.type``).
+"""``checkpoint`` options (package ``checkpoint``) and ``ckpt_type`` options (package
+``checkpoint.type``).
 
 ``checkpoint``:
 
@@ -10,7 +11,8 @@
 ``ckpt_type``: ``dcp`` (default; ``torch.distributed.checkpoint`` in Cosmos's layout, exact
 resume) or ``disabled`` (no checkpoints at all; the launcher logs a warning). Cosmos's ``dummy``
 is an alias of ``disabled``; ``~ckpt_type`` on the command line does the same. (There is no
-option called ``none``: ``ckpt_type=none`` would parse as null.) Select ``ckpt_type`` after ``checkpoint``: selecting ``checkpoint``
+option called ``none``: ``ckpt_type=none`` would parse as null.) Select ``ckpt_type`` after
+``checkpoint``: selecting ``checkpoint``
 replaces the whole section, ``type`` included.
 """
 

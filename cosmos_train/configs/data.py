@@ -10,7 +10,8 @@ Predict2.5 models assert on it). Here ``mock`` is the video loader alone with 93
 
 ``local_video`` reads the ``datasets/cosmos_nemo_assets`` folder layout (``videos/*.mp4``,
 ``metas/*.txt``, precomputed text embeddings); prepare it with ``tools/prepare_nemo_assets.py``.
-``dataset.caption_key=long|medium|short`` reads Cosmos's ``captions/<stem>.json`` instead of ``metas``.
+``dataset.caption_key=long|medium|short`` reads Cosmos's ``captions/<stem>.json`` instead of
+``metas``.
 
 Post-training at scale (issue 16):
 
@@ -158,7 +159,8 @@ def set_clips(
     """Sets the clip shape of a ``data_*`` option's dataset, whichever option is selected.
 
     The folder, shard and latent-cache datasets take ``video_size=(height, width)``; the mock and
-    synthetic datasets take ``height`` and ``width``; a joint loader's images get the same size. Experiments use this so a command-line
+    synthetic datasets take ``height`` and ``width``; a joint loader's images get the same size.
+    Experiments use this so a command-line
     ``data_train=mock`` pin keeps the recipe's clip shape and text width (a run without data).
     """
     dataset = _video_dataset(loader)

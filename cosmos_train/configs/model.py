@@ -1,4 +1,5 @@
-"""``model`` options (package ``_global_``: each sets ``model`` and ``trainer.distributed_parallelism``).
+"""``model`` options (package ``_global_``: each sets ``model`` and
+``trainer.distributed_parallelism``).
 
 As in Cosmos, ``model`` is ``L(ModelClass)(config=<typed model config>, _recursive_=False)``: the
 model receives its typed config with ``net``/``tokenizer``/``conditioner`` still lazy and builds
@@ -10,7 +11,8 @@ them itself (net on ``meta``, then sharded, then initialised).
   ``state_t=24``.
 * ``ddp_rectified_flow`` (ours): rectified flow with DDP (small nets, the CPU default).
 
-Selecting a model option replaces ``model`` wholesale; :func:`cosmos_train.configs.base.select_model`
+Selecting a model option replaces ``model`` wholesale;
+:func:`cosmos_train.configs.base.select_model`
 re-applies the current ``net``/``conditioner``/``ema``/``tokenizer`` choices afterwards.
 """
 

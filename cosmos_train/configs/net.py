@@ -21,7 +21,8 @@ from lazycfg import L, lazy_imports, register
 with lazy_imports():
     from cosmos_train.nets.dit import MiniTrainDiT
 
-#: Every preset's kwargs (the sizes live once, in the torch-free :mod:`cosmos_train.nets.preset_values`).
+#: Every preset's kwargs (the sizes live once, in the torch-free
+#: :mod:`cosmos_train.nets.preset_values`).
 NET_KWARGS: dict[str, dict[str, Any]] = {name: dict(kwargs) for name, kwargs in PRESETS.items()}
 
 for _name, _kwargs in NET_KWARGS.items():

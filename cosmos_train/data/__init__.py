@@ -1,7 +1,8 @@
 """Datasets and the resumable, distributed-aware data loader.
 
 - :class:`MockVideoDataset`, :class:`MockImageDataset`: Cosmos's mock keys, deterministic per index.
-- :class:`SyntheticVideoDataset`: moving coloured shapes with fixed caption embeddings (CPU default).
+- :class:`SyntheticVideoDataset`: moving coloured shapes with fixed caption embeddings (CPU
+  default).
 - :class:`LocalVideoDataset`: the ``cosmos_nemo_assets`` folder (PyAV), optionally in
   aspect-ratio buckets (:mod:`cosmos_train.data.buckets`, Cosmos's resolution tables).
 - :class:`ShardedVideoDataset`: the same clips from webdataset-style tar shards

@@ -1,4 +1,4 @@
-"""Pieces every dataset item shares: argument and index checks, the per-item generator, size fields."""
+"""Pieces every dataset item shares: argument/index checks, the per-item generator, size fields."""
 
 from __future__ import annotations
 
@@ -28,12 +28,14 @@ def check_index(index: int, length: int, what: str = "a dataset") -> int:
 
 
 def item_generator(seed: int, index: int) -> torch.Generator:
-    """The generator item ``index`` draws from: the same tensors for the same index on every call and rank."""
+    """The generator item ``index`` draws from: the same tensors for the same index on every call
+    and rank."""
     return torch.Generator().manual_seed(int(seed) + int(index))
 
 
 def size_fields(height: int, width: int) -> dict[str, torch.Tensor]:
-    """``image_size`` int64 ``[H, W, H, W]`` and an all-zero ``padding_mask`` float32 ``[1, H, W]``."""
+    """``image_size`` int64 ``[H, W, H, W]`` and an all-zero ``padding_mask`` float32 ``[1, H,
+    W]``."""
     return {
         "image_size": torch.tensor([height, width, height, width], dtype=torch.int64),
         "padding_mask": torch.zeros(1, height, width, dtype=torch.float32),

@@ -77,7 +77,8 @@ class ResumableDistributedSampler(DistributedSampler):
 
 
 def _worker_init(_: int) -> None:
-    # Workers decode video (PyAV has its own threads); one torch thread each avoids oversubscription.
+    # Workers decode video (PyAV has its own threads); one torch thread each avoids
+    # oversubscription.
     torch.set_num_threads(1)
 
 
@@ -181,7 +182,8 @@ class StatefulDataLoader:
             raise ValueError(
                 f"data loader state was saved with world_size={saved_world}; this "
                 f"{type(self.sampler).__name__} order depends on the number of ranks, so it "
-                f"resumes only on {saved_world} ranks (or drop the loader state to restart the epoch)"
+                f"resumes only on {saved_world} ranks (or drop the loader state to restart the "
+                "epoch)"
             )
         samples = int(
             state.get(

@@ -126,7 +126,8 @@ def read_caption(
     caption_key: str | None = None,
     caption_json_subdir: str = "captions",
 ) -> str:
-    """The caption of video ``stem``: ``metas/<stem>.txt``, or ``captions/<stem>.json[caption_key]``.
+    """The caption of video ``stem``: ``metas/<stem>.txt``, or
+    ``captions/<stem>.json[caption_key]``.
 
     Raises:
         FileNotFoundError: the caption file is missing.
@@ -143,8 +144,10 @@ def read_caption(
     if not isinstance(data, dict) or not isinstance(data.get(caption_key), str):
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise ValueError(
-            f"{path} has no string {caption_key!r} caption (found {found}); Cosmos's caption files are "
-            f'{{"long": ..., "medium": ..., "short": ...}}: set caption_key to one of the keys it has'
+            f"{path} has no string {caption_key!r} caption (found {found}); Cosmos's caption files "
+            "are "
+            '{"long": ..., "medium": ..., "short": ...}: set caption_key to one of the keys it '
+            "has"
         )
     return data[caption_key].strip()
 
@@ -348,7 +351,8 @@ class LocalVideoDataset(Dataset):
         command = _EMBED_CMD.format(dir=self.dataset_dir, sub=subdir)
         if not folder.is_dir():
             raise FileNotFoundError(
-                f"text embedding folder {folder} does not exist (text_embeddings_subdir={subdir!r}). "
+                f"text embedding folder {folder} does not exist "
+                f"(text_embeddings_subdir={subdir!r}). "
                 f"Compute the embeddings with: {command}; or set text_embeddings_subdir=None"
             )
         found, missing = [], []
@@ -441,7 +445,8 @@ class LocalVideoDataset(Dataset):
         return self._pad_embedding(load_text_embedding(path), path)
 
     def _pad_embedding(self, emb: torch.Tensor, path: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """``emb`` ``[L_i, D]`` zero-padded to ``text_len`` and its mask; ``path`` names it in errors."""
+        """``emb`` ``[L_i, D]`` zero-padded to ``text_len`` and its mask; ``path`` names it in
+        errors."""
         length, dim = emb.shape
         if dim != self.text_dim:
             raise ValueError(

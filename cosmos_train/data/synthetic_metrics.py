@@ -49,7 +49,8 @@ def colour_mass(
 
 
 def centroids(mass: torch.Tensor) -> torch.Tensor:
-    """(x, y) centre of mass per frame, ``[T, 2]`` in pixels (pixel centres at +0.5); NaN when empty."""
+    """(x, y) centre of mass per frame, ``[T, 2]`` in pixels (pixel centres at +0.5); NaN when
+    empty."""
     t, h, w = mass.shape
     ys = torch.arange(h, dtype=torch.float32) + 0.5
     xs = torch.arange(w, dtype=torch.float32) + 0.5
@@ -103,7 +104,8 @@ def clip_metrics(
 
 
 def contact_sheet(rows: Sequence[torch.Tensor], *, gap: int = 2, fill: int = 255) -> torch.Tensor:
-    """Lays out clips as image rows: uint8 ``[3, H_total, W_total]``, one row per clip, frames left to right.
+    """Lays out clips as image rows: uint8 ``[3, H_total, W_total]``, one row per clip, frames left
+    to right.
 
     Args:
         rows: uint8 ``[3, T, H, W]`` clips of one size (e.g. ground truth, generated, ...).

@@ -53,7 +53,8 @@ def write_mp4(
 
     Args:
         path: output ``.mp4`` file; parent folders are created.
-        video: uint8 tensor ``[3, T, H, W]``; ``H`` and ``W`` must be even (yuv420p) unless ``pad_odd``.
+        video: uint8 tensor ``[3, T, H, W]``; ``H`` and ``W`` must be even (yuv420p) unless
+            ``pad_odd``.
         fps: frame rate stored in the container.
         codec: FFmpeg encoder name (``mpeg4`` is always built into PyAV; ``libx264`` usually is).
         quality: ``mpeg4`` quantiser 1 (best) .. 31, or the x264 CRF for ``libx264``.
@@ -122,7 +123,8 @@ def count_frames(path: str | Path) -> int:
 
 
 def count_packets(path: Source) -> int:
-    """Video packets of the first stream (one per frame), for containers that store no frame count."""
+    """Video packets of the first stream (one per frame), for containers that store no frame
+    count."""
     import av
 
     with av.open(_rewound(path)) as container:
@@ -180,7 +182,8 @@ def decode_window(
         source: a path or a binary file object (an mp4, or an image as a one-frame clip).
         num_frames: frames ``T`` to return.
         to_array: turns one ``av.VideoFrame`` into uint8 ``[H, W, 3]`` (the resize policy).
-        start: ``"first"``, ``"random"`` (drawn from ``rng`` in ``[0, total - T]``) or a frame index.
+        start: ``"first"``, ``"random"`` (drawn from ``rng`` in ``[0, total - T]``) or a frame
+            index.
         rng: the generator of a random start.
 
     Raises:

@@ -27,7 +27,8 @@ class RankMismatchError(RuntimeError):
 
 
 def check_same_on_all_ranks(value: str, *, what: str = "resolved config fingerprint") -> str:
-    """Raises :class:`RankMismatchError` (on every rank) unless all ranks pass the same ``value``."""
+    """Raises :class:`RankMismatchError` (on every rank) unless all ranks pass the same
+    ``value``."""
     values = all_gather_object(value)
     if len(set(values)) > 1:
         groups: dict[str, list[int]] = {}
@@ -35,8 +36,10 @@ def check_same_on_all_ranks(value: str, *, what: str = "resolved config fingerpr
             groups.setdefault(v, []).append(rank)
         detail = "; ".join(f"ranks {ranks}: {v[:16]}" for v, ranks in groups.items())
         raise RankMismatchError(
-            f"the {what} differs between ranks ({detail}). Every rank must resolve the same config: avoid per-rank "
-            "environment variables and ${now:} in keys that matter, or let rank 0's config be broadcast "
+            f"the {what} differs between ranks ({detail}). Every rank must resolve the same "
+            "config: avoid per-rank "
+            "environment variables and ${now:} in keys that matter, or let rank 0's config be "
+            "broadcast "
             "(cosmos_train.distributed.consistency.broadcast_config)."
         )
     return value

@@ -78,7 +78,8 @@ def _ac_mode(mode: str | None) -> str:
         raise ValueError(
             f"make_net_builder: unknown ac_mode {mode!r}; valid modes are {list(AC_MODES)} "
             f"(or a Cosmos SAC mode: {sorted(COSMOS_SAC_MODES)}). In a config set "
-            "trainer.parallelism.activation_checkpointing to one of them (selective_mlp for the 2B at 480p, "
+            "trainer.parallelism.activation_checkpointing to one of them (selective_mlp for the 2B "
+            "at 480p, "
             "selective at 720p)"
         ) from None
 
@@ -109,7 +110,8 @@ def apply_compile(net: nn.Module, **compile_kwargs: Any) -> nn.Module:
     blocks = getattr(net, "blocks", None)
     if blocks is None:
         raise ValueError(
-            f"{type(net).__name__} has no .blocks; per-block compile needs an nn.ModuleList named blocks"
+            f"{type(net).__name__} has no .blocks; per-block compile needs an nn.ModuleList named "
+            "blocks"
         )
     for block in blocks:
         block.compile(**compile_kwargs)
@@ -227,7 +229,8 @@ def make_net_builder(
             init = getattr(net, "init_weights", None)
             if not callable(init):
                 raise TypeError(
-                    f"{type(net).__name__} has no init_weights(); the net builder initialises nets with it"
+                    f"{type(net).__name__} has no init_weights(); the net builder initialises nets "
+                    "with it"
                 )
             with torch.no_grad():
                 init()

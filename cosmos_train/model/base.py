@@ -73,7 +73,8 @@ class TrainModel(nn.Module):
 
     #: The trainable net (``nn.Module``); the trainer clips its gradients and shards it.
     net: nn.Module
-    #: The power EMA driving ``net_ema``, or ``None`` when EMA is disabled (set by :meth:`_build_ema`).
+    #: The power EMA driving ``net_ema``, or ``None`` when EMA is disabled (set by
+    #: :meth:`_build_ema`).
     ema: PowerEMA | None = None
     #: The LoRA setup (:class:`cosmos_train.model.lora.LoraSetup`) of a LoRA run, else ``None``.
     lora: Any = None
@@ -89,7 +90,8 @@ class TrainModel(nn.Module):
     def _build_ema(
         self, builder: NetBuilder, make_net: Callable[[], nn.Module], ema: PowerEMA | None
     ) -> None:
-        """Builds ``net_ema`` (frozen, fp32, equal to ``net``) and keeps ``ema``; nothing when ``ema`` is None.
+        """Builds ``net_ema`` (frozen, fp32, equal to ``net``) and keeps ``ema``; nothing when
+        ``ema`` is None.
 
         Call after ``self.net`` exists; ``make_net`` is the factory that built it.
         """
@@ -117,7 +119,8 @@ class TrainModel(nn.Module):
         raise NotImplementedError
 
     def on_train_start(self, memory_format: torch.memory_format = torch.preserve_format) -> None:
-        """Called once before the optimizer is built: keeps ``net_ema`` in fp32 (Cosmos casts it here too)."""
+        """Called once before the optimizer is built: keeps ``net_ema`` in fp32 (Cosmos casts it
+        here too)."""
         if self.net_ema is not None:
             self.net_ema.float()
 
@@ -136,7 +139,8 @@ class TrainModel(nn.Module):
         return self.lora.frozen_state_keys(state_keys) if self.lora is not None else frozenset()
 
     def checkpoint_metadata(self) -> dict[str, Any]:
-        """JSON-able facts a checkpoint records next to the weights (a LoRA run: its base reference)."""
+        """JSON-able facts a checkpoint records next to the weights (a LoRA run: its base
+        reference)."""
         return self.lora.checkpoint_metadata() if self.lora is not None else {}
 
     def verify_checkpoint_metadata(self, metadata: dict[str, Any], path: Any) -> None:
@@ -159,7 +163,8 @@ class TrainModel(nn.Module):
             yield
 
     def flops_per_sample(self, batch: Batch) -> float:
-        """Model training FLOPs (fwd + bwd, attention included) for one sample of ``batch``; 0 if unknown."""
+        """Model training FLOPs (fwd + bwd, attention included) for one sample of ``batch``; 0 if
+        unknown."""
         return 0.0
 
     def tokens_per_sample(self, batch: Batch) -> int:

@@ -59,10 +59,12 @@ class Video2WorldCondition:
         }
 
     def frame_mask(self) -> torch.Tensor:
-        """``[B, 1, T, 1, 1]`` float mask of the conditioning frames (requires ``set_video_condition``)."""
+        """``[B, 1, T, 1, 1]`` float mask of the conditioning frames (requires
+        ``set_video_condition``)."""
         if self.condition_video_input_mask_B_C_T_H_W is None:
             raise RuntimeError(
-                "condition has no video condition yet; call Video2WorldConditioner.set_video_condition"
+                "condition has no video condition yet; call "
+                "Video2WorldConditioner.set_video_condition"
             )
         return self.condition_video_input_mask_B_C_T_H_W[:, :, :, :1, :1]
 
@@ -74,7 +76,8 @@ def draw_num_conditional_frames(
     max_frames: int,
     probs: Mapping[int, float] | None,
 ) -> int:
-    """Number of conditioning latent frames: from ``probs`` if given, else uniform in ``[min, max]``."""
+    """Number of conditioning latent frames: from ``probs`` if given, else uniform in ``[min,
+    max]``."""
     u = float(torch.rand((), generator=g, dtype=torch.float64))
     if probs:
         keys = sorted(int(k) for k in probs)
@@ -125,14 +128,17 @@ class Video2WorldConditioner:
     def _text(self, batch: Mapping[str, Any], device: torch.device | str) -> torch.Tensor:
         if self.text_key not in batch:
             raise KeyError(
-                f"batch has no {self.text_key!r} (keys: {sorted(batch)}); the dataset must provide text "
+                f"batch has no {self.text_key!r} (keys: {sorted(batch)}); the dataset must provide "
+                "text "
                 "embeddings (LocalVideoDataset: set text_embeddings_subdir, files from "
-                "tools/compute_text_embeddings.py) or set model.config.conditioner.text_key to its key"
+                "tools/compute_text_embeddings.py) or set model.config.conditioner.text_key to its "
+                "key"
             )
         emb = batch[self.text_key]
         if not isinstance(emb, torch.Tensor) or emb.ndim != 3:
             raise ValueError(
-                f"batch[{self.text_key!r}] must be a [B, L, D] tensor, got {getattr(emb, 'shape', type(emb))}"
+                f"batch[{self.text_key!r}] must be a [B, L, D] tensor, got "
+                f"{getattr(emb, 'shape', type(emb))}"
             )
         return emb.to(device=device, dtype=torch.float32)
 
@@ -155,7 +161,8 @@ class Video2WorldConditioner:
         if dropout:
             if generators is None or len(generators) != b:
                 raise ValueError(
-                    f"conditioner needs one generator per sample ({b}), got {None if generators is None else len(generators)}"
+                    f"conditioner needs one generator per sample ({b}), got "
+                    f"{None if generators is None else len(generators)}"
                 )
             for i, g in enumerate(generators):
                 u_text, u_video = torch.rand(2, generator=g, dtype=torch.float64).tolist()
@@ -194,8 +201,10 @@ class Video2WorldConditioner:
                 or negative.shape[-1] != cond.crossattn_emb.shape[-1]
             ):
                 raise ValueError(
-                    f"batch[{neg_key!r}] has shape {tuple(negative.shape)}; it must be [B, L, D] with the "
-                    f"batch size and text width of batch[{self.text_key!r}] {tuple(cond.crossattn_emb.shape)}"
+                    f"batch[{neg_key!r}] has shape {tuple(negative.shape)}; it must be [B, L, D] "
+                    "with the "
+                    f"batch size and text width of batch[{self.text_key!r}] "
+                    f"{tuple(cond.crossattn_emb.shape)}"
                 )
             uncond_emb = negative
         else:

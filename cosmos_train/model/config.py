@@ -6,7 +6,8 @@ only), ``model.config.conditional_frames_probs`` and the LoRA fields (``use_lora
 ``lora_rank``, ``lora_alpha``, ``lora_target_modules``, ``init_lora_weights``) mean what they mean
 in Cosmos Predict2.5 (``text2world_model*.py`` / ``video2world_model*.py``).
 
-``net``, ``tokenizer`` and ``conditioner`` hold lazy nodes (``L(MiniTrainDiT)(...)``) or zero-argument
+``net``, ``tokenizer`` and ``conditioner`` hold lazy nodes (``L(MiniTrainDiT)(...)``) or
+zero-argument
 factories; the model builds them itself. The EDM and rectified-flow configs are separate classes:
 ``model.config.shift`` on an EDM config is a typed error, as in Cosmos. Every class is a
 ``lazycfg.configclass``: assignments are type-checked and a misspelt field is an error with a
@@ -52,7 +53,8 @@ def _one_of(allowed: tuple[str, ...]):
     def check(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in allowed:
             raise ValueError(
-                f"model.config.{attribute.name}={value!r} is not valid; choose one of {list(allowed)}"
+                f"model.config.{attribute.name}={value!r} is not valid; choose one of "
+                f"{list(allowed)}"
             )
 
     return check
@@ -68,12 +70,14 @@ def _probs(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
         return
     if not isinstance(value, dict) or not value:
         raise ValueError(
-            f"model.config.{attribute.name} must be a non-empty {{frames: probability}} dict or None"
+            f"model.config.{attribute.name} must be a non-empty {{frames: probability}} dict or "
+            "None"
         )
     bad = {k: v for k, v in value.items() if int(k) != k or k < 0 or v < 0}
     if bad:
         raise ValueError(
-            f"model.config.{attribute.name}: frame counts must be ints >= 0 and probabilities >= 0, got {bad}"
+            f"model.config.{attribute.name}: frame counts must be ints >= 0 and probabilities >= "
+            f"0, got {bad}"
         )
     if sum(value.values()) <= 0:
         raise ValueError(f"model.config.{attribute.name}: probabilities sum to 0")
@@ -96,7 +100,8 @@ class EMAConfig:
 
 @configclass
 class EDMSDEConfig:
-    """Training-noise distribution of the EDM objective (Cosmos ``EDMSDE``): ``log sigma ~ N(p_mean, p_std)``."""
+    """Training-noise distribution of the EDM objective (Cosmos ``EDMSDE``): ``log sigma ~
+    N(p_mean, p_std)``."""
 
     p_mean: float = 0.0
     p_std: float = 1.0
@@ -148,7 +153,8 @@ class _CommonModelConfig:
             or self.max_num_conditional_frames < self.min_num_conditional_frames
         ):
             raise ValueError(
-                "model.config needs 0 <= min_num_conditional_frames <= max_num_conditional_frames, got "
+                "model.config needs 0 <= min_num_conditional_frames <= max_num_conditional_frames, "
+                "got "
                 f"{self.min_num_conditional_frames} and {self.max_num_conditional_frames}"
             )
 
@@ -172,7 +178,8 @@ class Video2WorldConfig(_CommonModelConfig):
 
 @configclass
 class Video2WorldRectifiedFlowConfig(_CommonModelConfig):
-    """The rectified-flow Video2World objective of Predict2.5 (Cosmos ``Video2WorldModelRectifiedFlowConfig``)."""
+    """The rectified-flow Video2World objective of Predict2.5 (Cosmos
+    ``Video2WorldModelRectifiedFlowConfig``)."""
 
     state_t: int = 24
     shift: float = 5.0

@@ -359,9 +359,8 @@ def load_lora_checkpoint(
         LoraSpec.from_config(model_cfg), base_path=info["base"]["path"], allow_random_base=True
     )
     with torch.random.fork_rng():
-        torch.manual_seed(
-            int(config.trainer.seed)
-        )  # the net builder's init seed: a random base is reproduced
+        # the net builder's init seed: a random base is reproduced
+        torch.manual_seed(int(config.trainer.seed))
         net = build_component(model_cfg.net, "model.config.net")
         with torch.no_grad():
             net.init_weights()

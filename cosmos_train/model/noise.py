@@ -88,7 +88,8 @@ def rf_sigma_table(
     """The shifted flow-matching table (diffusers ``FlowMatchEulerDiscreteScheduler(shift)``).
 
     Base ``s_i = (N - i) / N`` for ``i = 0..N-1``; ``sigma_i = shift*s_i / (1 + (shift-1)*s_i)``;
-    ``timestep_i = N * sigma_i``. Returns ``(sigmas, timesteps)`` in float64, from high to low noise.
+    ``timestep_i = N * sigma_i``. Returns ``(sigmas, timesteps)`` in float64, from high to low
+    noise.
     """
     n = int(num_train_timesteps)
     if n < 1 or shift <= 0:
@@ -123,7 +124,8 @@ class RectifiedFlowNoise:
     ) -> None:
         if train_time_distribution not in ("logitnormal", "uniform"):
             raise ValueError(
-                f"train_time_distribution={train_time_distribution!r}; choose 'logitnormal' or 'uniform'"
+                f"train_time_distribution={train_time_distribution!r}; choose 'logitnormal' or "
+                "'uniform'"
             )
         # Cosmos maps "reweighting" to uniform weights in the rectified-flow model.
         if train_time_weight not in ("uniform", "reweighting"):
@@ -142,11 +144,13 @@ class RectifiedFlowNoise:
         self.high_sigma_indices = torch.nonzero(in_band).flatten()
         if self.use_high_sigma_strategy and len(self.high_sigma_indices) == 0:
             raise ValueError(
-                f"no table timestep lies in [{high_sigma_timesteps_min}, {high_sigma_timesteps_max}]; widen the band"
+                f"no table timestep lies in [{high_sigma_timesteps_min}, "
+                f"{high_sigma_timesteps_max}]; widen the band"
             )
 
     def sample_index(self, g: torch.Generator) -> int:
-        """Table index for one sample (draw order: u, then the high-sigma coin and pick if enabled)."""
+        """Table index for one sample (draw order: u, then the high-sigma coin and pick if
+        enabled)."""
         n = self.num_train_timesteps
         u = (
             1.0 / (1.0 + math.exp(-_normal(g)))
@@ -183,12 +187,14 @@ class RectifiedFlowNoise:
         return torch.ones_like(sigma)
 
 
-# ----------------------------------------------------------------------------------------------- EDM
+# -----------------------------------------------------------------------------------------------
+# EDM
 class EDMScaling:
     """EDM preconditioning (Karras et al. 2022) with data std ``sigma_data``.
 
     ``c_skip = sd^2/(s^2+sd^2)``, ``c_out = s*sd/sqrt(s^2+sd^2)``, ``c_in = 1/sqrt(s^2+sd^2)``,
-    ``c_noise = 0.25 ln s``; the loss weight ``(s^2+sd^2)/(s*sd)^2`` makes the effective target unit-variance.
+    ``c_noise = 0.25 ln s``; the loss weight ``(s^2+sd^2)/(s*sd)^2`` makes the effective target
+    unit-variance.
     """
 
     def __init__(self, sigma_data: float = 0.5) -> None:

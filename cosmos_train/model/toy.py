@@ -31,7 +31,8 @@ __all__ = [
 
 
 def sample_generator(seed: int, iteration: int, sample_idx: int) -> torch.Generator:
-    """A CPU generator seeded from ``(seed, iteration, sample_idx)``: the same draws however a batch is split."""
+    """A CPU generator seeded from ``(seed, iteration, sample_idx)``: the same draws however a
+    batch is split."""
     return torch.Generator().manual_seed(mix_seed(seed, iteration, sample_idx))
 
 
@@ -98,7 +99,8 @@ class ToyNet(nn.Module):
     def forward(self, x_B_C_T_H_W: torch.Tensor, timesteps_B: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x_B_C_T_H_W.shape
         if not torch.is_autocast_enabled(x_B_C_T_H_W.device.type):
-            # No autocast (e.g. FSDP bf16 params, which do not cast inputs): compute in the weights' dtype.
+            # No autocast (e.g. FSDP bf16 params, which do not cast inputs): compute in the weights'
+            # dtype.
             x_B_C_T_H_W = x_B_C_T_H_W.to(self.x_embedder.weight.dtype)
         tokens = x_B_C_T_H_W.flatten(2).transpose(1, 2)  # [B, THW, C]
         tt = timesteps_B.view(b, 1, 1).expand(b, tokens.shape[1], 1).to(tokens.dtype)
@@ -143,7 +145,8 @@ class ToyVideoModel(TrainModel):
         dim, num_blocks, num_heads: net size.
         video_shape: ``(C, T, H, W)`` of the data.
         ema_s: power-EMA rate, or ``None`` for no EMA net.
-        precision: a dtype name (``"float32"``, ``"bfloat16"``, ...): the net runs under ``torch.autocast`` to this
+        precision: a dtype name (``"float32"``, ``"bfloat16"``, ...): the net runs under
+            ``torch.autocast`` to this
             dtype (as :class:`cosmos_train.model.video2world.Video2WorldModel` does).
         seed: seed of the per-sample diffusion draws.
         nonfinite_at: iterations whose loss is forced to NaN (tests of the non-finite policy).
@@ -225,7 +228,8 @@ class ToyVideoModel(TrainModel):
         return t * h * w
 
     def flops_per_sample(self, batch: Batch) -> float:
-        """3x forward: 2 FLOPs per linear weight per token, plus 4*N*D per token per attention layer."""
+        """3x forward: 2 FLOPs per linear weight per token, plus 4*N*D per token per attention
+        layer."""
         n = self.tokens_per_sample(batch)
         linear = sum(
             m.in_features * m.out_features for m in self.net.modules() if isinstance(m, nn.Linear)

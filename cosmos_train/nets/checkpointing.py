@@ -161,7 +161,8 @@ def _set_mode(module: nn.Module, mode: str) -> nn.Module:
 def apply_activation_checkpointing(
     net: nn.Module, mode: str = "block", every_n_blocks: int = 1
 ) -> nn.Module:
-    """Enable activation checkpointing on ``net.blocks[i]`` for ``i % every_n_blocks == 0`` (Cosmos).
+    """Enable activation checkpointing on ``net.blocks[i]`` for ``i % every_n_blocks == 0``
+    (Cosmos).
 
     ``net.final_layer`` (if present) follows the same mode, as in Cosmos. Other blocks are set to
     ``"none"``, so calling this again replaces the previous setting. Returns ``net`` (changed in
@@ -169,7 +170,8 @@ def apply_activation_checkpointing(
 
     Args:
         net: a net with a ``blocks`` ``nn.ModuleList``.
-        mode: one of :data:`AC_MODES` (``"none"``, ``"block"``, ``"selective"``, ``"selective_mlp"``,
+        mode: one of :data:`AC_MODES` (``"none"``, ``"block"``, ``"selective"``,
+            ``"selective_mlp"``,
             ``"selective_down"``, ``"mm_only"``) or a Cosmos SAC mode name.
         every_n_blocks: checkpoint every n-th block (1 = all).
     """
@@ -179,7 +181,8 @@ def apply_activation_checkpointing(
     blocks = getattr(net, "blocks", None)
     if not isinstance(blocks, nn.ModuleList):
         raise TypeError(
-            f"{type(net).__name__} has no `blocks` nn.ModuleList; activation checkpointing needs the net's block list"
+            f"{type(net).__name__} has no `blocks` nn.ModuleList; activation checkpointing needs "
+            "the net's block list"
         )
     for i in range(len(blocks)):
         blocks[i] = _set_mode(blocks[i], mode if i % every_n_blocks == 0 else "none")

@@ -64,7 +64,8 @@ class MiniTrainDiT(nn.Module):
         in_channels, out_channels: latent channels in and out.
         patch_spatial, patch_temporal: patch sizes.
         concat_padding_mask: append the (resized) padding mask as an input channel.
-        model_channels, num_blocks, num_heads, mlp_ratio: transformer width, depth, heads, MLP ratio.
+        model_channels, num_blocks, num_heads, mlp_ratio: transformer width, depth, heads, MLP
+            ratio.
         crossattn_emb_channels: text-context width seen by cross-attention.
         pos_emb_cls, pos_emb_learnable, pos_emb_interpolation: only ``"rope3d"``/``"crop"`` exist.
         use_adaln_lora, adaln_lora_dim: AdaLN-LoRA modulation and its rank.
@@ -72,13 +73,17 @@ class MiniTrainDiT(nn.Module):
         extra_per_block_abs_pos_emb: add a learnable absolute pos-emb before every block (7B).
         rope_enable_fps_modulation: scale temporal RoPE positions by ``24 / fps[0]``.
         timestep_scale: multiplies the timesteps before the sinusoid (Predict2.5: 1e-3).
-        use_crossattn_projection, crossattn_proj_in_channels: ``Linear(+bias) -> GELU`` text projection.
+        use_crossattn_projection, crossattn_proj_in_channels: ``Linear(+bias) -> GELU`` text
+            projection.
         use_wan_fp32_strategy: compute the timestep embedding and all AdaLN modulations in fp32.
         atten_backend: accepted for config compatibility; attention always uses SDPA.
-        sac_config: Cosmos ``SACConfig`` (or ``{"mode", "every_n_blocks"}``) selecting checkpointing.
+        sac_config: Cosmos ``SACConfig`` (or ``{"mode", "every_n_blocks"}``) selecting
+            checkpointing.
         ac_mode, ac_every_n_blocks: activation checkpointing (``none|block|selective|mm_only``);
-            overrides ``sac_config``. The trainer normally sets it via ``apply_activation_checkpointing``.
-        min_fps, max_fps, extra_{h,w,t}_extrapolation_ratio, n_dense_blocks, extra_image_context_dim:
+            overrides ``sac_config``. The trainer normally sets it via
+            ``apply_activation_checkpointing``.
+        min_fps, max_fps, extra_{h,w,t}_extrapolation_ratio, n_dense_blocks,
+        extra_image_context_dim:
             accepted for Cosmos config compatibility; they do not change this net.
     """
 
@@ -131,7 +136,8 @@ class MiniTrainDiT(nn.Module):
             )
         if atten_backend not in _ATTEN_BACKENDS:
             raise ValueError(
-                f"atten_backend={atten_backend!r} is unknown; use one of {list(_ATTEN_BACKENDS)} (all run SDPA)"
+                f"atten_backend={atten_backend!r} is unknown; use one of {list(_ATTEN_BACKENDS)} "
+                "(all run SDPA)"
             )
         if n_dense_blocks != -1:
             raise ValueError(
@@ -139,7 +145,8 @@ class MiniTrainDiT(nn.Module):
             )
         if extra_image_context_dim is not None:
             raise ValueError(
-                "extra_image_context_dim (image cross-attention context) is not supported; leave it None"
+                "extra_image_context_dim (image cross-attention context) is not supported; leave "
+                "it None"
             )
         if model_channels % num_heads:
             raise ValueError(
@@ -245,7 +252,8 @@ class MiniTrainDiT(nn.Module):
     # ------------------------------------------------------------------ init
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Cosmos init: truncated normal ``1/sqrt(fan_in)``, zero AdaLN up-projections, fresh buffers."""
+        """Cosmos init: truncated normal ``1/sqrt(fan_in)``, zero AdaLN up-projections, fresh
+        buffers."""
         for name in (
             "accum_video_sample_counter",
             "accum_image_sample_counter",
@@ -307,7 +315,8 @@ class MiniTrainDiT(nn.Module):
             or timesteps.shape[1] not in (1, T // self.patch_temporal)
         ):
             raise ValueError(
-                f"timesteps_B_T must be [B], [B, 1] or [B, T] with B={B}, T={T}; got {tuple(timesteps.shape)}"
+                f"timesteps_B_T must be [B], [B, 1] or [B, T] with B={B}, T={T}; got "
+                f"{tuple(timesteps.shape)}"
             )
         want_c = (
             self.crossattn_proj_in_channels
@@ -329,12 +338,14 @@ class MiniTrainDiT(nn.Module):
             or cond.shape[2:] != x.shape[2:]
         ):
             raise ValueError(
-                f"condition_video_input_mask_B_C_T_H_W must be [B, 1, T, H, W] = {[B, 1, *x.shape[2:]]}, got {tuple(cond.shape)}"
+                "condition_video_input_mask_B_C_T_H_W must be [B, 1, T, H, W] = "
+                f"{[B, 1, *x.shape[2:]]}, got {tuple(cond.shape)}"
             )
         return timesteps
 
     def _padding_channel(self, padding_mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        """The padding mask nearest-resized (torchvision NEAREST = floor) to the latent size, over T."""
+        """The padding mask nearest-resized (torchvision NEAREST = floor) to the latent size, over
+        T."""
         B, _, T, H, W = x.shape
         if padding_mask is None:
             return x.new_zeros(B, 1, T, H, W)
@@ -362,9 +373,12 @@ class MiniTrainDiT(nn.Module):
 
         Args:
             x_B_C_T_H_W: latent ``[B, in_channels, T, H, W]``.
-            timesteps_B_T: ``[B]``, ``[B, 1]`` or per-frame ``[B, T]`` (fp32), scaled by ``timestep_scale``.
-            crossattn_emb: text ``[B, L, crossattn_emb_channels]`` (``crossattn_proj_in_channels`` with projection).
-            condition_video_input_mask_B_C_T_H_W: ``[B, 1, T, H, W]``, 1 on conditioning frames; None = zeros.
+            timesteps_B_T: ``[B]``, ``[B, 1]`` or per-frame ``[B, T]`` (fp32), scaled by
+                ``timestep_scale``.
+            crossattn_emb: text ``[B, L, crossattn_emb_channels]`` (``crossattn_proj_in_channels``
+                with projection).
+            condition_video_input_mask_B_C_T_H_W: ``[B, 1, T, H, W]``, 1 on conditioning frames;
+                None = zeros.
             fps: ``[B]``; only ``fps[0]`` is used (RoPE fps modulation).
             padding_mask: ``[B, 1, H_px, W_px]``, nearest-resized to the latent size; None = zeros.
         """
@@ -410,7 +424,8 @@ class MiniTrainDiT(nn.Module):
     def _embed_timesteps(
         self, timesteps_B_T: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(t_embedding_norm(emb), adaln_lora)``; fp32 with autocast off under the Wan fp32 strategy."""
+        """``(t_embedding_norm(emb), adaln_lora)``; fp32 with autocast off under the Wan fp32
+        strategy."""
         t = timesteps_B_T.float() * self.timestep_scale
         if not self.use_wan_fp32_strategy:
             sinus = to_compute_dtype(self.t_embedder[0](t), self.t_embedder[1].linear_1)
@@ -436,8 +451,10 @@ class MiniTrainDiT(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"model_channels={self.model_channels}, num_blocks={self.num_blocks}, num_heads={self.num_heads}, "
-            f"crossattn_emb_channels={self.crossattn_emb_channels}, use_crossattn_projection={self.use_crossattn_projection}"
+            f"model_channels={self.model_channels}, num_blocks={self.num_blocks}, "
+            f"num_heads={self.num_heads}, "
+            f"crossattn_emb_channels={self.crossattn_emb_channels}, "
+            f"use_crossattn_projection={self.use_crossattn_projection}"
         )
 
 

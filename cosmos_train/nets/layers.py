@@ -86,7 +86,8 @@ class Timesteps(nn.Module):
 
 
 class TimestepEmbedding(nn.Module):
-    """``linear_1 -> SiLU -> linear_2``; with AdaLN-LoRA returns ``(sinusoid, adaln_lora_B_T_3D)``."""
+    """``linear_1 -> SiLU -> linear_2``; with AdaLN-LoRA returns ``(sinusoid,
+    adaln_lora_B_T_3D)``."""
 
     def __init__(self, in_features: int, out_features: int, use_adaln_lora: bool = False) -> None:
         super().__init__()
@@ -140,7 +141,8 @@ def patchify(x_B_C_T_H_W: torch.Tensor, p: int, pt: int) -> torch.Tensor:
     B, C, T, H, W = x_B_C_T_H_W.shape
     if T % pt or H % p or W % p:
         raise ValueError(
-            f"input [T, H, W] = {[T, H, W]} is not divisible by the patch size (t={pt}, spatial={p}); "
+            f"input [T, H, W] = {[T, H, W]} is not divisible by the patch size (t={pt}, "
+            f"spatial={p}); "
             "crop or pad the latent to a multiple of the patch size"
         )
     x = x_B_C_T_H_W.reshape(B, C, T // pt, pt, H // p, p, W // p, p)
@@ -149,7 +151,8 @@ def patchify(x_B_C_T_H_W: torch.Tensor, p: int, pt: int) -> torch.Tensor:
 
 
 def unpatchify(x_B_T_H_W_M: torch.Tensor, p: int, pt: int) -> torch.Tensor:
-    """``B T H W (p1 p2 t C) -> B C (T t) (H p1) (W p2)`` (Cosmos's order; differs from patchify)."""
+    """``B T H W (p1 p2 t C) -> B C (T t) (H p1) (W p2)`` (Cosmos's order; differs from
+    patchify)."""
     B, T, H, W, M = x_B_T_H_W_M.shape
     C = M // (p * p * pt)
     x = x_B_T_H_W_M.reshape(B, T, H, W, p, p, pt, C)
@@ -183,7 +186,8 @@ class VideoRopePosition3DEmb(nn.Module):
         dim_t = head_dim - 2 * dim_h
         if dim_h < 4 or dim_t < 4:
             raise ValueError(
-                f"head_dim={head_dim} is too small for 3D RoPE (need d_h, d_t >= 4); use head_dim >= 12"
+                f"head_dim={head_dim} is too small for 3D RoPE (need d_h, d_t >= 4); use head_dim "
+                ">= 12"
             )
         self.head_dim = head_dim
         self.dim_h = dim_h
@@ -217,7 +221,8 @@ class VideoRopePosition3DEmb(nn.Module):
         if H > self.max_h or W > self.max_w or T > self.seq.numel():
             raise ValueError(
                 f"token grid (T={T}, H={H}, W={W}) exceeds the RoPE table (max_h={self.max_h}, "
-                f"max_w={self.max_w}, max_t={self.seq.numel()}); raise the net's max_img_h/max_img_w/max_frames "
+                f"max_w={self.max_w}, max_t={self.seq.numel()}); raise the net's "
+                "max_img_h/max_img_w/max_frames "
                 "(model.config.net.*; latent units) or use smaller videos"
             )
         seq = self.seq.float()
@@ -263,7 +268,8 @@ def rope_cos_sin(angles_L_D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def apply_rotary_pos_emb(
     x_B_L_H_D: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor
 ) -> torch.Tensor:
-    """Non-interleaved (rotate-half) RoPE in fp32, cast back to the input dtype (TE fused semantics)."""
+    """Non-interleaved (rotate-half) RoPE in fp32, cast back to the input dtype (TE fused
+    semantics)."""
     x = x_B_L_H_D.float()
     half = x.shape[-1] // 2
     swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)
@@ -271,7 +277,8 @@ def apply_rotary_pos_emb(
 
 
 class LearnablePosEmbAxis(nn.Module):
-    """Per-block absolute position embedding: ``normalize(emb_t + emb_h + emb_w)`` (``crop`` mode)."""
+    """Per-block absolute position embedding: ``normalize(emb_t + emb_h + emb_w)`` (``crop``
+    mode)."""
 
     def __init__(
         self,
@@ -297,7 +304,8 @@ class LearnablePosEmbAxis(nn.Module):
             trunc_normal_fan_in_(p)
 
     def forward(self, x_B_T_H_W_D: torch.Tensor) -> torch.Tensor:
-        """Returns ``[1, T, H, W, D]`` (broadcast over the batch), RMS-normalised over D (eps 1e-6)."""
+        """Returns ``[1, T, H, W, D]`` (broadcast over the batch), RMS-normalised over D (eps
+        1e-6)."""
         _, T, H, W, _ = x_B_T_H_W_D.shape
         if (
             H > self.pos_emb_h.shape[0]
@@ -319,7 +327,8 @@ class LearnablePosEmbAxis(nn.Module):
 
 
 class Attention(nn.Module):
-    """Self- or cross-attention with per-head q/k RMSNorm and SDPA (keys ``q_proj, q_norm, ...``)."""
+    """Self- or cross-attention with per-head q/k RMSNorm and SDPA (keys ``q_proj, q_norm,
+    ...``)."""
 
     def __init__(
         self, query_dim: int, context_dim: int | None, n_heads: int, head_dim: int

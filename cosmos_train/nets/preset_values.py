@@ -83,7 +83,8 @@ PREDICT2_5_CHANGES: dict[str, Any] = dict(
     rope_t_extrapolation_ratio=1.0,
     timestep_scale=0.001,
     use_crossattn_projection=True,
-    crossattn_proj_in_channels=100352,  # 28 Qwen2.5-VL-7B hidden layers x 3584 (Reason1.1 FULL_CONCAT)
+    # 28 Qwen2.5-VL-7B hidden layers x 3584 (Reason1.1 FULL_CONCAT)
+    crossattn_proj_in_channels=100352,
     crossattn_emb_channels=1024,
     use_wan_fp32_strategy=True,
 )

@@ -1,4 +1,5 @@
-"""Net presets: Cosmos's ``cosmos_v1_{2B,7B,14B}``, ``mini_net``, the released Predict2.5 nets, a tiny CPU net.
+"""Net presets: Cosmos's ``cosmos_v1_{2B,7B,14B}``, ``mini_net``, the released Predict2.5 nets, a
+tiny CPU net.
 
 Each preset exists twice: a plain dict of :class:`~cosmos_train.nets.dit.MiniTrainDiT` kwargs
 (``COSMOS_V1_2B``) and a function that builds the net (``cosmos_v1_2B(**overrides)``), so configs
@@ -54,7 +55,8 @@ def preset_kwargs(name: str, **overrides: Any) -> dict[str, Any]:
 
 
 def build_preset(name: str, **overrides: Any) -> MiniTrainDiT:
-    """Build preset ``name`` (on the current default device; wrap in ``torch.device('meta')`` for big nets)."""
+    """Build preset ``name`` (on the current default device; wrap in ``torch.device('meta')`` for
+    big nets)."""
     return MiniTrainDiT(**preset_kwargs(name, **overrides))
 
 
@@ -64,7 +66,8 @@ def cosmos_v1_2B(**overrides: Any) -> MiniTrainDiT:
 
 
 def predict2_5_2B(**overrides: Any) -> MiniTrainDiT:
-    """Released Predict2.5-2B net: cosmos_v1_2B + text projection 100352->1024, 2,059,174,912 params."""
+    """Released Predict2.5-2B net: cosmos_v1_2B + text projection 100352->1024, 2,059,174,912
+    params."""
     return build_preset("predict2_5_2B", **overrides)
 
 
@@ -89,5 +92,6 @@ def mini_net(**overrides: Any) -> MiniTrainDiT:
 
 
 def tiny(**overrides: Any) -> MiniTrainDiT:
-    """Tiny CPU test net: D=64, 2 blocks, 4 heads, text 32, LoRA 16, max 64x64x16; 175,808 params."""
+    """Tiny CPU test net: D=64, 2 blocks, 4 heads, text 32, LoRA 16, max 64x64x16; 175,808
+    params."""
     return build_preset("tiny", **overrides)

@@ -70,7 +70,8 @@ def matched_params(src: nn.Module, tgt: nn.Module) -> tuple[list[torch.Tensor], 
         missing = sorted(src_named.keys() - tgt_named.keys())[:5]
         extra = sorted(tgt_named.keys() - src_named.keys())[:5]
         raise ValueError(
-            f"EMA net and net have different parameters (only in net: {missing}, only in EMA: {extra}); "
+            f"EMA net and net have different parameters (only in net: {missing}, only in EMA: "
+            f"{extra}); "
             "build both from the same net config"
         )
     src_list, tgt_list = [], []
@@ -78,7 +79,8 @@ def matched_params(src: nn.Module, tgt: nn.Module) -> tuple[list[torch.Tensor], 
         a, b = _local(p_src.detach()), _local(tgt_named[name].detach())
         if a.shape != b.shape:
             raise ValueError(
-                f"EMA parameter {name!r} has local shape {tuple(b.shape)} but the net has {tuple(a.shape)}; "
+                f"EMA parameter {name!r} has local shape {tuple(b.shape)} but the net has "
+                f"{tuple(a.shape)}; "
                 "shard net and net_ema the same way"
             )
         src_list.append(a)
@@ -120,7 +122,8 @@ class PowerEMA:
     def update(self, src_net: nn.Module, ema_net: nn.Module, iteration: int) -> float:
         """``ema <- beta * ema + (1 - beta) * net`` on every parameter; returns ``beta``."""
         beta = self.beta(iteration)
-        # After a forward without backward FSDP2 may still hold unsharded params; average the shards.
+        # After a forward without backward FSDP2 may still hold unsharded params; average the
+        # shards.
         reshard_fsdp(src_net)
         reshard_fsdp(ema_net)
         src_list, tgt_list = matched_params(src_net, ema_net)

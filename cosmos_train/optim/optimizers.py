@@ -27,7 +27,8 @@ def _normalise(params: NamedOrPlain) -> list[tuple[str, nn.Parameter]]:
     """Accepts ``(name, param)`` pairs or bare params; drops frozen ones."""
     if isinstance(params, nn.Module):
         raise TypeError(
-            "build_adamw(params=...) takes parameters, not a module; pass model.optimizer_parameters() "
+            "build_adamw(params=...) takes parameters, not a module; pass "
+            "model.optimizer_parameters() "
             "or module.named_parameters()"
         )
     out: list[tuple[str, nn.Parameter]] = []
@@ -43,7 +44,8 @@ def _normalise(params: NamedOrPlain) -> list[tuple[str, nn.Parameter]]:
             name, p = f"param_{i}", item
         else:
             raise TypeError(
-                f"build_adamw: params[{i}] is {type(item).__name__}; expected (name, Parameter) or Parameter"
+                f"build_adamw: params[{i}] is {type(item).__name__}; expected (name, Parameter) or "
+                "Parameter"
             )
         if p.requires_grad:
             out.append((name, p))
@@ -57,7 +59,8 @@ def _normalise(params: NamedOrPlain) -> list[tuple[str, nn.Parameter]]:
 def split_decay_groups(
     named: Sequence[tuple[str, nn.Parameter]], weight_decay: float
 ) -> list[dict[str, Any]]:
-    """Two param groups: >=2-D weights decayed, 1-D params (norms, biases) and scalars not decayed."""
+    """Two param groups: >=2-D weights decayed, 1-D params (norms, biases) and scalars not
+    decayed."""
     decay = [p for _, p in named if p.ndim >= 2]
     no_decay = [p for _, p in named if p.ndim < 2]
     groups: list[dict[str, Any]] = []
@@ -82,13 +85,15 @@ def build_adamw(
     """``torch.optim.AdamW`` over ``params``.
 
     Args:
-        params: ``(name, param)`` pairs or parameters; those with ``requires_grad=False`` are skipped.
+        params: ``(name, param)`` pairs or parameters; those with ``requires_grad=False`` are
+            skipped.
         lr: base learning rate (the scheduler multiplies it).
         weight_decay: decoupled weight decay.
         betas: Adam betas (lists from configs are accepted).
         eps: Adam epsilon.
         fused: use the fused kernel; ``None`` means "yes when every parameter is on CUDA".
-        decay_1d: decay 1-D parameters too (Cosmos behaviour); ``False`` puts them in a no-decay group.
+        decay_1d: decay 1-D parameters too (Cosmos behaviour); ``False`` puts them in a no-decay
+            group.
         capturable: passed to AdamW (CUDA graphs).
     """
     named = _normalise(params)

@@ -92,7 +92,8 @@ class LambdaLinearSchedule:
         for k, (warm, length) in enumerate(zip(self.warm_up_steps, self.cycle_lengths)):
             if length <= 0 or warm < 0:
                 raise ValueError(
-                    f"cycle {k}: need cycle_lengths > 0 and warm_up_steps >= 0, got L={length}, warm={warm}"
+                    f"cycle {k}: need cycle_lengths > 0 and warm_up_steps >= 0, got L={length}, "
+                    f"warm={warm}"
                 )
             if warm > length:
                 raise ValueError(
@@ -142,7 +143,8 @@ class LambdaLinearSchedule:
 class LambdaWarmUpCosineSchedule(LambdaLinearSchedule):
     """Same warm-up and cycles as :class:`LambdaLinearSchedule`, cosine decay after the warm-up:
 
-    ``f = f_min + 0.5 (f_max - f_min)(1 + cos(pi * min(t, 1)))`` with ``t = (m - warm) / (L - warm)``.
+    ``f = f_min + 0.5 (f_max - f_min)(1 + cos(pi * min(t, 1)))`` with ``t = (m - warm) / (L -
+    warm)``.
     """
 
     def _decay(self, k: int, frac: float) -> float:
@@ -202,7 +204,8 @@ def lambda_cosine_lr(
     clamp: bool = True,
     verbosity_interval: int = 0,
 ) -> ScheduleLR:
-    """Warm-up + cosine-decay LR scheduler for ``optimizer`` (same arguments as :func:`lambda_linear_lr`)."""
+    """Warm-up + cosine-decay LR scheduler for ``optimizer`` (same arguments as
+    :func:`lambda_linear_lr`)."""
     schedule_kwargs = {k: v for k, v in locals().items() if k != "optimizer"}
     return build_lambda_lr(
         optimizer=optimizer, schedule=LambdaWarmUpCosineSchedule(**schedule_kwargs)

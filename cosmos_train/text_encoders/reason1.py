@@ -415,9 +415,8 @@ class Reason1TextEncoder:
                 output_hidden_states=True,
                 use_cache=False,
             )
-            states = out.hidden_states[
-                1:
-            ]  # [0] is the token embedding; the last is post final norm
+            # [0] is the token embedding; the last is post final norm
+            states = out.hidden_states[1:]
             return torch.cat([mean_normalize(h) for h in states], dim=-1)
         finally:
             if self.offload_to_cpu:

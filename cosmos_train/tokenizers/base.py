@@ -113,7 +113,8 @@ class VideoTokenizer(nn.Module, abc.ABC):
 
     def extra_repr(self) -> str:
         return (
-            f"latent_ch={self.latent_ch}, spatial_compression_factor={self.spatial_compression_factor}, "
+            f"latent_ch={self.latent_ch}, "
+            f"spatial_compression_factor={self.spatial_compression_factor}, "
             f"temporal_compression_factor={self.temporal_compression_factor}"
         )
 

@@ -143,9 +143,8 @@ class PoolingTokenizer(VideoTokenizer):
         tau = self.tau.view(1, 1, 1, -1, 1, 1)
         slope = (rest * tau).sum(dim=3) / self.tau.square().sum().clamp_min(1e-12)
         slopes = torch.cat([torch.zeros_like(first), slope], dim=2).mean(dim=1, keepdim=True)
-        pooled = F.avg_pool3d(
-            torch.cat([means, slopes], dim=1), (1, sub, sub)
-        )  # [B, 4, T', 2H', 2W']
+        # [B, 4, T', 2H', 2W']
+        pooled = F.avg_pool3d(torch.cat([means, slopes], dim=1), (1, sub, sub))
         tl, hl, wl = pooled.shape[2], h // self._spatial, w // self._spatial
         # [B, 4, T', H', 2, W', 2] -> [B, 4, 2, 2, T', H', W'] -> features ordered (c, sy, sx).
         cells = pooled.reshape(b, 4, tl, hl, 2, wl, 2).permute(0, 1, 4, 6, 2, 3, 5)

@@ -17,7 +17,8 @@ so the chunk sizes only change round-off. Two rules are the reference's and are 
   one frame and every later latent frame to four; its time conv then starts from zero context.
 
 Weights come from ``ckpt_path`` (a local file, or the catalogue name ``Wan2.1/vae`` / an ``hf://``
-spec resolved through the Hugging Face cache, see :mod:`cosmos_train.checkpoint.hub`) or random init.
+spec resolved through the Hugging Face cache, see :mod:`cosmos_train.checkpoint.hub`) or random
+init.
 """
 
 from __future__ import annotations
@@ -418,7 +419,8 @@ class WanVAEModel(nn.Module):
                 m.proj.weight.zero_()
 
     def encode(self, x: torch.Tensor, scale: Sequence[torch.Tensor | float]) -> torch.Tensor:
-        """Normalised mean latents ``(mu - scale[0]) * scale[1]`` of ``x`` ``[B, 3, 1 + 4k, H, W]``."""
+        """Normalised mean latents ``(mu - scale[0]) * scale[1]`` of ``x`` ``[B, 3, 1 + 4k, H,
+        W]``."""
         t = x.shape[2]
         if (t - 1) % self.temporal_factor:
             raise ValueError(f"the Wan2.1 VAE encodes 1 + {self.temporal_factor}k frames, got {t}")
@@ -481,7 +483,8 @@ def _read_checkpoint(path: str) -> object:
     except Exception as err:  # noqa: BLE001 - reported with the path and what to do
         raise ValueError(
             f"could not read {path!r} as a PyTorch state_dict ({type(err).__name__}: {err}); "
-            "it must be a file written by torch.save(model.state_dict(), path), such as Wan2.1_VAE.pth"
+            "it must be a file written by torch.save(model.state_dict(), path), such as "
+            "Wan2.1_VAE.pth"
         ) from err
 
 
@@ -496,7 +499,8 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"Wan2.1 VAE weights not found at {path!r}. Set tokenizer.ckpt_path to the catalogue "
-            "name Wan2.1/vae (tokenizer.pth of nvidia/Cosmos-Predict2.5-2B, via the Hugging Face cache) or "
+            "name Wan2.1/vae (tokenizer.pth of nvidia/Cosmos-Predict2.5-2B, via the Hugging Face "
+            "cache) or "
             "to a local Wan2.1_VAE.pth, or set tokenizer.ckpt_path=null for random "
             "weights (timing only), or use the PoolingTokenizer stand-in."
         )
@@ -533,7 +537,8 @@ class Wan21VAE(VideoTokenizer):
             ``hf://`` spec (:func:`cosmos_train.checkpoint.hub.resolve_weights`; strict key check);
             ``None`` or ``""``: random init (timing).
         allow_random: with ``ckpt_path=None``, permit random weights even when the run loads
-            released net weights (:func:`cosmos_train.checkpoint.pretrained.check_pretrained_parts`).
+            released net weights
+            (:func:`cosmos_train.checkpoint.pretrained.check_pretrained_parts`).
         dtype: weight and compute dtype (``"bfloat16"``, ``"float16"`` or ``"float32"``).
         temporal_window: pixel frames per encoder chunk after frame 0 (16 in Predict2.5).
         decode_window: latent frames per decoder chunk after the first (1 as in the reference).

@@ -1,4 +1,4 @@
-"""Floating-point dtype names used in configs and command lines (``"bfloat16"`` -> ``torch.bfloat16``)."""
+"""Floating-point dtype names in configs and on command lines (``"bfloat16"`` -> torch.bfloat16)."""
 
 from __future__ import annotations
 

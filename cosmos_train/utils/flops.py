@@ -47,12 +47,14 @@ def _net_defaults() -> dict[str, Any]:
 
 
 def _shape(net_or_kwargs: Any) -> dict[str, Any]:
-    """The architecture fields from a net, a kwargs mapping or a lazy config node (defaults filled)."""
+    """The architecture fields from a net, a kwargs mapping or a lazy config node (defaults
+    filled)."""
     if isinstance(net_or_kwargs, nn.Module):
         missing = [k for k in _FIELDS if not hasattr(net_or_kwargs, k)]
         if missing:
             raise TypeError(
-                f"{type(net_or_kwargs).__name__} lacks DiT attributes {missing}; pass the net's kwargs instead"
+                f"{type(net_or_kwargs).__name__} lacks DiT attributes {missing}; pass the net's "
+                "kwargs instead"
             )
         return {k: getattr(net_or_kwargs, k) for k in _FIELDS}
     if isinstance(net_or_kwargs, Mapping):
@@ -62,7 +64,8 @@ def _shape(net_or_kwargs: Any) -> dict[str, Any]:
             given = {k: net_or_kwargs[k] for k in net_or_kwargs}
         except TypeError as err:
             raise TypeError(
-                f"expected a DiT nn.Module or a mapping of its kwargs, got {type(net_or_kwargs).__name__}"
+                "expected a DiT nn.Module or a mapping of its kwargs, got "
+                f"{type(net_or_kwargs).__name__}"
             ) from err
     shape = _net_defaults()
     shape.update({k: given[k] for k in _FIELDS if k in given})
@@ -74,7 +77,8 @@ def _token_grid(shape: dict[str, Any], latent_thw: tuple[int, int, int]) -> tupl
     p, pt = shape["patch_spatial"], shape["patch_temporal"]
     if T % pt or H % p or W % p:
         raise ValueError(
-            f"latent_thw={tuple(latent_thw)} is not divisible by the patch size (t={pt}, spatial={p})"
+            f"latent_thw={tuple(latent_thw)} is not divisible by the patch size (t={pt}, "
+            f"spatial={p})"
         )
     return T // pt, H // p, W // p
 
@@ -94,7 +98,8 @@ def dit_forward_flops_breakdown(
     """Forward FLOPs per sample by component.
 
     Args:
-        net_or_kwargs: a ``MiniTrainDiT`` or its constructor kwargs (missing ones take the defaults).
+        net_or_kwargs: a ``MiniTrainDiT`` or its constructor kwargs (missing ones take the
+            defaults).
         latent_thw: latent ``(T, H, W)`` (after the tokenizer, before patching).
         text_len: text tokens seen by cross-attention.
         timestep_frames: frames with their own timestep (AdaLN is computed per frame); default all

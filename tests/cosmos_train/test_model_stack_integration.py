@@ -87,7 +87,8 @@ def optim_nodes():
 
 
 def train(model, loader, steps: int) -> tuple[list[float], torch.optim.Optimizer, object]:
-    """The trainer's step order: forward, backward, optimizer, scheduler, EMA (on_before_zero_grad)."""
+    """The trainer's step order: forward, backward, optimizer, scheduler, EMA
+    (on_before_zero_grad)."""
     opt_node, sched_node = optim_nodes()
     model.on_train_start()
     opt = instantiate(opt_node, params=model.optimizer_parameters())
@@ -272,9 +273,8 @@ def test_wan21_vae_tokenizer_in_the_model() -> None:
     loss.backward()
     assert math.isfinite(loss.item()) and model.net.x_embedder.proj[1].weight.grad is not None
     assert not any(p.requires_grad for p in model.tokenizer.parameters())
-    assert all(
-        k.startswith(("net.", "net_ema.")) for k in model.state_dict()
-    )  # the VAE is not saved
+    # the VAE is not saved
+    assert all(k.startswith(("net.", "net_ema.")) for k in model.state_dict())
     assert model.generate_samples(batch, num_steps=1).shape == (2, 3, FRAMES, SIZE, SIZE)
 
 
@@ -287,7 +287,8 @@ def _tool(name: str):
 
 
 def test_local_folder_from_the_tools_trains(tmp_path: Path) -> None:
-    """mp4s -> prepare_nemo_assets -> compute_text_embeddings (hash) -> LocalVideoDataset -> model."""
+    """mp4s -> prepare_nemo_assets -> compute_text_embeddings (hash) -> LocalVideoDataset ->
+    model."""
     raw = tmp_path / "raw"
     synthetic = SyntheticVideoDataset(num_frames=12, height=SIZE, width=48, length=3)
     for i in range(3):
@@ -416,9 +417,8 @@ def test_bad_batches_name_what_to_change(batch, exc, match) -> None:
     b = batch()
     with pytest.raises(exc, match=match):
         model.training_step(b, 0)
-    if (
-        "state_t" in match
-    ):  # sampling takes any clip length the tokenizer codes (generate --num-frames)
+    # sampling takes any clip length the tokenizer codes (generate --num-frames)
+    if "state_t" in match:
         assert model.generate_samples(b, num_steps=1).shape[2] == b["video"].shape[2]
         return
     with pytest.raises(exc, match=match):  # sampling (the trainer's sample callback) says the same

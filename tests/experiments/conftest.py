@@ -1,4 +1,4 @@
-"""Shared fixtures of the experiment tests: a tiny nemo-layout dataset and an in-process run helper."""
+"""Fixtures of the experiment tests: a tiny nemo-layout dataset and an in-process run helper."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def nemo_overrides(tiny_nemo_dataset: Path) -> list[str]:
     dataset_dir = tiny_nemo_dataset
     return [
         "net=tiny",  # pinned: the experiment's Predict2.5 patches still apply on top
-        "text_encoder=precomputed",  # the folder's embedding files (the online path: test_2b_nemo.py)
+        # the folder's embedding files (the online path: test_2b_nemo.py)
+        "text_encoder=precomputed",
         "checkpoint.load_path=''",  # no released net in tests
         f"model.config.net.crossattn_proj_in_channels={TINY_TEXT_DIM}",
         "model.config.net.crossattn_emb_channels=32",
@@ -73,7 +74,8 @@ def nemo_overrides(tiny_nemo_dataset: Path) -> list[str]:
 
 @pytest.fixture
 def run_experiment(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
-    """Runs ``tools/train.py``'s launch path in this process; returns the job dir and metrics rows."""
+    """Runs ``tools/train.py``'s launch path in this process; returns the job dir and metrics
+    rows."""
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path / "out"))
 
     def run(name: str, overrides: list[str]) -> dict[str, Any]:
@@ -96,7 +98,8 @@ def run_experiment(tmp_path, monkeypatch) -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def meta_param_count() -> Callable[[Any], int]:
-    """Counts the parameters of ``model.config.net`` built on the meta device (no memory, no init)."""
+    """Counts the parameters of ``model.config.net`` built on the meta device (no memory, no
+    init)."""
 
     def count(config: Any) -> int:
         import torch

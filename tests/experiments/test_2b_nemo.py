@@ -1,4 +1,4 @@
-"""experiments/2b_nemo.py: Cosmos's 2B nemo post-training recipe (reference scenario 2 and friends)."""
+"""experiments/2b_nemo.py: Cosmos's 2B nemo post-training recipe (reference scenario 2 etc.)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def test_cli_group_choice_keeps_experiment_values():
 
 
 def test_net_swap_keeps_experiment_patches():
-    """Scenario 6: net=cosmos_v1_14B gives the 14B size with the experiment's RoPE/projection patches."""
+    """Scenario 6: net=cosmos_v1_14B gives the 14B size with the experiment's RoPE/projection
+    patches."""
     net = lazycfg.load(PATH, ["net=cosmos_v1_14B"]).model.config.net
     assert (net.model_channels, net.num_blocks, net.num_heads) == (5120, 36, 40)
     assert (net.rope_h_extrapolation_ratio, net.rope_w_extrapolation_ratio) == (3.0, 3.0)
@@ -202,7 +203,8 @@ def test_smoke_overrides_apply(cfg):
 
 
 def test_short_cpu_run_on_a_tiny_nemo_folder(run_experiment, nemo_overrides):
-    """The recipe end to end (local mp4 folder, precomputed embeddings, RF, EMA, DCP) on a tiny net."""
+    """The recipe end to end (local mp4 folder, precomputed embeddings, RF, EMA, DCP) on a tiny
+    net."""
     out = run_experiment("2b_nemo.py", nemo_overrides)
     assert out["summary"]["iteration"] == 2
     train_rows = [r for r in out["rows"] if r.get("split") == "train"]
@@ -249,7 +251,8 @@ def test_text_encoder_precomputed_reads_the_embedding_folder():
 
 
 def test_short_cpu_run_with_online_reason1(run_experiment, nemo_overrides, tiny_reason1_dir):
-    """The recipe as Cosmos runs it: captions -> Reason1 (the tiny fixture decoder) in the step, no files."""
+    """The recipe as Cosmos runs it: captions -> Reason1 (the tiny fixture decoder) in the step, no
+    files."""
     keep = [
         o
         for o in nemo_overrides

@@ -1,4 +1,4 @@
-"""experiments/2b_nemo_480p.py: the 2B recipe on one GPU at 480p (selective AC, per-block compile)."""
+"""experiments/2b_nemo_480p.py: the 2B recipe on one GPU at 480p (selective AC, block compile)."""
 
 from __future__ import annotations
 

@@ -69,6 +69,7 @@ def test_cosmos_recipe_values(cfg, path, expected):
 def test_inherits_2b_nemo_and_adds_only_the_lora_recipe(cfg):
     parent = lazycfg.load(str(EXPERIMENTS / "2b_nemo.py"))
     changed = {str(entry).split("=")[0] for entry in lazycfg.diff(parent, cfg)}
+    # rank/alpha/targets/init and the schedule already have Cosmos's recipe values as defaults
     assert changed == {
         "job.group",
         "job.name",
@@ -77,7 +78,7 @@ def test_inherits_2b_nemo_and_adds_only_the_lora_recipe(cfg):
         "model.config.conditional_frames_probs.1",
         "model.config.conditional_frames_probs.2",
         "checkpoint.load_path",
-    }  # rank/alpha/targets/init and the schedule already have Cosmos's recipe values as defaults
+    }
     assert lazycfg.choices(cfg) == lazycfg.choices(parent)
 
 

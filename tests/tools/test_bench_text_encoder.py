@@ -17,9 +17,8 @@ spec.loader.exec_module(bench)
 def test_bytes_per_caption_is_the_real_layout():
     b = bench.bench_bytes()
     assert b["tensor_bytes"] == 512 * 100352 * 2
-    assert (
-        b["tensor_bytes"] < b["file_bytes"] < b["tensor_bytes"] + 64 * 1024
-    )  # small torch.save header
+    # small torch.save header
+    assert b["tensor_bytes"] < b["file_bytes"] < b["tensor_bytes"] + 64 * 1024
     assert b["hard_linked"] is True
 
 

@@ -1,4 +1,4 @@
-"""tools/bench_train.py: its docs section writer and a tiny smoke of the measurement (no timing assertions)."""
+"""tools/bench_train.py: its docs section writer and a tiny smoke run (no timing assertions)."""
 
 from __future__ import annotations
 

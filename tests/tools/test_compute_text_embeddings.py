@@ -146,7 +146,8 @@ def test_help_runs_as_a_script():
     assert "--encoder" in result.stdout and "100352" in result.stdout
 
 
-# ---- --encoder reason1 (the tiny fixture decoder in Reason1's folder layout) ------------------------
+# ---- --encoder reason1 (the tiny fixture decoder in Reason1's folder layout)
+# ------------------------
 from tests.conftest import REASON1_FIXTURE  # noqa: E402
 
 
@@ -189,9 +190,8 @@ def test_reason1_end_to_end(dataset_dir, tiny_reason1_dir, encode_calls, capsys)
     assert "4 written" in capsys.readouterr().out  # a, b, c and the negative prompt
     out = dataset_dir / "reason1_embeddings"
     assert sorted(p.name for p in out.iterdir()) == ["a.pt", "b.pt", "c.pt", "negative_prompt.pt"]
-    assert (
-        sum(encode_calls) == 3
-    )  # "a teal robot walks" (a and b), "two words", the negative prompt
+    # "a teal robot walks" (a and b), "two words", the negative prompt
+    assert sum(encode_calls) == 3
     assert os.stat(out / "a.pt").st_ino == os.stat(out / "b.pt").st_ino  # one file on disk
     saved = torch.load(out / "c.pt", weights_only=True)
     assert (

@@ -1,4 +1,4 @@
-"""tools/eval_synthetic.py: scores a trained tiny run, writes its JSON and contact sheet, clear errors."""
+"""tools/eval_synthetic.py: scores a trained tiny run, writes JSON and a contact sheet; errors."""
 
 from __future__ import annotations
 
@@ -61,10 +61,11 @@ def test_scores_held_out_clips_and_writes_the_sheet(tiny_job, capsys):
     assert result["settings"]["num_clips"] == 2
     with av.open(str(job / "eval" / "latest" / "contact_sheet.png")) as container:
         (frame,) = list(container.decode(video=0))
+    # truth/generated x 2 clips
     assert (frame.height, frame.width) == (
         4 * (64 + 2) + 2,
         17 * (64 + 2) + 2,
-    )  # truth/generated x 2 clips
+    )
 
 
 def test_experiment_file_names_its_job_and_a_checkpoint_can_be_chosen(tiny_job, tmp_path):

@@ -1,4 +1,7 @@
-"""Official consolidated checkpoints: save in Cosmos's layout, load back (EMA, bf16, TE extra_state, diffs)."""
+"""Official consolidated checkpoints: save in Cosmos's layout, load back.
+
+Covers EMA, bf16, TE extra_state and diffs.
+"""
 
 from __future__ import annotations
 
@@ -69,9 +72,8 @@ def test_official_layout_on_disk(mini_pair) -> None:
     assert list(sd)[n:] == ["net_ema." + k for k in ema.state_dict()]
     assert sd["net.blocks.0.self_attn.q_proj.weight"].dtype == torch.bfloat16
     assert sd["net.accum_iteration"].dtype == torch.int64  # counters stay int64
-    assert (
-        sd["net.accum_train_in_hours"].dtype == torch.bfloat16
-    )  # float buffers are cast too (as Cosmos)
+    # float buffers are cast too (as Cosmos)
+    assert sd["net.accum_train_in_hours"].dtype == torch.bfloat16
     assert not list(path.parent.glob(".*.tmp"))  # atomic write leaves no temp file
 
 
@@ -85,9 +87,8 @@ def test_mini_round_trip_bf16_to_fp32_with_ema(mini_pair) -> None:
         report.layout == "consolidated" and report.has_ema_keys and report.ema_source == "net_ema"
     )
     assert report.net_loaded == report.ema_loaded == len(net.state_dict())
-    assert report.cast["bfloat16->float32"] == 2 * (
-        len(net.state_dict()) - 3
-    )  # all but the 3 int64 counters
+    # all but the 3 int64 counters
+    assert report.cast["bfloat16->float32"] == 2 * (len(net.state_dict()) - 3)
     assert next(net2.parameters()).dtype == torch.float32
     assert _equal(net2, _bf16_roundtrip(net)) and _equal(ema2, _bf16_roundtrip(ema))
     assert not _equal(net2, ema2)
@@ -96,7 +97,8 @@ def test_mini_round_trip_bf16_to_fp32_with_ema(mini_pair) -> None:
 def test_ema_modes(tmp_path: Path) -> None:
     net, ema = _tiny(0), _tiny(1)
     path = save_consolidated(tmp_path / "model.pt", net=net, net_ema=ema, dtype=None)
-    # copy_from_net (default): EMA starts from the loaded net weights; file EMA keys are reported as ignored
+    # copy_from_net (default): EMA starts from the loaded net weights; file EMA keys are reported as
+    # ignored
     n2, e2 = _tiny(2), _tiny(3)
     rep = load_consolidated(path, net=n2, net_ema=e2)
     assert rep.ema_source == "net" and _equal(n2, net) and _equal(e2, net)
@@ -114,7 +116,8 @@ def test_ema_modes(tmp_path: Path) -> None:
 
 
 def test_ema_only_file(tmp_path: Path) -> None:
-    """model_ema_bf16.pt: the EMA weights renamed to net.*; load='copy_from_net' fills both modules."""
+    """model_ema_bf16.pt: the EMA weights renamed to net.*; load='copy_from_net' fills both
+    modules."""
     ema = _tiny(5)
     path = save_consolidated(tmp_path / "model_ema_bf16.pt", net=ema)
     assert all(k.startswith("net.") for k in torch.load(path, weights_only=True))
@@ -167,9 +170,8 @@ def test_mismatch_error_lists_keys_and_shapes(tmp_path: Path) -> None:
         extra_per_block_abs_pos_emb=True,
     )
     path = save_consolidated(tmp_path / "model.pt", net=src)
-    dst = presets.tiny(
-        crossattn_emb_channels=16
-    )  # k/v_proj shapes differ; no projection, no extra pos-emb
+    # k/v_proj shapes differ; no projection, no extra pos-emb
+    dst = presets.tiny(crossattn_emb_channels=16)
     with pytest.raises(CheckpointMismatchError) as err:
         load_consolidated(path, net=dst)
     msg = str(err.value)

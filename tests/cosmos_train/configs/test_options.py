@@ -142,7 +142,8 @@ def test_registration_and_loading_do_not_import_torch():
     code = (
         "import sys, lazycfg; import cosmos_train.configs.base as b; c = b.make_config(); "
         "lazycfg.load('experiments/2b_nemo.py', ['net=cosmos_v1_14B']); "
-        "from lazycfg._cli import main; main(['show', 'experiments/2b_nemo.py', 'optimizer=fusedadamw']); "
+        "from lazycfg._cli import main; main(['show', 'experiments/2b_nemo.py', "
+        "'optimizer=fusedadamw']); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -158,7 +159,8 @@ def _options():
 
 @pytest.mark.parametrize("group, name", list(_options()))
 def test_every_option_passes_check(group, name):
-    """Each option's targets import and accept the written kwargs (signature-checked, nothing built)."""
+    """Each option's targets import and accept the written kwargs (signature-checked, nothing
+    built)."""
     node = default_registry().get(group, name)
     problems = [str(p) for p in lazycfg.check(node)] if node is not None else []
     assert problems == []

@@ -65,9 +65,8 @@ def test_fit_then_pad_follows_cosmos():
     video = (
         torch.arange(2 * 4 * 6, dtype=torch.uint8).view(1, 2, 4, 6).expand(3, 2, 4, 6).contiguous()
     )
-    padded, mask = pad_to(
-        video, (4, 9)
-    )  # 3 columns: left 1, right 2 (the left pad is the smaller half)
+    # 3 columns: left 1, right 2 (the left pad is the smaller half)
+    padded, mask = pad_to(video, (4, 9))
     assert padded.shape == (3, 2, 4, 9) and padded.dtype == torch.uint8
     assert torch.equal(padded[..., 1:7], video)
     assert torch.equal(padded[..., 0], video[..., 1])  # reflection, not edge
@@ -106,9 +105,8 @@ def test_folder_dataset_puts_each_video_in_its_bucket(folder):
     assert item["image_size"].tolist() == [192, 320, 180, 320]
     assert item["padding_mask"].shape == (1, 192, 320) and item["padding_mask"].sum() == 12 * 320
     assert item["padding_mask"][0, 6:186].sum() == 0
-    assert (
-        item["video"][0, 0, 6:186, :30].float().mean() > 200
-    )  # the bright bar, resized, not padded away
+    # the bright bar, resized, not padded away
+    assert item["video"][0, 0, 6:186, :30].float().mean() > 200
     assert ds[2]["padding_mask"].sum() == 0 and ds[2]["video"].shape == (3, 5, 256, 256)
 
 

@@ -145,7 +145,7 @@ def test_resume_on_a_different_world_size():
     # 2 ranks x 2 batches x batch 2 = 8 consumed samples = 4 batches of 2 on one rank
     kw = dict(dataset=IndexDataset(16), batch_size=2, seed=0)
     two = [build_dataloader(rank=r, world_size=2, **kw) for r in range(2)]
-    iters = [iter(l) for l in two]
+    iters = [iter(loader) for loader in two]
     for it in iters:
         next(it), next(it)
     one = build_dataloader(**kw)

@@ -24,7 +24,8 @@ def ramp_video(frames: int, height: int = 48, width: int = 64) -> torch.Tensor:
 
 
 def frame_ids(video: torch.Tensor) -> list[int]:
-    """Recover the source frame numbers from the decoded grey levels (codec error is a few levels)."""
+    """Recover the source frame numbers from the decoded grey levels (codec error is a few
+    levels)."""
     return [round(float(v) / LEVEL) for v in video[0, :, :, :].float().mean(dim=(1, 2))]
 
 

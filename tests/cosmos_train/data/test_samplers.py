@@ -149,6 +149,7 @@ def test_sampling_needs_the_dataset_attribute():
         build_dataloader(dataset=Indexed(bucket_ids=BUCKETS), sampling="shards")
     with pytest.raises(ValueError, match="sampling='rows' is not valid"):
         build_dataloader(dataset=Indexed(bucket_ids=BUCKETS), sampling="rows")
+    # unshuffled: the first bucket label in sorted order, "1,1"
     assert torch.equal(
         next(
             iter(
@@ -161,4 +162,4 @@ def test_sampling_needs_the_dataset_attribute():
             )
         )["sample_idx"],
         torch.tensor([9, 10, 11]),
-    )  # unshuffled: the first bucket label in sorted order, "1,1"
+    )

@@ -295,7 +295,8 @@ class _DtypeProbe:
 
 
 def scenario_fsdp_bf16_autocast(out: Path, rank: int) -> dict:
-    """bf16 FSDP (no input casting) + the model's bf16 autocast: fp32 timesteps, and it still trains."""
+    """bf16 FSDP (no input casting) + the model's bf16 autocast: fp32 timesteps, and it still
+    trains."""
     builder = make_net_builder(
         device="cpu", mode="fsdp", param_dtype="bfloat16", reduce_dtype="float32"
     )
@@ -330,7 +331,8 @@ def scenario_fsdp_bf16_autocast(out: Path, rank: int) -> dict:
 
 
 def _dit_bf16_dtypes() -> dict:
-    """The tiny Video2World DiT under bf16 FSDP + autocast: what its root and first block receive."""
+    """The tiny Video2World DiT under bf16 FSDP + autocast: what its root and first block
+    receive."""
     from cosmos_train.model.config import Video2WorldRectifiedFlowConfig
     from cosmos_train.model.video2world import Video2WorldModelRectifiedFlow
     from cosmos_train.nets.presets import tiny

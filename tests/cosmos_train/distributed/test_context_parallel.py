@@ -144,9 +144,8 @@ def test_dp2_cp2_training_equals_one_process(dp2_cp2):
 
 @pytest.mark.slow
 def test_uneven_frames_are_padded_exactly(cp2):
-    _assert_training_matches(
-        cp2["train_uneven"], frames_per_rank=2
-    )  # 3 latent frames -> 2 + 2 (1 pad)
+    # 3 latent frames -> 2 + 2 (1 pad)
+    _assert_training_matches(cp2["train_uneven"], frames_per_rank=2)
 
 
 @pytest.mark.slow

@@ -36,7 +36,8 @@ def _torchrun(out: Path, *scenarios: str) -> dict[str, list[dict]]:
         for r in range(2):
             path = out / f"{name}.rank{r}.json"
             assert path.is_file(), (
-                f"{name} wrote no result for rank {r}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                f"{name} wrote no result for rank "
+                f"{r}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
             )
             data = json.loads(path.read_text())
             assert "error" not in data, f"{name} rank {r} failed:\n{data['error']}"
@@ -103,9 +104,8 @@ def test_fsdp_bf16_trains_saves_and_resumes_in_fresh_process(runs):
     for r in res["fsdp_bf16_resume"]:
         assert r["resumed_at"] == 4 and r["step_at_resume"] == 4
         assert r["max_diff"] == 0.0
-        assert (
-            r["final_iteration"] == 5 and r["final_loss"] == r["final_loss"]
-        )  # finite, trained on
+        # finite, trained on
+        assert r["final_iteration"] == 5 and r["final_loss"] == r["final_loss"]
     assert (out / "bf16" / "checkpoints" / "latest_checkpoint.txt").read_text() == "iter_000000005"
 
 
@@ -147,7 +147,8 @@ def test_two_rank_checkpoint_loads_on_one_rank(runs):
 
 
 def test_two_rank_fsdp_checkpoint_exports_full_tensors(runs, tmp_path):
-    """tools/export_checkpoint.py's library on the FSDP-sharded 2-rank checkpoint, in one process."""
+    """tools/export_checkpoint.py's library on the FSDP-sharded 2-rank checkpoint, in one
+    process."""
     from cosmos_train.checkpoint.export import export_checkpoint
 
     out, _ = runs

@@ -64,12 +64,14 @@ def test_bad_arguments_fail_clearly():
         make_net_builder(device="cpu", mode="tp")
     with pytest.raises(
         ValueError,
-        match=r"param_dtype \(config: trainer\.parallelism\.param_dtype\)='fp8' is not a known dtype; use one of",
+        match=r"param_dtype \(config: trainer\.parallelism\.param_dtype\)='fp8' is not a known "
+        r"dtype; use one of",
     ):
         make_net_builder(device="cpu", param_dtype="fp8")
     with pytest.raises(
         ValueError,
-        match=r"unknown ac_mode 'selectiv'; valid modes are \[.*'selective_mlp'.*\].*trainer\.parallelism\.activation_checkpointing",
+        match=r"unknown ac_mode 'selectiv'; valid modes are "
+        r"\[.*'selective_mlp'.*\].*trainer\.parallelism\.activation_checkpointing",
     ):
         make_net_builder(device="cpu", ac_mode="selectiv")
     with pytest.raises(TypeError, match="has no init_weights"):

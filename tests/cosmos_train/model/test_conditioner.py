@@ -9,9 +9,9 @@ from cosmos_train.model.conditioner import Video2WorldConditioner, draw_num_cond
 from cosmos_train.model.noise import sample_generators
 
 
-def _batch(b: int = 4, l: int = 5, d: int = 8) -> dict:
+def _batch(b: int = 4, length: int = 5, d: int = 8) -> dict:
     return {
-        "t5_text_embeddings": torch.randn(b, l, d) + 3.0,
+        "t5_text_embeddings": torch.randn(b, length, d) + 3.0,
         "fps": torch.full((b,), 24.0),
         "padding_mask": torch.zeros(b, 1, 16, 16),
     }

@@ -109,6 +109,7 @@ def test_configs_are_typed_configclasses(cls) -> None:
 
 
 def test_shift_on_an_edm_config_is_an_error() -> None:
-    """As in Cosmos: selecting the EDM model under an RF experiment fails on ``model.config.shift``."""
+    """As in Cosmos: selecting the EDM model under an RF experiment fails on
+    ``model.config.shift``."""
     with pytest.raises(ConfigError, match="shift"):
         Video2WorldConfig().shift = 5.0

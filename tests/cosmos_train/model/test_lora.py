@@ -207,9 +207,8 @@ def test_base_from_a_dcp_run(tmp_path, base_file):
     )
     assert model.lora.base.kind == "dcp" and model.lora.base.path.endswith("iter_000000005")
     from_pt = Video2WorldModelRectifiedFlow(_lora_config(), base_checkpoint=str(base_file))
-    assert (
-        model.lora.base.fingerprint == from_pt.lora.base.fingerprint
-    )  # same weights, same fingerprint
+    # same weights, same fingerprint
+    assert model.lora.base.fingerprint == from_pt.lora.base.fingerprint
 
 
 def test_load_consolidated_places_base_keys_on_base_layer(base_file):
@@ -233,9 +232,8 @@ def test_load_consolidated_fails_loudly_on_keys_it_cannot_place(tmp_path, base_f
     net = tiny()
     lora.inject_lora(net, lora.LoraSpec(rank=2, alpha=2))
     sd = torch.load(base_file, weights_only=True)
-    sd["net.blocks.0.self_attn.q_proj.lora_A.default.weight"] = torch.zeros(
-        2, 64
-    )  # adapters in a "base"
+    # adapters in a "base"
+    sd["net.blocks.0.self_attn.q_proj.lora_A.default.weight"] = torch.zeros(2, 64)
     sd["net.blocks.0.self_attn.qq_proj.weight"] = torch.zeros(64, 64)
     bad = tmp_path / "bad.pt"
     torch.save(sd, bad)
@@ -316,9 +314,8 @@ def test_merged_key_set_equals_the_released_2B_golden_list():
     _, _, rows = read_tsv("predict2.5_2B_video2world")
     with torch.device("meta"):
         net = presets.build_preset("predict2_5_2B")
-        wrapped = lora.inject_lora(
-            net, lora.LoraSpec()
-        )  # Cosmos's recipe: rank 32 on q/k/v/o + MLP
+        # Cosmos's recipe: rank 32 on q/k/v/o + MLP
+        wrapped = lora.inject_lora(net, lora.LoraSpec())
     assert len(wrapped) == 28 * 10
     merged = lora_export.merged_state_dict(net)
     assert [(k, tuple(v.shape)) for k, v in merged.items()] == [(r[0], r[1]) for r in rows]
@@ -376,9 +373,8 @@ def test_several_adapters_add_up_with_their_scales(trained, tmp_path):
         )
     }
     two = _plain_model(base)
-    lora_export.apply_loras(
-        two.net, [(adapter, 0.5), (adapter, 1.5)]
-    )  # 0.5 + 1.5 = twice the adapter
+    # 0.5 + 1.5 = twice the adapter
+    lora_export.apply_loras(two.net, [(adapter, 0.5), (adapter, 1.5)])
     layer = two.net.blocks[0].self_attn.q_proj
     assert sorted(layer.active_adapters) == ["lora0", "lora1"]
     combined = lora_export.merged_state_dict(two.net)

@@ -229,9 +229,8 @@ def test_export_a_lora_run(straight, tmp_path, merged):
             assert {k for k in got if k.startswith(prefix)} == {prefix + k for k in expected}
             for key, value in expected.items():
                 torch.testing.assert_close(got[prefix + key], value)
-        load_consolidated(
-            files["model_ema_bf16.pt"], net=tiny()
-        )  # loads strictly into the plain net
+        # loads strictly into the plain net
+        load_consolidated(files["model_ema_bf16.pt"], net=tiny())
     else:
         net = load_plain(base)
         lora_export.apply_loras(net, [(tmp_path / "out", 1.0)])

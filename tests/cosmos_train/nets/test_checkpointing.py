@@ -1,4 +1,4 @@
-"""Activation checkpointing modes: identical grads, what gets recomputed, unchanged keys, compile."""
+"""Activation checkpointing modes: same grads, what gets recomputed, unchanged keys, compile."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def test_each_mode_gives_identical_grads(mode: str, every_n: int) -> None:
 
 
 def test_modes_recompute_what_they_should() -> None:
-    """block recomputes attention in backward; selective and mm_only keep SDPA outputs; mm_only keeps matmuls."""
+    """block recomputes attention in backward; selective and mm_only keep SDPA outputs; mm_only
+    keeps matmuls."""
     attn = saved_ops("selective")
     counts = {m: _backward_op_counts(apply_activation_checkpointing(_net(), mode=m)) for m in MODES}
 
@@ -92,7 +93,8 @@ def test_modes_recompute_what_they_should() -> None:
     assert n_mm(counts["mm_only"]) == n_mm(counts["none"])  # no matmul recomputed
     assert n_mm(counts["selective"]) > n_mm(counts["none"])  # projections recomputed
     assert n_mm(counts["block"]) == n_mm(counts["selective"])
-    # selective_mlp skips the MLP (and tiny AdaLN/text k/v) matmuls; selective_down only layer2 (+AdaLN down)
+    # selective_mlp skips the MLP (and tiny AdaLN/text k/v) matmuls; selective_down only layer2
+    # (+AdaLN down)
     assert n_attn_fwd(counts["selective_mlp"]) == n_attn_fwd(counts["selective_down"]) == 0
     per_block_recomputed = {
         m: (n_mm(counts[m]) - n_mm(counts["none"]))
@@ -103,9 +105,8 @@ def test_modes_recompute_what_they_should() -> None:
     # MLP 2 + AdaLN 3x2 = 16; final layer AdaLN 2.
     assert per_block_recomputed["selective"] == 2 * 16 + 2
     assert per_block_recomputed["selective_mlp"] == 2 * (4 + 2)  # self q,k,v,o + cross q,o
-    assert (
-        per_block_recomputed["selective_down"] == 2 * (16 - 1 - 3) + 1
-    )  # minus layer2 and AdaLN downs
+    # minus layer2 and AdaLN downs
+    assert per_block_recomputed["selective_down"] == 2 * (16 - 1 - 3) + 1
 
 
 def test_keys_and_names_unchanged_and_mode_can_be_reset() -> None:
@@ -159,7 +160,8 @@ def test_bad_arguments(bad: dict) -> None:
 def test_block_compiles_fullgraph(mode: str, backend: str) -> None:
     """One tiny block under torch.compile(fullgraph=True): no graph break, same output and grads.
 
-    The inductor case (selective AC inside the compiled block, as on the H100) takes ~40 s on 2 cores.
+    The inductor case (selective AC inside the compiled block, as on the H100) takes ~40 s on 2
+    cores.
     """
     torch._dynamo.reset()
     net = _net()

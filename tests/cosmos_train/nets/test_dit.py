@@ -168,7 +168,8 @@ def test_feature_switches_move_output_like_reference(name: str) -> None:
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_every_tensor_and_block_matters(name: str) -> None:
-    """Perturbing any floating state_dict tensor (1e-3 x mean|v|) changes the output (checks.json)."""
+    """Perturbing any floating state_dict tensor (1e-3 x mean|v|) changes the output
+    (checks.json)."""
     fx = fixture(name)
     sd = fx["state_dict"]
     net = _net(name)
@@ -296,7 +297,8 @@ def test_build_on_meta_then_materialise_and_init() -> None:
 
 
 def test_bf16_autocast_forward_backward() -> None:
-    """bf16 autocast runs end to end; the Wan fp32 strategy keeps the modulation and residual in fp32."""
+    """bf16 autocast runs end to end; the Wan fp32 strategy keeps the modulation and residual in
+    fp32."""
     torch.manual_seed(0)
     for fp32 in (False, True):
         net = presets.tiny(use_wan_fp32_strategy=fp32)
@@ -315,7 +317,8 @@ def test_bf16_autocast_forward_backward() -> None:
 
 @pytest.mark.parametrize("fp32_mod", [False, True], ids=["bf16", "bf16_fp32_modulation"])
 def test_pure_bf16_net_without_autocast(fp32_mod: bool) -> None:
-    """A net cast to bf16 (as Cosmos runs it) works without autocast; fp32 modulation keeps fp32 gates."""
+    """A net cast to bf16 (as Cosmos runs it) works without autocast; fp32 modulation keeps fp32
+    gates."""
     name = "tiny_predict2.5_2B"
     ref = _forward(_net(name, use_wan_fp32_strategy=fp32_mod), name)
     net = _net(name, use_wan_fp32_strategy=fp32_mod).to(torch.bfloat16)

@@ -41,7 +41,8 @@ def test_rope_split(head_dim: int, split: tuple[int, int, int]) -> None:
 
 
 def test_rope_ntk_theta() -> None:
-    """theta_axis = 1e4 * ratio ** (d/(d-2)): the first non-trivial frequency of each axis shows it."""
+    """theta_axis = 1e4 * ratio ** (d/(d-2)): the first non-trivial frequency of each axis shows
+    it."""
     pe = _rope(128, h_extrapolation_ratio=3.0, w_extrapolation_ratio=2.0, t_extrapolation_ratio=1.5)
     ang = pe.angles(2, 2, 2)  # [8, 128]; token index = t*4 + h*2 + w
     # layout per half: [t (22) | h (21) | w (21)]

@@ -40,7 +40,8 @@ def test_state_dict_equals_golden_list(golden: str) -> None:
 
 @pytest.mark.parametrize("golden", list(GOLDEN), ids=list(GOLDEN))
 def test_preset_kwargs_match_golden_header(golden: str) -> None:
-    """The preset dicts carry the same net kwargs as the golden header (AC/attention backend aside)."""
+    """The preset dicts carry the same net kwargs as the golden header (AC/attention backend
+    aside)."""
     _, kwargs, _ = read_tsv(golden)
     ours = presets.preset_kwargs(GOLDEN[golden])
     for key, value in kwargs.items():
@@ -69,7 +70,8 @@ def test_parameter_totals(name: str, total: int) -> None:
 
 
 def test_golden_header_kwargs_build_the_same_layout() -> None:
-    """The header kwargs passed straight to the net (Cosmos-style, incl. sac_config) give the golden list."""
+    """The header kwargs passed straight to the net (Cosmos-style, incl. sac_config) give the
+    golden list."""
     _, kwargs, rows = read_tsv("predict2.5_2B_video2world")
     with torch.device("meta"):
         net = MiniTrainDiT(**kwargs)
@@ -106,7 +108,8 @@ def test_bad_kwargs_are_clear_errors(kw: dict, match: str) -> None:
 
 @pytest.mark.parametrize("golden", list(GOLDEN), ids=list(GOLDEN))
 def test_te_extra_state_keys_sit_on_our_rmsnorms(golden: str) -> None:
-    """TE 1.13 adds `<rmsnorm>._extra_state` after each RMSNorm weight: exactly our RMSNorm modules."""
+    """TE 1.13 adds `<rmsnorm>._extra_state` after each RMSNorm weight: exactly our RMSNorm
+    modules."""
     _, _, rows = read_tsv(golden)
     _, _, te_rows = read_tsv(golden, extra_state=True)
     assert [r for r in te_rows if r[3] != "extra_state"] == rows

@@ -1,4 +1,4 @@
-"""PoolingTokenizer / IdentityTokenizer: shapes, frame counts, exact pinv, reconstruction quality."""
+"""PoolingTokenizer / IdentityTokenizer: shapes, frame counts, exact pinv, reconstruction."""
 
 from __future__ import annotations
 

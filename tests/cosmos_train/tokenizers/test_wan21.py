@@ -108,9 +108,8 @@ def test_reconstruction_parity(parity: dict, tiny_model: WanVAEModel) -> None:
 def test_chunk_sizes_only_change_round_off(
     parity: dict, tiny_model: WanVAEModel, temporal_window: int, decode_window: int
 ) -> None:
-    video = torch.cat(
-        [parity["inputs"]["video_9f"], parity["inputs"]["video_9f"][:, :, 1:]], dim=2
-    )  # 17 f
+    # 17 f
+    video = torch.cat([parity["inputs"]["video_9f"], parity["inputs"]["video_9f"][:, :, 1:]], dim=2)
     scale = _scale(parity)
     with torch.no_grad():
         tiny_model.set_windows(temporal_window=16, decode_window=1)

@@ -28,7 +28,8 @@ def test_2b_matches_trainer_spec_table(latent_thw, tokens, train_pf) -> None:
 
 
 def test_per_token_terms_match_trainer_spec() -> None:
-    """linear 2*L*14*D^2 = 3.29 GF, self-attn 4*L*N*D, cross-attn 4*L*512*D = 0.117 GF per token (2B, 480p)."""
+    """linear 2*L*14*D^2 = 3.29 GF, self-attn 4*L*N*D, cross-attn 4*L*512*D = 0.117 GF per token
+    (2B, 480p)."""
     kw = presets.PRESETS["cosmos_v1_2B"]
     b = dit_forward_flops_breakdown(kw, (24, 60, 104))
     N, L, D = 37_440, 28, 2048
