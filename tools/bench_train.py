@@ -135,21 +135,19 @@ def render(result: dict[str, Any], threads: int) -> tuple[str, float]:
         "## Trainer overhead (`tools/bench_train.py`)",
         "",
         "`Trainer.fit` vs a bare PyTorch loop doing the same work (toy DiT-like model "
-        f"{result['model']}, "
-        f"batch {result['batch']}, AdamW + LambdaLR + power EMA + clip {CLIP}; no logging), "
-        f"{steps} steps per run, "
-        f"{result['runs']} alternating runs of each after a warm-up; torch {torch.__version__}, "
-        f"{threads} thread(s), "
-        f"{os.cpu_count()} CPUs, load average {load:.1f} at the end.",
+        f"{result['model']}, batch {result['batch']}, AdamW + LambdaLR + power EMA + clip {CLIP}; "
+        f"no logging), {steps} steps per run, {result['runs']} alternating runs of each after a "
+        f"warm-up; torch {torch.__version__}, {threads} thread(s), {os.cpu_count()} CPUs, load "
+        f"average {load:.1f} at the end.",
         "",
         "| loop | median wall / step | median CPU / step |",
         "|---|---|---|",
         f"| bare PyTorch | {step_bare * 1e3:.1f} ms | {cpu_bare * 1e3:.1f} ms |",
         f"| Trainer.fit | {step_tr * 1e3:.1f} ms | {cpu_tr * 1e3:.1f} ms |",
         "",
-        f"Median per-pair ratio, wall: **{ratio_wall:.3f}** ({(ratio_wall - 1) * 100:+.1f}%), "
-        f"CPU time: **{ratio_cpu:.3f}** ({(ratio_cpu - 1) * 100:+.1f}%); target <= +5%. "
-        f"Pair ratios (wall): {', '.join(f'{x:.3f}' for x in wall)}; (CPU): "
+        f"Median per-pair ratio, wall: **{ratio_wall:.3f}** ({(ratio_wall - 1) * 100:+.1f}%), CPU "
+        f"time: **{ratio_cpu:.3f}** ({(ratio_cpu - 1) * 100:+.1f}%); target <= +5%. Pair ratios "
+        f"(wall): {', '.join(f'{x:.3f}' for x in wall)}; (CPU): "
         f"{', '.join(f'{x:.3f}' for x in cpu)}.",
         "CPU time is the robust number on a shared machine (other processes inflate wall time at "
         "random).",

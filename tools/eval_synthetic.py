@@ -266,10 +266,9 @@ def format_report(result: dict[str, Any], source: str) -> str:
         )
         lines.append(
             f"{name}: median centroid error {s['centroid_error_px_median']:.2f} px (p90 "
-            f"{s['centroid_error_px_p90']:.2f}), "
-            f"mass kept at the last frame {s['mass_kept_last_median']:.0%} (min "
-            f"{s['mass_kept_last_min']:.0%}), "
-            f"PSNR {s['psnr_db_mean']:.2f} dB; per shape: {shapes}"
+            f"{s['centroid_error_px_p90']:.2f}), mass kept at the last frame "
+            f"{s['mass_kept_last_median']:.0%} (min {s['mass_kept_last_min']:.0%}), PSNR "
+            f"{s['psnr_db_mean']:.2f} dB; per shape: {shapes}"
         )
     return "\n".join(lines)
 

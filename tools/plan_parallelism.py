@@ -443,25 +443,19 @@ def report(
 ) -> str:
     lines = [
         f"# {work.name}: {work.params / 1e9:.2f}B params, {work.num_blocks} blocks x "
-        f"D={work.model_channels}, "
-        f"{work.num_heads} heads; {work.tokens:,} tokens/sample ({work.token_frames} frames); "
-        f"batch {work.batch}/DP group; "
-        f"AC {work.ac_mode}; EMA {'on' if work.ema else 'off'}",
+        f"D={work.model_channels}, {work.num_heads} heads; {work.tokens:,} tokens/sample "
+        f"({work.token_frames} frames); batch {work.batch}/DP group; AC {work.ac_mode}; EMA "
+        f"{'on' if work.ema else 'off'}",
         f"# cluster: {cluster.gpus} GPUs ({cluster.gpus_per_node}/node, {cluster.mem_gib:g} GiB), "
-        "links "
-        f"{cluster.intra_node_gbps:g} GB/s in a node, {cluster.inter_node_gbps:g} GB/s across "
-        "nodes; "
-        f"compute at {tflops:.0f} model TFLOP/s per GPU (measured single-H100 rate), working set "
-        f"W={W:.1f}",
+        f"links {cluster.intra_node_gbps:g} GB/s in a node, {cluster.inter_node_gbps:g} GB/s "
+        f"across nodes; compute at {tflops:.0f} model TFLOP/s per GPU (measured single-H100 rate), "
+        f"working set W={W:.1f}",
         f"# FLOPs: {work.flops_per_sample / 1e15:.2f} PFLOP per sample (model FLOPs, 3x forward); "
-        "a step is "
-        f"global batch (dp x {work.batch}) x that; per GPU: {work.batch} x that / cp",
+        f"a step is global batch (dp x {work.batch}) x that; per GPU: {work.batch} x that / cp",
         "",
         f"{'shard':>5} {'cp':>3} {'dp':>4} | {'params':>6} {'grads':>6} {'optim':>6} {'ema':>5} "
-        f"{'gath':>5} {'act':>6} "
-        f"{'work':>5} {'TOTAL':>6} | {'FSDP/step':>11} {'CP/step':>11} | {'compute':>7} {'cp':>6} "
-        f"{'fsdp':>6} "
-        f"{'STEP s':>7} {'smpl/s':>7} fits",
+        f"{'gath':>5} {'act':>6} {'work':>5} {'TOTAL':>6} | {'FSDP/step':>11} {'CP/step':>11} | "
+        f"{'compute':>7} {'cp':>6} {'fsdp':>6} {'STEP s':>7} {'smpl/s':>7} fits",
     ]
     pick = [r for r in rows if chosen is None or r["layout"] == chosen]
     for r in pick[: (None if chosen else 12)]:
@@ -470,23 +464,19 @@ def report(
         fsdp = c["fsdp_all_gather"] + c["fsdp_reduce_scatter"] + c["hsdp_all_reduce"]
         lines.append(
             f"{lay.shard:>5} {lay.cp:>3} {lay.dp(cluster.gpus):>4} | {m['params_fp32']:6.1f} "
-            f"{m['grads_fp32']:6.1f} "
-            f"{m['adamw_fp32']:6.1f} {m['ema_fp32']:5.1f} {m['gathered_bf16']:5.1f} "
-            f"{m['activations']:6.1f} "
-            f"{m['working_set']:5.1f} {m['total']:6.1f} | {_fmt_bytes(fsdp)} "
-            f"{_fmt_bytes(c['cp_all_to_all'])} | "
+            f"{m['grads_fp32']:6.1f} {m['adamw_fp32']:6.1f} {m['ema_fp32']:5.1f} "
+            f"{m['gathered_bf16']:5.1f} {m['activations']:6.1f} {m['working_set']:5.1f} "
+            f"{m['total']:6.1f} | {_fmt_bytes(fsdp)} {_fmt_bytes(c['cp_all_to_all'])} | "
             f"{t['compute']:7.2f} {t['cp']:6.2f} {t['fsdp']:6.2f} {t['step']:7.2f} "
-            f"{r['samples_per_s']:7.3f} "
-            f"{'yes' if r['fits'] else 'NO'}"
+            f"{r['samples_per_s']:7.3f} {'yes' if r['fits'] else 'NO'}"
         )
     if chosen is None:
         best = suggest(rows, cluster)
         if best is not None:
             lines.append(
                 f"\nsuggestion: model.config.fsdp_shard_size={best['layout'].shard} "
-                f"model_parallel.context_parallel_size={best['layout'].cp} "
-                f"(predicted {best['time']['step']:.2f} s/step, {best['samples_per_s']:.3f} "
-                "samples/s, "
+                f"model_parallel.context_parallel_size={best['layout'].cp} (predicted "
+                f"{best['time']['step']:.2f} s/step, {best['samples_per_s']:.3f} samples/s, "
                 f"{best['mem']['total']:.1f} GiB/GPU)"
             )
         else:

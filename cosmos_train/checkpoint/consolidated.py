@@ -160,10 +160,9 @@ def _mismatch_message(path: str, missing: list, unexpected: list, shapes: list) 
         parts.append(f"  shape mismatches ({len(shapes)}):\n{_fmt(rows, len(rows))}")
     parts.append(
         "  To proceed: build the net with the config the checkpoint was trained with (e.g. the "
-        "matching "
-        "net preset: predict2_5_2B for the released 2B, crossattn projection and extra pos-emb "
-        "flags), "
-        "or pass strict=False to load the matching tensors and leave the rest as initialised."
+        "matching net preset: predict2_5_2B for the released 2B, crossattn projection and extra "
+        "pos-emb flags), or pass strict=False to load the matching tensors and leave the rest as "
+        "initialised."
     )
     return "\n".join(parts)
 
@@ -313,9 +312,8 @@ def save_consolidated(
         if module is not None and any(is_adapter_key(k) for k in module.state_dict()):
             raise ValueError(
                 "save_consolidated: the net has LoRA adapters (base_layer/lora_A/lora_B keys are "
-                "not the released "
-                "layout); write lora_export.merged_state_dict(net) (merged weights) or "
-                "lora_export.save_adapter (adapter only)"
+                "not the released layout); write lora_export.merged_state_dict(net) (merged "
+                "weights) or lora_export.save_adapter (adapter only)"
             )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -145,9 +145,8 @@ def read_caption(
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise ValueError(
             f"{path} has no string {caption_key!r} caption (found {found}); Cosmos's caption files "
-            "are "
-            '{"long": ..., "medium": ..., "short": ...}: set caption_key to one of the keys it '
-            "has"
+            'are {"long": ..., "medium": ..., "short": ...}: set caption_key to one of the keys '
+            "it has"
         )
     return data[caption_key].strip()
 
@@ -352,8 +351,8 @@ class LocalVideoDataset(Dataset):
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"text embedding folder {folder} does not exist "
-                f"(text_embeddings_subdir={subdir!r}). "
-                f"Compute the embeddings with: {command}; or set text_embeddings_subdir=None"
+                f"(text_embeddings_subdir={subdir!r}). Compute the embeddings with: {command}; or "
+                "set text_embeddings_subdir=None"
             )
         found, missing = [], []
         for video in self.videos:

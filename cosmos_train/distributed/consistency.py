@@ -37,10 +37,8 @@ def check_same_on_all_ranks(value: str, *, what: str = "resolved config fingerpr
         detail = "; ".join(f"ranks {ranks}: {v[:16]}" for v, ranks in groups.items())
         raise RankMismatchError(
             f"the {what} differs between ranks ({detail}). Every rank must resolve the same "
-            "config: avoid per-rank "
-            "environment variables and ${now:} in keys that matter, or let rank 0's config be "
-            "broadcast "
-            "(cosmos_train.distributed.consistency.broadcast_config)."
+            "config: avoid per-rank environment variables and ${now:} in keys that matter, or let "
+            "rank 0's config be broadcast (cosmos_train.distributed.consistency.broadcast_config)."
         )
     return value
 

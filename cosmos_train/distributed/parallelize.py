@@ -76,11 +76,10 @@ def _ac_mode(mode: str | None) -> str:
         return normalize_ac_mode(mode)
     except ValueError:
         raise ValueError(
-            f"make_net_builder: unknown ac_mode {mode!r}; valid modes are {list(AC_MODES)} "
-            f"(or a Cosmos SAC mode: {sorted(COSMOS_SAC_MODES)}). In a config set "
+            f"make_net_builder: unknown ac_mode {mode!r}; valid modes are {list(AC_MODES)} (or a "
+            f"Cosmos SAC mode: {sorted(COSMOS_SAC_MODES)}). In a config set "
             "trainer.parallelism.activation_checkpointing to one of them (selective_mlp for the 2B "
-            "at 480p, "
-            "selective at 720p)"
+            "at 480p, selective at 720p)"
         ) from None
 
 

@@ -129,8 +129,7 @@ class Video2WorldConditioner:
         if self.text_key not in batch:
             raise KeyError(
                 f"batch has no {self.text_key!r} (keys: {sorted(batch)}); the dataset must provide "
-                "text "
-                "embeddings (LocalVideoDataset: set text_embeddings_subdir, files from "
+                "text embeddings (LocalVideoDataset: set text_embeddings_subdir, files from "
                 "tools/compute_text_embeddings.py) or set model.config.conditioner.text_key to its "
                 "key"
             )
@@ -202,8 +201,7 @@ class Video2WorldConditioner:
             ):
                 raise ValueError(
                     f"batch[{neg_key!r}] has shape {tuple(negative.shape)}; it must be [B, L, D] "
-                    "with the "
-                    f"batch size and text width of batch[{self.text_key!r}] "
+                    f"with the batch size and text width of batch[{self.text_key!r}] "
                     f"{tuple(cond.crossattn_emb.shape)}"
                 )
             uncond_emb = negative

@@ -154,8 +154,7 @@ class _CommonModelConfig:
         ):
             raise ValueError(
                 "model.config needs 0 <= min_num_conditional_frames <= max_num_conditional_frames, "
-                "got "
-                f"{self.min_num_conditional_frames} and {self.max_num_conditional_frames}"
+                f"got {self.min_num_conditional_frames} and {self.max_num_conditional_frames}"
             )
 
 

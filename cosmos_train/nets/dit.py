@@ -452,8 +452,7 @@ class MiniTrainDiT(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"model_channels={self.model_channels}, num_blocks={self.num_blocks}, "
-            f"num_heads={self.num_heads}, "
-            f"crossattn_emb_channels={self.crossattn_emb_channels}, "
+            f"num_heads={self.num_heads}, crossattn_emb_channels={self.crossattn_emb_channels}, "
             f"use_crossattn_projection={self.use_crossattn_projection}"
         )
 

@@ -142,8 +142,7 @@ def patchify(x_B_C_T_H_W: torch.Tensor, p: int, pt: int) -> torch.Tensor:
     if T % pt or H % p or W % p:
         raise ValueError(
             f"input [T, H, W] = {[T, H, W]} is not divisible by the patch size (t={pt}, "
-            f"spatial={p}); "
-            "crop or pad the latent to a multiple of the patch size"
+            f"spatial={p}); crop or pad the latent to a multiple of the patch size"
         )
     x = x_B_C_T_H_W.reshape(B, C, T // pt, pt, H // p, p, W // p, p)
     x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # b t h w c r m n
@@ -222,8 +221,8 @@ class VideoRopePosition3DEmb(nn.Module):
             raise ValueError(
                 f"token grid (T={T}, H={H}, W={W}) exceeds the RoPE table (max_h={self.max_h}, "
                 f"max_w={self.max_w}, max_t={self.seq.numel()}); raise the net's "
-                "max_img_h/max_img_w/max_frames "
-                "(model.config.net.*; latent units) or use smaller videos"
+                "max_img_h/max_img_w/max_frames (model.config.net.*; latent units) or use smaller "
+                "videos"
             )
         seq = self.seq.float()
         h_freqs = 1.0 / ((10000.0 * self.h_ntk_factor) ** self.dim_spatial_range.float())

@@ -71,8 +71,7 @@ def matched_params(src: nn.Module, tgt: nn.Module) -> tuple[list[torch.Tensor], 
         extra = sorted(tgt_named.keys() - src_named.keys())[:5]
         raise ValueError(
             f"EMA net and net have different parameters (only in net: {missing}, only in EMA: "
-            f"{extra}); "
-            "build both from the same net config"
+            f"{extra}); build both from the same net config"
         )
     src_list, tgt_list = [], []
     for name, p_src in src_named.items():
@@ -80,8 +79,7 @@ def matched_params(src: nn.Module, tgt: nn.Module) -> tuple[list[torch.Tensor], 
         if a.shape != b.shape:
             raise ValueError(
                 f"EMA parameter {name!r} has local shape {tuple(b.shape)} but the net has "
-                f"{tuple(a.shape)}; "
-                "shard net and net_ema the same way"
+                f"{tuple(a.shape)}; shard net and net_ema the same way"
             )
         src_list.append(a)
         tgt_list.append(b)

@@ -28,8 +28,7 @@ def _normalise(params: NamedOrPlain) -> list[tuple[str, nn.Parameter]]:
     if isinstance(params, nn.Module):
         raise TypeError(
             "build_adamw(params=...) takes parameters, not a module; pass "
-            "model.optimizer_parameters() "
-            "or module.named_parameters()"
+            "model.optimizer_parameters() or module.named_parameters()"
         )
     out: list[tuple[str, nn.Parameter]] = []
     for i, item in enumerate(params):

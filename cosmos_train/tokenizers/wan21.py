@@ -482,9 +482,8 @@ def _read_checkpoint(path: str) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - reported with the path and what to do
         raise ValueError(
-            f"could not read {path!r} as a PyTorch state_dict ({type(err).__name__}: {err}); "
-            "it must be a file written by torch.save(model.state_dict(), path), such as "
-            "Wan2.1_VAE.pth"
+            f"could not read {path!r} as a PyTorch state_dict ({type(err).__name__}: {err}); it "
+            "must be a file written by torch.save(model.state_dict(), path), such as Wan2.1_VAE.pth"
         ) from err
 
 
@@ -500,8 +499,7 @@ def load_wan21_state_dict(model: WanVAEModel, path: str | os.PathLike) -> None:
         raise FileNotFoundError(
             f"Wan2.1 VAE weights not found at {path!r}. Set tokenizer.ckpt_path to the catalogue "
             "name Wan2.1/vae (tokenizer.pth of nvidia/Cosmos-Predict2.5-2B, via the Hugging Face "
-            "cache) or "
-            "to a local Wan2.1_VAE.pth, or set tokenizer.ckpt_path=null for random "
+            "cache) or to a local Wan2.1_VAE.pth, or set tokenizer.ckpt_path=null for random "
             "weights (timing only), or use the PoolingTokenizer stand-in."
         )
     sd = _read_checkpoint(path)

@@ -141,10 +141,9 @@ def test_net_option_writes_every_preset_value(name):
 def test_registration_and_loading_do_not_import_torch():
     code = (
         "import sys, lazycfg; import cosmos_train.configs.base as b; c = b.make_config(); "
-        "lazycfg.load('experiments/2b_nemo.py', ['net=cosmos_v1_14B']); "
-        "from lazycfg._cli import main; main(['show', 'experiments/2b_nemo.py', "
-        "'optimizer=fusedadamw']); "
-        "assert 'torch' not in sys.modules, 'torch imported'"
+        "lazycfg.load('experiments/2b_nemo.py', ['net=cosmos_v1_14B']); from lazycfg._cli import "
+        "main; main(['show', 'experiments/2b_nemo.py', 'optimizer=fusedadamw']); assert 'torch' "
+        "not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
