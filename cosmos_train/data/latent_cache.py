@@ -29,8 +29,9 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -45,6 +46,7 @@ from cosmos_train.data.tar_shards import (
     write_json_atomic,
     write_shard,
 )
+from cosmos_train.utils.atomic import atomic_write
 from cosmos_train.utils.build import instantiate_at
 from lazycfg import ConfigError
 
@@ -272,9 +274,7 @@ def _store_text(text_dir: Path, emb: torch.Tensor, mask: torch.Tensor) -> str:
     ).hexdigest()[:32]
     path = text_dir / f"{digest}.pt"
     if not path.is_file():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(real.clone(), tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(real.clone(), tmp))
     return digest
 
 
