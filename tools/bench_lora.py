@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        net = lazycfg.instantiate(lazycfg.load(TINY_CPU).model.config.net)  # tiny_cpu's (widened) net
+        net = lazycfg.instantiate(lazycfg.load(TINY_CPU).model.config.net)  # the recipe's net
         net.init_weights()
         base = save_consolidated(tmp / "base.pt", net=net, dtype=None)
         speed = measure_speed(base, args.rank, args.pairs)

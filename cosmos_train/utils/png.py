@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
 
 import torch
+
+from cosmos_train.utils.atomic import atomic_write
 
 __all__ = ["write_png"]
 
@@ -42,7 +43,4 @@ def write_png(path: str | Path, image: torch.Tensor) -> Path:
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
