@@ -523,7 +523,14 @@ def test_released_weights_with_a_random_vae_are_refused(job_dir, generate_main, 
 
     release = export_checkpoint(job_dir, tmp_path / "release").files["model.pt"]
     experiment = str(ROOT / "experiments" / "tiny_cpu.py")
-    argv = [experiment, "--checkpoint", str(release), "--prompt", "a", "tokenizer=wan2pt1_tokenizer"]
+    argv = [
+        experiment,
+        "--checkpoint",
+        str(release),
+        "--prompt",
+        "a",
+        "tokenizer=wan2pt1_tokenizer",
+    ]
     assert generate_main([*argv, "-o", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err
     assert "error: inference loads released net weights" in err
