@@ -71,7 +71,8 @@ MEMORY_FORMATS = ("preserve_format", "contiguous_format", "channels_last", "chan
 
 
 def output_root() -> str:
-    """The root of all job directories: ``$IMAGINAIRE_OUTPUT_ROOT``, else :data:`DEFAULT_OUTPUT_ROOT`."""
+    """The root of all job directories: ``$IMAGINAIRE_OUTPUT_ROOT``, else
+    :data:`DEFAULT_OUTPUT_ROOT`."""
     return os.environ.get("IMAGINAIRE_OUTPUT_ROOT") or DEFAULT_OUTPUT_ROOT
 
 
@@ -94,8 +95,9 @@ class JobConfig:
     project: str = ""
     group: str = ""
     name: str = ""
-    #: ``online``/``offline``/``disabled``: the mode of the ``wandb`` callback (``callbacks=[basic,wandb]``,
-    #: needs the ``wandb`` package); ``disabled`` also turns TensorBoard off. metrics.jsonl is always written.
+    #: ``online``/``offline``/``disabled``: the mode of the ``wandb`` callback
+    #: (``callbacks=[basic,wandb]``, needs the ``wandb`` package); ``disabled`` also turns
+    #: TensorBoard off. metrics.jsonl is always written.
     wandb_mode: str = "online"
 
     @property
@@ -176,7 +178,8 @@ class CheckpointConfig:
 
 @configclass
 class StragglerDetectionConfig:
-    """Straggler detection: all-gather step times and flag ranks slower than ``max_diff`` x median."""
+    """Straggler detection: all-gather step times and flag ranks slower than ``max_diff`` x
+    median."""
 
     enabled: bool = False
     report_freq: int = 100
@@ -277,7 +280,8 @@ class TrainerConfig:
 
 @configclass
 class ModelParallelConfig:
-    """Megatron's model-parallel sizes, kept so Cosmos overrides parse; only 1/False is supported."""
+    """Megatron's model-parallel sizes, kept so Cosmos overrides parse; only 1/False is
+    supported."""
 
     tensor_model_parallel_size: int = 1
     pipeline_model_parallel_size: int = 1
@@ -311,7 +315,7 @@ class Config:
         """
         _validate(self, world_size=world_size)
 
-    def freeze(self) -> "Config":
+    def freeze(self) -> Config:
         """Deep-freeze the config (``lazycfg.freeze``); returns ``self``."""
         import lazycfg
 
@@ -387,8 +391,9 @@ def _context_parallel_problems(cfg: Config, world_size: int | None) -> list[str]
     problems = []
     if world_size is not None and world_size % cp:
         problems.append(
-            f"model_parallel.context_parallel_size={cp} does not divide the world size ({world_size}): "
-            f"launch a multiple of {cp} ranks (torchrun --nproc_per_node) or set a divisor of {world_size}"
+            f"model_parallel.context_parallel_size={cp} does not divide the world size "
+            f"({world_size}): launch a multiple of {cp} ranks (torchrun --nproc_per_node) or set a "
+            f"divisor of {world_size}"
         )
     frames = _get(cfg, "model.config.state_t")
     patch_t = _get(cfg, "model.config.net.patch_temporal") or 1
@@ -402,8 +407,9 @@ def _context_parallel_problems(cfg: Config, world_size: int | None) -> list[str]
     if isinstance(heads, int) and heads % cp:
         divisors = [d for d in range(1, heads + 1) if heads % d == 0]
         problems.append(
-            f"model_parallel.context_parallel_size={cp} must divide model.config.net.num_heads={heads} "
-            f"(attention heads are split over the CP ranks); use one of {divisors}"
+            f"model_parallel.context_parallel_size={cp} must divide "
+            f"model.config.net.num_heads={heads} (attention heads are split over the CP ranks); "
+            f"use one of {divisors}"
         )
     return problems
 
@@ -424,7 +430,8 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
             problems.append(f"{path}={value!r} must be a positive integer")
     if not isinstance(cfg.trainer.timeout_period, int) or cfg.trainer.timeout_period < 0:
         problems.append(
-            f"trainer.timeout_period={cfg.trainer.timeout_period!r} must be seconds >= 0 (0 turns the watchdog off)"
+            f"trainer.timeout_period={cfg.trainer.timeout_period!r} must be seconds >= 0 (0 turns "
+            "the watchdog off)"
         )
     mp = cfg.model_parallel
     for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
@@ -435,30 +442,44 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
             )
     problems.extend(_context_parallel_problems(cfg, world_size))
     if mp.sequence_parallel:
-        problems.append("model_parallel.sequence_parallel=True: sequence parallelism is not implemented")
+        problems.append(
+            "model_parallel.sequence_parallel=True: sequence parallelism is not implemented"
+        )
     for key in ("save_to_object_store", "load_from_object_store"):
         store = getattr(cfg.checkpoint, key)
         if store.enabled:
             problems.append(_object_store_problem(f"checkpoint.{key}", store))
     for key in ("model", "optimizer", "scheduler", "dataloader_train"):
         if getattr(cfg, key) is None:
-            group = {"model": "model", "optimizer": "optimizer", "scheduler": "scheduler",
-                     "dataloader_train": "data_train"}[key]
+            group = {
+                "model": "model",
+                "optimizer": "optimizer",
+                "scheduler": "scheduler",
+                "dataloader_train": "data_train",
+            }[key]
             problems.append(f"{key} is not set: select an option with {group}=<option>")
-    if cfg.model is not None and _get(cfg, "model.config.net") is None and _get(cfg, "model.config") is not None:
-        problems.append("model.config.net is not set: select a net with net=<option> (e.g. net=cosmos_v1_2B)")
+    if (
+        cfg.model is not None
+        and _get(cfg, "model.config.net") is None
+        and _get(cfg, "model.config") is not None
+    ):
+        problems.append(
+            "model.config.net is not set: select a net with net=<option> (e.g. net=cosmos_v1_2B)"
+        )
     shard = _get(cfg, "model.config.fsdp_shard_size")
     if isinstance(shard, int) and cfg.trainer.distributed_parallelism == "fsdp":
         if shard < 1:
             problems.append(f"model.config.fsdp_shard_size={shard} must be >= 1")
         elif world_size is not None and shard > world_size:
             problems.append(
-                f"model.config.fsdp_shard_size={shard} is larger than the world size ({world_size}): "
-                f"set model.config.fsdp_shard_size={world_size} (or launch more ranks)"
+                f"model.config.fsdp_shard_size={shard} is larger than the world size "
+                f"({world_size}): set model.config.fsdp_shard_size={world_size} (or launch more "
+                "ranks)"
             )
         elif world_size is not None and world_size % shard:
             problems.append(
-                f"model.config.fsdp_shard_size={shard} does not divide the world size ({world_size})"
+                f"model.config.fsdp_shard_size={shard} does not divide the world size "
+                f"({world_size})"
             )
     precision_problem = _param_dtype_problem(cfg)
     if precision_problem:
@@ -469,7 +490,8 @@ def _validate(cfg: Config, *, world_size: int | None) -> None:
 
 
 def model_precision(cfg: Any) -> str | None:
-    """The model's compute dtype name (``model.config.precision``, else ``model.precision``), or None."""
+    """The model's compute dtype name (``model.config.precision``, else ``model.precision``), or
+    None."""
     for path in ("model.config.precision", "model.precision"):
         value = _get(cfg, path)
         if isinstance(value, str):
@@ -489,22 +511,23 @@ def _param_dtype_problem(cfg: Config) -> str | None:
     if param_dtype in (None, "float32") or precision is None or param_dtype == precision:
         return None
     return (
-        f"trainer.parallelism.param_dtype={param_dtype} contradicts model.config.precision={precision}: "
-        f"FSDP would run the net in {param_dtype} without autocast while one process runs {precision}. "
-        f"Set trainer.parallelism.param_dtype=null (follow the model) or model.config.precision={param_dtype}"
+        f"trainer.parallelism.param_dtype={param_dtype} contradicts "
+        f"model.config.precision={precision}: FSDP would run the net in {param_dtype} without "
+        f"autocast while one process runs {precision}. Set trainer.parallelism.param_dtype=null "
+        f"(follow the model) or model.config.precision={param_dtype}"
     )
 
 
 def _object_store_problem(path: str, store: ObjectStoreConfig) -> str:
-    """Why an enabled object store cannot be used (missing credentials, or not implemented)."""
-    if not store.credentials or not os.path.isfile(store.credentials):
-        return (
-            f"{path}.enabled=True but the credentials file {store.credentials!r} does not exist: "
-            f"provide it, or use local checkpoints (checkpoint=local, or {path}.enabled=false)"
-        )
+    """Why an enabled object store cannot be used: it is not implemented (credentials or not).
+
+    The message never asks for the credentials file first: providing it would only lead to
+    this same refusal.
+    """
     return (
-        f"{path}.enabled=True: object-store checkpoints are not implemented in cosmos_train; "
-        f"use checkpoint=local (or {path}.enabled=false) and copy the job directory yourself"
+        f"{path}.enabled=True: object-store checkpoints (checkpoint=s3/pbss/gcp) are not "
+        f"implemented in cosmos_train; use checkpoint=local (or {path}.enabled=false) and copy the "
+        "job directory to the object store yourself"
     )
 
 
@@ -526,7 +549,8 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
 
 
 def _is_node(obj: Any) -> bool:
-    """True for a lazycfg lazy node (duck-typed on ``_target_`` so this module imports nothing heavy)."""
+    """True for a lazycfg lazy node (duck-typed on ``_target_`` so this module imports nothing
+    heavy)."""
     try:
         from lazycfg import LazyNode
     except ImportError:  # pragma: no cover - the core is always present once integrated
@@ -538,7 +562,10 @@ def _find_unresolved(obj: Any, path: str, problems: list[str]) -> None:
     """Report strings still holding ``${...}`` (the launcher resolves before validating)."""
     if isinstance(obj, str):
         if "${" in obj:
-            problems.append(f"{path or '<root>'}={obj!r} is an unresolved interpolation (run lazycfg.resolve first)")
+            problems.append(
+                f"{path or '<root>'}={obj!r} is an unresolved interpolation (run lazycfg.resolve "
+                "first)"
+            )
         return
     for key, child in _children(obj):
         _find_unresolved(child, f"{path}.{key}" if path else key, problems)
@@ -554,7 +581,8 @@ def _target_name(target: Any) -> str:
 
 
 def _plain(obj: Any) -> Any:
-    """Implementation of :meth:`Config.to_dict` (``PLACEHOLDER`` becomes the string ``"PLACEHOLDER"``)."""
+    """Implementation of :meth:`Config.to_dict` (``PLACEHOLDER`` becomes the string
+    ``"PLACEHOLDER"``)."""
     if isinstance(obj, (str, bytes, int, float, bool, type(None))):
         return obj
     if obj is PLACEHOLDER:
@@ -574,4 +602,3 @@ def _plain(obj: Any) -> Any:
     if hasattr(obj, "items"):
         return {k: _plain(v) for k, v in obj.items()}
     return obj
-

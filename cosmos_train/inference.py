@@ -78,12 +78,20 @@ def load_run(
     # Defines cosmos_train's config classes, so loading the saved config.yaml may import them
     # (lazycfg.load imports only from packages that registered config classes).
     import cosmos_train.config  # noqa: F401
+    from cosmos_train.checkpoint.pretrained import check_pretrained_parts
 
     job_dir = Path(job_dir)
     ckpt_dir: Path | None = None
     if (job_dir / ".metadata").is_file() or (job_dir / "model" / ".metadata").is_file():
         ckpt_dir, job_dir = job_dir, job_dir.parent.parent
     config = lazycfg.load(str(_find_config(ckpt_dir or job_dir)), list(overrides))
+    # Never silently random at inference either: a run fine-tuned from released weights (or a
+    # released --checkpoint) needs the real VAE and text encoder unless allow_random says otherwise.
+    check_pretrained_parts(
+        config,
+        net_weights=str(checkpoint) if checkpoint is not None else None,
+        context="inference",
+    )
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)

@@ -23,7 +23,8 @@ Who maps which part of the config:
   does it itself, after resume checks; without a checkpointer the launcher does);
 * ``trainer.parallelism.*``, ``trainer.distributed_parallelism`` and
   ``model.config.fsdp_shard_size`` -> :func:`make_builder` (here);
-* ``optimizer`` / ``scheduler`` -> factories called by the trainer with ``params=`` / ``optimizer=``.
+* ``optimizer`` / ``scheduler`` -> factories called by the trainer with ``params=`` /
+  ``optimizer=``.
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ import gc
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lazycfg
-from lazycfg import ConfigError
-
 from cosmos_train.config import Config, model_precision
 from cosmos_train.utils.build import instantiate_at
+from lazycfg import ConfigError
 
 __all__ = [
     "build_and_train",
@@ -59,9 +60,10 @@ _PREPARE_HINT = (
     '--prompt "A video of sks teal robot." --output-dir {dir}'
 )
 _EMBED_HINT = (
-    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir {sub} --encoder reason1 "
-    "(see the dataset layout in README.md; --encoder hash writes non-semantic stand-ins for smoke tests), "
-    "or compute them in the training step with text_encoder=reason1_online"
+    "compute them with: python tools/compute_text_embeddings.py --dataset-dir {dir} --subdir "
+    "{sub} --encoder reason1 (see the dataset layout in README.md; --encoder hash writes "
+    "non-semantic stand-ins for smoke tests), or compute them in the training step with "
+    "text_encoder=reason1_online"
 )
 
 
@@ -97,6 +99,7 @@ def _close_progress_bars() -> None:
 #: them, so looking them up in ``sys.modules`` keeps this module torch-free.
 _USER_ERRORS = (
     ("cosmos_train.checkpoint.dcp", "CheckpointError"),
+    ("cosmos_train.checkpoint.hub", "WeightsNotFoundError"),
     ("cosmos_train.trainer.trainer", "NonFiniteError"),
 )
 
@@ -128,8 +131,8 @@ def launch(config: Config) -> dict[str, Any]:
     problems = config_problems(config, world_size=env.world_size)
     if problems:
         raise ConfigError(
-            "the config has problems (tools/train.py --dryrun lists the same); nothing was built:\n  "
-            + "\n  ".join(p.replace("\n", "\n  ") for p in problems)
+            "the config has problems (tools/train.py --dryrun lists the same); nothing was "
+            "built:\n  " + "\n  ".join(p.replace("\n", "\n  ") for p in problems)
         )
     config.freeze()
     job_dir = Path(config.job.path_local)
@@ -179,11 +182,13 @@ def make_job_dir(job_dir: str | os.PathLike) -> Path:
 
 def _job_dir_problem(job_dir: Path, exc: OSError) -> str:
     blocker = next((p for p in (job_dir, *job_dir.parents) if p.exists() and not p.is_dir()), None)
-    why = f"{blocker} is a file, not a directory" if blocker is not None else f"{exc.strerror or exc}"
+    why = (
+        f"{blocker} is a file, not a directory" if blocker is not None else f"{exc.strerror or exc}"
+    )
     return (
         f"cannot create the job directory {job_dir} ({why}); it is "
-        "$IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: point IMAGINAIRE_OUTPUT_ROOT at a "
-        "writable directory, or move the file away"
+        "$IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: point "
+        "IMAGINAIRE_OUTPUT_ROOT at a writable directory, or move the file away"
     )
 
 
@@ -212,7 +217,9 @@ def resolve_on_all_ranks(config: Config) -> Config:
     resolved = lazycfg.loads(text)
     final = all_gather_object(lazycfg.fingerprint(resolved))
     if len(set(final)) != 1:
-        raise ConfigError(f"resolved configs differ across ranks (fingerprints {[f[:12] for f in final]})")
+        raise ConfigError(
+            f"resolved configs differ across ranks (fingerprints {[f[:12] for f in final]})"
+        )
     return resolved
 
 
@@ -225,7 +232,12 @@ def build_and_train(config: Config) -> dict[str, Any]:
     from cosmos_train.checkpoint.pretrained import check_pretrained_parts
 
     check_pretrained_parts(config)  # never silently random: before any data or weights are touched
-    from cosmos_train.model.lora import check_lora_config, count_parameters, model_build_kwargs, uses_lora
+    from cosmos_train.model.lora import (
+        check_lora_config,
+        count_parameters,
+        model_build_kwargs,
+        uses_lora,
+    )
 
     check_lora_config(config)  # LoRA: a base to load, target patterns that match the net
     # Before the loaders: they shard by data-parallel rank, which context parallelism defines.
@@ -248,7 +260,14 @@ def build_and_train(config: Config) -> dict[str, Any]:
     # A latent cache feeds latents: the tokenizer is built only if something needs it (samples).
     if getattr(getattr(train_loader, "dataset", None), "provides_latents", False):
         extra["lazy_tokenizer"] = True
-    model = instantiate_at(config.model, "model", device=env.device, net_builder=net_builder, seed=config.trainer.seed, **extra)
+    model = instantiate_at(
+        config.model,
+        "model",
+        device=env.device,
+        net_builder=net_builder,
+        seed=config.trainer.seed,
+        **extra,
+    )
     log.info("model.net: %s", count_parameters(model.net))
     trainer = build_trainer(config)
     if trainer.checkpointer is None and config.checkpoint.load_path and not lora:
@@ -283,7 +302,8 @@ def _fsdp_shards(config: Config) -> int:
 
 
 def check_memory(config: Config, *, device: Any) -> None:
-    """The memory guard (rank 0 decides, every rank stops): see ``cosmos_train.utils.memory_guard``."""
+    """The memory guard (rank 0 decides, every rank stops): see
+    ``cosmos_train.utils.memory_guard``."""
     import torch
 
     from cosmos_train.distributed.env import broadcast_object, get_rank
@@ -291,9 +311,15 @@ def check_memory(config: Config, *, device: Any) -> None:
 
     error = None
     if get_rank() == 0:
-        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if torch.device(device).type == "cpu" else 1
+        sharing = (
+            int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            if torch.device(device).type == "cpu"
+            else 1
+        )
         try:
-            estimate = check_training_memory(config, device=device, shards=_fsdp_shards(config), ranks_sharing=sharing)
+            estimate = check_training_memory(
+                config, device=device, shards=_fsdp_shards(config), ranks_sharing=sharing
+            )
             if estimate is not None:
                 log.info("memory check: %s", estimate.describe())
         except ConfigError as exc:
@@ -304,7 +330,8 @@ def check_memory(config: Config, *, device: Any) -> None:
 
 
 def make_builder(config: Config, *, device: Any) -> Callable[..., Any]:
-    """The net builder for ``config``: parallelism mode, FSDP shard size, AC, compile, dtypes, seed."""
+    """The net builder for ``config``: parallelism mode, FSDP shard size, AC, compile, dtypes,
+    seed."""
     from cosmos_train.distributed.context_parallel import init_context_parallel
     from cosmos_train.distributed.env import get_world_size
     from cosmos_train.distributed.parallelize import make_net_builder
@@ -342,9 +369,11 @@ def build_trainer(config: Config) -> Any:
 
 
 def load_official_weights(model: Any, path: str) -> None:
-    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` / ``model.net_ema``.
+    """Loads a consolidated ``.pt`` (Cosmos's released format) into ``model.net`` /
+    ``model.net_ema``.
 
-    ``path`` may be a catalogue name or ``hf://`` spec (:func:`cosmos_train.checkpoint.hub.resolve_weights`).
+    ``path`` may be a catalogue name or ``hf://`` spec
+    (:func:`cosmos_train.checkpoint.hub.resolve_weights`).
     """
     from cosmos_train.checkpoint.hub import parse_weights_spec, resolve_weights
 
@@ -352,20 +381,24 @@ def load_official_weights(model: Any, path: str) -> None:
         path = str(resolve_weights(path, what="checkpoint.load_path"))
     if not str(path).endswith(".pt"):
         raise ConfigError(
-            f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=disabled) only a consolidated .pt "
-            "file can be loaded; select ckpt_type=dcp to load a DCP checkpoint directory",
+            f"checkpoint.load_path={path!r}: without a checkpointer (ckpt_type=disabled) only a "
+            "consolidated .pt file can be loaded; select ckpt_type=dcp to load a DCP checkpoint "
+            "directory",
             "checkpoint.load_path",
         )
     if not os.path.isfile(path):
         raise ConfigError(f"checkpoint.load_path={path!r} does not exist", "checkpoint.load_path")
     from cosmos_train.checkpoint.dcp import load_weights_file
 
-    report = load_weights_file(path, net=model.net, net_ema=getattr(model, "net_ema", None), ema="copy_from_net")
+    report = load_weights_file(
+        path, net=model.net, net_ema=getattr(model, "net_ema", None), ema="copy_from_net"
+    )
     log.info("loaded official weights from %s: %s", path, report)
 
 
 def preflight_data(config: Config) -> None:
-    """Fails fast, with the command that fixes it, when a dataset folder or its embeddings are missing."""
+    """Fails fast, with the command that fixes it, when a dataset folder or its embeddings are
+    missing."""
     for key in ("dataloader_train", "dataloader_val"):
         if key == "dataloader_val" and not config.trainer.run_validation:
             continue
@@ -381,20 +414,26 @@ def preflight_data(config: Config) -> None:
                 + _PREPARE_HINT.format(dir=dataset_dir),
                 f"{key}.dataset.dataset_dir",
             )
-        captions = ("caption_json_subdir", "captions") if _kwarg(dataset, "caption_key") else ("captions_subdir", "metas")
+        captions = (
+            ("caption_json_subdir", "captions")
+            if _kwarg(dataset, "caption_key")
+            else ("captions_subdir", "metas")
+        )
         for sub_key, default in (("videos_subdir", "videos"), captions):
             sub = _kwarg(dataset, sub_key) or default
             if not (path / sub).is_dir():
                 raise ConfigError(
-                    f"{key}.dataset: {path / sub} does not exist; " + _PREPARE_HINT.format(dir=dataset_dir),
+                    f"{key}.dataset: {path / sub} does not exist; "
+                    + _PREPARE_HINT.format(dir=dataset_dir),
                     f"{key}.dataset.{sub_key}",
                 )
         emb = _kwarg(dataset, "text_embeddings_subdir")
         if isinstance(emb, str) and emb and not (path / emb).is_dir():
             raise ConfigError(
-                f"{key}.dataset.text_embeddings_subdir={emb!r}: {path / emb} does not exist; the net needs "
-                f"precomputed text embeddings there ({_kwarg(dataset, 'text_len')} x {_kwarg(dataset, 'text_dim')} "
-                "per caption, one <stem>.pt per video); " + _EMBED_HINT.format(dir=dataset_dir, sub=emb),
+                f"{key}.dataset.text_embeddings_subdir={emb!r}: {path / emb} does not exist; the "
+                f"net needs precomputed text embeddings there ({_kwarg(dataset, 'text_len')} x "
+                f"{_kwarg(dataset, 'text_dim')} per caption, one <stem>.pt per video); "
+                + _EMBED_HINT.format(dir=dataset_dir, sub=emb),
                 f"{key}.dataset.text_embeddings_subdir",
             )
 
@@ -409,12 +448,25 @@ def _kwarg(node: Any, name: str) -> Any:
         return None
 
 
-#: Cosmos fields accepted for compatibility but without effect here: (path, value that matters, why).
+#: Cosmos fields accepted for compatibility but without effect here: (path, value that matters,
+#: why).
 _IGNORED: tuple[tuple[str, Any, str], ...] = (
-    ("trainer.ddp.static_graph", True, "DDP runs without a static graph so accumulation can skip gradient sync"),
+    (
+        "trainer.ddp.static_graph",
+        True,
+        "DDP runs without a static graph so accumulation can skip gradient sync",
+    ),
     ("trainer.grad_scaler_args.enabled", True, "bf16 autocast needs no gradient scaler"),
-    ("checkpoint.load_ema_to_reg", True, "load an EMA-only consolidated file (model_ema_fp32.pt) instead"),
-    ("checkpoint.dcp_allow_mismatched_size", True, "use checkpoint.strict_resume=false to skip mismatched entries"),
+    (
+        "checkpoint.load_ema_to_reg",
+        True,
+        "load an EMA-only consolidated file (model_ema_fp32.pt) instead",
+    ),
+    (
+        "checkpoint.dcp_allow_mismatched_size",
+        True,
+        "use checkpoint.strict_resume=false to skip mismatched entries",
+    ),
     ("checkpoint.broadcast_via_filesystem", True, "every rank reads its own shards"),
     ("checkpoint.jit.enabled", True, "JIT export is not implemented"),
     ("trainer.profiling.enable_memory_snapshot", True, "CUDA memory snapshots are not implemented"),
@@ -429,13 +481,35 @@ def _warn_about_ignored_fields(config: Config) -> None:
         if _get(config, path) == value:
             log.warning("%s=%s has no effect in cosmos_train: %s", path, value, why)
     if config.upload_reproducible_setup:
-        log.info("upload_reproducible_setup=True: there is no object store to upload to; config.yaml is in the job directory")
+        log.info(
+            "upload_reproducible_setup=True: there is no object store to upload to; config.yaml "
+            "is in the job directory"
+        )
     if config.trainer.memory_format != "preserve_format":
-        log.warning("trainer.memory_format=%s has no effect: the DiT works on token sequences", config.trainer.memory_format)
+        log.warning(
+            "trainer.memory_format=%s has no effect: the DiT works on token sequences",
+            config.trainer.memory_format,
+        )
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at emit time (notebooks and test runners swap it)."""
+    """Writes to whatever ``sys.stderr`` is at emit time (notebooks and test runners swap it).
+
+    Records logged with ``extra={"console": False}`` go to the log file only (the progress bar
+    shows them); while tqdm is loaded, lines go through ``tqdm.write`` so a bar is not broken.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "console", True) is False:
+            return
+        tqdm = sys.modules.get("tqdm")
+        if tqdm is None:
+            super().emit(record)
+            return
+        try:
+            tqdm.tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
 
     @property  # type: ignore[override]
     def stream(self):  # noqa: D102
@@ -453,7 +527,9 @@ def _setup_logging(job_dir: Path, *, rank: int) -> None:
     to its own job directory.
     """
     root = logging.getLogger()
-    fmt = logging.Formatter(f"[%(asctime)s rank{rank} %(name)s %(levelname)s] %(message)s", "%H:%M:%S")
+    fmt = logging.Formatter(
+        f"[%(asctime)s rank{rank} %(name)s %(levelname)s] %(message)s", "%H:%M:%S"
+    )
     state = getattr(root, "_cosmos_train_logging", None)
     if state is None:
         console = _StderrHandler()

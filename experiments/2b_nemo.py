@@ -31,6 +31,7 @@ from lazycfg import select
 
 from cosmos_train.configs.base import make_config as base_config
 from cosmos_train.configs.base import select_model
+from cosmos_train.configs.callbacks import tune_callbacks
 from cosmos_train.configs.data import is_local_folder, set_clips
 
 
@@ -103,11 +104,14 @@ def make_config():
     config.trainer.run_validation = False
     config.trainer.straggler_detection.enabled = False
     config.trainer.straggler_detection.max_diff = 1.5
-    callbacks = config.trainer.callbacks
-    callbacks.grad_clip.clip_norm = 0.1
-    callbacks.manual_gc.every_n = 200
-    callbacks.every_n_sample_reg.every_n = 200
-    callbacks.every_n_sample_ema.every_n = 200
+    # Skips the callbacks a smaller command-line choice (callbacks=[basic,wandb]) leaves out.
+    tune_callbacks(
+        config,
+        grad_clip={"clip_norm": 0.1},
+        manual_gc={"every_n": 200},
+        every_n_sample_reg={"every_n": 200},
+        every_n_sample_ema={"every_n": 200},
+    )
     select(config, "ckpt_type", "dcp")
     config.checkpoint.load_path = "nvidia/Cosmos-Predict2.5-2B/base/post-trained"
     config.checkpoint.save_iter = 200

@@ -22,6 +22,7 @@ base's path and fingerprint. Export with ``tools/export_checkpoint.py JOB_DIR -o
 (full weights in the released layout) or ``--lora adapter`` (a PEFT adapter file).
 """
 
+from cosmos_train.configs.callbacks import tune_callbacks
 from lazycfg import load_rel
 
 
@@ -54,8 +55,8 @@ def make_config():
     config.trainer.max_iter = 1000
     config.trainer.logging_iter = 100
     config.checkpoint.save_iter = 200
-    config.trainer.callbacks.every_n_sample_reg.every_n = 200
-    config.trainer.callbacks.every_n_sample_ema.every_n = 200
+    # Skips the callbacks a smaller command-line choice (callbacks=[basic,wandb]) leaves out.
+    tune_callbacks(config, every_n_sample_reg={"every_n": 200}, every_n_sample_ema={"every_n": 200})
     config.model_parallel.context_parallel_size = 1
     # The base: Cosmos's LoRA recipe starts from the pre-trained (not the post-trained) 2B.
     config.checkpoint.load_path = "nvidia/Cosmos-Predict2.5-2B/base/pre-trained"

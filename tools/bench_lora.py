@@ -332,11 +332,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.disable(logging.WARNING)  # the runs' INFO chatter; results are printed below
     from cosmos_train.checkpoint.consolidated import save_consolidated
-    from cosmos_train.nets.presets import tiny
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        net = tiny()
+        net = lazycfg.instantiate(lazycfg.load(TINY_CPU).model.config.net)  # the recipe's net
         net.init_weights()
         base = save_consolidated(tmp / "base.pt", net=net, dtype=None)
         speed = measure_speed(base, args.rank, args.pairs)

@@ -44,6 +44,7 @@ import torch  # noqa: E402
 
 from cosmos_train.data.local_video import CAPTION_KEYS, read_caption  # noqa: E402
 from cosmos_train.data.text_hash import caption_words, hash_text_embedding  # noqa: E402
+from cosmos_train.utils.atomic import atomic_write  # noqa: E402
 from cosmos_train.utils.dtypes import DTYPES  # noqa: E402
 
 Encoder = Callable[[list[str]], list[torch.Tensor]]
@@ -248,17 +249,6 @@ def _record(
     }
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` then rename onto ``path``: a reader never sees a partial file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _save(path: Path, record: dict[str, Any], fmt: str) -> None:
     if fmt == "pickle":
         if record["embeddings"].dtype == torch.bfloat16:
@@ -275,7 +265,7 @@ def _save(path: Path, record: dict[str, Any], fmt: str) -> None:
         def write(tmp: Path) -> None:
             torch.save(record, tmp)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -289,7 +279,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
             shutil.copyfile(src, tmp)
 
-    _atomic_write(dst, write)
+    atomic_write(dst, write)
 
 
 def verify(

@@ -95,7 +95,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "source", help="job directory, iter_* checkpoint directory, or experiment .py file"
     )
     p.add_argument(
-        "--checkpoint", help="iter_* directory or release .pt to load (default: the job's latest)"
+        "--checkpoint",
+        help="iter_* directory, release .pt, or catalogue name / hf:// spec "
+        "(default: the job's latest)",
     )
     text = p.add_argument_group("text")
     text.add_argument("--prompt", help="prompt, encoded with the run's text encoder")
@@ -318,16 +320,21 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, Path, str]:
             "experiment file"
         )
     if args.checkpoint and not Path(args.checkpoint).exists():
-        raise ConfigError(f"--checkpoint {args.checkpoint} does not exist")
+        from cosmos_train.checkpoint.hub import resolve_weights
+
+        # A catalogue name or hf:// spec resolves through the hub cache (errors say what to fetch).
+        args.checkpoint = str(resolve_weights(args.checkpoint, what="--checkpoint"))
     if source.suffix == ".py":
         if not args.checkpoint:
             raise ConfigError(
                 f"{source} is an experiment file: name the weights with --checkpoint PATH "
                 "(.pt or iter_* dir)"
             )
+        from cosmos_train.checkpoint.pretrained import check_pretrained_parts
         from cosmos_train.inference import build_model, load_weights
 
         config = lazycfg.resolve(lazycfg.load(str(source), list(args.overrides)))
+        check_pretrained_parts(config, net_weights=args.checkpoint, context="inference")
         model = build_model(config, device)
         load_weights(model, checkpoint=args.checkpoint)
         return (

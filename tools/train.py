@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Train an experiment: ``python tools/train.py EXPERIMENT.py [key=value ...] [--dryrun] [--smoke]``.
+"""Train an experiment: ``python tools/train.py EXPERIMENT.py [key=value ...] [--dryrun]
+[--smoke]``.
 
 Works alone (one process) and under ``torchrun --nproc_per_node=N``. Overrides use lazycfg's
 grammar (README.md, "Overrides"): ``trainer.max_iter=100``, ``optimizer=adamw`` (group choice),
-``+a.b=1`` (add), ``~a.b`` (delete), ``a.list+=[3]`` (append), ``trainer.callbacks.*.every_n=5`` (glob).
+``+a.b=1`` (add), ``~a.b`` (delete), ``a.list+=[3]`` (append), ``trainer.callbacks.*.every_n=5``
+(glob).
 
 Flags:
     --dryrun      print the resolved config (with the group choices; ``--provenance`` adds where
@@ -12,7 +14,8 @@ Flags:
                   A real run makes the same checks before building anything and stops on the
                   same problem lines (exit 2).
     --smoke       one iteration with logging, validation and a checkpoint every iteration,
-                  as a new job ``<name>_smoke_<timestamp>`` (a real run's checkpoints are not touched).
+                  as a new job ``<name>_smoke_<timestamp>`` (a real run's checkpoints are not
+                  touched).
     --explain P   print the history of config path P (repeatable) and exit.
 """
 
@@ -44,21 +47,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tools/train.py",
         description="Train a cosmos_train experiment file with key=value overrides.",
-        epilog="Example: python tools/train.py experiments/tiny_cpu.py trainer.max_iter=50 optimizer.lr=1e-3",
+        epilog="Example: python tools/train.py experiments/tiny_cpu.py trainer.max_iter=50 "
+        "optimizer.lr=1e-3",
     )
-    parser.add_argument("experiment", help="experiment file (experiments/*.py) or a saved config.yaml")
-    parser.add_argument("overrides", nargs="*", help="overrides: key=value, group=option, +key=v, ~key, key+=v")
-    parser.add_argument("--dryrun", action="store_true", help="print and save the config, check it, do not train")
-    parser.add_argument("--smoke", action="store_true", help="1 iteration; log, validate and save every iteration")
-    parser.add_argument("--provenance", action="store_true", help="with --dryrun: show where every value came from")
-    parser.add_argument("--explain", action="append", default=[], metavar="PATH", help="print the history of PATH and exit")
+    parser.add_argument(
+        "experiment", help="experiment file (experiments/*.py) or a saved config.yaml"
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="overrides: key=value, group=option, +key=v, ~key, key+=v"
+    )
+    parser.add_argument(
+        "--dryrun", action="store_true", help="print and save the config, check it, do not train"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 iteration; log, validate and save every iteration"
+    )
+    parser.add_argument(
+        "--provenance", action="store_true", help="with --dryrun: show where every value came from"
+    )
+    parser.add_argument(
+        "--explain",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="print the history of PATH and exit",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     # Cosmos command lines separate overrides with "--"; accept and drop it.
     argv = [a for a in argv if a != "--"]
     return parser.parse_intermixed_args(argv)
 
 
-def load_config(args: argparse.Namespace) -> "object":
+def load_config(args: argparse.Namespace) -> object:
     """Loads the experiment with the command-line overrides (plus ``--smoke``'s)."""
     path = Path(args.experiment)
     if not path.is_file():
@@ -70,15 +90,18 @@ def load_config(args: argparse.Namespace) -> "object":
     config = lazycfg.load(str(path), list(args.overrides))
     if args.smoke:
         # A fresh job per smoke run (a rerun would otherwise resume at iteration 1 and do nothing).
-        smoke = list(SMOKE_OVERRIDES) + [f"job.name={config.job.name}_smoke_${{now:%Y-%m-%d_%H-%M-%S}}"]
+        smoke = list(SMOKE_OVERRIDES) + [
+            f"job.name={config.job.name}_smoke_${{now:%Y-%m-%d_%H-%M-%S}}"
+        ]
         if config.dataloader_val is not None:
             smoke += ["trainer.run_validation=true", "trainer.max_val_iter=1"]
         lazycfg.apply_overrides(config, smoke)
     return config
 
 
-def dryrun(config: "object", *, provenance: bool) -> int:
-    """Prints the resolved config, its choices and problems; writes config.yaml; returns the exit code."""
+def dryrun(config: object, *, provenance: bool) -> int:
+    """Prints the resolved config, its choices and problems; writes config.yaml; returns the exit
+    code."""
     lazycfg.resolve(config)
     print(config.pretty_print())
     print("\ngroup choices:")
@@ -111,7 +134,7 @@ def dryrun(config: "object", *, provenance: bool) -> int:
     return 0
 
 
-def _provenance_lines(config: "object") -> list[str]:
+def _provenance_lines(config: object) -> list[str]:
     """One ``path = value  <- source`` line per value whose history is known."""
     from lazycfg.tree import format_path, kind_of, walk  # the library's generic walker
 

@@ -274,7 +274,7 @@ def save_consolidated(
         if module is not None and any(is_adapter_key(k) for k in module.state_dict()):
             raise ValueError(
                 "save_consolidated: the net has LoRA adapters (base_layer/lora_A/lora_B keys are not the released "
-                "layout); write lora.merged_state_dict(net) (merged weights) or lora.save_adapter (adapter only)"
+                "layout); write lora_export.merged_state_dict(net) (merged weights) or lora_export.save_adapter (adapter only)"
             )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

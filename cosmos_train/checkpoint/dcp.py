@@ -32,9 +32,10 @@ import pickle
 import shutil
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.distributed.checkpoint as dcp
@@ -155,19 +156,22 @@ def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
     if not name:
         raise CheckpointError(
             f"{latest} is empty (an interrupted write?); write the name of an existing iter_* "
-            f"directory into it, delete it to start fresh, or use a new job directory (job.name=...)"
+            "directory into it, delete it to start fresh, or use a new job directory "
+            "(job.name=...)"
         )
     path = Path(checkpoints_dir) / name
     if not path.is_dir():
         raise CheckpointError(
-            f"{latest} names {name!r}, but {path} does not exist; write the name of an existing iter_* directory "
-            f"into {latest}, delete it to start fresh, or use a new job directory (job.name=...)"
+            f"{latest} names {name!r}, but {path} does not exist; write the name of an existing "
+            f"iter_* directory into {latest}, delete it to start fresh, or use a new job directory "
+            "(job.name=...)"
         )
     return path
 
 
 def _override_path(entry: Any) -> str:
-    """The dotted path of a ``lazycfg.diff`` entry (its ``path`` or the left side of its override line)."""
+    """The dotted path of a ``lazycfg.diff`` entry (its ``path`` or the left side of its override
+    line)."""
     path = getattr(entry, "path", None)
     if isinstance(path, str):
         return path
@@ -184,7 +188,12 @@ def disallowed_config_changes(entries: Iterable[Any], allowed: Iterable[str]) ->
     out = []
     for entry in entries:
         path = _override_path(entry)
-        if not any(fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("*") + ".") and pat.endswith(".*") for pat in patterns):
+        if not any(
+            fnmatch.fnmatchcase(path, pat)
+            or path.startswith(pat.rstrip("*") + ".")
+            and pat.endswith(".*")
+            for pat in patterns
+        ):
             out.append(str(entry))
     return out
 
@@ -247,7 +256,9 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
-def _compare_with_metadata(template: dict[str, Any], path: Path, what: str) -> tuple[list[str], list[str], list[str]]:
+def _compare_with_metadata(
+    template: dict[str, Any], path: Path, what: str
+) -> tuple[list[str], list[str], list[str]]:
     """(missing in checkpoint, unexpected in checkpoint, shape mismatches) for ``template``."""
     meta = FileSystemReader(str(path)).read_metadata().state_dict_metadata
     missing = sorted(k for k in template if k not in meta)
@@ -263,9 +274,20 @@ def _compare_with_metadata(template: dict[str, Any], path: Path, what: str) -> t
     return missing, unexpected, mismatched
 
 
-def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list[str], mismatched: list[str], limit: int = 20) -> str:
+def _format_mismatch(
+    what: str,
+    path: Path,
+    missing: list[str],
+    unexpected: list[str],
+    mismatched: list[str],
+    limit: int = 20,
+) -> str:
     lines = [f"strict_resume: {what} state in {path} does not match the {what} being trained:"]
-    for title, items in (("missing in checkpoint", missing), ("unexpected in checkpoint", unexpected), ("shape mismatch", mismatched)):
+    for title, items in (
+        ("missing in checkpoint", missing),
+        ("unexpected in checkpoint", unexpected),
+        ("shape mismatch", mismatched),
+    ):
         if items:
             lines.append(f"  {title} ({len(items)}):")
             lines += [f"    {item}" for item in items[:limit]]
@@ -273,16 +295,22 @@ def _format_mismatch(what: str, path: Path, missing: list[str], unexpected: list
                 lines.append(f"    ... {len(items) - limit} more")
     key = "optim" if what == "optimizer" else what
     lines.append(
-        "  Fix the config so the net matches the checkpoint (or point checkpoint.load_path at a checkpoint of this "
-        f"net), leave this key out with checkpoint.keys_not_to_resume=[{key!r}], or set "
-        "checkpoint.strict_resume=False to load only the matching entries."
+        "  Fix the config so the net matches the checkpoint (or point checkpoint.load_path at a "
+        "checkpoint of this net), leave this key out with "
+        f"checkpoint.keys_not_to_resume=[{key!r}], or set checkpoint.strict_resume=False to load "
+        "only the matching entries."
     )
     return "\n".join(lines)
 
 
 def _local_load_path(load_path: str) -> Path:
-    """``checkpoint.load_path`` as a local path; catalogue names and ``hf://`` specs resolve via the hub cache."""
-    from cosmos_train.checkpoint.hub import WeightsNotFoundError, parse_weights_spec, resolve_weights
+    """``checkpoint.load_path`` as a local path; catalogue names and ``hf://`` specs resolve via the
+    hub cache."""
+    from cosmos_train.checkpoint.hub import (
+        WeightsNotFoundError,
+        parse_weights_spec,
+        resolve_weights,
+    )
 
     try:
         if parse_weights_spec(load_path) is None:
@@ -332,13 +360,17 @@ class DCPCheckpointer:
             raise ValueError(f"checkpoint.save_iter must be >= 1, got {save_iter}")
         bad = set(keys_not_to_resume) - set(KEYS)
         if bad:
-            raise ValueError(f"checkpoint.keys_not_to_resume has unknown keys {sorted(bad)}; valid keys are {list(KEYS)}")
+            raise ValueError(
+                f"checkpoint.keys_not_to_resume has unknown keys {sorted(bad)}; valid keys are "
+                f"{list(KEYS)}"
+            )
         if keep_last_k < 0:
             raise ValueError(f"checkpoint.keep_last_k must be >= 0, got {keep_last_k}")
         if job_dir is None or not str(job_dir).strip():
             raise ValueError(
-                "DCPCheckpointer needs job_dir (checkpoints go to <job_dir>/checkpoints); from a config it is "
-                "job.path_local = $IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: set job.name"
+                "DCPCheckpointer needs job_dir (checkpoints go to <job_dir>/checkpoints); from a "
+                "config it is job.path_local = "
+                "$IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: set job.name"
             )
         self.job_dir = Path(job_dir)
         self.save_dir = self.job_dir / "checkpoints"
@@ -380,11 +412,13 @@ class DCPCheckpointer:
             config=config,
         )
         if getattr(getattr(config.model, "config", None), "use_lora", False):
-            kwargs["load_path"] = ""  # a LoRA run's load_path is its base, loaded by the model itself
+            kwargs["load_path"] = (
+                ""  # a LoRA run's load_path is its base, loaded by the model itself
+            )
         return kwargs
 
     @classmethod
-    def from_config(cls, config: Any, **overrides: Any) -> "DCPCheckpointer":
+    def from_config(cls, config: Any, **overrides: Any) -> DCPCheckpointer:
         """The checkpointer a run config describes (``overrides`` replace mapped arguments)."""
         return cls(**{**cls.config_kwargs(config), **overrides})
 
@@ -404,7 +438,9 @@ class DCPCheckpointer:
             # would pair up different saves and deadlock), nor interleave with training's.
             if path.name not in self._async_pgs:
                 self._async_pgs[path.name] = torch.distributed.new_group(backend="gloo")
-            return dcp.async_save(state, checkpoint_id=str(path), process_group=self._async_pgs[path.name])
+            return dcp.async_save(
+                state, checkpoint_id=str(path), process_group=self._async_pgs[path.name]
+            )
         with _quiet_single_process():
             if self.async_mode:
                 return dcp.async_save(state, checkpoint_id=str(path), no_dist=True)
@@ -419,10 +455,21 @@ class DCPCheckpointer:
         for entry in self.save_dir.iterdir():
             if ".tmp-" in entry.name or ".old-" in entry.name:
                 log.warning("removing incomplete checkpoint %s left by an interrupted save", entry)
-                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(
+                    missing_ok=True
+                )
         self._cleaned = True
 
-    def save(self, model: torch.nn.Module, optimizer: Any, scheduler: Any, iteration: int, *, trainer: Any = None, callbacks: Any = None) -> None:
+    def save(
+        self,
+        model: torch.nn.Module,
+        optimizer: Any,
+        scheduler: Any,
+        iteration: int,
+        *,
+        trainer: Any = None,
+        callbacks: Any = None,
+    ) -> None:
         """Saves a checkpoint for ``iteration`` (collective: every rank calls it)."""
         t0 = time.perf_counter()
         if callbacks is not None:
@@ -432,10 +479,14 @@ class DCPCheckpointer:
         state: dict[str, dict[str, Any]] = {
             "model": _model_state(model)[0],
             "optim": get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS),
-            "scheduler": {"state": _blob(scheduler.state_dict() if scheduler is not None else None)},
+            "scheduler": {
+                "state": _blob(scheduler.state_dict() if scheduler is not None else None)
+            },
             "trainer": {
                 "iteration": int(iteration),
-                "state": _blob(trainer.state_dict() if trainer is not None else {"iteration": int(iteration)}),
+                "state": _blob(
+                    trainer.state_dict() if trainer is not None else {"iteration": int(iteration)}
+                ),
             },
         }
         if callbacks is not None:
@@ -469,7 +520,13 @@ class DCPCheckpointer:
         self.last_saved_iteration = int(iteration)
         if callbacks is not None:
             callbacks.on_save_checkpoint_end(model, iteration)
-        pending = {"futures": futures, "tmp": tmp, "name": name, "iteration": int(iteration), "t0": t0}
+        pending = {
+            "futures": futures,
+            "tmp": tmp,
+            "name": name,
+            "iteration": int(iteration),
+            "t0": t0,
+        }
         if self.async_mode:
             self._pending = pending
             return
@@ -488,11 +545,18 @@ class DCPCheckpointer:
 
         cause = _describe_failure(exc) if isinstance(exc, CheckpointException) else _one_line(exc)
         code = getattr(exc, "errno", None)
-        if code in (errno.EEXIST, errno.ENOTDIR) or (self.save_dir.exists() and not self.save_dir.is_dir()):
-            fix = f"a file is in the way: {self.save_dir} (or a folder above it) must be a directory; move that file away"
+        if code in (errno.EEXIST, errno.ENOTDIR) or (
+            self.save_dir.exists() and not self.save_dir.is_dir()
+        ):
+            fix = (
+                f"a file is in the way: {self.save_dir} (or a folder above it) must be a "
+                "directory; move that file away"
+            )
         elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
-            fix = (f"make {self.save_dir} writable (chmod, chattr -i, a read-write mount) or write the job elsewhere "
-                   "(IMAGINAIRE_OUTPUT_ROOT=..., job.name=...)")
+            fix = (
+                f"make {self.save_dir} writable (chmod, chattr -i, a read-write mount) or write "
+                "the job elsewhere (IMAGINAIRE_OUTPUT_ROOT=..., job.name=...)"
+            )
         else:
             fix = "free disk space (or write the job elsewhere: IMAGINAIRE_OUTPUT_ROOT=...)"
             with contextlib.suppress(OSError):
@@ -506,12 +570,17 @@ class DCPCheckpointer:
             previous = latest_checkpoint(self.save_dir)
         previous_note = (
             f"the previous checkpoint {previous} is untouched and a rerun resumes from it"
-            if previous is not None else "no earlier checkpoint of this job exists"
+            if previous is not None
+            else "no earlier checkpoint of this job exists"
         )
-        return f"cannot save checkpoint {name} in {self.save_dir}: {cause}; {previous_note}. Fix: {fix}"
+        return (
+            f"cannot save checkpoint {name} in {self.save_dir}: {cause}; {previous_note}. "
+            f"Fix: {fix}"
+        )
 
     def check_writable(self) -> None:
-        """Fails now, not at the first save, when ``checkpoints/`` cannot be written (rank 0 checks)."""
+        """Fails now, not at the first save, when ``checkpoints/`` cannot be written (rank 0
+        checks)."""
         error = None
         if get_rank() == 0:
             try:
@@ -525,8 +594,11 @@ class DCPCheckpointer:
         if error is not None:
             raise CheckpointSaveError(error)
 
-    def _publish(self, pending: dict[str, Any], callbacks: Any, *, collective: bool = False) -> None:
-        """Rank 0: manifest, rename the temporary directory, update ``latest_checkpoint.txt``, prune.
+    def _publish(
+        self, pending: dict[str, Any], callbacks: Any, *, collective: bool = False
+    ) -> None:
+        """Rank 0: manifest, rename the temporary directory, update ``latest_checkpoint.txt``,
+        prune.
 
         With ``collective``, every rank learns whether rank 0 succeeded (and raises with it).
         """
@@ -542,7 +614,9 @@ class DCPCheckpointer:
         if error is not None:
             raise CheckpointSaveError(error)
         if callbacks is not None:
-            callbacks.on_save_checkpoint_success(pending["iteration"], time.perf_counter() - pending["t0"])
+            callbacks.on_save_checkpoint_success(
+                pending["iteration"], time.perf_counter() - pending["t0"]
+            )
 
     def _publish_here(self, pending: dict[str, Any]) -> None:
         write_manifest(pending["tmp"], pending["iteration"])
@@ -640,8 +714,9 @@ class DCPCheckpointer:
         if path.suffix == ".pt":
             if not path.is_file():
                 raise CheckpointError(
-                    f"checkpoint.load_path={self.load_path!r} does not exist; set it to a consolidated .pt file, "
-                    "an iter_XXXXXXXXX directory or a checkpoints directory (or to '' to start fresh)"
+                    f"checkpoint.load_path={self.load_path!r} does not exist; set it to a "
+                    "consolidated .pt file, an iter_XXXXXXXXX directory or a checkpoints "
+                    "directory (or to '' to start fresh)"
                 )
             return path, {"model"}, False
         keys = {"model"}
@@ -654,9 +729,10 @@ class DCPCheckpointer:
             return self._newest_verified(path, keys), keys, False
         if not path.is_dir():
             raise CheckpointError(
-                f"checkpoint.load_path={self.load_path!r} is not a checkpoint directory (iter_XXXXXXXXX), a "
-                "checkpoints directory with latest_checkpoint.txt, or a consolidated .pt file; fix the path "
-                "(or set checkpoint.load_path='' to start fresh)"
+                f"checkpoint.load_path={self.load_path!r} is not a checkpoint directory "
+                "(iter_XXXXXXXXX), a checkpoints directory with latest_checkpoint.txt, or a "
+                "consolidated .pt file; fix the path (or set checkpoint.load_path='' to start "
+                "fresh)"
             )
         problems = verify_checkpoint(path, keys)
         if problems:
@@ -673,7 +749,10 @@ class DCPCheckpointer:
         verifies, a :class:`CheckpointError` lists every checkpoint's problems.
         """
         latest = checkpoints_dir / LATEST_FILE
-        done = sorted((p for p in checkpoints_dir.glob("iter_*") if p.is_dir() and "." not in p.name), reverse=True)
+        done = sorted(
+            (p for p in checkpoints_dir.glob("iter_*") if p.is_dir() and "." not in p.name),
+            reverse=True,
+        )
         name = latest.read_text().strip()
         failures: list[str] = []
         named = checkpoints_dir / name if name else None
@@ -690,9 +769,13 @@ class DCPCheckpointer:
             if not problems:
                 if failures:
                     log.warning(
-                        "\n%s\nCHECKPOINT FALLBACK: %s\nresuming from %s instead; the damaged checkpoints are kept "
-                        "on disk for inspection (delete them yourself once you know why they broke)\n%s",
-                        "=" * 100, "\n  ".join(["skipped:"] + failures), path, "=" * 100,
+                        "\n%s\nCHECKPOINT FALLBACK: %s\nresuming from %s instead; the damaged "
+                        "checkpoints are kept on disk for inspection (delete them yourself once "
+                        "you know why they broke)\n%s",
+                        "=" * 100,
+                        "\n  ".join(["skipped:"] + failures),
+                        path,
+                        "=" * 100,
                     )
                 return path
             failures.append(f"{path} does not verify: {'; '.join(problems)}")
@@ -700,7 +783,9 @@ class DCPCheckpointer:
         if not candidates:
             failures.append(f"there is no iter_* checkpoint in {checkpoints_dir}")
         raise CheckpointError(
-            f"no checkpoint in {checkpoints_dir} can be resumed:\n  " + "\n  ".join(failures) + "\n"
+            f"no checkpoint in {checkpoints_dir} can be resumed:\n  "
+            + "\n  ".join(failures)
+            + "\n"
             + _damage_hint(sorted(keys))
             + f" To start this job from scratch instead, move {checkpoints_dir} aside."
         )
@@ -715,29 +800,30 @@ class DCPCheckpointer:
             previous = lazycfg.load(str(saved))
         except Exception as exc:
             raise ConfigChangedError(
-                f"cannot read the config saved with {path} ({type(exc).__name__}: {exc}); to resume without comparing "
-                "configs, set checkpoint.allowed_config_changes=['*']"
+                f"cannot read the config saved with {path} ({type(exc).__name__}: {exc}); to "
+                "resume without comparing configs, set checkpoint.allowed_config_changes=['*']"
             ) from exc
         entries = lazycfg.diff(previous, self.config)
         bad = disallowed_config_changes(entries, self.allowed_config_changes)
         if bad:
             lines = "\n".join(f"  {line}" for line in bad)
             raise ConfigChangedError(
-                f"the config differs from the one saved with {path} (lines turn the saved config into this one):\n{lines}\n"
-                "Resume with the original config, start a new job (job.name=...), or allow these paths with "
-                "checkpoint.allowed_config_changes."
+                f"the config differs from the one saved with {path} (lines turn the saved config "
+                f"into this one):\n{lines}\nResume with the original config, start a new job "
+                "(job.name=...), or allow these paths with checkpoint.allowed_config_changes."
             )
 
     def _require_dcp_dir(self, path: Path) -> None:
         if not (path / ".metadata").is_file():
             raise CheckpointError(
-                f"{path} is not a DCP checkpoint directory (no .metadata); was the save interrupted? Point "
-                f"checkpoint.load_path at a complete iter_* directory, or leave {path.name!r} out with "
-                f"checkpoint.keys_not_to_resume=[{path.name!r}]"
+                f"{path} is not a DCP checkpoint directory (no .metadata); was the save "
+                "interrupted? Point checkpoint.load_path at a complete iter_* directory, or leave "
+                f"{path.name!r} out with checkpoint.keys_not_to_resume=[{path.name!r}]"
             )
 
     def _load_blob(self, path: Path, iteration: int | None = None) -> tuple[Any, int | None]:
-        """A pickled ``{"state": ...}`` key (scheduler, trainer); with ``iteration``, also that int."""
+        """A pickled ``{"state": ...}`` key (scheduler, trainer); with ``iteration``, also that
+        int."""
         self._require_dcp_dir(path)
         box: dict[str, Any] = {"state": io.BytesIO()}
         if iteration is not None:
@@ -746,7 +832,9 @@ class DCPCheckpointer:
         try:
             state = _unblob(box["state"])
         except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
-            raise CheckpointError(f"{path} holds no readable state ({_one_line(exc)}); " + _damage_hint([path.name])) from None
+            raise CheckpointError(
+                f"{path} holds no readable state ({_one_line(exc)}); " + _damage_hint([path.name])
+            ) from None
         return state, (int(box["iteration"]) if iteration is not None else None)
 
     @staticmethod
@@ -756,7 +844,9 @@ class DCPCheckpointer:
             with _quiet_single_process():
                 dcp.load(state, checkpoint_id=str(path), no_dist=not is_dist())
         except CheckpointException as exc:
-            raise CheckpointError(f"reading {path} failed: {_describe_failure(exc)}; " + _damage_hint([path.name])) from None
+            raise CheckpointError(
+                f"reading {path} failed: {_describe_failure(exc)}; " + _damage_hint([path.name])
+            ) from None
 
     def _load_tensors(self, template: dict[str, Any], path: Path, what: str) -> dict[str, Any]:
         self._require_dcp_dir(path)
@@ -765,12 +855,26 @@ class DCPCheckpointer:
             raise CheckpointError(_format_mismatch(what, path, missing, unexpected, mismatched))
         if missing or mismatched:
             skip = set(missing) | {m.split(":", 1)[0] for m in mismatched}
-            log.warning("strict_resume=False: not loading %d %s entries from %s: %s", len(skip), what, path, sorted(skip)[:10])
+            log.warning(
+                "strict_resume=False: not loading %d %s entries from %s: %s",
+                len(skip),
+                what,
+                path,
+                sorted(skip)[:10],
+            )
             template = {k: v for k, v in template.items() if k not in skip}
         self._read(template, path)
         return template
 
-    def load(self, model: torch.nn.Module, optimizer: Any = None, scheduler: Any = None, *, trainer: Any = None, callbacks: Any = None) -> int | None:
+    def load(
+        self,
+        model: torch.nn.Module,
+        optimizer: Any = None,
+        scheduler: Any = None,
+        *,
+        trainer: Any = None,
+        callbacks: Any = None,
+    ) -> int | None:
         """Loads per the resume priority; returns the restored iteration, or None (fresh start)."""
         path, keys, resuming = self._resolve_load()
         if path is None:
@@ -781,7 +885,9 @@ class DCPCheckpointer:
             from cosmos_train.trainer.callbacks import ema_net
 
             # model.pt holds net_ema.* too; EMA-only files seed the EMA from the net weights.
-            load_weights_file(path, net=model.net, net_ema=ema_net(model), strict=self.strict_resume)
+            load_weights_file(
+                path, net=model.net, net_ema=ema_net(model), strict=self.strict_resume
+            )
             self.loaded_from = path
             if callbacks is not None:
                 callbacks.on_load_checkpoint_end(model, iteration=0, checkpoint_path=str(path))
@@ -803,7 +909,11 @@ class DCPCheckpointer:
             set_model_state_dict(model, sd, options=StateDictOptions(strict=strict and not partial))
             loaded["model"] = sd
         if "optim" in keys and optimizer is not None:
-            osd = self._load_tensors(get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS), path / "optim", "optimizer")
+            osd = self._load_tensors(
+                get_optimizer_state_dict(model, optimizer, options=_OPTIM_OPTIONS),
+                path / "optim",
+                "optimizer",
+            )
             set_optimizer_state_dict(model, optimizer, osd, options=_OPTIM_OPTIONS)
             loaded["optim"] = osd
         if "scheduler" in keys and scheduler is not None:
@@ -826,8 +936,14 @@ class DCPCheckpointer:
         return iteration
 
 
-def load_weights_file(path: str | os.PathLike, *, net: torch.nn.Module, net_ema: Any = None,
-                      strict: bool = True, ema: str | None = None) -> Any:
+def load_weights_file(
+    path: str | os.PathLike,
+    *,
+    net: torch.nn.Module,
+    net_ema: Any = None,
+    strict: bool = True,
+    ema: str | None = None,
+) -> Any:
     """``load_consolidated`` for ``checkpoint.load_path``: an unreadable or foreign file is a
     :class:`CheckpointError`, never a raw ``torch.load`` traceback.
 
@@ -846,8 +962,17 @@ def load_weights_file(path: str | os.PathLike, *, net: torch.nn.Module, net_ema:
             keys = torch.load(path, map_location="cpu", mmap=True, weights_only=True).keys()
             ema = "load" if any(str(k).startswith("net_ema.") for k in keys) else "copy_from_net"
         return load_consolidated(path, net=net, net_ema=net_ema, strict=strict, ema=ema)
-    except (OSError, EOFError, RuntimeError, ValueError, AttributeError, pickle.UnpicklingError) as exc:
-        raise CheckpointError(f"checkpoint.load_path={str(path)!r} cannot be loaded: {_one_line(exc)}; {hint}") from None
+    except (
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+        AttributeError,
+        pickle.UnpicklingError,
+    ) as exc:
+        raise CheckpointError(
+            f"checkpoint.load_path={str(path)!r} cannot be loaded: {_one_line(exc)}; {hint}"
+        ) from None
 
 
 def build_checkpointer(config: Any) -> Any:

@@ -319,8 +319,8 @@ def export_checkpoint(
         )
     if is_lora_checkpoint(ckpt_dir):
         raise CheckpointError(
-            f"{ckpt_dir} is a LoRA run (adapters only): export it with tools/export_checkpoint.py --lora "
-            "merged|adapter (cosmos_train.model.lora.export_lora_checkpoint)"
+            f"{ckpt_dir} is a LoRA run (adapters only): export it with tools/export_checkpoint.py "
+            "--lora merged|adapter (cosmos_train.model.lora.export_lora_checkpoint)"
         )
     model_dir = ckpt_dir / "model"
     metadata = _tensor_entries(model_dir)

@@ -19,6 +19,8 @@ the trainer calls callbacks in that order. Mapping from Cosmos's options:
 
 from __future__ import annotations
 
+from typing import Any
+
 from lazycfg import L, lazy_imports, register
 
 with lazy_imports():
@@ -33,6 +35,25 @@ with lazy_imports():
     )
 
 _PKG = "trainer.callbacks"
+
+__all__ = ["tune_callbacks"]
+
+
+def tune_callbacks(config: Any, **settings: dict[str, Any]) -> None:
+    """Sets fields of the selected callbacks, skipping those the ``callbacks`` choice left out.
+
+    Experiments use it instead of ``config.trainer.callbacks.<name>.<field> = ...``, so a smaller
+    choice on the command line (``callbacks=[basic,wandb]``, which replaces the experiment's own
+    list) works with every experiment instead of failing with ``KeyError: '<name>'``.
+
+    Example: ``tune_callbacks(config, grad_clip={"clip_norm": 0.1}, every_n_sample_reg={"every_n": 200})``.
+    """
+    callbacks = config.trainer.callbacks
+    for name, values in settings.items():
+        if callbacks is None or name not in callbacks or callbacks[name] is None:
+            continue  # not selected: nothing to tune
+        for key, value in values.items():
+            setattr(callbacks[name], key, value)
 
 
 def _sampler(*, is_ema: bool) -> object:

@@ -5,8 +5,7 @@
 * ``local`` (default): checkpoints under ``<job dir>/checkpoints`` every 1000 iterations.
 * ``s3``, ``pbss``, ``gcp``: Cosmos's object-store variants. They enable the object store with the
   credentials file Cosmos uses; object-store checkpoints are not implemented here, so
-  ``Config.validate`` fails clearly: it names the missing credentials file, or says to use
-  ``checkpoint=local`` when the file exists.
+  ``Config.validate`` refuses them and says to use ``checkpoint=local``.
 
 ``ckpt_type``: ``dcp`` (default; ``torch.distributed.checkpoint`` in Cosmos's layout, exact
 resume) or ``disabled`` (no checkpoints at all; the launcher logs a warning). Cosmos's ``dummy``

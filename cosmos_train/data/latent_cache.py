@@ -29,8 +29,9 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -45,6 +46,8 @@ from cosmos_train.data.tar_shards import (
     write_json_atomic,
     write_shard,
 )
+from cosmos_train.utils.atomic import atomic_write
+from cosmos_train.utils.build import instantiate_at
 from lazycfg import ConfigError
 
 __all__ = [
@@ -271,9 +274,7 @@ def _store_text(text_dir: Path, emb: torch.Tensor, mask: torch.Tensor) -> str:
     ).hexdigest()[:32]
     path = text_dir / f"{digest}.pt"
     if not path.is_file():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(real.clone(), tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(real.clone(), tmp))
     return digest
 
 
@@ -295,7 +296,6 @@ def build_cache(
         device: where the tokenizer runs.
         dtype: stored latent dtype (``float32`` keeps the tokenizer's output exactly).
     """
-    import lazycfg
     from cosmos_train.utils.dtypes import parse_dtype
 
     out = Path(output)
@@ -319,10 +319,10 @@ def build_cache(
                     ]
                 )
             )
-    dataset = lazycfg.instantiate(config.dataloader_train.dataset)
+    dataset = instantiate_at(config.dataloader_train.dataset, "dataloader_train.dataset")
     if callable(getattr(dataset, "set_epoch", None)):
         dataset.set_epoch(0)  # the cached windows are epoch 0's
-    tokenizer = lazycfg.instantiate(config.model.config.tokenizer).to(device)
+    tokenizer = instantiate_at(config.model.config.tokenizer, "model.config.tokenizer").to(device)
     n = len(dataset)
     out.mkdir(parents=True, exist_ok=True)
     (out / "text").mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from cosmos_train.data._items import check_index, check_positive_ints, item_generator, size_fields
 from cosmos_train.data.text_hash import hash_text_embedding
 
-__all__ = ["SyntheticVideoDataset", "COLORS", "SHAPES", "DIRECTIONS"]
+__all__ = ["SyntheticVideoDataset", "COLORS", "SHAPES", "DIRECTIONS", "BACKGROUND"]
 
 #: RGB of each colour name.
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -35,7 +35,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
 SHAPES: tuple[str, ...] = ("square", "circle")
 #: Unit motion (dx, dy) in pixel coordinates (y grows downwards).
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-_BACKGROUND = 16
+#: Grey level of the background (all three channels).
+BACKGROUND = 16
 
 
 def _check_names(kind: str, names: Sequence[str], valid: Sequence[str]) -> tuple[str, ...]:
@@ -139,7 +140,13 @@ class SyntheticVideoDataset(Dataset):
         emb, mask = self._embeddings[caption]
         return emb.clone(), mask.clone()
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def ground_truth(self, index: int) -> dict[str, Any]:
+        """What item ``index`` shows: names, RGB, size and the exact centre of every frame.
+
+        Returns ``{"color", "shape", "direction", "rgb", "size", "centers"}`` where ``centers`` is
+        float32 ``[T, 2]`` holding the shape's (x, y) centre in pixels per frame (pixel ``(0, 0)``
+        spans ``[0, 1)``, so a centred shape in a 64-pixel frame sits at 32.0).
+        """
         index = check_index(index, self.length)
         gen = item_generator(self.seed, index)
 
@@ -157,8 +164,16 @@ class SyntheticVideoDataset(Dataset):
         u = torch.rand(2, generator=gen)
         cx0 = lo_x + float(u[0]) * (hi_x - lo_x)
         cy0 = lo_y + float(u[1]) * (hi_y - lo_y)
-        video = self._render(shape, COLORS[color], cx0, cy0, dx, dy)
-        caption = self.caption(color, shape, direction)
+        step = self.travel / (self.num_frames - 1) if self.num_frames > 1 else 0.0
+        t = torch.arange(self.num_frames, dtype=torch.float32)
+        centers = torch.stack([cx0 + dx * step * t, cy0 + dy * step * t], dim=1)
+        return {"color": color, "shape": shape, "direction": direction, "rgb": COLORS[color],
+                "size": self.shape_size, "centers": centers}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        truth = self.ground_truth(index)
+        video = self._render(truth["shape"], truth["rgb"], truth["centers"])
+        caption = self.caption(truth["color"], truth["shape"], truth["direction"])
         emb, mask = self.text_embedding(caption)
         h, w = self.height, self.width
         return {
@@ -169,22 +184,18 @@ class SyntheticVideoDataset(Dataset):
             **size_fields(h, w),
             "num_frames": self.num_frames,
             "ai_caption": caption,
-            "sample_idx": index,
+            "sample_idx": check_index(index, self.length),
         }
 
-    def _render(self, shape: str, rgb: tuple[int, int, int], cx0: float, cy0: float,
-                dx: int, dy: int) -> torch.Tensor:
+    def _render(self, shape: str, rgb: tuple[int, int, int], centers: torch.Tensor) -> torch.Tensor:
         """Draw the clip as uint8 ``[3,T,H,W]`` with anti-aliased edges (smooth sub-pixel motion)."""
-        t_count = self.num_frames
-        step = self.travel / (t_count - 1) if t_count > 1 else 0.0
-        t = torch.arange(t_count, dtype=torch.float32).view(t_count, 1, 1)
-        ddx = self._grid_x - (cx0 + dx * step * t)
-        ddy = self._grid_y - (cy0 + dy * step * t)
+        ddx = self._grid_x - centers[:, 0].view(-1, 1, 1)
+        ddy = self._grid_y - centers[:, 1].view(-1, 1, 1)
         if shape == "circle":
             dist = torch.sqrt(ddx * ddx + ddy * ddy)
         else:  # square: Chebyshev distance
             dist = torch.maximum(ddx.abs(), ddy.abs())
         cover = (self.shape_size / 2 + 0.5 - dist).clamp(0.0, 1.0)  # [T,H,W]
         color = torch.tensor(rgb, dtype=torch.float32).view(3, 1, 1, 1)
-        frames = _BACKGROUND + cover.unsqueeze(0) * (color - _BACKGROUND)
+        frames = BACKGROUND + cover.unsqueeze(0) * (color - BACKGROUND)
         return frames.round().to(torch.uint8)

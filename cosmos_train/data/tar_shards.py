@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+
+from cosmos_train.utils.atomic import atomic_write
 
 __all__ = [
     "INDEX_NAME",
@@ -44,10 +46,8 @@ def shard_name(prefix: str, number: int) -> str:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Writes ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=1, sort_keys=True)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_shard(path: str | Path, samples: Iterable[Sample]) -> list[dict[str, Any]]:
@@ -60,10 +60,9 @@ def write_shard(path: str | Path, samples: Iterable[Sample]) -> list[dict[str, A
     Returns:
         ``[{"key": key, "members": {ext: [offset, size]}}, ...]`` in write order.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     entries: list[dict[str, Any]] = []
-    try:
+
+    def write(tmp: Path) -> None:
         with (
             open(tmp, "wb") as raw,
             tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar,
@@ -80,10 +79,8 @@ def write_shard(path: str | Path, samples: Iterable[Sample]) -> list[dict[str, A
                     # The data follows the header, padded to 512 bytes: offset = end - padded size.
                     spans[ext] = [raw.tell() - _padded(len(data)), len(data)]
                 entries.append({"key": key, "members": spans})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
     return entries
 
 

@@ -18,7 +18,8 @@ Both models implement :class:`~cosmos_train.model.base.TrainModel`:
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -67,7 +68,9 @@ def build_component(spec: Any, what: str) -> Any:
         what: its config path, for error messages.
     """
     if spec is None:
-        raise ValueError(f"{what} is not set; select an option for it (e.g. net=tiny) or assign a LazyCall node")
+        raise ValueError(
+            f"{what} is not set; select an option for it (e.g. net=tiny) or assign a LazyCall node"
+        )
     if hasattr(spec, "_target_"):
         # Imported lazily: lazycfg must not be needed to import models.
         from cosmos_train.utils.build import instantiate_at
@@ -77,7 +80,9 @@ def build_component(spec: Any, what: str) -> Any:
         return spec
     if callable(spec):
         return spec()
-    raise TypeError(f"{what} must be a LazyCall node or a zero-argument factory, got {type(spec).__name__}")
+    raise TypeError(
+        f"{what} must be a LazyCall node or a zero-argument factory, got {type(spec).__name__}"
+    )
 
 
 class _Video2WorldBase(TrainModel):
@@ -98,35 +103,47 @@ class _Video2WorldBase(TrainModel):
         super().__init__()
         if not isinstance(config, self.config_cls):
             raise TypeError(
-                f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config).__name__}; "
-                "select the matching model option (model=fsdp_rectified_flow for rectified flow)"
+                f"{type(self).__name__} needs a {self.config_cls.__name__}, got "
+                f"{type(config).__name__}; select the matching model option "
+                "(model=fsdp_rectified_flow for rectified flow)"
             )
         self.config = config
         self.device = torch.device(device)
         self.seed = int(seed)
         self.precision = parse_dtype(config.precision, "model.config.precision")
 
-        # Not registered as a submodule: the frozen tokenizer stays out of state_dict, parameters and FSDP.
+        # Not registered as a submodule: the frozen tokenizer stays out of state_dict, parameters
+        # and FSDP.
         object.__setattr__(self, "_tokenizer", None)
         if not lazy_tokenizer:
             self._build_tokenizer()
-        # Frozen and unregistered like the tokenizer: no grads, no optimizer, EMA or checkpoint entries.
-        object.__setattr__(self, "text_encoder", build_text_encoder(config.text_encoder, device=self.device))
+        # Frozen and unregistered like the tokenizer: no grads, no optimizer, EMA or checkpoint
+        # entries.
+        object.__setattr__(
+            self, "text_encoder", build_text_encoder(config.text_encoder, device=self.device)
+        )
         self._warned_text_override = False
         self.conditioner = (
-            Video2WorldConditioner() if config.conditioner is None else build_component(config.conditioner, "model.config.conditioner")
+            Video2WorldConditioner()
+            if config.conditioner is None
+            else build_component(config.conditioner, "model.config.conditioner")
         )
-        if isinstance(self.conditioner, nn.Module) and any(p.requires_grad for p in self.conditioner.parameters()):
+        if isinstance(self.conditioner, nn.Module) and any(
+            p.requires_grad for p in self.conditioner.parameters()
+        ):
             raise ValueError("the conditioner must not have trainable parameters")
 
         if isinstance(config.net, nn.Module):
             raise TypeError(
-                "model.config.net must be a LazyCall node or a zero-argument factory, not a built module: "
-                "the model builds both net and net_ema from it (e.g. L(MiniTrainDiT)(...) or nets.presets.tiny)"
+                "model.config.net must be a LazyCall node or a zero-argument factory, not a built "
+                "module: the model builds both net and net_ema from it (e.g. L(MiniTrainDiT)(...) "
+                "or nets.presets.tiny)"
             )
         builder = net_builder if net_builder is not None else default_net_builder(self.device)
         make_net: Callable[[], nn.Module] = lambda: build_component(config.net, "model.config.net")  # noqa: E731
-        if config.use_lora:  # build -> load base -> inject -> freeze (cosmos_train.model.lora), then shard
+        if (
+            config.use_lora
+        ):  # build -> load base -> inject -> freeze (cosmos_train.model.lora), then shard
             from cosmos_train.model.lora import LoraSetup
 
             self.lora = LoraSetup.from_config(config, base_checkpoint)
@@ -137,10 +154,15 @@ class _Video2WorldBase(TrainModel):
             channels = getattr(self.net, name, config.state_ch)
             if channels != config.state_ch:
                 raise ValueError(
-                    f"model.config.net.{name}={channels} but model.config.state_ch={config.state_ch} (the "
-                    f"tokenizer's latent channels); set model.config.net.{name}={config.state_ch}"
+                    f"model.config.net.{name}={channels} but "
+                    f"model.config.state_ch={config.state_ch} (the tokenizer's latent channels); "
+                    f"set model.config.net.{name}={config.state_ch}"
                 )
-        ema = PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift) if config.ema.enabled else None
+        ema = (
+            PowerEMA(s=config.ema.rate, iteration_shift=config.ema.iteration_shift)
+            if config.ema.enabled
+            else None
+        )
         if self.lora is not None and ema is not None:
             from cosmos_train.model.lora import build_adapter_ema
 
@@ -154,14 +176,16 @@ class _Video2WorldBase(TrainModel):
         tokenizer = build_component(config.tokenizer, "model.config.tokenizer")
         if getattr(tokenizer, "latent_ch", config.state_ch) != config.state_ch:
             raise ValueError(
-                f"tokenizer latent_ch={tokenizer.latent_ch} but model.config.state_ch={config.state_ch}; make them equal"
+                f"tokenizer latent_ch={tokenizer.latent_ch} but "
+                f"model.config.state_ch={config.state_ch}; make them equal"
             )
         object.__setattr__(self, "_tokenizer", tokenizer.to(self.device))
         return self._tokenizer
 
     @property
     def tokenizer(self) -> Any:
-        """The frozen tokenizer, built on first use when the model was made with ``lazy_tokenizer``."""
+        """The frozen tokenizer, built on first use when the model was made with
+        ``lazy_tokenizer``."""
         return self._tokenizer if self._tokenizer is not None else self._build_tokenizer()
 
     @property
@@ -173,7 +197,11 @@ class _Video2WorldBase(TrainModel):
         """Loads ``net.*`` / ``net_ema.*``; Transformer Engine ``*._extra_state`` entries in Cosmos
         checkpoints are dropped when this model has no such key."""
         own = set(super().state_dict().keys())
-        kept = {k: v for k, v in state_dict.items() if not (k.endswith("._extra_state") and k not in own)}
+        kept = {
+            k: v
+            for k, v in state_dict.items()
+            if not (k.endswith("._extra_state") and k not in own)
+        }
         return super().load_state_dict(kept, strict=strict, assign=assign)
 
     # EMA hooks (on_train_start, on_before_zero_grad, ema_scope) come from TrainModel.
@@ -183,7 +211,10 @@ class _Video2WorldBase(TrainModel):
         idx = batch.get("sample_idx")
         if idx is None:
             if not self._warned_no_sample_idx:
-                log.warning("batch has no 'sample_idx'; drawing noise by position in the batch (not split-invariant)")
+                log.warning(
+                    "batch has no 'sample_idx'; drawing noise by position in the batch (not "
+                    "split-invariant)"
+                )
                 self._warned_no_sample_idx = True
             return list(range(b))
         idx = torch.as_tensor(idx).reshape(-1).tolist()
@@ -197,9 +228,9 @@ class _Video2WorldBase(TrainModel):
         has_v, has_i = vkey in batch, ikey in batch
         if has_v == has_i:
             raise KeyError(
-                f"batch must hold exactly one of {vkey!r} (video, model.config.input_data_key) or {ikey!r} "
-                f"(images, model.config.input_image_key); it has keys {sorted(batch)}. Set those config keys "
-                "to the dataset's key"
+                f"batch must hold exactly one of {vkey!r} (video, model.config.input_data_key) or "
+                f"{ikey!r} (images, model.config.input_image_key); it has keys {sorted(batch)}. "
+                "Set those config keys to the dataset's key"
             )
         x = batch[vkey] if has_v else batch[ikey]
         if not has_v:
@@ -216,25 +247,31 @@ class _Video2WorldBase(TrainModel):
             raise TypeError(f"video must be uint8 in [0, 255] or float in [-1, 1], got {x.dtype}")
         return x, has_v
 
-    def _encode(self, pixels: torch.Tensor, is_video: bool, *, any_length: bool = False) -> torch.Tensor:
-        """Clean latents of ``pixels``; training clips must have ``state_t`` latent frames (sampling,
+    def _encode(
+        self, pixels: torch.Tensor, is_video: bool, *, any_length: bool = False
+    ) -> torch.Tensor:
+        """Clean latents of ``pixels``; training clips must have ``state_t`` latent frames
+        (sampling,
         with ``any_length``, takes any length the tokenizer codes)."""
-        latent = self.tokenizer.encode(pixels.to(self._tokenizer_device())).to(device=self.device, dtype=torch.float32)
+        latent = self.tokenizer.encode(pixels.to(self._tokenizer_device())).to(
+            device=self.device, dtype=torch.float32
+        )
         if is_video and not any_length and latent.shape[2] != self.config.state_t:
             t_px = self.tokenizer.get_pixel_num_frames(self.config.state_t)
             raise ValueError(
-                f"the batch video has {pixels.shape[2]} frames = {latent.shape[2]} latent frames, but "
-                f"model.config.state_t={self.config.state_t} expects {t_px} frames; set "
+                f"the batch video has {pixels.shape[2]} frames = {latent.shape[2]} latent frames, "
+                f"but model.config.state_t={self.config.state_t} expects {t_px} frames; set "
                 f"model.config.state_t={latent.shape[2]} or the dataset's num_frames={t_px}"
             )
         ps, pt = getattr(self.net, "patch_spatial", 1), getattr(self.net, "patch_temporal", 1)
         if latent.shape[-2] % ps or latent.shape[-1] % ps or latent.shape[2] % pt:
             s = self.tokenizer.spatial_compression_factor
             raise ValueError(
-                f"the batch video is {pixels.shape[-2]}x{pixels.shape[-1]} pixels = {latent.shape[-2]}x"
-                f"{latent.shape[-1]} latent cells ({latent.shape[2]} frames), not a multiple of the net's "
-                f"patch (spatial={ps}, temporal={pt}); use a height and width that are multiples of {s * ps} "
-                "(the dataset's height/width or video_size)"
+                f"the batch video is {pixels.shape[-2]}x{pixels.shape[-1]} pixels = "
+                f"{latent.shape[-2]}x{latent.shape[-1]} latent cells ({latent.shape[2]} frames), "
+                f"not a multiple of the net's patch (spatial={ps}, temporal={pt}); use a height "
+                f"and width that are multiples of {s * ps} (the dataset's height/width or "
+                "video_size)"
             )
         return latent
 
@@ -244,17 +281,21 @@ class _Video2WorldBase(TrainModel):
         cfg = self.config
         if latent.ndim != 5 or latent.shape[1] != cfg.state_ch:
             raise ValueError(
-                f"batch[{LATENTS_KEY!r}] must be [B, {cfg.state_ch}, T, H, W] (model.config.state_ch), got "
-                f"{tuple(latent.shape)}; rebuild the cache with this experiment's tokenizer"
+                f"batch[{LATENTS_KEY!r}] must be [B, {cfg.state_ch}, T, H, W] "
+                f"(model.config.state_ch), got {tuple(latent.shape)}; rebuild the cache with this "
+                "experiment's tokenizer"
             )
         if latent.shape[2] > 1 and latent.shape[2] != cfg.state_t:
             raise ValueError(
-                f"the cached latents have {latent.shape[2]} frames but model.config.state_t={cfg.state_t}; "
-                "rebuild the cache with this run's num_frames or set model.config.state_t"
+                f"the cached latents have {latent.shape[2]} frames but "
+                f"model.config.state_t={cfg.state_t}; rebuild the cache with this run's num_frames "
+                "or set model.config.state_t"
             )
         return latent.to(device=self.device, dtype=torch.float32)
 
-    def _clean_latents(self, batch: Batch, *, any_length: bool = False) -> tuple[torch.Tensor, bool]:
+    def _clean_latents(
+        self, batch: Batch, *, any_length: bool = False
+    ) -> tuple[torch.Tensor, bool]:
         """``(x0 before scaling, is_video)`` from cached latents or by encoding the batch's pixels
         (``any_length``: see :meth:`_encode`)."""
         if LATENTS_KEY in batch:
@@ -272,15 +313,19 @@ class _Video2WorldBase(TrainModel):
             return batch
         key, caption_key = self.conditioner.text_key, self.config.input_caption_key
         if caption_key not in batch and key in batch:
-            return batch  # embeddings without captions: already encoded (tools/generate.py encodes once)
+            # Embeddings without captions: already encoded (tools/generate.py encodes once).
+            return batch
         if caption_key not in batch:
             raise KeyError(
                 f"model.config.text_encoder computes embeddings online from batch[{caption_key!r}] "
                 f"(model.config.input_caption_key), but the batch has keys {sorted(batch)}"
             )
         if key in batch and not self._warned_text_override:
-            log.warning("the batch carries %r but model.config.text_encoder is set: using the online "
-                        "embeddings (select text_encoder=precomputed to use the dataset's)", key)
+            log.warning(
+                "the batch carries %r but model.config.text_encoder is set: using the online "
+                "embeddings (select text_encoder=precomputed to use the dataset's)",
+                key,
+            )
             self._warned_text_override = True
         out = {**batch, key: self.text_encoder.encode(self._captions(batch[caption_key]))}
         neg_caption = batch.get("neg_" + caption_key)  # the negative prompt's text (sampling)
@@ -295,7 +340,9 @@ class _Video2WorldBase(TrainModel):
     def _expected_text_dim(self) -> tuple[int, str] | None:
         """The text width the net takes and its config path (None when the net does not say)."""
         if getattr(self.net, "use_crossattn_projection", False):
-            return int(self.net.crossattn_proj_in_channels), "model.config.net.crossattn_proj_in_channels"
+            return int(
+                self.net.crossattn_proj_in_channels
+            ), "model.config.net.crossattn_proj_in_channels"
         dim = getattr(self.net, "crossattn_emb_channels", None)
         return (int(dim), "model.config.net.crossattn_emb_channels") if dim is not None else None
 
@@ -306,9 +353,9 @@ class _Video2WorldBase(TrainModel):
         if expected is not None and got != expected[0]:
             want, path = expected
             raise ValueError(
-                f"batch[{self.conditioner.text_key!r}] has text width {got} but the net takes {want} ({path}); "
-                f"make the dataset's text_dim and {path} equal (T5-XXL: 1024; the Reason1 embeddings of the "
-                "predict2_5 nets: 100352 with use_crossattn_projection)"
+                f"batch[{self.conditioner.text_key!r}] has text width {got} but the net takes "
+                f"{want} ({path}); make the dataset's text_dim and {path} equal (T5-XXL: 1024; the "
+                "Reason1 embeddings of the predict2_5 nets: 100352 with use_crossattn_projection)"
             )
 
     def _latent_scale(self) -> float:
@@ -337,12 +384,16 @@ class _Video2WorldBase(TrainModel):
         )
         return x0, condition, idx, is_video
 
-    def _noise(self, x0: torch.Tensor, seed: int, iteration: int, idx: list[int], stream: int) -> torch.Tensor:
+    def _noise(
+        self, x0: torch.Tensor, seed: int, iteration: int, idx: list[int], stream: int
+    ) -> torch.Tensor:
         gens = sample_generators(seed, iteration, idx, stream, device=x0.device)
         return per_sample_randn(x0.shape[1:], gens, x0.device)
 
     # ------------------------------------------------------------------ net
-    def _net_forward(self, x: torch.Tensor, timesteps_B_T: torch.Tensor, condition: Video2WorldCondition) -> torch.Tensor:
+    def _net_forward(
+        self, x: torch.Tensor, timesteps_B_T: torch.Tensor, condition: Video2WorldCondition
+    ) -> torch.Tensor:
         """The net under autocast to ``config.precision``; output in fp32."""
         autocast = self.precision != torch.float32
         with torch.autocast(device_type=self.device.type, dtype=self.precision, enabled=autocast):
@@ -358,11 +409,18 @@ class _Video2WorldBase(TrainModel):
 
     # ------------------------------------------------------------------ steps
     def _objective(
-        self, x0: torch.Tensor, eps: torch.Tensor, condition: Video2WorldCondition, time_gens: list, is_video: bool
+        self,
+        x0: torch.Tensor,
+        eps: torch.Tensor,
+        condition: Video2WorldCondition,
+        time_gens: list,
+        is_video: bool,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
-    def _step(self, batch: Batch, seed: int, iteration: int, *, dropout: bool) -> tuple[dict[str, Any], torch.Tensor]:
+    def _step(
+        self, batch: Batch, seed: int, iteration: int, *, dropout: bool
+    ) -> tuple[dict[str, Any], torch.Tensor]:
         x0, condition, idx, is_video = self._prepare(batch, seed, iteration, dropout=dropout)
         eps = self._noise(x0, seed, iteration, idx, _STREAM_NOISE)
         time_gens = sample_generators(seed, iteration, idx, _STREAM_TIME)
@@ -381,7 +439,8 @@ class _Video2WorldBase(TrainModel):
 
     @torch.no_grad()
     def validation_step(self, batch: Batch, iteration: int) -> tuple[dict[str, Any], torch.Tensor]:
-        """Deterministic loss: time, noise and conditioning frames depend on ``sample_idx`` only; no text dropout."""
+        """Deterministic loss: time, noise and conditioning frames depend on ``sample_idx`` only; no
+        text dropout."""
         return self._step(batch, _VALIDATION_SEED, _VALIDATION_ITER, dropout=False)
 
     # ------------------------------------------------------------------ sampling
@@ -400,7 +459,11 @@ class _Video2WorldBase(TrainModel):
         return guided
 
     def _sample_latents(
-        self, noise: torch.Tensor, cond: Video2WorldCondition, uncond: Video2WorldCondition, settings: SamplerSettings
+        self,
+        noise: torch.Tensor,
+        cond: Video2WorldCondition,
+        uncond: Video2WorldCondition,
+        settings: SamplerSettings,
     ) -> torch.Tensor:
         raise NotImplementedError
 
@@ -416,7 +479,9 @@ class _Video2WorldBase(TrainModel):
         return SamplerSettings(**values)
 
     @torch.no_grad()
-    def sample_latents(self, batch: Batch, gt_latents: torch.Tensor, settings: SamplerSettings) -> torch.Tensor:
+    def sample_latents(
+        self, batch: Batch, gt_latents: torch.Tensor, settings: SamplerSettings
+    ) -> torch.Tensor:
         """The sampler's final latents for ``batch`` (text, negative prompt, fps, padding mask).
 
         Args:
@@ -430,8 +495,12 @@ class _Video2WorldBase(TrainModel):
         cond, uncond = self.conditioner.get_condition_uncondition(batch, device=self.device)
         self._check_text_dim(cond)
         n = batch.get(NUM_CONDITIONAL_FRAMES_KEY, 1 if gt_latents.shape[2] > 1 else 0)
-        cond = self.conditioner.set_video_condition(cond, gt_frames=gt_latents, num_conditional_frames=n)
-        uncond = self.conditioner.set_video_condition(uncond, gt_frames=gt_latents, num_conditional_frames=n)
+        cond = self.conditioner.set_video_condition(
+            cond, gt_frames=gt_latents, num_conditional_frames=n
+        )
+        uncond = self.conditioner.set_video_condition(
+            uncond, gt_frames=gt_latents, num_conditional_frames=n
+        )
         noise = cosmos_noise(tuple(gt_latents.shape), settings.seed, self.device)
         return self._sample_latents(noise, cond, uncond, settings)
 
@@ -445,12 +514,15 @@ class _Video2WorldBase(TrainModel):
         seed: int = 0,
         sampler: SamplerSettings | None = None,
     ) -> torch.Tensor:
-        """Samples conditioned like ``batch`` (see :meth:`sample_latents`); uint8 ``[B, 3, T, H, W]`` on the CPU.
+        """Samples conditioned like ``batch`` (see :meth:`sample_latents`); uint8 ``[B, 3, T, H,
+        W]`` on the CPU.
 
         ``sampler`` gives every setting; without it, :meth:`sampler_settings` with ``num_steps``,
         ``guidance`` and ``seed``.
         """
-        settings = sampler or self.sampler_settings(num_steps=num_steps, guidance=guidance, seed=seed)
+        settings = sampler or self.sampler_settings(
+            num_steps=num_steps, guidance=guidance, seed=seed
+        )
         x0, _ = self._clean_latents(batch, any_length=True)
         x0 = x0 * self._latent_scale()
         latents = self.sample_latents(batch, x0, settings)
@@ -467,7 +539,11 @@ class _Video2WorldBase(TrainModel):
         if LATENTS_KEY in batch:
             t, h, w = batch[LATENTS_KEY].shape[-3:]
             return int(t), int(h), int(w)
-        pixels_key = self.config.input_data_key if self.config.input_data_key in batch else self.config.input_image_key
+        pixels_key = (
+            self.config.input_data_key
+            if self.config.input_data_key in batch
+            else self.config.input_image_key
+        )
         shape = batch[pixels_key].shape
         t = shape[2] if len(shape) == 5 else 1
         s = self.tokenizer.spatial_compression_factor
@@ -531,8 +607,14 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         base_checkpoint: str | None = None,
         lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
-                         lazy_tokenizer=lazy_tokenizer)
+        super().__init__(
+            config,
+            device=device,
+            net_builder=net_builder,
+            seed=seed,
+            base_checkpoint=base_checkpoint,
+            lazy_tokenizer=lazy_tokenizer,
+        )
         self.noise = RectifiedFlowNoise(
             shift=config.shift,
             num_train_timesteps=config.num_train_timesteps,
@@ -545,7 +627,11 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         )
 
     def velocity(
-        self, noise: torch.Tensor, xt: torch.Tensor, timestep_B: torch.Tensor, condition: Video2WorldCondition
+        self,
+        noise: torch.Tensor,
+        xt: torch.Tensor,
+        timestep_B: torch.Tensor,
+        condition: Video2WorldCondition,
     ) -> torch.Tensor:
         """Velocity prediction with frame replacement on input and (optionally) output.
 
@@ -561,7 +647,13 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
         timesteps = timestep_B.to(xt.device, torch.float32).view(b, 1)
         if self.config.conditional_frame_timestep >= 0:
             mask_bt = mask.view(b, t) > 0
-            timesteps = torch.where(mask_bt, torch.full_like(mask_bt, self.config.conditional_frame_timestep, dtype=torch.float32), timesteps.expand(b, t))
+            timesteps = torch.where(
+                mask_bt,
+                torch.full_like(
+                    mask_bt, self.config.conditional_frame_timestep, dtype=torch.float32
+                ),
+                timesteps.expand(b, t),
+            )
         v = self._net_forward(xt, timesteps, condition)
         if self.config.denoise_replace_gt_frames:
             v = (noise - condition.gt_frames) * mask + v * (1.0 - mask)
@@ -578,18 +670,32 @@ class Video2WorldModelRectifiedFlow(_Video2WorldBase):
 
     def sampler_settings(self, **overrides: Any) -> SamplerSettings:
         cfg = self.config
-        defaults = {"karras": cfg.use_kerras_sigma_at_inference, "conditional_frame_timestep": cfg.conditional_frame_timestep}
-        return super().sampler_settings(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
+        defaults = {
+            "karras": cfg.use_kerras_sigma_at_inference,
+            "conditional_frame_timestep": cfg.conditional_frame_timestep,
+        }
+        return super().sampler_settings(
+            **{**defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        )
 
     def _sample_latents(self, noise, cond, uncond, settings):
-        """Cosmos's loop (:func:`~cosmos_train.model.sampler.sample_flow`) on the net; returns ``x_N``
+        """Cosmos's loop (:func:`~cosmos_train.model.sampler.sample_flow`) on the net; returns
+        ``x_N``
         unchanged on the conditioning frames too, as Cosmos decodes it."""
 
-        def net_fn(x_in: torch.Tensor, timesteps_B_T: torch.Tensor, condition: Video2WorldCondition) -> torch.Tensor:
+        def net_fn(
+            x_in: torch.Tensor, timesteps_B_T: torch.Tensor, condition: Video2WorldCondition
+        ) -> torch.Tensor:
             return self._net_forward(x_in, timesteps_B_T, condition)
 
         return sample_flow(
-            net_fn, noise, settings, cond=cond, uncond=uncond, gt=self._gt_input(cond), mask=cond.frame_mask()
+            net_fn,
+            noise,
+            settings,
+            cond=cond,
+            uncond=uncond,
+            gt=self._gt_input(cond),
+            mask=cond.frame_mask(),
         )
 
 
@@ -618,8 +724,14 @@ class Video2WorldModel(_Video2WorldBase):
         base_checkpoint: str | None = None,
         lazy_tokenizer: bool = False,
     ) -> None:
-        super().__init__(config, device=device, net_builder=net_builder, seed=seed, base_checkpoint=base_checkpoint,
-                         lazy_tokenizer=lazy_tokenizer)
+        super().__init__(
+            config,
+            device=device,
+            net_builder=net_builder,
+            seed=seed,
+            base_checkpoint=base_checkpoint,
+            lazy_tokenizer=lazy_tokenizer,
+        )
         sde = config.sde
         self.noise = EDMNoise(
             p_mean=sde.p_mean,
@@ -631,12 +743,18 @@ class Video2WorldModel(_Video2WorldBase):
             high_sigma_ratio=config.high_sigma_ratio,
             low_sigma_ratio=config.low_sigma_ratio,
         )
-        self.scaling = EDMScaling(config.sigma_data) if config.scaling == "edm" else RectifiedFlowScaling(config.sigma_data)
+        self.scaling = (
+            EDMScaling(config.sigma_data)
+            if config.scaling == "edm"
+            else RectifiedFlowScaling(config.sigma_data)
+        )
 
     def _latent_scale(self) -> float:
         return float(self.config.sigma_data)
 
-    def denoise(self, xt: torch.Tensor, sigma_B: torch.Tensor, condition: Video2WorldCondition) -> torch.Tensor:
+    def denoise(
+        self, xt: torch.Tensor, sigma_B: torch.Tensor, condition: Video2WorldCondition
+    ) -> torch.Tensor:
         """``x0`` prediction: ``c_skip x_t + c_out F(c_in x_t, c_noise)`` with conditioning frames
         fed as ``gt / sigma_data`` at ``c_noise(sigma_conditional)`` and written back as ``gt``."""
         b, t = xt.shape[0], xt.shape[2]
@@ -645,9 +763,13 @@ class Video2WorldModel(_Video2WorldBase):
         mask = condition.frame_mask()
         net_in = xt * c_in
         net_in = self._gt_input(condition) / self.config.sigma_data * mask + net_in * (1.0 - mask)
-        c_noise_cond = self.scaling(torch.tensor(self.config.sigma_conditional, dtype=torch.float32))[3]
+        c_noise_cond = self.scaling(
+            torch.tensor(self.config.sigma_conditional, dtype=torch.float32)
+        )[3]
         mask_bt = mask.view(b, t) > 0
-        timesteps = torch.where(mask_bt, c_noise_cond.to(xt.device), c_noise.view(b, 1).expand(b, t))
+        timesteps = torch.where(
+            mask_bt, c_noise_cond.to(xt.device), c_noise.view(b, 1).expand(b, t)
+        )
         f = self._net_forward(net_in, timesteps, condition)
         x0_pred = c_skip * xt + c_out * f
         if self.config.denoise_replace_gt_frames:
@@ -660,13 +782,22 @@ class Video2WorldModel(_Video2WorldBase):
         xt = x0 + s * eps
         x0_pred = self.denoise(xt, sigma, condition)
         weight = self.scaling.loss_weight(sigma)
-        per_sample = self.config.loss_scale * weight * (x0 - x0_pred).square().mean(dim=(1, 2, 3, 4))
+        per_sample = (
+            self.config.loss_scale * weight * (x0 - x0_pred).square().mean(dim=(1, 2, 3, 4))
+        )
         return per_sample, {"sigma": sigma}
 
     def _sample_latents(self, noise, cond, uncond, settings):
         """EDM Euler on Karras sigmas; the conditioning frames are written back exactly."""
         sde = self.config.sde
-        sigmas = torch.cat([karras_sigmas(sde.sigma_min, sde.sigma_max, settings.num_steps), torch.zeros(1, dtype=torch.float64)])
-        latents = edm_euler_sample(self._guided(self.denoise, cond, uncond, settings.guidance), noise, sigmas)
+        sigmas = torch.cat(
+            [
+                karras_sigmas(sde.sigma_min, sde.sigma_max, settings.num_steps),
+                torch.zeros(1, dtype=torch.float64),
+            ]
+        )
+        latents = edm_euler_sample(
+            self._guided(self.denoise, cond, uncond, settings.guidance), noise, sigmas
+        )
         mask = cond.frame_mask()
         return cond.gt_frames * mask + latents * (1.0 - mask)

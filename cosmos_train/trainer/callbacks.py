@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,6 +31,8 @@ __all__ = [
     "LoggedRowCallback",
     "IterSpeed",
     "ProgressBar",
+    "format_duration",
+    "progress_log",
     "MemoryStats",
     "ManualGC",
     "EveryNDrawSample",
@@ -396,32 +399,202 @@ class ManualGC(Callback):
             gc.enable()
 
 
+#: Logger of the progress lines (one per ``logging_iter``, per validation, and the run summary).
+progress_log = logging.getLogger("cosmos_train.progress")
+
+
+def format_duration(seconds: float) -> str:
+    """``1:02:03`` / ``2:03`` style duration (``?`` when unknown)."""
+    if seconds is None or not seconds == seconds or seconds in (float("inf"), float("-inf")):
+        return "?"
+    seconds = int(round(max(seconds, 0.0)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _last_rows(metrics_path: Path, max_bytes: int = 1 << 16) -> tuple[dict | None, dict | None]:
+    """The last train and validation rows of a ``metrics.jsonl`` (read from its tail)."""
+    import json
+
+    if not metrics_path.is_file():
+        return None, None
+    with open(metrics_path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - max_bytes))
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    train = val = None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # the first line of the tail may be cut
+        if train is None and row.get("split") == "train" and "loss" in row:
+            train = row
+        if val is None and row.get("split") == "val":
+            val = row
+        if train is not None and val is not None:
+            break
+    return train, val
+
+
 class ProgressBar(Callback):
-    """A tqdm bar on rank 0 advanced per optimizer step, showing the last logged loss."""
+    """Shows training progress on rank 0 and ends with a summary of the run.
 
-    def __init__(self, *, disable: bool = False) -> None:
+    * In a terminal (``sys.stderr`` is a TTY): a tqdm bar with loss, lr, it/s and ETA. The rows
+      also go to ``<job>/stdout.log`` (file only), so the log holds what the bar showed.
+    * Otherwise (piped, redirected, CI): one plain log line per ``logging_iter`` (iteration, loss,
+      lr, it/s, ETA) and one per validation; never a carriage return.
+    * At the end: iterations, final train and validation loss, wall time, and where config.yaml,
+      metrics, checkpoints and samples are. A job that is already complete says so, and how to
+      continue it (``trainer.max_iter=...``) or start a new one (``job.name=...``).
+
+    Lines go through the ``cosmos_train.progress`` logger (``tools/train.py`` sends it to the
+    console and ``<job>/stdout.log``).
+
+    Args:
+        disable: no bar, no lines, no summary.
+        mode: ``"auto"`` (bar in a terminal, lines otherwise), ``"bar"`` or ``"lines"``.
+    """
+
+    def __init__(self, *, disable: bool = False, mode: str = "auto") -> None:
+        if mode not in ("auto", "bar", "lines"):
+            raise ValueError(f"ProgressBar mode={mode!r}: use 'auto', 'bar' or 'lines' (trainer.callbacks.progress_bar.mode)")
         self.disable = disable
+        self.mode = mode
         self._bar = None
+        self._active = False
+        self._t0 = 0.0
+        self._start_iter = 0
+        self._last_t = 0.0
+        self._last_iter = 0
 
+    # ---- helpers -------------------------------------------------------------------------------
+    def _use_bar(self) -> bool:
+        if self.mode != "auto":
+            return self.mode == "bar"
+        isatty = getattr(sys.stderr, "isatty", None)
+        return bool(callable(isatty) and isatty())
+
+    def _emit(self, message: str, *, console: bool = True) -> None:
+        """One progress line; ``console=False`` keeps it out of the terminal (the bar shows it)."""
+        progress_log.info(message, extra={"console": console})
+
+    def _job_dir(self) -> Path:
+        return Path(self.trainer.job_dir)
+
+    def _job_name(self) -> str:
+        job = getattr(self.config, "job", None)
+        return str(getattr(job, "name", None) or self._job_dir().name)
+
+    # ---- hooks ---------------------------------------------------------------------------------
     def on_train_start(self, model, iteration: int = 0) -> None:
         if self.disable or get_rank() != 0:
             return
-        from tqdm import tqdm
+        if progress_log.level == logging.NOTSET:
+            progress_log.setLevel(logging.INFO)  # shown even where the root logger is at WARNING
+        self._active = True
+        self._t0 = self._last_t = time.perf_counter()
+        self._start_iter = self._last_iter = iteration
+        max_iter = self.trainer.max_iter
+        if iteration >= max_iter:
+            return  # on_train_end says the job is complete
+        self._emit(f"training {self._job_name()} from iteration {iteration} to {max_iter} (job directory {self._job_dir()})")
+        if self._use_bar():
+            from tqdm import tqdm
 
-        self._bar = tqdm(total=self.trainer.max_iter, initial=iteration, desc="train", dynamic_ncols=True)
+            self._bar = tqdm(total=max_iter, initial=iteration, desc="train", dynamic_ncols=True, file=sys.stderr)
 
     def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
-        if self._bar is None:
+        if not self._active:
             return
-        self._bar.update(1)
-        last = self.trainer.last_logged
-        if last and last.get("iteration") == iteration and "loss" in last:
-            self._bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last.get('lr', 0):.3g}")
+        if self._bar is not None:
+            self._bar.update(1)
+        if not self.trainer.is_log_step(iteration):
+            return
+        row = self.trainer.last_logged or {}
+        now = time.perf_counter()
+        rate = (iteration - self._last_iter) / max(now - self._last_t, 1e-9)
+        overall = (iteration - self._start_iter) / max(now - self._t0, 1e-9)
+        self._last_t, self._last_iter = now, iteration
+        eta = (self.trainer.max_iter - iteration) / overall if overall > 0 else float("inf")
+        loss_value, lr = row.get("loss", float("nan")), row.get("lr", float("nan"))
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss_value:.4g}", lr=f"{lr:.3g}", refresh=False)
+        self._emit(
+            f"iter {iteration}/{self.trainer.max_iter}  loss {loss_value:.4g}  lr {lr:.3g}  "
+            f"{rate:.1f} it/s  ETA {format_duration(eta)}",
+            console=self._bar is None,
+        )
+
+    def on_validation_end(self, model, iteration: int = 0) -> None:
+        if not self._active:
+            return
+        history = getattr(self.trainer, "val_history", None) or []
+        row = history[-1] if history and history[-1].get("iteration") == iteration else None
+        if row is None:
+            return
+        parts = [f"{k} {v:.4g}" for k, v in row.items() if k.startswith("val_") and isinstance(v, float)]
+        self._emit(f"validation at iter {iteration}: " + "  ".join(parts))
 
     def on_train_end(self, model, iteration: int = 0) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if not self._active:
+            return
+        self._active = False
+        for line in self._summary(iteration):
+            self._emit(line)
+
+    def _summary(self, iteration: int) -> list[str]:
+        job_dir, max_iter = self._job_dir(), self.trainer.max_iter
+        trained = iteration - self._start_iter
+        lines = []
+        if trained == 0 and iteration >= max_iter:
+            name = self._job_name()
+            lines += [
+                f"job {name} is already complete: it is at iteration {iteration} and trainer.max_iter={max_iter}, "
+                "so there is nothing to train.",
+                f"  to continue it, run the same command with trainer.max_iter={2 * max(max_iter, 1)} (any value above "
+                f"{iteration}); to start a new run, add job.name={name}_2 (any unused name)",
+            ]
+        else:
+            lines.append(
+                f"training done: iteration {iteration}/{max_iter} ({trained} this run) in "
+                f"{format_duration(time.perf_counter() - self._t0)}"
+            )
+        train_row, val_row = self.trainer.last_logged, None
+        history = getattr(self.trainer, "val_history", None) or []
+        if history:
+            val_row = history[-1]
+        if train_row is None or val_row is None:
+            file_train, file_val = _last_rows(job_dir / "metrics.jsonl")
+            train_row, val_row = train_row or file_train, val_row or file_val
+        losses = []
+        if train_row is not None and "loss" in train_row:
+            losses.append(f"train loss {float(train_row['loss']):.4g} (iter {train_row['iteration']})")
+        if val_row is not None:
+            vals = ", ".join(f"{k} {float(v):.4g}" for k, v in val_row.items() if k.startswith("val_") and isinstance(v, (int, float)))
+            losses.append(f"validation {vals} (iter {val_row['iteration']})")
+        if losses:
+            lines.append("  final " + "; ".join(losses))
+        lines.append(f"  config:      {job_dir / 'config.yaml'}")
+        lines.append(f"  metrics:     {job_dir / 'metrics.jsonl'}" + (
+            f" (TensorBoard: {job_dir / 'tensorboard'})" if (job_dir / "tensorboard").is_dir() else ""))
+        ckpt = job_dir / "checkpoints"
+        latest = ckpt / "latest_checkpoint.txt"
+        if latest.is_file():
+            lines.append(f"  checkpoints: {ckpt} (latest {latest.read_text().strip()})")
+        else:
+            lines.append("  checkpoints: none saved")
+        samples = sorted((job_dir / "samples").glob("*.mp4")) if (job_dir / "samples").is_dir() else []
+        if samples:
+            lines.append(f"  samples:     {job_dir / 'samples'} ({len(samples)} videos, latest {samples[-1].name})")
+        else:
+            lines.append("  samples:     none written")
+        lines.append(f"  log:         {job_dir / 'stdout.log'}")
+        return lines
 
 
 # ---- samples --------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ position at the sampler level; any other iterable is fast-forwarded by skipping 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 __all__ = ["DataStream"]
 
@@ -34,7 +35,9 @@ class DataStream:
         self.index = 0  # batches consumed in the current epoch
         self._it: Iterator[Any] | None = None
         self._skip = 0
-        self._stateful = callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None))
+        self._stateful = callable(getattr(loader, "state_dict", None)) and callable(
+            getattr(loader, "load_state_dict", None)
+        )
 
     def _start_epoch(self) -> None:
         _set_epoch(self.loader, self.epoch)
@@ -45,8 +48,9 @@ class DataStream:
                 next(self._it)
             except StopIteration as exc:
                 raise RuntimeError(
-                    f"cannot resume the data position: the checkpoint consumed {skip} batches of epoch {self.epoch} "
-                    f"but the loader ends after {n}; resume with the same dataset, batch size and world size"
+                    f"cannot resume the data position: the checkpoint consumed {skip} batches of "
+                    f"epoch {self.epoch} but the loader ends after {n}; resume with the same "
+                    "dataset, batch size and world size"
                 ) from exc
 
     def next(self) -> Any:
@@ -63,8 +67,8 @@ class DataStream:
                 batch = next(self._it)
             except StopIteration:
                 raise RuntimeError(
-                    "the training data loader yields no batch in a whole epoch; "
-                    "use a dataset with at least batch_size * world_size samples (or drop_last=False)"
+                    "the training data loader yields no batch in a whole epoch; use a dataset "
+                    "with at least batch_size * world_size samples (or drop_last=False)"
                 ) from None
         self.index += 1
         return batch

@@ -34,7 +34,9 @@ class MetricsWriter:
             ``tensorboard`` package is missing).
     """
 
-    def __init__(self, job_dir: str | Path, *, enabled: bool = True, tensorboard: bool = True) -> None:
+    def __init__(
+        self, job_dir: str | Path, *, enabled: bool = True, tensorboard: bool = True
+    ) -> None:
         self.path = Path(job_dir) / "metrics.jsonl"
         self.enabled = enabled
         self._file = None
@@ -61,7 +63,11 @@ class MetricsWriter:
         if self._tb is not None:
             step = int(clean["iteration"])
             for key, value in clean.items():
-                if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if (
+                    key != "iteration"
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                ):
                     self._tb.add_scalar(f"{prefix}/{key}", value, step)
 
     def close(self) -> None:

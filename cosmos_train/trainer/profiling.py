@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -38,16 +38,25 @@ class ProfilerConfig:
     ) -> None:
         if int(start_iter) < 0 or int(warmup) < 0 or int(active) < 1:
             raise ValueError(
-                f"ProfilerConfig: need start_iter >= 0, warmup >= 0 and active >= 1, got {start_iter}, {warmup}, {active}; "
-                "in a config set trainer.profiling.profile_freq >= 1 (the recorded steps)"
+                "ProfilerConfig: need start_iter >= 0, warmup >= 0 and active >= 1, got "
+                f"{start_iter}, {warmup}, {active}; in a config set trainer.profiling.profile_freq "
+                ">= 1 (the recorded steps)"
             )
         self.start_iter, self.warmup, self.active = int(start_iter), int(warmup), int(active)
-        self.ranks, self.record_shapes, self.with_stack, self.profile_memory = tuple(ranks), record_shapes, with_stack, profile_memory
+        self.ranks, self.record_shapes, self.with_stack, self.profile_memory = (
+            tuple(ranks),
+            record_shapes,
+            with_stack,
+            profile_memory,
+        )
 
 
 @contextlib.contextmanager
-def maybe_profile(config: ProfilerConfig | dict | None, trace_dir: str | Path) -> Iterator[torch.profiler.profile | None]:
-    """Yields a started profiler whose ``step()`` the loop calls once per optimizer step, or None."""
+def maybe_profile(
+    config: ProfilerConfig | dict | None, trace_dir: str | Path
+) -> Iterator[torch.profiler.profile | None]:
+    """Yields a started profiler whose ``step()`` the loop calls once per optimizer step, or
+    None."""
     if isinstance(config, dict):
         config = ProfilerConfig(**config)
     if config is None or get_rank() not in config.ranks:
@@ -66,7 +75,9 @@ def maybe_profile(config: ProfilerConfig | dict | None, trace_dir: str | Path) -
 
     prof = torch.profiler.profile(
         activities=activities,
-        schedule=torch.profiler.schedule(wait=config.start_iter, warmup=config.warmup, active=config.active, repeat=1),
+        schedule=torch.profiler.schedule(
+            wait=config.start_iter, warmup=config.warmup, active=config.active, repeat=1
+        ),
         on_trace_ready=on_ready,
         record_shapes=config.record_shapes,
         with_stack=config.with_stack,

@@ -35,13 +35,20 @@ class StragglerMonitor:
             (``None``: only log).
     """
 
-    def __init__(self, *, report_every: int = 100, max_ratio: float = 2.0, raise_after: int | None = None) -> None:
+    def __init__(
+        self, *, report_every: int = 100, max_ratio: float = 2.0, raise_after: int | None = None
+    ) -> None:
         if report_every < 1 or max_ratio <= 1.0:
             raise ValueError(
-                f"StragglerMonitor: need report_every >= 1 and max_ratio > 1, got {report_every}, {max_ratio}; "
-                "in a config set trainer.straggler_detection.report_freq >= 1 and trainer.straggler_detection.max_diff > 1"
+                f"StragglerMonitor: need report_every >= 1 and max_ratio > 1, got {report_every}, "
+                f"{max_ratio}; in a config set trainer.straggler_detection.report_freq >= 1 and "
+                "trainer.straggler_detection.max_diff > 1"
             )
-        self.report_every, self.max_ratio, self.raise_after = int(report_every), float(max_ratio), raise_after
+        self.report_every, self.max_ratio, self.raise_after = (
+            int(report_every),
+            float(max_ratio),
+            raise_after,
+        )
         self._t = time.perf_counter()
         self._n = 0
         self._total = 0.0
@@ -52,7 +59,8 @@ class StragglerMonitor:
         self._t = time.perf_counter()
 
     def step_end(self, iteration: int, device: torch.device) -> dict | None:
-        """Accumulates this step's time; every ``report_every`` steps returns a report (all ranks)."""
+        """Accumulates this step's time; every ``report_every`` steps returns a report (all
+        ranks)."""
         self._total += time.perf_counter() - self._t
         self._n += 1
         if iteration % self.report_every:
@@ -67,12 +75,26 @@ class StragglerMonitor:
             times = buf.tolist()
         median = statistics.median(times)
         slow = find_stragglers(times, self.max_ratio)
-        self.last_report = {"iteration": iteration, "step_times": times, "median": median, "stragglers": slow}
+        self.last_report = {
+            "iteration": iteration,
+            "step_times": times,
+            "median": median,
+            "stragglers": slow,
+        }
         if slow:
             self._bad_reports += 1
-            log.warning("straggler ranks %s at iteration %d: step times %s (median %.4fs)", slow, iteration, times, median)
+            log.warning(
+                "straggler ranks %s at iteration %d: step times %s (median %.4fs)",
+                slow,
+                iteration,
+                times,
+                median,
+            )
             if self.raise_after is not None and self._bad_reports >= self.raise_after:
-                raise RuntimeError(f"ranks {slow} were stragglers in {self._bad_reports} consecutive reports: {self.last_report}")
+                raise RuntimeError(
+                    f"ranks {slow} were stragglers in {self._bad_reports} consecutive reports: "
+                    f"{self.last_report}"
+                )
         else:
             self._bad_reports = 0
         return self.last_report

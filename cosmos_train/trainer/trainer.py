@@ -5,10 +5,12 @@ Per optimizer step (``grad_accum_iter`` micro-batches), in order (reference/trai
     on_before_dataloading(i) -> batch -> on_after_dataloading(i)
     on_training_step_start(model, batch, i) -> on_training_step_batch_start(model, batch, i)
     on_before_forward(i) -> training_step -> on_after_forward(i)
-    on_before_backward(model_ddp, loss, i) -> backward(loss / accum) -> on_after_backward(model_ddp, i)
+    on_before_backward(model_ddp, loss, i) -> backward(loss / accum) -> on_after_backward(model_ddp,
+    i)
     [last micro-batch] on_before_optimizer_step(model_ddp, opt, sched, None, i)   # GradClip
                        non-finite check -> optimizer.step() -> scheduler.step()
-                       on_before_zero_grad(model_ddp, opt, sched, i) -> model.on_before_zero_grad  # EMA
+                       on_before_zero_grad(model_ddp, opt, sched, i) -> model.on_before_zero_grad  #
+                       EMA
                        zero_grad
     on_training_step_batch_end(model, batch, out, loss, i)
     i += 1  (post-increment from here)
@@ -30,8 +32,9 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,7 +117,8 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def locate_trainer(dotted: str) -> type:
-    """Imports the trainer class ``trainer.type`` names; a ``ConfigError`` when it does not exist."""
+    """Imports the trainer class ``trainer.type`` names; a ``ConfigError`` when it does not
+    exist."""
     module_name, _, attr = dotted.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attr)
@@ -215,25 +219,32 @@ class Trainer:
         config: Any = None,
         checkpointer: Any = None,
     ) -> None:
-        for name, value in (("max_iter", max_iter), ("logging_iter", logging_iter), ("validation_iter", validation_iter), ("grad_accum_iter", grad_accum_iter)):
+        for name, value in (
+            ("max_iter", max_iter),
+            ("logging_iter", logging_iter),
+            ("validation_iter", validation_iter),
+            ("grad_accum_iter", grad_accum_iter),
+        ):
             if int(value) < 1 and not (name == "max_iter" and int(value) == 0):
                 raise ValueError(f"trainer.{name} must be >= 1, got {value}")
         if nonfinite not in _NONFINITE:
             raise ValueError(
-                f"trainer.nonfinite={nonfinite!r} is not a policy; set trainer.nonfinite='raise' (stop with "
-                "NonFiniteError on a NaN/Inf loss or gradient norm) or 'skip' (skip that optimizer step and go on); "
-                "non-finite gradients are never zeroed"
+                f"trainer.nonfinite={nonfinite!r} is not a policy; set trainer.nonfinite='raise' "
+                "(stop with NonFiniteError on a NaN/Inf loss or gradient norm) or 'skip' (skip "
+                "that optimizer step and go on); non-finite gradients are never zeroed"
             )
         if distributed_parallelism not in _PARALLELISM:
             raise ValueError(
-                f"trainer.distributed_parallelism must be one of {_PARALLELISM}, got {distributed_parallelism!r}; "
-                "'ddp' replicates the net, 'fsdp' shards it (the net builder must use mode='fsdp'), 'none' is one process"
+                f"trainer.distributed_parallelism must be one of {_PARALLELISM}, got "
+                f"{distributed_parallelism!r}; 'ddp' replicates the net, 'fsdp' shards it (the net "
+                "builder must use mode='fsdp'), 'none' is one process"
             )
         if job_dir is None or not str(job_dir).strip():
             raise ValueError(
-                "Trainer needs job_dir, the directory for metrics.jsonl, TensorBoard events, samples and traces; "
-                "from a config it is job.path_local = $IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: "
-                "set job.name (and IMAGINAIRE_OUTPUT_ROOT), or pass job_dir=... when calling Trainer directly"
+                "Trainer needs job_dir, the directory for metrics.jsonl, TensorBoard events, "
+                "samples and traces; from a config it is job.path_local = "
+                "$IMAGINAIRE_OUTPUT_ROOT/{job.project}/{job.group}/{job.name}: set job.name (and "
+                "IMAGINAIRE_OUTPUT_ROOT), or pass job_dir=... when calling Trainer directly"
             )
         self.max_iter = int(max_iter)
         self.job_dir = Path(job_dir)
@@ -337,7 +348,7 @@ class Trainer:
         return kwargs
 
     @classmethod
-    def from_config(cls, config: Any, **overrides: Any) -> "Trainer":
+    def from_config(cls, config: Any, **overrides: Any) -> Trainer:
         """The trainer a run config describes (``overrides`` replace mapped arguments)."""
         return cls(**{**cls.config_kwargs(config), **overrides})
 
@@ -383,8 +394,8 @@ class Trainer:
             restore_rng_state(rngs[self.env.rank])
         elif rngs:
             log.warning(
-                "checkpoint was written by %s ranks, this run has %s: RNG states are not restored (training continues, "
-                "but is not bit-identical to an uninterrupted run)",
+                "checkpoint was written by %s ranks, this run has %s: RNG states are not restored "
+                "(training continues, but is not bit-identical to an uninterrupted run)",
                 state.get("world_size"),
                 self.world_size,
             )
@@ -404,12 +415,20 @@ class Trainer:
         if self.distributed_parallelism == "ddp" and self.world_size > 1:
             from cosmos_train.distributed.parallelize import wrap_ddp
 
-            return wrap_ddp(TrainStep(model), find_unused_parameters=self.ddp_find_unused_parameters)
-        if self.distributed_parallelism == "fsdp" and self.world_size > 1 and not _fsdp_modules(model.net):
+            return wrap_ddp(
+                TrainStep(model), find_unused_parameters=self.ddp_find_unused_parameters
+            )
+        if (
+            self.distributed_parallelism == "fsdp"
+            and self.world_size > 1
+            and not _fsdp_modules(model.net)
+        ):
             raise RuntimeError(
-                "trainer.distributed_parallelism='fsdp' but model.net has no fully_shard modules; build the model "
-                "with cosmos_train.distributed.parallelize.make_net_builder(mode='fsdp', ...) (tools/train.py does "
-                "this for trainer.distributed_parallelism='fsdp'), or set trainer.distributed_parallelism='ddp'"
+                "trainer.distributed_parallelism='fsdp' but model.net has no fully_shard modules; "
+                "build the model with "
+                "cosmos_train.distributed.parallelize.make_net_builder(mode='fsdp', ...) "
+                "(tools/train.py does this for trainer.distributed_parallelism='fsdp'), or set "
+                "trainer.distributed_parallelism='ddp'"
             )
         return TrainStep(model)
 
@@ -452,7 +471,10 @@ class Trainer:
             checkpointer = self.checkpointer
         self.checkpointer = checkpointer
         if train_loader is None:
-            raise ValueError("Trainer.fit needs train_loader (from a config: dataloader_train, e.g. data_train=mock)")
+            raise ValueError(
+                "Trainer.fit needs train_loader (from a config: dataloader_train, e.g. "
+                "data_train=mock)"
+            )
         self.env = get_env()
         self.model = model
         self._seed_and_flags()
@@ -469,11 +491,14 @@ class Trainer:
         self.iteration = 0
         if checkpointer is not None:
             if callable(getattr(checkpointer, "check_writable", None)):
-                checkpointer.check_writable()  # an unwritable checkpoints/ fails now, not at the first save
+                # An unwritable checkpoints/ fails now, not at the first save.
+                checkpointer.check_writable()
             checkpointer.load(model, optimizer, scheduler, trainer=self, callbacks=cb)
         self._fsdp = _fsdp_modules(model)
         self.model_ddp = self._wrap(model)
-        self._writer = MetricsWriter(self.job_dir, enabled=self.env.is_main, tensorboard=self.tensorboard)
+        self._writer = MetricsWriter(
+            self.job_dir, enabled=self.env.is_main, tensorboard=self.tensorboard
+        )
         watchdog = None
         if self.timeout_s:
             # The first period also covers on_train_start, the iteration-0 validation and the
@@ -500,13 +525,26 @@ class Trainer:
             if watchdog is not None:
                 watchdog.stop()
             self._writer.close()
-        return {"iteration": self.iteration, "skipped_steps": self.skipped_steps, "last_logged": self.last_logged}
+        return {
+            "iteration": self.iteration,
+            "skipped_steps": self.skipped_steps,
+            "last_logged": self.last_logged,
+        }
 
     def _save(self, checkpointer: Any) -> None:
-        checkpointer.save(self.model, self.optimizer, self.scheduler, self.iteration, trainer=self, callbacks=self.callbacks)
+        checkpointer.save(
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.iteration,
+            trainer=self,
+            callbacks=self.callbacks,
+        )
 
     # ---- the loop -------------------------------------------------------------------------------
-    def _loop(self, val_loader: Any, checkpointer: Any, watchdog: Watchdog | None, prof: Any) -> None:
+    def _loop(
+        self, val_loader: Any, checkpointer: Any, watchdog: Watchdog | None, prof: Any
+    ) -> None:
         cb, model, model_ddp = self.callbacks, self.model, self.model_ddp
         accum = self.grad_accum_iter
         window_loss = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -555,17 +593,24 @@ class Trainer:
                 _kick(watchdog, f"checkpoint save at iteration {self.iteration}")
             log_step = self.is_log_step(self.iteration)
             if log_step:
-                self.pending_metrics = self._window_metrics(window_loss, window_norm, window_steps, window_samples, window_t0)
+                self.pending_metrics = self._window_metrics(
+                    window_loss, window_norm, window_steps, window_samples, window_t0
+                )
+                # The row callbacks read (and add fields to) in on_training_step_end.
+                self.last_logged = self.pending_metrics
             cb.on_training_step_end(model, batch, output, loss, self.iteration)
             _kick(watchdog, f"step-end callbacks at iteration {self.iteration}")
             if log_step:
-                self.last_logged = self.pending_metrics
                 self._writer.write(self.pending_metrics)
                 self.pending_metrics = {}
                 window_loss.zero_()
                 window_norm, window_steps, window_samples = 0.0, 0, 0
                 window_t0 = time.perf_counter()
-            if self.run_validation and val_loader is not None and self.iteration % self.validation_iter == 0:
+            if (
+                self.run_validation
+                and val_loader is not None
+                and self.iteration % self.validation_iter == 0
+            ):
                 self.validate(val_loader)
                 _kick(watchdog, f"validation at iteration {self.iteration}")
             if self.straggler is not None:
@@ -580,7 +625,11 @@ class Trainer:
         cb, model, opt, sched = self.callbacks, self.model, self.optimizer, self.scheduler
         self._grad_norm = None
         cb.on_before_optimizer_step(self.model_ddp, opt, sched, None, it)
-        norm = self._grad_norm if self._grad_norm is not None else total_grad_norm(model.net.parameters())
+        norm = (
+            self._grad_norm
+            if self._grad_norm is not None
+            else total_grad_norm(model.net.parameters())
+        )
         flags = torch.stack([step_loss.float().to(norm.device), norm.float()])
         finite = torch.isfinite(flags).all().to(torch.float32)
         if self.world_size > 1 and self.nonfinite == "skip":
@@ -590,20 +639,32 @@ class Trainer:
         loss_value, norm_value, finite_value = torch.cat([flags, finite.view(1)]).tolist()
         if not finite_value:
             msg = (
-                f"non-finite training step at iteration {it}: loss={loss_value}, grad_norm={norm_value} "
-                f"(rank {self.env.rank})"
+                f"non-finite training step at iteration {it}: loss={loss_value}, "
+                f"grad_norm={norm_value} (rank {self.env.rank})"
             )
             if self.nonfinite == "raise":
                 lr = opt.param_groups[0].get("lr") if opt.param_groups else None
                 raise NonFiniteError(
                     msg + "; trainer.nonfinite='raise' stopped the run. Try: lower optimizer.lr "
-                    f"(the step used {lr:g}), clip gradients with trainer.callbacks.grad_clip.clip_norm, "
-                    "or skip such steps with trainer.nonfinite='skip'"
+                    f"(the step used {lr:g}), clip gradients with "
+                    "trainer.callbacks.grad_clip.clip_norm, or skip such steps with "
+                    "trainer.nonfinite='skip'"
                 )
             self.skipped_steps += 1
-            log.warning("%s; skipped (no optimizer, scheduler or EMA update), %d skipped so far", msg, self.skipped_steps)
+            log.warning(
+                "%s; skipped (no optimizer, scheduler or EMA update), %d skipped so far",
+                msg,
+                self.skipped_steps,
+            )
             if self.env.is_main:
-                self._writer.write({"iteration": it + 1, "split": "train", "skipped_nonfinite": 1, "skipped_total": self.skipped_steps})
+                self._writer.write(
+                    {
+                        "iteration": it + 1,
+                        "split": "train",
+                        "skipped_nonfinite": 1,
+                        "skipped_total": self.skipped_steps,
+                    }
+                )
             opt.zero_grad(set_to_none=True)
             return None
         opt.step()
@@ -614,9 +675,13 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         return norm_value
 
-    def _window_metrics(self, loss_sum: torch.Tensor, norm_sum: float, steps: int, samples: int, t0: float) -> dict[str, Any]:
+    def _window_metrics(
+        self, loss_sum: torch.Tensor, norm_sum: float, steps: int, samples: int, t0: float
+    ) -> dict[str, Any]:
         elapsed = max(time.perf_counter() - t0, 1e-9)
-        stats = torch.stack([loss_sum, torch.tensor(float(steps), dtype=torch.float64, device=loss_sum.device)])
+        stats = torch.stack(
+            [loss_sum, torch.tensor(float(steps), dtype=torch.float64, device=loss_sum.device)]
+        )
         if is_dist():
             torch.distributed.all_reduce(stats)  # mean loss over data-parallel ranks
         loss_total, steps_total = stats.tolist()
@@ -627,7 +692,9 @@ class Trainer:
             "loss": loss_total / steps_total if steps_total else float("nan"),
             "lr": self.optimizer.param_groups[0]["lr"],
             "grad_norm": norm_sum / n if steps else float("nan"),
-            "samples_per_s": samples * data_parallel_rank_world()[1] / elapsed,  # CP peers share samples
+            "samples_per_s": samples
+            * data_parallel_rank_world()[1]
+            / elapsed,  # CP peers share samples
             "step_time_s": elapsed / max(self.logging_iter, 1),
             "skipped_total": self.skipped_steps,
         }
@@ -640,7 +707,10 @@ class Trainer:
         batches) and advances its epoch after a full pass; validation must see the same samples
         every time so its curves compare across steps, runs and resumes.
         """
-        if not (callable(getattr(val_loader, "state_dict", None)) and callable(getattr(val_loader, "load_state_dict", None))):
+        if not (
+            callable(getattr(val_loader, "state_dict", None))
+            and callable(getattr(val_loader, "load_state_dict", None))
+        ):
             return
         key = id(val_loader)
         if key not in self._val_start:
@@ -656,7 +726,9 @@ class Trainer:
         was_training = model.training
         model.eval()
         row: dict[str, Any] = {"iteration": it, "split": "val"}
-        variants = [("val_loss", False)] + ([("val_loss_ema", True)] if ema_net(model) is not None else [])
+        variants = [("val_loss", False)] + (
+            [("val_loss_ema", True)] if ema_net(model) is not None else []
+        )
         for key, use_ema in variants:
             total = torch.zeros(2, dtype=torch.float64, device=self.device)
             self._rewind(val_loader)
@@ -675,7 +747,8 @@ class Trainer:
                 torch.distributed.all_reduce(total)
             row[key] = (total[0] / total[1]).item() if total[1] > 0 else float("nan")
         model.train(was_training)
-        cb.on_validation_end(model, it)
+        # Recorded before on_validation_end, so callbacks see this validation's row.
         self.val_history.append(row)
         self._writer.write(row, prefix="val")
+        cb.on_validation_end(model, it)
         return row

@@ -8,6 +8,7 @@ import pytest
 
 import lazycfg
 from cosmos_train.configs.net import NET_KWARGS
+from tests.experiments._values import assert_config_value
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -70,12 +71,7 @@ def test_check_is_clean(cfg):
     ids=lambda v: v if isinstance(v, str) and "." in v else None,
 )
 def test_scenario_2_values(cfg, path, expected):
-    value = cfg
-    for part in path.split("."):
-        value = value[part] if isinstance(value, dict) else getattr(value, part)
-    assert value == expected
-    # Exact types (no 1 for 1.0, no "8" for 8); config mappings/lists may be subclasses.
-    assert type(value) is type(expected) or (isinstance(expected, (dict, list)) and isinstance(value, type(expected)))
+    assert_config_value(cfg, path, expected)
 
 
 def test_targets_and_choices(cfg):

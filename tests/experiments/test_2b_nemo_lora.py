@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import lazycfg
+from tests.experiments._values import assert_config_value
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -62,13 +63,7 @@ def test_check_is_clean(cfg):
     ids=lambda v: v if isinstance(v, str) and "." in v else None,
 )
 def test_cosmos_recipe_values(cfg, path, expected):
-    value = cfg
-    for part in path.split("."):
-        value = value[part] if isinstance(value, dict) else getattr(value, part)
-    assert value == expected
-    assert type(value) is type(expected) or (
-        isinstance(expected, (dict, list)) and isinstance(value, type(expected))
-    )
+    assert_config_value(cfg, path, expected)
 
 
 def test_inherits_2b_nemo_and_adds_only_the_lora_recipe(cfg):

@@ -7,12 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import lazycfg
 from cosmos_train.checkpoint.consolidated import load_consolidated, save_consolidated
-from cosmos_train.nets.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny() -> torch.nn.Module:
+    """The net of experiments/tiny_cpu.py (the tiny preset, widened there), the LoRA base here."""
+    return lazycfg.instantiate(lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net)
 
 
 def _tool():

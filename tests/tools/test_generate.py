@@ -515,3 +515,35 @@ def test_torchrun_spreads_jobs_over_ranks(job_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = {j["name"]: _sidecar(tmp_path / "out" / f"{j['name']}.mp4")["rank"] for j in jobs}
     assert ranks == {"j0": 0, "j1": 1, "j2": 0}
+
+
+def test_released_weights_with_a_random_vae_are_refused(job_dir, generate_main, tmp_path, capsys):
+    """Never silently random at inference: a release .pt next to an unloaded Wan2.1 VAE stops."""
+    from cosmos_train.checkpoint.export import export_checkpoint
+
+    release = export_checkpoint(job_dir, tmp_path / "release").files["model.pt"]
+    experiment = str(ROOT / "experiments" / "tiny_cpu.py")
+    argv = [
+        experiment,
+        "--checkpoint",
+        str(release),
+        "--prompt",
+        "a",
+        "tokenizer=wan2pt1_tokenizer",
+    ]
+    assert generate_main([*argv, "-o", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "error: inference loads released net weights" in err
+    assert "model.config.tokenizer.ckpt_path" in err and "allow_random=True" in err
+
+
+def test_checkpoint_by_catalogue_name_offline_says_what_to_download(
+    generate_main, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    experiment = str(ROOT / "experiments" / "tiny_cpu.py")
+    name = "nvidia/Cosmos-Predict2.5-2B/base/post-trained"
+    assert generate_main([experiment, "--checkpoint", name, "--prompt", "a"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--checkpoint" in err and "download" in err, err

@@ -1,4 +1,5 @@
-"""DCP checkpoints: layout, exact resume, resume priority, strict checks, async, atomicity, export."""
+"""DCP checkpoints: layout, exact resume, resume priority, strict checks, async, atomicity,
+export."""
 
 from __future__ import annotations
 
@@ -28,14 +29,24 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _train(job, max_iter, save_iter=100, ckpt_kwargs=None, **model_kwargs):
     model, opt, sched, loader = toy_components(batch_size=2, dataset_length=10, **model_kwargs)
-    trainer = Trainer(max_iter=max_iter, job_dir=job, logging_iter=1, tensorboard=False, callbacks={"clip": GradClip(clip_norm=1.0)})
+    trainer = Trainer(
+        max_iter=max_iter,
+        job_dir=job,
+        logging_iter=1,
+        tensorboard=False,
+        callbacks={"clip": GradClip(clip_norm=1.0)},
+    )
     ckpt = DCPCheckpointer(job_dir=job, save_iter=save_iter, **(ckpt_kwargs or {}))
     trainer.fit(model, opt, sched, loader, checkpointer=ckpt)
     return model, opt, sched, trainer
 
 
 def _losses(job):
-    return [r["loss"] for r in map(json.loads, (Path(job) / "metrics.jsonl").read_text().splitlines()) if r.get("split") == "train"]
+    return [
+        r["loss"]
+        for r in map(json.loads, (Path(job) / "metrics.jsonl").read_text().splitlines())
+        if r.get("split") == "train"
+    ]
 
 
 def _assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -59,17 +70,26 @@ def test_layout_latest_and_trainer_state(tmp_path):
 def test_exact_resume_six_equals_three_plus_three(tmp_path):
     full_model, full_opt, _, _ = _train(tmp_path / "full", max_iter=6)
     _train(tmp_path / "split", max_iter=3, save_iter=3)
-    split_model, split_opt, split_sched, trainer = _train(tmp_path / "split", max_iter=6, save_iter=3)
+    split_model, split_opt, split_sched, trainer = _train(
+        tmp_path / "split", max_iter=6, save_iter=3
+    )
     assert _losses(tmp_path / "full") == _losses(tmp_path / "split")  # identical floats, not approx
     _assert_same_state(full_model, split_model)
     assert split_sched.last_epoch == 6 and trainer.iteration == 6
     p = next(iter(split_model.net.parameters()))
-    assert torch.equal(full_opt.state[next(iter(full_model.net.parameters()))]["exp_avg"], split_opt.state[p]["exp_avg"])
+    assert torch.equal(
+        full_opt.state[next(iter(full_model.net.parameters()))]["exp_avg"],
+        split_opt.state[p]["exp_avg"],
+    )
 
 
 def test_keep_last_k(tmp_path):
     _train(tmp_path, max_iter=5, save_iter=1, ckpt_kwargs={"keep_last_k": 2})
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["iter_000000004", "iter_000000005", "latest_checkpoint.txt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "iter_000000004",
+        "iter_000000005",
+        "latest_checkpoint.txt",
+    ]
 
 
 def _fresh(**model_kwargs):
@@ -88,17 +108,23 @@ def test_load_path_model_only_then_training_state_then_scheduler_only(tmp_path):
     assert not opt.state and sched.last_epoch == 0
 
     model, opt, sched = _fresh()
-    it = DCPCheckpointer(job_dir=tmp_path / "b", load_path=path, load_training_state=True).load(model, opt, sched)
+    it = DCPCheckpointer(job_dir=tmp_path / "b", load_path=path, load_training_state=True).load(
+        model, opt, sched
+    )
     assert it == 2 and sched.last_epoch == 2
     assert opt.state[next(iter(model.net.parameters()))]["step"].item() == 2
 
     model, opt, sched = _fresh()
-    it = DCPCheckpointer(job_dir=tmp_path / "c", load_path=path, only_load_scheduler_state=True).load(model, opt, sched)
+    it = DCPCheckpointer(
+        job_dir=tmp_path / "c", load_path=path, only_load_scheduler_state=True
+    ).load(model, opt, sched)
     assert it == 0 and sched.last_epoch == 2 and not opt.state
 
     # A checkpoints directory resolves to its latest checkpoint.
     model, opt, sched = _fresh()
-    DCPCheckpointer(job_dir=tmp_path / "d", load_path=str(tmp_path / "src" / "checkpoints")).load(model, opt, sched)
+    DCPCheckpointer(job_dir=tmp_path / "d", load_path=str(tmp_path / "src" / "checkpoints")).load(
+        model, opt, sched
+    )
     _assert_same_state(src_model, model)
 
 
@@ -106,7 +132,11 @@ def test_own_latest_beats_load_path_and_keys_not_to_resume(tmp_path):
     _train(tmp_path / "other", max_iter=1, save_iter=1)
     _train(tmp_path / "job", max_iter=3, save_iter=3)
     model, opt, sched = _fresh()
-    ckpt = DCPCheckpointer(job_dir=tmp_path / "job", load_path=str(tmp_path / "other" / "checkpoints"), keys_not_to_resume=("optim",))
+    ckpt = DCPCheckpointer(
+        job_dir=tmp_path / "job",
+        load_path=str(tmp_path / "other" / "checkpoints"),
+        keys_not_to_resume=("optim",),
+    )
     assert ckpt.load(model, opt, sched) == 3
     assert ckpt.loaded_from == tmp_path / "job" / "checkpoints" / "iter_000000003"
     assert not opt.state and sched.last_epoch == 3
@@ -124,16 +154,26 @@ def test_strict_resume_fails_with_diff_and_non_strict_loads_matching(tmp_path):
     with pytest.raises(CheckpointError) as err:
         DCPCheckpointer(job_dir=tmp_path / "a", load_path=path).load(model, opt, sched)
     assert "missing in checkpoint" in str(err.value) and "net.blocks.2.qkv.weight" in str(err.value)
-    for advice in ("checkpoint.strict_resume=False", "checkpoint.keys_not_to_resume=['model']", "checkpoint.load_path"):
+    for advice in (
+        "checkpoint.strict_resume=False",
+        "checkpoint.keys_not_to_resume=['model']",
+        "checkpoint.load_path",
+    ):
         assert advice in str(err.value)
 
     model, opt, sched = _fresh(dim=16, num_heads=2)
-    with pytest.raises(CheckpointError, match=r"shape mismatch[\s\S]*net.x_embedder.weight: checkpoint \(32, 4\) vs model \(16, 4\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"shape mismatch[\s\S]*net.x_embedder.weight: "
+        r"checkpoint \(32, 4\) vs model \(16, 4\)",
+    ):
         DCPCheckpointer(job_dir=tmp_path / "b", load_path=path).load(model, opt, sched)
 
     model, opt, sched = _fresh(num_blocks=3)
     before = model.net.blocks[2].qkv.weight.detach().clone()
-    DCPCheckpointer(job_dir=tmp_path / "c", load_path=path, strict_resume=False).load(model, opt, sched)
+    DCPCheckpointer(job_dir=tmp_path / "c", load_path=path, strict_resume=False).load(
+        model, opt, sched
+    )
     src, _, _ = _fresh()
     DCPCheckpointer(job_dir=tmp_path / "d", load_path=path).load(src, None, None)
     assert torch.equal(model.net.blocks[0].qkv.weight, src.net.blocks[0].qkv.weight)
@@ -155,10 +195,24 @@ def _drop_scheduler(job):
 @pytest.mark.parametrize(
     "kwargs, damage, message",
     [
-        ({"load_path": "missing/model.pt"}, None, r"checkpoint\.load_path='missing/model\.pt' does not exist"),
-        ({"load_path": "missing/dir"}, None, r"checkpoint\.load_path='missing/dir' is not a checkpoint directory.*checkpoint\.load_path=''"),
+        (
+            {"load_path": "missing/model.pt"},
+            None,
+            r"checkpoint\.load_path='missing/model\.pt' does not exist",
+        ),
+        (
+            {"load_path": "missing/dir"},
+            None,
+            r"checkpoint\.load_path='missing/dir' is not a checkpoint "
+            r"directory.*checkpoint\.load_path=''",
+        ),
         ({}, _break_latest, r"names 'iter_000000099'[\s\S]*no iter_\* checkpoint[\s\S]*job\.name="),
-        ({}, _drop_scheduler, r"scheduler/\.metadata is missing[\s\S]*checkpoint\.load_path[\s\S]*checkpoint\.keys_not_to_resume"),
+        (
+            {},
+            _drop_scheduler,
+            r"scheduler/\.metadata is "
+            r"missing[\s\S]*checkpoint\.load_path[\s\S]*checkpoint\.keys_not_to_resume",
+        ),
     ],
     ids=["missing-pt", "not-a-checkpoint-dir", "latest-names-missing-dir", "incomplete-key"],
 )
@@ -197,7 +251,11 @@ def test_async_save_snapshots_state_at_save_time(tmp_path):
 def _config(lr=1e-3, name="run", max_iter=3):
     from lazycfg import L
 
-    return {"job": {"name": name}, "optimizer": L("torch.optim.AdamW")(lr=lr), "trainer": {"max_iter": max_iter}}
+    return {
+        "job": {"name": name},
+        "optimizer": L("torch.optim.AdamW")(lr=lr),
+        "trainer": {"max_iter": max_iter},
+    }
 
 
 def test_config_saved_with_checkpoint_and_compared_on_resume(tmp_path):
@@ -208,15 +266,35 @@ def test_config_saved_with_checkpoint_and_compared_on_resume(tmp_path):
 
     model, opt, sched = _fresh()
     # job.* and max_iter may change.
-    assert DCPCheckpointer(job_dir=tmp_path, config=_config(name="renamed", max_iter=9)).load(model, opt, sched) == 1
+    assert (
+        DCPCheckpointer(job_dir=tmp_path, config=_config(name="renamed", max_iter=9)).load(
+            model, opt, sched
+        )
+        == 1
+    )
     with pytest.raises(ConfigChangedError, match=r"optimizer.lr=0.1[\s\S]*allowed_config_changes"):
         DCPCheckpointer(job_dir=tmp_path, config=_config(lr=0.1)).load(model, opt, sched)
     allowed = ("optimizer.lr",)
-    assert DCPCheckpointer(job_dir=tmp_path, config=_config(lr=0.1), allowed_config_changes=allowed).load(model, opt, sched) == 1
-    (tmp_path / "checkpoints" / "iter_000000001" / "config.yaml").write_text("not: a lazycfg file\n")
-    with pytest.raises(ConfigChangedError, match=r"cannot read the config saved with .*allowed_config_changes=\['\*'\]"):
+    assert (
+        DCPCheckpointer(
+            job_dir=tmp_path, config=_config(lr=0.1), allowed_config_changes=allowed
+        ).load(model, opt, sched)
+        == 1
+    )
+    (tmp_path / "checkpoints" / "iter_000000001" / "config.yaml").write_text(
+        "not: a lazycfg file\n"
+    )
+    with pytest.raises(
+        ConfigChangedError,
+        match=r"cannot read the config saved with .*allowed_config_changes=\['\*'\]",
+    ):
         DCPCheckpointer(job_dir=tmp_path, config=_config()).load(model, opt, sched)
-    assert DCPCheckpointer(job_dir=tmp_path, config=_config(), allowed_config_changes=("*",)).load(model, opt, sched) == 1
+    assert (
+        DCPCheckpointer(job_dir=tmp_path, config=_config(), allowed_config_changes=("*",)).load(
+            model, opt, sched
+        )
+        == 1
+    )
 
 
 class _Entry:
@@ -243,7 +321,9 @@ class _Entry:
 def test_allowed_config_changes(line, allowed):
     from cosmos_train.checkpoint.dcp import DEFAULT_ALLOWED_CONFIG_CHANGES
 
-    assert (disallowed_config_changes([_Entry(line)], DEFAULT_ALLOWED_CONFIG_CHANGES) == []) == allowed
+    assert (
+        disallowed_config_changes([_Entry(line)], DEFAULT_ALLOWED_CONFIG_CHANGES) == []
+    ) == allowed
 
 
 _KILL_CHILD = textwrap.dedent(
@@ -257,7 +337,8 @@ _KILL_CHILD = textwrap.dedent(
         def _write_key(self, state, path):
             out = super()._write_key(state, path)
             if path.parent.name.startswith("iter_000000004") and path.name == "optim":
-                os.kill(os.getpid(), signal.SIGKILL)  # model and optim written, scheduler/trainer not
+                # Model and optim written, scheduler/trainer not.
+                os.kill(os.getpid(), signal.SIGKILL)
             return out
 
     job = sys.argv[1]
@@ -271,7 +352,13 @@ _KILL_CHILD = textwrap.dedent(
 def test_sigkill_during_save_leaves_previous_checkpoint_loadable(tmp_path):
     job = tmp_path / "job"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", _KILL_CHILD, str(job)], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_CHILD, str(job)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     ckpts = job / "checkpoints"
     assert (ckpts / "latest_checkpoint.txt").read_text() == "iter_000000002"
@@ -285,7 +372,11 @@ def test_sigkill_during_save_leaves_previous_checkpoint_loadable(tmp_path):
     trainer.fit(model, opt, sched, loader, checkpointer=DCPCheckpointer(job_dir=job, save_iter=2))
     assert not [p for p in ckpts.iterdir() if ".tmp-" in p.name]
     assert (ckpts / "latest_checkpoint.txt").read_text() == "iter_000000004"
-    rows = [r for r in map(json.loads, (job / "metrics.jsonl").read_text().splitlines()) if r.get("split") == "train"]
+    rows = [
+        r
+        for r in map(json.loads, (job / "metrics.jsonl").read_text().splitlines())
+        if r.get("split") == "train"
+    ]
     # The killed run logged 1..3 and died saving 4; the resumed run repeats 3 exactly, then 4.
     assert [r["iteration"] for r in rows] == [1, 2, 3, 3, 4]
     assert rows[2]["loss"] == rows[3]["loss"]

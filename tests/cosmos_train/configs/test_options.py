@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,32 @@ def test_registering_twice_is_a_no_op_and_a_different_node_an_error():
     importlib.reload(mod)  # equal nodes: no-op
     with pytest.raises(lazycfg.ConfigError, match="already registered"):
         lazycfg.register("optimizer", "adamw", lazycfg.L("torch.optim.SGD")(lr=1.0))
+
+
+_EXPERIMENTS = sorted((Path(__file__).resolve().parents[3] / "experiments").glob("*.py"))
+
+
+@pytest.mark.parametrize("choice", ["callbacks=[basic,wandb]", "callbacks=[basic]", "callbacks=[wandb]"])
+@pytest.mark.parametrize("experiment", _EXPERIMENTS, ids=[p.stem for p in _EXPERIMENTS])
+def test_every_experiment_takes_a_smaller_callbacks_choice(experiment, choice):
+    """A command-line callbacks choice replaces the experiment's list; tuning must skip the rest.
+
+    Regression: ``callbacks=[basic,wandb]`` on tiny_cpu/2b_nemo failed with
+    ``KeyError: 'every_n_sample_reg'``. Experiments tune callbacks with ``tune_callbacks``.
+    """
+    cfg = lazycfg.load(str(experiment), [choice])
+    wanted = {"basic": {"grad_clip", "progress_bar"}, "wandb": {"wandb"}}
+    names = set(cfg.trainer.callbacks)
+    for option in choice.split("[")[1].rstrip("]").split(","):
+        assert wanted[option] <= names
+    assert "every_n_sample_reg" not in names
+
+
+def test_tune_callbacks_sets_selected_and_skips_absent():
+    from cosmos_train.configs.callbacks import tune_callbacks
+
+    cfg = make_config()
+    lazycfg.select(cfg, "callbacks", ["basic"])
+    tune_callbacks(cfg, grad_clip={"clip_norm": 0.5}, every_n_sample_reg={"every_n": 7})
+    assert cfg.trainer.callbacks.grad_clip.clip_norm == 0.5
+    assert "every_n_sample_reg" not in cfg.trainer.callbacks

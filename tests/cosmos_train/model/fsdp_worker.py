@@ -25,9 +25,10 @@ from cosmos_train.tokenizers.standin import PoolingTokenizer  # noqa: E402
 STEPS = 3
 
 
-def train(model, batch) -> list[float]:
+def train(model, batch, momentum: float = 0.0) -> tuple[torch.optim.Optimizer, list[float]]:
     # SGD keeps the sharded/unsharded comparison linear in the gradients (Adam amplifies ulp noise).
-    opt = torch.optim.SGD([p for _, p in model.optimizer_parameters()], lr=0.5)
+    params = [p for _, p in model.optimizer_parameters()]
+    opt = torch.optim.SGD(params, lr=0.5, momentum=momentum)
     losses = []
     for it in range(STEPS):
         _, loss = model.training_step(batch, it)
@@ -36,11 +37,12 @@ def train(model, batch) -> list[float]:
         opt.step()
         model.on_before_zero_grad(opt, None, it)
         losses.append(loss.item())
-    return losses
+    return opt, losses
 
 
 def full(t: torch.Tensor) -> torch.Tensor:
-    return t.full_tensor() if hasattr(t, "full_tensor") else t
+    """A detached copy of the whole tensor (gathered from the ranks for a DTensor)."""
+    return (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().clone()
 
 
 def main(out: Path) -> None:
@@ -48,21 +50,21 @@ def main(out: Path) -> None:
     rank = dist.get_rank()
     cfg = Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=4)
     model = Video2WorldModelRectifiedFlow(cfg, net_builder=make_net_builder(device="cpu", mode="fsdp", param_dtype=None))
-    losses = train(model, make_batch(2, start=2 * rank))
-    before = [full(p).clone() for p in model.net.parameters()]
+    _, losses = train(model, make_batch(2, start=2 * rank))
+    before = [full(p) for p in model.net.parameters()]
     with model.ema_scope():
-        swapped = [full(p).clone() for p in model.net.parameters()]
-    after = [full(p).clone() for p in model.net.parameters()]
+        swapped = [full(p) for p in model.net.parameters()]
+    after = [full(p) for p in model.net.parameters()]
     result = {
         "losses": losses,
         "net": before,
-        "ema": [full(p).clone() for p in model.net_ema.parameters()],
+        "ema": [full(p) for p in model.net_ema.parameters()],
         "swapped": swapped,
         "restored": all(torch.equal(a, b) for a, b in zip(before, after)),
     }
     if rank == 0:
         ref = Video2WorldModelRectifiedFlow(cfg, net_builder=make_net_builder(device="cpu", mode="none"))
-        result["ref_losses"] = train(ref, make_batch(4))
+        _, result["ref_losses"] = train(ref, make_batch(4))
         result["ref_net"] = [p.detach().clone() for p in ref.net.parameters()]
         result["ref_ema"] = [p.detach().clone() for p in ref.net_ema.parameters()]
     torch.save(result, out / f"rank{rank}.pt")

@@ -15,6 +15,7 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fsdp_worker import STEPS, full, train  # noqa: E402
 from test_video2world import make_batch  # noqa: E402
 
 from cosmos_train.checkpoint.dcp import DCPCheckpointer  # noqa: E402
@@ -23,13 +24,6 @@ from cosmos_train.model.config import Video2WorldRectifiedFlowConfig  # noqa: E4
 from cosmos_train.model.video2world import Video2WorldModelRectifiedFlow  # noqa: E402
 from cosmos_train.nets.presets import tiny  # noqa: E402
 from cosmos_train.tokenizers.standin import PoolingTokenizer  # noqa: E402
-
-STEPS = 3
-
-
-def full(t: torch.Tensor) -> torch.Tensor:
-    return (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().clone()
-
 
 def build(base: str, fsdp: bool) -> Video2WorldModelRectifiedFlow:
     cfg = Video2WorldRectifiedFlowConfig(
@@ -47,20 +41,6 @@ def build(base: str, fsdp: bool) -> Video2WorldModelRectifiedFlow:
     return Video2WorldModelRectifiedFlow(cfg, net_builder=builder, base_checkpoint=base)
 
 
-def train(model, batch):
-    # SGD keeps the sharded/unsharded comparison linear in the gradients (Adam amplifies ulp noise).
-    opt = torch.optim.SGD([p for _, p in model.optimizer_parameters()], lr=0.5, momentum=0.9)
-    losses = []
-    for it in range(STEPS):
-        _, loss = model.training_step(batch, it)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        model.on_before_zero_grad(opt, None, it)
-        losses.append(loss.item())
-    return opt, losses
-
-
 def main(out: Path, base: str) -> None:
     dist.init_process_group("gloo")
     rank = dist.get_rank()
@@ -72,12 +52,12 @@ def main(out: Path, base: str) -> None:
         "trainable": sorted(n for n, p in named.items() if p.requires_grad),
         "base_before": {n: full(p) for n, p in named.items() if not p.requires_grad},
     }
-    opt, result["losses"] = train(model, make_batch(2, start=2 * rank))
+    opt, result["losses"] = train(model, make_batch(2, start=2 * rank), momentum=0.9)
     result["net"] = {n: full(p) for n, p in model.net.named_parameters()}
     result["ema"] = {n: full(p) for n, p in model.net_ema.named_parameters()}
     if rank == 0:
         ref = build(base, fsdp=False)
-        _, result["ref_losses"] = train(ref, make_batch(4))
+        _, result["ref_losses"] = train(ref, make_batch(4), momentum=0.9)
         result["ref_net"] = {n: full(p) for n, p in ref.net.named_parameters()}
         result["ref_ema"] = {n: full(p) for n, p in ref.net_ema.named_parameters()}
     ckpt = DCPCheckpointer(job_dir=out / "job")

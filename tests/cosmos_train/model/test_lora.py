@@ -16,7 +16,7 @@ from cosmos_train.checkpoint.consolidated import (
     save_consolidated,
 )
 from cosmos_train.checkpoint.dcp import CheckpointError
-from cosmos_train.model import lora
+from cosmos_train.model import lora, lora_export
 from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldRectifiedFlowConfig
 from cosmos_train.model.video2world import Video2WorldModelRectifiedFlow
 from cosmos_train.nets import presets
@@ -123,7 +123,7 @@ def test_target_patterns_select_modules_like_peft(targets, hits):
     lora.inject_lora(
         net, lora.LoraSpec(rank=2, alpha=2, target_modules=lora.parse_target_modules(targets))
     )
-    assert len(lora._lora_layers(net)) == hits  # exactly what the check said
+    assert len(lora_export._lora_layers(net)) == hits  # exactly what the check said
 
 
 @pytest.mark.parametrize(
@@ -173,7 +173,7 @@ def test_missing_base_file_is_a_checkpoint_error(tmp_path):
 def test_base_is_loaded_before_injection_and_frozen(base_file):
     model = Video2WorldModelRectifiedFlow(_lora_config(), base_checkpoint=str(base_file))
     ref = torch.load(base_file, weights_only=True)
-    merged = lora.merged_state_dict(model.net)  # B = 0 at init: merged == base
+    merged = lora_export.merged_state_dict(model.net)  # B = 0 at init: merged == base
     assert merged.keys() == {k[len("net.") :] for k in ref}
     for key, value in merged.items():
         assert torch.equal(value, ref["net." + key]), key
@@ -296,7 +296,7 @@ def _plain_model(path: Path) -> Video2WorldModelRectifiedFlow:
 
 def test_merged_export_has_the_released_layout_and_equals_the_adapters(trained, tmp_path):
     path = save_consolidated(
-        tmp_path / "merged.pt", net=lora._StateOnly(lora.merged_state_dict(trained.net)), dtype=None
+        tmp_path / "merged.pt", net=lora_export._StateOnly(lora_export.merged_state_dict(trained.net)), dtype=None
     )
     plain = _plain_model(path)
     assert list(plain.net.state_dict()) == list(tiny().state_dict())
@@ -318,12 +318,12 @@ def test_merged_key_set_equals_the_released_2B_golden_list():
             net, lora.LoraSpec()
         )  # Cosmos's recipe: rank 32 on q/k/v/o + MLP
     assert len(wrapped) == 28 * 10
-    merged = lora.merged_state_dict(net)
+    merged = lora_export.merged_state_dict(net)
     assert [(k, tuple(v.shape)) for k, v in merged.items()] == [(r[0], r[1]) for r in rows]
 
 
 def test_adapter_file_is_peft_format_and_round_trips(trained, tmp_path):
-    out = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    out = lora_export.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     config = json.loads((out / "adapter_config.json").read_text())
     assert (config["peft_type"], config["r"], config["lora_alpha"]) == ("LORA", 4, 8)
     assert sorted(config["target_modules"]) == sorted(COSMOS_TARGETS.split(","))
@@ -343,70 +343,70 @@ def test_adapter_file_is_peft_format_and_round_trips(trained, tmp_path):
 
 def test_generate_with_merged_export_equals_unmerged_adapters(trained, tmp_path):
     merged_pt = save_consolidated(
-        tmp_path / "merged.pt", net=lora._StateOnly(lora.merged_state_dict(trained.net)), dtype=None
+        tmp_path / "merged.pt", net=lora_export._StateOnly(lora_export.merged_state_dict(trained.net)), dtype=None
     )
-    adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    adapter = lora_export.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     base = trained.lora.base.path
     unmerged = _plain_model(Path(base))
-    lora.apply_loras(unmerged.net, [(adapter, 1.0)])
+    lora_export.apply_loras(unmerged.net, [(adapter, 1.0)])
     merged = _plain_model(merged_pt)
     batch = make_batch(1)
     a = unmerged.generate_samples(batch, num_steps=4, seed=3)
     b = merged.generate_samples(batch, num_steps=4, seed=3)
     assert (a.int() - b.int()).abs().max() <= 1  # uint8 pixels: float rounding may flip one level
     folded = _plain_model(Path(base))
-    lora.apply_loras(folded.net, [(adapter, 1.0)], merge=True)
+    lora_export.apply_loras(folded.net, [(adapter, 1.0)], merge=True)
     assert not lora.is_lora_net(folded.net)
     c = folded.generate_samples(batch, num_steps=4, seed=3)
     assert (c.int() - b.int()).abs().max() <= 1
 
 
 def test_several_adapters_add_up_with_their_scales(trained, tmp_path):
-    adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    adapter = lora_export.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     base = Path(trained.lora.base.path)
     delta = {
         k: v - b
         for (k, v), b in zip(
-            lora.merged_state_dict(trained.net).items(),
-            lora.merged_state_dict(_plain_model(base).net).values(),
+            lora_export.merged_state_dict(trained.net).items(),
+            lora_export.merged_state_dict(_plain_model(base).net).values(),
         )
     }
     two = _plain_model(base)
-    lora.apply_loras(two.net, [(adapter, 0.5), (adapter, 1.5)])  # 0.5 + 1.5 = twice the adapter
+    lora_export.apply_loras(two.net, [(adapter, 0.5), (adapter, 1.5)])  # 0.5 + 1.5 = twice the adapter
     layer = two.net.blocks[0].self_attn.q_proj
     assert sorted(layer.active_adapters) == ["lora0", "lora1"]
-    combined = lora.merged_state_dict(two.net)
+    combined = lora_export.merged_state_dict(two.net)
     base_sd = _plain_model(base).net.state_dict()
     for key, value in combined.items():
         torch.testing.assert_close(value, base_sd[key] + 2 * delta[key], rtol=1e-5, atol=1e-6)
     zero = _plain_model(base)
-    lora.apply_loras(zero.net, [(adapter, 0.0)], merge=True)
+    lora_export.apply_loras(zero.net, [(adapter, 0.0)], merge=True)
     for key, value in zero.net.state_dict().items():
         assert torch.equal(value, base_sd[key])
 
 
 def test_adapter_for_another_net_is_refused(trained, tmp_path):
-    adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    adapter = lora_export.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     with pytest.raises(ValueError, match="is .* but the net's is"):
-        lora.apply_loras(tiny(model_channels=96, num_heads=4).eval(), [(adapter, 1.0)])
+        lora_export.apply_loras(tiny(model_channels=96, num_heads=4).eval(), [(adapter, 1.0)])
     with pytest.raises(FileNotFoundError, match="adapter_model.safetensors"):
-        lora.apply_loras(tiny(), [(tmp_path / "nothing", 1.0)])
+        lora_export.apply_loras(tiny(), [(tmp_path / "nothing", 1.0)])
 
 
 @pytest.mark.parametrize("ema", [True, False], ids=["ema", "regular"])
 def test_apply_loras_to_a_model_fixes_the_sampling_weights_first(trained, tmp_path, base_file, ema):
-    adapter = lora.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
+    adapter = lora_export.save_adapter(trained.net, tmp_path / "adapter", trained.lora.spec)
     model = Video2WorldModelRectifiedFlow(_config())
     load_consolidated(base_file, net=model.net, net_ema=model.net_ema)
     with torch.no_grad():
         for p in model.net_ema.parameters():
             p.mul_(1.01)  # EMA weights that differ from the regular ones
     chosen = {k: v.clone() for k, v in (model.net_ema if ema else model.net).state_dict().items()}
-    lora.apply_loras_to_model(model, [(adapter, 0.5)], ema=ema)
+    lora_export.apply_loras_to_model(model, [(adapter, 0.5)], ema=ema)
     assert model.net_ema is None and not lora.is_lora_net(model.net)
     expected = _plain_model(base_file)
     expected.net.load_state_dict(chosen)
-    lora.apply_loras(expected.net, [(adapter, 0.5)], merge=True)
+    lora_export.apply_loras(expected.net, [(adapter, 0.5)], merge=True)
     for key, value in model.net.state_dict().items():
         torch.testing.assert_close(value, expected.net.state_dict()[key])
 
@@ -422,4 +422,4 @@ def test_apply_loras_to_a_model_fixes_the_sampling_weights_first(trained, tmp_pa
     ids=["path", "scale", "colon_in_path", "no_scale_after_colon"],
 )
 def test_parse_lora_arg(text, expected):
-    assert lora.parse_lora_arg(text) == expected
+    assert lora_export.parse_lora_arg(text) == expected

@@ -15,11 +15,15 @@ import lazycfg
 from cosmos_train.checkpoint.consolidated import load_consolidated, save_consolidated
 from cosmos_train.checkpoint.dcp import CheckpointError
 from cosmos_train.launch import launch
-from cosmos_train.model import lora
-from cosmos_train.nets.presets import tiny
+from cosmos_train.model import lora, lora_export
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_CPU = str(ROOT / "experiments" / "tiny_cpu.py")
+
+
+def tiny() -> torch.nn.Module:
+    """The net of experiments/tiny_cpu.py (the tiny preset, widened there), the LoRA base here."""
+    return lazycfg.instantiate(lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net)
 
 
 def _make_base(path: Path, seed: int) -> Path:
@@ -192,7 +196,7 @@ def test_random_base_opt_in_trains(tmp_path, monkeypatch, base):
 @pytest.mark.parametrize("merged", [True, False], ids=["merged", "adapter"])
 def test_export_a_lora_run(straight, tmp_path, merged):
     ckpt = straight["job"] / "checkpoints"
-    files = lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
+    files = lora_export.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
     stored = _dcp_tensors(ckpt / "iter_000000004")
     ema = {k[len("net_ema.") :]: v for k, v in stored.items() if k.startswith("net_ema.")}
     regular = {k[len("net.") :]: v for k, v in stored.items() if k.startswith("net.")}
@@ -207,7 +211,7 @@ def test_export_a_lora_run(straight, tmp_path, merged):
             for name, p in net.named_parameters():
                 if name in adapters:
                     p.copy_(adapters[name])
-        return lora.merged_state_dict(net)
+        return lora_export.merged_state_dict(net)
 
     assert {"config.yaml", "model_info.json"} <= set(files)
     if merged:
@@ -228,13 +232,13 @@ def test_export_a_lora_run(straight, tmp_path, merged):
         )  # loads strictly into the plain net
     else:
         net = load_plain(base)
-        lora.apply_loras(net, [(tmp_path / "out", 1.0)])
+        lora_export.apply_loras(net, [(tmp_path / "out", 1.0)])
         layer = net.blocks[0].self_attn.q_proj
         torch.testing.assert_close(
             layer.lora_B["lora0"].weight, ema["blocks.0.self_attn.q_proj.lora_B.default.weight"]
         )
     with pytest.raises(CheckpointError, match="already exists"):
-        lora.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
+        lora_export.export_lora_checkpoint(straight["job"], tmp_path / "out", merged=merged)
 
 
 @pytest.mark.parametrize("policy", ["raise", "skip"])

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cosmos_train.model.base import default_net_builder
-from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldRectifiedFlowConfig
 from cosmos_train.model.conditioner import Video2WorldConditioner
+from cosmos_train.model.config import EMAConfig, Video2WorldConfig, Video2WorldRectifiedFlowConfig
 from cosmos_train.model.video2world import Video2WorldModel, Video2WorldModelRectifiedFlow
 from cosmos_train.nets.presets import tiny
 from cosmos_train.optim.optimizers import build_adamw
@@ -35,7 +35,9 @@ def make_batch(b: int = 2, start: int = 0) -> dict:
     y = torch.linspace(-1, 1, 64).view(1, 1, 1, 64, 1)
     x = torch.linspace(-1, 1, 64).view(1, 1, 1, 1, 64)
     phase = torch.arange(start, start + b, dtype=torch.float32).view(b, 1, 1, 1, 1)
-    video = torch.sin(3 * x + 2 * t + phase + torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1, 1)) * torch.cos(2 * y)
+    video = torch.sin(
+        3 * x + 2 * t + phase + torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1, 1)
+    ) * torch.cos(2 * y)
     g = torch.Generator().manual_seed(123)
     text = torch.randn(start + b, 8, 32, generator=g)[start:]
     return {
@@ -86,7 +88,10 @@ def test_net_builder_roles_and_ema_disabled() -> None:
         return base(make_net, role=role)
 
     cls, cfg_cls = RF
-    model = cls(cfg_cls(net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=4), net_builder=builder)
+    cls(
+        cfg_cls(net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=4),
+        net_builder=builder,
+    )
     assert roles == ["net", "net_ema"]
     no_ema = make_model(RF, ema=EMAConfig(enabled=False))
     assert no_ema.net_ema is None and all(k.startswith("net.") for k in no_ema.state_dict())
@@ -96,6 +101,7 @@ def test_net_builder_roles_and_ema_disabled() -> None:
 
 def test_lazycfg_nodes_are_instantiated() -> None:
     from lazycfg import L
+
     model = make_model(
         RF,
         net=L(tiny)(),
@@ -109,16 +115,40 @@ def test_lazycfg_nodes_are_instantiated() -> None:
 @pytest.mark.parametrize(
     "make, exc, match",
     [
-        (lambda: Video2WorldModel(Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer)), TypeError, "needs a Video2WorldConfig"),
+        (
+            lambda: Video2WorldModel(
+                Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer)
+            ),
+            TypeError,
+            "needs a Video2WorldConfig",
+        ),
         (lambda: make_model(RF, net=None), ValueError, "model.config.net is not set"),
-        (lambda: make_model(RF, tokenizer=functools.partial(PoolingTokenizer, latent_ch=8)), ValueError, "state_ch"),
+        (
+            lambda: make_model(RF, tokenizer=functools.partial(PoolingTokenizer, latent_ch=8)),
+            ValueError,
+            "state_ch",
+        ),
         (lambda: make_model(RF, net=tiny()), TypeError, "not a built module"),
-        (lambda: make_model(RF, net=functools.partial(tiny, in_channels=8, out_channels=8)), ValueError,
-         r"model.config.net.in_channels=8 but model.config.state_ch=16 .*set model.config.net.in_channels=16"),
-        (lambda: make_model(RF, net=functools.partial(tiny, out_channels=8)), ValueError,
-         r"model.config.net.out_channels=8 but model.config.state_ch=16"),
+        (
+            lambda: make_model(RF, net=functools.partial(tiny, in_channels=8, out_channels=8)),
+            ValueError,
+            r"model.config.net.in_channels=8 but model.config.state_ch=16 .*set "
+            r"model.config.net.in_channels=16",
+        ),
+        (
+            lambda: make_model(RF, net=functools.partial(tiny, out_channels=8)),
+            ValueError,
+            r"model.config.net.out_channels=8 but model.config.state_ch=16",
+        ),
     ],
-    ids=["wrong-config-class", "missing-net", "latent-ch-mismatch", "built-net", "net-in-channels", "net-out-channels"],
+    ids=[
+        "wrong-config-class",
+        "missing-net",
+        "latent-ch-mismatch",
+        "built-net",
+        "net-in-channels",
+        "net-out-channels",
+    ],
 )
 def test_construction_errors(make, exc, match) -> None:
     with pytest.raises(exc, match=match):
@@ -153,7 +183,10 @@ def test_rf_training_step_follows_the_formulas() -> None:
     # First latent frame replaced by the clean latent, the rest is x_t.
     torch.testing.assert_close(x_in[:, :, :1], x0[:, :, :1])
     torch.testing.assert_close(x_in[:, :, 1:], xt[:, :, 1:])
-    assert torch.equal(kwargs["condition_video_input_mask_B_C_T_H_W"][:, 0, :, 0, 0], torch.tensor([[1.0, 0, 0, 0]] * 2))
+    assert torch.equal(
+        kwargs["condition_video_input_mask_B_C_T_H_W"][:, 0, :, 0, 0],
+        torch.tensor([[1.0, 0, 0, 0]] * 2),
+    )
     target = eps - x0
     per_frame = (raw.float() - target).square().mean(dim=(1, 3, 4))
     torch.testing.assert_close(loss, per_frame[:, 1:].sum(1).div(4).mean())
@@ -226,17 +259,26 @@ def test_draws_do_not_depend_on_batch_split(kind) -> None:
     model = make_model(kind)
     batch = make_batch(4)
     full, _ = model.training_step(batch, iteration=5)
-    parts = [model.training_step(_split(batch, s), iteration=5)[0] for s in (slice(0, 1), slice(1, 4))]
+    parts = [
+        model.training_step(_split(batch, s), iteration=5)[0] for s in (slice(0, 1), slice(1, 4))
+    ]
     for key in ("sigma", "num_conditional_frames", "text_dropped"):
         assert torch.equal(full[key], torch.cat([p[key] for p in parts])), key
-    torch.testing.assert_close(full["loss_per_sample"], torch.cat([p["loss_per_sample"] for p in parts]), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        full["loss_per_sample"],
+        torch.cat([p["loss_per_sample"] for p in parts]),
+        rtol=1e-4,
+        atol=1e-6,
+    )
     other, _ = model.training_step(batch, iteration=6)
     assert not torch.equal(full["sigma"], other["sigma"])
 
 
 @BOTH
 def test_validation_is_fixed_per_sample_and_has_no_text_dropout(kind) -> None:
-    model = make_model(kind, conditioner=functools.partial(Video2WorldConditioner, text_dropout_rate=1.0))
+    model = make_model(
+        kind, conditioner=functools.partial(Video2WorldConditioner, text_dropout_rate=1.0)
+    )
     batch = make_batch(3)
     a, loss_a = model.validation_step(batch, 0)
     b, loss_b = model.validation_step(batch, 1000)
@@ -326,7 +368,9 @@ def test_load_state_dict_round_trip_and_te_extra_state() -> None:
         for p in src.net.parameters():
             p.add_(0.01)
     state = dict(src.state_dict())
-    state["net.blocks.0.self_attn.q_proj._extra_state"] = torch.zeros(0)  # as in TE-based Cosmos checkpoints
+    state["net.blocks.0.self_attn.q_proj._extra_state"] = torch.zeros(
+        0
+    )  # as in TE-based Cosmos checkpoints
     dst = make_model(RF)
     dst.load_state_dict(state)
     for p, q in zip(src.net.parameters(), dst.net.parameters()):

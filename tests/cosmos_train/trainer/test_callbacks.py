@@ -135,13 +135,6 @@ def test_manual_gc_disables_after_warmup_and_restores(tmp_path):
         ManualGC(every_n=0)
 
 
-def test_progress_bar_runs(tmp_path, capsys):
-    model, opt, sched, loader = toy_components()
-    trainer = Trainer(max_iter=3, job_dir=tmp_path, logging_iter=1, tensorboard=False, callbacks={"bar": ProgressBar()})
-    trainer.fit(model, opt, sched, loader)
-    assert "3/3" in capsys.readouterr().err
-
-
 def test_draw_sample_writes_openable_mp4_for_regular_and_ema(tmp_path):
     model, opt, sched, loader = toy_components(video_shape=(3, 3, 6, 8))
     cb = EveryNDrawSample(every_n=2, num_samples=2, num_steps=2)
