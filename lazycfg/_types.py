@@ -183,7 +183,7 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
             if kchk is _any and vchk is _any:
                 return v
             items = [(kchk(k, f"{p}.{k}", c), _sub(x, vchk, f"{p}.{k}", c)) for k, x in v.items()]
-            if any(a is not b for pair, old in zip(items, v.items()) for a, b in zip(pair, old)):
+            if any(nk is not k or nx is not x for (nk, nx), (k, x) in zip(items, v.items())):
                 dict.clear(v)
                 dict.update(v, items)
             return v
