@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
+from cosmos_train.model.config import HIGH_SIGMA_STRATEGIES
+
 __all__ = [
     "EDMNoise",
     "EDMScaling",
@@ -281,17 +283,10 @@ class EDMNoise:
         self.high_sigma_strategy = str(high_sigma_strategy).lower()
         self.high_sigma_ratio = float(high_sigma_ratio)
         self.low_sigma_ratio = float(low_sigma_ratio)
-        known = (
-            "none",
-            "uniform80_2000",
-            "loguniform200_100000",
-            "shift24",
-            "balanced_two_heads_v1",
-            "hardcoded_20steps",
-        )
-        if self.high_sigma_strategy not in known:
+        if self.high_sigma_strategy not in HIGH_SIGMA_STRATEGIES:
             raise ValueError(
-                f"high_sigma_strategy={high_sigma_strategy!r}; choose one of {list(known)}"
+                f"high_sigma_strategy={high_sigma_strategy!r}; choose one of "
+                f"{list(HIGH_SIGMA_STRATEGIES)}"
             )
         self._hardcoded = torch.cat(
             [
