@@ -16,7 +16,8 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-#: The Reason1 fixture (tiny Qwen2.5-VL decoder, five exact cases): tests/cosmos_train/text_encoders/fixtures.
+#: The Reason1 fixture (tiny Qwen2.5-VL decoder, five exact cases):
+#: tests/cosmos_train/text_encoders/fixtures.
 REASON1_FIXTURE = ROOT / "tests" / "cosmos_train" / "text_encoders" / "fixtures"
 NEMO_CAPTION = "A video of sks teal robot."
 
@@ -30,7 +31,10 @@ def _reason1_texts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_reason1_dir(tmp_path_factory) -> Path:
-    """A Reason1-layout folder (config.json, model.safetensors, toy tokenizer) of the tiny fixture model."""
+    """A Reason1-layout folder (config.json, model.safetensors, toy tokenizer) of the tiny fixture
+    model."""
     from cosmos_train.text_encoders.toy_tokenizer import write_tiny_reason1_folder
 
-    return write_tiny_reason1_folder(tmp_path_factory.mktemp("tiny_reason1"), REASON1_FIXTURE, _reason1_texts())
+    return write_tiny_reason1_folder(
+        tmp_path_factory.mktemp("tiny_reason1"), REASON1_FIXTURE, _reason1_texts()
+    )
