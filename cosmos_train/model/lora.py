@@ -619,9 +619,22 @@ def build_adapter_ema(net: nn.Module) -> nn.Module:
     return ema
 
 
-# Re-exports for callers that import the export side from here (tools/generate.py,
-# tools/export_checkpoint.py). Lazy, because lora_export imports this module.
-_EXPORT_NAMES = frozenset({"apply_loras_to_model", "export_lora_checkpoint", "parse_lora_arg"})
+# The export side's public names stay reachable from here (tools/generate.py,
+# tools/export_checkpoint.py and the README use ``lora.<name>``). Lazy, because lora_export
+# imports this module.
+_EXPORT_NAMES = frozenset(
+    {
+        "apply_loras",
+        "apply_loras_to_model",
+        "export_lora_checkpoint",
+        "load_adapter_file",
+        "load_lora_checkpoint",
+        "merge_and_unload",
+        "merged_state_dict",
+        "parse_lora_arg",
+        "save_adapter",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

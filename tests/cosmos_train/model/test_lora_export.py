@@ -178,3 +178,14 @@ def test_apply_loras_to_a_model_fixes_the_sampling_weights_first(trained, tmp_pa
 )
 def test_parse_lora_arg(text, expected):
     assert lora_export.parse_lora_arg(text) == expected
+
+
+@pytest.mark.parametrize("name", lora_export.__all__)
+def test_export_names_stay_importable_from_lora(name):
+    """tools/generate.py, tools/export_checkpoint.py and the README use ``lora.<name>``."""
+    assert getattr(lora, name) is getattr(lora_export, name)
+
+
+def test_unknown_lora_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_name"):
+        lora.no_such_name  # noqa: B018
