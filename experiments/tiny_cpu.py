@@ -1,4 +1,5 @@
-"""The CPU default: a small DiT learns synthetic moving-shape videos in about 2-3 minutes on 2 cores.
+"""The CPU default: a small DiT learns synthetic moving-shape videos in about 2-3 minutes on 2
+cores.
 
     python tools/train.py experiments/tiny_cpu.py
     python tools/eval_synthetic.py experiments/tiny_cpu.py                 # score the samples
@@ -22,11 +23,10 @@ reached ~20 px / ~45%): the net is 128 channels wide with 8 heads (2.1x the cost
 latent frames (the eval's task), 20% are text-only.
 """
 
-from lazycfg import select
-
 from cosmos_train.configs.base import make_config as base_config
 from cosmos_train.configs.base import select_model
 from cosmos_train.configs.callbacks import tune_callbacks
+from lazycfg import select
 
 
 def make_config():
@@ -35,7 +35,8 @@ def make_config():
     config.job.group = "cpu"
     config.job.name = "tiny_cpu"
 
-    # Model: rectified flow, fp32 on CPU, a widened tiny net, weight-free stand-in tokenizer (4x8x8, 16 ch).
+    # Model: rectified flow, fp32 on CPU, a widened tiny net, weight-free stand-in tokenizer (4x8x8,
+    # 16 ch).
     select_model(config, "ddp_rectified_flow")
     select(config, "net", "tiny")
     config.model.config.net.model_channels = 128  # 2x the tiny preset: ~2.1x the cost per step
@@ -61,7 +62,9 @@ def make_config():
 
     # Optimizer and schedule: short warm-up, then linear decay to 10% over the run.
     select(config, "optimizer", "adamw")
-    config.optimizer.lr = 5e-3  # measured on the former 64-channel net: val loss 0.28 at step 300 (2e-3: 0.39)
+    config.optimizer.lr = (
+        5e-3  # measured on the former 64-channel net: val loss 0.28 at step 300 (2e-3: 0.39)
+    )
     config.optimizer.weight_decay = 0.0
     config.optimizer.betas = [0.9, 0.99]
     config.optimizer.fused = False

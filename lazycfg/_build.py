@@ -9,8 +9,9 @@ the one scoped way to change a frozen config.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from ._configclass import is_configclass
 from ._errors import ConfigError, InstantiationError

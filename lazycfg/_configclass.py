@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ._errors import ConfigError, ConfigKeyError
 from ._node import (

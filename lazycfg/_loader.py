@@ -14,7 +14,8 @@ import builtins
 import os
 import sys
 import types
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._errors import ConfigError, ConfigFileNotFoundError, ConfigImportError, OverrideError
 from ._grammar import Override

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable, Iterator
 from copy import deepcopy
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ._errors import ConfigError, ConfigKeyError, FrozenConfigError
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextvars
 import fnmatch
 from collections import namedtuple
+from collections.abc import Iterable, Iterator
 from copy import deepcopy
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ._configclass import field_types
 from ._errors import ConfigError, ConfigTypeError, FrozenConfigError, OverrideError, RegistryError

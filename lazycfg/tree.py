@@ -12,7 +12,8 @@ container's rules) and ``raw_set`` (bypassing them, for loaders).
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ._errors import ConfigError, ConfigKeyError, OverrideError
 from ._node import (

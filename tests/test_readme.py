@@ -8,7 +8,8 @@ fenced ``python`` blocks (the notebook snippet) run as scripts.
 Every command step is classified by its first words (environment assignments such as
 ``PYTHONPATH=.`` dropped, ``python3`` read as ``python``) with :data:`RULES`: either it RUNS
 (as written, or shrunk to a few steps for ``tools/train.py`` trainings) or it is SKIPPED with the
-reason written in the table. A command no rule matches fails :func:`test_every_command_is_classified`
+reason written in the table. A command no rule matches fails
+:func:`test_every_command_is_classified`
 with what to do, so a new README command is never silently skipped.
 
 Runs share one fresh output root (``IMAGINAIRE_OUTPUT_ROOT`` in a temporary directory) and the
@@ -23,9 +24,9 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -47,7 +48,8 @@ SHRINK = [
 ]
 #: Sample cadences (every_n_sample_*) are set through their own glob-free keys when present.
 SAMPLE_EVERY = 20
-#: Experiment names the README uses as placeholders in synopses (``tools/train.py EXPERIMENT.py ...``).
+#: Experiment names the README uses as placeholders in synopses (``tools/train.py EXPERIMENT.py
+#: ...``).
 SYNOPSIS_EXPERIMENTS = ("EXPERIMENT.py", "X.py")
 #: lazycfg CLI subcommands (the table's ``show/explain/diff/check`` is a list, not a command).
 LAZYCFG_COMMANDS = ("show", "explain", "diff", "check")
@@ -73,7 +75,9 @@ class Command:
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _INLINE = re.compile(r"`([^`]+)`", re.S)
-_COMMAND_START = re.compile(r"^(?:[A-Z_]+=\S*\s+)*(?:python3?|torchrun|pip|tools/\S+\.py|\. \.venv)\b")
+_COMMAND_START = re.compile(
+    r"^(?:[A-Z_]+=\S*\s+)*(?:python3?|torchrun|pip|tools/\S+\.py|\. \.venv)\b"
+)
 
 
 def _split_steps(text: str, line: int) -> list[Command]:
@@ -163,14 +167,17 @@ def _as_written(words: list[str]) -> Action:
 
 
 def _train(words: list[str]) -> Action:
-    """tools/train.py: --dryrun/--explain run as written; tiny_cpu trainings run shrunk; others skip."""
+    """tools/train.py: --dryrun/--explain run as written; tiny_cpu trainings run shrunk; others
+    skip."""
     args = words[2:]
     if not args or args[0] in SYNOPSIS_EXPERIMENTS:
         return Action(skip=f"a synopsis ({args[0] if args else 'no experiment'} is a placeholder)")
     if "--dryrun" in args or "--explain" in args:
         return _as_written(words)
     if Path(args[0]).name != "tiny_cpu.py":
-        return Action(skip=f"trains {args[0]} (a 2B+ net: GPU; its --dryrun and tests/experiments cover it)")
+        return Action(
+            skip=f"trains {args[0]} (a 2B+ net: GPU; its --dryrun and tests/experiments cover it)"
+        )
     return Action(argv=(sys.executable, *words[1:3], *_shrink(args[1:])))
 
 
@@ -193,14 +200,19 @@ def _shrink(overrides: list[str]) -> list[str]:
         out += [] if has_cycle else [f"scheduler.cycle_lengths=[{max(1, default // STEP_SCALE)}]"]
     callbacks = next((o for o in overrides if o.startswith("callbacks=")), "viz_online_sampling")
     if "viz_online_sampling" in callbacks:
-        out += [f"trainer.callbacks.{n}.every_n={SAMPLE_EVERY}" for n in ("every_n_sample_reg", "every_n_sample_ema")]
+        out += [
+            f"trainer.callbacks.{n}.every_n={SAMPLE_EVERY}"
+            for n in ("every_n_sample_reg", "every_n_sample_ema")
+        ]
     return out + SHRINK
 
 
 def _lazycfg(words: list[str]) -> Action:
     if words[3:4] and words[3] in LAZYCFG_COMMANDS:
         # diff exits 1 when the configs differ, like diff(1).
-        return Action(argv=(sys.executable, *words[1:]), ok_codes=(0, 1) if words[3] == "diff" else (0,))
+        return Action(
+            argv=(sys.executable, *words[1:]), ok_codes=(0, 1) if words[3] == "diff" else (0,)
+        )
     return Action(skip=f"lists the lazycfg subcommands ({' '.join(words[3:])}), not a command")
 
 
@@ -223,23 +235,56 @@ RULES: list[tuple[tuple[str, ...], Callable[[list[str]], Action]]] = [
     (("python", "-m", "lazycfg"), _lazycfg),
     (("python", "tools/train.py"), _train),
     (("python", "tools/eval_synthetic.py"), _eval_synthetic),
-    (("torchrun",), _skip("multi-process/multi-node launches (tests/tools/test_train.py runs a 2-rank torchrun)")),
-    (("python", "tools/gpu_check.py"), _skip("needs an H100 or its result file (tests/tools/test_gpu_check.py)")),
-    (("python", "tools/prepare_nemo_assets.py"), _skip("needs the user's own videos (tests/tools/test_prepare_nemo_assets.py)")),
-    (("python", "tools/generate.py"), _skip("needs a prompt embedding file / official weights (tests/tools/test_generate.py)")),
-    (("python", "scripts/train.py"), _skip("Cosmos's own command (the migration table's left column)")),
-    (("python", "tools/plan_parallelism.py"), _skip("a synopsis (EXPERIMENT, N are placeholders; tests/tools/test_plan_parallelism.py)")),
-    (("python", "tools/export_checkpoint.py"), _skip("needs a LoRA-trained job (tests/tools/test_export_checkpoint_lora.py)")),
-    (("python", "tools/bench_data.py"), _skip("a benchmark, named in prose (tests/tools/test_bench_data_tools.py)")),
+    (
+        ("torchrun",),
+        _skip(
+            "multi-process/multi-node launches (tests/tools/test_train.py runs a 2-rank torchrun)"
+        ),
+    ),
+    (
+        ("python", "tools/gpu_check.py"),
+        _skip("needs an H100 or its result file (tests/tools/test_gpu_check.py)"),
+    ),
+    (
+        ("python", "tools/prepare_nemo_assets.py"),
+        _skip("needs the user's own videos (tests/tools/test_prepare_nemo_assets.py)"),
+    ),
+    (
+        ("python", "tools/generate.py"),
+        _skip("needs a prompt embedding file / official weights (tests/tools/test_generate.py)"),
+    ),
+    (
+        ("python", "scripts/train.py"),
+        _skip("Cosmos's own command (the migration table's left column)"),
+    ),
+    (
+        ("python", "tools/plan_parallelism.py"),
+        _skip("a synopsis (EXPERIMENT, N are placeholders; tests/tools/test_plan_parallelism.py)"),
+    ),
+    (
+        ("python", "tools/export_checkpoint.py"),
+        _skip("needs a LoRA-trained job (tests/tools/test_export_checkpoint_lora.py)"),
+    ),
+    (
+        ("python", "tools/bench_data.py"),
+        _skip("a benchmark, named in prose (tests/tools/test_bench_data_tools.py)"),
+    ),
     (("python", "tools/bench_e2e_gpu.py"), _skip("a GPU benchmark, named in prose")),
-    (("python", "tools/bench_lora.py"), _skip("a CPU benchmark of minutes (results in docs/benchmarks.md)")),
+    (
+        ("python", "tools/bench_lora.py"),
+        _skip("a CPU benchmark of minutes (results in docs/benchmarks.md)"),
+    ),
     (("python", "tools/bench_lora_gpu.py"), _skip("a GPU benchmark, named in prose")),
-    (("python", "tools/compute_text_embeddings.py"), _skip("needs a dataset folder (tests/tools/test_compute_text_embeddings.py)")),
+    (
+        ("python", "tools/compute_text_embeddings.py"),
+        _skip("needs a dataset folder (tests/tools/test_compute_text_embeddings.py)"),
+    ),
 ]
 
 
 def classify(command: Command) -> tuple[Action | None, tuple[str, ...] | None]:
-    """The action for ``command`` and the RULES key that matched (``(None, None)``: unclassified)."""
+    """The action for ``command`` and the RULES key that matched (``(None, None)``:
+    unclassified)."""
     if command.kind == "python":
         return Action(argv=(sys.executable, "-c", command.text)), ("<python block>",)
     words = _words(command.text)
@@ -264,17 +309,20 @@ def test_the_readme_has_commands_to_check():
 def test_every_command_is_classified():
     unclassified = [str(c) for c in COMMANDS if classify(c)[0] is None]
     assert not unclassified, (
-        "README commands that tests/test_readme.py does not know:\n  " + "\n  ".join(unclassified)
-        + "\nAdd a rule to RULES in tests/test_readme.py, keyed by the command's first words: RUN it "
-        "(as written, or shrunk like _train) when it takes seconds on 2 CPU cores without network, "
-        "else SKIP it with the reason (and where it is tested instead)."
+        "README commands that tests/test_readme.py does not know:\n  "
+        + "\n  ".join(unclassified)
+        + "\nAdd a rule to RULES in tests/test_readme.py, keyed by the command's first words: "
+        "RUN it (as written, or shrunk like _train) when it takes seconds on 2 CPU cores without "
+        "network, else SKIP it with the reason (and where it is tested instead)."
     )
 
 
 def test_every_rule_is_used():
     used = {classify(c)[1] for c in COMMANDS}
     stale = [" ".join(key) for key, _ in RULES if key not in used]
-    assert not stale, f"RULES entries no README command uses (remove them from tests/test_readme.py): {stale}"
+    assert not stale, (
+        f"RULES entries no README command uses (remove them from tests/test_readme.py): {stale}"
+    )
 
 
 def test_extraction_of_blocks_chains_continuations_and_inline_spans():
@@ -294,7 +342,9 @@ def test_extraction_of_blocks_chains_continuations_and_inline_spans():
 
 def test_shrink_scales_step_counts_and_keeps_resume_consistent():
     first = _train(_words("python tools/train.py experiments/tiny_cpu.py")).argv
-    again = _train(_words("python tools/train.py experiments/tiny_cpu.py trainer.max_iter=4000")).argv
+    again = _train(
+        _words("python tools/train.py experiments/tiny_cpu.py trainer.max_iter=4000")
+    ).argv
     assert "trainer.max_iter=20" in first and "scheduler.cycle_lengths=[20]" in first
     assert "trainer.max_iter=40" in again and "scheduler.cycle_lengths=[20]" in again
 
@@ -302,8 +352,13 @@ def test_shrink_scales_step_counts_and_keeps_resume_consistent():
 @pytest.mark.slow
 def test_readme_commands_run_in_order(tmp_path):
     """Runs every RUN command and python block in README order in one fresh output root."""
-    env = dict(os.environ, IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / "out"), OMP_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    env = dict(
+        os.environ,
+        IMAGINAIRE_OUTPUT_ROOT=str(tmp_path / "out"),
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+    )
     job_dir = tmp_path / "out" / "cosmos_train" / "cpu" / "tiny_cpu"
     ran, failures = [], []
     for command in COMMANDS:
@@ -313,12 +368,17 @@ def test_readme_commands_run_in_order(tmp_path):
             continue
         argv = list(action.argv)
         for key, value in PLACEHOLDERS.items():
-            argv = [a.replace(key, value.format(job_dir=job_dir, out_root=tmp_path / "out")) for a in argv]
+            argv = [
+                a.replace(key, value.format(job_dir=job_dir, out_root=tmp_path / "out"))
+                for a in argv
+            ]
         proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         ran.append(str(command))
         if proc.returncode not in action.ok_codes:
-            failures.append(f"{command}\n  ran: {shlex.join(argv)[:400]}\n  exit {proc.returncode}:\n"
-                            + (proc.stdout[-1500:] + proc.stderr[-2500:]))
+            failures.append(
+                f"{command}\n  ran: {shlex.join(argv)[:400]}\n  exit {proc.returncode}:\n"
+                + (proc.stdout[-1500:] + proc.stderr[-2500:])
+            )
     assert not failures, "README commands that fail as written:\n\n" + "\n\n".join(failures)
     assert any("tools/train.py experiments/tiny_cpu.py" in r and "--dryrun" not in r for r in ran)
     assert any("<python block>" in r for r in ran)

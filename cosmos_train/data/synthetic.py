@@ -13,7 +13,8 @@ stand-in tokenizer (frames ``1 + 4k``, height and width multiples of 16).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -34,7 +35,12 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES: tuple[str, ...] = ("square", "circle")
 #: Unit motion (dx, dy) in pixel coordinates (y grows downwards).
-DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+DIRECTIONS: dict[str, tuple[int, int]] = {
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+}
 #: Grey level of the background (all three channels).
 BACKGROUND = 16
 
@@ -92,8 +98,14 @@ class SyntheticVideoDataset(Dataset):
         fps: float = 24.0,
         embedding_seed: int = 0,
     ) -> None:
-        check_positive_ints(num_frames=num_frames, height=height, width=width, length=length,
-                            text_len=text_len, text_dim=text_dim)
+        check_positive_ints(
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            length=length,
+            text_len=text_len,
+            text_dim=text_dim,
+        )
         self.num_frames = num_frames
         self.height = height
         self.width = width
@@ -110,7 +122,8 @@ class SyntheticVideoDataset(Dataset):
         if self.shape_size + self.travel > side:
             raise ValueError(
                 f"shape_size ({self.shape_size}) + travel ({self.travel}) exceed the frame side "
-                f"({side}); the shape would leave the frame: lower one of them")
+                f"({side}); the shape would leave the frame: lower one of them"
+            )
         self.fps = float(fps)
         self.embedding_seed = embedding_seed
         # Embeddings depend only on the caption: compute each of them once.
@@ -125,7 +138,9 @@ class SyntheticVideoDataset(Dataset):
     @property
     def captions(self) -> list[str]:
         """Every caption this dataset can produce."""
-        return [self.caption(c, s, d) for c in self.colors for s in self.shapes for d in self.directions]
+        return [
+            self.caption(c, s, d) for c in self.colors for s in self.shapes for d in self.directions
+        ]
 
     @staticmethod
     def caption(color: str, shape: str, direction: str) -> str:
@@ -136,7 +151,8 @@ class SyntheticVideoDataset(Dataset):
         """The fixed ``(embeddings [L,D], mask [L])`` of ``caption``."""
         if caption not in self._embeddings:
             self._embeddings[caption] = hash_text_embedding(
-                caption, text_len=self.text_len, text_dim=self.text_dim, seed=self.embedding_seed)
+                caption, text_len=self.text_len, text_dim=self.text_dim, seed=self.embedding_seed
+            )
         emb, mask = self._embeddings[caption]
         return emb.clone(), mask.clone()
 
@@ -167,8 +183,14 @@ class SyntheticVideoDataset(Dataset):
         step = self.travel / (self.num_frames - 1) if self.num_frames > 1 else 0.0
         t = torch.arange(self.num_frames, dtype=torch.float32)
         centers = torch.stack([cx0 + dx * step * t, cy0 + dy * step * t], dim=1)
-        return {"color": color, "shape": shape, "direction": direction, "rgb": COLORS[color],
-                "size": self.shape_size, "centers": centers}
+        return {
+            "color": color,
+            "shape": shape,
+            "direction": direction,
+            "rgb": COLORS[color],
+            "size": self.shape_size,
+            "centers": centers,
+        }
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         truth = self.ground_truth(index)
@@ -188,7 +210,8 @@ class SyntheticVideoDataset(Dataset):
         }
 
     def _render(self, shape: str, rgb: tuple[int, int, int], centers: torch.Tensor) -> torch.Tensor:
-        """Draw the clip as uint8 ``[3,T,H,W]`` with anti-aliased edges (smooth sub-pixel motion)."""
+        """Draw the clip as uint8 ``[3,T,H,W]`` with anti-aliased edges (smooth sub-pixel
+        motion)."""
         ddx = self._grid_x - centers[:, 0].view(-1, 1, 1)
         ddy = self._grid_y - centers[:, 1].view(-1, 1, 1)
         if shape == "circle":

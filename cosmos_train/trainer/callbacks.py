@@ -13,8 +13,9 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -80,7 +81,8 @@ HOOKS: tuple[str, ...] = (
 
 
 def ema_net(model: Any) -> Any:
-    """``model.net_ema``, or ``None`` for a model without EMA (or one that is not a ``TrainModel``)."""
+    """``model.net_ema``, or ``None`` for a model without EMA (or one that is not a
+    ``TrainModel``)."""
     return getattr(model, "net_ema", None)
 
 
@@ -101,17 +103,27 @@ class Callback:
     def on_after_dataloading(self, iteration: int = 0) -> None: ...
     def on_optimizer_init_start(self) -> None: ...
     def on_optimizer_init_end(self) -> None: ...
-    def on_before_optimizer_step(self, model_ddp, optimizer, scheduler, grad_scaler, iteration: int = 0) -> None: ...
+    def on_before_optimizer_step(
+        self, model_ddp, optimizer, scheduler, grad_scaler, iteration: int = 0
+    ) -> None: ...
     def on_before_zero_grad(self, model_ddp, optimizer, scheduler, iteration: int = 0) -> None: ...
-    def on_training_step_batch_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None: ...
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None: ...
+    def on_training_step_batch_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None: ...
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None: ...
     def on_validation_start(self, model, dataloader_val, iteration: int = 0) -> None: ...
     def on_validation_step_start(self, model, data_batch, iteration: int = 0) -> None: ...
-    def on_validation_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None: ...
+    def on_validation_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None: ...
     def on_validation_end(self, model, iteration: int = 0) -> None: ...
     def on_load_checkpoint_start(self, model) -> None: ...
     def on_load_checkpoint(self, model, state_dict) -> None: ...
-    def on_load_checkpoint_end(self, model, iteration: int = 0, checkpoint_path: str | None = None) -> None: ...
+    def on_load_checkpoint_end(
+        self, model, iteration: int = 0, checkpoint_path: str | None = None
+    ) -> None: ...
     def on_save_checkpoint_start(self, model, iteration: int = 0) -> None: ...
     def on_save_checkpoint(self, model, state_dict) -> None: ...
     def on_save_checkpoint_end(self, model, iteration: int = 0) -> None: ...
@@ -135,7 +147,9 @@ class EveryN(Callback):
         self.every_n = int(every_n)
         self.barrier_after = barrier_after
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None:
         if iteration % self.every_n == 0:
             self.every_n_impl(model, data_batch, output_batch, loss, iteration)
             if self.barrier_after and is_dist():
@@ -208,7 +222,10 @@ class CallbackGroup:
             try:
                 fn(*args, **kwargs)
             except Exception as exc:
-                raise CallbackError(f"callback {name!r} ({type(self._callbacks[name]).__name__}) failed in {hook}: {exc}") from exc
+                raise CallbackError(
+                    f"callback {name!r} ({type(self._callbacks[name]).__name__}) failed in {hook}: "
+                    f"{exc}"
+                ) from exc
 
     def __getattr__(self, hook: str):
         # Only reached for names that are not hooks (hooks are instance attributes, see __init__).
@@ -265,7 +282,9 @@ class GradClip(Callback):
     def __init__(self, *, clip_norm: float | None = 1.0) -> None:
         self.clip_norm = clip_norm
 
-    def on_before_optimizer_step(self, model_ddp, optimizer, scheduler, grad_scaler, iteration: int = 0) -> None:
+    def on_before_optimizer_step(
+        self, model_ddp, optimizer, scheduler, grad_scaler, iteration: int = 0
+    ) -> None:
         params = [p for p in self.trainer.model.net.parameters() if p.grad is not None]
         norm = total_grad_norm(params)
         if self.clip_norm is not None and self.clip_norm > 0 and params:
@@ -318,7 +337,9 @@ class LoggedRowCallback(Callback):
     where the trainer writes a row (``iteration % logging_iter == 0``), before the row is written.
     """
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None:
         if self.trainer.is_log_step(iteration):
             self.add_metrics(model, data_batch, self.trainer.pending_metrics)
 
@@ -382,13 +403,16 @@ class ManualGC(Callback):
     def __init__(self, *, every_n: int = 200, warm_up: int = 5, generation: int = 1) -> None:
         if int(every_n) < 1 or int(warm_up) < 0 or int(generation) not in (0, 1, 2):
             raise ValueError(
-                f"ManualGC: need every_n >= 1, warm_up >= 0 and generation in (0, 1, 2), got {every_n}, {warm_up}, "
-                f"{generation}; fix trainer.callbacks.<name>.every_n / warm_up / generation"
+                "ManualGC: need every_n >= 1, warm_up >= 0 and generation in (0, 1, 2), got "
+                f"{every_n}, {warm_up}, {generation}; fix trainer.callbacks.<name>.every_n / "
+                "warm_up / generation"
             )
         self.every_n, self.warm_up, self.generation = int(every_n), int(warm_up), int(generation)
         self._was_enabled = gc.isenabled()
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None:
         if iteration == self.warm_up:
             gc.disable()
         if iteration > self.warm_up and iteration % self.every_n == 0:
@@ -459,7 +483,10 @@ class ProgressBar(Callback):
 
     def __init__(self, *, disable: bool = False, mode: str = "auto") -> None:
         if mode not in ("auto", "bar", "lines"):
-            raise ValueError(f"ProgressBar mode={mode!r}: use 'auto', 'bar' or 'lines' (trainer.callbacks.progress_bar.mode)")
+            raise ValueError(
+                f"ProgressBar mode={mode!r}: use 'auto', 'bar' or 'lines' "
+                "(trainer.callbacks.progress_bar.mode)"
+            )
         self.disable = disable
         self.mode = mode
         self._bar = None
@@ -499,13 +526,20 @@ class ProgressBar(Callback):
         max_iter = self.trainer.max_iter
         if iteration >= max_iter:
             return  # on_train_end says the job is complete
-        self._emit(f"training {self._job_name()} from iteration {iteration} to {max_iter} (job directory {self._job_dir()})")
+        self._emit(
+            f"training {self._job_name()} from iteration {iteration} to {max_iter} (job directory "
+            f"{self._job_dir()})"
+        )
         if self._use_bar():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=max_iter, initial=iteration, desc="train", dynamic_ncols=True, file=sys.stderr)
+            self._bar = tqdm(
+                total=max_iter, initial=iteration, desc="train", dynamic_ncols=True, file=sys.stderr
+            )
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None:
         if not self._active:
             return
         if self._bar is not None:
@@ -534,7 +568,9 @@ class ProgressBar(Callback):
         row = history[-1] if history and history[-1].get("iteration") == iteration else None
         if row is None:
             return
-        parts = [f"{k} {v:.4g}" for k, v in row.items() if k.startswith("val_") and isinstance(v, float)]
+        parts = [
+            f"{k} {v:.4g}" for k, v in row.items() if k.startswith("val_") and isinstance(v, float)
+        ]
         self._emit(f"validation at iter {iteration}: " + "  ".join(parts))
 
     def on_train_end(self, model, iteration: int = 0) -> None:
@@ -554,10 +590,11 @@ class ProgressBar(Callback):
         if trained == 0 and iteration >= max_iter:
             name = self._job_name()
             lines += [
-                f"job {name} is already complete: it is at iteration {iteration} and trainer.max_iter={max_iter}, "
-                "so there is nothing to train.",
-                f"  to continue it, run the same command with trainer.max_iter={2 * max(max_iter, 1)} (any value above "
-                f"{iteration}); to start a new run, add job.name={name}_2 (any unused name)",
+                f"job {name} is already complete: it is at iteration {iteration} and "
+                f"trainer.max_iter={max_iter}, so there is nothing to train.",
+                "  to continue it, run the same command with "
+                f"trainer.max_iter={2 * max(max_iter, 1)} (any value above {iteration}); to start "
+                f"a new run, add job.name={name}_2 (any unused name)",
             ]
         else:
             lines.append(
@@ -573,24 +610,41 @@ class ProgressBar(Callback):
             train_row, val_row = train_row or file_train, val_row or file_val
         losses = []
         if train_row is not None and "loss" in train_row:
-            losses.append(f"train loss {float(train_row['loss']):.4g} (iter {train_row['iteration']})")
+            losses.append(
+                f"train loss {float(train_row['loss']):.4g} (iter {train_row['iteration']})"
+            )
         if val_row is not None:
-            vals = ", ".join(f"{k} {float(v):.4g}" for k, v in val_row.items() if k.startswith("val_") and isinstance(v, (int, float)))
+            vals = ", ".join(
+                f"{k} {float(v):.4g}"
+                for k, v in val_row.items()
+                if k.startswith("val_") and isinstance(v, (int, float))
+            )
             losses.append(f"validation {vals} (iter {val_row['iteration']})")
         if losses:
             lines.append("  final " + "; ".join(losses))
         lines.append(f"  config:      {job_dir / 'config.yaml'}")
-        lines.append(f"  metrics:     {job_dir / 'metrics.jsonl'}" + (
-            f" (TensorBoard: {job_dir / 'tensorboard'})" if (job_dir / "tensorboard").is_dir() else ""))
+        lines.append(
+            f"  metrics:     {job_dir / 'metrics.jsonl'}"
+            + (
+                f" (TensorBoard: {job_dir / 'tensorboard'})"
+                if (job_dir / "tensorboard").is_dir()
+                else ""
+            )
+        )
         ckpt = job_dir / "checkpoints"
         latest = ckpt / "latest_checkpoint.txt"
         if latest.is_file():
             lines.append(f"  checkpoints: {ckpt} (latest {latest.read_text().strip()})")
         else:
             lines.append("  checkpoints: none saved")
-        samples = sorted((job_dir / "samples").glob("*.mp4")) if (job_dir / "samples").is_dir() else []
+        samples = (
+            sorted((job_dir / "samples").glob("*.mp4")) if (job_dir / "samples").is_dir() else []
+        )
         if samples:
-            lines.append(f"  samples:     {job_dir / 'samples'} ({len(samples)} videos, latest {samples[-1].name})")
+            lines.append(
+                f"  samples:     {job_dir / 'samples'} ({len(samples)} videos, latest "
+                f"{samples[-1].name})"
+            )
         else:
             lines.append("  samples:     none written")
         lines.append(f"  log:         {job_dir / 'stdout.log'}")
@@ -602,9 +656,14 @@ class ProgressBar(Callback):
 
 def tile_videos(videos_B_3_T_H_W: torch.Tensor) -> torch.Tensor:
     """Places a batch of uint8 videos side by side: ``[3, T, H, B*W]`` (``write_mp4``'s layout)."""
-    if videos_B_3_T_H_W.dtype != torch.uint8 or videos_B_3_T_H_W.dim() != 5 or videos_B_3_T_H_W.shape[1] != 3:
+    if (
+        videos_B_3_T_H_W.dtype != torch.uint8
+        or videos_B_3_T_H_W.dim() != 5
+        or videos_B_3_T_H_W.shape[1] != 3
+    ):
         raise ValueError(
-            f"generate_samples must return uint8 [B, 3, T, H, W]; got {videos_B_3_T_H_W.dtype} {tuple(videos_B_3_T_H_W.shape)}"
+            f"generate_samples must return uint8 [B, 3, T, H, W]; got {videos_B_3_T_H_W.dtype} "
+            f"{tuple(videos_B_3_T_H_W.shape)}"
         )
     b, c, t, h, w = videos_B_3_T_H_W.shape
     return videos_B_3_T_H_W.permute(1, 2, 3, 0, 4).reshape(c, t, h, b * w)
@@ -636,27 +695,49 @@ class EveryNDrawSample(EveryN):
     ) -> None:
         super().__init__(every_n=every_n)
         self.is_ema, self.regular = is_ema, regular
-        self.num_samples, self.num_steps, self.guidance, self.seed, self.fps = num_samples, num_steps, guidance, seed, fps
+        self.num_samples, self.num_steps, self.guidance, self.seed, self.fps = (
+            num_samples,
+            num_steps,
+            guidance,
+            seed,
+            fps,
+        )
         self.written: list[Path] = []
 
     def _slice(self, batch: dict[str, Any]) -> dict[str, Any]:
         n = self.num_samples
-        return {k: (v[:n] if isinstance(v, (torch.Tensor, list, tuple)) else v) for k, v in batch.items()}
+        return {
+            k: (v[:n] if isinstance(v, (torch.Tensor, list, tuple)) else v)
+            for k, v in batch.items()
+        }
 
     def every_n_impl(self, model, data_batch, output_batch, loss, iteration: int) -> None:
         batch = self._slice(data_batch)
-        variants = ([("reg", False)] if self.regular else []) + ([("ema", True)] if self.is_ema and ema_net(model) is not None else [])
+        variants = ([("reg", False)] if self.regular else []) + (
+            [("ema", True)] if self.is_ema and ema_net(model) is not None else []
+        )
         was_training = model.training
         model.eval()
         try:
             for tag, use_ema in variants:
                 with model.ema_scope(enabled=use_ema):
-                    video = model.generate_samples(batch, num_steps=self.num_steps, guidance=self.guidance, seed=self.seed)
+                    video = model.generate_samples(
+                        batch, num_steps=self.num_steps, guidance=self.guidance, seed=self.seed
+                    )
                 if get_rank() == 0:
-                    path = Path(self.trainer.job_dir) / "samples" / f"iter_{iteration:09d}_{tag}.mp4"
+                    path = (
+                        Path(self.trainer.job_dir) / "samples" / f"iter_{iteration:09d}_{tag}.mp4"
+                    )
                     # x264 at its default CRF: samples are for eyes, not for exact pixels.
                     self.written.append(
-                        write_mp4(path, tile_videos(video), fps=self.fps, codec="libx264", quality=23, pad_odd=True)
+                        write_mp4(
+                            path,
+                            tile_videos(video),
+                            fps=self.fps,
+                            codec="libx264",
+                            quality=23,
+                            pad_odd=True,
+                        )
                     )
         finally:
             model.train(was_training)
@@ -687,7 +768,12 @@ class WandbLogger(Callback):
     """
 
     def __init__(
-        self, *, mode: str | None = None, project: str | None = None, group: str | None = None, name: str | None = None
+        self,
+        *,
+        mode: str | None = None,
+        project: str | None = None,
+        group: str | None = None,
+        name: str | None = None,
     ) -> None:
         if mode is not None and mode not in _WANDB_MODES:
             raise ValueError(f"WandbLogger mode={mode!r}: use one of {', '.join(_WANDB_MODES)}")
@@ -726,7 +812,9 @@ class WandbLogger(Callback):
         )
         self._val_seen = len(getattr(self.trainer, "val_history", []))
 
-    def on_training_step_end(self, model, data_batch, output_batch, loss, iteration: int = 0) -> None:
+    def on_training_step_end(
+        self, model, data_batch, output_batch, loss, iteration: int = 0
+    ) -> None:
         if self.run is not None and self.trainer.is_log_step(iteration):
             # The trainer writes this very dict after all callbacks ran, then starts a new one.
             self._pending = self.trainer.pending_metrics
@@ -760,14 +848,19 @@ class WandbLogger(Callback):
         for key, value in row.items():
             item = getattr(value, "item", None)
             value = item() if callable(item) else value
-            if key not in ("iteration", "split") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (
+                key not in ("iteration", "split")
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+            ):
                 values[f"{prefix}/{key}"] = value
         if values:
             self.run.log(values, step=int(row["iteration"]))
 
 
 class RecordingCallback(Callback):
-    """Records ``(hook, iteration)`` for every hook call (iteration ``None`` where a hook has none)."""
+    """Records ``(hook, iteration)`` for every hook call (iteration ``None`` where a hook has
+    none)."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int | None]] = []

@@ -1,4 +1,5 @@
-"""experiments/tiny_cpu.py: the CPU default (tiny DiT, stand-in tokenizer, synthetic moving shapes)."""
+"""experiments/tiny_cpu.py: the CPU default (tiny DiT, stand-in tokenizer, synthetic moving
+shapes)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ def test_key_values(cfg):
     assert cfg.model._target_ == "cosmos_train.model.video2world.Video2WorldModelRectifiedFlow"
     assert cfg.model.config.precision == "float32"
     assert cfg.model.config.state_t == 5
-    assert cfg.dataloader_train.dataset._target_ == "cosmos_train.data.synthetic.SyntheticVideoDataset"
+    assert (
+        cfg.dataloader_train.dataset._target_ == "cosmos_train.data.synthetic.SyntheticVideoDataset"
+    )
     assert cfg.dataloader_train.dataset.text_dim == cfg.model.config.net.crossattn_emb_channels
     assert cfg.trainer.max_iter == 2000
     assert cfg.scheduler.cycle_lengths == [2000]  # the lr decays over the whole run
@@ -67,7 +70,10 @@ def test_short_run_logs_validates_saves_samples_and_resumes(run_experiment):
     assert {"loss", "lr", "grad_norm", "samples_per_s"} <= set(train[0])
     assert [r["iteration"] for r in val] == [0, 2, 4]
     assert (job / "checkpoints" / "latest_checkpoint.txt").read_text().strip() == "iter_000000004"
-    assert sorted(p.name for p in (job / "samples").iterdir()) == ["iter_000000004_ema.mp4", "iter_000000004_reg.mp4"]
+    assert sorted(p.name for p in (job / "samples").iterdir()) == [
+        "iter_000000004_ema.mp4",
+        "iter_000000004_reg.mp4",
+    ]
     restored = lazycfg.load(str(job / "config.yaml"))
     assert restored.trainer.max_iter == 4 and restored.job.name == "tiny_cpu"
 
@@ -93,9 +99,18 @@ def test_official_consolidated_weights_are_loaded_before_training(run_experiment
             p.add_(0.5)
     official = tmp_path / "model.pt"
     save_consolidated(official, net=donor.net, net_ema=donor.net_ema, dtype=torch.float32)
-    out = run_experiment("tiny_cpu.py", [f"checkpoint.load_path={official}", "trainer.max_iter=1",
-                                         "optimizer.lr=1e-12", "trainer.run_validation=false", "job.name=from_official",
-                                         "~trainer.callbacks.every_n_sample_reg", "~trainer.callbacks.every_n_sample_ema"])
+    out = run_experiment(
+        "tiny_cpu.py",
+        [
+            f"checkpoint.load_path={official}",
+            "trainer.max_iter=1",
+            "optimizer.lr=1e-12",
+            "trainer.run_validation=false",
+            "job.name=from_official",
+            "~trainer.callbacks.every_n_sample_reg",
+            "~trainer.callbacks.every_n_sample_ema",
+        ],
+    )
     _, trained = load_run(out["job_dir"], device="cpu")
     for (name, a), b in zip(trained.net.named_parameters(), donor.net.parameters()):
         assert torch.allclose(a, b, atol=1e-6), name

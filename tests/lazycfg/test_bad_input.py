@@ -3,6 +3,7 @@
 Every row must give a ``ConfigError`` subclass whose message names the path (or file:line) and
 says what to do; none may give another exception, hang, run code or be silently accepted.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,9 @@ GROUP_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("text,group", [r[1:] for r in GROUP_VALUES],
-                         ids=[r[0] for r in GROUP_VALUES])
+@pytest.mark.parametrize(
+    "text,group", [r[1:] for r in GROUP_VALUES], ids=[r[0] for r in GROUP_VALUES]
+)
 def test_group_value_must_name_an_option(text: str, group: str) -> None:
     cfg = _toy()
     before = choices(cfg)
@@ -92,8 +94,14 @@ def test_typed_mapping_items_are_checked(overrides: list, words: str) -> None:
 
 def test_typed_mapping_accepts_fitting_items() -> None:
     cfg = _with_cfp(_toy())
-    apply_overrides(cfg, ["+model.config.conditional_frames_probs.1=1",
-                          "model.config.conditional_frames_probs={2: 0.25}"], toy.REGISTRY)
+    apply_overrides(
+        cfg,
+        [
+            "+model.config.conditional_frames_probs.1=1",
+            "model.config.conditional_frames_probs={2: 0.25}",
+        ],
+        toy.REGISTRY,
+    )
     probs = cfg.model.config.conditional_frames_probs
     assert probs == {0: 0.5, 1: 1.0, 2: 0.25} and type(probs[1]) is float
 
@@ -114,17 +122,26 @@ MALFORMED = [
     ("mapping_not_dict", HEADER + "config: {a: {__mapping__: 5}}\n", "__mapping__ must hold"),
     ("args_not_list", HEADER + "config: {a: {_target_: x.y, _args_: 5}}\n", "_args_ must be"),
     ("target_not_str", HEADER + "config: {a: {_target_: 5}}\n", "_target_ must be a str"),
-    ("recursive_not_bool", HEADER + "config: {a: {_target_: x.y, _recursive_: 1}}\n",
-     "_recursive_ must be a bool"),
+    (
+        "recursive_not_bool",
+        HEADER + "config: {a: {_target_: x.y, _recursive_: 1}}\n",
+        "_recursive_ must be a bool",
+    ),
     ("kwarg_not_str", HEADER + "config: {a: {_target_: x.y, 1: 2}}\n", "is not a str"),
     ("partial_not_str", HEADER + "config: {a: {__partial__: 5}}\n", "__partial__ must hold"),
-    ("partial_args", HEADER + "config: {a: {__partial__: math.floor, args: 5}}\n",
-     "unexpected entry 'args'"),
+    (
+        "partial_args",
+        HEADER + "config: {a: {__partial__: math.floor, args: 5}}\n",
+        "unexpected entry 'args'",
+    ),
     ("placeholder_shape", HEADER + "config: {a: {__placeholder__: [1]}}\n", "must hold a bool"),
     ("history_not_block", HEADER + "config: {a: 1}\nhistory: 5\n", "'history' must be"),
     ("history_row", HEADER + "config: {a: 1}\nhistory: |\n  [1]\n", "malformed history line"),
-    ("history_record", HEADER + "config: {a: 1}\nhistory: |\n  [\".\", \"a\", [5]]\n",
-     "each record is"),
+    (
+        "history_record",
+        HEADER + 'config: {a: 1}\nhistory: |\n  [".", "a", [5]]\n',
+        "each record is",
+    ),
     ("history_json", HEADER + "config: {a: 1}\nhistory: |\n  [1,\n", "unreadable history"),
     ("sites_row", HEADER + "config: {a: 1}\nsites: |\n  [1, 2, 3]\n", "malformed sites line"),
     ("choices_int", HEADER + "config: {a: 1}\nchoices: 5\n", "'choices' must map"),
@@ -133,8 +150,11 @@ MALFORMED = [
     ("config_missing", HEADER, "no 'config:' entry"),
     ("recursive_anchor", HEADER + "config: &a [*a]\n", "recursive anchor"),
     ("recursive_mapping", HEADER + "config: &a {x: *a}\n", "recursive anchor"),
-    ("wrong_type_in_field", HEADER + f"config: {{{CLASS}, max_iter: true}}\n",
-     "max_iter: expected int"),
+    (
+        "wrong_type_in_field",
+        HEADER + f"config: {{{CLASS}, max_iter: true}}\n",
+        "max_iter: expected int",
+    ),
     ("str_in_int_field", HEADER + f"config: {{{CLASS}, seed: abc}}\n", "seed: expected int"),
     ("unhashable_key", HEADER + "config: {? [1, 2] : 3}\n", "not valid YAML"),
 ]
@@ -162,28 +182,30 @@ UNTRUSTED = [
 ]
 
 
-@pytest.mark.parametrize("text,package", [r[1:] for r in UNTRUSTED],
-                         ids=[r[0] for r in UNTRUSTED])
-def test_loading_yaml_imports_only_trusted_packages(text: str, package: str,
-                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize("text,package", [r[1:] for r in UNTRUSTED], ids=[r[0] for r in UNTRUSTED])
+def test_loading_yaml_imports_only_trusted_packages(
+    text: str, package: str, tmp_path: Path
+) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(HEADER + text)
-    code = ("import sys, lazycfg\n"
-            "try:\n"
-            f"    lazycfg.load({str(path)!r})\n"
-            "except lazycfg.SerializationError as e:\n"
-            "    print('ERROR', e)\n"
-            "print('IMPORTED', sorted(m for m in ('this', 'antigravity', 'subprocess')"
-            " if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, lazycfg\n"
+        "try:\n"
+        f"    lazycfg.load({str(path)!r})\n"
+        "except lazycfg.SerializationError as e:\n"
+        "    print('ERROR', e)\n"
+        "print('IMPORTED', sorted(m for m in ('this', 'antigravity', 'subprocess')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "ERROR" in out and f"package {package} is not trusted" in out
     assert "lazycfg.trust(" in out and "The Zen of Python" not in out
     assert "IMPORTED []" in out
 
 
-def test_targets_stay_dotted_names_and_trusted_packages_load(tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_targets_stay_dotted_names_and_trusted_packages_load(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(HEADER + "config: {a: {_target_: this.X}, f: {__object__: os.sep}}\n")
     with pytest.raises(SerializationError, match="'os' is not trusted"):
@@ -348,8 +370,10 @@ def test_list_index_forms_match_omegaconf(text: str, expected: Any) -> None:
 
 
 def test_omegaconf_fallback_runs_under_warnings_as_errors() -> None:
-    code = ("import lazycfg; c = lazycfg.ConfigDict(a='${oc.decode:\"[1, 2]\"}', b='${now:%Y}');"
-            "lazycfg.resolve(c); assert c.a == [1, 2]")
+    code = (
+        "import lazycfg; c = lazycfg.ConfigDict(a='${oc.decode:\"[1, 2]\"}', b='${now:%Y}');"
+        "lazycfg.resolve(c); assert c.a == [1, 2]"
+    )
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
 
 

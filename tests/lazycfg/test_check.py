@@ -1,4 +1,5 @@
 """Tests for lazycfg._compare.check: static checks against target signatures and annotations."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -24,8 +25,9 @@ class Other:
         self.x = x
 
 
-def make_opt(params: Any, lr: float = 1e-3, betas: tuple = (0.9, 0.99),
-             net: Optional[Net] = None) -> None:
+def make_opt(
+    params: Any, lr: float = 1e-3, betas: tuple = (0.9, 0.99), net: Optional[Net] = None
+) -> None:
     return None
 
 
@@ -44,17 +46,29 @@ CASES = [
     ("interpolation_accepted", L(f"{HERE}.make_opt")(params=PLACEHOLDER, lr="${x.lr}"), []),
     ("kwargs_target_accepts_anything", L(f"{HERE}.takes_kwargs")(anything=1), []),
     ("positional_args", L(f"{HERE}.Net")(3, depth=1), []),
-    ("unknown_kwarg", L(f"{HERE}.Net")(dim=3, detph=4),
-     [("detph", "unknown-arg", "Did you mean 'depth'")]),
+    (
+        "unknown_kwarg",
+        L(f"{HERE}.Net")(dim=3, detph=4),
+        [("detph", "unknown-arg", "Did you mean 'depth'")],
+    ),
     ("missing_required", L(f"{HERE}.Net")(depth=1), [("dim", "missing-arg", "PLACEHOLDER")]),
     ("placeholder_is_set", L(f"{HERE}.Net")(dim=PLACEHOLDER), []),
     ("does_not_import", L("no_such_pkg.Model")(), [("", "import", "no_such_pkg.Model")]),
-    ("bad_type", L(f"{HERE}.make_opt")(params=PLACEHOLDER, lr="fast"),
-     [("lr", "type", "expects float")]),
-    ("node_builds_wrong_class", L(f"{HERE}.make_opt")(params=PLACEHOLDER, net=L(f"{HERE}.Other")()),
-     [("net", "type", "builds a Other")]),
-    ("args_twice", L(f"{HERE}.make_opt")(PLACEHOLDER, params=1),
-     [("", "bad-args", "multiple values")]),
+    (
+        "bad_type",
+        L(f"{HERE}.make_opt")(params=PLACEHOLDER, lr="fast"),
+        [("lr", "type", "expects float")],
+    ),
+    (
+        "node_builds_wrong_class",
+        L(f"{HERE}.make_opt")(params=PLACEHOLDER, net=L(f"{HERE}.Other")()),
+        [("net", "type", "builds a Other")],
+    ),
+    (
+        "args_twice",
+        L(f"{HERE}.make_opt")(PLACEHOLDER, params=1),
+        [("", "bad-args", "multiple values")],
+    ),
     ("too_many_args", L(f"{HERE}.Other")(1, 2), [("", "bad-args", "too many")]),
     ("plain_attrs_field_type", PlainConfig(steps="many"), [("steps", "type", "expects int")]),
 ]

@@ -1,4 +1,5 @@
 """Tests for the `python -m lazycfg` command line (show, explain, diff, check)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -40,18 +41,23 @@ def _run(capsys, *argv):
 
 
 def test_show_tree_with_overrides_and_provenance(files, capsys):
-    code, out, _ = _run(capsys, "show", files / "base.py", "trainer.max_iter=20", "-p",
-                        "--no-color")
+    code, out, _ = _run(
+        capsys, "show", files / "base.py", "trainer.max_iter=20", "-p", "--no-color"
+    )
     assert code == 0
     assert "optimizer: L(torch.optim.AdamW)" in out
     assert "max_iter: 20" in out and "<- override trainer.max_iter=20" in out
     assert "\033[" not in out
 
 
-@pytest.mark.parametrize("argv", [
-    ["-p", "--no-color", "trainer.max_iter=20", "trainer.logging_iter=2"],
-    ["trainer.max_iter=20", "-p", "trainer.logging_iter=2", "--no-color"],
-], ids=["flags-first", "flags-between-overrides"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-p", "--no-color", "trainer.max_iter=20", "trainer.logging_iter=2"],
+        ["trainer.max_iter=20", "-p", "trainer.logging_iter=2", "--no-color"],
+    ],
+    ids=["flags-first", "flags-between-overrides"],
+)
 def test_flags_and_overrides_mix_in_any_order(files, capsys, argv):
     code, out, _ = _run(capsys, "show", files / "base.py", *argv)
     assert code == 0 and "<- override trainer.max_iter=20" in out
@@ -74,15 +80,15 @@ def test_show_defaults_lists_signature_defaults(files, capsys):
 
 
 def test_explain_shows_override_text(files, capsys):
-    code, out, _ = _run(capsys, "explain", files / "base.py", "trainer.max_iter",
-                        "trainer.max_iter=20")
+    code, out, _ = _run(
+        capsys, "explain", files / "base.py", "trainer.max_iter", "trainer.max_iter=20"
+    )
     assert code == 0
     assert out.splitlines()[0] == "trainer.max_iter:" and "override trainer.max_iter=20" in out
 
 
 def test_explain_glob_path_lists_every_match_with_its_count(files, capsys):
-    code, out, _ = _run(capsys, "explain", files / "base.py", "trainer.*_iter",
-                        "trainer.*_iter=7")
+    code, out, _ = _run(capsys, "explain", files / "base.py", "trainer.*_iter", "trainer.*_iter=7")
     assert code == 0
     heads = [line for line in out.splitlines() if not line.startswith(" ")]
     assert heads == ["trainer.max_iter:", "trainer.logging_iter:"]
@@ -92,8 +98,11 @@ def test_explain_glob_path_lists_every_match_with_its_count(files, capsys):
 def test_diff_exit_codes_and_lines(files, capsys):
     code, out, _ = _run(capsys, "diff", files / "base.py", files / "other.py")
     assert code == 1
-    assert out.splitlines() == ["optimizer.lr=0.0003", "+optimizer.betaz=(0.9, 0.99)",
-                                "~trainer.logging_iter"]
+    assert out.splitlines() == [
+        "optimizer.lr=0.0003",
+        "+optimizer.betaz=(0.9, 0.99)",
+        "~trainer.logging_iter",
+    ]
     code, out, _ = _run(capsys, "diff", files / "base.py", files / "base.py")
     assert (code, out) == (0, "")
 
@@ -110,9 +119,12 @@ ERRORS = [
     ("missing_file", ["show", "nope.py"], "not found"),
     ("bad_override", ["show", "base.py", "trainer.maxiter=3"], "max_iter"),
     ("bad_path", ["explain", "base.py", "trainer.nope"], "Keys: max_iter, logging_iter, name"),
-    ("override_as_path", ["explain", "base.py", "trainer.max_iter=3"],
-     "write the path to explain first, then the overrides (lazycfg explain base.py "
-     "trainer.max_iter trainer.max_iter=3)"),
+    (
+        "override_as_path",
+        ["explain", "base.py", "trainer.max_iter=3"],
+        "write the path to explain first, then the overrides (lazycfg explain base.py "
+        "trainer.max_iter trainer.max_iter=3)",
+    ),
     ("glob_matches_nothing", ["explain", "base.py", "trainer.zz*"], "matches no value"),
     ("raising_file", ["show", "raises.py"], "raises.py:3 (in make_config): ZeroDivisionError"),
     ("usage", ["frobnicate"], ""),
@@ -128,11 +140,17 @@ def test_errors_exit_2_with_a_message(files, capsys, monkeypatch, argv, words):
 
 
 def test_module_entry_point_and_show_imports_nothing_heavy(files):
-    code = ("import sys, runpy; sys.argv = ['lazycfg', 'show', 'base.py'];"
-            "from lazycfg._cli import main; rc = main(sys.argv[1:]);"
-            "heavy = [m for m in ('torch', 'numpy', 'omegaconf', 'hydra') if m in sys.modules];"
-            "assert rc == 0 and not heavy, heavy")
+    code = (
+        "import sys, runpy; sys.argv = ['lazycfg', 'show', 'base.py'];"
+        "from lazycfg._cli import main; rc = main(sys.argv[1:]);"
+        "heavy = [m for m in ('torch', 'numpy', 'omegaconf', 'hydra') if m in sys.modules];"
+        "assert rc == 0 and not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=files, check=True)
-    out = subprocess.run([sys.executable, "-m", "lazycfg", "show", "base.py", "--no-color"],
-                         cwd=files, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "lazycfg", "show", "base.py", "--no-color"],
+        cwd=files,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0 and "max_iter: 10" in out.stdout

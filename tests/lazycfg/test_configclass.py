@@ -53,15 +53,18 @@ def test_lossless_conversions() -> None:
     assert type(c.iters) is int and type(c.lr) is float
 
 
-@pytest.mark.parametrize("field,value,expected", [
-    pytest.param("iters", "abc", "int", id="str-into-int"),
-    pytest.param("iters", 1.5, "int", id="lossy-float"),
-    pytest.param("iters", True, "int", id="bool-into-int"),
-    pytest.param("lr", "fast", "float", id="str-into-float"),
-    pytest.param("name", [1], "str", id="list-into-str"),
-    pytest.param("inner", 3, "Inner", id="int-into-class"),
-    pytest.param("extra", [1], "dict", id="list-into-optional-dict"),
-])
+@pytest.mark.parametrize(
+    "field,value,expected",
+    [
+        pytest.param("iters", "abc", "int", id="str-into-int"),
+        pytest.param("iters", 1.5, "int", id="lossy-float"),
+        pytest.param("iters", True, "int", id="bool-into-int"),
+        pytest.param("lr", "fast", "float", id="str-into-float"),
+        pytest.param("name", [1], "str", id="list-into-str"),
+        pytest.param("inner", 3, "Inner", id="int-into-class"),
+        pytest.param("extra", [1], "dict", id="list-into-optional-dict"),
+    ],
+)
 def test_wrong_type_raises(field: str, value: Any, expected: str) -> None:
     c = Cfg()
     with pytest.raises(ConfigTypeError, match=f"Cfg.{field}: expected .*{expected}") as info:
@@ -176,7 +179,9 @@ def test_string_annotations_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
         "@configclass\n"
         "class P:\n"
         "    a: Optional[int] = None\n"
-        "    b: Unknown = None\n", module.__dict__)
+        "    b: Unknown = None\n",
+        module.__dict__,
+    )
     p = module.P()
     p.a = 3
     p.b = object()  # unresolvable annotation: accepted

@@ -40,23 +40,28 @@ def nemo(experiments: Path, reg: Registry, *overrides: str):
 
 
 # ----------------------------------------------------------------------------- 4
-def test_04_cli_group_choice_pinned_keeps_experiment_edits(experiments: Path,
-                                                           reg: Registry) -> None:
+def test_04_cli_group_choice_pinned_keeps_experiment_edits(
+    experiments: Path, reg: Registry
+) -> None:
     cfg = nemo(experiments, reg, "optimizer=fusedadamw")
     opt = cfg.optimizer
     assert opt.optim_type == "fusedadam" and opt.master_weights and opt.capturable
     assert "fused" not in opt  # no stale key from the experiment's adamw
-    assert opt.lr == 2 ** -14.5 and opt.weight_decay == 0.001 and opt.betas == [0.9, 0.999]
+    assert opt.lr == 2**-14.5 and opt.weight_decay == 0.001 and opt.betas == [0.9, 0.999]
     assert choices(cfg)["optimizer"] == "fusedadamw"
 
 
 # ----------------------------------------------------------------------------- 5
-@pytest.mark.parametrize("overrides", [
-    pytest.param(["optimizer.lr=7e-4", "optimizer=fusedadamw"], id="value-before-group"),
-    pytest.param(["optimizer=fusedadamw", "optimizer.lr=7e-4"], id="value-after-group"),
-])
-def test_05_cli_values_apply_after_experiment(experiments: Path, reg: Registry,
-                                              overrides: list[str]) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param(["optimizer.lr=7e-4", "optimizer=fusedadamw"], id="value-before-group"),
+        pytest.param(["optimizer=fusedadamw", "optimizer.lr=7e-4"], id="value-after-group"),
+    ],
+)
+def test_05_cli_values_apply_after_experiment(
+    experiments: Path, reg: Registry, overrides: list[str]
+) -> None:
     assert nemo(experiments, reg, *overrides).optimizer.lr == 7e-4
 
 
@@ -78,8 +83,9 @@ def test_06_pinned_group_held_through_load_rel(experiments: Path, reg: Registry)
 
 def test_06_pinned_group_never_selected_is_selected_after(tmp_path: Path, reg: Registry) -> None:
     exp = tmp_path / "bare.py"
-    exp.write_text("from tests.fixtures.lazycfg.toy import Config\n"
-                   "def make_config():\n    return Config()\n")
+    exp.write_text(
+        "from tests.fixtures.lazycfg.toy import Config\ndef make_config():\n    return Config()\n"
+    )
     cfg = load(exp, ["optimizer=adamw"], registry=reg)
     assert cfg.optimizer.optim_type == "adamw" and choices(cfg) == {"optimizer": "adamw"}
 
@@ -118,8 +124,13 @@ def test_09_typo_on_node_parameter_suggests(experiments: Path, reg: Registry) ->
 # ----------------------------------------------------------------------------- 10
 def test_10_deletion(experiments: Path, reg: Registry) -> None:
     cfg = nemo(experiments, reg, "~trainer.callbacks.wandb")
-    assert list(cfg.trainer.callbacks) == ["grad_clip", "iter_speed", "heart_beat", "wandb_10x",
-                                           "low_prec"]
+    assert list(cfg.trainer.callbacks) == [
+        "grad_clip",
+        "iter_speed",
+        "heart_beat",
+        "wandb_10x",
+        "low_prec",
+    ]
     # DIFFERENCE: ~data_train sets the Optional package to None (Cosmos keeps the
     # experiment-provided keys of the removed option).
     assert nemo(experiments, reg, "~data_train").dataloader_train is None
@@ -143,8 +154,13 @@ def test_10_deletion(experiments: Path, reg: Registry) -> None:
 
 # ----------------------------------------------------------------------------- 11
 def test_11_dict_merge_list_replace(experiments: Path, reg: Registry) -> None:
-    cfg = nemo(experiments, reg, "model.config.conditional_frames_probs={0:0.5,1:0.5}",
-               "scheduler.f_max=[0.3]", "optimizer.betas=[0.8,0.9]")
+    cfg = nemo(
+        experiments,
+        reg,
+        "model.config.conditional_frames_probs={0:0.5,1:0.5}",
+        "scheduler.f_max=[0.3]",
+        "optimizer.betas=[0.8,0.9]",
+    )
     assert cfg.model.config.conditional_frames_probs == {0: 0.5, 1: 0.5, 2: 0.25}
     assert cfg.scheduler.f_max == [0.3] and cfg.optimizer.betas == [0.8, 0.9]
 
@@ -162,9 +178,11 @@ def test_typed_tree_differences(experiments: Path, reg: Registry) -> None:
 # ----------------------------------------------------------------------------- 20
 def test_20_freeze(experiments: Path, reg: Registry) -> None:
     cfg = freeze(nemo(experiments, reg))
-    for mutate in (lambda: setattr(cfg.job, "name", "x"),
-                   lambda: setattr(cfg, "upload_reproducible_setup", False),
-                   lambda: setattr(cfg.checkpoint, "save_iter", 1)):
+    for mutate in (
+        lambda: setattr(cfg.job, "name", "x"),
+        lambda: setattr(cfg, "upload_reproducible_setup", False),
+        lambda: setattr(cfg.checkpoint, "save_iter", 1),
+    ):
         with pytest.raises(FrozenConfigError):
             mutate()
     # DIFFERENCE: freeze is deep; Cosmos leaves model.config and model_parallel mutable.
@@ -191,7 +209,9 @@ def test_21_instantiate(experiments: Path, reg: Registry) -> None:
     loader = instantiate(cfg.dataloader_train)
     assert isinstance(loader, toy.Loader) and isinstance(loader.dataset, toy.Dataset)
     assert [type(x) for x in instantiate([L(toy.Callback)(), L(toy.WandB)()])] == [
-        toy.Callback, toy.WandB]
+        toy.Callback,
+        toy.WandB,
+    ]
     # DIFFERENCE: a node inside a plain dict IS built (Cosmos/detectron2 return it unbuilt)
     assert isinstance(instantiate({"cb": L(toy.Callback)()})["cb"], toy.Callback)
     pair = instantiate(L(toy.Pair)(a=1), 7, c=99)
@@ -209,7 +229,7 @@ def test_21_instantiate(experiments: Path, reg: Registry) -> None:
         instantiate(L(toy.add)(b=1))
     assert isinstance(info.value.__cause__, TypeError)
     optimizer = instantiate(cfg.optimizer, params=["p"])
-    assert optimizer["params"] == ["p"] and optimizer["lr"] == 2 ** -14.5
+    assert optimizer["params"] == ["p"] and optimizer["lr"] == 2**-14.5
 
 
 def test_21_partial_is_not_silently_pickled(tmp_path: Path) -> None:
@@ -241,8 +261,7 @@ def test_22_child_group_choice(experiments: Path, reg: Registry) -> None:
     assert pinned.optimizer.optim_type == "adamw" and pinned.optimizer.lr == 2e-3
 
 
-def test_apply_overrides_on_built_config_replaces_subtree(experiments: Path,
-                                                          reg: Registry) -> None:
+def test_apply_overrides_on_built_config_replaces_subtree(experiments: Path, reg: Registry) -> None:
     cfg = nemo(experiments, reg)
     apply_overrides(cfg, ["optimizer=fusedadamw"], registry=reg)
     assert cfg.optimizer.optim_type == "fusedadam" and cfg.optimizer.lr == 1e-4

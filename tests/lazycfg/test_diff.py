@@ -1,4 +1,5 @@
 """Tests for lazycfg._compare.diff: path-level differences printable as override lines."""
+
 from __future__ import annotations
 
 import copy
@@ -7,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from lazycfg import L, ConfigDict, apply_overrides, configclass, diff
+from lazycfg import ConfigDict, L, apply_overrides, configclass, diff
 from lazycfg._compare import format_value
 from lazycfg._grammar import parse_value
 from lazycfg._node import set_choices
@@ -27,9 +28,15 @@ class Root:
 
 
 def _base() -> Root:
-    return Root(model=L("pkg.Model")(
-        net=L("pkg.Net")(dim=3, act="gelu"), probs={0: 0.5, 1: 0.5}, betas=(0.9, 0.99),
-        blocks=[{"w": 1}, {"w": 2}], names=["a", "b"]))
+    return Root(
+        model=L("pkg.Model")(
+            net=L("pkg.Net")(dim=3, act="gelu"),
+            probs={0: 0.5, 1: 0.5},
+            betas=(0.9, 0.99),
+            blocks=[{"w": 1}, {"w": 2}],
+            names=["a", "b"],
+        )
+    )
 
 
 def _set_name(c):
@@ -73,7 +80,7 @@ def _dict_value(c):
 
 
 def _nested_str_quotes(c):
-    c.job.name = "it's \"quoted\"\nnewline"
+    c.job.name = 'it\'s "quoted"\nnewline'
 
 
 EDITS = [
@@ -118,7 +125,10 @@ def test_entry_kinds_and_order():
     b = ConfigDict(x=1, z={"k": 2}, w=3)
     entries = diff(a, b)
     assert [(e.kind, e.path) for e in entries] == [
-        ("removed", "y"), ("changed", "z.k"), ("added", "w")]
+        ("removed", "y"),
+        ("changed", "z.k"),
+        ("added", "w"),
+    ]
     assert (entries[1].old, entries[1].new) == (1, 2)
 
 
@@ -137,8 +147,28 @@ def test_inexpressible_change_is_flagged():
     assert not entry.expressible and "pkg.Thing" in str(entry)
 
 
-VALUES = [1, -2.5, 1e-3, float("inf"), True, None, "plain", "1", "true", "null", "", " pad ",
-          "a,b", "${x.y}", "it's", [1, "x y"], (1,), (), {"k": [1, 2]}, {0: "a", "0": "b"}]
+VALUES = [
+    1,
+    -2.5,
+    1e-3,
+    float("inf"),
+    True,
+    None,
+    "plain",
+    "1",
+    "true",
+    "null",
+    "",
+    " pad ",
+    "a,b",
+    "${x.y}",
+    "it's",
+    [1, "x y"],
+    (1,),
+    (),
+    {"k": [1, 2]},
+    {0: "a", "0": "b"},
+]
 
 
 @pytest.mark.parametrize("value", VALUES, ids=[repr(v) for v in VALUES])

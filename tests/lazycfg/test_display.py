@@ -1,4 +1,5 @@
 """Tests for lazycfg._display: tree rendering for terminals and notebooks."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,8 +29,11 @@ class Root:
 
 def _cfg() -> Root:
     shared = L(f"{__name__}.Net")(dim=3)
-    cfg = Root(model=L("pkg.Model")(net=shared, ema=shared, params=PLACEHOLDER,
-                                    betas=(0.9, 0.99), _recursive_=False))
+    cfg = Root(
+        model=L("pkg.Model")(
+            net=shared, ema=shared, params=PLACEHOLDER, betas=(0.9, 0.99), _recursive_=False
+        )
+    )
     cfg.job.name = "edited"
     return cfg
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import pytest
@@ -32,34 +33,43 @@ class WithDict:
 
 def frozen_tree() -> ConfigDict:
     shared = L(Net)(num_blocks=1)
-    return freeze(ConfigDict(
-        a=shared, b=dict(c=[1, dict(d=2)], shared=shared), t=(L(Net)(), [3]),
-        s=Slotted(), w=WithDict()))
+    return freeze(
+        ConfigDict(
+            a=shared,
+            b=dict(c=[1, dict(d=2)], shared=shared),
+            t=(L(Net)(), [3]),
+            s=Slotted(),
+            w=WithDict(),
+        )
+    )
 
 
-@pytest.mark.parametrize("mutate,path", [
-    pytest.param(lambda c: setattr(c.a, "num_blocks", 2), "a.num_blocks", id="node-setattr"),
-    pytest.param(lambda c: c.a.__setitem__("x", 2), "a.x", id="node-setitem"),
-    pytest.param(lambda c: delattr(c.a, "num_blocks"), "a.num_blocks", id="node-delattr"),
-    pytest.param(lambda c: setattr(c.a, "_target_", "x.Y"), "a._target_", id="node-target"),
-    pytest.param(lambda c: c.b.__setitem__("new", 1), "b.new", id="mapping-add"),
-    pytest.param(lambda c: setattr(c, "z", 1), "z", id="root-attr"),
-    pytest.param(lambda c: c.b.__delitem__("c"), "b.c", id="mapping-del"),
-    pytest.param(lambda c: c.b.update(x=1), "b.x", id="mapping-update"),
-    pytest.param(lambda c: c.b.pop("c"), "b.*", id="mapping-pop"),
-    pytest.param(lambda c: c.b.clear(), "b.*", id="mapping-clear"),
-    pytest.param(lambda c: c.b.c.append(3), "b.c.*", id="list-append"),
-    pytest.param(lambda c: c.b.c.__setitem__(0, 3), "b.c.0", id="list-setitem"),
-    pytest.param(lambda c: c.b.c.__delitem__(0), "b.c.0", id="list-delitem"),
-    pytest.param(lambda c: c.b.c.extend([1]), "b.c.*", id="list-extend"),
-    pytest.param(lambda c: c.b.c.sort(), "b.c.*", id="list-sort"),
-    pytest.param(lambda c: c.b.c[1].__setitem__("d", 3), "b.c.1.d", id="dict-in-list"),
-    pytest.param(lambda c: setattr(c.t[0], "x", 1), "t.0.x", id="node-in-tuple"),
-    pytest.param(lambda c: c.t[1].append(1), "t.1.*", id="list-in-tuple"),
-    pytest.param(lambda c: setattr(c.w, "x", 2), "w.x", id="plain-attrs-dict"),
-    pytest.param(lambda c: setattr(c.s, "x", 2), "s.x", id="plain-attrs-slotted"),
-    pytest.param(lambda c: delattr(c.s, "x"), "s.x", id="plain-attrs-slotted-del"),
-])
+@pytest.mark.parametrize(
+    "mutate,path",
+    [
+        pytest.param(lambda c: setattr(c.a, "num_blocks", 2), "a.num_blocks", id="node-setattr"),
+        pytest.param(lambda c: c.a.__setitem__("x", 2), "a.x", id="node-setitem"),
+        pytest.param(lambda c: delattr(c.a, "num_blocks"), "a.num_blocks", id="node-delattr"),
+        pytest.param(lambda c: setattr(c.a, "_target_", "x.Y"), "a._target_", id="node-target"),
+        pytest.param(lambda c: c.b.__setitem__("new", 1), "b.new", id="mapping-add"),
+        pytest.param(lambda c: setattr(c, "z", 1), "z", id="root-attr"),
+        pytest.param(lambda c: c.b.__delitem__("c"), "b.c", id="mapping-del"),
+        pytest.param(lambda c: c.b.update(x=1), "b.x", id="mapping-update"),
+        pytest.param(lambda c: c.b.pop("c"), "b.*", id="mapping-pop"),
+        pytest.param(lambda c: c.b.clear(), "b.*", id="mapping-clear"),
+        pytest.param(lambda c: c.b.c.append(3), "b.c.*", id="list-append"),
+        pytest.param(lambda c: c.b.c.__setitem__(0, 3), "b.c.0", id="list-setitem"),
+        pytest.param(lambda c: c.b.c.__delitem__(0), "b.c.0", id="list-delitem"),
+        pytest.param(lambda c: c.b.c.extend([1]), "b.c.*", id="list-extend"),
+        pytest.param(lambda c: c.b.c.sort(), "b.c.*", id="list-sort"),
+        pytest.param(lambda c: c.b.c[1].__setitem__("d", 3), "b.c.1.d", id="dict-in-list"),
+        pytest.param(lambda c: setattr(c.t[0], "x", 1), "t.0.x", id="node-in-tuple"),
+        pytest.param(lambda c: c.t[1].append(1), "t.1.*", id="list-in-tuple"),
+        pytest.param(lambda c: setattr(c.w, "x", 2), "w.x", id="plain-attrs-dict"),
+        pytest.param(lambda c: setattr(c.s, "x", 2), "s.x", id="plain-attrs-slotted"),
+        pytest.param(lambda c: delattr(c.s, "x"), "s.x", id="plain-attrs-slotted-del"),
+    ],
+)
 def test_frozen_everywhere(mutate: Callable[[Any], Any], path: str) -> None:
     cfg = frozen_tree()
     with pytest.raises(FrozenConfigError) as info:
@@ -90,14 +100,13 @@ def test_lists_become_configlists_and_sharing_kept() -> None:
 
 def test_configclass_frozen_paths() -> None:
     cfg = freeze(make_config())
-    for mutate, path in [(lambda: setattr(cfg.job, "name", "x"), "job.name"),
-                         (lambda: setattr(cfg, "upload_reproducible_setup", True),
-                          "upload_reproducible_setup"),
-                         (lambda: setattr(cfg.model.config, "fsdp_shard_size", 1),
-                          "model.config.fsdp_shard_size"),
-                         (lambda: setattr(cfg.optimizer, "new_key", 1), "optimizer.new_key"),
-                         (lambda: cfg.trainer.callbacks.pop("grad_clip"),
-                          "trainer.callbacks.*")]:
+    for mutate, path in [
+        (lambda: setattr(cfg.job, "name", "x"), "job.name"),
+        (lambda: setattr(cfg, "upload_reproducible_setup", True), "upload_reproducible_setup"),
+        (lambda: setattr(cfg.model.config, "fsdp_shard_size", 1), "model.config.fsdp_shard_size"),
+        (lambda: setattr(cfg.optimizer, "new_key", 1), "optimizer.new_key"),
+        (lambda: cfg.trainer.callbacks.pop("grad_clip"), "trainer.callbacks.*"),
+    ]:
         with pytest.raises(FrozenConfigError) as info:
             mutate()
         assert info.value.path == path

@@ -6,6 +6,7 @@ run::
 
     LAZYCFG_FUZZ_CASES=20000 LAZYCFG_FUZZ_SEED=7 python -m pytest tests/lazycfg/test_fuzz.py -q
 """
+
 from __future__ import annotations
 
 import os
@@ -21,17 +22,96 @@ CASES = int(os.environ.get("LAZYCFG_FUZZ_CASES", "400"))
 SEED = int(os.environ.get("LAZYCFG_FUZZ_SEED", "13"))
 
 # pieces of the grammar (keys of the toy config, operators, brackets, quotes, literals)
-KEYS = ["optimizer", "lr", "model", "config", "net", "num_blocks", "trainer", "callbacks",
-        "grad_clip", "every_n", "conditional_frames_probs", "job", "name", "*", "?", "0", "-1",
-        "_args_", "_target_", "scheduler", "f_max", "x"]
-TOKENS = [".", "[", "]", "'", '"', "=", "+", "++", "~", "+=", "{", "}", "(", ")", ",", ":", " ",
-          "${", "}", "\\", "1", "-2", "0.5", "1e3", "nan", "inf", "true", "null", "None", "L(",
-          ")(", "adamw", "fusedadamw", "[1, 2]", "{0: 0.5}", "(1,)", "'q'", "a b", "*", "True",
-          "[[", "{{", "${trainer.max_iter}", "${oc.env:X,1}"]
+KEYS = [
+    "optimizer",
+    "lr",
+    "model",
+    "config",
+    "net",
+    "num_blocks",
+    "trainer",
+    "callbacks",
+    "grad_clip",
+    "every_n",
+    "conditional_frames_probs",
+    "job",
+    "name",
+    "*",
+    "?",
+    "0",
+    "-1",
+    "_args_",
+    "_target_",
+    "scheduler",
+    "f_max",
+    "x",
+]
+TOKENS = [
+    ".",
+    "[",
+    "]",
+    "'",
+    '"',
+    "=",
+    "+",
+    "++",
+    "~",
+    "+=",
+    "{",
+    "}",
+    "(",
+    ")",
+    ",",
+    ":",
+    " ",
+    "${",
+    "}",
+    "\\",
+    "1",
+    "-2",
+    "0.5",
+    "1e3",
+    "nan",
+    "inf",
+    "true",
+    "null",
+    "None",
+    "L(",
+    ")(",
+    "adamw",
+    "fusedadamw",
+    "[1, 2]",
+    "{0: 0.5}",
+    "(1,)",
+    "'q'",
+    "a b",
+    "*",
+    "True",
+    "[[",
+    "{{",
+    "${trainer.max_iter}",
+    "${oc.env:X,1}",
+]
 
 
-VALUES = ["1", "0.5", "true", "null", "abc", "[1, 2]", "{0: 0.25}", "(1, 2)", "'s'", "nan",
-          "${trainer.max_iter}", "adamw", "-3", "1e-4", "[]", "{}"]
+VALUES = [
+    "1",
+    "0.5",
+    "true",
+    "null",
+    "abc",
+    "[1, 2]",
+    "{0: 0.25}",
+    "(1, 2)",
+    "'s'",
+    "nan",
+    "${trainer.max_iter}",
+    "adamw",
+    "-3",
+    "1e-4",
+    "[]",
+    "{}",
+]
 
 
 def _override(rng: random.Random, paths: list[str]) -> str:
@@ -69,10 +149,42 @@ def test_fuzz_overrides() -> None:
     assert outcomes["ok"] and outcomes["error"]  # the generator reaches both outcomes
 
 
-MUTATIONS = ["__tuple__", "_class_", "_target_", "_args_", "__object__", "__mapping__",
-             "__partial__", "__placeholder__", "&a", "*a", "!!int", "!!float", "!!str", "[", "]",
-             "{", "}", ":", "- ", "5", "true", "null", ".nan", "history", "sites", "choices",
-             "config", "'", '"', "\n", "  ", "\t", "\\x", "\xff"]
+MUTATIONS = [
+    "__tuple__",
+    "_class_",
+    "_target_",
+    "_args_",
+    "__object__",
+    "__mapping__",
+    "__partial__",
+    "__placeholder__",
+    "&a",
+    "*a",
+    "!!int",
+    "!!float",
+    "!!str",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    "- ",
+    "5",
+    "true",
+    "null",
+    ".nan",
+    "history",
+    "sites",
+    "choices",
+    "config",
+    "'",
+    '"',
+    "\n",
+    "  ",
+    "\t",
+    "\\x",
+    "\xff",
+]
 
 
 def _mutate(rng: random.Random, text: str) -> str:
@@ -82,14 +194,14 @@ def _mutate(rng: random.Random, text: str) -> str:
         if roll < 0.4:  # insert a token
             text = text[:i] + rng.choice(MUTATIONS) + text[i:]
         elif roll < 0.7:  # delete a span
-            text = text[:i] + text[i + rng.randint(1, 20):]
+            text = text[:i] + text[i + rng.randint(1, 20) :]
         elif roll < 0.85:  # replace a word by a token
             j = text.find(" ", i)
             text = text[:i] + rng.choice(MUTATIONS) + (text[j:] if j >= 0 else "")
         else:  # drop or duplicate a line
             lines = text.splitlines(keepends=True)
             k = rng.randrange(len(lines))
-            lines[k:k + 1] = [] if rng.random() < 0.5 else [lines[k], lines[k]]
+            lines[k : k + 1] = [] if rng.random() < 0.5 else [lines[k], lines[k]]
             text = "".join(lines)
     return text
 

@@ -60,10 +60,10 @@ VALID = [
     # --- interpolation kept verbatim
     pytest.param("a=${b.c}", ov("set", ("a",), "${b.c}"), id="interp"),
     pytest.param("a=${now:%Y-%m-%d}", ov("set", ("a",), "${now:%Y-%m-%d}"), id="interp-now"),
-    pytest.param("a=foo_${job.group}", ov("set", ("a",), "foo_${job.group}"),
-                 id="interp-embedded"),
-    pytest.param("a=${oc.env:HOME,/tmp}", ov("set", ("a",), "${oc.env:HOME,/tmp}"),
-                 id="interp-env-default"),
+    pytest.param("a=foo_${job.group}", ov("set", ("a",), "foo_${job.group}"), id="interp-embedded"),
+    pytest.param(
+        "a=${oc.env:HOME,/tmp}", ov("set", ("a",), "${oc.env:HOME,/tmp}"), id="interp-env-default"
+    ),
     pytest.param("a=[${x}, 2]", ov("set", ("a",), ["${x}", 2]), id="interp-in-list"),
     # --- lists, tuples, dicts
     pytest.param("a=[]", ov("set", ("a",), []), id="empty-list"),
@@ -73,8 +73,9 @@ VALID = [
     pytest.param("a=[a b, c]", ov("set", ("a",), ["a b", "c"]), id="list-word-with-space"),
     pytest.param("a=['x,y', z]", ov("set", ("a",), ["x,y", "z"]), id="list-quoted-comma"),
     pytest.param("a=[1, [2, [3]]]", ov("set", ("a",), [1, [2, [3]]]), id="nested-list"),
-    pytest.param("a=[true, null, 1.5]", ov("set", ("a",), [True, None, 1.5]),
-                 id="list-mixed-scalars"),
+    pytest.param(
+        "a=[true, null, 1.5]", ov("set", ("a",), [True, None, 1.5]), id="list-mixed-scalars"
+    ),
     pytest.param("a=()", ov("set", ("a",), ()), id="empty-tuple"),
     pytest.param("a=(1, 2)", ov("set", ("a",), (1, 2)), id="tuple"),
     pytest.param("a=(1,)", ov("set", ("a",), (1,)), id="one-tuple"),
@@ -83,10 +84,8 @@ VALID = [
     pytest.param("a={'a': 1}", ov("set", ("a",), {"a": 1}), id="python-dict"),
     pytest.param("a={k: v}", ov("set", ("a",), {"k": "v"}), id="dict-bare-words"),
     pytest.param("a={0: 0.5, 1: 0.25}", ov("set", ("a",), {0: 0.5, 1: 0.25}), id="dict-int-keys"),
-    pytest.param("a={a: {b: [1, 2]}}", ov("set", ("a",), {"a": {"b": [1, 2]}}),
-                 id="nested-dict"),
-    pytest.param("a=[{a: 1}, {b: 2}]", ov("set", ("a",), [{"a": 1}, {"b": 2}]),
-                 id="list-of-dicts"),
+    pytest.param("a={a: {b: [1, 2]}}", ov("set", ("a",), {"a": {"b": [1, 2]}}), id="nested-dict"),
+    pytest.param("a=[{a: 1}, {b: 2}]", ov("set", ("a",), [{"a": 1}, {"b": 2}]), id="list-of-dicts"),
     pytest.param("a={x: (1, 2)}", ov("set", ("a",), {"x": (1, 2)}), id="dict-of-tuple"),
     pytest.param("a={a: 1,}", ov("set", ("a",), {"a": 1}), id="dict-trailing-comma"),
     pytest.param("a=[ 1 , 2 ]", ov("set", ("a",), [1, 2]), id="list-spaces"),
@@ -115,8 +114,9 @@ VALID = [
     pytest.param("a+=x", ov("append", ("a",), "x"), id="append-string"),
     # --- group choices parse like any set
     pytest.param("optimizer=adamw", ov("set", ("optimizer",), "adamw"), id="group-choice"),
-    pytest.param("callbacks=[basic,wandb]", ov("set", ("callbacks",), ["basic", "wandb"]),
-                 id="multi-choice"),
+    pytest.param(
+        "callbacks=[basic,wandb]", ov("set", ("callbacks",), ["basic", "wandb"]), id="multi-choice"
+    ),
     pytest.param("net=cosmos_v1_7B", ov("set", ("net",), "cosmos_v1_7B"), id="option-name"),
 ]
 
@@ -124,8 +124,7 @@ VALID = [
 @pytest.mark.parametrize("text,expected", VALID)
 def test_valid(text: str, expected: Override) -> None:
     got = parse_override(text)
-    assert (got.kind, got.keys, got.has_value) == (expected.kind, expected.keys,
-                                                   expected.has_value)
+    assert (got.kind, got.keys, got.has_value) == (expected.kind, expected.keys, expected.has_value)
     if isinstance(expected.value, float) and math.isnan(expected.value):
         assert math.isnan(got.value)
     else:
@@ -189,12 +188,15 @@ def test_non_string_override() -> None:
         parse_override(3)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("text,keys", [
-    pytest.param("a", ["a"], id="one"),
-    pytest.param("a.b.0", ["a", "b", 0], id="digits-int"),
-    pytest.param("a[2].b", ["a", 2, "b"], id="bracket"),
-    pytest.param("a['x.y']", ["a", "x.y"], id="quoted"),
-])
+@pytest.mark.parametrize(
+    "text,keys",
+    [
+        pytest.param("a", ["a"], id="one"),
+        pytest.param("a.b.0", ["a", "b", 0], id="digits-int"),
+        pytest.param("a[2].b", ["a", 2, "b"], id="bracket"),
+        pytest.param("a['x.y']", ["a", "x.y"], id="quoted"),
+    ],
+)
 def test_parse_key_path(text: str, keys: list) -> None:
     assert parse_key_path(text) == keys
 

@@ -11,27 +11,67 @@ HEAVY = ("torch", "numpy", "hydra", "omegaconf", "yaml", "attrs", "attr")
 
 
 def test_import_pulls_in_no_heavy_module() -> None:
-    code = ("import sys, lazycfg\n"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=True)
+    code = f"import sys, lazycfg\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "", f"imported at `import lazycfg`: {out.stdout.strip()}"
 
 
 def test_public_names() -> None:
     import lazycfg
 
-    for name in ("LazyCall", "L", "instantiate", "load", "load_rel", "apply_overrides",
-                 "Registry", "register", "select", "default_registry", "freeze", "is_frozen",
-                 "unfreeze", "choices", "PLACEHOLDER", "save", "to_py", "resolve", "explain",
-                 "diff", "check", "ConfigError", "OverrideError", "InstantiationError",
-                 "FrozenConfigError", "SerializationError", "ConfigTypeError", "configclass",
-                 "lazy_imports"):
+    for name in (
+        "LazyCall",
+        "L",
+        "instantiate",
+        "load",
+        "load_rel",
+        "apply_overrides",
+        "Registry",
+        "register",
+        "select",
+        "default_registry",
+        "freeze",
+        "is_frozen",
+        "unfreeze",
+        "choices",
+        "PLACEHOLDER",
+        "save",
+        "to_py",
+        "resolve",
+        "explain",
+        "diff",
+        "check",
+        "ConfigError",
+        "OverrideError",
+        "InstantiationError",
+        "FrozenConfigError",
+        "SerializationError",
+        "ConfigTypeError",
+        "configclass",
+        "lazy_imports",
+    ):
         assert hasattr(lazycfg, name), name
     assert set(lazycfg.__all__) <= set(dir(lazycfg))
-    for err in ("OverrideError", "InstantiationError", "FrozenConfigError", "SerializationError",
-                "ConfigTypeError", "RegistryError", "ResolveError", "ConfigFileNotFoundError",
-                "ConfigKeyError", "ConfigImportError", "CheckError"):
+    for err in (
+        "OverrideError",
+        "InstantiationError",
+        "FrozenConfigError",
+        "SerializationError",
+        "ConfigTypeError",
+        "RegistryError",
+        "ResolveError",
+        "ConfigFileNotFoundError",
+        "ConfigKeyError",
+        "ConfigImportError",
+        "CheckError",
+    ):
         assert issubclass(getattr(lazycfg, err), lazycfg.ConfigError)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -84,8 +85,12 @@ def test_string_target_located(roundtrip: RT) -> None:
 
 
 def test_lazyref_target_and_values_resolved(roundtrip: RT) -> None:
-    cfg = roundtrip(L(echo)(cls=LazyRef("tests.fixtures.lazycfg.toy.Net"),
-                            net=L(LazyRef("tests.fixtures.lazycfg.toy.Net"))(num_blocks=1)))
+    cfg = roundtrip(
+        L(echo)(
+            cls=LazyRef("tests.fixtures.lazycfg.toy.Net"),
+            net=L(LazyRef("tests.fixtures.lazycfg.toy.Net"))(num_blocks=1),
+        )
+    )
     got = instantiate(cfg)
     assert got["cls"] is Net and isinstance(got["net"], Net)
 

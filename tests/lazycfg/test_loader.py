@@ -35,7 +35,7 @@ def test_make_config_defined_in_file(experiments: Path, toy_registry: Registry) 
 
 def test_config_variable_and_public_globals(experiments: Path) -> None:
     cfg = load(experiments / "sub" / "child.py")
-    assert cfg == {"lr": 2 ** -14.5, "sibling_value": 42} and isinstance(cfg, ConfigDict)
+    assert cfg == {"lr": 2**-14.5, "sibling_value": 42} and isinstance(cfg, ConfigDict)
     glob = load(str(experiments / "globals_only.py"))  # an imported make_config does not count
     assert set(glob) == {"net", "data"} and glob.net == L(Net)(num_blocks=3)
     assert glob.data.batch_size == 4
@@ -103,13 +103,15 @@ def test_load_rel_errors_and_outside_load(experiments: Path, tmp_path: Path) -> 
     with pytest.raises(ConfigFileNotFoundError, match="relative to"):
         load_rel("definitely_missing.py")
     (tmp_path / "rel.py").write_text(
-        "from lazycfg import load_rel\nconfig = load_rel('../lazycfg_missing_dir/x.py')\n")
+        "from lazycfg import load_rel\nconfig = load_rel('../lazycfg_missing_dir/x.py')\n"
+    )
     with pytest.raises(ConfigFileNotFoundError):
         load(tmp_path / "rel.py")
     sibling = tmp_path / "parent.py"
     sibling.write_text("config = dict(a=1)\n")
     (tmp_path / "child.py").write_text(
-        "from lazycfg import load_rel\nconfig = load_rel('parent.py')\nconfig.b = 2\n")
+        "from lazycfg import load_rel\nconfig = load_rel('parent.py')\nconfig.b = 2\n"
+    )
     assert load(tmp_path / "child.py") == {"a": 1, "b": 2}
 
 
@@ -131,8 +133,9 @@ def test_root_key_string_override_is_a_key_set(tmp_path: Path) -> None:
         load(f, ["nmae=bee"], registry=Registry())
 
 
-def test_yaml_dispatch_with_overrides(tmp_path: Path, experiments: Path,
-                                      toy_registry: Registry) -> None:
+def test_yaml_dispatch_with_overrides(
+    tmp_path: Path, experiments: Path, toy_registry: Registry
+) -> None:
     cfg = load(experiments / "nemo.py", registry=toy_registry)
     path = tmp_path / "config.yaml"
     lazycfg.save(cfg, path)
@@ -151,9 +154,11 @@ def test_lazy_imports_import_nothing(experiments: Path) -> None:
         "assert cfg.act == 'tests.fixtures.lazycfg.heavy.activation'\n"
         "lazycfg.apply_overrides(cfg, ['net.width=3', 'net.anything=1'])\n"
         "assert 'tests.fixtures.lazycfg.heavy' not in sys.modules, 'override imported'\n"
-        "lazycfg.instantiate(cfg.net)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+        "lazycfg.instantiate(cfg.net)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     # instantiate fails on the unknown 'anything' kwarg only after importing: accepted before
     assert "imported" not in out.stderr, out.stderr
     assert "InstantiationError" in out.stderr and "anything" in out.stderr
@@ -174,8 +179,9 @@ def test_lazy_imports_restores_import() -> None:
 
     original = builtins.__import__
     with lazycfg.lazy_imports():
-        import tests.fixtures.lazycfg.nothing_here as ref  # noqa: F401 - never imported
         from os.path import join as j
+
+        import tests.fixtures.lazycfg.nothing_here as ref  # noqa: F401 - never imported
     assert builtins.__import__ is original
     assert isinstance(ref, lazycfg.LazyRef) and str(ref) == "tests.fixtures.lazycfg.nothing_here"
     assert j == "os.path.join"
@@ -186,12 +192,14 @@ def test_load_rel_outside_load_and_yaml(tmp_path: Path) -> None:
     assert cfg.sibling_value == 42
     lazycfg.save(ConfigDict(a=1), tmp_path / "saved.yaml")
     (tmp_path / "use_yaml.py").write_text(
-        "from lazycfg import load_rel\nconfig = load_rel('saved.yaml')\nconfig.b = 2\n")
+        "from lazycfg import load_rel\nconfig = load_rel('saved.yaml')\nconfig.b = 2\n"
+    )
     assert load(tmp_path / "use_yaml.py") == {"a": 1, "b": 2}
 
 
-def test_lazy_imports_relative_in_package_module(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lazy_imports_relative_in_package_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pkg = tmp_path / "lzpkg_rel"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
@@ -199,7 +207,8 @@ def test_lazy_imports_relative_in_package_module(tmp_path: Path,
         "from lazycfg import L, lazy_imports\n"
         "with lazy_imports():\n"
         "    from .models import Big\n"
-        "node = L(Big)(x=1)\n")
+        "node = L(Big)(x=1)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import importlib
 
@@ -208,7 +217,7 @@ def test_lazy_imports_relative_in_package_module(tmp_path: Path,
     assert "lzpkg_rel.models" not in sys.modules
 
 
-_DICT_SITES = '''\
+_DICT_SITES = """\
 from lazycfg import L
 
 opts = dict(lr=1, inner=dict(a=2))
@@ -226,18 +235,22 @@ def make_config():
                 isinstance(opts, Bag), type(Bag()) is Bag, str(dict[str, int]),
                 sorted(dict.fromkeys("ab", 0))],
     )
-'''
+"""
 
 
 def test_dicts_written_with_dict_remember_their_line(tmp_path: Path) -> None:
     exp = tmp_path / "dict_sites.py"
     exp.write_text(_DICT_SITES)
     cfg = load(exp)
-    sources = {p: str(lazycfg.explain(cfg, p)[0]) for p in
-               ("opts.lr", "opts.inner.a", "made.x", "plain.q")}
-    assert sources == {"opts.lr": f"1  <- {exp}:3", "opts.inner.a": f"2  <- {exp}:3",
-                       "made.x": f"4  <- {exp}:13",
-                       "plain.q": f"3  <- {exp}:12"}  # a {...} display: where it was placed
+    sources = {
+        p: str(lazycfg.explain(cfg, p)[0]) for p in ("opts.lr", "opts.inner.a", "made.x", "plain.q")
+    }
+    assert sources == {
+        "opts.lr": f"1  <- {exp}:3",
+        "opts.inner.a": f"2  <- {exp}:3",
+        "made.x": f"4  <- {exp}:13",
+        "plain.q": f"3  <- {exp}:12",
+    }  # a {...} display: where it was placed
     # `dict` in a config file still behaves as the builtin for type checks and generics
     assert list(cfg.checks) == [True, True, True, False, True, "dict[str, int]", ["a", "b"]]
     assert type(cfg.bag).__name__ == "Bag" and cfg.bag["k"] == 5
@@ -249,18 +262,38 @@ def test_dicts_written_with_dict_remember_their_line(tmp_path: Path) -> None:
 _HELPER = "def helper():\n    return {}['nokey']\n"
 
 
-@pytest.mark.parametrize(("body", "error", "line", "text"), [
-    pytest.param("x = 1 / 0\n", ConfigError, 1, "ZeroDivisionError: division by zero",
-                 id="module-body"),
-    pytest.param(_HELPER + "def make_config():\n    helper()\n", ConfigError, 2,
-                 "(in helper): KeyError: 'nokey'", id="inside-make_config"),
-    pytest.param("import no_such_module_xyz\n", ConfigImportError, 1,
-                 "No module named 'no_such_module_xyz'", id="import"),
-    pytest.param("from lazycfg import L\n\ndef make_config():\n    return L(print)(_args_=1)\n",
-                 ConfigError, 4, "_target_ and _args_ are set by", id="lazycfg-error-keeps-type"),
-])
+@pytest.mark.parametrize(
+    ("body", "error", "line", "text"),
+    [
+        pytest.param(
+            "x = 1 / 0\n", ConfigError, 1, "ZeroDivisionError: division by zero", id="module-body"
+        ),
+        pytest.param(
+            _HELPER + "def make_config():\n    helper()\n",
+            ConfigError,
+            2,
+            "(in helper): KeyError: 'nokey'",
+            id="inside-make_config",
+        ),
+        pytest.param(
+            "import no_such_module_xyz\n",
+            ConfigImportError,
+            1,
+            "No module named 'no_such_module_xyz'",
+            id="import",
+        ),
+        pytest.param(
+            "from lazycfg import L\n\ndef make_config():\n    return L(print)(_args_=1)\n",
+            ConfigError,
+            4,
+            "_target_ and _args_ are set by",
+            id="lazycfg-error-keeps-type",
+        ),
+    ],
+)
 def test_failure_while_running_a_config_file_names_its_line(
-        tmp_path: Path, body: str, error: type, line: int, text: str) -> None:
+    tmp_path: Path, body: str, error: type, line: int, text: str
+) -> None:
     exp = tmp_path / "broken.py"
     exp.write_text(body)
     with pytest.raises(error) as info:
@@ -284,14 +317,19 @@ def test_failure_in_a_parent_file_is_located_once(tmp_path: Path) -> None:
 
 def test_typo_in_experiment_names_the_line_and_suggests(tmp_path: Path) -> None:
     exp = tmp_path / "typo.py"
-    exp.write_text("from tests.fixtures.lazycfg.toy import Config\n\n"
-                   "def make_config():\n    cfg = Config()\n    cfg.jobb = 1\n    return cfg\n")
-    with pytest.raises(lazycfg.ConfigKeyError, match=r"typo.py:5 \(in make_config\): .*jobb.*"
-                       r"Did you mean 'job'"):
+    exp.write_text(
+        "from tests.fixtures.lazycfg.toy import Config\n\n"
+        "def make_config():\n    cfg = Config()\n    cfg.jobb = 1\n    return cfg\n"
+    )
+    with pytest.raises(
+        lazycfg.ConfigKeyError,
+        match=r"typo.py:5 \(in make_config\): .*jobb.*"
+        r"Did you mean 'job'",
+    ):
         load(exp)
 
 
-_PINNED_EDIT = '''\
+_PINNED_EDIT = """\
 from lazycfg import ConfigDict, select
 
 
@@ -300,17 +338,29 @@ def make_config():
     select(cfg, "cb", "a")
     cfg.cb.x += 1
     return cfg
-'''
+"""
 
 
-@pytest.mark.parametrize(("choice", "start", "text"), [
-    pytest.param("cb=zzz", "override 'cb=zzz': unknown option 'zzz'", "Valid options: a, b",
-                 id="bad-choice-is-the-override's-fault"),
-    pytest.param("cb=b", "{exp}:7 (in make_config): ", "(with the command-line choice cb=b)",
-                 id="edit-the-pinned-option-lacks"),
-])
+@pytest.mark.parametrize(
+    ("choice", "start", "text"),
+    [
+        pytest.param(
+            "cb=zzz",
+            "override 'cb=zzz': unknown option 'zzz'",
+            "Valid options: a, b",
+            id="bad-choice-is-the-override's-fault",
+        ),
+        pytest.param(
+            "cb=b",
+            "{exp}:7 (in make_config): ",
+            "(with the command-line choice cb=b)",
+            id="edit-the-pinned-option-lacks",
+        ),
+    ],
+)
 def test_errors_under_pinned_choices_say_who_is_at_fault(
-        tmp_path: Path, choice: str, start: str, text: str) -> None:
+    tmp_path: Path, choice: str, start: str, text: str
+) -> None:
     reg = lazycfg.default_registry()
     reg.register("cb", "a", ConfigDict(x=1))
     reg.register("cb", "b", ConfigDict(y=1))
@@ -324,17 +374,24 @@ def test_errors_under_pinned_choices_say_who_is_at_fault(
 
 
 def test_unknown_key_errors_list_what_exists(experiments: Path, toy_registry: Registry) -> None:
-    with pytest.raises(OverrideError, match=r"'trainer.callbacks.nope': no such key\. Keys: "
-                       r"\w+, "):
+    with pytest.raises(
+        OverrideError,
+        match=r"'trainer.callbacks.nope': no such key\. Keys: "
+        r"\w+, ",
+    ):
         load(experiments / "nemo.py", ["trainer.callbacks.nope.every_n=5"], registry=toy_registry)
 
 
-@pytest.mark.parametrize(("call", "text"), [
-    pytest.param(lambda: load(None), "path must be a file path", id="load-none"),
-    pytest.param(lambda: load(5), "got int 5", id="load-int"),
-    pytest.param(lambda: lazycfg.apply_overrides(ConfigDict(), None), "got NoneType",
-                 id="overrides-none"),
-])
+@pytest.mark.parametrize(
+    ("call", "text"),
+    [
+        pytest.param(lambda: load(None), "path must be a file path", id="load-none"),
+        pytest.param(lambda: load(5), "got int 5", id="load-int"),
+        pytest.param(
+            lambda: lazycfg.apply_overrides(ConfigDict(), None), "got NoneType", id="overrides-none"
+        ),
+    ],
+)
 def test_wrong_argument_types_are_config_errors(call, text: str) -> None:
     with pytest.raises(ConfigError, match=text):
         call()

@@ -19,8 +19,15 @@ from lazycfg import (
     LazyNode,
     LazyRef,
 )
-from lazycfg._node import locate, node_args, node_kwargs, resolve_target, target_name, wrap
-from lazycfg._node import get_site
+from lazycfg._node import (
+    get_site,
+    locate,
+    node_args,
+    node_kwargs,
+    resolve_target,
+    target_name,
+    wrap,
+)
 from tests.fixtures.lazycfg.toy import Callback, Net, Pair
 
 
@@ -162,15 +169,17 @@ def test_deepcopy_keeps_history_and_site() -> None:
 
 
 def test_pickle_roundtrip() -> None:
-    root = ConfigDict(net=L(Net)(num_blocks=2, sub=dict(a=[1, 2])), ph=PLACEHOLDER,
-                      ref=LazyRef("a.b"))
+    root = ConfigDict(
+        net=L(Net)(num_blocks=2, sub=dict(a=[1, 2])), ph=PLACEHOLDER, ref=LazyRef("a.b")
+    )
     back = pickle.loads(pickle.dumps(root))
     assert back == root and back.ph is PLACEHOLDER and back.net.sub.a == [1, 2]
 
 
 def test_repr() -> None:
     assert repr(L(Net)(1, a="x", _recursive_=False)) == (
-        "L(tests.fixtures.lazycfg.toy.Net)(1, a='x', _recursive_=False)")
+        "L(tests.fixtures.lazycfg.toy.Net)(1, a='x', _recursive_=False)"
+    )
     assert repr(PLACEHOLDER) == "PLACEHOLDER"
     assert repr(LazyCall(Net)) == "L(tests.fixtures.lazycfg.toy.Net)"
 
@@ -261,20 +270,28 @@ def test_configlist_behaves_like_a_list_until_frozen() -> None:
     assert lst2 == lst and isinstance(lst2, ConfigList)
     assert pickle.loads(pickle.dumps(lst)) == lst
     frozen = freeze(ConfigDict(x=lst)).x
-    for op in (lambda: frozen.insert(0, 1), lambda: frozen.reverse(), lambda: frozen.clear(),
-               lambda: frozen.remove(5), lambda: frozen.__imul__(2)):
+    for op in (
+        lambda: frozen.insert(0, 1),
+        lambda: frozen.reverse(),
+        lambda: frozen.clear(),
+        lambda: frozen.remove(5),
+        lambda: frozen.__imul__(2),
+    ):
         with pytest.raises(ConfigError, match="frozen"):
             op()
     assert pickle.loads(pickle.dumps(frozen)) == [5, 3, 1]
 
 
-@pytest.mark.parametrize(("other", "equal"), [
-    pytest.param(functools.partial(max, 3, key=abs), True, id="same-content"),
-    pytest.param(functools.partial(max, 4, key=abs), False, id="other-args"),
-    pytest.param(functools.partial(max, 3), False, id="other-keywords"),
-    pytest.param(functools.partial(min, 3, key=abs), False, id="other-func"),
-    pytest.param(max, False, id="not-a-partial"),
-])
+@pytest.mark.parametrize(
+    ("other", "equal"),
+    [
+        pytest.param(functools.partial(max, 3, key=abs), True, id="same-content"),
+        pytest.param(functools.partial(max, 4, key=abs), False, id="other-args"),
+        pytest.param(functools.partial(max, 3), False, id="other-keywords"),
+        pytest.param(functools.partial(min, 3, key=abs), False, id="other-func"),
+        pytest.param(max, False, id="not-a-partial"),
+    ],
+)
 def test_partials_in_configs_compare_by_content(other: Any, equal: bool) -> None:
     from lazycfg._node import ConfigPartial
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -26,10 +27,16 @@ RT = Callable[[Any], Any]
 def base() -> ConfigDict:
     return ConfigDict(
         net=L(Net)(num_blocks=2, sub=dict(a=1)),
-        trainer=dict(max_iter=10, lr=0.1, name="run", flag=False, betas=[0.9, 0.99],
-                     size=(1, 2), opt=None,
-                     callbacks=dict(a=L(Callback)(every_n=1), b=L(WandB)(every_n=2),
-                                    c=dict(every_n=3))),
+        trainer=dict(
+            max_iter=10,
+            lr=0.1,
+            name="run",
+            flag=False,
+            betas=[0.9, 0.99],
+            size=(1, 2),
+            opt=None,
+            callbacks=dict(a=L(Callback)(every_n=1), b=L(WandB)(every_n=2), c=dict(every_n=3)),
+        ),
         loader=L(Loader)(batch_size=1),
         blocks=[L(Net)(num_heads=1), L(Net)(num_heads=2)],
         probs={0: 0.5, 1: 0.25, 2: 0.25},
@@ -37,28 +44,35 @@ def base() -> ConfigDict:
 
 
 # ----------------------------------------------------------------------------- set
-@pytest.mark.parametrize("override,path,expected", [
-    pytest.param("trainer.max_iter=3", "trainer.max_iter", 3, id="int"),
-    pytest.param("trainer.max_iter=1e3", "trainer.max_iter", 1000, id="integral-float-to-int"),
-    pytest.param("trainer.lr=1", "trainer.lr", 1.0, id="int-to-float"),
-    pytest.param("trainer.name=123", "trainer.name", "123", id="number-to-str"),
-    pytest.param("trainer.flag=true", "trainer.flag", True, id="bool"),
-    pytest.param("trainer.betas=[0.8,0.9]", "trainer.betas", [0.8, 0.9], id="list-replaced"),
-    pytest.param("trainer.betas=(0.8,0.9)", "trainer.betas", [0.8, 0.9], id="tuple-to-list"),
-    pytest.param("trainer.size=[3,4]", "trainer.size", (3, 4), id="list-to-tuple"),
-    pytest.param("trainer.opt={a: 1}", "trainer.opt", {"a": 1}, id="none-accepts-anything"),
-    pytest.param("trainer.max_iter=${x.y}", "trainer.max_iter", "${x.y}", id="interp-accepted"),
-    pytest.param("net.num_blocks=4", "net.num_blocks", 4, id="node-kwarg"),
-    pytest.param("net.num_heads=8", "net.num_heads", 8, id="unwritten-param"),
-    pytest.param("net.sub.a=2", "net.sub.a", 2, id="mapping-in-node"),
-    pytest.param("blocks.0.num_heads=9", "blocks.0.num_heads", 9, id="dot-index"),
-    pytest.param("blocks[1].num_heads=9", "blocks.1.num_heads", 9, id="bracket-index"),
-    pytest.param("trainer.betas.0=0.5", "trainer.betas.0", 0.5, id="list-element"),
-    pytest.param("probs.0=0.1", "probs.0", 0.1, id="int-key-mapping"),
-    pytest.param("loader.batch_size=4", "loader.batch_size", 4, id="var-kwargs-target-param"),
-    pytest.param("net._target_=tests.fixtures.lazycfg.toy.WandB", "net._target_",
-                 "tests.fixtures.lazycfg.toy.WandB", id="target"),
-])
+@pytest.mark.parametrize(
+    "override,path,expected",
+    [
+        pytest.param("trainer.max_iter=3", "trainer.max_iter", 3, id="int"),
+        pytest.param("trainer.max_iter=1e3", "trainer.max_iter", 1000, id="integral-float-to-int"),
+        pytest.param("trainer.lr=1", "trainer.lr", 1.0, id="int-to-float"),
+        pytest.param("trainer.name=123", "trainer.name", "123", id="number-to-str"),
+        pytest.param("trainer.flag=true", "trainer.flag", True, id="bool"),
+        pytest.param("trainer.betas=[0.8,0.9]", "trainer.betas", [0.8, 0.9], id="list-replaced"),
+        pytest.param("trainer.betas=(0.8,0.9)", "trainer.betas", [0.8, 0.9], id="tuple-to-list"),
+        pytest.param("trainer.size=[3,4]", "trainer.size", (3, 4), id="list-to-tuple"),
+        pytest.param("trainer.opt={a: 1}", "trainer.opt", {"a": 1}, id="none-accepts-anything"),
+        pytest.param("trainer.max_iter=${x.y}", "trainer.max_iter", "${x.y}", id="interp-accepted"),
+        pytest.param("net.num_blocks=4", "net.num_blocks", 4, id="node-kwarg"),
+        pytest.param("net.num_heads=8", "net.num_heads", 8, id="unwritten-param"),
+        pytest.param("net.sub.a=2", "net.sub.a", 2, id="mapping-in-node"),
+        pytest.param("blocks.0.num_heads=9", "blocks.0.num_heads", 9, id="dot-index"),
+        pytest.param("blocks[1].num_heads=9", "blocks.1.num_heads", 9, id="bracket-index"),
+        pytest.param("trainer.betas.0=0.5", "trainer.betas.0", 0.5, id="list-element"),
+        pytest.param("probs.0=0.1", "probs.0", 0.1, id="int-key-mapping"),
+        pytest.param("loader.batch_size=4", "loader.batch_size", 4, id="var-kwargs-target-param"),
+        pytest.param(
+            "net._target_=tests.fixtures.lazycfg.toy.WandB",
+            "net._target_",
+            "tests.fixtures.lazycfg.toy.WandB",
+            id="target",
+        ),
+    ],
+)
 def test_set(roundtrip: RT, override: str, path: str, expected: Any) -> None:
     cfg = roundtrip(base())
     apply_overrides(cfg, [override])
@@ -76,37 +90,59 @@ def test_later_override_wins() -> None:
     assert cfg.trainer.max_iter == 4
 
 
-@pytest.mark.parametrize("override,error,message", [
-    pytest.param("trainer.max_iter=abc", ConfigTypeError, "expected int", id="replaced-int"),
-    pytest.param("trainer.max_iter=1.5", ConfigTypeError, "expected int", id="lossy-float"),
-    pytest.param("trainer.flag=1", ConfigTypeError, "expected bool", id="int-not-bool"),
-    pytest.param("trainer.name=[1]", ConfigTypeError, "expected str", id="list-not-str"),
-    pytest.param("net.num_blocks=abc", ConfigTypeError, "expected int", id="signature-annotation"),
-    pytest.param("trainer.maxiter=1", OverrideError, "Did you mean 'max_iter'", id="typo-mapping"),
-    pytest.param("net.num_blocs=1", OverrideError, "has no parameter 'num_blocs'.*Did you mean",
-                 id="typo-param"),
-    pytest.param("nope.x=1", OverrideError, "no such key", id="missing-intermediate"),
-    pytest.param("trainer.max_iter.x=1", OverrideError, "is a int value", id="into-leaf"),
-    pytest.param("trainer.opt.x=1", OverrideError, "is a NoneType value", id="through-none"),
-    pytest.param("loader.anything=1", OverrideError, "add it with \\+loader.anything",
-                 id="var-kwargs-needs-plus"),
-    pytest.param("blocks.5.num_heads=1", OverrideError, "out of range", id="index-range"),
-    pytest.param("trainer.betas.7=1", OverrideError, "out of range", id="list-index-range"),
-    pytest.param("trainer.size.0=1", OverrideError, "tuples are immutable", id="tuple-element"),
-    pytest.param("+trainer.max_iter=1", OverrideError, "already exists", id="add-existing"),
-    pytest.param("+net.bogus=1", OverrideError, "has no parameter 'bogus'", id="add-non-param"),
-    pytest.param("+blocks.3=1", OverrideError, "append with blocks\\+=", id="add-list-index"),
-    pytest.param("~trainer.nope", OverrideError, "no key 'trainer.nope'", id="delete-missing"),
-    pytest.param("~net.num_heads", OverrideError, "nothing to delete: 'net.num_heads' is not "
-                 "written", id="delete-unwritten-param"),
-    pytest.param("~trainer.max_iter=11", OverrideError, "not 11", id="delete-if-equal-mismatch"),
-    pytest.param("trainer.max_iter+=1", OverrideError, "not a list", id="append-to-int"),
-    pytest.param("trainer.nope+=1", OverrideError, "no key", id="append-missing"),
-    pytest.param("trainer.*.zzz=1", OverrideError, "glob matched nothing", id="glob-zero"),
-    pytest.param("trainer.callbacks.*.every_n=x", ConfigTypeError, "expected int",
-                 id="glob-type"),
-    pytest.param("a..b=1", OverrideError, "malformed", id="malformed"),
-])
+@pytest.mark.parametrize(
+    "override,error,message",
+    [
+        pytest.param("trainer.max_iter=abc", ConfigTypeError, "expected int", id="replaced-int"),
+        pytest.param("trainer.max_iter=1.5", ConfigTypeError, "expected int", id="lossy-float"),
+        pytest.param("trainer.flag=1", ConfigTypeError, "expected bool", id="int-not-bool"),
+        pytest.param("trainer.name=[1]", ConfigTypeError, "expected str", id="list-not-str"),
+        pytest.param(
+            "net.num_blocks=abc", ConfigTypeError, "expected int", id="signature-annotation"
+        ),
+        pytest.param(
+            "trainer.maxiter=1", OverrideError, "Did you mean 'max_iter'", id="typo-mapping"
+        ),
+        pytest.param(
+            "net.num_blocs=1",
+            OverrideError,
+            "has no parameter 'num_blocs'.*Did you mean",
+            id="typo-param",
+        ),
+        pytest.param("nope.x=1", OverrideError, "no such key", id="missing-intermediate"),
+        pytest.param("trainer.max_iter.x=1", OverrideError, "is a int value", id="into-leaf"),
+        pytest.param("trainer.opt.x=1", OverrideError, "is a NoneType value", id="through-none"),
+        pytest.param(
+            "loader.anything=1",
+            OverrideError,
+            "add it with \\+loader.anything",
+            id="var-kwargs-needs-plus",
+        ),
+        pytest.param("blocks.5.num_heads=1", OverrideError, "out of range", id="index-range"),
+        pytest.param("trainer.betas.7=1", OverrideError, "out of range", id="list-index-range"),
+        pytest.param("trainer.size.0=1", OverrideError, "tuples are immutable", id="tuple-element"),
+        pytest.param("+trainer.max_iter=1", OverrideError, "already exists", id="add-existing"),
+        pytest.param("+net.bogus=1", OverrideError, "has no parameter 'bogus'", id="add-non-param"),
+        pytest.param("+blocks.3=1", OverrideError, "append with blocks\\+=", id="add-list-index"),
+        pytest.param("~trainer.nope", OverrideError, "no key 'trainer.nope'", id="delete-missing"),
+        pytest.param(
+            "~net.num_heads",
+            OverrideError,
+            "nothing to delete: 'net.num_heads' is not written",
+            id="delete-unwritten-param",
+        ),
+        pytest.param(
+            "~trainer.max_iter=11", OverrideError, "not 11", id="delete-if-equal-mismatch"
+        ),
+        pytest.param("trainer.max_iter+=1", OverrideError, "not a list", id="append-to-int"),
+        pytest.param("trainer.nope+=1", OverrideError, "no key", id="append-missing"),
+        pytest.param("trainer.*.zzz=1", OverrideError, "glob matched nothing", id="glob-zero"),
+        pytest.param(
+            "trainer.callbacks.*.every_n=x", ConfigTypeError, "expected int", id="glob-type"
+        ),
+        pytest.param("a..b=1", OverrideError, "malformed", id="malformed"),
+    ],
+)
 def test_errors(override: str, error: type, message: str) -> None:
     with pytest.raises(error, match=message) as info:
         apply_overrides(base(), [override])
@@ -128,10 +164,21 @@ def test_overrides_must_be_a_list() -> None:
 # ----------------------------------------------------------------------------- add / force / del
 def test_add_force_delete(roundtrip: RT) -> None:
     cfg = roundtrip(base())
-    apply_overrides(cfg, ["+trainer.new=1", "+net.num_heads=4", "++trainer.name=bar",
-                          "++trainer.other=2", "+trainer.callbacks.newcb.every_n=3",
-                          "+loader.extra=5", "~trainer.callbacks.b", "~net.num_blocks",
-                          "~trainer.max_iter=10", "~blocks.0"])
+    apply_overrides(
+        cfg,
+        [
+            "+trainer.new=1",
+            "+net.num_heads=4",
+            "++trainer.name=bar",
+            "++trainer.other=2",
+            "+trainer.callbacks.newcb.every_n=3",
+            "+loader.extra=5",
+            "~trainer.callbacks.b",
+            "~net.num_blocks",
+            "~trainer.max_iter=10",
+            "~blocks.0",
+        ],
+    )
     assert cfg.trainer.new == 1 and cfg.net.num_heads == 4 and cfg.trainer.name == "bar"
     assert cfg.trainer.other == 2 and cfg.trainer.callbacks.newcb == {"every_n": 3}
     assert cfg.loader.extra == 5
@@ -142,8 +189,9 @@ def test_add_force_delete(roundtrip: RT) -> None:
 
 def test_nodes_and_mappings_accept_any_replacement() -> None:
     # DESIGN: only bool/int/float/str/list/tuple values constrain the type of a replacement
-    cfg = apply_overrides(base(), ["++net=gone", "loader=null", "trainer.callbacks.a=${x}",
-                                   "trainer.callbacks.c=3"])
+    cfg = apply_overrides(
+        base(), ["++net=gone", "loader=null", "trainer.callbacks.a=${x}", "trainer.callbacks.c=3"]
+    )
     assert cfg.net == "gone" and cfg.loader is None and cfg.trainer.callbacks.a == "${x}"
     assert cfg.trainer.callbacks.c == 3
 
@@ -158,8 +206,9 @@ def test_append_and_extend(roundtrip: RT) -> None:
 # ----------------------------------------------------------------------------- merge / replace
 def test_dict_merges_list_replaces(roundtrip: RT) -> None:
     cfg = roundtrip(base())
-    apply_overrides(cfg, ["probs={0: 0.5, 1: 0.5}", "net={num_blocks: 9, sub: {b: 2}}",
-                          "trainer.betas=[0.1]"])
+    apply_overrides(
+        cfg, ["probs={0: 0.5, 1: 0.5}", "net={num_blocks: 9, sub: {b: 2}}", "trainer.betas=[0.1]"]
+    )
     assert cfg.probs == {0: 0.5, 1: 0.5, 2: 0.25}
     assert cfg.net.num_blocks == 9 and cfg.net.sub == {"a": 1, "b": 2}
     assert cfg.trainer.betas == [0.1]
@@ -200,25 +249,49 @@ def test_glob_every_n_and_partial_pattern() -> None:
 # ----------------------------------------------------------------------------- typed configs
 def test_typed_config_overrides(roundtrip: RT) -> None:
     cfg = roundtrip(make_config())
-    apply_overrides(cfg, ["trainer.max_iter=5", "model.config.resolution=480",
-                          "checkpoint.save_iter=1e2", "job.name=123"])
+    apply_overrides(
+        cfg,
+        [
+            "trainer.max_iter=5",
+            "model.config.resolution=480",
+            "checkpoint.save_iter=1e2",
+            "job.name=123",
+        ],
+    )
     assert cfg.trainer.max_iter == 5 and cfg.model.config.resolution == "480"
     assert cfg.checkpoint.save_iter == 100 and cfg.job.name == "123"
 
 
-@pytest.mark.parametrize("override,error,message", [
-    pytest.param("trainer.max_iter=abc", ConfigTypeError, "expected int", id="typed-int"),
-    pytest.param("model.config.state_t=abc", ConfigTypeError, "expected int", id="model-config"),
-    pytest.param("model_parallel.context_parallel_size=abc", ConfigTypeError, "expected int",
-                 id="model-parallel"),
-    pytest.param("job.foo=1", OverrideError, "no field 'foo'", id="unknown-field"),
-    pytest.param("+job.foo=1", OverrideError, "no field 'foo'", id="add-field"),
-    pytest.param("~checkpoint.load_path", OverrideError, "cannot be deleted; set it instead",
-                 id="delete-field"),
-    pytest.param("~dataloader_val", OverrideError, "cannot be deleted", id="delete-required"),
-    pytest.param("model.config.conditional_frames_probs={a: 1}", ConfigTypeError,
-                 "expected", id="dict-key-type"),
-])
+@pytest.mark.parametrize(
+    "override,error,message",
+    [
+        pytest.param("trainer.max_iter=abc", ConfigTypeError, "expected int", id="typed-int"),
+        pytest.param(
+            "model.config.state_t=abc", ConfigTypeError, "expected int", id="model-config"
+        ),
+        pytest.param(
+            "model_parallel.context_parallel_size=abc",
+            ConfigTypeError,
+            "expected int",
+            id="model-parallel",
+        ),
+        pytest.param("job.foo=1", OverrideError, "no field 'foo'", id="unknown-field"),
+        pytest.param("+job.foo=1", OverrideError, "no field 'foo'", id="add-field"),
+        pytest.param(
+            "~checkpoint.load_path",
+            OverrideError,
+            "cannot be deleted; set it instead",
+            id="delete-field",
+        ),
+        pytest.param("~dataloader_val", OverrideError, "cannot be deleted", id="delete-required"),
+        pytest.param(
+            "model.config.conditional_frames_probs={a: 1}",
+            ConfigTypeError,
+            "expected",
+            id="dict-key-type",
+        ),
+    ],
+)
 def test_typed_errors(override: str, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         apply_overrides(make_config(), [override])
@@ -251,8 +324,9 @@ def test_parent_package_imported_is_not_enough() -> None:
 
 
 def test_signature_checked_for_imported_string_target() -> None:
-    cfg = ConfigDict(x=L("tests.fixtures.lazycfg.toy.Net")(), y=L(LazyRef(
-        "tests.fixtures.lazycfg.toy.Net"))())
+    cfg = ConfigDict(
+        x=L("tests.fixtures.lazycfg.toy.Net")(), y=L(LazyRef("tests.fixtures.lazycfg.toy.Net"))()
+    )
     with pytest.raises(OverrideError, match="Did you mean 'num_blocks'"):
         apply_overrides(cfg, ["x.num_block=2"])
     with pytest.raises(ConfigTypeError):

@@ -42,8 +42,7 @@ def test_history_oldest_first_with_sources() -> None:
 
 
 def test_str_is_readable() -> None:
-    assert str(Record(3, "trainer.max_iter=3", "override")) == (
-        "3  <- override trainer.max_iter=3")
+    assert str(Record(3, "trainer.max_iter=3", "override")) == ("3  <- override trainer.max_iter=3")
     assert str(Record(1, "optimizer=adamw", "select")) == "1  <- selected optimizer=adamw"
     cwd_file = os.path.join(os.getcwd(), "x.py") + ":3"
     assert str(Record("a", cwd_file, "python")) == "'a'  <- x.py:3"

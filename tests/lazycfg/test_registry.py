@@ -26,12 +26,13 @@ def reg_with_options() -> Registry:
     reg = Registry()
     reg.register("net", "small", L(Net)(num_blocks=2), package="model.net")
     reg.register("net", "big", L(Net)(num_blocks=20))
-    reg.register("callbacks", "basic", dict(a=L(Callback)(), b=L(Callback)()),
-                 package="trainer.callbacks")
-    reg.register("callbacks", "wandb", dict(w=L(WandB)(), b=L(WandB)()),
-                 package="trainer.callbacks")
-    reg.register("model", "fsdp", {"model.parallel": "fsdp", "trainer.seed": 7},
-                 package="_global_")
+    reg.register(
+        "callbacks", "basic", dict(a=L(Callback)(), b=L(Callback)()), package="trainer.callbacks"
+    )
+    reg.register(
+        "callbacks", "wandb", dict(w=L(WandB)(), b=L(WandB)()), package="trainer.callbacks"
+    )
+    reg.register("model", "fsdp", {"model.parallel": "fsdp", "trainer.seed": 7}, package="_global_")
     return reg
 
 
@@ -104,12 +105,15 @@ def test_duplicate_registration() -> None:
     assert reg.get("g", "a").num_blocks == 2
 
 
-@pytest.mark.parametrize("args,message", [
-    pytest.param(("", "a", 1), "non-empty strings", id="empty-group"),
-    pytest.param(("g", "", 1), "non-empty strings", id="empty-name"),
-    pytest.param(("g", "a", L(Net)(), "_global_"), "mapping of root paths", id="global-node"),
-    pytest.param(("g", "a", 1, "a..b"), "not a dotted config path", id="bad-package"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        pytest.param(("", "a", 1), "non-empty strings", id="empty-group"),
+        pytest.param(("g", "", 1), "non-empty strings", id="empty-name"),
+        pytest.param(("g", "a", L(Net)(), "_global_"), "mapping of root paths", id="global-node"),
+        pytest.param(("g", "a", 1, "a..b"), "not a dotted config path", id="bad-package"),
+    ],
+)
 def test_register_errors(args: tuple, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Registry().register(*args)
@@ -182,16 +186,35 @@ def test_nested_group_choices_survive_parent_selection() -> None:
     assert explain(cfg, "model.net")[-1].source == "net=small"
 
 
-@pytest.mark.parametrize(("first", "second", "merged"), [
-    pytest.param(L(Net)(num_blocks=2, dim=8), L(Net)(num_blocks=20), L(Net)(num_blocks=20, dim=8),
-                 id="same-target-merges-kwargs"),
-    pytest.param(L(Net)(num_blocks=2, dim=8), L(WandB)(project="p"), L(WandB)(project="p"),
-                 id="other-target-replaces-wholesale"),
-    pytest.param(dict(cb=L(Net)(num_blocks=2, dim=8), k=1), dict(cb=L(Net)(dim=9)),
-                 dict(cb=L(Net)(num_blocks=2, dim=9), k=1), id="nested-nodes-merge"),
-    pytest.param(dict(cb=L(Net)(num_blocks=2)), dict(cb=L(WandB)()), dict(cb=L(WandB)()),
-                 id="nested-other-target-replaces"),
-])
+@pytest.mark.parametrize(
+    ("first", "second", "merged"),
+    [
+        pytest.param(
+            L(Net)(num_blocks=2, dim=8),
+            L(Net)(num_blocks=20),
+            L(Net)(num_blocks=20, dim=8),
+            id="same-target-merges-kwargs",
+        ),
+        pytest.param(
+            L(Net)(num_blocks=2, dim=8),
+            L(WandB)(project="p"),
+            L(WandB)(project="p"),
+            id="other-target-replaces-wholesale",
+        ),
+        pytest.param(
+            dict(cb=L(Net)(num_blocks=2, dim=8), k=1),
+            dict(cb=L(Net)(dim=9)),
+            dict(cb=L(Net)(num_blocks=2, dim=9), k=1),
+            id="nested-nodes-merge",
+        ),
+        pytest.param(
+            dict(cb=L(Net)(num_blocks=2)),
+            dict(cb=L(WandB)()),
+            dict(cb=L(WandB)()),
+            id="nested-other-target-replaces",
+        ),
+    ],
+)
 def test_multi_option_merge_follows_hydra_order(first, second, merged) -> None:
     reg = Registry()
     reg.register("g", "one", first, package="x")
@@ -207,4 +230,3 @@ def test_multi_option_of_mixed_kinds_is_an_error() -> None:
     reg.register("g", "map", dict(num_blocks=3), package="x")
     with pytest.raises(RegistryError, match="'node' is a lazy node and 'map' a mapping"):
         reg.select(ConfigDict(x=None), "g", ["node", "map"])
-

@@ -1,4 +1,5 @@
 """Tests for lazycfg._resolve: interpolation with OmegaConf's semantics."""
+
 from __future__ import annotations
 
 import subprocess
@@ -179,8 +180,11 @@ def test_resolved_string_is_parsed_for_a_typed_field(monkeypatch):
     assert cfg.max_iter == 500 and type(cfg.max_iter) is int
     assert cfg.name == "500"  # a str field keeps the string
     bad = Trainer(max_iter="${name}", name="run")
-    with pytest.raises(ConfigTypeError, match=r"max_iter: expected int, got 'run' \(str\) "
-                       r"\(what '\$\{name\}' resolved to"):
+    with pytest.raises(
+        ConfigTypeError,
+        match=r"max_iter: expected int, got 'run' \(str\) "
+        r"\(what '\$\{name\}' resolved to",
+    ):
         resolve(bad)
 
 
@@ -206,14 +210,17 @@ def test_rank_zero_values_shipped_as_text_give_identical_fingerprints():
 
 
 def test_nodes_positional_args_and_shared_nodes():
-    from lazycfg import L, ConfigDict
+    from lazycfg import ConfigDict, L
 
     shared = L("pkg.Data")(res="${model.res}")
     cfg = ConfigDict(
         model={"res": "720", "lr": 0.1},
-        opt=L("pkg.Opt")("${model.lr}", base_lr="${.scale}", scale=2,
-                         sched=L("pkg.S")(x="${..scale}")),
-        a=L("pkg.Loader")(data=shared), b=L("pkg.Sampler")(data=shared))
+        opt=L("pkg.Opt")(
+            "${model.lr}", base_lr="${.scale}", scale=2, sched=L("pkg.S")(x="${..scale}")
+        ),
+        a=L("pkg.Loader")(data=shared),
+        b=L("pkg.Sampler")(data=shared),
+    )
     resolve(cfg)
     assert cfg.opt._args_ == [0.1] and cfg.opt.base_lr == 2 and cfg.opt.sched.x == 2
     assert cfg.a.data is cfg.b.data and cfg.a.data.res == "720"

@@ -3,26 +3,64 @@
 For each generated tree: YAML round trip (equal, sharing kept, stable text), ``to_py`` round
 trip, equal fingerprints, and ``diff`` lines that turn the tree into a randomly edited copy.
 """
+
 from __future__ import annotations
 
 import copy
 import random
 from typing import Any
 
-import attrs
 import pytest
 
 from lazycfg import PLACEHOLDER, ConfigDict, L, apply_overrides, configclass, diff
-from lazycfg._node import LazyNode
 from lazycfg._io import dumps, fingerprint, loads, to_py
+from lazycfg._node import LazyNode
 from lazycfg.tree import children, kind_of
 
 SEEDS = range(120)
-STRINGS = ["", "a", "hello world", "1e3", "480", "true", "False", "null", "None", "yes", "off",
-           "~", " pad ", "a: b", "#x", "- item", "[1]", "{}", "${a.b}", "run_${now:%Y}",
-           "héllo ✓", "multi\nline", "it's", 'say "hi"', "tab\tbed", "\\back", "0x1F", "1_000"]
-KEYS = ["a", "b", "lr", "dim", "name", "items", "keys", "_target_", "__tuple__", "x.y",
-        "with space"]
+STRINGS = [
+    "",
+    "a",
+    "hello world",
+    "1e3",
+    "480",
+    "true",
+    "False",
+    "null",
+    "None",
+    "yes",
+    "off",
+    "~",
+    " pad ",
+    "a: b",
+    "#x",
+    "- item",
+    "[1]",
+    "{}",
+    "${a.b}",
+    "run_${now:%Y}",
+    "héllo ✓",
+    "multi\nline",
+    "it's",
+    'say "hi"',
+    "tab\tbed",
+    "\\back",
+    "0x1F",
+    "1_000",
+]
+KEYS = [
+    "a",
+    "b",
+    "lr",
+    "dim",
+    "name",
+    "items",
+    "keys",
+    "_target_",
+    "__tuple__",
+    "x.y",
+    "with space",
+]
 
 
 @configclass
@@ -40,12 +78,18 @@ class Gen:
 
     def scalar(self) -> Any:
         r = self.r
-        return r.choice([
-            lambda: r.randint(-10**12, 10**12), lambda: r.randint(-3, 3),
-            lambda: r.uniform(-1e3, 1e3), lambda: r.choice([1e-8, 2.0**-14.5, float("inf"),
-                                                            -float("inf"), 0.0, -0.0]),
-            lambda: r.random() < 0.5, lambda: None, lambda: r.choice(STRINGS),
-            lambda: PLACEHOLDER])()
+        return r.choice(
+            [
+                lambda: r.randint(-(10**12), 10**12),
+                lambda: r.randint(-3, 3),
+                lambda: r.uniform(-1e3, 1e3),
+                lambda: r.choice([1e-8, 2.0**-14.5, float("inf"), -float("inf"), 0.0, -0.0]),
+                lambda: r.random() < 0.5,
+                lambda: None,
+                lambda: r.choice(STRINGS),
+                lambda: PLACEHOLDER,
+            ]
+        )()
 
     def value(self, depth: int) -> Any:
         r = self.r
@@ -70,8 +114,10 @@ class Gen:
     def node(self, depth: int) -> LazyNode:
         r = self.r
         args = [self.value(depth - 1) for _ in range(r.randint(0, 2))]
-        kwargs = {k: self.value(depth - 1) for k in r.sample(
-            ["lr", "dim", "net", "items", "keys", "blocks"], r.randint(0, 4))}
+        kwargs = {
+            k: self.value(depth - 1)
+            for k in r.sample(["lr", "dim", "net", "items", "keys", "blocks"], r.randint(0, 4))
+        }
         node = L(f"pkg.mod{r.randint(0, 3)}.Cls")(*args, _recursive_=r.random() < 0.8, **kwargs)
         self.nodes.append(node)
         return node

@@ -1,4 +1,5 @@
 """Tests for lazycfg._io (save/load/dumps/loads/fingerprint) and to_py."""
+
 from __future__ import annotations
 
 import enum
@@ -13,12 +14,11 @@ import pytest
 import yaml
 
 import lazycfg
-from lazycfg import PLACEHOLDER, ConfigDict, L
+from lazycfg import PLACEHOLDER, ConfigDict, L, explain
 from lazycfg._configclass import configclass
 from lazycfg._errors import ConfigError, SerializationError
-from lazycfg import explain
-from lazycfg._node import get_choices, set_choices
 from lazycfg._io import dumps, fingerprint, load_yaml, loads, save, to_py
+from lazycfg._node import get_choices, set_choices
 
 
 @pytest.fixture(autouse=True)
@@ -131,8 +131,9 @@ def test_torch_dtype_round_trips(tmp_path):
 
 def test_shared_node_is_one_object_after_load(tmp_path):
     shared = L("pkg.Dataset")(path="x")
-    cfg = ConfigDict(train=L("pkg.Loader")(dataset=shared),
-                     sampler=L("pkg.Sampler")(dataset=shared))
+    cfg = ConfigDict(
+        train=L("pkg.Loader")(dataset=shared), sampler=L("pkg.Sampler")(dataset=shared)
+    )
     for back in (loads(dumps(cfg)), _py_roundtrip(cfg, tmp_path)):
         assert back == cfg
         assert back.train.dataset is back.sampler.dataset
@@ -155,7 +156,8 @@ def test_yaml_is_readable_and_in_config_order():
     assert "0x" not in text  # no addresses anywhere
     assert "  model:\n    _target_: pkg.Model\n    zeta: 1\n" in text  # one value per line
     assert dumps(ConfigDict(b=[0.9, 0.999], t=(1, 2)), history=False).endswith(
-        "config:\n  b: [0.9, 0.999]\n  t: {__tuple__: [1, 2]}\n")
+        "config:\n  b: [0.9, 0.999]\n  t: {__tuple__: [1, 2]}\n"
+    )
 
 
 LIVE = [
@@ -280,10 +282,12 @@ def test_libyaml_is_used_when_available():
 
 
 def test_import_lazycfg_does_not_import_yaml():
-    code = ("import sys, lazycfg, lazycfg._io, lazycfg._resolve, lazycfg._compare, "
-            "lazycfg._build, lazycfg._display, lazycfg._cli;"
-            "bad = [m for m in ('yaml', 'omegaconf', 'torch', 'numpy') if m in sys.modules];"
-            "assert not bad, bad")
+    code = (
+        "import sys, lazycfg, lazycfg._io, lazycfg._resolve, lazycfg._compare, "
+        "lazycfg._build, lazycfg._display, lazycfg._cli;"
+        "bad = [m for m in ('yaml', 'omegaconf', 'torch', 'numpy') if m in sys.modules];"
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -322,6 +326,8 @@ def test_config_holding_partials_equals_itself_after_round_trips(tmp_path):
     assert copy.deepcopy(cfg) == cfg
     assert loads(dumps(cfg)) == cfg
     assert _py_roundtrip(cfg, tmp_path) == cfg
-    other = ConfigDict(node=L("pkg.Model")(act=functools.partial(max, 4, key=abs), acts=[part]),
-                       typed=_WithFn(fn=part))
+    other = ConfigDict(
+        node=L("pkg.Model")(act=functools.partial(max, 4, key=abs), acts=[part]),
+        typed=_WithFn(fn=part),
+    )
     assert other != cfg

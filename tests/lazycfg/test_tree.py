@@ -31,10 +31,21 @@ def tree() -> ConfigDict:
     return ConfigDict(a=L(Pair)(1, k=shared), b=[shared, (2, 3)], job=JobConfig(), m={0: "z"})
 
 
-@pytest.mark.parametrize("obj,kind", [
-    (L(Net)(), "node"), ({}, "mapping"), (ConfigDict(), "mapping"), ([], "list"), ((), "tuple"),
-    (JobConfig(), "attrs"), (3, "leaf"), ("s", "leaf"), (Net, "leaf"), (JobConfig, "leaf"),
-])
+@pytest.mark.parametrize(
+    "obj,kind",
+    [
+        (L(Net)(), "node"),
+        ({}, "mapping"),
+        (ConfigDict(), "mapping"),
+        ([], "list"),
+        ((), "tuple"),
+        (JobConfig(), "attrs"),
+        (3, "leaf"),
+        ("s", "leaf"),
+        (Net, "leaf"),
+        (JobConfig, "leaf"),
+    ],
+)
 def test_kind_of(obj: object, kind: str) -> None:
     assert kind_of(obj) == kind
 
@@ -71,20 +82,23 @@ def test_get_set_del() -> None:
     assert plain["x"].y == 1
 
 
-@pytest.mark.parametrize("call,message", [
-    pytest.param(lambda t: get_child(t, "nope"), "no such key", id="missing-key"),
-    pytest.param(lambda t: get_child(t.b, 5), "out of range", id="index"),
-    pytest.param(lambda t: get_child(t.b, "x"), "integer", id="non-int-index"),
-    pytest.param(lambda t: get_child(t.job, "nme"), "Did you mean 'name'", id="attrs-typo"),
-    pytest.param(lambda t: get_child(t.a, "zz"), "no argument 'zz'", id="node-kwarg"),
-    pytest.param(lambda t: get_child(3, "x"), "not a config container", id="leaf"),
-    pytest.param(lambda t: set_child(t.b[1], 0, 1), "tuples are immutable", id="tuple-set"),
-    pytest.param(lambda t: set_child(3, "x", 1), "not a config container", id="leaf-set"),
-    pytest.param(lambda t: del_child(t.job, "name"), "set it instead", id="attrs-del"),
-    pytest.param(lambda t: del_child(t.m, "q"), "no such key", id="missing-del"),
-    pytest.param(lambda t: del_child(t.b[1], 0), "cannot delete", id="tuple-del"),
-    pytest.param(lambda t: raw_set(3, "x", 1), "not a mutable container", id="raw-leaf"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        pytest.param(lambda t: get_child(t, "nope"), "no such key", id="missing-key"),
+        pytest.param(lambda t: get_child(t.b, 5), "out of range", id="index"),
+        pytest.param(lambda t: get_child(t.b, "x"), "integer", id="non-int-index"),
+        pytest.param(lambda t: get_child(t.job, "nme"), "Did you mean 'name'", id="attrs-typo"),
+        pytest.param(lambda t: get_child(t.a, "zz"), "no argument 'zz'", id="node-kwarg"),
+        pytest.param(lambda t: get_child(3, "x"), "not a config container", id="leaf"),
+        pytest.param(lambda t: set_child(t.b[1], 0, 1), "tuples are immutable", id="tuple-set"),
+        pytest.param(lambda t: set_child(3, "x", 1), "not a config container", id="leaf-set"),
+        pytest.param(lambda t: del_child(t.job, "name"), "set it instead", id="attrs-del"),
+        pytest.param(lambda t: del_child(t.m, "q"), "no such key", id="missing-del"),
+        pytest.param(lambda t: del_child(t.b[1], 0), "cannot delete", id="tuple-del"),
+        pytest.param(lambda t: raw_set(3, "x", 1), "not a mutable container", id="raw-leaf"),
+    ],
+)
 def test_errors(call, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         call(tree())
@@ -113,10 +127,17 @@ def test_raw_set_and_rebuild() -> None:
     assert rebuild(3, []) == 3
 
 
-@pytest.mark.parametrize("keys,text", [
-    (("a", "b"), "a.b"), (("blocks", 0, "x"), "blocks.0.x"), ((0,), "0"),
-    (("a", "x.y"), "a['x.y']"), (("a", "*"), "a.*"), ((), ""),
-])
+@pytest.mark.parametrize(
+    "keys,text",
+    [
+        (("a", "b"), "a.b"),
+        (("blocks", 0, "x"), "blocks.0.x"),
+        ((0,), "0"),
+        (("a", "x.y"), "a['x.y']"),
+        (("a", "*"), "a.*"),
+        ((), ""),
+    ],
+)
 def test_format_and_parse_path(keys: tuple, text: str) -> None:
     assert format_path(keys) == text
     assert parse_path(text) == keys

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def tiny() -> torch.nn.Module:
     """The net of experiments/tiny_cpu.py (the tiny preset, widened there), the LoRA base here."""
-    return lazycfg.instantiate(lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net)
+    return lazycfg.instantiate(
+        lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py")).model.config.net
+    )
 
 
 def _tool():

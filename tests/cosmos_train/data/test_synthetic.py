@@ -21,7 +21,10 @@ def test_keys_shapes_dtypes():
     ds = SyntheticVideoDataset(length=8)
     item = ds[2]
     assert item["video"].shape == (3, 17, 64, 64) and item["video"].dtype == torch.uint8
-    assert item["t5_text_embeddings"].shape == (8, 32) and item["t5_text_embeddings"].dtype == torch.float32
+    assert (
+        item["t5_text_embeddings"].shape == (8, 32)
+        and item["t5_text_embeddings"].dtype == torch.float32
+    )
     assert item["t5_text_mask"].tolist() == [1] * 5 + [0] * 3
     assert not item["t5_text_embeddings"][5:].any()
     assert item["image_size"].tolist() == [64, 64, 64, 64]
@@ -37,8 +40,11 @@ def test_deterministic_per_index():
     assert len(videos) == 8
 
 
-@pytest.mark.parametrize("direction, axis, sign", [("left", 0, -1), ("right", 0, 1), ("up", 1, -1), ("down", 1, 1)],
-                         ids=["left", "right", "up", "down"])
+@pytest.mark.parametrize(
+    "direction, axis, sign",
+    [("left", 0, -1), ("right", 0, 1), ("up", 1, -1), ("down", 1, 1)],
+    ids=["left", "right", "up", "down"],
+)
 def test_motion_matches_caption(direction, axis, sign):
     ds = SyntheticVideoDataset(length=4, directions=(direction,), num_frames=9, height=32, width=48)
     for i in range(4):
@@ -75,12 +81,16 @@ def test_caption_words():
     assert caption_words("A Red, square!") == ["a", "red", "square"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(colors=("purple",)), "unknown colors"),
-    (dict(shapes=()), "shapes must not be empty"),
-    (dict(shape_size=40, height=64, width=64), "would leave the frame"),
-    (dict(num_frames=0), "num_frames must be a positive int"),
-], ids=["unknown-colour", "no-shapes", "too-big", "zero-frames"])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(colors=("purple",)), "unknown colors"),
+        (dict(shapes=()), "shapes must not be empty"),
+        (dict(shape_size=40, height=64, width=64), "would leave the frame"),
+        (dict(num_frames=0), "num_frames must be a positive int"),
+    ],
+    ids=["unknown-colour", "no-shapes", "too-big", "zero-frames"],
+)
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SyntheticVideoDataset(**kwargs)

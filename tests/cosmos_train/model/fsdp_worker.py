@@ -48,8 +48,12 @@ def full(t: torch.Tensor) -> torch.Tensor:
 def main(out: Path) -> None:
     dist.init_process_group("gloo")
     rank = dist.get_rank()
-    cfg = Video2WorldRectifiedFlowConfig(net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=4)
-    model = Video2WorldModelRectifiedFlow(cfg, net_builder=make_net_builder(device="cpu", mode="fsdp", param_dtype=None))
+    cfg = Video2WorldRectifiedFlowConfig(
+        net=tiny, tokenizer=PoolingTokenizer, precision="float32", state_t=4
+    )
+    model = Video2WorldModelRectifiedFlow(
+        cfg, net_builder=make_net_builder(device="cpu", mode="fsdp", param_dtype=None)
+    )
     _, losses = train(model, make_batch(2, start=2 * rank))
     before = [full(p) for p in model.net.parameters()]
     with model.ema_scope():
@@ -63,7 +67,9 @@ def main(out: Path) -> None:
         "restored": all(torch.equal(a, b) for a, b in zip(before, after)),
     }
     if rank == 0:
-        ref = Video2WorldModelRectifiedFlow(cfg, net_builder=make_net_builder(device="cpu", mode="none"))
+        ref = Video2WorldModelRectifiedFlow(
+            cfg, net_builder=make_net_builder(device="cpu", mode="none")
+        )
         _, result["ref_losses"] = train(ref, make_batch(4))
         result["ref_net"] = [p.detach().clone() for p in ref.net.parameters()]
         result["ref_ema"] = [p.detach().clone() for p in ref.net_ema.parameters()]

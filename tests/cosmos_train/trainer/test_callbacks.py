@@ -20,7 +20,6 @@ from cosmos_train.trainer.callbacks import (
     LoggedRowCallback,
     ManualGC,
     MemoryStats,
-    ProgressBar,
     RecordingCallback,
     tile_videos,
     total_grad_norm,
@@ -54,7 +53,7 @@ def test_group_errors_name_the_callback():
     with pytest.raises(CallbackError, match="'boom' \\(_Boom\\) failed in on_train_end: kaboom"):
         CallbackGroup({"boom": _Boom()}).on_train_end(None, 1)
     with pytest.raises(AttributeError, match="no hook 'on_trian_end'"):
-        CallbackGroup({}).on_trian_end
+        _ = CallbackGroup({}).on_trian_end
 
 
 def test_recording_callback_implements_every_hook():
@@ -76,12 +75,19 @@ def test_total_grad_norm_matches_torch_and_clip_scales(tmp_path):
     seen = {}
 
     class _After(Callback):
-        def on_before_optimizer_step(self, model_ddp, optimizer, scheduler, grad_scaler, iteration=0):
+        def on_before_optimizer_step(
+            self, model_ddp, optimizer, scheduler, grad_scaler, iteration=0
+        ):
             seen["post"] = total_grad_norm(model.net.parameters()).item()
             seen["pre"] = self.trainer._grad_norm.item()
 
-    trainer = Trainer(max_iter=1, job_dir=tmp_path, logging_iter=1, tensorboard=False,
-                      callbacks={"grad_clip": GradClip(clip_norm=0.01), "after": _After()})
+    trainer = Trainer(
+        max_iter=1,
+        job_dir=tmp_path,
+        logging_iter=1,
+        tensorboard=False,
+        callbacks={"grad_clip": GradClip(clip_norm=0.01), "after": _After()},
+    )
     trainer.fit(model, opt, sched, loader)
     assert seen["pre"] > 0.01
     assert seen["post"] == pytest.approx(0.01, rel=1e-3)
@@ -89,13 +95,23 @@ def test_total_grad_norm_matches_torch_and_clip_scales(tmp_path):
 
 def test_iter_speed_reports_tokens_and_mfu_with_attention(tmp_path):
     model, opt, sched, loader = toy_components(batch_size=2)
-    trainer = Trainer(max_iter=2, job_dir=tmp_path, logging_iter=2, tensorboard=False,
-                      callbacks={"speed": IterSpeed(peak_flops_per_s=1e12), "mem": MemoryStats()})
+    trainer = Trainer(
+        max_iter=2,
+        job_dir=tmp_path,
+        logging_iter=2,
+        tensorboard=False,
+        callbacks={"speed": IterSpeed(peak_flops_per_s=1e12), "mem": MemoryStats()},
+    )
     out = trainer.fit(model, opt, sched, loader)["last_logged"]
     batch = next(iter(loader))
     assert out["tokens_per_s"] == pytest.approx(out["samples_per_s"] * 32)
     flops = model.flops_per_sample(batch)
-    linear_only = 3 * 32 * 2 * sum(m.weight.numel() for m in model.net.modules() if isinstance(m, torch.nn.Linear))
+    linear_only = (
+        3
+        * 32
+        * 2
+        * sum(m.weight.numel() for m in model.net.modules() if isinstance(m, torch.nn.Linear))
+    )
     assert flops > linear_only  # attention counted
     assert out["mfu"] == pytest.approx(out["samples_per_s"] * flops / 1e12)
     assert out["mem_max_rss_gib"] > 0
@@ -112,7 +128,13 @@ def test_logged_row_callback_adds_fields_only_to_logged_rows(tmp_path):
             metrics["extra"] = len(data_batch["sample_idx"])
 
     model, opt, sched, loader = toy_components(batch_size=2)
-    Trainer(max_iter=4, job_dir=tmp_path, logging_iter=2, tensorboard=False, callbacks={"extra": _Extra()}).fit(model, opt, sched, loader)
+    Trainer(
+        max_iter=4,
+        job_dir=tmp_path,
+        logging_iter=2,
+        tensorboard=False,
+        callbacks={"extra": _Extra()},
+    ).fit(model, opt, sched, loader)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert calls == [2, 4] and [(r["iteration"], r["extra"]) for r in rows] == [(2, 2), (4, 2)]
 
@@ -126,8 +148,13 @@ def test_manual_gc_disables_after_warmup_and_restores(tmp_path):
             seen.append(gc.isenabled())
 
     assert gc.isenabled()
-    trainer = Trainer(max_iter=4, job_dir=tmp_path, logging_iter=10, tensorboard=False,
-                      callbacks={"gc": ManualGC(every_n=2, warm_up=2), "probe": _Probe()})
+    trainer = Trainer(
+        max_iter=4,
+        job_dir=tmp_path,
+        logging_iter=10,
+        tensorboard=False,
+        callbacks={"gc": ManualGC(every_n=2, warm_up=2), "probe": _Probe()},
+    )
     trainer.fit(model, opt, sched, loader)
     assert seen == [True, False, False, False]
     assert gc.isenabled()
@@ -138,7 +165,9 @@ def test_manual_gc_disables_after_warmup_and_restores(tmp_path):
 def test_draw_sample_writes_openable_mp4_for_regular_and_ema(tmp_path):
     model, opt, sched, loader = toy_components(video_shape=(3, 3, 6, 8))
     cb = EveryNDrawSample(every_n=2, num_samples=2, num_steps=2)
-    trainer = Trainer(max_iter=2, job_dir=tmp_path, logging_iter=10, tensorboard=False, callbacks={"draw": cb})
+    trainer = Trainer(
+        max_iter=2, job_dir=tmp_path, logging_iter=10, tensorboard=False, callbacks={"draw": cb}
+    )
     trainer.fit(model, opt, sched, loader)
     names = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert names == ["iter_000000002_ema.mp4", "iter_000000002_reg.mp4"]

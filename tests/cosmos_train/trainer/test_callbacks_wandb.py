@@ -1,4 +1,5 @@
-"""WandbLogger: the rows of metrics.jsonl go to W&B through a fake ``wandb`` module (W&B is not reachable here)."""
+"""WandbLogger: the rows of metrics.jsonl go to W&B through a fake ``wandb`` module (W&B is not
+reachable here)."""
 
 from __future__ import annotations
 
@@ -64,21 +65,28 @@ def _trainer(tmp_path, mode="offline"):
 
 
 def _drive(trainer, callbacks, iterations):
-    """The trainer's hook order for ``iterations`` steps, a validation at the end, then train end."""
+    """The trainer's hook order for ``iterations`` steps, a validation at the end, then train
+    end."""
     for cb in callbacks:
         cb.on_train_start(None, 0)
     for it in range(iterations):
         for cb in callbacks:
             cb.on_training_step_start(None, {}, it)
         if trainer.is_log_step(it + 1):
-            trainer.pending_metrics = {"iteration": it + 1, "split": "train", "loss": 0.5 / (it + 1)}
+            trainer.pending_metrics = {
+                "iteration": it + 1,
+                "split": "train",
+                "loss": 0.5 / (it + 1),
+            }
         for cb in callbacks:
             cb.on_training_step_end(None, {}, None, None, it + 1)
         if trainer.is_log_step(it + 1):
             trainer.pending_metrics = {}
     for cb in callbacks:
         cb.on_validation_start(None, None, iterations)
-    trainer.val_history.append({"iteration": iterations, "split": "val", "val_loss": 0.25, "val_loss_ema": 0.5})
+    trainer.val_history.append(
+        {"iteration": iterations, "split": "val", "val_loss": 0.25, "val_loss_ema": 0.5}
+    )
     for cb in callbacks:
         cb.on_train_end(None, iterations)
 
@@ -91,7 +99,11 @@ def test_logs_complete_train_rows_and_validation_rows_then_finishes(fake_wandb, 
     init = fake_wandb[0]
     assert init[0] == "init"
     assert {k: init[1][k] for k in ("project", "group", "name", "mode", "dir")} == {
-        "project": "p", "group": "g", "name": "n", "mode": "offline", "dir": str(tmp_path),
+        "project": "p",
+        "group": "g",
+        "name": "n",
+        "mode": "offline",
+        "dir": str(tmp_path),
     }
     assert init[1]["config"] == {"job": {"name": "n"}}
     assert fake_wandb[1:] == [
@@ -147,17 +159,36 @@ def test_real_run_sends_the_rows_of_metrics_jsonl(fake_wandb, tmp_path, monkeypa
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
     from cosmos_train.launch import launch
 
-    overrides = ["trainer.max_iter=4", "trainer.logging_iter=2", "trainer.validation_iter=2", "checkpoint.save_iter=4",
-                 "trainer.callbacks.every_n_sample_reg.every_n=100", "trainer.callbacks.every_n_sample_ema.every_n=100",
-                 "job.wandb_mode=offline"]
+    overrides = [
+        "trainer.max_iter=4",
+        "trainer.logging_iter=2",
+        "trainer.validation_iter=2",
+        "checkpoint.save_iter=4",
+        "trainer.callbacks.every_n_sample_reg.every_n=100",
+        "trainer.callbacks.every_n_sample_ema.every_n=100",
+        "job.wandb_mode=offline",
+    ]
     config = lazycfg.load(str(ROOT / "experiments" / "tiny_cpu.py"), overrides)
-    lazycfg.select(config, "callbacks", ["basic", "wandb"])  # the registered option, as on the command line
+    lazycfg.select(
+        config, "callbacks", ["basic", "wandb"]
+    )  # the registered option, as on the command line
     launch(config)
-    rows = [json.loads(line) for line in (Path(config.job.path_local) / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (Path(config.job.path_local) / "metrics.jsonl").read_text().splitlines()
+    ]
     expected = []
     for row in rows:
         prefix = row["split"]
-        values = {f"{prefix}/{k}": v for k, v in row.items() if k not in ("iteration", "split") and isinstance(v, (int, float))}
+        values = {
+            f"{prefix}/{k}": v
+            for k, v in row.items()
+            if k not in ("iteration", "split") and isinstance(v, (int, float))
+        }
         expected.append(("log", row["iteration"], values))
     assert [c for c in fake_wandb if c[0] == "log"] == expected
-    assert fake_wandb[0][0] == "init" and fake_wandb[0][1]["mode"] == "offline" and fake_wandb[-1] == ("finish",)
+    assert (
+        fake_wandb[0][0] == "init"
+        and fake_wandb[0][1]["mode"] == "offline"
+        and fake_wandb[-1] == ("finish",)
+    )

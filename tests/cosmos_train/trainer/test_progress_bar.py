@@ -1,4 +1,5 @@
-"""ProgressBar: a bar with loss/lr in a terminal, plain lines elsewhere, a summary, a finished-job notice."""
+"""ProgressBar: a bar with loss/lr in a terminal, plain lines elsewhere, a summary, a finished-job
+notice."""
 
 from __future__ import annotations
 

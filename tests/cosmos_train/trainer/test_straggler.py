@@ -33,5 +33,7 @@ def test_single_process_reports_every_n():
 
 
 def test_rejects_bad_ratio():
-    with pytest.raises(ValueError, match=r"max_ratio > 1.*trainer\.straggler_detection\.max_diff > 1"):
+    with pytest.raises(
+        ValueError, match=r"max_ratio > 1.*trainer\.straggler_detection\.max_diff > 1"
+    ):
         StragglerMonitor(max_ratio=1.0)
