@@ -47,9 +47,7 @@ def instantiate(obj: Any, *args: Any, **kwargs: Any) -> Any:
             f"instantiate(obj, *args, **kwargs): call arguments need a lazy node, got "
             f"{type(obj).__name__}", "")
     t = Traversal(_build)
-    if type(obj) is LazyNode:
-        return _build_node(obj, (), t, args, kwargs)
-    return t(obj)
+    return _build_node(obj, (), t, args, kwargs) if type(obj) is LazyNode else t(obj)
 
 
 def _build(obj: Any, path: tuple, t: Traversal) -> Any:

@@ -295,9 +295,7 @@ def load_rel(path: Any) -> Any:
         raise ConfigFileNotFoundError(f"load_rel({os.fspath(path)!r}): no such file {full} "
                                       f"(relative to {caller or 'the working directory'})",
                                       os.fspath(path))
-    if full.endswith((".yaml", ".yml")):
-        return load_yaml(full)
-    return _run(full)
+    return load_yaml(full) if full.endswith((".yaml", ".yml")) else _run(full)
 
 
 # ----------------------------------------------------------------------------- lazy imports
@@ -313,9 +311,7 @@ def _lazy_import(name: str, globals: dict | None = None, locals: Any = None,
             raise ConfigImportError(f"relative import {'.' * level}{name} beyond the top-level "
                                     f"package inside lazy_imports()", name)
         name = f"{bits[0]}.{name}" if name else bits[0]
-    if fromlist:
-        return LazyRef(name)
-    return LazyRef(name.split(".")[0])
+    return LazyRef(name) if fromlist else LazyRef(name.split(".")[0])
 
 
 class lazy_imports:  # noqa: N801 - used like a function: ``with lazy_imports():``

@@ -354,9 +354,7 @@ def target_name(target: object) -> str:
         return str(target)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
-    if module and qualname:
-        return f"{module}.{qualname}"
-    return repr(target)
+    return f"{module}.{qualname}" if module and qualname else repr(target)
 
 
 def _targets_equal(a: object, b: object) -> bool:

@@ -232,17 +232,23 @@ def _child_key(obj: Any, seg: str) -> Any:
     if k == "leaf":
         return None
     keys = [key for key, _ in _tree.children(obj)]
-    if k in ("list", "tuple"):  # as OmegaConf: int(seg) ("01", "1_0"), no negative index
+    if k in ("list", "tuple"):  # as OmegaConf: int(seg) ("01", "1_0"); negative from 2.4 on
         try:
             i = int(seg)
         except ValueError:
             return None
+        i += len(keys) if i < 0 and _omegaconf_version() >= (2, 4) else 0
         return i if 0 <= i < len(keys) else None
     if seg in keys:
         return seg
-    if seg.lstrip("-").isdigit() and int(seg) in keys:
-        return int(seg)
-    return None
+    return int(seg) if seg.lstrip("-").isdigit() and int(seg) in keys else None
+
+
+def _omegaconf_version() -> tuple[int, ...]:
+    """The installed OmegaConf's (major, minor): index forms follow it (2.3 has no ``${l.-1}``)."""
+    from importlib.metadata import version
+
+    return tuple(int(p) for p in version("omegaconf").split(".")[:2])
 
 
 def _typed(parent: Any, key: Any, value: Any) -> Any:
@@ -307,4 +313,7 @@ def _register_now() -> None:
         stamp = _CURRENT_NOW[-1] if _CURRENT_NOW else datetime.now()
         return stamp.strftime(fmt)
 
-    OmegaConf.register_new_resolver("now", now, replace=True)
+    # 2.4 names it register_resolver (register_new_resolver warns); in 2.3 that is the legacy API.
+    new = _omegaconf_version() >= (2, 4)
+    (OmegaConf.register_resolver if new else OmegaConf.register_new_resolver)("now", now,
+                                                                              replace=True)

@@ -213,9 +213,7 @@ def _build(tp: Any) -> Checker:  # noqa: C901 - one branch per annotation form
         return _build(origin) if isinstance(origin, type) else _any
     if tp is typing.Callable or _is_callable_origin(tp):
         return _chk_callable
-    if not isinstance(tp, type):
-        return _any
-    return _build_class(tp)
+    return _any if not isinstance(tp, type) else _build_class(tp)
 
 
 def _abc(*names: str) -> tuple:

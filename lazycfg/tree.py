@@ -77,9 +77,7 @@ def kind_of(obj: object) -> str:
         return "list"
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return "tuple"
-    if getattr(t, "__attrs_attrs__", None) is not None:
-        return "attrs"
-    return "leaf"
+    return "attrs" if getattr(t, "__attrs_attrs__", None) is not None else "leaf"
 
 
 def children(obj: object) -> list[tuple[Any, Any]]:

@@ -341,8 +341,18 @@ def test_frozen_node_args_refuse_changes(mutate: Callable) -> None:
 
 
 # ----------------------------------------------------------------------------- 9: interpolation
+def _omegaconf_at_least(major: int, minor: int) -> bool:
+    from importlib.metadata import version
+
+    return tuple(int(p) for p in version("omegaconf").split(".")[:2]) >= (major, minor)
+
+
+# OmegaConf 2.4 indexes lists from the end (2.3 refuses): lazycfg follows the installed one.
+_NEG = _omegaconf_at_least(2, 4)
 INTERP = [
-    ("negative_index", "${l.-1}", None),
+    ("negative_index", "${l.-1}", 11 if _NEG else None),
+    ("negative_first", "${l.-12}", 0 if _NEG else None),
+    ("negative_out_of_range", "${l.-13}", None),
     ("underscore_index", "${l._1}", None),
     ("underscore_digits", "${l.1_0}", 10),
     ("leading_zero", "${l.01}", 1),
