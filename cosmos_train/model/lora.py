@@ -619,27 +619,13 @@ def build_adapter_ema(net: nn.Module) -> nn.Module:
     return ema
 
 
-# The export side's public names stay reachable from here (tools/generate.py,
-# tools/export_checkpoint.py and the README use ``lora.<name>``). Lazy, because lora_export
-# imports this module.
-_EXPORT_NAMES = frozenset(
-    {
-        "apply_loras",
-        "apply_loras_to_model",
-        "export_lora_checkpoint",
-        "load_adapter_file",
-        "load_lora_checkpoint",
-        "merge_and_unload",
-        "merged_state_dict",
-        "parse_lora_arg",
-        "save_adapter",
-    }
-)
-
-
 def __getattr__(name: str) -> Any:
-    if name in _EXPORT_NAMES:
+    # The export side's public names (``lora_export.__all__``) stay reachable from here
+    # (tools/generate.py, tools/export_checkpoint.py and the README use ``lora.<name>``). Lazy,
+    # because lora_export imports this module.
+    if not name.startswith("_"):
         from cosmos_train.model import lora_export
 
-        return getattr(lora_export, name)
+        if name in lora_export.__all__:
+            return getattr(lora_export, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
